@@ -1,0 +1,701 @@
+/*
+ * Actors: the actor table (pids), messages, spawn, send, the per-turn
+ * dispatch loop, exit and reclamation, and request/reply bookkeeping.
+ *
+ * The actor table maps a slot to its actor. An entry holds either a
+ * pointer to a live actor (64-byte aligned, low bit 0) or, for a free slot,
+ * (next generation << 1) | 1. A sender loads the entry, then checks the
+ * actor's own pid generation: a stale pid fails one check or the other.
+ * The actor it found cannot be freed under it because senders run inside
+ * an epoch-based reclamation section (sched.c): an exited actor is only
+ * retired, and freed once every thread has passed a quiescent state.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem/pool.h"
+#include "rt.h"
+
+#define NOTERM 0x100u /* status flag: init failed, terminate is not owed */
+#define STATUS(a) ((a)->status & 0xffu)
+
+/* ---- messages ------------------------------------------------------------ */
+
+/* A message with room for `size` payload bytes, header filled. */
+static int msg_raw(tr_msg **mp, tr_runtime *rt, uint32_t type, size_t size)
+{
+	if (TR_UNLIKELY(size > rt->opts.max_msg_size || size > UINT32_MAX))
+		return TR_EMSGSIZE;
+	size_t total = TR__MSG_HDR + size;
+	unsigned cls = tr__pool_class(total);
+	tr_msg *m;
+	if (TR_LIKELY(cls != TR__POOL_LARGE))
+		m = tr__pool_alloc(cls);
+	else
+		m = aligned_alloc(64, (total + 63) & ~(size_t)63);
+	if (TR_UNLIKELY(m == NULL))
+		return TR_ENOMEM;
+	m->_next = NULL;
+	m->ref = 0;
+	m->sender = TR_PID_NONE;
+	m->type = type;
+	m->size = (uint32_t)size;
+	m->_flags = cls;
+	m->_rsv = 0;
+	*mp = m;
+	return TR_OK;
+}
+
+int tr__msg_new(tr_msg **mp, tr_runtime *rt, uint32_t type, const void *data,
+    size_t size)
+{
+	int rc = msg_raw(mp, rt, type, size);
+	if (TR_LIKELY(rc == TR_OK) && size != 0)
+		memcpy((*mp)->data, data, size);
+	return rc;
+}
+
+void tr__msg_free(tr_msg *m)
+{
+	unsigned cls = m->_flags & TR__MF_CLASS;
+	if (TR_LIKELY(cls != TR__POOL_LARGE))
+		tr__pool_free(cls, m);
+	else
+		free(m);
+}
+
+int tr_msg_alloc(tr_msg **msgp, tr_runtime *rt, uint32_t type, size_t size)
+{
+	if (msgp == NULL || rt == NULL || type >= TR_MSG_SYSTEM)
+		return TR_EINVAL;
+	return msg_raw(msgp, rt, type, size);
+}
+
+void tr_msg_free(tr_msg *msg)
+{
+	if (msg != NULL)
+		tr__msg_free(msg);
+}
+
+/* ---- counters ------------------------------------------------------------- */
+
+/* Per-scheduler counters are written only by their scheduler: a relaxed
+ * load and store, no locked instruction. */
+static inline void bump(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c,
+	    atomic_load_explicit(c, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
+}
+
+static inline void count_sent(tr_runtime *rt, tr__sched *s)
+{
+	if (s != NULL)
+		bump(&s->n_sent);
+	else
+		atomic_fetch_add_explicit(&rt->x_sent, 1, memory_order_relaxed);
+}
+
+static inline void count_dropped(tr_runtime *rt, tr__sched *s)
+{
+	if (s != NULL)
+		bump(&s->n_dropped);
+	else
+		atomic_fetch_add_explicit(&rt->x_dropped, 1,
+		    memory_order_relaxed);
+}
+
+/* ---- the actor table ------------------------------------------------------- */
+
+static inline uint32_t next_gen(uint32_t gen)
+{
+	gen++;
+	return gen == 0 ? 1 : gen;
+}
+
+/* Refills a scheduler's slot cache with up to half its size (under the
+ * slot lock: one acquisition per TR__SLOT_CACHE/2 spawns). */
+static void slot_refill(tr_runtime *rt, tr__sched *s)
+{
+	uint32_t want = TR__SLOT_CACHE / 2;
+	pthread_mutex_lock(&rt->slot_lock);
+	while (s->nslots < want && rt->nslot_free > 0)
+		s->slots[s->nslots++] = rt->slot_free[--rt->nslot_free];
+	while (s->nslots < want && rt->slot_hwm < rt->pid_cap)
+		s->slots[s->nslots++] = rt->slot_hwm++;
+	pthread_mutex_unlock(&rt->slot_lock);
+	/* Hand out the lowest slots first, so the table stays dense. */
+	for (uint32_t i = 0, j = s->nslots; i + 1 < j; i++, j--) {
+		uint32_t t = s->slots[i];
+		s->slots[i] = s->slots[j - 1];
+		s->slots[j - 1] = t;
+	}
+}
+
+uint32_t tr__slot_alloc(tr_runtime *rt, tr__sched *s)
+{
+	if (s != NULL) {
+		if (TR_UNLIKELY(s->nslots == 0))
+			slot_refill(rt, s);
+		return s->nslots != 0 ? s->slots[--s->nslots] : 0;
+	}
+	uint32_t slot = 0;
+	pthread_mutex_lock(&rt->slot_lock);
+	if (rt->nslot_free > 0)
+		slot = rt->slot_free[--rt->nslot_free];
+	else if (rt->slot_hwm < rt->pid_cap)
+		slot = rt->slot_hwm++;
+	pthread_mutex_unlock(&rt->slot_lock);
+	return slot;
+}
+
+static void slot_give_back(tr_runtime *rt, const uint32_t *slots, uint32_t n)
+{
+	pthread_mutex_lock(&rt->slot_lock);
+	if (rt->nslot_free + n > rt->cap_slot_free) {
+		uint32_t cap = rt->cap_slot_free ? rt->cap_slot_free * 2 : 1024;
+		while (cap < rt->nslot_free + n)
+			cap *= 2;
+		uint32_t *p = realloc(rt->slot_free, cap * sizeof(*p));
+		if (p == NULL) {
+			/* Leaking a few slot numbers beats failing an exit:
+			 * the table only loses capacity. */
+			pthread_mutex_unlock(&rt->slot_lock);
+			return;
+		}
+		rt->slot_free = p;
+		rt->cap_slot_free = cap;
+	}
+	memcpy(rt->slot_free + rt->nslot_free, slots, n * sizeof(*slots));
+	rt->nslot_free += n;
+	pthread_mutex_unlock(&rt->slot_lock);
+}
+
+void tr__slot_release(tr_runtime *rt, tr__sched *s, uint32_t slot)
+{
+	if (s == NULL) {
+		slot_give_back(rt, &slot, 1);
+		return;
+	}
+	if (TR_UNLIKELY(s->nslots == TR__SLOT_CACHE)) {
+		s->nslots -= TR__SLOT_CACHE / 2;
+		slot_give_back(rt, s->slots + s->nslots, TR__SLOT_CACHE / 2);
+	}
+	s->slots[s->nslots++] = slot;
+}
+
+tr__actor *tr__lookup(tr_runtime *rt, tr_pid pid)
+{
+	if (TR_UNLIKELY(pid.node != 0 || pid.slot == 0 ||
+	        pid.slot >= rt->pid_cap))
+		return NULL;
+	/* Acquire: pairs with the release store that published the actor in
+	 * tr_spawn, so its fields are visible. */
+	uintptr_t v = atomic_load_explicit(&rt->pids[pid.slot],
+	    memory_order_acquire);
+	if (TR_UNLIKELY((v & 1u) != 0 || v == 0))
+		return NULL;
+	tr__actor *a = (tr__actor *)v;
+	return TR_LIKELY(a->pid.gen == pid.gen) ? a : NULL;
+}
+
+tr__actor *tr__actor_new(tr_runtime *rt, tr__sched *s, uint32_t kind)
+{
+	uint32_t slot = tr__slot_alloc(rt, s);
+	if (slot == 0)
+		return NULL;
+	tr__actor *a = tr__pool_alloc(tr__pool_class(sizeof(tr__actor)));
+	if (a == NULL) {
+		tr__slot_release(rt, s, slot);
+		return NULL;
+	}
+	uintptr_t v = atomic_load_explicit(&rt->pids[slot],
+	    memory_order_relaxed);
+	a->pid.node = 0;
+	a->pid.slot = slot;
+	a->pid.gen = v == 0 ? 1u : (uint32_t)(v >> 1);
+	a->kind = kind;
+	a->b = NULL;
+	a->port = NULL;
+	atomic_init(&a->has_name, 0);
+	tr__mb_init(a, kind == TR__K_PORT);
+	a->state = NULL;
+	a->qnext = NULL;
+	a->ext = NULL;
+	a->retire_epoch = 0;
+	a->status = TR__A_NEW;
+	a->reason = TR_REASON_NORMAL;
+	return a;
+}
+
+static inline void actor_publish(tr_runtime *rt, tr__actor *a)
+{
+	/* Release: pairs with the acquire load in tr__lookup. */
+	atomic_store_explicit(&rt->pids[a->pid.slot], (uintptr_t)a,
+	    memory_order_release);
+}
+
+static inline void actor_unpublish(tr_runtime *rt, tr__actor *a)
+{
+	atomic_store_explicit(&rt->pids[a->pid.slot],
+	    ((uintptr_t)next_gen(a->pid.gen) << 1) | 1u,
+	    memory_order_release);
+}
+
+/* Frees an actor nobody can reach any more: the mailbox (messages that
+ * raced with its exit are dropped, as sends to a dead pid are) and then
+ * the actor itself. */
+void tr__actor_reclaim(tr__actor *a)
+{
+	tr_msg *m;
+	while ((m = tr__mb_pop(a)) != NULL)
+		;
+	if (a->mb_tail != tr__stub(a))
+		tr__msg_free(a->mb_tail);
+	if (a->port != NULL)
+		free(a->port);
+	tr__pool_free(tr__pool_class(sizeof(tr__actor)), a);
+}
+
+/* ---- sending -------------------------------------------------------------- */
+
+int tr__deliver(tr_runtime *rt, tr__sched *s, tr_pid to, tr_msg *m)
+{
+	tr__actor *a = tr__lookup(rt, to);
+	if (TR_UNLIKELY(a == NULL)) {
+		count_dropped(rt, s);
+		return TR_ENOPROC;
+	}
+	if (tr__mb_push(a, m))
+		tr__schedule(rt, s, a, true);
+	count_sent(rt, s);
+	return TR_OK;
+}
+
+int tr__deliver_any(tr_runtime *rt, tr_pid to, tr_msg *m)
+{
+	tr__sched *s = tr__current;
+	if (s != NULL && s->rt == rt)
+		return tr__deliver(rt, s, to, m);
+	unsigned rec;
+	tr__ext_enter(rt, &rec);
+	int rc = tr__deliver(rt, NULL, to, m);
+	tr__ext_exit(rt, rec);
+	return rc;
+}
+
+uint64_t tr__new_ref(tr_runtime *rt)
+{
+	return atomic_fetch_add_explicit(&rt->next_ref, 1,
+	    memory_order_relaxed);
+}
+
+/* Delivery from an actor context: on its scheduler, or (while the runtime
+ * is being torn down) from the stopping thread. */
+static inline int ctx_deliver(tr_ctx *ctx, tr_pid to, tr_msg *m)
+{
+	if (TR_LIKELY(ctx->s != NULL))
+		return tr__deliver(ctx->rt, ctx->s, to, m);
+	return tr__deliver_any(ctx->rt, to, m);
+}
+
+int tr_send(tr_ctx *ctx, tr_pid to, uint32_t type, const void *data,
+    size_t size)
+{
+	if (TR_UNLIKELY(ctx == NULL || (data == NULL && size != 0) ||
+	        type >= TR_MSG_SYSTEM))
+		return TR_EINVAL;
+	tr_msg *m;
+	int rc = tr__msg_new(&m, ctx->rt, type, data, size);
+	if (TR_UNLIKELY(rc != TR_OK))
+		return rc;
+	m->sender = ctx->a->pid;
+	rc = ctx_deliver(ctx, to, m);
+	if (TR_UNLIKELY(rc != TR_OK))
+		tr__msg_free(m);
+	return rc;
+}
+
+int tr_send_msg(tr_ctx *ctx, tr_pid to, tr_msg *msg)
+{
+	if (ctx == NULL || msg == NULL || msg->type >= TR_MSG_SYSTEM)
+		return TR_EINVAL;
+	if (msg->size > ctx->rt->opts.max_msg_size)
+		return TR_EMSGSIZE;
+	msg->sender = ctx->a->pid;
+	msg->ref = 0;
+	msg->_flags &= TR__MF_CLASS;
+	return ctx_deliver(ctx, to, msg);
+}
+
+int tr_post(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
+    size_t size)
+{
+	if (rt == NULL || (data == NULL && size != 0) || type >= TR_MSG_SYSTEM)
+		return TR_EINVAL;
+	tr_msg *m;
+	int rc = tr__msg_new(&m, rt, type, data, size);
+	if (rc != TR_OK)
+		return rc;
+	rc = tr__deliver_any(rt, to, m);
+	if (rc != TR_OK)
+		tr__msg_free(m);
+	return rc;
+}
+
+int tr_post_msg(tr_runtime *rt, tr_pid to, tr_msg *msg)
+{
+	if (rt == NULL || msg == NULL || msg->type >= TR_MSG_SYSTEM)
+		return TR_EINVAL;
+	if (msg->size > rt->opts.max_msg_size)
+		return TR_EMSGSIZE;
+	msg->sender = TR_PID_NONE;
+	msg->ref = 0;
+	msg->_flags &= TR__MF_CLASS;
+	return tr__deliver_any(rt, to, msg);
+}
+
+bool tr_is_alive(tr_runtime *rt, tr_pid pid)
+{
+	if (rt == NULL)
+		return false;
+	tr__sched *s = tr__current;
+	if (s != NULL && s->rt == rt)
+		return tr__lookup(rt, pid) != NULL;
+	unsigned rec;
+	tr__ext_enter(rt, &rec);
+	tr__actor *a = tr__lookup(rt, pid);
+	bool alive = a != NULL && a->kind == TR__K_ACTOR &&
+	    STATUS(a) != TR__A_DEAD;
+	tr__ext_exit(rt, rec);
+	return alive;
+}
+
+/* ---- spawn ----------------------------------------------------------------- */
+
+int tr_spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
+    const tr_spawn_opts *opts)
+{
+	if (rt == NULL || b == NULL || b->handle == NULL ||
+	    (opts != NULL && opts->flags != 0))
+		return TR_EINVAL;
+	if (atomic_load_explicit(&rt->stopping, memory_order_acquire))
+		return TR_ECLOSED;
+	tr__sched *s = tr__current;
+	if (s != NULL && s->rt != rt)
+		s = NULL;
+	tr__actor *a = tr__actor_new(rt, s, TR__K_ACTOR);
+	if (a == NULL)
+		return TR_ENOMEM;
+	a->b = b;
+	a->state = arg;
+	if (pid != NULL)
+		*pid = a->pid;
+	if (s != NULL)
+		bump(&s->n_spawned);
+	else
+		atomic_fetch_add_explicit(&rt->x_spawned, 1,
+		    memory_order_relaxed);
+	actor_publish(rt, a);
+	tr__schedule(rt, s, a, false);
+	return TR_OK;
+}
+
+tr_pid tr_self(const tr_ctx *ctx)
+{
+	return ctx != NULL ? ctx->a->pid : TR_PID_NONE;
+}
+
+tr_runtime *tr_runtime_of(const tr_ctx *ctx)
+{
+	return ctx != NULL ? ctx->rt : NULL;
+}
+
+void tr_exit(tr_ctx *ctx, int reason)
+{
+	if (ctx == NULL)
+		return;
+	tr__actor *a = ctx->a;
+	a->status = (a->status & ~0xffu) | TR__A_EXITING;
+	a->reason = reason;
+}
+
+void tr_crash(tr_ctx *ctx, int reason)
+{
+	tr_exit(ctx, reason == TR_REASON_NORMAL ? 1 : reason);
+}
+
+/* ---- request / reply -------------------------------------------------------- */
+
+static tr__ext *ext_of(tr__actor *a)
+{
+	if (a->ext == NULL)
+		a->ext = calloc(1, sizeof(tr__ext));
+	return a->ext;
+}
+
+static int pending_add(tr__actor *a, uint64_t ref, tr_timer timer)
+{
+	tr__ext *x = ext_of(a);
+	if (x == NULL)
+		return TR_ENOMEM;
+	if (x->npending == x->cap_pending) {
+		uint32_t cap = x->cap_pending ? x->cap_pending * 2 : 4;
+		void *p = realloc(x->pending, cap * sizeof(*x->pending));
+		if (p == NULL)
+			return TR_ENOMEM;
+		x->pending = p;
+		x->cap_pending = cap;
+	}
+	x->pending[x->npending].ref = ref;
+	x->pending[x->npending].timer = timer;
+	x->npending++;
+	return TR_OK;
+}
+
+/* Removes the pending request `ref`; returns whether it was pending, and
+ * its timer. Outstanding requests are usually few, so a scan is cheapest. */
+static bool pending_take(tr__actor *a, uint64_t ref, tr_timer *timer)
+{
+	tr__ext *x = a->ext;
+	if (x == NULL)
+		return false;
+	for (uint32_t i = 0; i < x->npending; i++) {
+		if (x->pending[i].ref == ref) {
+			*timer = x->pending[i].timer;
+			x->pending[i] = x->pending[--x->npending];
+			return true;
+		}
+	}
+	return false;
+}
+
+int tr_request(tr_ctx *ctx, uint64_t *ref, tr_pid to, uint32_t type,
+    const void *data, size_t size, int64_t timeout_ms)
+{
+	if (ctx == NULL || (data == NULL && size != 0) || type >= TR_MSG_SYSTEM)
+		return TR_EINVAL;
+	tr_runtime *rt = ctx->rt;
+	tr_msg *m;
+	int rc = tr__msg_new(&m, rt, type, data, size);
+	if (rc != TR_OK)
+		return rc;
+	uint64_t r = tr__new_ref(rt);
+	m->sender = ctx->a->pid;
+	m->ref = r;
+	tr_timer timer = 0;
+	if (timeout_ms >= 0) {
+		rc = tr__timer_arm(rt, &timer, ctx->a->pid, TR_PID_NONE,
+		    timeout_ms, 0, TR_MSG_TIMEOUT, TR__MF_RTIMEO, r, NULL, 0);
+		if (rc != TR_OK) {
+			tr__msg_free(m);
+			return rc;
+		}
+	}
+	rc = pending_add(ctx->a, r, timer);
+	if (rc == TR_OK) {
+		rc = ctx_deliver(ctx, to, m);
+		if (rc != TR_OK) {
+			tr_timer t;
+			(void)pending_take(ctx->a, r, &t);
+		}
+	}
+	if (rc != TR_OK) {
+		tr__msg_free(m);
+		if (timer != 0)
+			(void)tr_timer_cancel(rt, timer);
+		return rc;
+	}
+	if (ref != NULL)
+		*ref = r;
+	return TR_OK;
+}
+
+int tr_reply(tr_ctx *ctx, const tr_msg *req, uint32_t type, const void *data,
+    size_t size)
+{
+	if (ctx == NULL || req == NULL || req->ref == 0 ||
+	    (data == NULL && size != 0) || type >= TR_MSG_SYSTEM)
+		return TR_EINVAL;
+	tr_msg *m;
+	int rc = tr__msg_new(&m, ctx->rt, type, data, size);
+	if (rc != TR_OK)
+		return rc;
+	m->sender = ctx->a->pid;
+	m->ref = req->ref;
+	m->_flags |= TR__MF_REPLY;
+	rc = ctx_deliver(ctx, req->sender, m);
+	if (rc != TR_OK)
+		tr__msg_free(m);
+	return rc;
+}
+
+/* ---- running an actor -------------------------------------------------------- */
+
+static void crash_report(tr_runtime *rt, tr__actor *a, int reason,
+    const char *name, const char *where, uint32_t type)
+{
+	char line[256];
+	const char *bname = a->b != NULL && a->b->name ? a->b->name : "?";
+	char tbuf[32];
+	if (where != NULL)
+		snprintf(tbuf, sizeof(tbuf), "%s", where);
+	else
+		snprintf(tbuf, sizeof(tbuf), "message type %u", type);
+	snprintf(line, sizeof(line),
+	    "CRASH REPORT pid=<%u.%u.%u> name=%s behaviour=%s reason=%d (%s) "
+	    "in=%s",
+	    a->pid.node, a->pid.slot, a->pid.gen, name[0] ? name : "-", bname,
+	    reason, tr_reason_name(reason), tbuf);
+	if (rt->log_fn != NULL)
+		rt->log_fn(rt->log_user, line);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+/* The exit path of an actor, on the thread running it: terminate, make
+ * its pid dead, release its name, then (the caller) retire its memory. */
+static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx,
+    tr__actor *a, const char *where, uint32_t type)
+{
+	int reason = a->reason;
+	bool owed = (a->status & NOTERM) == 0;
+	a->status = TR__A_DEAD;
+	if (owed && a->b->terminate != NULL) {
+		ctx->a = a;
+		a->b->terminate(ctx, a->state, reason);
+	}
+	a->state = NULL;
+	tr__ext *x = a->ext;
+	if (x != NULL)
+		for (uint32_t i = 0; i < x->npending; i++)
+			if (x->pending[i].timer != 0)
+				(void)tr_timer_cancel(rt, x->pending[i].timer);
+	actor_unpublish(rt, a);
+	/* Pairs with the fence in tr_register: either it sees the pid dead,
+	 * or we see its name. */
+	atomic_thread_fence(memory_order_seq_cst);
+	char name[TR_NAME_MAX + 1] = "";
+	if (atomic_load_explicit(&a->has_name, memory_order_relaxed))
+		tr__registry_release(rt, a, name);
+	tr__slot_release(rt, s, a->pid.slot);
+	if (reason != TR_REASON_NORMAL && reason != TR_REASON_SHUTDOWN) {
+		crash_report(rt, a, reason, name, where, type);
+		if (s != NULL)
+			bump(&s->n_crashes);
+		else
+			atomic_fetch_add_explicit(&rt->x_crashes, 1,
+			    memory_order_relaxed);
+	}
+	if (x != NULL) {
+		free(x->pending);
+		free(x);
+		a->ext = NULL;
+	}
+	if (s != NULL)
+		bump(&s->n_died);
+	else
+		atomic_fetch_add_explicit(&rt->x_died, 1, memory_order_relaxed);
+}
+
+void tr__actor_die(tr__sched *s, tr__actor *a)
+{
+	actor_exit(s->rt, s, &s->ctx, a, NULL, 0);
+	tr__retire(s->rt, s, a);
+}
+
+/* Runs init; false if the actor is to exit at once. */
+static bool run_init(tr_ctx *ctx, tr__actor *a)
+{
+	a->status = TR__A_RUNNING;
+	void *st = a->state;
+	int rc = a->b->init != NULL ? a->b->init(ctx, st, &st) : TR_OK;
+	a->state = st;
+	if (rc != TR_OK) {
+		a->status = TR__A_EXITING | NOTERM;
+		a->reason = rc > 0 ? rc : (rc == 0 ? 1 : rc);
+		return false;
+	}
+	if (STATUS(a) == TR__A_EXITING) {
+		a->status |= NOTERM;
+		return false;
+	}
+	return true;
+}
+
+/* Handles one message; system messages are filtered here. */
+static inline void dispatch(tr__sched *s, tr__actor *a, tr_msg *m)
+{
+	if (TR_UNLIKELY((m->_flags & TR__MF_SYSTEM) != 0)) {
+		tr_timer timer;
+		if (!pending_take(a, m->ref, &timer)) {
+			/* A reply after its timeout, or a timeout after its
+			 * reply: nobody waits for it any more. */
+			bump(&s->n_dropped);
+			return;
+		}
+		if ((m->_flags & TR__MF_REPLY) != 0 && timer != 0)
+			(void)tr_timer_cancel(s->rt, timer);
+	}
+	int rc = a->b->handle(&s->ctx, a->state, m);
+	if (TR_UNLIKELY(rc != 0)) {
+		a->status = (a->status & ~0xffu) | TR__A_EXITING;
+		a->reason = rc;
+	}
+}
+
+void tr__run_actor(tr__sched *s, tr__actor *a)
+{
+	s->ctx.a = a;
+	if (TR_UNLIKELY(STATUS(a) == TR__A_NEW)) {
+		if (!run_init(&s->ctx, a)) {
+			actor_exit(s->rt, s, &s->ctx, a, "init", 0);
+			tr__retire(s->rt, s, a);
+			return;
+		}
+	}
+	uint32_t n = s->rt->opts.batch;
+	for (;;) {
+		tr_msg *m = tr__mb_pop(a);
+		if (m == NULL) {
+			if (tr__mb_mark_idle(a))
+				return;
+			/* A sender swapped the head but has not linked its
+			 * message yet; it will within a few instructions. */
+			tr__cpu_relax();
+			continue;
+		}
+		dispatch(s, a, m);
+		if (TR_UNLIKELY(STATUS(a) != TR__A_RUNNING)) {
+			actor_exit(s->rt, s, &s->ctx, a, NULL, m->type);
+			tr__retire(s->rt, s, a);
+			return;
+		}
+		if (--n == 0)
+			break;
+	}
+	/* The batch is used up: go idle if nothing waits, otherwise let the
+	 * others run first. */
+	if (__atomic_load_n(tr__link(a->mb_tail), __ATOMIC_ACQUIRE) == NULL &&
+	    tr__mb_mark_idle(a))
+		return;
+	tr__schedule(s->rt, s, a, false);
+}
+
+/* Ends an actor while the runtime is torn down (single-threaded: the
+ * schedulers are gone): init if it never ran, then terminate, then free. */
+void tr__actor_teardown(tr_runtime *rt, tr__actor *a)
+{
+	tr_ctx ctx = { .s = NULL, .rt = rt, .a = a };
+	if (a->kind == TR__K_ACTOR && STATUS(a) != TR__A_DEAD) {
+		if (STATUS(a) == TR__A_NEW)
+			(void)run_init(&ctx, a);
+		if (STATUS(a) == TR__A_RUNNING)
+			a->reason = TR_REASON_SHUTDOWN;
+		actor_exit(rt, NULL, &ctx, a, NULL, 0);
+	} else {
+		actor_unpublish(rt, a);
+	}
+	tr__actor_reclaim(a);
+}

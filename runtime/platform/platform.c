@@ -1,0 +1,51 @@
+#define _GNU_SOURCE
+#include "platform/platform.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t tr__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void tr__futex_wait(_Atomic uint32_t *addr, uint32_t expected,
+    int64_t timeout_ns)
+{
+	struct timespec ts, *tsp = NULL;
+	if (timeout_ns >= 0) {
+		ts.tv_sec = timeout_ns / 1000000000;
+		ts.tv_nsec = timeout_ns % 1000000000;
+		tsp = &ts;
+	}
+	/* Private futex: the word never lives in shared memory. */
+	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected, tsp,
+	    NULL, 0);
+}
+
+void tr__futex_wake(_Atomic uint32_t *addr, int n)
+{
+	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL,
+	    0);
+}
+
+unsigned tr__ncores(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1u;
+}
+
+void tr__pin_self(unsigned core)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(core % tr__ncores(), &set);
+	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}

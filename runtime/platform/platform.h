@@ -1,0 +1,46 @@
+/*
+ * Platform layer: futexes, clocks, cpu affinity and cache-line helpers.
+ * Linux only for now; everything above this file is portable C11.
+ */
+#ifndef TR_PLATFORM_H
+#define TR_PLATFORM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TR_CACHE_LINE 64
+#define TR_CACHE_ALIGNED _Alignas(TR_CACHE_LINE)
+
+#define TR_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Monotonic clock in nanoseconds. */
+uint64_t tr__now_ns(void);
+
+/* Blocks while *addr == expected, for at most timeout_ns (< 0: no limit).
+ * May return spuriously; callers re-check their condition. */
+void tr__futex_wait(_Atomic uint32_t *addr, uint32_t expected,
+    int64_t timeout_ns);
+
+/* Wakes up to n threads blocked in tr__futex_wait on addr. */
+void tr__futex_wake(_Atomic uint32_t *addr, int n);
+
+/* Number of online cores (at least 1). */
+unsigned tr__ncores(void);
+
+/* Pins the calling thread to one core; failures are ignored (pinning is an
+ * optimisation, never a requirement). */
+void tr__pin_self(unsigned core);
+
+/* A pause hint for spin loops. */
+static inline void tr__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+#endif

@@ -1,0 +1,329 @@
+/*
+ * Internal structures of the local runtime, shared by its modules.
+ *
+ * Fields are grouped by the thread that writes them, and a group written by
+ * other threads starts its own cache line (DESIGN.md, performance design).
+ */
+#ifndef TR_RT_H
+#define TR_RT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "troupe/troupe.h"
+#include "platform/platform.h"
+
+typedef struct tr__actor tr__actor;
+typedef struct tr__sched tr__sched;
+typedef struct tr__ext tr__ext;
+typedef struct tr__timers tr__timers;
+typedef struct tr__bpool tr__bpool;
+typedef struct tr__registry tr__registry;
+
+/* ---- messages ----------------------------------------------------------- */
+
+/* tr_msg._flags: the low byte is the pool class, the rest delivery flags. */
+#define TR__MF_CLASS 0xffu
+#define TR__MF_REPLY (1u << 8)    /* a reply: delivered only if awaited */
+#define TR__MF_RTIMEO (1u << 9)   /* a request's timeout */
+#define TR__MF_SYSTEM (TR__MF_REPLY | TR__MF_RTIMEO)
+
+#define TR__MSG_HDR ((size_t)offsetof(tr_msg, data))
+
+/* ---- actors ------------------------------------------------------------- */
+
+enum {
+	TR__A_NEW = 0,  /* spawned, init not yet run */
+	TR__A_RUNNING,  /* initialised */
+	TR__A_EXITING,  /* tr_exit called; dies at the end of the callback */
+	TR__A_DEAD,
+};
+
+enum { TR__K_ACTOR = 0, TR__K_PORT = 1 };
+
+/* An actor: 128 bytes, two cache lines. */
+struct tr__actor {
+	/* Line 0: the mailbox head, swapped by every sender; the rest of the
+	 * line is immutable after spawn, so senders reading it share the
+	 * line they write anyway. */
+	TR_CACHE_ALIGNED _Atomic uintptr_t mb_head; /* low bit: empty+idle */
+	tr_pid pid;
+	uint32_t kind;
+	const tr_behaviour *b;
+	tr_port *port; /* kind == TR__K_PORT: the thread to wake */
+	_Atomic uint32_t has_name; /* see registry.c */
+
+	/* Line 1: written only by the thread running the actor. */
+	TR_CACHE_ALIGNED tr_msg *mb_tail;
+	void *stub_next;     /* the mailbox stub: only its link word exists */
+	void *state;         /* init argument until init has run */
+	tr__actor *qnext;    /* global run queue or retire list link */
+	tr__ext *ext;        /* rarely used parts, allocated on demand */
+	uint64_t retire_epoch;
+	uint32_t status;
+	int32_t reason;
+};
+
+_Static_assert(sizeof(struct tr__actor) == 128, "actor is two cache lines");
+
+/* Parts of an actor most actors never use. */
+struct tr__ext {
+	struct tr__pending {
+		uint64_t ref;
+		tr_timer timer;
+	} *pending;          /* outstanding tr_request()s */
+	uint32_t npending, cap_pending;
+};
+
+/* A port: a mailbox owned by a plain thread (port.c). */
+struct tr_port {
+	tr_runtime *rt;
+	tr__actor *a;
+	TR_CACHE_ALIGNED _Atomic uint32_t wake; /* set by the sender that
+	                                         * found the mailbox idle */
+};
+
+/* The context handed to callbacks: one per scheduler (and one per stopping
+ * runtime), pointing at the actor being run. */
+struct tr_ctx {
+	tr__sched *s;   /* NULL while the runtime is being torn down */
+	tr_runtime *rt;
+	tr__actor *a;
+};
+
+/* ---- scheduler ---------------------------------------------------------- */
+
+#define TR__RQ_SIZE 256u
+#define TR__SLOT_CACHE 512u
+
+struct tr__sched {
+	/* Written by the owner only. */
+	tr_runtime *rt;
+	unsigned idx;
+	tr_ctx ctx;
+	uint32_t streak;        /* consecutive runs taken from runnext */
+	uint32_t since_qs;      /* turns since the last quiescent state */
+	uint64_t tick;          /* turns run, for the global-queue check */
+	tr__actor *retire_head, *retire_tail;
+	uint32_t nslots;
+	uint32_t slots[TR__SLOT_CACHE];
+	uint32_t seen_seq[TR_MAX_SCHEDULERS]; /* runnext-stuck detection */
+	uint64_t rng;
+	pthread_t thread;
+
+	/* Counters: written by the owner (plain load+store), read by stats. */
+	TR_CACHE_ALIGNED _Atomic uint64_t n_turns, n_steals, n_parks, n_sent,
+	    n_dropped, n_spawned, n_died, n_crashes;
+
+	/* Epoch-based reclamation record: written by the owner, read by
+	 * whoever advances the epoch. */
+	TR_CACHE_ALIGNED _Atomic uint64_t epoch;
+	_Atomic uint32_t online;
+	_Atomic uint32_t turn_seq; /* read by thieves, see steal() */
+
+	/* Run queue: the owner pushes at rq_tail; the owner and thieves take
+	 * from rq_head with a CAS. */
+	TR_CACHE_ALIGNED _Atomic uint32_t rq_head;
+	TR_CACHE_ALIGNED _Atomic uint32_t rq_tail;
+	_Atomic(tr__actor *) runnext;
+	_Atomic(tr__actor *) rq_buf[TR__RQ_SIZE];
+
+	/* Parking: 0 while asleep, set to 1 by the waker. */
+	TR_CACHE_ALIGNED _Atomic uint32_t wake_word;
+};
+
+/* ---- epoch-based reclamation for threads that are not schedulers -------- */
+
+#define TR__EXT_RECS 64u
+
+typedef struct tr__ext_rec {
+	TR_CACHE_ALIGNED _Atomic uint64_t epoch;
+	_Atomic uint32_t active;
+} tr__ext_rec;
+
+/* ---- the runtime -------------------------------------------------------- */
+
+struct tr_runtime {
+	/* Immutable after start. */
+	tr_runtime_opts opts;
+	unsigned nsched;
+	tr__sched **sched;
+	_Atomic uintptr_t *pids; /* the actor table (see actor.c) */
+	uint32_t pid_cap;
+	tr_log_fn log_fn;
+	void *log_user;
+
+	/* Shared, rarely written. */
+	TR_CACHE_ALIGNED _Atomic uint32_t stopping; /* no new spawns */
+	_Atomic uint32_t halted;                   /* schedulers gone */
+	_Atomic uint64_t epoch;
+	_Atomic uint64_t next_ref;
+
+	/* Idle schedulers: a bit each, set while parked. */
+	TR_CACHE_ALIGNED _Atomic uint64_t parked;
+	_Atomic uint32_t nspinning;
+
+	/* Global run queue: actors made runnable outside the schedulers, and
+	 * the overflow of full local queues. Its lock is taken once per batch
+	 * of up to TR__RQ_SIZE/2 actors moved, or once per actor woken from
+	 * a thread that is not a scheduler, never on an actor-to-actor send. */
+	TR_CACHE_ALIGNED pthread_mutex_t gq_lock;
+	tr__actor *gq_head, *gq_tail;
+	_Atomic uint64_t gq_len;
+
+	/* Free actor slots beyond the schedulers' caches (cold: one lock per
+	 * batch of slots). */
+	TR_CACHE_ALIGNED pthread_mutex_t slot_lock;
+	uint32_t *slot_free;
+	uint32_t nslot_free, cap_slot_free;
+	uint32_t slot_hwm;
+
+	/* Objects retired by threads that are not schedulers (closed ports),
+	 * freed by schedulers after a grace period; cold. */
+	TR_CACHE_ALIGNED pthread_mutex_t xretire_lock;
+	tr__actor *xretire_head, *xretire_tail;
+	_Atomic uint32_t xretire_n;
+
+	/* Counters of threads that are not schedulers. */
+	TR_CACHE_ALIGNED _Atomic uint64_t x_sent, x_dropped, x_spawned, x_died,
+	    x_crashes;
+	_Atomic uint64_t ports_alive;
+
+	tr__ext_rec ext_recs[TR__EXT_RECS];
+
+	tr__timers *timers;
+	tr__bpool *bpool;
+	tr__registry *registry;
+};
+
+/* The scheduler the calling thread runs, if it is one of rt's. */
+extern __thread tr__sched *tr__current;
+
+/* ---- internal functions (actor.c) ---------------------------------------- */
+
+int tr__msg_new(tr_msg **mp, tr_runtime *rt, uint32_t type, const void *data,
+    size_t size);
+void tr__msg_free(tr_msg *m);
+/* Looks up a local pid; only inside an EBR section (scheduler or ext). */
+tr__actor *tr__lookup(tr_runtime *rt, tr_pid pid);
+/* Delivers `m` (owned by the callee on TR_OK) to `to`. `s` is the calling
+ * scheduler or NULL for any other thread (which must be in an ext
+ * section). */
+int tr__deliver(tr_runtime *rt, tr__sched *s, tr_pid to, tr_msg *m);
+/* tr__deliver from any thread, entering an ext section as needed. */
+int tr__deliver_any(tr_runtime *rt, tr_pid to, tr_msg *m);
+uint64_t tr__new_ref(tr_runtime *rt);
+void tr__actor_reclaim(tr__actor *a);
+void tr__actor_teardown(tr_runtime *rt, tr__actor *a);
+tr__actor *tr__actor_new(tr_runtime *rt, tr__sched *s, uint32_t kind);
+void tr__actor_die(tr__sched *s, tr__actor *a);
+void tr__run_actor(tr__sched *s, tr__actor *a);
+uint32_t tr__slot_alloc(tr_runtime *rt, tr__sched *s);
+void tr__slot_release(tr_runtime *rt, tr__sched *s, uint32_t slot);
+
+/* ---- internal functions (sched.c) ---------------------------------------- */
+
+int tr__sched_start_all(tr_runtime *rt);
+void tr__sched_join_all(tr_runtime *rt);
+/* Makes `a` runnable: on s's queues when s is a scheduler, else on the
+ * global queue, waking a parked scheduler if needed. */
+void tr__schedule(tr_runtime *rt, tr__sched *s, tr__actor *a, bool hot);
+void tr__ext_enter(tr_runtime *rt, unsigned *idx);
+void tr__ext_exit(tr_runtime *rt, unsigned idx);
+void tr__retire(tr_runtime *rt, tr__sched *s, tr__actor *a);
+bool tr__all_parked(tr_runtime *rt);
+unsigned tr__ext_active(tr_runtime *rt);
+
+/* ---- timers, blocking pool, registry ------------------------------------- */
+
+int tr__timers_init(tr_runtime *rt);
+void tr__timers_fini(tr_runtime *rt); /* stops the thread */
+void tr__timers_free(tr_runtime *rt);
+uint64_t tr__timers_armed(tr_runtime *rt);
+int tr__timer_arm(tr_runtime *rt, tr_timer *id, tr_pid to, tr_pid from,
+    int64_t delay_ms, int64_t interval_ms, uint32_t type, uint32_t flags,
+    uint64_t ref, const void *data, size_t size);
+
+int tr__bpool_init(tr_runtime *rt);
+void tr__bpool_fini(tr_runtime *rt); /* runs queued jobs, stops */
+void tr__bpool_free(tr_runtime *rt);
+uint64_t tr__bpool_busy(tr_runtime *rt);
+
+int tr__registry_init(tr_runtime *rt);
+void tr__registry_fini(tr_runtime *rt);
+/* Drops the name of an exiting actor, copying it into `name` (of
+ * TR_NAME_MAX + 1 bytes) for the crash report. */
+void tr__registry_release(tr_runtime *rt, tr__actor *a, char *name);
+
+/* ---- mailbox (Vyukov/Pony intrusive MPSC queue) --------------------------- */
+
+/* The link word of a message (or of an actor's stub). The public tr_msg
+ * declares it as a plain pointer, so it is accessed with the GCC/Clang
+ * __atomic builtins rather than through an _Atomic type. */
+static inline void **tr__link(tr_msg *m)
+{
+	return &m->_next;
+}
+
+static inline tr_msg *tr__stub(tr__actor *a)
+{
+	/* Only the link word of the stub is ever touched. */
+	return (tr_msg *)(void *)&a->stub_next;
+}
+
+/* Starts a mailbox holding only its stub. `idle` marks it empty+idle, so
+ * the first push reports it (ports); otherwise the actor counts as
+ * scheduled (a fresh actor is queued to run its init). */
+static inline void tr__mb_init(tr__actor *a, bool idle)
+{
+	a->stub_next = NULL;
+	a->mb_tail = tr__stub(a);
+	atomic_init(&a->mb_head, (uintptr_t)tr__stub(a) | (idle ? 1u : 0u));
+}
+
+/* Pushes m; returns true if the mailbox was empty and idle, in which case
+ * the caller must schedule the actor. Any thread. */
+static inline bool tr__mb_push(tr__actor *a, tr_msg *m)
+{
+	__atomic_store_n(tr__link(m), NULL, __ATOMIC_RELAXED);
+	/* acq_rel: release publishes m's link; acquire pairs with the release
+	 * CAS in tr__mb_mark_idle, so a sender that wakes the actor sees
+	 * everything its last turn wrote. */
+	uintptr_t prev = atomic_exchange_explicit(&a->mb_head, (uintptr_t)m,
+	    memory_order_acq_rel);
+	tr_msg *p = (tr_msg *)(prev & ~(uintptr_t)1);
+	/* Release: pairs with the acquire load in tr__mb_pop, publishing m's
+	 * contents to the consumer. */
+	__atomic_store_n(tr__link(p), m, __ATOMIC_RELEASE);
+	return (prev & 1u) != 0;
+}
+
+/* Takes the next message, or NULL. The returned message becomes the new
+ * stub and stays owned by the mailbox until the next pop, which frees it.
+ * Only the thread running the actor. */
+static inline tr_msg *tr__mb_pop(tr__actor *a)
+{
+	tr_msg *tail = a->mb_tail;
+	tr_msg *next = __atomic_load_n(tr__link(tail), __ATOMIC_ACQUIRE);
+	if (next == NULL)
+		return NULL;
+	a->mb_tail = next;
+	if (tail != tr__stub(a))
+		tr__msg_free(tail);
+	return next;
+}
+
+/* After tr__mb_pop returned NULL: marks the mailbox empty+idle unless a
+ * push raced in. True: no message, the actor must not be touched by this
+ * thread again until it is rescheduled. Only the thread running the actor. */
+static inline bool tr__mb_mark_idle(tr__actor *a)
+{
+	uintptr_t t = (uintptr_t)a->mb_tail;
+	/* Release: pairs with the acquire exchange in tr__mb_push. */
+	return atomic_compare_exchange_strong_explicit(&a->mb_head, &t, t | 1u,
+	    memory_order_release, memory_order_relaxed);
+}
+
+#endif

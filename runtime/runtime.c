@@ -1,0 +1,260 @@
+/*
+ * Runtime lifecycle: start, quiescence, stop, counters and error strings.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "rt.h"
+
+const char *tr_strerror(int err)
+{
+	switch (err) {
+	case TR_OK: return "success";
+	case TR_EINVAL: return "invalid argument";
+	case TR_ENOMEM: return "out of memory or actor table full";
+	case TR_ENOPROC: return "no such actor";
+	case TR_ETIMEDOUT: return "timed out";
+	case TR_ECLOSED: return "runtime is stopping";
+	case TR_EMSGSIZE: return "message too large";
+	case TR_EEXIST: return "already exists";
+	case TR_ENOENT: return "not found";
+	case TR_ENOTSUP: return "not supported";
+	case TR_EAGAIN: return "resource temporarily unavailable";
+	default: return "unknown error";
+	}
+}
+
+const char *tr_reason_name(int reason)
+{
+	switch (reason) {
+	case TR_REASON_NORMAL: return "normal";
+	case TR_REASON_SHUTDOWN: return "shutdown";
+	case TR_REASON_KILL: return "kill";
+	case TR_REASON_KILLED: return "killed";
+	case TR_REASON_NOPROC: return "noproc";
+	case TR_REASON_NOCONNECTION: return "noconnection";
+	default: return "error";
+	}
+}
+
+void tr_runtime_opts_init(tr_runtime_opts *opts)
+{
+	if (opts != NULL)
+		memset(opts, 0, sizeof(*opts));
+}
+
+static void rt_free(tr_runtime *rt)
+{
+	if (rt->sched != NULL) {
+		for (unsigned i = 0; i < rt->nsched; i++)
+			free(rt->sched[i]);
+		free(rt->sched);
+	}
+	if (rt->pids != NULL)
+		munmap((void *)rt->pids, (size_t)rt->pid_cap * sizeof(*rt->pids));
+	free(rt->slot_free);
+	pthread_mutex_destroy(&rt->gq_lock);
+	pthread_mutex_destroy(&rt->slot_lock);
+	pthread_mutex_destroy(&rt->xretire_lock);
+	free(rt);
+}
+
+int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
+{
+	if (rtp == NULL)
+		return TR_EINVAL;
+	*rtp = NULL;
+	tr_runtime_opts o;
+	tr_runtime_opts_init(&o);
+	if (opts != NULL)
+		o = *opts;
+	if (o.schedulers == 0) {
+		o.schedulers = tr__ncores();
+		if (o.schedulers > TR_MAX_SCHEDULERS)
+			o.schedulers = TR_MAX_SCHEDULERS;
+	}
+	if (o.schedulers > TR_MAX_SCHEDULERS)
+		return TR_EINVAL;
+	if (o.blocking_threads == 0)
+		o.blocking_threads = 4;
+	if (o.max_actors == 0)
+		o.max_actors = 16u << 20;
+	if (o.max_msg_size == 0)
+		o.max_msg_size = (size_t)64 << 20;
+	if (o.batch == 0)
+		o.batch = 100;
+	if (o.spin_us == 0)
+		o.spin_us = 50;
+	if (o.max_actors > (1u << 30))
+		return TR_EINVAL;
+
+	tr_runtime *rt = aligned_alloc(TR_CACHE_LINE,
+	    (sizeof(*rt) + TR_CACHE_LINE - 1) & ~(size_t)(TR_CACHE_LINE - 1));
+	if (rt == NULL)
+		return TR_ENOMEM;
+	memset(rt, 0, sizeof(*rt));
+	rt->opts = o;
+	rt->nsched = o.schedulers;
+	pthread_mutex_init(&rt->gq_lock, NULL);
+	pthread_mutex_init(&rt->slot_lock, NULL);
+	pthread_mutex_init(&rt->xretire_lock, NULL);
+	atomic_init(&rt->epoch, 1);
+	atomic_init(&rt->next_ref, 1);
+	/* Slot 0 is never used, so the all-zero pid names nobody. */
+	rt->pid_cap = o.max_actors + 1;
+	rt->slot_hwm = 1;
+	/* Reserve the whole table up front: it never moves, so lookups need
+	 * no lock, and untouched pages cost no memory. */
+	void *p = mmap(NULL, (size_t)rt->pid_cap * sizeof(*rt->pids),
+	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	    -1, 0);
+	if (p == MAP_FAILED) {
+		rt->pids = NULL;
+		rt_free(rt);
+		return TR_ENOMEM;
+	}
+	rt->pids = p;
+
+	int rc = tr__registry_init(rt);
+	if (rc == TR_OK)
+		rc = tr__timers_init(rt);
+	if (rc == TR_OK)
+		rc = tr__bpool_init(rt);
+	if (rc == TR_OK)
+		rc = tr__sched_start_all(rt);
+	if (rc != TR_OK) {
+		atomic_store(&rt->halted, 1);
+		tr__bpool_free(rt);
+		tr__timers_free(rt);
+		tr__registry_fini(rt);
+		rt_free(rt);
+		return rc;
+	}
+	*rtp = rt;
+	return TR_OK;
+}
+
+unsigned tr_runtime_schedulers(const tr_runtime *rt)
+{
+	return rt != NULL ? rt->nsched : 0;
+}
+
+void tr_runtime_set_log(tr_runtime *rt, tr_log_fn fn, void *user)
+{
+	if (rt == NULL)
+		return;
+	rt->log_user = user;
+	rt->log_fn = fn;
+}
+
+static bool quiescent_now(tr_runtime *rt)
+{
+	return tr__all_parked(rt) && tr__ext_active(rt) == 0 &&
+	    tr__timers_armed(rt) == 0 && tr__bpool_busy(rt) == 0 &&
+	    tr__all_parked(rt);
+}
+
+int tr_runtime_wait_quiescent(tr_runtime *rt, int64_t timeout_ms)
+{
+	if (rt == NULL)
+		return TR_EINVAL;
+	if (tr__current != NULL)
+		return TR_EINVAL;
+	uint64_t deadline = timeout_ms < 0 ?
+	    UINT64_MAX :
+	    tr__now_ns() + (uint64_t)timeout_ms * 1000000u;
+	/* Polling keeps the schedulers free of any bookkeeping for a
+	 * rarely-used call. Two consecutive observations, a little apart,
+	 * rule out a scheduler that was only between park and wake. */
+	int stable = 0;
+	for (;;) {
+		if (quiescent_now(rt)) {
+			if (++stable >= 2)
+				return TR_OK;
+		} else {
+			stable = 0;
+		}
+		if (tr__now_ns() >= deadline)
+			return TR_ETIMEDOUT;
+		struct timespec ts = { 0, 200000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+void tr_runtime_stop(tr_runtime *rt)
+{
+	if (rt == NULL)
+		return;
+	atomic_store_explicit(&rt->stopping, 1, memory_order_seq_cst);
+	/* Timers first (nothing new gets armed by the clock), then blocking
+	 * jobs (queued ones finish and post their results), then the
+	 * schedulers. */
+	tr__timers_fini(rt);
+	tr__bpool_fini(rt);
+	tr__sched_join_all(rt);
+
+	/* Single-threaded from here on. Retired actors first: their slots
+	 * are already free and their memory only awaits the grace period. */
+	for (unsigned i = 0; i < rt->nsched; i++) {
+		tr__sched *s = rt->sched[i];
+		while (s->retire_head != NULL) {
+			tr__actor *a = s->retire_head;
+			s->retire_head = a->qnext;
+			tr__actor_reclaim(a);
+		}
+		s->retire_tail = NULL;
+	}
+	while (rt->xretire_head != NULL) {
+		tr__actor *a = rt->xretire_head;
+		rt->xretire_head = a->qnext;
+		tr__actor_reclaim(a);
+	}
+	/* Then every live actor, in slot order. Terminate callbacks may
+	 * send; those messages land in mailboxes freed here too. */
+	for (uint32_t slot = 1; slot < rt->slot_hwm; slot++) {
+		uintptr_t v = atomic_load_explicit(&rt->pids[slot],
+		    memory_order_acquire);
+		if (v == 0 || (v & 1u) != 0)
+			continue;
+		tr__actor_teardown(rt, (tr__actor *)v);
+	}
+	tr__timers_free(rt);
+	tr__bpool_free(rt);
+	tr__registry_fini(rt);
+	rt_free(rt);
+}
+
+int tr_runtime_stats_get(tr_runtime_stats *st, tr_runtime *rt)
+{
+	if (st == NULL || rt == NULL)
+		return TR_EINVAL;
+	memset(st, 0, sizeof(*st));
+	uint64_t spawned = atomic_load(&rt->x_spawned);
+	uint64_t died = atomic_load(&rt->x_died);
+	st->msgs_sent = atomic_load(&rt->x_sent);
+	st->msgs_dropped = atomic_load(&rt->x_dropped);
+	st->crashes = atomic_load(&rt->x_crashes);
+	for (unsigned i = 0; i < rt->nsched; i++) {
+		tr__sched *s = rt->sched[i];
+		spawned += atomic_load_explicit(&s->n_spawned,
+		    memory_order_relaxed);
+		died += atomic_load_explicit(&s->n_died, memory_order_relaxed);
+		st->msgs_sent += atomic_load_explicit(&s->n_sent,
+		    memory_order_relaxed);
+		st->msgs_dropped += atomic_load_explicit(&s->n_dropped,
+		    memory_order_relaxed);
+		st->steals += atomic_load_explicit(&s->n_steals,
+		    memory_order_relaxed);
+		st->parks += atomic_load_explicit(&s->n_parks,
+		    memory_order_relaxed);
+		st->crashes += atomic_load_explicit(&s->n_crashes,
+		    memory_order_relaxed);
+		st->turns[i] = atomic_load_explicit(&s->n_turns,
+		    memory_order_relaxed);
+	}
+	st->actors_spawned = spawned;
+	st->actors_alive = spawned >= died ? spawned - died : 0;
+	return TR_OK;
+}

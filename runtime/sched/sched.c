@@ -1,0 +1,643 @@
+/*
+ * Schedulers: one thread per core, each with its own run queue; idle ones
+ * steal, spin briefly, then park.
+ *
+ * Run queues follow the design of Go's runtime: a per-scheduler ring of
+ * TR__RQ_SIZE actors that only its owner pushes to (at the tail) and that
+ * the owner and thieves pop from (at the head, with a CAS), a `runnext`
+ * slot for the actor the last send woke up, and a global queue, under a
+ * lock, for overflow and for actors made runnable by threads that are not
+ * schedulers.
+ *
+ * The runnext slot is what keeps a conversation on one core: when actor A
+ * sends to an idle actor B, B runs next on A's scheduler, with A's message
+ * still in cache, and no other scheduler is woken. Thieves leave runnext
+ * alone unless its owner has been stuck in one turn for a while (see
+ * steal_runnext), and a scheduler takes from runnext at most RUNNEXT_MAX
+ * times in a row, so a ping-pong pair cannot starve the ring.
+ *
+ * Memory of exited actors is reclaimed with epochs (quiescent-state-based
+ * reclamation): a scheduler announces the global epoch between turns every
+ * QS_EVERY turns and whenever it idles, a thread that is not a scheduler
+ * announces it for the length of each operation (tr__ext_enter), and an
+ * actor retired in epoch e is freed once the epoch reaches e + 2, when no
+ * thread can still hold a pointer to it from a table lookup.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+
+#define RUNNEXT_MAX 64u
+#define QS_EVERY 64u
+#define GLOBAL_EVERY 61u
+
+__thread tr__sched *tr__current;
+
+static inline void bump(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c,
+	    atomic_load_explicit(c, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
+}
+
+/* ---- epochs ----------------------------------------------------------------- */
+
+static bool try_advance(tr_runtime *rt)
+{
+	uint64_t e = atomic_load_explicit(&rt->epoch, memory_order_seq_cst);
+	for (unsigned i = 0; i < rt->nsched; i++) {
+		tr__sched *o = rt->sched[i];
+		/* Acquire: pairs with the release store of `online` when a
+		 * scheduler parks, so its last turn happens before any free
+		 * this advance allows. */
+		if (atomic_load_explicit(&o->online, memory_order_acquire) &&
+		    atomic_load_explicit(&o->epoch, memory_order_acquire) != e)
+			return false;
+	}
+	for (unsigned i = 0; i < TR__EXT_RECS; i++) {
+		tr__ext_rec *r = &rt->ext_recs[i];
+		if (atomic_load_explicit(&r->active, memory_order_acquire) &&
+		    atomic_load_explicit(&r->epoch, memory_order_acquire) != e)
+			return false;
+	}
+	return atomic_compare_exchange_strong_explicit(&rt->epoch, &e, e + 1,
+	    memory_order_seq_cst, memory_order_relaxed);
+}
+
+static void reclaim(tr__sched *s)
+{
+	tr_runtime *rt = s->rt;
+	uint64_t e = atomic_load_explicit(&rt->epoch, memory_order_acquire);
+	while (s->retire_head != NULL && s->retire_head->retire_epoch + 2 <= e) {
+		tr__actor *a = s->retire_head;
+		s->retire_head = a->qnext;
+		if (s->retire_head == NULL)
+			s->retire_tail = NULL;
+		tr__actor_reclaim(a);
+	}
+	if (atomic_load_explicit(&rt->xretire_n, memory_order_relaxed) != 0 &&
+	    pthread_mutex_trylock(&rt->xretire_lock) == 0) {
+		while (rt->xretire_head != NULL &&
+		    rt->xretire_head->retire_epoch + 2 <= e) {
+			tr__actor *a = rt->xretire_head;
+			rt->xretire_head = a->qnext;
+			if (rt->xretire_head == NULL)
+				rt->xretire_tail = NULL;
+			atomic_fetch_sub_explicit(&rt->xretire_n, 1,
+			    memory_order_relaxed);
+			tr__actor_reclaim(a);
+		}
+		pthread_mutex_unlock(&rt->xretire_lock);
+	}
+}
+
+/* A quiescent state: this scheduler holds no pointer from a table lookup. */
+static void quiescent(tr__sched *s)
+{
+	uint64_t e = atomic_load_explicit(&s->rt->epoch, memory_order_acquire);
+	atomic_store_explicit(&s->epoch, e, memory_order_release);
+	/* Orders the announcement before every table lookup of the next
+	 * turns (a store followed by loads needs a full fence). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (s->retire_head != NULL ||
+	    atomic_load_explicit(&s->rt->xretire_n, memory_order_relaxed) != 0) {
+		(void)try_advance(s->rt);
+		reclaim(s);
+	}
+}
+
+static void go_online(tr__sched *s)
+{
+	atomic_store_explicit(&s->epoch,
+	    atomic_load_explicit(&s->rt->epoch, memory_order_acquire),
+	    memory_order_relaxed);
+	atomic_store_explicit(&s->online, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+static void go_offline(tr__sched *s)
+{
+	/* Release: everything this scheduler read happens before an epoch
+	 * advance that sees it offline. */
+	atomic_store_explicit(&s->online, 0, memory_order_release);
+}
+
+void tr__retire(tr_runtime *rt, tr__sched *s, tr__actor *a)
+{
+	/* The actor's table entry was just overwritten; this fence orders
+	 * that store before the epoch read, so a thread that announced a
+	 * later epoch cannot have found the actor (see sched.c header). */
+	atomic_thread_fence(memory_order_seq_cst);
+	a->retire_epoch = atomic_load_explicit(&rt->epoch,
+	    memory_order_relaxed);
+	a->qnext = NULL;
+	if (s != NULL) {
+		if (s->retire_tail != NULL)
+			s->retire_tail->qnext = a;
+		else
+			s->retire_head = a;
+		s->retire_tail = a;
+		return;
+	}
+	pthread_mutex_lock(&rt->xretire_lock);
+	if (rt->xretire_tail != NULL)
+		rt->xretire_tail->qnext = a;
+	else
+		rt->xretire_head = a;
+	rt->xretire_tail = a;
+	atomic_fetch_add_explicit(&rt->xretire_n, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&rt->xretire_lock);
+}
+
+void tr__ext_enter(tr_runtime *rt, unsigned *idx)
+{
+	static __thread unsigned hint;
+	unsigned i = hint % TR__EXT_RECS;
+	for (unsigned tries = 0;; tries++, i = (i + 1) % TR__EXT_RECS) {
+		tr__ext_rec *r = &rt->ext_recs[i];
+		uint32_t z = 0;
+		if (atomic_load_explicit(&r->active, memory_order_relaxed) ==
+		        0 &&
+		    atomic_compare_exchange_strong_explicit(&r->active, &z, 1,
+		        memory_order_acquire, memory_order_relaxed))
+			break;
+		if (tries >= TR__EXT_RECS)
+			tr__cpu_relax();
+	}
+	hint = i;
+	tr__ext_rec *r = &rt->ext_recs[i];
+	atomic_store_explicit(&r->epoch,
+	    atomic_load_explicit(&rt->epoch, memory_order_acquire),
+	    memory_order_relaxed);
+	/* As in quiescent(): announce before looking anything up. */
+	atomic_thread_fence(memory_order_seq_cst);
+	*idx = i;
+}
+
+void tr__ext_exit(tr_runtime *rt, unsigned idx)
+{
+	atomic_store_explicit(&rt->ext_recs[idx].active, 0,
+	    memory_order_release);
+}
+
+unsigned tr__ext_active(tr_runtime *rt)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < TR__EXT_RECS; i++)
+		n += atomic_load_explicit(&rt->ext_recs[i].active,
+		    memory_order_acquire) != 0;
+	return n;
+}
+
+/* ---- the global queue -------------------------------------------------------- */
+
+static void gq_push_chain(tr_runtime *rt, tr__actor *head, tr__actor *tail,
+    uint64_t n)
+{
+	tail->qnext = NULL;
+	pthread_mutex_lock(&rt->gq_lock);
+	if (rt->gq_tail != NULL)
+		rt->gq_tail->qnext = head;
+	else
+		rt->gq_head = head;
+	rt->gq_tail = tail;
+	atomic_fetch_add_explicit(&rt->gq_len, n, memory_order_relaxed);
+	pthread_mutex_unlock(&rt->gq_lock);
+}
+
+/* Local ring, owner side. */
+static bool rq_push_slow(tr__sched *s, tr__actor *a, uint32_t h, uint32_t t);
+
+static void rq_push(tr__sched *s, tr__actor *a)
+{
+	for (;;) {
+		uint32_t t = atomic_load_explicit(&s->rq_tail,
+		    memory_order_relaxed);
+		/* Acquire: pairs with the thieves' release CAS of rq_head, so
+		 * a slot they emptied may be reused. */
+		uint32_t h = atomic_load_explicit(&s->rq_head,
+		    memory_order_acquire);
+		if (t - h < TR__RQ_SIZE) {
+			atomic_store_explicit(&s->rq_buf[t % TR__RQ_SIZE], a,
+			    memory_order_relaxed);
+			/* Release: publishes the slot to consumers. */
+			atomic_store_explicit(&s->rq_tail, t + 1,
+			    memory_order_release);
+			return;
+		}
+		if (rq_push_slow(s, a, h, t))
+			return;
+	}
+}
+
+/* The ring is full: move half of it, and `a`, to the global queue. */
+static bool rq_push_slow(tr__sched *s, tr__actor *a, uint32_t h, uint32_t t)
+{
+	uint32_t n = (t - h) / 2;
+	tr__actor *batch[TR__RQ_SIZE / 2];
+	for (uint32_t i = 0; i < n; i++)
+		batch[i] = atomic_load_explicit(
+		    &s->rq_buf[(h + i) % TR__RQ_SIZE], memory_order_relaxed);
+	if (!atomic_compare_exchange_strong_explicit(&s->rq_head, &h, h + n,
+	        memory_order_acq_rel, memory_order_relaxed))
+		return false; /* thieves made room; try the ring again */
+	for (uint32_t i = 0; i + 1 < n; i++)
+		batch[i]->qnext = batch[i + 1];
+	batch[n - 1]->qnext = a;
+	gq_push_chain(s->rt, batch[0], a, n + 1);
+	return true;
+}
+
+static tr__actor *rq_pop(tr__sched *s)
+{
+	uint32_t h = atomic_load_explicit(&s->rq_head, memory_order_acquire);
+	for (;;) {
+		uint32_t t = atomic_load_explicit(&s->rq_tail,
+		    memory_order_relaxed);
+		if (h == t)
+			return NULL;
+		tr__actor *a = atomic_load_explicit(
+		    &s->rq_buf[h % TR__RQ_SIZE], memory_order_relaxed);
+		if (atomic_compare_exchange_weak_explicit(&s->rq_head, &h,
+		        h + 1, memory_order_release, memory_order_acquire))
+			return a;
+	}
+}
+
+/* Takes a share of the global queue into the local ring; returns one. */
+static tr__actor *gq_take(tr__sched *s)
+{
+	tr_runtime *rt = s->rt;
+	if (atomic_load_explicit(&rt->gq_len, memory_order_relaxed) == 0)
+		return NULL;
+	pthread_mutex_lock(&rt->gq_lock);
+	uint64_t len = atomic_load_explicit(&rt->gq_len, memory_order_relaxed);
+	uint64_t n = len / rt->nsched + 1;
+	if (n > len)
+		n = len;
+	if (n > TR__RQ_SIZE / 2)
+		n = TR__RQ_SIZE / 2;
+	if (n == 0) {
+		pthread_mutex_unlock(&rt->gq_lock);
+		return NULL;
+	}
+	tr__actor *first = rt->gq_head, *last = first;
+	for (uint64_t i = 1; i < n; i++)
+		last = last->qnext;
+	rt->gq_head = last->qnext;
+	if (rt->gq_head == NULL)
+		rt->gq_tail = NULL;
+	atomic_fetch_sub_explicit(&rt->gq_len, n, memory_order_relaxed);
+	pthread_mutex_unlock(&rt->gq_lock);
+	/* The ring has room: we only come here when it is empty, or every
+	 * GLOBAL_EVERY turns with at most half of it taken. */
+	tr__actor *rest = first->qnext;
+	for (uint64_t i = 1; i < n; i++) {
+		tr__actor *next = rest->qnext;
+		rq_push(s, rest);
+		rest = next;
+	}
+	return first;
+}
+
+/* ---- waking and parking ------------------------------------------------------ */
+
+static void wake_one(tr_runtime *rt)
+{
+	uint64_t m = atomic_load_explicit(&rt->parked, memory_order_acquire);
+	while (m != 0) {
+		unsigned i = (unsigned)__builtin_ctzll(m);
+		if (atomic_compare_exchange_weak_explicit(&rt->parked, &m,
+		        m & ~((uint64_t)1 << i), memory_order_acq_rel,
+		        memory_order_acquire)) {
+			tr__sched *o = rt->sched[i];
+			atomic_store_explicit(&o->wake_word, 1,
+			    memory_order_release);
+			tr__futex_wake(&o->wake_word, 1);
+			return;
+		}
+	}
+}
+
+/* Called after making work stealable: wakes a parked scheduler unless one
+ * is already looking for work. */
+static inline void maybe_wake(tr_runtime *rt)
+{
+	/* Pairs with the fence in park(): either the parking scheduler sees
+	 * the new work in its re-check, or we see its parked bit. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&rt->parked, memory_order_relaxed) != 0 &&
+	    atomic_load_explicit(&rt->nspinning, memory_order_relaxed) == 0)
+		wake_one(rt);
+}
+
+static void port_wake(tr_port *p)
+{
+	atomic_store_explicit(&p->wake, 1, memory_order_release);
+	tr__futex_wake(&p->wake, 1);
+}
+
+void tr__schedule(tr_runtime *rt, tr__sched *s, tr__actor *a, bool hot)
+{
+	if (TR_UNLIKELY(a->kind == TR__K_PORT)) {
+		port_wake(a->port);
+		return;
+	}
+	if (TR_UNLIKELY(atomic_load_explicit(&rt->halted,
+	        memory_order_relaxed))) {
+		/* The runtime is being torn down: the actor stays in the
+		 * table and its mailbox is freed there. */
+		return;
+	}
+	if (TR_LIKELY(s != NULL)) {
+		if (hot) {
+			/* acq_rel: pairs with a thief's CAS in steal_runnext. */
+			a = atomic_exchange_explicit(&s->runnext, a,
+			    memory_order_acq_rel);
+			if (a == NULL)
+				return;
+		}
+		rq_push(s, a);
+		maybe_wake(rt);
+		return;
+	}
+	a->qnext = NULL;
+	gq_push_chain(rt, a, a, 1);
+	maybe_wake(rt);
+}
+
+/* ---- stealing ----------------------------------------------------------------- */
+
+static tr__actor *steal_ring(tr__sched *s, tr__sched *v)
+{
+	uint32_t h = atomic_load_explicit(&v->rq_head, memory_order_acquire);
+	for (;;) {
+		/* Acquire: pairs with the owner's release store of rq_tail. */
+		uint32_t t = atomic_load_explicit(&v->rq_tail,
+		    memory_order_acquire);
+		uint32_t n = t - h;
+		n -= n / 2;
+		if (n == 0)
+			return NULL;
+		if (n > TR__RQ_SIZE / 2) {
+			/* h and t were read at different times; read again. */
+			h = atomic_load_explicit(&v->rq_head,
+			    memory_order_acquire);
+			continue;
+		}
+		uint32_t mt = atomic_load_explicit(&s->rq_tail,
+		    memory_order_relaxed);
+		for (uint32_t i = 0; i < n; i++)
+			atomic_store_explicit(&s->rq_buf[(mt + i) % TR__RQ_SIZE],
+			    atomic_load_explicit(
+				&v->rq_buf[(h + i) % TR__RQ_SIZE],
+				memory_order_relaxed),
+			    memory_order_relaxed);
+		if (atomic_compare_exchange_strong_explicit(&v->rq_head, &h,
+		        h + n, memory_order_acq_rel, memory_order_acquire)) {
+			n--;
+			tr__actor *a = atomic_load_explicit(
+			    &s->rq_buf[(mt + n) % TR__RQ_SIZE],
+			    memory_order_relaxed);
+			if (n != 0)
+				atomic_store_explicit(&s->rq_tail, mt + n,
+				    memory_order_release);
+			return a;
+		}
+	}
+}
+
+/* Takes a victim's runnext only if the victim has been in the same turn
+ * since our previous look: a scheduler stuck in a long turn must not hold
+ * a runnable actor hostage, but one that is merely busy keeps its
+ * conversation local. */
+static tr__actor *steal_runnext(tr__sched *s, tr__sched *v)
+{
+	tr__actor *a = atomic_load_explicit(&v->runnext, memory_order_acquire);
+	uint32_t seq = atomic_load_explicit(&v->turn_seq, memory_order_relaxed);
+	if (a == NULL) {
+		s->seen_seq[v->idx] = seq - 1;
+		return NULL;
+	}
+	if (s->seen_seq[v->idx] != seq) {
+		s->seen_seq[v->idx] = seq;
+		return NULL;
+	}
+	if (atomic_compare_exchange_strong_explicit(&v->runnext, &a, NULL,
+	        memory_order_acq_rel, memory_order_relaxed))
+		return a;
+	return NULL;
+}
+
+static tr__actor *steal(tr__sched *s)
+{
+	tr_runtime *rt = s->rt;
+	unsigned n = rt->nsched;
+	if (n < 2)
+		return NULL;
+	s->rng = s->rng * 6364136223846793005ull + 1442695040888963407ull;
+	unsigned start = (unsigned)(s->rng >> 33) % n;
+	for (unsigned k = 0; k < n; k++) {
+		tr__sched *v = rt->sched[(start + k) % n];
+		if (v == s)
+			continue;
+		tr__actor *a = steal_ring(s, v);
+		if (a == NULL)
+			a = steal_runnext(s, v);
+		if (a != NULL) {
+			bump(&s->n_steals);
+			return a;
+		}
+	}
+	return NULL;
+}
+
+/* ---- the scheduler loop ------------------------------------------------------- */
+
+static bool work_visible(tr_runtime *rt)
+{
+	if (atomic_load_explicit(&rt->gq_len, memory_order_relaxed) != 0)
+		return true;
+	for (unsigned i = 0; i < rt->nsched; i++) {
+		tr__sched *o = rt->sched[i];
+		if (atomic_load_explicit(&o->rq_tail, memory_order_acquire) !=
+		    atomic_load_explicit(&o->rq_head, memory_order_acquire))
+			return true;
+	}
+	return false;
+}
+
+static inline bool exiting(tr_runtime *rt)
+{
+	return atomic_load_explicit(&rt->halted, memory_order_acquire) != 0;
+}
+
+static void park(tr__sched *s)
+{
+	tr_runtime *rt = s->rt;
+	uint64_t bit = (uint64_t)1 << s->idx;
+	go_offline(s);
+	atomic_store_explicit(&s->wake_word, 0, memory_order_relaxed);
+	atomic_fetch_or_explicit(&rt->parked, bit, memory_order_seq_cst);
+	/* Pairs with the fence in maybe_wake(). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (work_visible(rt) || exiting(rt)) {
+		atomic_fetch_and_explicit(&rt->parked, ~bit,
+		    memory_order_acq_rel);
+	} else {
+		bump(&s->n_parks);
+		while (atomic_load_explicit(&s->wake_word,
+		           memory_order_acquire) == 0 &&
+		    !exiting(rt))
+			tr__futex_wait(&s->wake_word, 0, -1);
+		atomic_fetch_and_explicit(&rt->parked, ~bit,
+		    memory_order_acq_rel);
+	}
+	go_online(s);
+}
+
+static tr__actor *find_work(tr__sched *s)
+{
+	tr__actor *a = gq_take(s);
+	if (a == NULL)
+		a = steal(s);
+	return a;
+}
+
+/* Spins looking for work for spin_us, then parks. NULL: look again. */
+static tr__actor *idle(tr__sched *s)
+{
+	tr_runtime *rt = s->rt;
+	uint64_t limit = (uint64_t)rt->opts.spin_us * 1000u;
+	uint64_t t0 = tr__now_ns();
+	atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+	for (;;) {
+		quiescent(s);
+		tr__actor *a = find_work(s);
+		if (a != NULL) {
+			atomic_fetch_sub_explicit(&rt->nspinning, 1,
+			    memory_order_seq_cst);
+			return a;
+		}
+		if (exiting(rt) || tr__now_ns() - t0 > limit)
+			break;
+		for (int i = 0; i < 50; i++)
+			tr__cpu_relax();
+	}
+	atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+	if (!exiting(rt))
+		park(s);
+	return NULL;
+}
+
+static inline tr__actor *next_actor(tr__sched *s)
+{
+	tr__actor *a;
+	if (TR_UNLIKELY(s->tick % GLOBAL_EVERY == 0) &&
+	    (a = gq_take(s)) != NULL)
+		return a;
+	if (s->streak < RUNNEXT_MAX &&
+	    atomic_load_explicit(&s->runnext, memory_order_relaxed) != NULL) {
+		a = atomic_exchange_explicit(&s->runnext, NULL,
+		    memory_order_acq_rel);
+		if (a != NULL) {
+			s->streak++;
+			return a;
+		}
+	}
+	s->streak = 0;
+	if ((a = rq_pop(s)) != NULL)
+		return a;
+	if (atomic_load_explicit(&s->runnext, memory_order_relaxed) != NULL)
+		return atomic_exchange_explicit(&s->runnext, NULL,
+		    memory_order_acq_rel);
+	return NULL;
+}
+
+static void *sched_main(void *arg)
+{
+	tr__sched *s = arg;
+	tr_runtime *rt = s->rt;
+	tr__current = s;
+	if (rt->opts.pin)
+		tr__pin_self(s->idx);
+	go_online(s);
+	while (!exiting(rt)) {
+		tr__actor *a = next_actor(s);
+		if (a == NULL && (a = find_work(s)) == NULL &&
+		    (a = idle(s)) == NULL)
+			continue;
+		atomic_store_explicit(&s->turn_seq,
+		    atomic_load_explicit(&s->turn_seq, memory_order_relaxed) +
+			1,
+		    memory_order_relaxed);
+		bump(&s->n_turns);
+		s->tick++;
+		tr__run_actor(s, a);
+		if (++s->since_qs >= QS_EVERY) {
+			s->since_qs = 0;
+			quiescent(s);
+		}
+	}
+	go_offline(s);
+	tr__current = NULL;
+	return NULL;
+}
+
+int tr__sched_start_all(tr_runtime *rt)
+{
+	rt->sched = calloc(rt->nsched, sizeof(*rt->sched));
+	if (rt->sched == NULL)
+		return TR_ENOMEM;
+	for (unsigned i = 0; i < rt->nsched; i++) {
+		tr__sched *s = aligned_alloc(TR_CACHE_LINE,
+		    (sizeof(*s) + TR_CACHE_LINE - 1) & ~(size_t)(TR_CACHE_LINE - 1));
+		if (s == NULL)
+			return TR_ENOMEM;
+		memset(s, 0, sizeof(*s));
+		s->rt = rt;
+		s->idx = i;
+		s->ctx.s = s;
+		s->ctx.rt = rt;
+		s->rng = 0x9e3779b97f4a7c15ull * (i + 1);
+		for (unsigned k = 0; k < TR_MAX_SCHEDULERS; k++)
+			s->seen_seq[k] = UINT32_MAX;
+		rt->sched[i] = s;
+	}
+	for (unsigned i = 0; i < rt->nsched; i++) {
+		if (pthread_create(&rt->sched[i]->thread, NULL, sched_main,
+		        rt->sched[i]) != 0) {
+			atomic_store_explicit(&rt->halted, 1,
+			    memory_order_release);
+			for (unsigned k = 0; k < i; k++) {
+				atomic_store(&rt->sched[k]->wake_word, 1);
+				tr__futex_wake(&rt->sched[k]->wake_word, 1);
+				pthread_join(rt->sched[k]->thread, NULL);
+			}
+			return TR_ENOMEM;
+		}
+	}
+	return TR_OK;
+}
+
+void tr__sched_join_all(tr_runtime *rt)
+{
+	atomic_store_explicit(&rt->halted, 1, memory_order_seq_cst);
+	for (unsigned i = 0; i < rt->nsched; i++) {
+		atomic_store_explicit(&rt->sched[i]->wake_word, 1,
+		    memory_order_release);
+		tr__futex_wake(&rt->sched[i]->wake_word, 1);
+	}
+	for (unsigned i = 0; i < rt->nsched; i++)
+		pthread_join(rt->sched[i]->thread, NULL);
+}
+
+bool tr__all_parked(tr_runtime *rt)
+{
+	uint64_t all = rt->nsched == 64 ? ~(uint64_t)0 :
+	                                  (((uint64_t)1 << rt->nsched) - 1);
+	return atomic_load_explicit(&rt->parked, memory_order_acquire) == all &&
+	    atomic_load_explicit(&rt->gq_len, memory_order_acquire) == 0;
+}
