@@ -103,6 +103,7 @@ struct tr__sched {
 	tr_runtime *rt;
 	unsigned idx;
 	tr_ctx ctx;
+	tr__actor *runnext;     /* the actor the last send woke; see sched.c */
 	uint32_t streak;        /* consecutive runs taken from runnext */
 	uint32_t since_qs;      /* turns since the last quiescent state */
 	uint64_t tick;          /* turns run, for the global-queue check */
@@ -122,12 +123,12 @@ struct tr__sched {
 	TR_CACHE_ALIGNED _Atomic uint64_t epoch;
 	_Atomic uint32_t online;
 	_Atomic uint32_t turn_seq; /* read by thieves, see steal() */
+	_Atomic uint32_t want_runnext; /* set by an idle thief, see steal() */
 
 	/* Run queue: the owner pushes at rq_tail; the owner and thieves take
 	 * from rq_head with a CAS. */
 	TR_CACHE_ALIGNED _Atomic uint32_t rq_head;
 	TR_CACHE_ALIGNED _Atomic uint32_t rq_tail;
-	_Atomic(tr__actor *) runnext;
 	_Atomic(tr__actor *) rq_buf[TR__RQ_SIZE];
 
 	/* Parking: 0 while asleep, set to 1 by the waker. */

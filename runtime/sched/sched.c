@@ -11,10 +11,14 @@
  *
  * The runnext slot is what keeps a conversation on one core: when actor A
  * sends to an idle actor B, B runs next on A's scheduler, with A's message
- * still in cache, and no other scheduler is woken. Thieves leave runnext
- * alone unless its owner has been stuck in one turn for a while (see
- * steal_runnext), and a scheduler takes from runnext at most RUNNEXT_MAX
- * times in a row, so a ping-pong pair cannot starve the ring.
+ * still in cache, and no other scheduler is woken. runnext belongs to its
+ * scheduler alone (no atomic operation on the message path). A scheduler
+ * takes from it at most RUNNEXT_MAX times in a row, so a ping-pong pair
+ * cannot starve the ring. The price: an actor woken by a turn that then
+ * runs long waits for that turn to end. To bound that, an idle scheduler
+ * that sees another stuck in one turn raises the victim's want_runnext, and
+ * the victim's next wake-up goes to its ring, where it can be stolen
+ * (see ask_runnext).
  *
  * Memory of exited actors is reclaimed with epochs (quiescent-state-based
  * reclamation): a scheduler announces the global epoch between turns every
@@ -353,11 +357,17 @@ void tr__schedule(tr_runtime *rt, tr__sched *s, tr__actor *a, bool hot)
 	}
 	if (TR_LIKELY(s != NULL)) {
 		if (hot) {
-			/* acq_rel: pairs with a thief's CAS in steal_runnext. */
-			a = atomic_exchange_explicit(&s->runnext, a,
-			    memory_order_acq_rel);
-			if (a == NULL)
-				return;
+			if (TR_LIKELY(atomic_load_explicit(&s->want_runnext,
+			        memory_order_relaxed) == 0)) {
+				tr__actor *old = s->runnext;
+				s->runnext = a;
+				if (old == NULL)
+					return;
+				a = old;
+			} else {
+				atomic_store_explicit(&s->want_runnext, 0,
+				    memory_order_relaxed);
+			}
 		}
 		rq_push(s, a);
 		maybe_wake(rt);
@@ -409,26 +419,20 @@ static tr__actor *steal_ring(tr__sched *s, tr__sched *v)
 	}
 }
 
-/* Takes a victim's runnext only if the victim has been in the same turn
- * since our previous look: a scheduler stuck in a long turn must not hold
- * a runnable actor hostage, but one that is merely busy keeps its
- * conversation local. */
-static tr__actor *steal_runnext(tr__sched *s, tr__sched *v)
+/* A victim that has been in the same turn since our previous look, with
+ * nothing in its ring, may be holding a woken actor in runnext while we
+ * idle: ask it to put its next wake-up where we can steal it. One that is
+ * merely busy changes turns all the time and keeps its conversation local. */
+static void ask_runnext(tr__sched *s, tr__sched *v)
 {
-	tr__actor *a = atomic_load_explicit(&v->runnext, memory_order_acquire);
 	uint32_t seq = atomic_load_explicit(&v->turn_seq, memory_order_relaxed);
-	if (a == NULL) {
-		s->seen_seq[v->idx] = seq - 1;
-		return NULL;
-	}
-	if (s->seen_seq[v->idx] != seq) {
+	if ((seq & 1u) == 0 || s->seen_seq[v->idx] != seq) {
 		s->seen_seq[v->idx] = seq;
-		return NULL;
+		return;
 	}
-	if (atomic_compare_exchange_strong_explicit(&v->runnext, &a, NULL,
-	        memory_order_acq_rel, memory_order_relaxed))
-		return a;
-	return NULL;
+	if (atomic_load_explicit(&v->want_runnext, memory_order_relaxed) == 0)
+		atomic_store_explicit(&v->want_runnext, 1,
+		    memory_order_relaxed);
 }
 
 static tr__actor *steal(tr__sched *s)
@@ -445,7 +449,7 @@ static tr__actor *steal(tr__sched *s)
 			continue;
 		tr__actor *a = steal_ring(s, v);
 		if (a == NULL)
-			a = steal_runnext(s, v);
+			ask_runnext(s, v);
 		if (a != NULL) {
 			bump(&s->n_steals);
 			return a;
@@ -538,22 +542,17 @@ static inline tr__actor *next_actor(tr__sched *s)
 	if (TR_UNLIKELY(s->tick % GLOBAL_EVERY == 0) &&
 	    (a = gq_take(s)) != NULL)
 		return a;
-	if (s->streak < RUNNEXT_MAX &&
-	    atomic_load_explicit(&s->runnext, memory_order_relaxed) != NULL) {
-		a = atomic_exchange_explicit(&s->runnext, NULL,
-		    memory_order_acq_rel);
-		if (a != NULL) {
-			s->streak++;
-			return a;
-		}
+	if (s->streak < RUNNEXT_MAX && (a = s->runnext) != NULL) {
+		s->runnext = NULL;
+		s->streak++;
+		return a;
 	}
 	s->streak = 0;
 	if ((a = rq_pop(s)) != NULL)
 		return a;
-	if (atomic_load_explicit(&s->runnext, memory_order_relaxed) != NULL)
-		return atomic_exchange_explicit(&s->runnext, NULL,
-		    memory_order_acq_rel);
-	return NULL;
+	a = s->runnext;
+	s->runnext = NULL;
+	return a;
 }
 
 static void *sched_main(void *arg)
@@ -569,13 +568,16 @@ static void *sched_main(void *arg)
 		if (a == NULL && (a = find_work(s)) == NULL &&
 		    (a = idle(s)) == NULL)
 			continue;
-		atomic_store_explicit(&s->turn_seq,
-		    atomic_load_explicit(&s->turn_seq, memory_order_relaxed) +
-			1,
+		/* turn_seq is odd during a turn, even between turns. */
+		uint32_t seq = atomic_load_explicit(&s->turn_seq,
+		    memory_order_relaxed);
+		atomic_store_explicit(&s->turn_seq, seq + 1,
 		    memory_order_relaxed);
 		bump(&s->n_turns);
 		s->tick++;
 		tr__run_actor(s, a);
+		atomic_store_explicit(&s->turn_seq, seq + 2,
+		    memory_order_relaxed);
 		if (++s->since_qs >= QS_EVERY) {
 			s->since_qs = 0;
 			quiescent(s);
