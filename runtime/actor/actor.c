@@ -575,7 +575,7 @@ static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx,
 	actor_unpublish(rt, a);
 	/* Pairs with the fence in tr_register: either it sees the pid dead,
 	 * or we see its name. */
-	atomic_thread_fence(memory_order_seq_cst);
+	tr__fence_sc();
 	char name[TR_NAME_MAX + 1] = "";
 	if (atomic_load_explicit(&a->has_name, memory_order_relaxed))
 		tr__registry_release(rt, a, name);

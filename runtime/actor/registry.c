@@ -152,7 +152,7 @@ int tr_register(tr_runtime *rt, const char *name, tr_pid pid)
 			atomic_store_explicit(&a->has_name, 1,
 			    memory_order_relaxed);
 			/* Pairs with the fence in the exit path (actor.c). */
-			atomic_thread_fence(memory_order_seq_cst);
+			tr__fence_sc();
 			if (tr__lookup(rt, pid) != a) {
 				/* It exited meanwhile and may not have seen
 				 * the flag: undo. */

@@ -9,6 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_THREAD__)
+_Atomic uint32_t tr__tsan_fence_word;
+#endif
+
 uint64_t tr__now_ns(void)
 {
 	struct timespec ts;

@@ -33,6 +33,19 @@ unsigned tr__ncores(void);
  * optimisation, never a requirement). */
 void tr__pin_self(unsigned core);
 
+/* A sequentially consistent fence. ThreadSanitizer does not model fences
+ * (GCC warns and ignores them), so in TSan builds a seq_cst read-modify-
+ * write on one shared word stands in: it orders like a fence and gives
+ * TSan the happens-before edges the fence provides. */
+#if defined(__SANITIZE_THREAD__)
+extern _Atomic uint32_t tr__tsan_fence_word;
+#define tr__fence_sc()                                                      \
+	((void)atomic_fetch_add_explicit(&tr__tsan_fence_word, 0,            \
+	    memory_order_seq_cst))
+#else
+#define tr__fence_sc() atomic_thread_fence(memory_order_seq_cst)
+#endif
+
 /* A pause hint for spin loops. */
 static inline void tr__cpu_relax(void)
 {

@@ -104,7 +104,7 @@ static void quiescent(tr__sched *s)
 	atomic_store_explicit(&s->epoch, e, memory_order_release);
 	/* Orders the announcement before every table lookup of the next
 	 * turns (a store followed by loads needs a full fence). */
-	atomic_thread_fence(memory_order_seq_cst);
+	tr__fence_sc();
 	if (s->retire_head != NULL ||
 	    atomic_load_explicit(&s->rt->xretire_n, memory_order_relaxed) != 0) {
 		(void)try_advance(s->rt);
@@ -118,7 +118,7 @@ static void go_online(tr__sched *s)
 	    atomic_load_explicit(&s->rt->epoch, memory_order_acquire),
 	    memory_order_relaxed);
 	atomic_store_explicit(&s->online, 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_seq_cst);
+	tr__fence_sc();
 }
 
 static void go_offline(tr__sched *s)
@@ -133,7 +133,7 @@ void tr__retire(tr_runtime *rt, tr__sched *s, tr__actor *a)
 	/* The actor's table entry was just overwritten; this fence orders
 	 * that store before the epoch read, so a thread that announced a
 	 * later epoch cannot have found the actor (see sched.c header). */
-	atomic_thread_fence(memory_order_seq_cst);
+	tr__fence_sc();
 	a->retire_epoch = atomic_load_explicit(&rt->epoch,
 	    memory_order_relaxed);
 	a->qnext = NULL;
@@ -176,7 +176,7 @@ void tr__ext_enter(tr_runtime *rt, unsigned *idx)
 	    atomic_load_explicit(&rt->epoch, memory_order_acquire),
 	    memory_order_relaxed);
 	/* As in quiescent(): announce before looking anything up. */
-	atomic_thread_fence(memory_order_seq_cst);
+	tr__fence_sc();
 	*idx = i;
 }
 
@@ -331,7 +331,7 @@ static inline void maybe_wake(tr_runtime *rt)
 {
 	/* Pairs with the fence in park(): either the parking scheduler sees
 	 * the new work in its re-check, or we see its parked bit. */
-	atomic_thread_fence(memory_order_seq_cst);
+	tr__fence_sc();
 	if (atomic_load_explicit(&rt->parked, memory_order_relaxed) != 0 &&
 	    atomic_load_explicit(&rt->nspinning, memory_order_relaxed) == 0)
 		wake_one(rt);
@@ -486,7 +486,7 @@ static void park(tr__sched *s)
 	atomic_store_explicit(&s->wake_word, 0, memory_order_relaxed);
 	atomic_fetch_or_explicit(&rt->parked, bit, memory_order_seq_cst);
 	/* Pairs with the fence in maybe_wake(). */
-	atomic_thread_fence(memory_order_seq_cst);
+	tr__fence_sc();
 	if (work_visible(rt) || exiting(rt)) {
 		atomic_fetch_and_explicit(&rt->parked, ~bit,
 		    memory_order_acq_rel);
