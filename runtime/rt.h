@@ -153,6 +153,7 @@ struct tr_runtime {
 	tr__sched **sched;
 	_Atomic uintptr_t *pids; /* the actor table (see actor.c) */
 	uint32_t pid_cap;
+	uint32_t slot_cache_max; /* per scheduler, <= TR__SLOT_CACHE */
 	tr_log_fn log_fn;
 	void *log_user;
 
@@ -223,6 +224,8 @@ void tr__actor_die(tr__sched *s, tr__actor *a);
 void tr__run_actor(tr__sched *s, tr__actor *a);
 uint32_t tr__slot_alloc(tr_runtime *rt, tr__sched *s);
 void tr__slot_release(tr_runtime *rt, tr__sched *s, uint32_t slot);
+/* Gives all of a scheduler's cached slots back (before it parks). */
+void tr__slot_flush(tr_runtime *rt, tr__sched *s);
 
 /* ---- internal functions (sched.c) ---------------------------------------- */
 

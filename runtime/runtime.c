@@ -105,6 +105,11 @@ int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
 	/* Slot 0 is never used, so the all-zero pid names nobody. */
 	rt->pid_cap = o.max_actors + 1;
 	rt->slot_hwm = 1;
+	rt->slot_cache_max = o.max_actors / (4 * o.schedulers);
+	if (rt->slot_cache_max > TR__SLOT_CACHE)
+		rt->slot_cache_max = TR__SLOT_CACHE;
+	if (rt->slot_cache_max == 0)
+		rt->slot_cache_max = 1;
 	/* Reserve the whole table up front: it never moves, so lookups need
 	 * no lock, and untouched pages cost no memory. */
 	void *p = mmap(NULL, (size_t)rt->pid_cap * sizeof(*rt->pids),
@@ -151,9 +156,11 @@ void tr_runtime_set_log(tr_runtime *rt, tr_log_fn fn, void *user)
 
 static bool quiescent_now(tr_runtime *rt)
 {
-	return tr__all_parked(rt) && tr__ext_active(rt) == 0 &&
-	    tr__timers_armed(rt) == 0 && tr__bpool_busy(rt) == 0 &&
-	    tr__all_parked(rt);
+	/* Jobs and timers first: each hands its work to an ext section
+	 * before it stops counting, and that section to the global queue
+	 * before it ends, so reading in this order misses nothing. */
+	return tr__bpool_busy(rt) == 0 && tr__timers_armed(rt) == 0 &&
+	    tr__ext_active(rt) == 0 && tr__all_parked(rt);
 }
 
 int tr_runtime_wait_quiescent(tr_runtime *rt, int64_t timeout_ms)
@@ -166,16 +173,13 @@ int tr_runtime_wait_quiescent(tr_runtime *rt, int64_t timeout_ms)
 	    UINT64_MAX :
 	    tr__now_ns() + (uint64_t)timeout_ms * 1000000u;
 	/* Polling keeps the schedulers free of any bookkeeping for a
-	 * rarely-used call. Two consecutive observations, a little apart,
-	 * rule out a scheduler that was only between park and wake. */
-	int stable = 0;
+	 * rarely-used call. One observation suffices: a scheduler clears its
+	 * parked bit before it is woken, and work made runnable by another
+	 * thread is counted (global queue, ext sections, timers, jobs) until
+	 * a scheduler has it. */
 	for (;;) {
-		if (quiescent_now(rt)) {
-			if (++stable >= 2)
-				return TR_OK;
-		} else {
-			stable = 0;
-		}
+		if (quiescent_now(rt))
+			return TR_OK;
 		if (tr__now_ns() >= deadline)
 			return TR_ETIMEDOUT;
 		struct timespec ts = { 0, 200000 };

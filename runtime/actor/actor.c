@@ -115,10 +115,12 @@ static inline uint32_t next_gen(uint32_t gen)
 }
 
 /* Refills a scheduler's slot cache with up to half its size (under the
- * slot lock: one acquisition per TR__SLOT_CACHE/2 spawns). */
+ * slot lock: one acquisition per slot_cache_max/2 spawns). Caches are
+ * bounded by a fraction of the table and emptied when a scheduler parks, so
+ * free slots cannot hide from other threads for long. */
 static void slot_refill(tr_runtime *rt, tr__sched *s)
 {
-	uint32_t want = TR__SLOT_CACHE / 2;
+	uint32_t want = (rt->slot_cache_max + 1) / 2;
 	pthread_mutex_lock(&rt->slot_lock);
 	while (s->nslots < want && rt->nslot_free > 0)
 		s->slots[s->nslots++] = rt->slot_free[--rt->nslot_free];
@@ -178,11 +180,20 @@ void tr__slot_release(tr_runtime *rt, tr__sched *s, uint32_t slot)
 		slot_give_back(rt, &slot, 1);
 		return;
 	}
-	if (TR_UNLIKELY(s->nslots == TR__SLOT_CACHE)) {
-		s->nslots -= TR__SLOT_CACHE / 2;
-		slot_give_back(rt, s->slots + s->nslots, TR__SLOT_CACHE / 2);
+	if (TR_UNLIKELY(s->nslots >= rt->slot_cache_max)) {
+		uint32_t half = (s->nslots + 1) / 2;
+		s->nslots -= half;
+		slot_give_back(rt, s->slots + s->nslots, half);
 	}
 	s->slots[s->nslots++] = slot;
+}
+
+void tr__slot_flush(tr_runtime *rt, tr__sched *s)
+{
+	if (s->nslots != 0) {
+		slot_give_back(rt, s->slots, s->nslots);
+		s->nslots = 0;
+	}
 }
 
 tr__actor *tr__lookup(tr_runtime *rt, tr_pid pid)
@@ -360,14 +371,14 @@ bool tr_is_alive(tr_runtime *rt, tr_pid pid)
 {
 	if (rt == NULL)
 		return false;
+	/* The table entry is the truth: an actor leaves it when it exits
+	 * (its status is private to the thread running it). */
 	tr__sched *s = tr__current;
 	if (s != NULL && s->rt == rt)
 		return tr__lookup(rt, pid) != NULL;
 	unsigned rec;
 	tr__ext_enter(rt, &rec);
-	tr__actor *a = tr__lookup(rt, pid);
-	bool alive = a != NULL && a->kind == TR__K_ACTOR &&
-	    STATUS(a) != TR__A_DEAD;
+	bool alive = tr__lookup(rt, pid) != NULL;
 	tr__ext_exit(rt, rec);
 	return alive;
 }

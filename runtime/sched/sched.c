@@ -482,6 +482,7 @@ static void park(tr__sched *s)
 {
 	tr_runtime *rt = s->rt;
 	uint64_t bit = (uint64_t)1 << s->idx;
+	tr__slot_flush(rt, s);
 	go_offline(s);
 	atomic_store_explicit(&s->wake_word, 0, memory_order_relaxed);
 	atomic_fetch_or_explicit(&rt->parked, bit, memory_order_seq_cst);

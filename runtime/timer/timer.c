@@ -262,6 +262,10 @@ int tr__timer_arm(tr_runtime *rt, tr_timer *id, tr_pid to, tr_pid from,
 		return TR_EMSGSIZE;
 	if (atomic_load_explicit(&rt->stopping, memory_order_acquire))
 		return TR_ECLOSED;
+	/* As a send would: a target already dead is reported now (and one
+	 * that dies later silently ends the timer when it fires). */
+	if (!tr_is_alive(rt, to))
+		return TR_ENOPROC;
 	void *copy = NULL;
 	if (size != 0) {
 		copy = malloc(size);
