@@ -56,8 +56,10 @@ struct tr__actor {
 	_Atomic uint32_t has_name; /* see registry.c */
 
 	/* Line 1: written only by the thread running the actor. */
-	TR_CACHE_ALIGNED tr_msg *mb_tail;
-	void *stub_next;     /* the mailbox stub: only its link word exists */
+	/* The mailbox stub: only its link word exists, but it is used
+	 * through a tr_msg pointer, so it keeps tr_msg's alignment. */
+	TR_CACHE_ALIGNED void *stub_next;
+	tr_msg *mb_tail;
 	void *state;         /* init argument until init has run */
 	tr__actor *qnext;    /* global run queue or retire list link */
 	tr__ext *ext;        /* rarely used parts, allocated on demand */
