@@ -64,7 +64,10 @@ static int take_copy(tr_msg **out, tr_port *p)
 	    aligned_alloc(64, (total + 63) & ~(size_t)63);
 	if (c == NULL)
 		return TR_ENOMEM;
-	memcpy(c, m, total);
+	/* Everything but the link word, which the next sender may be writing
+	 * right now (m is the mailbox's stub until the next pop). */
+	memcpy((char *)c + sizeof(c->_next), (const char *)m + sizeof(m->_next),
+	    total - sizeof(m->_next));
 	c->_next = NULL;
 	c->_flags = (m->_flags & ~TR__MF_CLASS) | cls;
 	*out = c;
