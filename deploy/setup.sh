@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 (bookworm) packages needed to build, test and run
+# troupe. Safe to run again: when every package is installed already it does
+# nothing, without touching the network.
+set -euo pipefail
+
+packages=(
+	# toolchain
+	build-essential gcc libc6-dev make cmake pkg-config
+	# gcc 12's sanitizer runtimes (ThreadSanitizer, AddressSanitizer, UBSan)
+	libtsan2 libasan8 libubsan1
+	# distribution: transport and wire format
+	libnng-dev libprotobuf-c-dev protobuf-c-compiler
+	# tests
+	libcmocka-dev
+	# distribution tests: command-line clients (nngcat, protoc, openssl)
+	nng-utils protobuf-compiler openssl
+)
+
+installed() {
+	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+missing=()
+for p in "${packages[@]}"; do
+	installed "$p" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "setup: all ${#packages[@]} packages are installed"
+	exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+	as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+	as_root=(sudo)
+else
+	echo "setup: missing packages (${missing[*]}); run this as root or install sudo" >&2
+	exit 1
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	--no-install-recommends "${missing[@]}"
+echo "setup: done"

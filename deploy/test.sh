@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# One command from a fresh clone on Debian 12: installs what is missing, then
+# builds and runs the whole test suite three times:
+#   build-test/  warnings as errors
+#   build-tsan/  ThreadSanitizer
+#   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer (+ leaks)
+# TROUPE_TEST_SANITIZERS=0 skips the two sanitizer passes. The last line of
+# output is "N passed, N failed", summed over the passes; the exit status is
+# non-zero if any step failed.
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root" || exit 1
+
+ncpu=$(nproc 2>/dev/null || echo 2)
+ctest_jobs=2
+# A default per-test limit, so that a hung test fails instead of hanging CI.
+# Tests that set their own TIMEOUT keep it.
+ctest_timeout=900
+
+passed=0
+failed=0
+errors=()
+
+banner() { printf '\n==== %s ====\n' "$*"; }
+
+elapsed() { printf '%dm%02ds' $((SECONDS / 60)) $((SECONDS % 60)); }
+
+# run_pass NAME BUILD_DIR 'ENV=VALUE ...' CMAKE_ARGS...
+run_pass() {
+	local name=$1 dir=$2 envs=$3
+	shift 3
+	local -a env_vars=()
+	[ -n "$envs" ] && read -r -a env_vars <<<"$envs"
+
+	banner "[$name] configure $dir ($(elapsed))"
+	if ! cmake -S . -B "$dir" "$@"; then
+		errors+=("$name: configure failed")
+		return
+	fi
+
+	banner "[$name] build $dir ($(elapsed))"
+	if ! cmake --build "$dir" -j "$ncpu"; then
+		errors+=("$name: build failed")
+		return
+	fi
+
+	banner "[$name] ctest $dir ($(elapsed))"
+	local -a wrap=()
+	if [ "$name" = tsan ] && tsan_needs_no_aslr; then
+		echo "vm.mmap_rnd_bits is above 28: running ThreadSanitizer without ASLR"
+		wrap=(setarch "$(uname -m)" -R)
+	fi
+	local log=$dir/ctest-output.log
+	env "${env_vars[@]}" "${wrap[@]}" ctest --test-dir "$dir" \
+		--output-on-failure --no-tests=error \
+		-j "$ctest_jobs" --timeout "$ctest_timeout" 2>&1 | tee "$log"
+	local rc=${PIPESTATUS[0]}
+
+	# ctest ends with "NN% tests passed, F tests failed out of T".
+	local line
+	line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
+	if [ -n "$line" ]; then
+		local f t
+		f=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+		t=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
+		passed=$((passed + t - f))
+		failed=$((failed + f))
+		[ "$f" -gt 0 ] && errors+=("$name: $f of $t tests failed")
+	fi
+	if [ "$rc" -ne 0 ] && { [ -z "$line" ] || [ "$f" -eq 0 ]; }; then
+		errors+=("$name: ctest exited with status $rc")
+	fi
+}
+
+# gcc 12's ThreadSanitizer cannot map its shadow memory when the kernel uses
+# more than 28 bits of mmap randomisation (newer kernels may); running the
+# tests without ASLR avoids that.
+tsan_needs_no_aslr() {
+	local bits
+	bits=$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo 28)
+	[ "$bits" -gt 28 ] && setarch "$(uname -m)" -R true 2>/dev/null
+}
+
+banner "setup: system packages"
+if bash deploy/setup.sh; then
+	run_pass werror build-test "" \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_WERROR=ON -DTROUPE_SANITIZE=
+
+	if [ "${TROUPE_TEST_SANITIZERS:-1}" != 0 ]; then
+		stress=${TROUPE_STRESS_ACTORS:-200000}
+		run_pass tsan build-tsan \
+			"TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 TROUPE_STRESS_ACTORS=$stress" \
+			-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_WERROR=OFF -DTROUPE_SANITIZE=thread
+		run_pass asan build-asan \
+			"ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 TROUPE_STRESS_ACTORS=$stress" \
+			-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_WERROR=OFF -DTROUPE_SANITIZE=address
+	else
+		banner "sanitizer passes skipped (TROUPE_TEST_SANITIZERS=0)"
+	fi
+else
+	errors+=("setup failed")
+fi
+
+banner "done ($(elapsed))"
+for e in "${errors[@]}"; do
+	echo "FAILED: $e"
+done
+echo "$passed passed, $failed failed"
+[ ${#errors[@]} -eq 0 ]
