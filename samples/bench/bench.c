@@ -1,0 +1,618 @@
+/*
+ * troupe-bench: micro-benchmarks of the local runtime.
+ *
+ * The workloads, their parameters and their output line are those of the
+ * peer benchmarks (Erlang/OTP and CAF), so the figures compare line for line:
+ *
+ *   <workload> <count> ops in <seconds> s = <ops/s> ops/s
+ *
+ * Each workload ends with one message from its last actor to a port; the
+ * main thread blocks on that port and stops the clock when it arrives. The
+ * runtime is started before the clock starts and stopped after the figures
+ * are printed, so neither is part of any measurement.
+ */
+#include <troupe/troupe.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* No workload should come near this; hitting it means the runtime lost a
+ * message or stopped scheduling, and a hung benchmark helps nobody. */
+#define WAIT_MS (10 * 60 * 1000)
+
+/* An actor that must do a lot of work in a loop (spawn a million children,
+ * send two million messages) does it in bursts of this many, then sends
+ * itself a message to carry on: a callback that never returns would keep
+ * its scheduler from everything else, which is exactly what a cooperative
+ * runtime asks its actors not to do. */
+#define SPAWN_BURST 1024
+#define FANIN_BURST 1024
+
+enum {
+	MSG_PING = 1,
+	MSG_PONG,
+	MSG_START,
+	MSG_TOKEN,
+	MSG_CHILD_DONE,
+	MSG_SPAWN_MORE,
+	MSG_ITEM,
+	MSG_SEND_MORE,
+	MSG_DONE,
+};
+
+static const char usage_line[] =
+    "usage: troupe-bench [-s SCHEDULERS] [-p] pingpong N | ring ACTORS HOPS"
+    " | spawn N | fanin SENDERS PER_SENDER | idle N\n";
+
+/* Where the last actor of a workload reports: the main thread's port. It is
+ * written before any actor is spawned, and a spawn publishes what the
+ * spawning thread wrote before it. */
+static tr_pid done_pid;
+
+static void fail(const char *what, int err)
+{
+	fprintf(stderr, "troupe-bench: %s: %s\n", what, tr_strerror(err));
+	exit(1);
+}
+
+static inline void must(int err, const char *what)
+{
+	if (err != TR_OK)
+		fail(what, err);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Resident memory in bytes, as the CAF peer measures it. */
+static long long rss_bytes(void)
+{
+	long long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f != NULL) {
+		if (fscanf(f, "%lld %lld", &pages, &resident) != 2)
+			resident = 0;
+		fclose(f);
+	}
+	return resident * sysconf(_SC_PAGESIZE);
+}
+
+static void report_done(tr_ctx *ctx)
+{
+	must(tr_send(ctx, done_pid, MSG_DONE, NULL, 0), "send done");
+}
+
+static void wait_done(tr_port *port)
+{
+	tr_msg *m;
+	int err = tr_port_recv(&m, port, WAIT_MS);
+
+	if (err == TR_ETIMEDOUT) {
+		fprintf(stderr,
+		    "troupe-bench: no result after %d s: a message "
+		    "was lost or an actor never ran\n",
+		    WAIT_MS / 1000);
+		exit(1);
+	}
+	must(err, "port receive");
+	if (m->type != MSG_DONE) {
+		fprintf(stderr,
+		    "troupe-bench: unexpected message type %" PRIu32
+		    " at the port\n",
+		    m->type);
+		exit(1);
+	}
+	tr_msg_free(m);
+}
+
+static void wait_quiescent(tr_runtime *rt)
+{
+	int err = tr_runtime_wait_quiescent(rt, WAIT_MS);
+
+	if (err == TR_ETIMEDOUT) {
+		fprintf(stderr, "troupe-bench: the runtime never became "
+		                "quiescent\n");
+		exit(1);
+	}
+	must(err, "wait for quiescence");
+}
+
+static int ignore_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	(void)ctx;
+	(void)state;
+	(void)msg;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* pingpong N: N round trips between two actors, 2 N messages.               */
+/* ------------------------------------------------------------------------ */
+
+struct pinger {
+	tr_pid pong;
+	uint64_t left; /* round trips still to make */
+};
+
+static int ponger_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	(void)state;
+	must(tr_send(ctx, tr_sender(msg), MSG_PONG, NULL, 0), "send pong");
+	return 0;
+}
+
+static int pinger_init(tr_ctx *ctx, void *arg, void **state)
+{
+	struct pinger *p = arg;
+
+	(void)state; /* the state is the argument */
+	must(tr_send(ctx, p->pong, MSG_PING, NULL, 0), "send ping");
+	return TR_OK;
+}
+
+static int pinger_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	struct pinger *p = state;
+
+	(void)msg;
+	if (--p->left == 0) {
+		report_done(ctx);
+		tr_exit(ctx, TR_REASON_NORMAL);
+		return 0;
+	}
+	must(tr_send(ctx, p->pong, MSG_PING, NULL, 0), "send ping");
+	return 0;
+}
+
+static const tr_behaviour ponger = {
+    .name = "ponger",
+    .handle = ponger_handle,
+};
+
+static const tr_behaviour pinger = {
+    .name = "pinger",
+    .init = pinger_init,
+    .handle = pinger_handle,
+};
+
+static uint64_t run_pingpong(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	static struct pinger p;
+	double t0;
+
+	/* The ponger stands for Erlang's, which exists before the clock
+	 * starts; the pinger is spawned on the clock, as there. */
+	must(tr_spawn(&p.pong, rt, &ponger, NULL, NULL), "spawn ponger");
+	p.left = a[0];
+	wait_quiescent(rt);
+
+	t0 = now_s();
+	must(tr_spawn(NULL, rt, &pinger, &p, NULL), "spawn pinger");
+	wait_done(port);
+	*secs = now_s() - t0;
+	return 2 * a[0];
+}
+
+/* ------------------------------------------------------------------------ */
+/* ring ACTORS HOPS: a token passed HOPS times round a ring of ACTORS.       */
+/* ------------------------------------------------------------------------ */
+
+/* The ring is ACTORS - 1 nodes plus a head that plays the part of the peers'
+ * main process. The head is an actor, not the port, so that every hop is a
+ * scheduler-to-scheduler send and the hot loop never wakes a thread. */
+
+struct ring_start {
+	tr_pid first;  /* the node the head passes the token to */
+	uint64_t hops; /* how many times the token is passed */
+};
+
+struct ring_head {
+	tr_pid first;
+};
+
+static int ring_node_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	const tr_pid *next = state;
+	uint64_t h = *(const uint64_t *)msg->data;
+	uint64_t fwd = h == 0 ? 0 : h - 1;
+
+	must(tr_send(ctx, *next, MSG_TOKEN, &fwd, sizeof fwd), "pass token");
+	/* A token of 0 goes once round the ring to the head, taking every
+	 * node down on its way, as in the Erlang peer. */
+	if (h == 0)
+		tr_exit(ctx, TR_REASON_NORMAL);
+	return 0;
+}
+
+static int ring_head_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	struct ring_head *head = state;
+	uint64_t h;
+
+	if (msg->type == MSG_START) {
+		const struct ring_start *st = (const void *)msg->data;
+
+		head->first = st->first;
+		h = st->hops;
+	} else {
+		h = *(const uint64_t *)msg->data;
+		if (h == 0) {
+			report_done(ctx);
+			tr_exit(ctx, TR_REASON_NORMAL);
+			return 0;
+		}
+		h--;
+	}
+	must(tr_send(ctx, head->first, MSG_TOKEN, &h, sizeof h), "pass token");
+	return 0;
+}
+
+static const tr_behaviour ring_node = {
+    .name = "ring_node",
+    .handle = ring_node_handle,
+};
+
+static const tr_behaviour ring_head = {
+    .name = "ring_head",
+    .handle = ring_head_handle,
+};
+
+static uint64_t run_ring(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	static struct ring_head head;
+	uint64_t nodes = a[0] - 1;
+	tr_pid *next = malloc((nodes + 1) * sizeof *next);
+	struct ring_start st;
+	tr_pid hp, prev;
+	double t0;
+
+	if (next == NULL) {
+		fprintf(stderr, "troupe-bench: out of memory\n");
+		exit(1);
+	}
+	must(tr_spawn(&hp, rt, &ring_head, &head, NULL), "spawn ring head");
+	wait_quiescent(rt);
+
+	/* The ring is built on the clock, as the peers build theirs. Node i
+	 * passes to node i - 1 and node 0 to the head, so the last node
+	 * spawned is the one the head starts with. */
+	t0 = now_s();
+	prev = hp;
+	for (uint64_t i = 0; i < nodes; i++) {
+		next[i] = prev;
+		must(tr_spawn(&prev, rt, &ring_node, &next[i], NULL),
+		    "spawn ring node");
+	}
+	st.first = prev;
+	st.hops = a[1];
+	must(tr_post(rt, hp, MSG_START, &st, sizeof st), "start ring");
+	wait_done(port);
+	*secs = now_s() - t0;
+
+	/* The nodes may still be draining the last token; they read `next`
+	 * until they exit. */
+	wait_quiescent(rt);
+	free(next);
+	return a[1];
+}
+
+/* ------------------------------------------------------------------------ */
+/* spawn N: an actor spawns N children; each tells it so and exits.          */
+/* ------------------------------------------------------------------------ */
+
+struct spawner {
+	tr_pid self;       /* read by the children, set before any is spawned */
+	uint64_t to_spawn; /* children not spawned yet */
+	uint64_t to_hear;  /* children not heard from yet */
+};
+
+static int child_init(tr_ctx *ctx, void *arg, void **state)
+{
+	const tr_pid *parent = arg;
+
+	(void)state;
+	must(tr_send(ctx, *parent, MSG_CHILD_DONE, NULL, 0), "send child done");
+	tr_exit(ctx, TR_REASON_NORMAL);
+	return TR_OK;
+}
+
+static const tr_behaviour child = {
+    .name = "child",
+    .init = child_init,
+    .handle = ignore_handle,
+};
+
+static void spawn_burst(tr_ctx *ctx, struct spawner *s)
+{
+	tr_runtime *rt = tr_runtime_of(ctx);
+	uint64_t n = s->to_spawn < SPAWN_BURST ? s->to_spawn : SPAWN_BURST;
+
+	for (uint64_t i = 0; i < n; i++)
+		must(tr_spawn(NULL, rt, &child, &s->self, NULL), "spawn child");
+	s->to_spawn -= n;
+	if (s->to_spawn > 0)
+		must(tr_send(ctx, s->self, MSG_SPAWN_MORE, NULL, 0),
+		    "send spawn more");
+}
+
+static int spawner_init(tr_ctx *ctx, void *arg, void **state)
+{
+	struct spawner *s = arg;
+
+	(void)state;
+	s->self = tr_self(ctx);
+	spawn_burst(ctx, s);
+	return TR_OK;
+}
+
+static int spawner_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	struct spawner *s = state;
+
+	if (msg->type == MSG_SPAWN_MORE) {
+		spawn_burst(ctx, s);
+	} else if (--s->to_hear == 0) {
+		report_done(ctx);
+		tr_exit(ctx, TR_REASON_NORMAL);
+	}
+	return 0;
+}
+
+static const tr_behaviour spawner = {
+    .name = "spawner",
+    .init = spawner_init,
+    .handle = spawner_handle,
+};
+
+static uint64_t run_spawn(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	static struct spawner s;
+	double t0;
+
+	s.to_spawn = a[0];
+	s.to_hear = a[0];
+	t0 = now_s();
+	must(tr_spawn(NULL, rt, &spawner, &s, NULL), "spawn parent");
+	wait_done(port);
+	*secs = now_s() - t0;
+	return a[0];
+}
+
+/* ------------------------------------------------------------------------ */
+/* fanin SENDERS PER_SENDER: many senders, one sink.                         */
+/* ------------------------------------------------------------------------ */
+
+struct sink {
+	uint64_t left; /* messages still to come */
+};
+
+struct sender {
+	tr_pid sink;
+	uint64_t left; /* messages still to send */
+};
+
+static int sink_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	struct sink *s = state;
+
+	(void)msg;
+	if (--s->left == 0) {
+		report_done(ctx);
+		tr_exit(ctx, TR_REASON_NORMAL);
+	}
+	return 0;
+}
+
+static void send_burst(tr_ctx *ctx, struct sender *s)
+{
+	uint64_t n = s->left < FANIN_BURST ? s->left : FANIN_BURST;
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t item = s->left - i;
+
+		must(tr_send(ctx, s->sink, MSG_ITEM, &item, sizeof item),
+		    "send item");
+	}
+	s->left -= n;
+	if (s->left > 0)
+		must(tr_send(ctx, tr_self(ctx), MSG_SEND_MORE, NULL, 0),
+		    "send send more");
+	else
+		tr_exit(ctx, TR_REASON_NORMAL);
+}
+
+static int sender_init(tr_ctx *ctx, void *arg, void **state)
+{
+	(void)state;
+	send_burst(ctx, arg);
+	return TR_OK;
+}
+
+static int sender_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	(void)msg;
+	send_burst(ctx, state);
+	return 0;
+}
+
+static const tr_behaviour sink = {
+    .name = "sink",
+    .handle = sink_handle,
+};
+
+static const tr_behaviour sender = {
+    .name = "sender",
+    .init = sender_init,
+    .handle = sender_handle,
+};
+
+static uint64_t run_fanin(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	static struct sink k;
+	struct sender *s = calloc(a[0], sizeof *s);
+	tr_pid kp;
+	double t0;
+
+	if (s == NULL) {
+		fprintf(stderr, "troupe-bench: out of memory\n");
+		exit(1);
+	}
+	k.left = a[0] * a[1];
+	t0 = now_s();
+	must(tr_spawn(&kp, rt, &sink, &k, NULL), "spawn sink");
+	for (uint64_t i = 0; i < a[0]; i++) {
+		s[i].sink = kp;
+		s[i].left = a[1];
+		must(tr_spawn(NULL, rt, &sender, &s[i], NULL), "spawn sender");
+	}
+	wait_done(port);
+	*secs = now_s() - t0;
+
+	wait_quiescent(rt);
+	free(s);
+	return a[0] * a[1];
+}
+
+/* ------------------------------------------------------------------------ */
+/* idle N: N live actors that wait for a message that never comes.           */
+/* ------------------------------------------------------------------------ */
+
+static const tr_behaviour idler = {
+    .name = "idler",
+    .handle = ignore_handle,
+};
+
+static uint64_t run_idle(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	long long before;
+	double t0;
+
+	(void)port;
+	before = rss_bytes();
+	/* As in the peers, the clock covers the spawns; the actors run their
+	 * first turn concurrently and are all settled before memory is
+	 * read. */
+	t0 = now_s();
+	for (uint64_t i = 0; i < a[0]; i++)
+		must(tr_spawn(NULL, rt, &idler, NULL, NULL), "spawn idler");
+	*secs = now_s() - t0;
+	wait_quiescent(rt);
+	printf("idle %" PRIu64 " ops in %.4f s = %.0f ops/s\n", a[0], *secs,
+	    (double)a[0] / *secs);
+	printf("bytes_per_actor %.0f\n",
+	    (double)(rss_bytes() - before) / (double)a[0]);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+
+struct workload {
+	const char *name;
+	int nargs;
+	bool prints; /* prints its own lines (idle has two) */
+	uint64_t (*run)(
+	    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs);
+};
+
+static const struct workload workloads[] = {
+    {"pingpong", 1, false, run_pingpong},
+    {"ring", 2, false, run_ring},
+    {"spawn", 1, false, run_spawn},
+    {"fanin", 2, false, run_fanin},
+    {"idle", 1, true, run_idle},
+};
+
+static void usage(void)
+{
+	fputs(usage_line, stderr);
+	exit(2);
+}
+
+/* A positive decimal integer no larger than `max`, or a usage error. */
+static uint64_t parse_count(const char *s, uint64_t max)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		usage();
+	v = strtoull(s, &end, 10);
+	if (*end != '\0' || v == 0 || v > max)
+		usage();
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	const struct workload *w = NULL;
+	tr_runtime_opts opts;
+	uint64_t a[2];
+	tr_runtime *rt;
+	tr_port *port;
+	uint64_t count;
+	double secs;
+	int c;
+
+	tr_runtime_opts_init(&opts);
+	while ((c = getopt(argc, argv, "s:ph")) != -1) {
+		switch (c) {
+		case 's':
+			opts.schedulers =
+			    (unsigned)parse_count(optarg, TR_MAX_SCHEDULERS);
+			break;
+		case 'p':
+			opts.pin = true;
+			break;
+		case 'h':
+			fputs(usage_line, stdout);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind >= argc)
+		usage();
+	for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
+		if (strcmp(argv[optind], workloads[i].name) == 0)
+			w = &workloads[i];
+	if (w == NULL || argc - optind - 1 != w->nargs)
+		usage();
+	/* Counts, and SENDERS * PER_SENDER, stay below 2^40 so that no sum
+	 * or product overflows; actor counts must fit a pid's slot. */
+	for (int i = 0; i < w->nargs; i++)
+		a[i] = parse_count(argv[optind + 1 + i], UINT64_C(1) << 40);
+	if ((strcmp(w->name, "ring") == 0 || strcmp(w->name, "idle") == 0) &&
+	    a[0] > UINT32_MAX)
+		usage();
+	if (strcmp(w->name, "fanin") == 0 && a[1] > (UINT64_C(1) << 40) / a[0])
+		usage();
+
+	must(tr_runtime_start(&rt, &opts), "start runtime");
+	must(tr_port_open(&port, rt), "open port");
+	done_pid = tr_port_pid(port);
+
+	count = w->run(rt, port, a, &secs);
+	if (!w->prints)
+		printf("%s %" PRIu64 " ops in %.4f s = %.0f ops/s\n", w->name,
+		    count, secs, (double)count / secs);
+	fflush(stdout);
+
+	tr_port_close(port);
+	tr_runtime_stop(rt);
+	return 0;
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Compares troupe-bench with the Erlang/OTP and CAF peer benchmarks: every
+# workload runs K times on each system, and the median of each is printed
+# with the ratio troupe / peer and the project's target for that workload.
+# Medians, because a single run on a shared machine says little.
+#
+#   samples/bench/compare.sh [TROUPE_BENCH [PEER_SH]]
+#
+# Environment (the arguments win over TROUPE_BENCH and PEER_SH):
+#   TROUPE_BENCH  the troupe-bench binary      (build/samples/troupe-bench)
+#   PEER_SH       the peer script              (../shared/bench/peer.sh)
+#   K             runs per workload and system (5)
+#   PEERS         peers to run                 ("erlang caf")
+#   WORKLOADS     workloads to run             ("pingpong ring spawn fanin idle")
+#   TROUPE_OPTS   troupe-bench options         ("-s 2": the peer script limits
+#                                               both peers to 2 schedulers)
+set -uo pipefail
+
+bench="${1:-${TROUPE_BENCH:-build/samples/troupe-bench}}"
+peer="${2:-${PEER_SH:-../shared/bench/peer.sh}}"
+k="${K:-5}"
+peers="${PEERS:-erlang caf}"
+workloads="${WORKLOADS:-pingpong ring spawn fanin idle}"
+topts="${TROUPE_OPTS--s 2}"
+
+usage() {
+	echo "usage: $0 [TROUPE_BENCH [PEER_SH]]   (see the comment at the top)" >&2
+	exit 2
+}
+[ $# -le 2 ] || usage
+[ -x "$bench" ] || { echo "$0: no troupe-bench at $bench" >&2; usage; }
+[ -f "$peer" ] || { echo "$0: no peer script at $peer" >&2; usage; }
+case "$k" in '' | *[!0-9]* | 0) echo "$0: K must be a positive integer" >&2; exit 2 ;; esac
+
+# The parameters of the issue's targets.
+params() {
+	case "$1" in
+	pingpong) echo 1000000 ;;
+	ring) echo 1000 10000000 ;;
+	spawn) echo 1000000 ;;
+	fanin) echo 2 2000000 ;;
+	idle) echo 1000000 ;;
+	*) return 1 ;;
+	esac
+}
+
+# One run: prints "<ops/s> <bytes_per_actor or ->", or fails.
+one_run() {
+	local sys=$1 w=$2 out ops bytes
+	shift 2
+	if [ "$sys" = troupe ]; then
+		# shellcheck disable=SC2086 # TROUPE_OPTS is a list of options
+		out=$("$bench" $topts "$w" "$@" 2>&1) || return 1
+	else
+		out=$(bash "$peer" "$sys" "$w" "$@" 2>&1) || return 1
+	fi
+	ops=$(awk -v w="$w" '$1 == w && $3 == "ops" && $NF == "ops/s" { print $(NF - 1) }' <<<"$out")
+	bytes=$(awk '$1 == "bytes_per_actor" { print $2 }' <<<"$out")
+	[ -n "$ops" ] || return 1
+	echo "$ops ${bytes:--}"
+}
+
+# The median of numbers on stdin, one a line ("-" when there are none).
+median() {
+	sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : "-" }'
+}
+
+declare -A ops bytes
+for w in $workloads; do
+	args=$(params "$w") || { echo "$0: unknown workload $w" >&2; exit 2; }
+	for sys in troupe $peers; do
+		runs_o="" runs_b=""
+		for ((i = 1; i <= k; i++)); do
+			# shellcheck disable=SC2086 # args is a list of numbers
+			if r=$(one_run "$sys" "$w" $args); then
+				runs_o+="${r% *}"$'\n'
+				[ "${r#* }" = - ] || runs_b+="${r#* }"$'\n'
+				echo "  $sys $w $args: run $i: ${r% *} ops/s" >&2
+			else
+				echo "  $sys $w $args: run $i FAILED" >&2
+			fi
+		done
+		ops[$sys,$w]=$(printf '%s' "$runs_o" | grep . | median)
+		bytes[$sys,$w]=$(printf '%s' "$runs_b" | grep . | median)
+	done
+done
+
+# ratio A B: A / B to one decimal, or "-" when either is missing.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "-" || b == "-" || b + 0 == 0) print "-"
+		else printf "%.1fx\n", a / b }'
+}
+
+# target W: whether troupe meets the issue's target for W.
+target() {
+	local w=$1
+	local t=${ops[troupe,$w]} e=${ops[erlang,$w]:--} c=${ops[caf,$w]:--}
+	case "$w" in
+	pingpong | ring | spawn)
+		awk -v t="$t" -v e="$e" 'BEGIN {
+			if (t == "-" || e == "-") print ">= 10x Erlang: n/a"
+			else print ">= 10x Erlang: " (t >= 10 * e ? "met" : "MISSED") }'
+		;;
+	fanin)
+		awk -v t="$t" -v e="$e" -v c="$c" 'BEGIN {
+			best = e == "-" ? c : (c == "-" || e + 0 > c + 0 ? e : c)
+			if (t == "-" || best == "-") print ">= 3x faster peer: n/a"
+			else print ">= 3x faster peer: " (t >= 3 * best ? "met" : "MISSED") }'
+		;;
+	idle)
+		awk -v b="${bytes[troupe,idle]}" 'BEGIN {
+			if (b == "-") print "<= 192 B/actor: n/a"
+			else print "<= 192 B/actor: " (b <= 192 ? "met" : "MISSED") }'
+		;;
+	esac
+}
+
+echo
+echo "medians of $k runs; troupe-bench ${topts:-(default options)}; ratios are troupe / peer"
+echo "(for bytes per actor, peer / troupe), so above 1x troupe is ahead"
+printf '%-16s %12s' workload troupe
+for p in $peers; do printf ' %12s' "$p"; done
+for p in $peers; do printf ' %9s' "vs $p"; done
+printf '  %s\n' target
+for w in $workloads; do
+	printf '%-16s %12s' "$w ops/s" "${ops[troupe,$w]}"
+	for p in $peers; do printf ' %12s' "${ops[$p,$w]}"; done
+	for p in $peers; do printf ' %9s' "$(ratio "${ops[troupe,$w]}" "${ops[$p,$w]}")"; done
+	[ "$w" = idle ] && printf '\n' || printf '  %s\n' "$(target "$w")"
+	if [ "$w" = idle ]; then
+		printf '%-16s %12s' "idle B/actor" "${bytes[troupe,$w]}"
+		for p in $peers; do printf ' %12s' "${bytes[$p,$w]}"; done
+		for p in $peers; do printf ' %9s' "$(ratio "${bytes[$p,$w]}" "${bytes[troupe,$w]}")"; done
+		printf '  %s\n' "$(target idle)"
+	fi
+done
