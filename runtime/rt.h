@@ -222,7 +222,8 @@ uint64_t tr__new_ref(tr_runtime *rt);
 void tr__actor_reclaim(tr__actor *a);
 void tr__actor_teardown(tr_runtime *rt, tr__actor *a);
 tr__actor *tr__actor_new(tr_runtime *rt, tr__sched *s, uint32_t kind);
-void tr__actor_die(tr__sched *s, tr__actor *a);
+/* Marks a pid dead in the table (its slot's next generation). */
+void tr__actor_unpublish(tr_runtime *rt, tr__actor *a);
 void tr__run_actor(tr__sched *s, tr__actor *a);
 uint32_t tr__slot_alloc(tr_runtime *rt, tr__sched *s);
 void tr__slot_release(tr_runtime *rt, tr__sched *s, uint32_t slot);

@@ -247,7 +247,7 @@ static inline void actor_publish(tr_runtime *rt, tr__actor *a)
 	    memory_order_release);
 }
 
-static inline void actor_unpublish(tr_runtime *rt, tr__actor *a)
+void tr__actor_unpublish(tr_runtime *rt, tr__actor *a)
 {
 	atomic_store_explicit(&rt->pids[a->pid.slot],
 	    ((uintptr_t)next_gen(a->pid.gen) << 1) | 1u,
@@ -583,7 +583,7 @@ static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx,
 		for (uint32_t i = 0; i < x->npending; i++)
 			if (x->pending[i].timer != 0)
 				(void)tr_timer_cancel(rt, x->pending[i].timer);
-	actor_unpublish(rt, a);
+	tr__actor_unpublish(rt, a);
 	/* Pairs with the fence in tr_register: either it sees the pid dead,
 	 * or we see its name. */
 	tr__fence_sc();
@@ -608,12 +608,6 @@ static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx,
 		bump(&s->n_died);
 	else
 		atomic_fetch_add_explicit(&rt->x_died, 1, memory_order_relaxed);
-}
-
-void tr__actor_die(tr__sched *s, tr__actor *a)
-{
-	actor_exit(s->rt, s, &s->ctx, a, NULL, 0);
-	tr__retire(s->rt, s, a);
 }
 
 /* Runs init; false if the actor is to exit at once. */
@@ -706,7 +700,7 @@ void tr__actor_teardown(tr_runtime *rt, tr__actor *a)
 			a->reason = TR_REASON_SHUTDOWN;
 		actor_exit(rt, NULL, &ctx, a, NULL, 0);
 	} else {
-		actor_unpublish(rt, a);
+		tr__actor_unpublish(rt, a);
 	}
 	tr__actor_reclaim(a);
 }

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mem/pool.h"
 #include "rt.h"
 
 int tr_port_open(tr_port **portp, tr_runtime *rt)
@@ -57,19 +56,16 @@ static int take_copy(tr_msg **out, tr_port *p)
 	tr_msg *m = tr__mb_pop(a);
 	if (m == NULL)
 		return TR_ENOENT;
-	size_t total = TR__MSG_HDR + m->size;
-	unsigned cls = tr__pool_class(total);
-	tr_msg *c = cls != TR__POOL_LARGE ?
-	    tr__pool_alloc(cls) :
-	    aligned_alloc(64, (total + 63) & ~(size_t)63);
-	if (c == NULL)
-		return TR_ENOMEM;
-	/* Everything but the link word, which the next sender may be writing
-	 * right now (m is the mailbox's stub until the next pop). */
-	memcpy((char *)c + sizeof(c->_next), (const char *)m + sizeof(m->_next),
-	    total - sizeof(m->_next));
-	c->_next = NULL;
-	c->_flags = (m->_flags & ~TR__MF_CLASS) | cls;
+	/* Header fields one by one: the link word may be being written by
+	 * the next sender right now (m is the mailbox's stub until the next
+	 * pop). */
+	tr_msg *c;
+	int rc = tr__msg_new(&c, p->rt, m->type, m->data, m->size);
+	if (rc != TR_OK)
+		return rc;
+	c->ref = m->ref;
+	c->sender = m->sender;
+	c->_flags |= m->_flags & ~TR__MF_CLASS;
 	*out = c;
 	return TR_OK;
 }
@@ -136,9 +132,7 @@ void tr_port_close(tr_port *port)
 		return;
 	tr_runtime *rt = port->rt;
 	tr__actor *a = port->a;
-	atomic_store_explicit(&rt->pids[a->pid.slot],
-	    ((uintptr_t)(a->pid.gen + 1 == 0 ? 1 : a->pid.gen + 1) << 1) | 1u,
-	    memory_order_release);
+	tr__actor_unpublish(rt, a);
 	a->status = TR__A_DEAD;
 	tr__sched *s = tr__current;
 	if (s != NULL && s->rt != rt)
