@@ -12,6 +12,7 @@
  * are printed, so neither is part of any measurement.
  */
 #include <troupe/troupe.h>
+#include "sample_clock.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -63,28 +64,6 @@ static inline void must(int err, const char *what)
 {
 	if (err != TR_OK)
 		fail(what, err);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Resident memory in bytes, as the CAF peer measures it. */
-static long long rss_bytes(void)
-{
-	long long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f != NULL) {
-		if (fscanf(f, "%lld %lld", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return resident * sysconf(_SC_PAGESIZE);
 }
 
 static void report_done(tr_ctx *ctx)

@@ -13,6 +13,7 @@
  * checks pass.
  */
 #include "wordcount.h"
+#include "sample_clock.h"
 
 #include <troupe/troupe.h>
 
@@ -51,27 +52,6 @@ enum {
 };
 
 static int failures;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static long long rss_bytes(void)
-{
-	long long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f != NULL) {
-		if (fscanf(f, "%lld %lld", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return resident * sysconf(_SC_PAGESIZE);
-}
 
 /* Prints a failed check; the demo goes on, so that one broken part does
  * not hide the others. */
