@@ -28,7 +28,20 @@ typedef struct tr__registry tr__registry;
 #define TR__MF_CLASS 0xffu
 #define TR__MF_REPLY (1u << 8)    /* a reply: delivered only if awaited */
 #define TR__MF_RTIMEO (1u << 9)   /* a request's timeout */
-#define TR__MF_SYSTEM (TR__MF_REPLY | TR__MF_RTIMEO)
+#define TR__MF_SIGNAL (1u << 10)  /* a signal (type: TR__SIG_*) */
+#define TR__MF_DOWN (1u << 11)    /* a DOWN: delivered only if monitored */
+#define TR__MF_VIALINK (1u << 12) /* an exit signal sent because of a link */
+#define TR__MF_SYSTEM                                                       \
+	(TR__MF_REPLY | TR__MF_RTIMEO | TR__MF_SIGNAL | TR__MF_DOWN)
+
+/* Signal kinds, carried in the type of a TR__MF_SIGNAL message. */
+enum {
+	TR__SIG_LINK = 0xFFFF0100u,
+	TR__SIG_UNLINK,
+	TR__SIG_EXIT,      /* payload: tr_exit_info */
+	TR__SIG_MONITOR,   /* ref: the monitor */
+	TR__SIG_DEMONITOR, /* ref: the monitor */
+};
 
 #define TR__MSG_HDR ((size_t)offsetof(tr_msg, data))
 
@@ -54,6 +67,7 @@ struct tr__actor {
 	const tr_behaviour *b;
 	tr_port *port; /* kind == TR__K_PORT: the thread to wake */
 	_Atomic uint32_t has_name; /* see registry.c */
+	_Atomic uint32_t kill_pending; /* tr_kill(KILL) seen; see signal.c */
 
 	/* Line 1: written only by the thread running the actor. */
 	/* The mailbox stub: only its link word exists, but it is used
@@ -77,6 +91,15 @@ struct tr__ext {
 		tr_timer timer;
 	} *pending;          /* outstanding tr_request()s */
 	uint32_t npending, cap_pending;
+	tr_pid *links;       /* linked actors, each once */
+	uint32_t nlinks, cap_links;
+	struct tr__mon {
+		uint64_t ref;
+		tr_pid pid;
+	} *watchers,         /* monitors on this actor: who to tell */
+	    *watching;       /* monitors this actor holds: on whom */
+	uint32_t nwatchers, cap_watchers, nwatching, cap_watching;
+	char exit_text[TR_REASON_TEXT_MAX];
 };
 
 /* A port: a mailbox owned by a plain thread (port.c). */
@@ -219,7 +242,7 @@ int tr__deliver(tr_runtime *rt, tr__sched *s, tr_pid to, tr_msg *m);
 /* tr__deliver from any thread, entering an ext section as needed. */
 int tr__deliver_any(tr_runtime *rt, tr_pid to, tr_msg *m);
 uint64_t tr__new_ref(tr_runtime *rt);
-void tr__actor_reclaim(tr__actor *a);
+void tr__actor_reclaim(tr_runtime *rt, tr__sched *s, tr__actor *a);
 void tr__actor_teardown(tr_runtime *rt, tr__actor *a);
 tr__actor *tr__actor_new(tr_runtime *rt, tr__sched *s, uint32_t kind);
 /* Marks a pid dead in the table (its slot's next generation). */
@@ -242,6 +265,40 @@ void tr__ext_exit(tr_runtime *rt, unsigned idx);
 void tr__retire(tr_runtime *rt, tr__sched *s, tr__actor *a);
 bool tr__all_parked(tr_runtime *rt);
 unsigned tr__ext_active(tr_runtime *rt);
+
+/* ---- signals (signal.c) ---------------------------------------------------- */
+
+/* Status flags of an actor, above its state byte. */
+#define TR__A_NOTERM 0x100u   /* init failed: terminate is not owed */
+#define TR__A_TRAP 0x200u     /* trapping exits */
+#define TR__A_NOREPORT 0x400u /* killed by a signal: no crash report */
+
+tr__ext *tr__ext_of(tr__actor *a);
+/* Handles a system message; true if it is to be passed to handle. */
+bool tr__sig_dispatch(tr__sched *s, tr__actor *a, tr_msg *m);
+/* Sends the exit signals, DOWNs and demonitors of an exiting actor. */
+void tr__sig_exit(tr_runtime *rt, tr__sched *s, tr__actor *a, int reason);
+/* Empties the mailbox of an actor that has exited, answering link and
+ * monitor requests in it with `reason` (noproc once it is gone). */
+void tr__sig_drain(tr_runtime *rt, tr__sched *s, tr__actor *a, int reason,
+    const char *text);
+int tr__sig_spawn_bind(tr_runtime *rt, tr__actor *parent, tr__actor *child,
+    bool link, uint64_t *mref);
+void tr__sig_spawn_unbind(tr__actor *parent, tr__actor *child, bool link,
+    uint64_t mref);
+int tr__port_monitor(tr_runtime *rt, tr_pid port, tr_pid target,
+    uint64_t *ref);
+void tr__port_demonitor(tr_runtime *rt, tr_pid port, tr_pid target,
+    uint64_t ref);
+/* Spawns; parent (may be NULL) is the calling actor for link/monitor. */
+int tr__spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
+    const tr_spawn_opts *opts, tr__actor *parent, bool link, uint64_t *mref);
+/* A message for the runtime's own use: no size limit, any type. */
+int tr__msg_new_sys(tr_msg **mp, uint32_t type, const void *data,
+    size_t size);
+/* Sends a signal from `from` (ref and payload optional). */
+int tr__sig_send(tr_runtime *rt, tr__sched *s, tr_pid from, tr_pid to,
+    uint32_t kind, uint32_t flags, uint64_t ref, const tr_exit_info *info);
 
 /* ---- timers, blocking pool, registry ------------------------------------- */
 

@@ -1,6 +1,7 @@
 /*
  * Runtime lifecycle: start, quiescence, stop, counters and error strings.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -146,6 +147,16 @@ unsigned tr_runtime_schedulers(const tr_runtime *rt)
 	return rt != NULL ? rt->nsched : 0;
 }
 
+void tr_log(tr_runtime *rt, const char *line)
+{
+	if (rt == NULL || line == NULL)
+		return;
+	if (rt->log_fn != NULL)
+		rt->log_fn(rt->log_user, line);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
 void tr_runtime_set_log(tr_runtime *rt, tr_log_fn fn, void *user)
 {
 	if (rt == NULL)
@@ -206,14 +217,14 @@ void tr_runtime_stop(tr_runtime *rt)
 		while (s->retire_head != NULL) {
 			tr__actor *a = s->retire_head;
 			s->retire_head = a->qnext;
-			tr__actor_reclaim(a);
+			tr__actor_reclaim(rt, NULL, a);
 		}
 		s->retire_tail = NULL;
 	}
 	while (rt->xretire_head != NULL) {
 		tr__actor *a = rt->xretire_head;
 		rt->xretire_head = a->qnext;
-		tr__actor_reclaim(a);
+		tr__actor_reclaim(rt, NULL, a);
 	}
 	/* Then every live actor, in slot order. Terminate callbacks may
 	 * send; those messages land in mailboxes freed here too. */

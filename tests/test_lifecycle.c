@@ -334,7 +334,7 @@ static void test_spawn_errors(void **state)
 {
 	struct tt_fixture *fx = tt_begin(state);
 	tr_runtime *rt = tt_start(fx, 2);
-	tr_spawn_opts so = { .flags = 1 };
+	tr_spawn_opts so = { .flags = 1u << 31 };
 	tr_runtime_stats st;
 	tr_pid pid;
 	int arg = 0;

@@ -75,6 +75,9 @@ enum {
 	TR_ENOENT = -8,     /* no such name, timer or request */
 	TR_ENOTSUP = -9,    /* not supported in this build or context */
 	TR_EAGAIN = -10,    /* a resource is temporarily exhausted; try again */
+	TR_EINIT = -11,     /* the actor's init failed (see init_reason) */
+	TR_EALREADY = -12,  /* already started (a running child has this id) */
+	TR_ERUNNING = -13,  /* not allowed while the child is running */
 };
 
 /* Returns a static, human-readable description of an error code. Never NULL;
@@ -233,6 +236,11 @@ TR_API int tr_runtime_stats_get(tr_runtime_stats *st, tr_runtime *rt);
 typedef void (*tr_log_fn)(void *user, const char *line);
 TR_API void tr_runtime_set_log(tr_runtime *rt, tr_log_fn fn, void *user);
 
+/* Writes one report line through the runtime's log handler (crash and
+ * supervisor reports use it; so may applications). Thread-safe as far as
+ * the handler is. */
+TR_API void tr_log(tr_runtime *rt, const char *line);
+
 /* ------------------------------------------------------------------------ */
 /* Actors                                                                    */
 /* ------------------------------------------------------------------------ */
@@ -261,13 +269,25 @@ typedef struct tr_behaviour {
 	void (*terminate)(tr_ctx *ctx, void *state, int reason);
 } tr_behaviour;
 
+/* Spawn flags. */
+#define TR_SPAWN_SYNC_INIT (1u << 1) /* run init now, on the calling thread,
+                                      * before tr_spawn returns (like OTP's
+                                      * start_link); if it fails the actor
+                                      * is gone and TR_EINIT is returned */
+#define TR_SPAWN_TRAP_EXIT (1u << 2) /* start with trap_exit on */
+
 typedef struct tr_spawn_opts {
-	uint32_t flags; /* reserved, must be 0 */
+	uint32_t flags;   /* TR_SPAWN_* ; other bits are refused */
+	int *init_reason; /* optional: with TR_SPAWN_SYNC_INIT, where to store
+	                   * the reason init failed with */
 } tr_spawn_opts;
 
 /* Spawns an actor running `b` with spawn argument `arg` and stores its pid
  * in `*pid` (which may be NULL). The actor runs init on its first turn,
- * soon after, on the calling scheduler when called from an actor. `b` must
+ * soon after, on the calling scheduler when called from an actor (or at
+ * once on the calling thread with TR_SPAWN_SYNC_INIT: then TR_EINIT means
+ * init failed, the actor never existed for anyone else, and its reason is
+ * in *opts->init_reason). `b` must
  * stay valid for the actor's lifetime (a static const struct is usual).
  * `opts` may be NULL. Ownership of `arg` passes to the actor on TR_OK (init
  * always runs, even if the runtime stops first); on error the caller keeps
@@ -299,6 +319,75 @@ TR_API void tr_exit(tr_ctx *ctx, int reason);
 /* Same as tr_exit, for a crash (a reason that is not normal). A reason of
  * TR_REASON_NORMAL is turned into 1 (a generic user error). */
 TR_API void tr_crash(tr_ctx *ctx, int reason);
+
+/* tr_exit with a text that explains the reason (copied, truncated to
+ * TR_REASON_TEXT_MAX - 1 bytes; NULL for none). The text travels with the
+ * exit signals and DOWN messages and appears in the crash report. */
+TR_API void tr_exit_text(tr_ctx *ctx, int reason, const char *text);
+
+/* ------------------------------------------------------------------------ */
+/* Links, monitors and exit signals (Erlang/OTP semantics)                   */
+/* ------------------------------------------------------------------------ */
+
+#define TR_REASON_TEXT_MAX 96
+
+/* Payload of TR_MSG_EXIT and TR_MSG_DOWN messages. */
+typedef struct tr_exit_info {
+	tr_pid pid;     /* EXIT: the sender of the signal; DOWN: the actor
+	                 * that was monitored */
+	int32_t reason;
+	uint64_t ref;   /* DOWN: the monitor's reference; EXIT: 0 */
+	char text[TR_REASON_TEXT_MAX]; /* the reason's text, or "" */
+} tr_exit_info;
+
+/* An exit signal that reached an actor trapping exits, as a message. */
+#define TR_MSG_EXIT 0xFFFF0002u
+/* A monitored actor exited (or did not exist: reason TR_REASON_NOPROC). */
+#define TR_MSG_DOWN 0xFFFF0003u
+
+/* Links the running actor and `pid`, both ways; linking twice is one link.
+ * When either exits, the other gets an exit signal with the reason: a
+ * `normal` signal is ignored unless trapping; any other kills the receiver
+ * with the same reason, or arrives as a TR_MSG_EXIT message if it traps
+ * exits. If `pid` is not alive, TR_ENOPROC is returned and the running
+ * actor gets an exit signal with reason noproc (so it dies unless it traps
+ * exits), as in Erlang. Linking to self does nothing. */
+TR_API int tr_link(tr_ctx *ctx, tr_pid pid);
+
+/* Removes the link with `pid`, if any. After it returns, no exit signal
+ * from that link reaches the running actor, even one already in flight.
+ * Errors: TR_EINVAL. */
+TR_API int tr_unlink(tr_ctx *ctx, tr_pid pid);
+
+/* Monitors `pid`: when it exits, the running actor gets a TR_MSG_DOWN
+ * message carrying `*ref` and the reason. Monitors stack: each call is a
+ * new one with its own reference. A target that is not alive yields DOWN
+ * with reason noproc at once (the call still returns TR_OK). Errors:
+ * TR_EINVAL, TR_ENOMEM. */
+TR_API int tr_monitor(tr_ctx *ctx, uint64_t *ref, tr_pid pid);
+
+/* Removes a monitor. After it returns no DOWN for `ref` is delivered.
+ * Errors: TR_ENOENT (no such monitor: already fired or removed). */
+TR_API int tr_demonitor(tr_ctx *ctx, uint64_t ref);
+
+/* Turns trapping of exit signals on or off; returns the previous setting. */
+TR_API bool tr_trap_exit(tr_ctx *ctx, bool on);
+
+/* Sends `pid` an exit signal with `reason` (Erlang's exit/2), from the
+ * running actor when called from one, else from no one. TR_REASON_KILL
+ * cannot be trapped: the target dies with TR_REASON_KILLED. TR_REASON_NORMAL
+ * is ignored by a target that does not trap exits. Errors: TR_EINVAL,
+ * TR_ENOPROC. Thread-safe. */
+TR_API int tr_kill(tr_runtime *rt, tr_pid pid, int reason);
+
+/* tr_spawn, linked to the running actor before the child runs at all. */
+TR_API int tr_spawn_link(tr_ctx *ctx, tr_pid *pid, const tr_behaviour *b,
+    void *arg, const tr_spawn_opts *opts);
+
+/* tr_spawn, monitored by the running actor before the child runs at all;
+ * the monitor's reference goes to `*ref`. */
+TR_API int tr_spawn_monitor(tr_ctx *ctx, tr_pid *pid, uint64_t *ref,
+    const tr_behaviour *b, void *arg, const tr_spawn_opts *opts);
 
 /* Whether the actor named by `pid` is alive right now (the answer can be
  * stale by the time it is used). Thread-safe. */
@@ -363,10 +452,11 @@ TR_API int tr_reply(tr_ctx *ctx, const tr_msg *req, uint32_t type, const void *d
     size_t size);
 
 /* Calls an actor from a plain thread: sends a request and blocks until the
- * reply comes or `timeout_ms` passes (negative: wait for ever). On TR_OK the
- * caller owns `*reply` and frees it with tr_msg_free. Errors: TR_EINVAL
- * (also when called from an actor, which must use tr_request),
- * TR_ENOPROC (the target is not alive), TR_ETIMEDOUT, TR_ECLOSED,
+ * reply comes or `timeout_ms` passes (negative: wait for ever). The target
+ * is monitored meanwhile, like gen_server:call. On TR_OK the caller owns
+ * `*reply` and frees it with tr_msg_free. Errors: TR_EINVAL (also when
+ * called from an actor, which must use tr_request), TR_ENOPROC (the target
+ * is not alive, or exits before it replies), TR_ETIMEDOUT, TR_ECLOSED,
  * TR_EMSGSIZE, TR_ENOMEM. Thread-safe. */
 TR_API int tr_call(tr_msg **reply, tr_runtime *rt, tr_pid to, uint32_t type,
     const void *data, size_t size, int64_t timeout_ms);

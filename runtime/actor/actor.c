@@ -17,7 +17,6 @@
 #include "mem/pool.h"
 #include "rt.h"
 
-#define NOTERM 0x100u /* status flag: init failed, terminate is not owed */
 #define STATUS(a) ((a)->status & 0xffu)
 
 /* ---- messages ------------------------------------------------------------ */
@@ -63,6 +62,29 @@ void tr__msg_free(tr_msg *m)
 		tr__pool_free(cls, m);
 	else
 		free(m);
+}
+
+int tr__msg_new_sys(tr_msg **mp, uint32_t type, const void *data,
+    size_t size)
+{
+	size_t total = TR__MSG_HDR + size;
+	unsigned cls = tr__pool_class(total);
+	tr_msg *m = cls != TR__POOL_LARGE ?
+	    tr__pool_alloc(cls) :
+	    aligned_alloc(64, (total + 63) & ~(size_t)63);
+	if (m == NULL)
+		return TR_ENOMEM;
+	m->_next = NULL;
+	m->ref = 0;
+	m->sender = TR_PID_NONE;
+	m->type = type;
+	m->size = (uint32_t)size;
+	m->_flags = cls;
+	m->_rsv = 0;
+	if (size != 0)
+		memcpy(m->data, data, size);
+	*mp = m;
+	return TR_OK;
 }
 
 int tr_msg_alloc(tr_msg **msgp, tr_runtime *rt, uint32_t type, size_t size)
@@ -230,6 +252,7 @@ tr__actor *tr__actor_new(tr_runtime *rt, tr__sched *s, uint32_t kind)
 	a->b = NULL;
 	a->port = NULL;
 	atomic_init(&a->has_name, 0);
+	atomic_init(&a->kill_pending, 0);
 	tr__mb_init(a, kind == TR__K_PORT);
 	a->state = NULL;
 	a->qnext = NULL;
@@ -257,11 +280,9 @@ void tr__actor_unpublish(tr_runtime *rt, tr__actor *a)
 /* Frees an actor nobody can reach any more: the mailbox (messages that
  * raced with its exit are dropped, as sends to a dead pid are) and then
  * the actor itself. */
-void tr__actor_reclaim(tr__actor *a)
+void tr__actor_reclaim(tr_runtime *rt, tr__sched *s, tr__actor *a)
 {
-	tr_msg *m;
-	while ((m = tr__mb_pop(a)) != NULL)
-		;
+	tr__sig_drain(rt, s, a, TR_REASON_NOPROC, "");
 	if (a->mb_tail != tr__stub(a))
 		tr__msg_free(a->mb_tail);
 	if (a->port != NULL)
@@ -385,11 +406,16 @@ bool tr_is_alive(tr_runtime *rt, tr_pid pid)
 
 /* ---- spawn ----------------------------------------------------------------- */
 
-int tr_spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
-    const tr_spawn_opts *opts)
+static bool run_init(tr_ctx *ctx, tr__actor *a);
+static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx,
+    tr__actor *a, const char *where, uint32_t type);
+
+int tr__spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
+    const tr_spawn_opts *opts, tr__actor *parent, bool link, uint64_t *mref)
 {
+	uint32_t flags = opts != NULL ? opts->flags : 0;
 	if (rt == NULL || b == NULL || b->handle == NULL ||
-	    (opts != NULL && opts->flags != 0))
+	    (flags & ~(TR_SPAWN_SYNC_INIT | TR_SPAWN_TRAP_EXIT)) != 0)
 		return TR_EINVAL;
 	if (atomic_load_explicit(&rt->stopping, memory_order_acquire))
 		return TR_ECLOSED;
@@ -401,6 +427,22 @@ int tr_spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
 		return TR_ENOMEM;
 	a->b = b;
 	a->state = arg;
+	if ((flags & TR_SPAWN_TRAP_EXIT) != 0)
+		a->status |= TR__A_TRAP;
+	if (parent != NULL && (link || mref != NULL) &&
+	    tr__sig_spawn_bind(rt, parent, a, link, mref) != TR_OK) {
+		/* Not yet visible to anyone: undo by hand. */
+		tr__sig_spawn_unbind(parent, a, link, mref ? *mref : 0);
+		if (a->ext != NULL) {
+			free(a->ext->links);
+			free(a->ext->watchers);
+			free(a->ext->watching);
+			free(a->ext);
+		}
+		tr__slot_release(rt, s, a->pid.slot);
+		tr__pool_free(tr__pool_class(sizeof(tr__actor)), a);
+		return TR_ENOMEM;
+	}
 	if (pid != NULL)
 		*pid = a->pid;
 	if (s != NULL)
@@ -409,8 +451,42 @@ int tr_spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
 		atomic_fetch_add_explicit(&rt->x_spawned, 1,
 		    memory_order_relaxed);
 	actor_publish(rt, a);
+	if ((flags & TR_SPAWN_SYNC_INIT) != 0) {
+		/* Run init here, as the child: swap the scheduler's context
+		 * (nested synchronous spawns nest the swaps). */
+		tr_ctx local = { .s = NULL, .rt = rt, .a = a };
+		tr_ctx *ctx = &local;
+		tr__actor *saved = NULL;
+		if (s != NULL) {
+			saved = s->ctx.a;
+			s->ctx.a = a;
+			ctx = &s->ctx;
+		}
+		bool ok = run_init(ctx, a);
+		if (!ok) {
+			int reason = a->reason;
+			if (parent != NULL)
+				tr__sig_spawn_unbind(parent, a, link,
+				    mref != NULL ? *mref : 0);
+			actor_exit(rt, s, ctx, a, "init", 0);
+			tr__retire(rt, s, a);
+			if (s != NULL)
+				s->ctx.a = saved;
+			if (opts->init_reason != NULL)
+				*opts->init_reason = reason;
+			return TR_EINIT;
+		}
+		if (s != NULL)
+			s->ctx.a = saved;
+	}
 	tr__schedule(rt, s, a, false);
 	return TR_OK;
+}
+
+int tr_spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
+    const tr_spawn_opts *opts)
+{
+	return tr__spawn(pid, rt, b, arg, opts, NULL, false, NULL);
 }
 
 tr_pid tr_self(const tr_ctx *ctx)
@@ -545,9 +621,9 @@ int tr_reply(tr_ctx *ctx, const tr_msg *req, uint32_t type, const void *data,
 /* ---- running an actor -------------------------------------------------------- */
 
 static void crash_report(tr_runtime *rt, tr__actor *a, int reason,
-    const char *name, const char *where, uint32_t type)
+    const char *name, const char *text, const char *where, uint32_t type)
 {
-	char line[256];
+	char line[384];
 	const char *bname = a->b != NULL && a->b->name ? a->b->name : "?";
 	char tbuf[32];
 	if (where != NULL)
@@ -555,14 +631,11 @@ static void crash_report(tr_runtime *rt, tr__actor *a, int reason,
 	else
 		snprintf(tbuf, sizeof(tbuf), "message type %u", type);
 	snprintf(line, sizeof(line),
-	    "CRASH REPORT pid=<%u.%u.%u> name=%s behaviour=%s reason=%d (%s) "
+	    "CRASH REPORT pid=<%u.%u.%u> name=%s behaviour=%s reason=%d (%s%s%s) "
 	    "in=%s",
 	    a->pid.node, a->pid.slot, a->pid.gen, name[0] ? name : "-", bname,
-	    reason, tr_reason_name(reason), tbuf);
-	if (rt->log_fn != NULL)
-		rt->log_fn(rt->log_user, line);
-	else
-		fprintf(stderr, "%s\n", line);
+	    reason, tr_reason_name(reason), text[0] ? ": " : "", text, tbuf);
+	tr_log(rt, line);
 }
 
 /* The exit path of an actor, on the thread running it: terminate, make
@@ -571,7 +644,8 @@ static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx,
     tr__actor *a, const char *where, uint32_t type)
 {
 	int reason = a->reason;
-	bool owed = (a->status & NOTERM) == 0;
+	bool owed = (a->status & TR__A_NOTERM) == 0;
+	bool report = (a->status & TR__A_NOREPORT) == 0;
 	a->status = TR__A_DEAD;
 	if (owed && a->b->terminate != NULL) {
 		ctx->a = a;
@@ -591,14 +665,20 @@ static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx,
 	if (atomic_load_explicit(&a->has_name, memory_order_relaxed))
 		tr__registry_release(rt, a, name);
 	tr__slot_release(rt, s, a->pid.slot);
-	if (reason != TR_REASON_NORMAL && reason != TR_REASON_SHUTDOWN) {
-		crash_report(rt, a, reason, name, where, type);
+	if (reason != TR_REASON_NORMAL && reason != TR_REASON_SHUTDOWN &&
+	    report) {
+		crash_report(rt, a, reason, name,
+		    x != NULL ? x->exit_text : "", where, type);
 		if (s != NULL)
 			bump(&s->n_crashes);
 		else
 			atomic_fetch_add_explicit(&rt->x_crashes, 1,
 			    memory_order_relaxed);
 	}
+	/* Signals go out only now, after the name is released (DESIGN.md);
+	 * then link and monitor requests still queued get the real reason. */
+	tr__sig_exit(rt, s, a, reason);
+	tr__sig_drain(rt, s, a, reason, x != NULL ? x->exit_text : "");
 	if (x != NULL) {
 		free(x->pending);
 		free(x);
@@ -618,12 +698,12 @@ static bool run_init(tr_ctx *ctx, tr__actor *a)
 	int rc = a->b->init != NULL ? a->b->init(ctx, st, &st) : TR_OK;
 	a->state = st;
 	if (rc != TR_OK) {
-		a->status = TR__A_EXITING | NOTERM;
+		a->status = TR__A_EXITING | TR__A_NOTERM;
 		a->reason = rc > 0 ? rc : (rc == 0 ? 1 : rc);
 		return false;
 	}
 	if (STATUS(a) == TR__A_EXITING) {
-		a->status |= NOTERM;
+		a->status |= TR__A_NOTERM;
 		return false;
 	}
 	return true;
@@ -633,6 +713,11 @@ static bool run_init(tr_ctx *ctx, tr__actor *a)
 static inline void dispatch(tr__sched *s, tr__actor *a, tr_msg *m)
 {
 	if (TR_UNLIKELY((m->_flags & TR__MF_SYSTEM) != 0)) {
+		if ((m->_flags & (TR__MF_SIGNAL | TR__MF_DOWN)) != 0) {
+			if (!tr__sig_dispatch(s, a, m))
+				return;
+			goto handle;
+		}
 		tr_timer timer;
 		if (!pending_take(a, m->ref, &timer)) {
 			/* A reply after its timeout, or a timeout after its
@@ -643,6 +728,7 @@ static inline void dispatch(tr__sched *s, tr__actor *a, tr_msg *m)
 		if ((m->_flags & TR__MF_REPLY) != 0 && timer != 0)
 			(void)tr_timer_cancel(s->rt, timer);
 	}
+handle:;
 	int rc = a->b->handle(&s->ctx, a->state, m);
 	if (TR_UNLIKELY(rc != 0)) {
 		a->status = (a->status & ~0xffu) | TR__A_EXITING;
@@ -659,6 +745,18 @@ void tr__run_actor(tr__sched *s, tr__actor *a)
 			tr__retire(s->rt, s, a);
 			return;
 		}
+	}
+	if (TR_UNLIKELY(atomic_load_explicit(&a->kill_pending,
+	        memory_order_relaxed) != 0)) {
+		/* tr_kill(KILL) does not wait its turn in the mailbox. */
+		a->status = (a->status & ~0xffu) | TR__A_EXITING |
+		    TR__A_NOREPORT;
+		a->reason = TR_REASON_KILLED;
+		if (a->ext != NULL)
+			a->ext->exit_text[0] = '\0';
+		actor_exit(s->rt, s, &s->ctx, a, NULL, 0);
+		tr__retire(s->rt, s, a);
+		return;
 	}
 	uint32_t n = s->rt->opts.batch;
 	for (;;) {
@@ -702,5 +800,5 @@ void tr__actor_teardown(tr_runtime *rt, tr__actor *a)
 	} else {
 		tr__actor_unpublish(rt, a);
 	}
-	tr__actor_reclaim(a);
+	tr__actor_reclaim(rt, NULL, a);
 }

@@ -53,9 +53,14 @@ tr_pid tr_port_pid(const tr_port *port)
 static int take_copy(tr_msg **out, tr_port *p)
 {
 	tr__actor *a = p->a;
-	tr_msg *m = tr__mb_pop(a);
-	if (m == NULL)
-		return TR_ENOENT;
+	tr_msg *m;
+	do {
+		m = tr__mb_pop(a);
+		if (m == NULL)
+			return TR_ENOENT;
+		/* A port has no links and watches nothing itself: signals
+		 * sent to its pid mean nothing to it. */
+	} while ((m->_flags & TR__MF_SIGNAL) != 0);
 	/* Header fields one by one: the link word may be being written by
 	 * the next sender right now (m is the mailbox's stub until the next
 	 * pop). */
@@ -162,10 +167,14 @@ int tr_call(tr_msg **reply, tr_runtime *rt, tr_pid to, uint32_t type,
 		tr_port_close(p);
 		return rc;
 	}
-	uint64_t ref = tr__new_ref(rt);
+	uint64_t ref = tr__new_ref(rt), mref = 0;
 	m->sender = p->a->pid;
 	m->ref = ref;
-	rc = tr__deliver_any(rt, to, m);
+	/* Monitor first, so a target that dies before replying answers with
+	 * DOWN instead of leaving us to the timeout. */
+	rc = tr__port_monitor(rt, p->a->pid, to, &mref);
+	if (rc == TR_OK)
+		rc = tr__deliver_any(rt, to, m);
 	if (rc != TR_OK) {
 		tr__msg_free(m);
 		tr_port_close(p);
@@ -187,8 +196,16 @@ int tr_call(tr_msg **reply, tr_runtime *rt, tr_pid to, uint32_t type,
 			*reply = r;
 			break;
 		}
+		if (r->ref == mref && (r->_flags & TR__MF_DOWN) != 0) {
+			tr__msg_free(r);
+			mref = 0;
+			rc = TR_ENOPROC;
+			break;
+		}
 		tr__msg_free(r); /* not ours: a stray message to a fresh pid */
 	}
+	if (mref != 0)
+		tr__port_demonitor(rt, p->a->pid, to, mref);
 	tr_port_close(p);
 	return rc;
 }

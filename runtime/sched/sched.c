@@ -79,7 +79,7 @@ static void reclaim(tr__sched *s)
 		s->retire_head = a->qnext;
 		if (s->retire_head == NULL)
 			s->retire_tail = NULL;
-		tr__actor_reclaim(a);
+		tr__actor_reclaim(rt, s, a);
 	}
 	if (atomic_load_explicit(&rt->xretire_n, memory_order_relaxed) != 0 &&
 	    pthread_mutex_trylock(&rt->xretire_lock) == 0) {
@@ -91,7 +91,7 @@ static void reclaim(tr__sched *s)
 				rt->xretire_tail = NULL;
 			atomic_fetch_sub_explicit(&rt->xretire_n, 1,
 			    memory_order_relaxed);
-			tr__actor_reclaim(a);
+			tr__actor_reclaim(rt, s, a);
 		}
 		pthread_mutex_unlock(&rt->xretire_lock);
 	}
