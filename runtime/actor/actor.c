@@ -693,7 +693,8 @@ static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx,
 /* Runs init; false if the actor is to exit at once. */
 static bool run_init(tr_ctx *ctx, tr__actor *a)
 {
-	a->status = TR__A_RUNNING;
+	/* Keep the flag bits (trap_exit may be set at spawn). */
+	a->status = (a->status & ~0xffu) | TR__A_RUNNING;
 	void *st = a->state;
 	int rc = a->b->init != NULL ? a->b->init(ctx, st, &st) : TR_OK;
 	a->state = st;

@@ -11,8 +11,8 @@
  * runtime is started before the clock starts and stopped after the figures
  * are printed, so neither is part of any measurement.
  */
-#include <troupe/troupe.h>
 #include "sample_clock.h"
+#include <troupe/troupe.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,8 +29,10 @@
  * send two million messages) does it in bursts of this many, then sends
  * itself a message to carry on: a callback that never returns would keep
  * its scheduler from everything else, which is exactly what a cooperative
- * runtime asks its actors not to do. */
-#define SPAWN_BURST 1024
+ * runtime asks its actors not to do. The spawner's bursts are close to a
+ * scheduler batch (100 messages): on 2 cores, 128 ran spawn about 40%
+ * faster than 1024 or than one long loop; fanin hardly cares. */
+#define SPAWN_BURST 128
 #define FANIN_BURST 1024
 
 enum {

@@ -12,8 +12,8 @@
  * Every part checks its own results; the exit status is 0 only when all
  * checks pass.
  */
-#include "wordcount.h"
 #include "sample_clock.h"
+#include "wordcount.h"
 
 #include <troupe/troupe.h>
 
@@ -137,8 +137,8 @@ static void part_wordcount(tr_runtime *rt, tr_port *port)
 
 	rc = wc_count_actors(&par, rt, port, &c, mappers, reducers, &tpar);
 	printf("   one thread: %.2f s; %u mappers + %u reducers on %u "
-	       "schedulers: %.2f s (%.1fx)\n",
-	    tone, mappers, reducers, nsched, tpar,
+	       "scheduler%s: %.2f s (%.1fx)\n",
+	    tone, mappers, reducers, nsched, nsched > 1 ? "s" : "", tpar,
 	    tpar > 0 ? tone / tpar : 0.0);
 	if (check(rc == 0, "%s", par.error)) {
 		printf("   %4s  %-8s %11s %7s\n", "rank", "word", "count",
