@@ -137,6 +137,7 @@ struct tr__sched {
 	uint32_t slots[TR__SLOT_CACHE];
 	uint32_t seen_seq[TR_MAX_SCHEDULERS]; /* runnext-stuck detection */
 	uint64_t rng;
+	bool dist_dirty;        /* sent to another node during this turn */
 	pthread_t thread;
 
 	/* Counters: written by the owner (plain load+store), read by stats. */
@@ -219,6 +220,10 @@ struct tr_runtime {
 	_Atomic uint64_t ports_alive;
 
 	tr__ext_rec ext_recs[TR__EXT_RECS];
+
+	/* The distribution layer, if any (dist.h). */
+	_Atomic(const struct tr__dist_ops *) dist_ops;
+	void *dist_arg;
 
 	tr__timers *timers;
 	tr__bpool *bpool;

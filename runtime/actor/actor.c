@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "mem/pool.h"
+#include "dist.h"
 #include "rt.h"
 
 #define STATUS(a) ((a)->status & 0xffu)
@@ -292,10 +293,56 @@ void tr__actor_reclaim(tr_runtime *rt, tr__sched *s, tr__actor *a)
 
 /* ---- sending -------------------------------------------------------------- */
 
+/* A pid of another node: hand it to the distribution layer. */
+static int dist_send(tr_runtime *rt, tr__sched *s, tr_pid to, tr_msg *m)
+{
+	/* Acquire: pairs with the release store in tr__dist_attach. */
+	const tr__dist_ops *ops = atomic_load_explicit(&rt->dist_ops,
+	    memory_order_acquire);
+	if (ops == NULL) {
+		count_dropped(rt, s);
+		return TR_ENOPROC;
+	}
+	int rc = ops->send(rt->dist_arg, to, m);
+	if (rc == TR_OK) {
+		count_sent(rt, s);
+		if (s != NULL)
+			s->dist_dirty = true;
+	} else {
+		count_dropped(rt, s);
+	}
+	return rc;
+}
+
+int tr__dist_attach(tr_runtime *rt, const tr__dist_ops *ops, void *arg)
+{
+	if (rt == NULL || ops == NULL || ops->send == NULL)
+		return TR_EINVAL;
+	if (atomic_load_explicit(&rt->dist_ops, memory_order_acquire) != NULL)
+		return TR_EEXIST;
+	rt->dist_arg = arg;
+	atomic_store_explicit(&rt->dist_ops, ops, memory_order_release);
+	return TR_OK;
+}
+
+void tr__dist_detach(tr_runtime *rt)
+{
+	atomic_store_explicit(&rt->dist_ops, NULL, memory_order_release);
+}
+
+int tr__dist_inject(tr_runtime *rt, tr_pid to, tr_msg *m)
+{
+	if (to.node != 0)
+		return TR_EINVAL; /* only local pids arrive from the wire */
+	return tr__deliver_any(rt, to, m);
+}
+
 int tr__deliver(tr_runtime *rt, tr__sched *s, tr_pid to, tr_msg *m)
 {
 	tr__actor *a = tr__lookup(rt, to);
 	if (TR_UNLIKELY(a == NULL)) {
+		if (to.node != 0)
+			return dist_send(rt, s, to, m);
 		count_dropped(rt, s);
 		return TR_ENOPROC;
 	}

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "rt.h"
 
 #define RUNNEXT_MAX 64u
@@ -579,6 +580,15 @@ static void *sched_main(void *arg)
 		tr__run_actor(s, a);
 		atomic_store_explicit(&s->turn_seq, seq + 2,
 		    memory_order_relaxed);
+		if (TR_UNLIKELY(s->dist_dirty)) {
+			/* End of a turn that sent to other nodes: let the
+			 * distribution layer flush its batches. */
+			s->dist_dirty = false;
+			const struct tr__dist_ops *ops = atomic_load_explicit(
+			    &rt->dist_ops, memory_order_acquire);
+			if (ops != NULL && ops->flush != NULL)
+				ops->flush(rt->dist_arg);
+		}
 		if (++s->since_qs >= QS_EVERY) {
 			s->since_qs = 0;
 			quiescent(s);
