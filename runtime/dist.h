@@ -32,6 +32,10 @@ int tr__dist_attach(tr_runtime *rt, const tr__dist_ops *ops, void *arg);
  * runtime's activity first). */
 void tr__dist_detach(tr_runtime *rt);
 
+/* The `arg` given to tr__dist_attach, or NULL: how the layer's public
+ * functions that take only a ctx or a runtime find their node. */
+void *tr__dist_arg(tr_runtime *rt);
+
 /* Delivers a message from another node to the local pid `to`. On TR_OK the
  * runtime owns `m`. Thread-safe. */
 int tr__dist_inject(tr_runtime *rt, tr_pid to, tr_msg *m);

@@ -325,6 +325,13 @@ int tr__dist_attach(tr_runtime *rt, const tr__dist_ops *ops, void *arg)
 	return TR_OK;
 }
 
+void *tr__dist_arg(tr_runtime *rt)
+{
+	return atomic_load_explicit(&rt->dist_ops, memory_order_acquire) != NULL ?
+	    rt->dist_arg :
+	    NULL;
+}
+
 void tr__dist_detach(tr_runtime *rt)
 {
 	atomic_store_explicit(&rt->dist_ops, NULL, memory_order_release);

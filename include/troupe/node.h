@@ -1,0 +1,153 @@
+/*
+ * troupe nodes: the same send, link and monitor across processes and hosts.
+ *
+ * A node is a runtime with a name, an incarnation and one or more listen
+ * URLs (tcp://, ipc://, tls+tcp://). Nodes that share a cookie connect and
+ * prove it to each other (HMAC over random challenges; the cookie never
+ * crosses the wire). Once connected, a tr_pid can name an actor on another
+ * node: tr_send, tr_link, tr_monitor, tr_kill and tr_request work on it as
+ * on a local pid. On the wire a pid always carries its node's name and
+ * incarnation in envelope fields (sender, target), independent of the
+ * payload, so a pid received from one node reaches its actor from any node
+ * that is connected to the actor's node. A tr_pid's `node` field is a local
+ * index into this node's table of peers: copy pids freely within a process,
+ * but do not write their raw bytes into payloads bound for other nodes.
+ *
+ * Failure detection: every connection carries heartbeats each tick (default
+ * 1 s); a peer silent for 4 ticks (killed, frozen, cut off) is declared
+ * down: every link across it fires with reason noconnection, every monitor
+ * gets DOWN noconnection, and node monitors get TR_MSG_NODEDOWN. Messages
+ * in flight on a broken connection may be lost; per-pair order is kept. A
+ * restarted peer has a new incarnation: its old pids are stale everywhere.
+ *
+ * No nng or protobuf-c type appears here. One node per runtime.
+ */
+#ifndef TROUPE_NODE_H
+#define TROUPE_NODE_H
+
+#include "troupe/troupe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tr_node tr_node;
+
+#define TR_NODE_NAME_MAX 255
+
+typedef struct tr_node_opts {
+	const char *name;          /* unique among connected nodes, 1..255
+	                            * bytes (e.g. "alpha" or "alpha@host") */
+	uint64_t incarnation;      /* 0: the start time in ms */
+	const char *const *listen; /* NULL-terminated list of URLs to listen
+	                            * on; ports may be 0 (tcp) to pick one */
+	const char *cookie;        /* the shared secret; required */
+	uint32_t tick_ms;          /* heartbeat tick; 0 = 1000 ms */
+	size_t max_frame;          /* largest frame accepted from a peer;
+	                            * 0 = the runtime's max_msg_size + 64 KiB */
+	size_t max_queue;          /* bytes queued for one peer before sends to
+	                            * it fail with TR_EAGAIN; 0 = 16 MiB */
+	const char *tls_ca_file;   /* tls+tcp://: CA that signs the peers */
+	const char *tls_cert_file; /* tls+tcp://: this node's certificate */
+	const char *tls_key_file;  /* tls+tcp://: its private key */
+	const char *client_url;    /* optional: a rep0 endpoint for programs
+	                            * that are not nodes (see docs) */
+	uint32_t client_window_ms; /* accepted age of a client request;
+	                            * 0 = 30000 ms */
+} tr_node_opts;
+
+TR_API void tr_node_opts_init(tr_node_opts *opts);
+
+/* Starts the node of runtime `rt`: listens, and attaches to the runtime so
+ * that pids of other nodes route through it. Errors: TR_EINVAL (missing
+ * name or cookie, bad URL), TR_EEXIST (the runtime has a node already),
+ * TR_ENOTSUP (a transport nng was built without), TR_ENOMEM, and
+ * TR_ECLOSED. */
+TR_API int tr_node_start(tr_node **node, tr_runtime *rt,
+    const tr_node_opts *opts);
+
+/* Stops the node: connections close (peers see it go down). Call before
+ * tr_runtime_stop, from a plain thread. NULL is ignored. */
+TR_API void tr_node_stop(tr_node *node);
+
+/* The node of a runtime, or NULL. */
+TR_API tr_node *tr_node_of(tr_runtime *rt);
+
+/* The URL the node listens on, with the real port for tcp://...:0. `i`
+ * counts from 0; NULL past the end. */
+TR_API const char *tr_node_listen_url(const tr_node *node, size_t i);
+
+/* Connects to the node listening at `url` and waits up to `timeout_ms` for
+ * the handshake to finish; the peer's name goes to `peer` (may be NULL,
+ * else TR_NODE_NAME_MAX + 1 bytes). Errors: TR_ETIMEDOUT, TR_EINVAL, and
+ * TR_ECLOSED when the peer refused us (wrong cookie, incompatible version;
+ * the reason is logged). Connecting to a connected node is a no-op. */
+TR_API int tr_node_connect(tr_node *node, const char *url, int64_t timeout_ms,
+    char *peer);
+
+/* The pid of a registered actor on a connected node, for sending by pid
+ * (tr_send) later. Blocking call from a plain thread. Errors: TR_ENOENT
+ * (no such name there), TR_ENOPROC (no such node connected). */
+TR_API int tr_node_whereis(tr_pid *pid, tr_node *node, const char *node_name,
+    const char *name, int64_t timeout_ms);
+
+/* Sends to the actor registered as `name` on node `node_name` (Erlang's
+ * {Name, Node} ! Msg). Errors: as tr_send; TR_ENOPROC if no such node is
+ * connected (a name unknown there drops the message, as in Erlang). */
+TR_API int tr_send_remote_named(tr_ctx *ctx, const char *node_name,
+    const char *name, uint32_t type, const void *data, size_t size);
+
+/* Writes "name" of the node a pid belongs to into `buf` (the local node's
+ * name for node 0). Errors: TR_ENOENT, TR_EINVAL. */
+TR_API int tr_node_name_of(char *buf, size_t cap, tr_node *node, tr_pid pid);
+
+/* ---- remote spawn ------------------------------------------------------- */
+
+/* Makes `b` spawnable by other nodes under `name`. The remote spawn
+ * argument reaches init as a `tr_node_blob *` the actor owns (free it with
+ * free()). Errors: TR_EEXIST, TR_EINVAL. */
+TR_API int tr_node_register_behaviour(tr_node *node, const char *name,
+    const tr_behaviour *b);
+
+typedef struct tr_node_blob {
+	size_t size;
+	unsigned char data[];
+} tr_node_blob;
+
+/* Asks node `node_name` to spawn its behaviour `behaviour` with a copy of
+ * `arg` (may be NULL when size is 0), linked to the caller if `link`. The
+ * answer arrives as a TR_MSG_SPAWN_REPLY message whose `ref` is *ref and
+ * whose payload is a tr_spawn_reply. Errors: TR_ENOPROC (node not
+ * connected), TR_EINVAL, TR_ENOMEM. */
+TR_API int tr_spawn_remote(tr_ctx *ctx, uint64_t *ref, const char *node_name,
+    const char *behaviour, const void *arg, size_t size, bool link);
+
+#define TR_MSG_SPAWN_REPLY 0xFFFF0010u
+
+typedef struct tr_spawn_reply {
+	int32_t error; /* TR_OK, or TR_ENOENT for an unknown behaviour name,
+	                * TR_EINIT, TR_ENOMEM, ... */
+	tr_pid pid;    /* the new actor when error is TR_OK */
+} tr_spawn_reply;
+
+/* ---- node monitoring ---------------------------------------------------- */
+
+#define TR_MSG_NODEUP 0xFFFF0011u
+#define TR_MSG_NODEDOWN 0xFFFF0012u
+
+typedef struct tr_node_event {
+	char node[TR_NODE_NAME_MAX + 1];
+} tr_node_event;
+
+/* Subscribes the running actor to TR_MSG_NODEUP / TR_MSG_NODEDOWN messages
+ * (payload tr_node_event) for `node_name`, or for every node when it is
+ * NULL (Erlang's monitor_node / net_kernel:monitor_nodes). A node not
+ * connected now yields NODEDOWN at once when named. Errors: TR_EINVAL,
+ * TR_ENOMEM, TR_ENOTSUP (no node). */
+TR_API int tr_monitor_node(tr_ctx *ctx, const char *node_name, bool on);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TROUPE_NODE_H */
