@@ -118,16 +118,35 @@ typedef struct tr_sup_args {
  * tree, type = TR_CHILD_SUPERVISOR and shutdown TR_SHUTDOWN_INFINITY. */
 TR_API extern const tr_behaviour tr_sup_behaviour;
 
+/* Exit reasons of a supervisor whose init fails for a cause of its own
+ * rather than a child's init reason (seen as *init_reason, or by the parent
+ * of a nested supervisor). User reasons are positive; these two are
+ * reserved for supervisors. */
+#define TR_SUP_REASON_BADARGS 0x73757001  /* the tr_sup_args are invalid */
+#define TR_SUP_REASON_NOSTART 0x73757002  /* no memory, or a child could not
+                                           * be spawned (not its init) */
+
 /* Starts a supervisor and, before returning, all its children in order.
- * From an actor, the supervisor is linked to it (OTP's start_link); from a
- * plain thread it is not linked. Errors: TR_EINVAL (flags or a spec is
- * invalid: unknown strategy or restart type, period 0, an empty, too long
- * or duplicate id, NULL start, a significant permanent child,
- * simple_one_for_one with other than exactly one spec), TR_EINIT (a child
- * failed to start; the children already started are stopped again, and
- * *init_reason, if not NULL, holds the reason), TR_ECLOSED, TR_ENOMEM. */
+ * The supervisor is not linked to the caller, whether the caller is a plain
+ * thread or an actor; stop it with tr_kill(rt, sup, TR_REASON_SHUTDOWN). An
+ * actor that wants it linked (OTP's start_link) calls tr_sup_start_link.
+ * Errors: TR_EINVAL (flags or a spec is invalid: unknown strategy,
+ * auto_shutdown, restart or child type, period 0, a shutdown below
+ * TR_SHUTDOWN_INFINITY, an empty, too long or duplicate id, NULL start or
+ * start->handle, a significant permanent child, simple_one_for_one with
+ * other than exactly one spec), TR_EINIT (a child failed to start; the
+ * children already started are stopped again, and *init_reason, if not
+ * NULL, holds the reason), TR_ECLOSED, TR_ENOMEM. */
 TR_API int tr_sup_start(tr_pid *sup, tr_runtime *rt, const tr_sup_flags *flags,
     const tr_child_spec *specs, size_t nspecs, int *init_reason);
+
+/* tr_sup_start from an actor, linked to it (OTP's start_link): when the
+ * running actor exits, the supervisor shuts its children down and exits
+ * with the same reason; when the supervisor exits, the actor gets the exit
+ * signal. Errors as tr_sup_start. */
+TR_API int tr_sup_start_link(tr_ctx *ctx, tr_pid *sup,
+    const tr_sup_flags *flags, const tr_child_spec *specs, size_t nspecs,
+    int *init_reason);
 
 /* Child administration: blocking calls to the supervisor, for plain
  * threads (an actor gets TR_EINVAL; it can send the same requests with
@@ -145,7 +164,8 @@ TR_API int tr_sup_start_child(tr_pid *child, tr_runtime *rt, tr_pid sup,
     const tr_child_spec *spec, void *arg, int *init_reason);
 
 /* Stops a child by its shutdown spec; the spec is kept (unless temporary).
- * Errors: TR_ENOENT. For simple_one_for_one use tr_sup_terminate_pid. */
+ * Stopping a child that is not running succeeds. Errors: TR_ENOENT,
+ * TR_ENOTSUP (simple_one_for_one: use tr_sup_terminate_pid). */
 TR_API int tr_sup_terminate_child(tr_runtime *rt, tr_pid sup, const char *id);
 
 /* Stops a dynamic child of a simple_one_for_one supervisor (or any child)
@@ -181,6 +201,56 @@ typedef struct tr_child_counts {
 
 TR_API int tr_sup_count_children(tr_child_counts *counts, tr_runtime *rt,
     tr_pid sup);
+
+/* ------------------------------------------------------------------------ */
+/* The request protocol behind the admin calls                               */
+/* ------------------------------------------------------------------------ */
+
+/* The calls above are tr_call()s to the supervisor. An actor sends the same
+ * requests with tr_request(ctx, &ref, sup, TR_SUP_REQ_*, &req, sizeof req,
+ * timeout) and gets back a TR_SUP_REPLY message (ref = the request's)
+ * whose payload is a tr_sup_reply. Type tags from TR_SUP_MSG_BASE to
+ * TR_SUP_MSG_BASE + 0xff are the supervisor's; its other messages are
+ * ignored. A supervisor answers requests in the order they arrive; one that
+ * arrives while the supervisor is stopping children (a group restart, a
+ * terminate) is answered when that is done, except which/count, which are
+ * answered at once. */
+#define TR_SUP_MSG_BASE 0x53555000u
+#define TR_SUP_REQ_START_CHILD (TR_SUP_MSG_BASE + 1)
+#define TR_SUP_REQ_TERMINATE_CHILD (TR_SUP_MSG_BASE + 2)
+#define TR_SUP_REQ_TERMINATE_PID (TR_SUP_MSG_BASE + 3)
+#define TR_SUP_REQ_RESTART_CHILD (TR_SUP_MSG_BASE + 4)
+#define TR_SUP_REQ_DELETE_CHILD (TR_SUP_MSG_BASE + 5)
+#define TR_SUP_REQ_WHICH_CHILDREN (TR_SUP_MSG_BASE + 6)
+#define TR_SUP_REQ_COUNT_CHILDREN (TR_SUP_MSG_BASE + 7)
+#define TR_SUP_REPLY (TR_SUP_MSG_BASE + 0x10)
+
+/* A request: zero it, then fill the fields its type reads. */
+typedef struct tr_sup_request {
+	/* TERMINATE_CHILD, RESTART_CHILD, DELETE_CHILD: the child's id;
+	 * START_CHILD with a spec: the spec's id (spec.id is not read). */
+	char id[TR_NAME_MAX + 1];
+	/* START_CHILD: whether `spec` holds a spec (it must not for
+	 * simple_one_for_one, and must for the other strategies). */
+	bool has_spec;
+	tr_child_spec spec;
+	void *arg;   /* START_CHILD, simple_one_for_one: the spawn argument */
+	tr_pid pid;  /* TERMINATE_PID: the child */
+	uint32_t cap; /* WHICH_CHILDREN: how many entries the reply may hold */
+} tr_sup_request;
+
+/* The reply to any request. */
+typedef struct tr_sup_reply {
+	int32_t err;         /* TR_OK or a TR_E* code, as the calls above */
+	int32_t init_reason; /* err == TR_EINIT: the child's init reason */
+	tr_pid pid;          /* START_CHILD, RESTART_CHILD: the child (also
+	                      * with TR_EALREADY) */
+	tr_child_counts counts; /* COUNT_CHILDREN */
+	uint32_t total;      /* WHICH_CHILDREN: number of children */
+	uint32_t n;          /* WHICH_CHILDREN: entries that follow,
+	                      * min(total, cap) */
+	tr_child_info children[]; /* WHICH_CHILDREN, in start order */
+} tr_sup_reply;
 
 #ifdef __cplusplus
 }
