@@ -414,12 +414,16 @@ int tr_kill(tr_runtime *rt, tr_pid pid, int reason)
 	tr__actor *a = tr__lookup(rt, pid);
 	int rc = TR_ENOPROC;
 	if (a != NULL && a->kind == TR__K_ACTOR) {
-		if (reason == TR_REASON_KILL)
-			atomic_store_explicit(&a->kill_pending, 1,
-			    memory_order_relaxed);
 		tr_exit_info info;
 		info_fill(&info, from, reason, 0, "");
 		rc = tr__sig_send(rt, s, from, pid, TR__SIG_EXIT, 0, 0, &info);
+		/* The flag only after the signal is in: raised first, it could
+		 * end the target before the send, which would then report a
+		 * live target as gone. `a` stays valid in this epoch section
+		 * even if it has exited meanwhile. */
+		if (rc == TR_OK && reason == TR_REASON_KILL)
+			atomic_store_explicit(&a->kill_pending, 1,
+			    memory_order_relaxed);
 	}
 	if (s == NULL)
 		tr__ext_exit(rt, rec);
