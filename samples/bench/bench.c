@@ -12,6 +12,7 @@
  * are printed, so neither is part of any measurement.
  */
 #include "sample_clock.h"
+#include <troupe/sup.h>
 #include <troupe/troupe.h>
 
 #include <inttypes.h>
@@ -45,11 +46,13 @@ enum {
 	MSG_ITEM,
 	MSG_SEND_MORE,
 	MSG_DONE,
+	MSG_UP,
+	MSG_CRASH,
 };
 
 static const char usage_line[] =
     "usage: troupe-bench [-s SCHEDULERS] [-p] pingpong N | ring ACTORS HOPS"
-    " | spawn N | fanin SENDERS PER_SENDER | idle N\n";
+    " | spawn N | fanin SENDERS PER_SENDER | idle N | sup-restart N\n";
 
 /* Where the last actor of a workload reports: the main thread's port. It is
  * written before any actor is spawned, and a spawn publishes what the
@@ -501,6 +504,123 @@ static uint64_t run_idle(
 }
 
 /* ------------------------------------------------------------------------ */
+/* sup-restart N: a supervisor restarts a crashing child N times.            */
+/* ------------------------------------------------------------------------ */
+
+/* A one_for_one supervisor with one permanent child and an intensity it
+ * never reaches. Each child's init tells a driver it is up; the driver
+ * answers with an order to crash, which the child obeys by returning a user
+ * reason. So one op is: the crash, its exit signal, the supervisor's
+ * bookkeeping and a synchronous restart (spawn, link, init), then the
+ * hello and the next order. The clock runs in the driver, from the first
+ * order to the N-th restarted child's hello, and it reports the time to the
+ * port, as the Erlang peer measures it. */
+
+#define CHILD_CRASH_REASON 7 /* any user reason: the child "failed" */
+
+struct restart_driver {
+	tr_pid self;   /* read by every child's init; set before the first */
+	uint64_t left; /* restarts still to see */
+	double t0;     /* when the first order to crash went out */
+};
+
+static int doomed_init(tr_ctx *ctx, void *arg, void **state)
+{
+	const struct restart_driver *d = arg;
+
+	*state = NULL; /* the argument is the driver's; it is only borrowed */
+	must(tr_send(ctx, d->self, MSG_UP, NULL, 0), "send up");
+	return TR_OK;
+}
+
+static int doomed_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	(void)ctx;
+	(void)state;
+	return msg->type == MSG_CRASH ? CHILD_CRASH_REASON : 0;
+}
+
+static const tr_behaviour doomed = {
+    .name = "doomed",
+    .init = doomed_init,
+    .handle = doomed_handle,
+};
+
+static int restart_driver_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	struct restart_driver *d = state;
+
+	if (d->t0 == 0.0) {
+		d->t0 = now_s(); /* the first child, before any crash */
+	} else if (--d->left == 0) {
+		double secs = now_s() - d->t0;
+
+		/* The last child stays up; the supervisor is stopped by
+		 * the main thread once the figure is in. */
+		must(tr_send(ctx, done_pid, MSG_DONE, &secs, sizeof secs),
+		    "send done");
+		return 0;
+	}
+	must(tr_send(ctx, tr_sender(msg), MSG_CRASH, NULL, 0), "send crash");
+	return 0;
+}
+
+static const tr_behaviour restart_driver = {
+    .name = "restart_driver",
+    .handle = restart_driver_handle,
+};
+
+/* Crash and supervisor reports are built by the runtime as usual (that is
+ * part of the cost of a restart), then dropped: writing 2 N lines to the
+ * terminal would measure the terminal. The Erlang peer drops its own. */
+static void drop_log(void *user, const char *line)
+{
+	(void)user;
+	(void)line;
+}
+
+static uint64_t run_sup_restart(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	static struct restart_driver d;
+	tr_child_spec spec;
+	tr_sup_flags flags;
+	tr_pid sup;
+	tr_msg *m;
+	int err;
+
+	tr_runtime_set_log(rt, drop_log, NULL);
+	d.left = a[0];
+	must(tr_spawn(&d.self, rt, &restart_driver, &d, NULL), "spawn driver");
+
+	/* N restarts in an hour never exceed an intensity of N + 1; the
+	 * supervisor keeps one timestamp per restart within the period. */
+	tr_sup_flags_init(&flags);
+	flags.intensity = (uint32_t)(a[0] + 1);
+	flags.period_ms = 3600u * 1000u;
+	tr_child_spec_init(&spec, "doomed", &doomed, &d);
+	spec.shutdown_ms = TR_SHUTDOWN_BRUTAL_KILL;
+	err = tr_sup_start(&sup, rt, &flags, &spec, 1, NULL);
+	must(err, "start supervisor");
+
+	err = tr_port_recv(&m, port, WAIT_MS);
+	if (err == TR_ETIMEDOUT) {
+		fprintf(stderr,
+		    "troupe-bench: no result after %d s: a restart "
+		    "was lost\n",
+		    WAIT_MS / 1000);
+		exit(1);
+	}
+	must(err, "port receive");
+	memcpy(secs, m->data, sizeof *secs);
+	tr_msg_free(m);
+
+	must(tr_kill(rt, sup, TR_REASON_SHUTDOWN), "stop supervisor");
+	wait_quiescent(rt);
+	return a[0];
+}
+
+/* ------------------------------------------------------------------------ */
 
 struct workload {
 	const char *name;
@@ -516,6 +636,7 @@ static const struct workload workloads[] = {
     {"spawn", 1, false, run_spawn},
     {"fanin", 2, false, run_fanin},
     {"idle", 1, true, run_idle},
+    {"sup-restart", 1, false, run_sup_restart},
 };
 
 static void usage(void)
@@ -579,6 +700,9 @@ int main(int argc, char **argv)
 		a[i] = parse_count(argv[optind + 1 + i], UINT64_C(1) << 40);
 	if ((strcmp(w->name, "ring") == 0 || strcmp(w->name, "idle") == 0) &&
 	    a[0] > UINT32_MAX)
+		usage();
+	/* The supervisor's intensity, N + 1, is a uint32_t. */
+	if (strcmp(w->name, "sup-restart") == 0 && a[0] >= UINT32_MAX)
 		usage();
 	if (strcmp(w->name, "fanin") == 0 && a[1] > (UINT64_C(1) << 40) / a[0])
 		usage();
