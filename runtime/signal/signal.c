@@ -408,6 +408,13 @@ int tr_kill(tr_runtime *rt, tr_pid pid, int reason)
 		s = NULL;
 	tr_pid from = s != NULL && s->ctx.a != NULL ? s->ctx.a->pid :
 	                                                TR_PID_NONE;
+	if (pid.node != 0) {
+		/* Another node's actor: the exit signal travels like any other
+		 * (the receiving node applies a KILL untrappably). */
+		tr_exit_info info;
+		info_fill(&info, from, reason, 0, "");
+		return tr__sig_send(rt, s, from, pid, TR__SIG_EXIT, 0, 0, &info);
+	}
 	unsigned rec = 0;
 	if (s == NULL)
 		tr__ext_enter(rt, &rec);

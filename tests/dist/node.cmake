@@ -1,0 +1,11 @@
+# Node tests (transport/node.c): multi-process tests that fork/exec the
+# test node program below.
+add_executable(troupe_test_node node_main.c)
+target_include_directories(troupe_test_node PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(troupe_test_node PRIVATE troupe_node Threads::Threads)
+
+troupe_dist_test(test_node dist 600 test_node.c)
+target_link_libraries(test_node PRIVATE nng::nng)
+target_compile_definitions(test_node PRIVATE
+  TT_NODE_MAIN="$<TARGET_FILE:troupe_test_node>")
+add_dependencies(test_node troupe_test_node)

@@ -1,0 +1,140 @@
+/*
+ * A test node: a process the distribution tests fork/exec and talk to.
+ *
+ *   troupe-test-node NAME LISTEN-URL COOKIE [--tick MS] [--max-frame B]
+ *                    [--tls CA CERT KEY] [--connect URL]
+ *
+ * It starts a runtime and a node, registers an actor "echo", makes the
+ * behaviours "echo" and "crasher" spawnable by other nodes, prints
+ * "READY <listen url>" on stdout and runs until it gets SIGTERM or SIGINT
+ * (tests usually end it with SIGKILL; it asks the kernel to kill it when
+ * its parent dies, so a failed test leaves nothing behind).
+ *
+ * What the echo behaviour does with a message (tests/dist/test_node_proto.h):
+ * a request (ref set) is answered with a copy; TT_ECHO is sent back to its
+ * sender; TT_CRASH crashes it with the int32 reason in the payload.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <troupe/node.h>
+#include <troupe/troupe.h>
+
+#include "test_node_proto.h"
+
+static int echo_init(tr_ctx *ctx, void *arg, void **state)
+{
+	(void)ctx;
+	/* Spawned by another node: the argument is a blob we own. */
+	free(arg);
+	*state = NULL;
+	return TR_OK;
+}
+
+static int echo_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	(void)state;
+	if (m->type == TT_CRASH) {
+		int32_t reason = 1;
+		if (m->size >= sizeof(reason))
+			memcpy(&reason, m->data, sizeof(reason));
+		return reason > 0 ? reason : 1;
+	}
+	if (m->type >= TR_MSG_SYSTEM)
+		return 0;
+	if (m->ref != 0) {
+		(void)tr_reply(ctx, m, m->type, m->data, m->size);
+		return 0;
+	}
+	if (m->type == TT_ECHO && !tr_pid_is_none(tr_sender(m)))
+		(void)tr_send(ctx, tr_sender(m), TT_ECHO, m->data, m->size);
+	return 0;
+}
+
+static const tr_behaviour echo_b = {"echo", echo_init, echo_handle, NULL};
+static const tr_behaviour crasher_b = {"crasher", echo_init, echo_handle, NULL};
+
+static void quiet_log(void *user, const char *line)
+{
+	(void)user;
+	if (getenv("TT_NODE_VERBOSE") != NULL)
+		fprintf(stderr, "[child] %s\n", line);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(
+		    stderr, "usage: %s NAME URL COOKIE [options]\n", argv[0]);
+		return 2;
+	}
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	tr_node_opts o;
+	tr_node_opts_init(&o);
+	const char *listen[2] = {argv[2], NULL};
+	o.name = argv[1];
+	o.listen = listen;
+	o.cookie = argv[3];
+	o.tick_ms = 100;
+	const char *connect = NULL;
+	for (int i = 4; i < argc; i++) {
+		if (strcmp(argv[i], "--tick") == 0 && i + 1 < argc) {
+			o.tick_ms = (uint32_t)atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--max-frame") == 0 &&
+		           i + 1 < argc) {
+			o.max_frame = (size_t)atol(argv[++i]);
+		} else if (strcmp(argv[i], "--tls") == 0 && i + 3 < argc) {
+			o.tls_ca_file = argv[++i];
+			o.tls_cert_file = argv[++i];
+			o.tls_key_file = argv[++i];
+		} else if (strcmp(argv[i], "--connect") == 0 && i + 1 < argc) {
+			connect = argv[++i];
+		} else {
+			fprintf(stderr, "unknown option %s\n", argv[i]);
+			return 2;
+		}
+	}
+
+	tr_runtime_opts ro;
+	tr_runtime_opts_init(&ro);
+	ro.schedulers = 2;
+	tr_runtime *rt;
+	if (tr_runtime_start(&rt, &ro) != TR_OK)
+		return 1;
+	tr_runtime_set_log(rt, quiet_log, NULL);
+	tr_node *node;
+	int rc = tr_node_start(&node, rt, &o);
+	if (rc != TR_OK) {
+		fprintf(stderr, "tr_node_start: %s\n", tr_strerror(rc));
+		return 1;
+	}
+	tr_pid echo;
+	if (tr_spawn(&echo, rt, &echo_b, NULL, NULL) != TR_OK ||
+	    tr_register(rt, "echo", echo) != TR_OK ||
+	    tr_node_register_behaviour(node, "echo", &echo_b) != TR_OK ||
+	    tr_node_register_behaviour(node, "crasher", &crasher_b) != TR_OK)
+		return 1;
+	if (connect != NULL &&
+	    (rc = tr_node_connect(node, connect, 10000, NULL)) != TR_OK) {
+		fprintf(stderr, "connect %s: %s\n", connect, tr_strerror(rc));
+		return 1;
+	}
+	printf("READY %s\n", tr_node_listen_url(node, 0));
+	fflush(stdout);
+
+	int sig;
+	sigwait(&set, &sig);
+	tr_node_stop(node);
+	tr_runtime_stop(rt);
+	return 0;
+}

@@ -1,0 +1,938 @@
+/*
+ * Multi-process tests of nodes: this process is one node, the others are
+ * real processes running the test node program (node_main.c), started
+ * with fork/exec and killed (SIGKILL, SIGSTOP) to test failure detection.
+ *
+ * Every test runs under alarm() and its fixture kills and reaps its
+ * children even when it fails; the children also ask the kernel to kill
+ * them if this process dies. Nodes listen only on 127.0.0.1 or on ipc://
+ * paths in a fresh temporary directory. Each test runs over ipc:// and
+ * over tcp:// (TLS tests over tls+tcp://).
+ *
+ * Timing: the tick is 100 ms; a peer is declared down after 4 ticks, and
+ * the tests only check that it happens within 20 ticks (behaviour, not
+ * timing).
+ */
+#include "common.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/push.h>
+
+#include <troupe/node.h>
+
+#include "test_node_proto.h"
+#include "troupe.pb-c.h"
+
+#define TICK_MS 100
+#define DOWN_BOUND_MS (20 * TICK_MS)
+#define WAIT_MS 10000
+#define MAX_CHILDREN 4
+
+/* Agent commands, posted by the test thread. */
+enum {
+	CMD_LINK = 200, /* tr_pid: link, monitor, report the ref */
+	CMD_LINK_CRASH, /* struct crash: link, monitor, then crash it */
+	CMD_MONNODE,    /* char[]: monitor that node */
+	CMD_NAMED,      /* struct named: tr_send_remote_named */
+	CMD_SPAWN,      /* struct spawn: tr_spawn_remote */
+	CMD_STREAM,     /* struct stream: n TT_ECHO to pid, check order */
+	T_FWD = 300,    /* agent -> port: a message it got (struct fwd) */
+	T_REF,          /* agent -> port: a monitor ref (uint64_t) */
+	T_STREAM_DONE,  /* agent -> port: uint32_t[2] {got, out of order} */
+	T_RC,           /* agent -> port: int32_t result of a command */
+};
+
+struct crash {
+	tr_pid pid;
+	int32_t reason;
+};
+
+struct named {
+	char node[64];
+	char name[64];
+	uint32_t seq;
+};
+
+struct spawn {
+	char node[64];
+	char beh[64];
+	bool link;
+};
+
+struct stream {
+	tr_pid pid;
+	uint32_t n;
+};
+
+struct fwd {
+	uint32_t type;
+	uint64_t ref;
+	tr_pid sender;
+	uint32_t size;
+	unsigned char data[256];
+};
+
+/* ---- the agent: an actor of this node the test thread drives ------------ */
+
+struct agent {
+	tr_pid port;
+	uint32_t n, got, bad;
+};
+
+static int agent_init(tr_ctx *ctx, void *arg, void **state)
+{
+	(void)tr_trap_exit(ctx, true);
+	*state = arg;
+	return TR_OK;
+}
+
+static void agent_rc(tr_ctx *ctx, struct agent *a, int32_t rc)
+{
+	(void)tr_send(ctx, a->port, T_RC, &rc, sizeof(rc));
+}
+
+static int agent_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	struct agent *a = state;
+	switch (m->type) {
+	case CMD_LINK:
+	case CMD_LINK_CRASH: {
+		struct crash c;
+		memset(&c, 0, sizeof(c));
+		memcpy(&c, m->data, m->size < sizeof(c) ? m->size : sizeof(c));
+		uint64_t ref = 0;
+		int rc = tr_link(ctx, c.pid);
+		if (rc == TR_OK)
+			rc = tr_monitor(ctx, &ref, c.pid);
+		if (rc == TR_OK && m->type == CMD_LINK_CRASH)
+			rc = tr_send(
+			    ctx, c.pid, TT_CRASH, &c.reason, sizeof(c.reason));
+		agent_rc(ctx, a, rc);
+		(void)tr_send(ctx, a->port, T_REF, &ref, sizeof(ref));
+		return 0;
+	}
+	case CMD_MONNODE:
+		agent_rc(
+		    ctx, a, tr_monitor_node(ctx, (const char *)m->data, true));
+		return 0;
+	case CMD_NAMED: {
+		const struct named *nm = (const void *)m->data;
+		agent_rc(ctx, a,
+		    tr_send_remote_named(ctx, nm->node, nm->name, TT_ECHO,
+		        &nm->seq, sizeof(nm->seq)));
+		return 0;
+	}
+	case CMD_SPAWN: {
+		const struct spawn *sp = (const void *)m->data;
+		uint64_t ref;
+		agent_rc(ctx, a,
+		    tr_spawn_remote(
+		        ctx, &ref, sp->node, sp->beh, "arg", 3, sp->link));
+		return 0;
+	}
+	case CMD_STREAM: {
+		const struct stream *st = (const void *)m->data;
+		a->n = st->n;
+		a->got = a->bad = 0;
+		int rc = TR_OK;
+		for (uint32_t i = 0; i < st->n && rc == TR_OK; i++) {
+			uint64_t pad[8] = {i};
+			rc = tr_send(ctx, st->pid, TT_ECHO, pad, sizeof(pad));
+		}
+		agent_rc(ctx, a, rc);
+		return 0;
+	}
+	case TT_ECHO:
+		if (a->n != 0) {
+			uint64_t seq;
+			memcpy(&seq, m->data, sizeof(seq));
+			if (seq != a->got)
+				a->bad++;
+			if (++a->got == a->n) {
+				uint32_t r[2] = {a->got, a->bad};
+				a->n = 0;
+				(void)tr_send(
+				    ctx, a->port, T_STREAM_DONE, r, sizeof(r));
+			}
+			return 0;
+		}
+		break;
+	default:
+		break;
+	}
+	struct fwd f;
+	memset(&f, 0, sizeof(f));
+	f.type = m->type;
+	f.ref = m->ref;
+	f.sender = m->sender;
+	f.size = m->size;
+	memcpy(f.data, m->data,
+	    m->size < sizeof(f.data) ? m->size : sizeof(f.data));
+	(void)tr_send(ctx, a->port, T_FWD, &f, sizeof(f));
+	return 0;
+}
+
+static void agent_terminate(tr_ctx *ctx, void *state, int reason)
+{
+	(void)ctx;
+	(void)reason;
+	free(state);
+}
+
+static const tr_behaviour agent_b = {
+    "agent", agent_init, agent_handle, agent_terminate};
+
+/* ---- the fixture -------------------------------------------------------- */
+
+struct child {
+	pid_t pid;
+	int out;
+	char url[512];
+};
+
+struct env {
+	bool tcp; /* else ipc */
+	char dir[256];
+	tr_runtime *rt;
+	tr_node *node;
+	tr_port *port;
+	tr_pid agent;
+	struct child kids[MAX_CHILDREN];
+	int nkids;
+	char logbuf[4096]; /* the node's log lines, to check refusals */
+	pthread_mutex_t loglock;
+};
+
+static bool tt_has_openssl;
+
+static void env_log(void *user, const char *line)
+{
+	struct env *e = user;
+	pthread_mutex_lock(&e->loglock);
+	size_t l = strlen(e->logbuf);
+	snprintf(e->logbuf + l, sizeof(e->logbuf) - l, "%s\n", line);
+	pthread_mutex_unlock(&e->loglock);
+	if (getenv("TT_NODE_VERBOSE") != NULL)
+		fprintf(stderr, "[test] %s\n", line);
+}
+
+static bool log_has(struct env *e, const char *s)
+{
+	pthread_mutex_lock(&e->loglock);
+	bool r = strstr(e->logbuf, s) != NULL;
+	pthread_mutex_unlock(&e->loglock);
+	return r;
+}
+
+static void url_for(
+    struct env *e, char *buf, size_t cap, const char *tag, bool tls)
+{
+	if (tls)
+		snprintf(buf, cap, "tls+tcp://127.0.0.1:0");
+	else if (e->tcp)
+		snprintf(buf, cap, "tcp://127.0.0.1:0");
+	else
+		snprintf(buf, cap, "ipc://%s/%s.sock", e->dir, tag);
+}
+
+static int node_up(struct env *e, const char *name, bool tls)
+{
+	char url[300];
+	url_for(e, url, sizeof(url), name, tls);
+	const char *listen[2] = {url, NULL};
+	char ca[300], cert[300], key[300];
+	tr_node_opts o;
+	tr_node_opts_init(&o);
+	o.name = name;
+	o.listen = listen;
+	o.cookie = "secret";
+	o.tick_ms = TICK_MS;
+	if (tls) {
+		snprintf(ca, sizeof(ca), "%s/ca.pem", e->dir);
+		snprintf(cert, sizeof(cert), "%s/t.crt", e->dir);
+		snprintf(key, sizeof(key), "%s/t.key", e->dir);
+		o.tls_ca_file = ca;
+		o.tls_cert_file = cert;
+		o.tls_key_file = key;
+	}
+	return tr_node_start(&e->node, e->rt, &o);
+}
+
+static int setup(void **state, bool tcp)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return -1;
+	pthread_mutex_init(&e->loglock, NULL);
+	e->tcp = tcp;
+	const char *tmp = getenv("TMPDIR");
+	snprintf(e->dir, sizeof(e->dir), "%s/troupe-node-XXXXXX",
+	    tmp && tmp[0] ? tmp : "/tmp");
+	if (mkdtemp(e->dir) == NULL)
+		return -1;
+	tr_runtime_opts ro;
+	tr_runtime_opts_init(&ro);
+	ro.schedulers = 2;
+	if (tr_runtime_start(&e->rt, &ro) != TR_OK)
+		return -1;
+	tr_runtime_set_log(e->rt, env_log, e);
+	if (tr_port_open(&e->port, e->rt) != TR_OK)
+		return -1;
+	*state = e;
+	alarm(120);
+	return 0;
+}
+
+static int setup_ipc(void **state)
+{
+	return setup(state, false);
+}
+
+static int setup_tcp(void **state)
+{
+	return setup(state, true);
+}
+
+static void kill_child(struct child *c)
+{
+	if (c->pid > 0) {
+		kill(c->pid, SIGCONT);
+		kill(c->pid, SIGKILL);
+		waitpid(c->pid, NULL, 0);
+		close(c->out);
+	}
+	c->pid = 0;
+}
+
+static void rm_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		char p[600];
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	for (int i = 0; i < e->nkids; i++)
+		kill_child(&e->kids[i]);
+	if (e->port != NULL)
+		tr_port_close(e->port);
+	tr_node_stop(e->node);
+	tr_runtime_stop(e->rt);
+	rm_tree(e->dir);
+	pthread_mutex_destroy(&e->loglock);
+	free(e);
+	alarm(0);
+	return 0;
+}
+
+/* Starts a test node; returns its index in e->kids, or -1 (the test then
+ * fails). `args` is a NULL-terminated list of extra options. */
+static int child_start(struct env *e, const char *name, const char *cookie,
+    const char *const *args, bool tls)
+{
+	if (e->nkids == MAX_CHILDREN)
+		return -1;
+	struct child *c = &e->kids[e->nkids];
+	char url[300];
+	url_for(e, url, sizeof(url), name, tls);
+	const char *argv[16];
+	int k = 0;
+	argv[k++] = TT_NODE_MAIN;
+	argv[k++] = name;
+	argv[k++] = url;
+	argv[k++] = cookie;
+	for (int i = 0; args != NULL && args[i] != NULL && k < 15; i++)
+		argv[k++] = args[i];
+	argv[k] = NULL;
+	int fds[2];
+	if (pipe(fds) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execv(TT_NODE_MAIN, (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	c->pid = pid;
+	c->out = fds[0];
+	e->nkids++;
+	/* Read "READY <url>\n", bounded. */
+	char line[512];
+	size_t len = 0;
+	int64_t dl = tt_now_ms() + WAIT_MS;
+	while (len < sizeof(line) - 1 && tt_now_ms() < dl) {
+		struct pollfd p = {c->out, POLLIN, 0};
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		ssize_t r = read(c->out, line + len, 1);
+		if (r <= 0)
+			break;
+		if (line[len] == '\n')
+			break;
+		len++;
+	}
+	line[len] = '\0';
+	if (strncmp(line, "READY ", 6) != 0) {
+		fprintf(
+		    stderr, "test node %s did not start: '%s'\n", name, line);
+		return -1;
+	}
+	snprintf(c->url, sizeof(c->url), "%s", line + 6);
+	return e->nkids - 1;
+}
+
+static void start_agent(struct env *e)
+{
+	struct agent *a = calloc(1, sizeof(*a));
+	assert_non_null(a);
+	a->port = tr_port_pid(e->port);
+	assert_rc(tr_spawn(&e->agent, e->rt, &agent_b, a, NULL), TR_OK);
+}
+
+/* The next message of type `type` on the port (others are dropped), or
+ * NULL after `ms`. */
+static tr_msg *port_wait(
+    struct env *e, uint32_t type, uint32_t fwd_type, int64_t ms)
+{
+	int64_t dl = tt_now_ms() + ms;
+	for (;;) {
+		int64_t left = dl - tt_now_ms();
+		if (left < 0)
+			return NULL;
+		tr_msg *m;
+		if (tr_port_recv(&m, e->port, left) != TR_OK)
+			return NULL;
+		if (m->type == type &&
+		    (type != T_FWD ||
+		        ((const struct fwd *)m->data)->type == fwd_type))
+			return m;
+		tr_msg_free(m);
+	}
+}
+
+static int agent_cmd(struct env *e, uint32_t cmd, const void *data, size_t size)
+{
+	assert_rc(tr_post(e->rt, e->agent, cmd, data, size), TR_OK);
+	tr_msg *m = port_wait(e, T_RC, 0, WAIT_MS);
+	assert_non_null(m);
+	int32_t rc;
+	memcpy(&rc, m->data, sizeof(rc));
+	tr_msg_free(m);
+	return rc;
+}
+
+/* This node plus one test node, connected; returns the child's index. */
+static int pair_up(struct env *e, const char *name)
+{
+	assert_rc(node_up(e, "tnode", false), TR_OK);
+	start_agent(e);
+	int k = child_start(e, name, "secret", NULL, false);
+	assert_true(k >= 0);
+	char peer[TR_NODE_NAME_MAX + 1];
+	assert_rc(
+	    tr_node_connect(e->node, e->kids[k].url, WAIT_MS, peer), TR_OK);
+	assert_string_equal(peer, name);
+	return k;
+}
+
+static tr_pid remote_echo(struct env *e, const char *node)
+{
+	tr_pid pid;
+	assert_rc(tr_node_whereis(&pid, e->node, node, "echo", WAIT_MS), TR_OK);
+	assert_int_not_equal(pid.node, 0);
+	return pid;
+}
+
+static void call_ok(struct env *e, tr_pid pid)
+{
+	tr_msg *r;
+	const char q[] = "ping";
+	assert_rc(tr_call(&r, e->rt, pid, 7, q, sizeof(q), WAIT_MS), TR_OK);
+	assert_int_equal(r->type, 7);
+	assert_int_equal(r->size, sizeof(q));
+	assert_memory_equal(r->data, q, sizeof(q));
+	assert_true(tr_pid_eq(r->sender, pid));
+	tr_msg_free(r);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+/* Handshake, remote send, and per-pair order of 10k messages. */
+static void test_send_order(void **state)
+{
+	struct env *e = *state;
+	pair_up(e, "alpha");
+	tr_pid echo = remote_echo(e, "alpha");
+	char name[TR_NODE_NAME_MAX + 1];
+	assert_rc(tr_node_name_of(name, sizeof(name), e->node, echo), TR_OK);
+	assert_string_equal(name, "alpha");
+	struct stream st = {echo, 10000};
+	assert_rc(agent_cmd(e, CMD_STREAM, &st, sizeof(st)), TR_OK);
+	tr_msg *m = port_wait(e, T_STREAM_DONE, 0, 60000);
+	assert_non_null(m);
+	uint32_t r[2];
+	memcpy(r, m->data, sizeof(r));
+	tr_msg_free(m);
+	assert_int_equal(r[0], 10000);
+	assert_int_equal(r[1], 0);
+}
+
+/* Request/reply across nodes, and a call to a remote pid that is dead. */
+static void test_request_reply(void **state)
+{
+	struct env *e = *state;
+	pair_up(e, "alpha");
+	tr_pid echo = remote_echo(e, "alpha");
+	for (int i = 0; i < 100; i++)
+		call_ok(e, echo);
+	tr_pid dead = echo;
+	dead.gen += 1000;
+	tr_msg *r = NULL;
+	assert_rc(tr_call(&r, e->rt, dead, 7, "x", 1, WAIT_MS), TR_ENOPROC);
+	/* A node that is not connected. */
+	tr_pid nowhere = {4000, 1, 1};
+	assert_rc(tr_call(&r, e->rt, nowhere, 7, "x", 1, WAIT_MS), TR_ENOPROC);
+	tr_pid none;
+	assert_rc(tr_node_whereis(&none, e->node, "alpha", "nobody", WAIT_MS),
+	    TR_ENOENT);
+	assert_rc(tr_node_whereis(&none, e->node, "nonode", "echo", WAIT_MS),
+	    TR_ENOPROC);
+}
+
+/* {Name, Node} ! Msg. */
+static void test_named_send(void **state)
+{
+	struct env *e = *state;
+	pair_up(e, "alpha");
+	struct named nm = {"alpha", "echo", 42};
+	assert_rc(agent_cmd(e, CMD_NAMED, &nm, sizeof(nm)), TR_OK);
+	tr_msg *m = port_wait(e, T_FWD, TT_ECHO, WAIT_MS);
+	assert_non_null(m);
+	const struct fwd *f = (const void *)m->data;
+	uint32_t seq;
+	memcpy(&seq, f->data, sizeof(seq));
+	assert_int_equal(seq, 42);
+	assert_int_not_equal(f->sender.node, 0);
+	tr_msg_free(m);
+	struct named bad = {"nonode", "echo", 1};
+	assert_rc(agent_cmd(e, CMD_NAMED, &bad, sizeof(bad)), TR_ENOPROC);
+}
+
+/* Remote spawn: a known behaviour gives a usable pid, an unknown one
+ * TR_ENOENT in the reply. */
+static void test_remote_spawn(void **state)
+{
+	struct env *e = *state;
+	pair_up(e, "alpha");
+	struct spawn sp = {"alpha", "echo", false};
+	assert_rc(agent_cmd(e, CMD_SPAWN, &sp, sizeof(sp)), TR_OK);
+	tr_msg *m = port_wait(e, T_FWD, TR_MSG_SPAWN_REPLY, WAIT_MS);
+	assert_non_null(m);
+	tr_spawn_reply rep;
+	memcpy(&rep, ((const struct fwd *)m->data)->data, sizeof(rep));
+	tr_msg_free(m);
+	assert_rc(rep.error, TR_OK);
+	assert_int_not_equal(rep.pid.node, 0);
+	call_ok(e, rep.pid);
+
+	struct spawn bad = {"alpha", "no-such-behaviour", false};
+	assert_rc(agent_cmd(e, CMD_SPAWN, &bad, sizeof(bad)), TR_OK);
+	m = port_wait(e, T_FWD, TR_MSG_SPAWN_REPLY, WAIT_MS);
+	assert_non_null(m);
+	memcpy(&rep, ((const struct fwd *)m->data)->data, sizeof(rep));
+	tr_msg_free(m);
+	assert_rc(rep.error, TR_ENOENT);
+}
+
+static void expect_exit_down(
+    struct env *e, tr_pid from, uint64_t ref, int reason, int64_t ms)
+{
+	tr_msg *m = port_wait(e, T_FWD, TR_MSG_EXIT, ms);
+	assert_non_null(m);
+	tr_exit_info info;
+	memcpy(&info, ((const struct fwd *)m->data)->data, sizeof(info));
+	tr_msg_free(m);
+	assert_true(tr_pid_eq(info.pid, from));
+	assert_int_equal(info.reason, reason);
+	m = port_wait(e, T_FWD, TR_MSG_DOWN, ms);
+	assert_non_null(m);
+	memcpy(&info, ((const struct fwd *)m->data)->data, sizeof(info));
+	tr_msg_free(m);
+	assert_true(tr_pid_eq(info.pid, from));
+	assert_int_equal(info.reason, reason);
+	assert_true(info.ref == ref);
+}
+
+static uint64_t ref_of(struct env *e)
+{
+	tr_msg *m = port_wait(e, T_REF, 0, WAIT_MS);
+	assert_non_null(m);
+	uint64_t ref;
+	memcpy(&ref, m->data, sizeof(ref));
+	tr_msg_free(m);
+	return ref;
+}
+
+/* A remote actor linked and monitored crashes: EXIT and DOWN with its
+ * reason. */
+static void test_link_monitor_crash(void **state)
+{
+	struct env *e = *state;
+	pair_up(e, "alpha");
+	struct spawn sp = {"alpha", "crasher", false};
+	assert_rc(agent_cmd(e, CMD_SPAWN, &sp, sizeof(sp)), TR_OK);
+	tr_msg *m = port_wait(e, T_FWD, TR_MSG_SPAWN_REPLY, WAIT_MS);
+	assert_non_null(m);
+	tr_spawn_reply rep;
+	memcpy(&rep, ((const struct fwd *)m->data)->data, sizeof(rep));
+	tr_msg_free(m);
+	assert_rc(rep.error, TR_OK);
+	struct crash c = {rep.pid, 42};
+	assert_rc(agent_cmd(e, CMD_LINK_CRASH, &c, sizeof(c)), TR_OK);
+	uint64_t ref = ref_of(e);
+	expect_exit_down(e, rep.pid, ref, 42, WAIT_MS);
+	/* The actor is gone; its node is fine. */
+	assert_false(tr_call(&m, e->rt, rep.pid, 7, "x", 1, WAIT_MS) == TR_OK);
+	call_ok(e, remote_echo(e, "alpha"));
+}
+
+/* Kills (SIGKILL) or freezes (SIGSTOP) the peer: links and monitors fire
+ * with noconnection, and node monitors get NODEDOWN, within 20 ticks. */
+static void node_loss(struct env *e, int sig)
+{
+	int k = pair_up(e, "alpha");
+	/* Linked both ways through remote spawn_link, plus a plain link and
+	 * a monitor on the registered echo. */
+	tr_pid echo = remote_echo(e, "alpha");
+	assert_rc(agent_cmd(e, CMD_MONNODE, "alpha", 6), TR_OK);
+	struct crash c = {echo, 0};
+	assert_rc(agent_cmd(e, CMD_LINK, &c, sizeof(c)), TR_OK);
+	uint64_t ref = ref_of(e);
+	call_ok(e, echo); /* the link and monitor went out before */
+	int64_t t0 = tt_now_ms();
+	kill(e->kids[k].pid, sig);
+	expect_exit_down(
+	    e, echo, ref, TR_REASON_NOCONNECTION, DOWN_BOUND_MS + 2000);
+	tr_msg *m = port_wait(e, T_FWD, TR_MSG_NODEDOWN, DOWN_BOUND_MS);
+	assert_non_null(m);
+	tr_node_event ev;
+	memcpy(&ev, ((const struct fwd *)m->data)->data, sizeof(ev));
+	tr_msg_free(m);
+	assert_string_equal(ev.node, "alpha");
+	int64_t took = tt_now_ms() - t0;
+	if (took > DOWN_BOUND_MS)
+		fail_msg("node down took %lld ms", (long long)took);
+	/* Sends to its pids now fail. */
+	assert_false(tr_post(e->rt, echo, 7, "x", 1) == TR_OK);
+	if (sig == SIGSTOP)
+		kill(e->kids[k].pid, SIGCONT);
+	kill_child(&e->kids[k]);
+}
+
+static void test_sigkill(void **state)
+{
+	node_loss(*state, SIGKILL);
+}
+
+static void test_sigstop(void **state)
+{
+	node_loss(*state, SIGSTOP);
+}
+
+/* The peer restarts: a new incarnation, old pids stale, new ones work. */
+static void test_reconnect(void **state)
+{
+	struct env *e = *state;
+	int k = pair_up(e, "alpha");
+	tr_pid old = remote_echo(e, "alpha");
+	call_ok(e, old);
+	assert_rc(agent_cmd(e, CMD_MONNODE, "alpha", 6), TR_OK);
+	kill_child(&e->kids[k]);
+	tr_msg *m = port_wait(e, T_FWD, TR_MSG_NODEDOWN, DOWN_BOUND_MS + 2000);
+	assert_non_null(m);
+	tr_msg_free(m);
+	int k2 = child_start(e, "alpha", "secret", NULL, false);
+	assert_true(k2 >= 0);
+	char peer[TR_NODE_NAME_MAX + 1];
+	assert_rc(
+	    tr_node_connect(e->node, e->kids[k2].url, WAIT_MS, peer), TR_OK);
+	m = port_wait(e, T_FWD, TR_MSG_NODEUP, WAIT_MS);
+	assert_non_null(m);
+	tr_msg_free(m);
+	tr_pid fresh = remote_echo(e, "alpha");
+	assert_int_not_equal(fresh.node, old.node);
+	call_ok(e, fresh);
+	tr_msg *r;
+	assert_rc(tr_call(&r, e->rt, old, 7, "x", 1, WAIT_MS), TR_ENOPROC);
+}
+
+/* A node with another cookie is refused, and nothing reaches it. */
+static void test_wrong_cookie(void **state)
+{
+	struct env *e = *state;
+	assert_rc(node_up(e, "tnode", false), TR_OK);
+	int k = child_start(e, "alpha", "not-the-secret", NULL, false);
+	assert_true(k >= 0);
+	char peer[TR_NODE_NAME_MAX + 1];
+	int rc = tr_node_connect(e->node, e->kids[k].url, 5000, peer);
+	assert_true(rc == TR_ECLOSED || rc == TR_ETIMEDOUT);
+	assert_true(log_has(e, "refused"));
+	tr_pid pid;
+	assert_rc(
+	    tr_node_whereis(&pid, e->node, "alpha", "echo", 1000), TR_ENOPROC);
+	/* And the other way round: it dials us with its wrong cookie. */
+	const char *args[] = {
+	    "--connect", tr_node_listen_url(e->node, 0), NULL};
+	int k2 = child_start(e, "beta", "not-the-secret", args, false);
+	assert_int_equal(k2, -1); /* its connect fails, it never gets READY */
+	assert_rc(
+	    tr_node_whereis(&pid, e->node, "beta", "echo", 1000), TR_ENOPROC);
+}
+
+/* Raw frames on the node's pull listener: garbage, a batch without a
+ * handshake, a bad Hello, an oversized frame. None crashes it, none
+ * reaches an actor, and the node keeps working. */
+static void test_malformed(void **state)
+{
+	struct env *e = *state;
+	assert_rc(node_up(e, "tnode", false), TR_OK);
+	const char *args[] = {"--max-frame", "65536", NULL};
+	int k = child_start(e, "alpha", "secret", args, false);
+	assert_true(k >= 0);
+	nng_socket s;
+	assert_int_equal(nng_push0_open(&s), 0);
+	assert_int_equal(nng_dial(s, e->kids[k].url, NULL, 0), 0);
+	nng_setopt_ms(s, NNG_OPT_SENDTIMEO, 2000);
+	static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 1};
+	static const uint8_t batch_hdr[] = {0x22, 0x04, 0x0a, 0x02, 0x38, 0x00};
+	static const uint8_t bad_hello[] = {0x0a, 0x03, 0x08, 0x01, 0x22};
+	static const uint8_t trunc[] = {0x0a, 0x7f, 0x08};
+	assert_int_equal(nng_send(s, (void *)garbage, sizeof(garbage), 0), 0);
+	assert_int_equal(
+	    nng_send(s, (void *)batch_hdr, sizeof(batch_hdr), 0), 0);
+	assert_int_equal(
+	    nng_send(s, (void *)bad_hello, sizeof(bad_hello), 0), 0);
+	assert_int_equal(nng_send(s, (void *)trunc, sizeof(trunc), 0), 0);
+	/* A well-formed batch that would crash "echo" if it were let in. */
+	Troupe__Wire__Envelope env = TROUPE__WIRE__ENVELOPE__INIT;
+	Troupe__Wire__Envelope *envs[1] = {&env};
+	Troupe__Wire__Batch b = TROUPE__WIRE__BATCH__INIT;
+	Troupe__Wire__Frame f = TROUPE__WIRE__FRAME__INIT;
+	int32_t reason = 5;
+	env.control = TROUPE__WIRE__CONTROL__CONTROL_NAMED_SEND;
+	env.name = "echo";
+	env.type = TT_CRASH;
+	env.payload.data = (uint8_t *)&reason;
+	env.payload.len = sizeof(reason);
+	b.n_envelopes = 1;
+	b.envelopes = envs;
+	f.body_case = TROUPE__WIRE__FRAME__BODY_BATCH;
+	f.batch = &b;
+	uint8_t fb[256];
+	size_t fl = troupe__wire__frame__pack(&f, fb);
+	assert_int_equal(nng_send(s, fb, fl, 0), 0);
+	uint8_t *big = calloc(1, 200000);
+	assert_non_null(big);
+	big[0] = 0x22;
+	(void)nng_send(s, big, 200000, 0); /* the pipe is closed on it */
+	free(big);
+	tt_sleep_ms(300);
+	nng_close(s);
+	int st;
+	assert_int_equal(waitpid(e->kids[k].pid, &st, WNOHANG), 0);
+	start_agent(e);
+	char peer[TR_NODE_NAME_MAX + 1];
+	assert_rc(
+	    tr_node_connect(e->node, e->kids[k].url, WAIT_MS, peer), TR_OK);
+	call_ok(e, remote_echo(e, "alpha"));
+}
+
+/* A frozen peer: sends pile up to max_queue, then fail with TR_EAGAIN
+ * (nothing is dropped silently, nothing grows without bound); once it is
+ * declared down they fail with TR_ENOPROC. */
+static void test_backpressure(void **state)
+{
+	struct env *e = *state;
+	char url[300];
+	url_for(e, url, sizeof(url), "tnode", false);
+	const char *listen[2] = {url, NULL};
+	tr_node_opts o;
+	tr_node_opts_init(&o);
+	o.name = "tnode";
+	o.listen = listen;
+	o.cookie = "secret";
+	o.tick_ms = TICK_MS;
+	o.max_queue = 256 * 1024;
+	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_OK);
+	start_agent(e);
+	int k = child_start(e, "alpha", "secret", NULL, false);
+	assert_true(k >= 0);
+	char peer[TR_NODE_NAME_MAX + 1];
+	assert_rc(
+	    tr_node_connect(e->node, e->kids[k].url, WAIT_MS, peer), TR_OK);
+	tr_pid echo = remote_echo(e, "alpha");
+	kill(e->kids[k].pid, SIGSTOP);
+	/* 64 MB of 64-byte messages: far beyond the socket buffers. */
+	struct stream st = {echo, 1000000};
+	assert_rc(agent_cmd(e, CMD_STREAM, &st, sizeof(st)), TR_EAGAIN);
+	tr_msg *m = port_wait(e, T_FWD, 0xdead, DOWN_BOUND_MS);
+	assert_null(m);
+	assert_false(tr_post(e->rt, echo, 7, "x", 1) == TR_OK);
+	kill(e->kids[k].pid, SIGCONT);
+}
+
+/* Remote spawn_link: the child's crash reaches the (trapping) parent. */
+static void test_spawn_link(void **state)
+{
+	struct env *e = *state;
+	pair_up(e, "alpha");
+	struct spawn sp = {"alpha", "crasher", true};
+	assert_rc(agent_cmd(e, CMD_SPAWN, &sp, sizeof(sp)), TR_OK);
+	tr_msg *m = port_wait(e, T_FWD, TR_MSG_SPAWN_REPLY, WAIT_MS);
+	assert_non_null(m);
+	tr_spawn_reply rep;
+	memcpy(&rep, ((const struct fwd *)m->data)->data, sizeof(rep));
+	tr_msg_free(m);
+	assert_rc(rep.error, TR_OK);
+	int32_t reason = 7;
+	assert_rc(
+	    tr_post(e->rt, rep.pid, TT_CRASH, &reason, sizeof(reason)), TR_OK);
+	m = port_wait(e, T_FWD, TR_MSG_EXIT, WAIT_MS);
+	assert_non_null(m);
+	tr_exit_info info;
+	memcpy(&info, ((const struct fwd *)m->data)->data, sizeof(info));
+	tr_msg_free(m);
+	assert_true(tr_pid_eq(info.pid, rep.pid));
+	assert_int_equal(info.reason, 7);
+}
+
+/* ---- TLS ---------------------------------------------------------------- */
+
+static int sh(const char *dir, const char *cmd)
+{
+	char buf[2048];
+	snprintf(buf, sizeof(buf), "cd '%s' && (%s) >/dev/null 2>&1", dir, cmd);
+	return system(buf);
+}
+
+/* A CA, certificates for "t" and "alpha" signed by it, and "rogue"
+ * signed by another CA. */
+static bool make_certs(const char *dir)
+{
+	static const char *const cmds[] = {
+	    "printf 'subjectAltName=DNS:localhost,DNS:127.0.0.1,"
+	    "IP:127.0.0.1\\n' > san.ext",
+	    "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
+	    "-subj /CN=troupe-test-ca -keyout ca.key -out ca.pem",
+	    "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
+	    "-subj /CN=rogue-ca -keyout rca.key -out rca.pem",
+	    NULL};
+	for (int i = 0; cmds[i] != NULL; i++)
+		if (sh(dir, cmds[i]) != 0)
+			return false;
+	static const char *const who[][2] = {
+	    {"t", "ca"}, {"alpha", "ca"}, {"rogue", "rca"}};
+	for (int i = 0; i < 3; i++) {
+		char cmd[1024];
+		snprintf(cmd, sizeof(cmd),
+		    "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 "
+		    "-keyout %s.key -out %s.csr && "
+		    "openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key "
+		    "-CAcreateserial -days 2 -extfile san.ext -out %s.crt",
+		    who[i][0], who[i][0], who[i][0], who[i][1], who[i][1],
+		    who[i][0]);
+		if (sh(dir, cmd) != 0)
+			return false;
+	}
+	return true;
+}
+
+static void test_tls(void **state)
+{
+	struct env *e = *state;
+	if (!tt_has_openssl)
+		skip();
+	assert_true(make_certs(e->dir));
+	assert_rc(node_up(e, "tnode", true), TR_OK);
+	start_agent(e);
+	char ca[300], crt[300], key[300];
+	snprintf(ca, sizeof(ca), "%s/ca.pem", e->dir);
+	snprintf(crt, sizeof(crt), "%s/alpha.crt", e->dir);
+	snprintf(key, sizeof(key), "%s/alpha.key", e->dir);
+	const char *args[] = {"--tls", ca, crt, key, NULL};
+	int k = child_start(e, "alpha", "secret", args, true);
+	assert_true(k >= 0);
+	assert_true(strncmp(e->kids[k].url, "tls+tcp://", 10) == 0);
+	char peer[TR_NODE_NAME_MAX + 1];
+	assert_rc(
+	    tr_node_connect(e->node, e->kids[k].url, WAIT_MS, peer), TR_OK);
+	call_ok(e, remote_echo(e, "alpha"));
+
+	/* A node whose certificate our CA did not sign is refused. */
+	snprintf(crt, sizeof(crt), "%s/rogue.crt", e->dir);
+	snprintf(key, sizeof(key), "%s/rogue.key", e->dir);
+	const char *rargs[] = {"--tls", ca, crt, key, NULL};
+	int r = child_start(e, "rogue", "secret", rargs, true);
+	assert_true(r >= 0);
+	int rc = tr_node_connect(e->node, e->kids[r].url, 3000, peer);
+	assert_false(rc == TR_OK);
+	tr_pid pid;
+	assert_rc(
+	    tr_node_whereis(&pid, e->node, "rogue", "echo", 1000), TR_ENOPROC);
+}
+
+int main(void)
+{
+	tt_save_signals();
+	signal(SIGPIPE, SIG_IGN);
+	tt_has_openssl = system("openssl version >/dev/null 2>&1") == 0;
+#define BOTH(fn)                                                               \
+	cmocka_unit_test_setup_teardown(fn, setup_ipc, teardown),              \
+	    cmocka_unit_test_setup_teardown(fn, setup_tcp, teardown)
+	const struct CMUnitTest tests[] = {
+	    BOTH(test_send_order),
+	    BOTH(test_request_reply),
+	    BOTH(test_named_send),
+	    BOTH(test_remote_spawn),
+	    BOTH(test_link_monitor_crash),
+	    BOTH(test_sigkill),
+	    BOTH(test_sigstop),
+	    BOTH(test_reconnect),
+	    BOTH(test_wrong_cookie),
+	    BOTH(test_malformed),
+	    BOTH(test_backpressure),
+	    BOTH(test_spawn_link),
+	    cmocka_unit_test_setup_teardown(test_tls, setup_tcp, teardown),
+	};
+	/* TT_NODE_FILTER=test_tls runs one test (a glob, as cmocka's). */
+	if (getenv("TT_NODE_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("TT_NODE_FILTER"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
