@@ -1780,9 +1780,10 @@ static void frame_in(struct tr_node *n, nng_msg *msg)
 		    &n->n_unauth, 1, memory_order_relaxed);
 		return;
 	}
-	/* Tiny envelopes decode into structs many times their size. */
-	size_t budget = len > SIZE_MAX / 16 ? SIZE_MAX : 16 * len + 65536;
-	Troupe__Wire__Frame *f = tr__frame_decode(buf, len, budget);
+	/* Tiny envelopes decode into structs many times their size: the
+	 * codec's budget accounts for that. */
+	Troupe__Wire__Frame *f = tr__frame_decode(buf, len,
+	    tr__decode_budget(len));
 	if (f == NULL) {
 		atomic_fetch_add_explicit(&n->n_bad, 1, memory_order_relaxed);
 		return;
