@@ -1,5 +1,5 @@
 /*
- * troupe-bench: micro-benchmarks of the local runtime.
+ * troupe-bench: micro-benchmarks of the runtime, local and distributed.
  *
  * The workloads, their parameters and their output line are those of the
  * peer benchmarks (Erlang/OTP and CAF), so the figures compare line for line:
@@ -10,6 +10,11 @@
  * main thread blocks on that port and stops the clock when it arrives. The
  * runtime is started before the clock starts and stopped after the figures
  * are printed, so neither is part of any measurement.
+ *
+ * The remote workloads (built when the transport is) run between this
+ * process and a second node process that the benchmark starts itself: it
+ * runs its own binary as `troupe-bench --serve SCHEDULERS COOKIE`, which
+ * listens on a free port of 127.0.0.1 and writes the URL back on a pipe.
  */
 #include "sample_clock.h"
 #include <troupe/sup.h>
@@ -21,6 +26,20 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef TROUPE_BENCH_REMOTE
+#include <troupe/node.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#endif
 
 /* No workload should come near this; hitting it means the runtime lost a
  * message or stopped scheduling, and a hung benchmark helps nobody. */
@@ -48,11 +67,16 @@ enum {
 	MSG_DONE,
 	MSG_UP,
 	MSG_CRASH,
+	MSG_LOST,
 };
 
 static const char usage_line[] =
     "usage: troupe-bench [-s SCHEDULERS] [-p] pingpong N | ring ACTORS HOPS"
-    " | spawn N | fanin SENDERS PER_SENDER | idle N | sup-restart N\n";
+    " | spawn N | fanin SENDERS PER_SENDER | idle N | sup-restart N"
+#ifdef TROUPE_BENCH_REMOTE
+    " | remote-pingpong N | remote-stream N"
+#endif
+    "\n";
 
 /* Where the last actor of a workload reports: the main thread's port. It is
  * written before any actor is spawned, and a spawn publishes what the
@@ -89,6 +113,10 @@ static void wait_done(tr_port *port)
 		exit(1);
 	}
 	must(err, "port receive");
+	if (m->type == MSG_LOST) {
+		fprintf(stderr, "troupe-bench: the server node went down\n");
+		exit(1);
+	}
 	if (m->type != MSG_DONE) {
 		fprintf(stderr,
 		    "troupe-bench: unexpected message type %" PRIu32
@@ -620,6 +648,432 @@ static uint64_t run_sup_restart(
 	return a[0];
 }
 
+#ifdef TROUPE_BENCH_REMOTE
+/* ------------------------------------------------------------------------ */
+/* Remote workloads: two node processes on 127.0.0.1.                        */
+/* ------------------------------------------------------------------------ */
+
+/* The server process registers two actors, as the Erlang peer's server node
+ * does: "echo" answers every ping with a pong to its sender, and "counter"
+ * takes a start message with a count, counts that many items and then sends
+ * one done to whoever sent the start. The client addresses both by name
+ * ({echo, Node} ! Msg in Erlang) on every send, as the peer does. */
+
+#define SERVER_NAME "troupe-bench-server"
+#define CLIENT_NAME "troupe-bench"
+#define STREAM_PAYLOAD 64     /* bytes per remote-stream item, as the peer's */
+#define SERVER_START_MS 10000 /* for the server to start and to connect */
+#define SERVER_STOP_MS 5000   /* for it to stop before it is killed */
+#define RETRY_MS 1 /* pause of a stream sender whose peer queue is full */
+
+static void usage(void);
+static uint64_t parse_count(const char *s, uint64_t max);
+
+struct counter {
+	tr_pid reply_to; /* the sender of the start message */
+	uint64_t left;   /* items still to come */
+};
+
+static int echo_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	(void)state;
+	if (msg->type == MSG_PING)
+		must(tr_send(ctx, tr_sender(msg), MSG_PONG, NULL, 0),
+		    "send pong");
+	return 0;
+}
+
+static int counter_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	struct counter *c = state;
+
+	if (msg->type == MSG_START && msg->size == sizeof c->left) {
+		memcpy(&c->left, msg->data, sizeof c->left);
+		c->reply_to = tr_sender(msg);
+	} else if (msg->type == MSG_ITEM && c->left > 0 && --c->left == 0) {
+		must(tr_send(ctx, c->reply_to, MSG_DONE, NULL, 0), "send done");
+	}
+	return 0;
+}
+
+static const tr_behaviour echo_server = {
+    .name = "echo",
+    .handle = echo_handle,
+};
+
+static const tr_behaviour counter_server = {
+    .name = "counter",
+    .handle = counter_handle,
+};
+
+/* The node's log, less the two lines every run writes (the peer coming up,
+ * and going down when the benchmark ends): anything else is news. */
+static void remote_log(void *user, const char *line)
+{
+	(void)user;
+	if (strstr(line, " is up (incarnation ") == NULL &&
+	    strstr(line, " is down: connection closed") == NULL)
+		fprintf(stderr, "%s\n", line);
+}
+
+/* troupe-bench --serve SCHEDULERS COOKIE: the server node. It writes
+ * "READY <url>" on stdout, then runs until stdin, the other end of a pipe
+ * the client holds, reaches its end: when the client closes it or dies,
+ * the server stops cleanly. */
+static int serve_main(int argc, char **argv)
+{
+	static struct counter counter;
+	const char *listen[] = {"tcp://127.0.0.1:0", NULL};
+	tr_runtime_opts ro;
+	tr_node_opts no;
+	tr_runtime *rt;
+	tr_node *node;
+	tr_pid pid;
+	char buf[64];
+	ssize_t r;
+
+#ifdef __linux__
+	/* A client killed before it could close the pipe takes us along. */
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+	if (argc != 4)
+		usage();
+	tr_runtime_opts_init(&ro);
+	if (strcmp(argv[2], "0") != 0)
+		ro.schedulers =
+		    (unsigned)parse_count(argv[2], TR_MAX_SCHEDULERS);
+	tr_node_opts_init(&no);
+	no.name = SERVER_NAME;
+	no.listen = listen;
+	no.cookie = argv[3];
+
+	must(tr_runtime_start(&rt, &ro), "server: start runtime");
+	tr_runtime_set_log(rt, remote_log, NULL);
+	must(tr_node_start(&node, rt, &no), "server: start node");
+	must(tr_spawn(&pid, rt, &echo_server, NULL, NULL), "spawn echo");
+	must(tr_register(rt, "echo", pid), "register echo");
+	must(tr_spawn(&pid, rt, &counter_server, &counter, NULL),
+	    "spawn counter");
+	must(tr_register(rt, "counter", pid), "register counter");
+	printf("READY %s\n", tr_node_listen_url(node, 0));
+	fflush(stdout);
+
+	while ((r = read(0, buf, sizeof buf)) != 0)
+		if (r < 0 && errno != EINTR)
+			break;
+	tr_node_stop(node);
+	tr_runtime_stop(rt);
+	return 0;
+}
+
+/* The client's side of the server process. */
+static struct {
+	tr_node *node;
+	pid_t pid;   /* the server process, or 0 */
+	int life;    /* write end of the server's stdin; closing it stops it */
+	char *argv0; /* how to run ourselves where /proc is missing */
+	unsigned schedulers; /* what -s asked for, passed on; 0: default */
+} remote = {.life = -1};
+
+/* Kills the server process on any exit, error paths included. */
+static void kill_server(void)
+{
+	if (remote.pid > 0) {
+		(void)kill(remote.pid, SIGKILL);
+		(void)waitpid(remote.pid, NULL, 0);
+		remote.pid = 0;
+	}
+}
+
+static int64_t now_ms(void)
+{
+	return (int64_t)(now_s() * 1000.0);
+}
+
+/* A cookie nobody else on this machine can guess, so that no stray node
+ * joins the benchmark. */
+static void make_cookie(char *buf, size_t cap)
+{
+	unsigned char raw[16];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	size_t i;
+
+	if (fd < 0 || read(fd, raw, sizeof raw) != (ssize_t)sizeof raw) {
+		uint64_t x = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+
+		for (i = 0; i < sizeof raw; i++) {
+			x = x * 6364136223846793005u + 1442695040888963407u;
+			raw[i] = (unsigned char)(x >> 56);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	for (i = 0; i < sizeof raw && 2 * i + 2 < cap; i++)
+		snprintf(buf + 2 * i, 3, "%02x", raw[i]);
+}
+
+/* Reads the server's "READY <url>" line into `url`, waiting at most
+ * SERVER_START_MS. Returns false if it never comes. */
+static bool read_ready(int fd, char *url, size_t cap)
+{
+	char line[512];
+	size_t len = 0;
+	int64_t deadline = now_ms() + SERVER_START_MS;
+
+	while (len < sizeof line - 1) {
+		int64_t left = deadline - now_ms();
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t r;
+
+		if (left <= 0)
+			return false;
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		r = read(fd, line + len, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		if (line[len] == '\n')
+			break;
+		len++;
+	}
+	line[len] = '\0';
+	if (strncmp(line, "READY ", 6) != 0 || len - 6 >= cap)
+		return false;
+	memcpy(url, line + 6, len - 6 + 1);
+	return true;
+}
+
+/* Starts the server process and this process's node, and connects them. */
+static void remote_start(tr_runtime *rt)
+{
+	const char *listen[] = {"tcp://127.0.0.1:0", NULL};
+	char cookie[33] = "", sched[16], url[300];
+	char serve[] = "--serve";
+	char *args[] = {remote.argv0, serve, sched, cookie, NULL};
+	tr_node_opts no;
+	int in[2], out[2];
+	pid_t pid;
+	int err;
+
+	make_cookie(cookie, sizeof cookie);
+	snprintf(sched, sizeof sched, "%u", remote.schedulers);
+	/* Close-on-exec, so that the server keeps only its stdin and stdout
+	 * (dup2 clears the flag on those). */
+	if (pipe(in) != 0 || pipe(out) != 0) {
+		perror("troupe-bench: pipe");
+		exit(1);
+	}
+	for (int i = 0; i < 2; i++) {
+		(void)fcntl(in[i], F_SETFD, FD_CLOEXEC);
+		(void)fcntl(out[i], F_SETFD, FD_CLOEXEC);
+	}
+	atexit(kill_server);
+	/* The runtime's threads are running: between fork and exec the child
+	 * only calls async-signal-safe functions. */
+	pid = fork();
+	if (pid < 0) {
+		perror("troupe-bench: fork");
+		exit(1);
+	}
+	if (pid == 0) {
+		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0)
+			_exit(127);
+#ifdef __linux__
+		execv("/proc/self/exe", args);
+#endif
+		execvp(remote.argv0, args);
+		_exit(127);
+	}
+	remote.pid = pid;
+	remote.life = in[1];
+	close(in[0]);
+	close(out[1]);
+	if (!read_ready(out[0], url, sizeof url)) {
+		fprintf(
+		    stderr, "troupe-bench: the server node did not start\n");
+		exit(1);
+	}
+	close(out[0]);
+
+	tr_runtime_set_log(rt, remote_log, NULL);
+	tr_node_opts_init(&no);
+	no.name = CLIENT_NAME;
+	no.listen = listen;
+	no.cookie = cookie;
+	must(tr_node_start(&remote.node, rt, &no), "start node");
+	err = tr_node_connect(remote.node, url, SERVER_START_MS, NULL);
+	must(err, "connect to the server node");
+}
+
+/* Stops this node, then the server: closing its stdin asks it to stop;
+ * if it has not within SERVER_STOP_MS, it is killed. */
+static void remote_stop(void)
+{
+	int64_t deadline = now_ms() + SERVER_STOP_MS;
+
+	if (remote.node != NULL)
+		tr_node_stop(remote.node);
+	remote.node = NULL;
+	if (remote.life >= 0)
+		close(remote.life);
+	remote.life = -1;
+	while (remote.pid > 0 && now_ms() < deadline) {
+		pid_t r = waitpid(remote.pid, NULL, WNOHANG);
+
+		if (r == remote.pid || (r < 0 && errno != EINTR)) {
+			remote.pid = 0;
+			break;
+		}
+		usleep(10 * 1000);
+	}
+	kill_server();
+}
+
+/* Both client actors watch the server node: if it goes down, the main
+ * thread hears of it in a few ticks instead of waiting for WAIT_MS. */
+static bool server_lost(tr_ctx *ctx, const tr_msg *msg)
+{
+	if (msg->type != TR_MSG_NODEDOWN)
+		return false;
+	must(tr_send(ctx, done_pid, MSG_LOST, NULL, 0), "send lost");
+	tr_exit(ctx, TR_REASON_NORMAL);
+	return true;
+}
+
+/* remote-pingpong N: N round trips to the server's echo, 2 N messages. */
+
+static int rpinger_init(tr_ctx *ctx, void *arg, void **state)
+{
+	(void)arg;
+	(void)state; /* the state is the argument: the round trips left */
+	must(tr_monitor_node(ctx, SERVER_NAME, true), "monitor node");
+	must(tr_send_remote_named(ctx, SERVER_NAME, "echo", MSG_PING, NULL, 0),
+	    "send ping");
+	return TR_OK;
+}
+
+static int rpinger_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	uint64_t *left = state;
+
+	if (server_lost(ctx, msg) || msg->type != MSG_PONG)
+		return 0;
+	if (--*left == 0) {
+		report_done(ctx);
+		tr_exit(ctx, TR_REASON_NORMAL);
+		return 0;
+	}
+	must(tr_send_remote_named(ctx, SERVER_NAME, "echo", MSG_PING, NULL, 0),
+	    "send ping");
+	return 0;
+}
+
+static const tr_behaviour rpinger = {
+    .name = "remote_pinger",
+    .init = rpinger_init,
+    .handle = rpinger_handle,
+};
+
+static uint64_t run_remote_pingpong(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	static uint64_t left;
+	double t0;
+
+	remote_start(rt);
+	left = a[0];
+	t0 = now_s();
+	must(tr_spawn(NULL, rt, &rpinger, &left, NULL), "spawn pinger");
+	wait_done(port);
+	*secs = now_s() - t0;
+	return 2 * a[0];
+}
+
+/* remote-stream N: a start, N one-way 64-byte items to the server's
+ * counter, and one done back; N messages, as the peer counts them. The
+ * items go in bursts of FANIN_BURST, one batch frame each at the end of
+ * the turn. A send refused with TR_EAGAIN (more than the node's max_queue
+ * bytes waiting for the server) is retried after RETRY_MS: nothing is
+ * dropped, and the scheduler is not spun while the socket drains. */
+
+struct streamer {
+	uint64_t left; /* items still to send */
+	unsigned char payload[STREAM_PAYLOAD];
+};
+
+static void stream_burst(tr_ctx *ctx, struct streamer *s)
+{
+	uint64_t n = s->left < FANIN_BURST ? s->left : FANIN_BURST;
+	int err = TR_OK;
+
+	for (; n > 0; n--, s->left--) {
+		err = tr_send_remote_named(ctx, SERVER_NAME, "counter",
+		    MSG_ITEM, s->payload, sizeof s->payload);
+		if (err != TR_OK)
+			break;
+	}
+	if (err == TR_EAGAIN)
+		must(tr_send_after(ctx, NULL, tr_self(ctx), RETRY_MS, 0,
+		         MSG_SEND_MORE, NULL, 0),
+		    "arm retry");
+	else if (err != TR_OK)
+		fail("send item", err);
+	else if (s->left > 0)
+		must(tr_send(ctx, tr_self(ctx), MSG_SEND_MORE, NULL, 0),
+		    "send send more");
+}
+
+static int streamer_init(tr_ctx *ctx, void *arg, void **state)
+{
+	struct streamer *s = arg;
+
+	(void)state;
+	must(tr_monitor_node(ctx, SERVER_NAME, true), "monitor node");
+	must(tr_send_remote_named(ctx, SERVER_NAME, "counter", MSG_START,
+	         &s->left, sizeof s->left),
+	    "send start");
+	stream_burst(ctx, s);
+	return TR_OK;
+}
+
+static int streamer_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	if (server_lost(ctx, msg))
+		return 0;
+	if (msg->type == MSG_SEND_MORE) {
+		stream_burst(ctx, state);
+	} else if (msg->type == MSG_DONE) {
+		report_done(ctx);
+		tr_exit(ctx, TR_REASON_NORMAL);
+	}
+	return 0;
+}
+
+static const tr_behaviour streamer = {
+    .name = "streamer",
+    .init = streamer_init,
+    .handle = streamer_handle,
+};
+
+static uint64_t run_remote_stream(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	static struct streamer s;
+	double t0;
+
+	remote_start(rt);
+	s.left = a[0];
+	memset(s.payload, 'x', sizeof s.payload);
+	t0 = now_s();
+	must(tr_spawn(NULL, rt, &streamer, &s, NULL), "spawn streamer");
+	wait_done(port);
+	*secs = now_s() - t0;
+	return a[0];
+}
+#endif /* TROUPE_BENCH_REMOTE */
+
 /* ------------------------------------------------------------------------ */
 
 struct workload {
@@ -637,6 +1091,10 @@ static const struct workload workloads[] = {
     {"fanin", 2, false, run_fanin},
     {"idle", 1, true, run_idle},
     {"sup-restart", 1, false, run_sup_restart},
+#ifdef TROUPE_BENCH_REMOTE
+    {"remote-pingpong", 1, false, run_remote_pingpong},
+    {"remote-stream", 1, false, run_remote_stream},
+#endif
 };
 
 static void usage(void)
@@ -670,6 +1128,11 @@ int main(int argc, char **argv)
 	double secs;
 	int c;
 
+#ifdef TROUPE_BENCH_REMOTE
+	if (argc > 1 && strcmp(argv[1], "--serve") == 0)
+		return serve_main(argc, argv);
+	remote.argv0 = argv[0];
+#endif
 	tr_runtime_opts_init(&opts);
 	while ((c = getopt(argc, argv, "s:ph")) != -1) {
 		switch (c) {
@@ -707,6 +1170,9 @@ int main(int argc, char **argv)
 	if (strcmp(w->name, "fanin") == 0 && a[1] > (UINT64_C(1) << 40) / a[0])
 		usage();
 
+#ifdef TROUPE_BENCH_REMOTE
+	remote.schedulers = opts.schedulers;
+#endif
 	must(tr_runtime_start(&rt, &opts), "start runtime");
 	must(tr_port_open(&port, rt), "open port");
 	done_pid = tr_port_pid(port);
@@ -717,6 +1183,9 @@ int main(int argc, char **argv)
 		    count, secs, (double)count / secs);
 	fflush(stdout);
 
+#ifdef TROUPE_BENCH_REMOTE
+	remote_stop();
+#endif
 	tr_port_close(port);
 	tr_runtime_stop(rt);
 	return 0;

@@ -12,7 +12,8 @@
 #   K             runs per workload and system (5)
 #   PEERS         peers to run                 ("erlang caf")
 #   WORKLOADS     workloads to run             ("pingpong ring spawn fanin idle
-#                                               sup-restart")
+#                                               sup-restart remote-pingpong
+#                                               remote-stream")
 #   TROUPE_OPTS   troupe-bench options         ("-s 2": the peer script limits
 #                                               both peers to 2 schedulers)
 #
@@ -20,13 +21,20 @@
 # samples/bench/peers/sup_restart.erl, is compiled into a temporary directory
 # and run here with erl +S 2, when erlc and erl are on the PATH. CAF has no
 # supervisors, so it has no figure for that row.
+#
+# remote-pingpong and remote-stream run between two node processes on
+# 127.0.0.1 (troupe-bench starts the second one itself; the peer script starts
+# two BEAM nodes). They need a troupe-bench built with the transport, and CAF
+# has no twin of them.
 set -uo pipefail
 
 bench="${1:-${TROUPE_BENCH:-build/samples/troupe-bench}}"
 peer="${2:-${PEER_SH:-../shared/bench/peer.sh}}"
 k="${K:-5}"
 peers="${PEERS:-erlang caf}"
-workloads="${WORKLOADS:-pingpong ring spawn fanin idle sup-restart}"
+all_workloads="pingpong ring spawn fanin idle sup-restart"
+all_workloads+=" remote-pingpong remote-stream"
+workloads="${WORKLOADS:-$all_workloads}"
 topts="${TROUPE_OPTS--s 2}"
 
 usage() {
@@ -47,6 +55,8 @@ params() {
 	fanin) echo 2 2000000 ;;
 	idle) echo 1000000 ;;
 	sup-restart) echo 20000 ;;
+	remote-pingpong) echo 20000 ;;
+	remote-stream) echo 1000000 ;;
 	*) return 1 ;;
 	esac
 }
@@ -58,9 +68,11 @@ trap '[ -z "$beams" ] || rm -rf "$beams"' EXIT
 # Whether system $1 has a twin of workload $2 (else its row shows "-").
 has_workload() {
 	case "$1,$2" in
+	troupe,remote-*) "$bench" -h | grep -q remote-pingpong ;;
 	troupe,*) return 0 ;;
 	erlang,sup-restart) command -v erlc >/dev/null && command -v erl >/dev/null ;;
 	*,sup-restart) return 1 ;;
+	caf,remote-*) return 1 ;;
 	*) return 0 ;;
 	esac
 }
@@ -156,6 +168,13 @@ target() {
 			else if (t < 100000) print ">= 20x Erlang and >= 100k/s: MISSED"
 			else if (e == "-") print ">= 100k/s: met (no Erlang figure)"
 			else print ">= 20x Erlang and >= 100k/s: " (t >= 20 * e ? "met" : "MISSED") }'
+		;;
+	remote-pingpong | remote-stream)
+		local f=1.5
+		[ "$w" = remote-stream ] && f=10
+		awk -v t="$t" -v e="$e" -v f="$f" 'BEGIN {
+			if (t == "-" || e == "-") print ">= " f "x Erlang: n/a"
+			else print ">= " f "x Erlang: " (t >= f * e ? "met" : "MISSED") }'
 		;;
 	idle)
 		awk -v b="${bytes[troupe,idle]}" 'BEGIN {
