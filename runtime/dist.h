@@ -40,4 +40,26 @@ void *tr__dist_arg(tr_runtime *rt);
  * runtime owns `m`. Thread-safe. */
 int tr__dist_inject(tr_runtime *rt, tr_pid to, tr_msg *m);
 
+/* Batch injection, for a layer thread that delivers many messages at once
+ * (a frame of envelopes): tr__dist_inject enters and leaves the runtime's
+ * epoch section for every message, which costs an atomic exchange and a
+ * full fence each time. Instead:
+ *
+ *	unsigned rec;
+ *	tr__dist_enter(rt, &rec);
+ *	... tr__dist_inject_locked(rt, to, m) for each message ...
+ *	tr__dist_exit(rt, rec);
+ *
+ * Contract: only from a thread that is not one of this runtime's
+ * schedulers; sections do not nest on one thread (enter once, exit once
+ * with the `rec` it gave); keep a section short (it holds back the reuse
+ * of exited actors' memory, so not across blocking calls or a wait for
+ * the network) and make no runtime call inside it that blocks or enters
+ * a section itself (tr__msg_* allocation, tr__msg_free and tr_whereis are
+ * fine). tr__dist_inject_locked has the result and ownership rules of
+ * tr__dist_inject. */
+void tr__dist_enter(tr_runtime *rt, unsigned *rec);
+int tr__dist_inject_locked(tr_runtime *rt, tr_pid to, tr_msg *m);
+void tr__dist_exit(tr_runtime *rt, unsigned rec);
+
 #endif

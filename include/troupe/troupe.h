@@ -428,6 +428,14 @@ TR_API void tr_msg_free(tr_msg *msg);
  * tr_send. */
 TR_API int tr_send_msg(tr_ctx *ctx, tr_pid to, tr_msg *msg);
 
+/* Forwards a copy of `msg` (typically the message being handled) to `to`,
+ * keeping its sender, type, payload and reference: the final receiver sees
+ * the original sender, can reply to it with tr_reply (a forwarded request
+ * stays a request), and can pass that pid on again. This is how a pid
+ * travels to a third node: in the sender field, never in payload bytes.
+ * Errors: TR_EINVAL (NULL, a runtime-internal message), others as tr_send. */
+TR_API int tr_forward(tr_ctx *ctx, tr_pid to, const tr_msg *msg);
+
 /* tr_send_msg from a plain thread. Ownership as tr_send_msg. */
 TR_API int tr_post_msg(tr_runtime *rt, tr_pid to, tr_msg *msg);
 

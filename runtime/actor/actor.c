@@ -344,6 +344,25 @@ int tr__dist_inject(tr_runtime *rt, tr_pid to, tr_msg *m)
 	return tr__deliver_any(rt, to, m);
 }
 
+void tr__dist_enter(tr_runtime *rt, unsigned *rec)
+{
+	tr__ext_enter(rt, rec);
+}
+
+int tr__dist_inject_locked(tr_runtime *rt, tr_pid to, tr_msg *m)
+{
+	if (to.node != 0)
+		return TR_EINVAL; /* only local pids arrive from the wire */
+	/* NULL scheduler: the caller is a layer thread in an ext section
+	 * (tr__dist_enter), which keeps the looked-up actor alive. */
+	return tr__deliver(rt, NULL, to, m);
+}
+
+void tr__dist_exit(tr_runtime *rt, unsigned rec)
+{
+	tr__ext_exit(rt, rec);
+}
+
 int tr__deliver(tr_runtime *rt, tr__sched *s, tr_pid to, tr_msg *m)
 {
 	tr__actor *a = tr__lookup(rt, to);
@@ -413,6 +432,24 @@ int tr_send_msg(tr_ctx *ctx, tr_pid to, tr_msg *msg)
 	msg->ref = 0;
 	msg->_flags &= TR__MF_CLASS;
 	return ctx_deliver(ctx, to, msg);
+}
+
+int tr_forward(tr_ctx *ctx, tr_pid to, const tr_msg *msg)
+{
+	if (ctx == NULL || msg == NULL || msg->type >= TR_MSG_SYSTEM ||
+	    (msg->_flags & (TR__MF_SIGNAL | TR__MF_DOWN | TR__MF_RTIMEO)) != 0)
+		return TR_EINVAL;
+	tr_msg *m;
+	int rc = tr__msg_new(&m, ctx->rt, msg->type, msg->data, msg->size);
+	if (rc != TR_OK)
+		return rc;
+	m->sender = msg->sender;
+	m->ref = msg->ref;
+	m->_flags |= msg->_flags & TR__MF_REPLY;
+	rc = ctx_deliver(ctx, to, m);
+	if (rc != TR_OK)
+		tr__msg_free(m);
+	return rc;
 }
 
 int tr_post(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,

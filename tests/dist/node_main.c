@@ -2,7 +2,7 @@
  * A test node: a process the distribution tests fork/exec and talk to.
  *
  *   troupe-test-node NAME LISTEN-URL COOKIE [--tick MS] [--max-frame B]
- *                    [--tls CA CERT KEY] [--connect URL]
+ *                    [--tls CA CERT KEY] [--connect URL] [--probe]
  *
  * It starts a runtime and a node, registers an actor "echo", makes the
  * behaviours "echo" and "crasher" spawnable by other nodes, prints
@@ -13,6 +13,9 @@
  * What the echo behaviour does with a message (tests/dist/test_node_proto.h):
  * a request (ref set) is answered with a copy; TT_ECHO is sent back to its
  * sender; TT_CRASH crashes it with the int32 reason in the payload.
+ *
+ * With --probe it also registers an actor "probe" (test_node_proto.h) for
+ * tests of pids passed on between nodes.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -58,6 +61,106 @@ static int echo_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 static const tr_behaviour echo_b = {"echo", echo_init, echo_handle, NULL};
 static const tr_behaviour crasher_b = {"crasher", echo_init, echo_handle, NULL};
 
+/* ---- the probe (--probe) ------------------------------------------------ */
+
+struct probe {
+	tr_pid reporter;
+	tr_pid peer;
+	uint64_t ref; /* of the monitor on the peer */
+};
+
+static int probe_init(tr_ctx *ctx, void *arg, void **state)
+{
+	(void)arg;
+	struct probe *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return TR_ENOMEM;
+	(void)tr_trap_exit(ctx, true);
+	*state = p;
+	return TR_OK;
+}
+
+static void probe_report(
+    tr_ctx *ctx, struct probe *p, struct tt_probe_report *r, tr_pid pid)
+{
+	tr_node *node = tr_node_of(tr_runtime_of(ctx));
+	r->slot = pid.slot;
+	r->gen = pid.gen;
+	r->name_rc = tr_node_name_of(r->node, sizeof(r->node), node, pid);
+	if (!tr_pid_is_none(p->reporter))
+		(void)tr_send(ctx, p->reporter, TT_PROBE_REPORT, r, sizeof(*r));
+}
+
+static int probe_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	struct probe *p = state;
+	struct tt_probe_report r;
+	memset(&r, 0, sizeof(r));
+	tr_exit_info info;
+	switch (m->type) {
+	case TT_PROBE_SUB:
+		p->reporter = tr_sender(m);
+		r.what = TT_R_SUB;
+		probe_report(ctx, p, &r, tr_self(ctx));
+		break;
+	case TT_PROBE_INTRO:
+		p->peer = tr_sender(m);
+		if (m->size >= sizeof(r.seq))
+			memcpy(&r.seq, m->data, sizeof(r.seq));
+		r.what = TT_R_INTRO;
+		r.rc = tr_pid_is_none(p->peer)
+		           ? TR_EINVAL
+		           : tr_send(ctx, p->peer, TT_PROBE_HELLO, &r.seq,
+		                 sizeof(r.seq));
+		probe_report(ctx, p, &r, p->peer);
+		break;
+	case TT_PROBE_HELLO:
+		if (m->size >= sizeof(r.seq))
+			memcpy(&r.seq, m->data, sizeof(r.seq));
+		r.what = TT_R_HELLO;
+		probe_report(ctx, p, &r, tr_sender(m));
+		break;
+	case TT_PROBE_WATCH:
+		r.what = TT_R_WATCH;
+		r.rc = tr_link(ctx, p->peer);
+		r.rc2 = tr_monitor(ctx, &p->ref, p->peer);
+		if (r.rc == TR_OK && r.rc2 == TR_OK)
+			r.rc = tr_send(ctx, p->peer, TT_PROBE_PING, NULL, 0);
+		probe_report(ctx, p, &r, p->peer);
+		break;
+	case TT_PROBE_PING:
+		(void)tr_send(ctx, tr_sender(m), TT_PROBE_PONG, NULL, 0);
+		break;
+	case TT_PROBE_PONG:
+		r.what = TT_R_PONG;
+		probe_report(ctx, p, &r, tr_sender(m));
+		break;
+	case TR_MSG_EXIT:
+	case TR_MSG_DOWN:
+		if (m->size < sizeof(info))
+			break;
+		memcpy(&info, m->data, sizeof(info));
+		r.what = m->type == TR_MSG_EXIT ? TT_R_EXIT : TT_R_DOWN;
+		r.reason = info.reason;
+		r.seq = m->type == TR_MSG_DOWN && info.ref == p->ref;
+		probe_report(ctx, p, &r, info.pid);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static void probe_terminate(tr_ctx *ctx, void *state, int reason)
+{
+	(void)ctx;
+	(void)reason;
+	free(state);
+}
+
+static const tr_behaviour probe_b = {
+    "probe", probe_init, probe_handle, probe_terminate};
+
 static void quiet_log(void *user, const char *line)
 {
 	(void)user;
@@ -87,6 +190,7 @@ int main(int argc, char **argv)
 	o.cookie = argv[3];
 	o.tick_ms = 100;
 	const char *connect = NULL;
+	bool probe = false;
 	for (int i = 4; i < argc; i++) {
 		if (strcmp(argv[i], "--tick") == 0 && i + 1 < argc) {
 			o.tick_ms = (uint32_t)atoi(argv[++i]);
@@ -99,6 +203,8 @@ int main(int argc, char **argv)
 			o.tls_key_file = argv[++i];
 		} else if (strcmp(argv[i], "--connect") == 0 && i + 1 < argc) {
 			connect = argv[++i];
+		} else if (strcmp(argv[i], "--probe") == 0) {
+			probe = true;
 		} else {
 			fprintf(stderr, "unknown option %s\n", argv[i]);
 			return 2;
@@ -123,6 +229,10 @@ int main(int argc, char **argv)
 	    tr_register(rt, "echo", echo) != TR_OK ||
 	    tr_node_register_behaviour(node, "echo", &echo_b) != TR_OK ||
 	    tr_node_register_behaviour(node, "crasher", &crasher_b) != TR_OK)
+		return 1;
+	tr_pid probe_pid;
+	if (probe && (tr_spawn(&probe_pid, rt, &probe_b, NULL, NULL) != TR_OK ||
+	                 tr_register(rt, "probe", probe_pid) != TR_OK))
 		return 1;
 	if (connect != NULL &&
 	    (rc = tr_node_connect(node, connect, 10000, NULL)) != TR_OK) {

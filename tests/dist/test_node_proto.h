@@ -5,7 +5,53 @@
 #ifndef TT_NODE_PROTO_H
 #define TT_NODE_PROTO_H
 
+#include <stdint.h>
+
 #define TT_ECHO 100u  /* echo: sent back to the sender; payload any */
 #define TT_CRASH 101u /* echo: crash with the int32 reason in the payload */
+
+/* The "probe" actor (node_main.c --probe), for tests of pids passed on
+ * between three nodes. It remembers the sender of TT_PROBE_SUB as its
+ * reporter and the sender of TT_PROBE_INTRO as its peer, and tells the
+ * reporter what it did and saw in TT_PROBE_REPORT messages. */
+
+/* The sender becomes the reporter. */
+#define TT_PROBE_SUB 110u
+/* The sender becomes the peer; the payload, a uint64_t seq, is sent on to
+ * it in TT_PROBE_HELLO (report TT_R_INTRO, with the send's result). */
+#define TT_PROBE_INTRO 111u
+/* Reported as TT_R_HELLO, with its sender. */
+#define TT_PROBE_HELLO 112u
+/* Link to and monitor the peer, then ping it (report TT_R_WATCH). */
+#define TT_PROBE_WATCH 113u
+#define TT_PROBE_PING 114u /* answered with TT_PROBE_PONG */
+#define TT_PROBE_PONG 115u /* reported as TT_R_PONG */
+#define TT_PROBE_REPORT 116u
+
+enum {
+	TT_R_SUB = 1,
+	TT_R_INTRO, /* rc: tr_send to the peer; pid: the peer */
+	TT_R_HELLO, /* pid: the sender; seq: the payload */
+	TT_R_WATCH, /* rc: tr_link; rc2: tr_monitor; pid: the peer */
+	TT_R_PONG,  /* pid: the sender */
+	TT_R_EXIT,  /* reason; pid: tr_exit_info.pid */
+	TT_R_DOWN,  /* reason; pid: tr_exit_info.pid; seq: 1 if the ref is
+	             * the one TT_PROBE_WATCH got */
+};
+
+/* A pid named by its node's name and its slot and generation there: what
+ * a probe can tell another node about a pid (raw tr_pid bytes mean
+ * nothing on another node). */
+struct tt_probe_report {
+	uint32_t what; /* TT_R_* */
+	int32_t rc;
+	int32_t rc2;
+	int32_t reason;
+	uint64_t seq;
+	int32_t name_rc; /* tr_node_name_of for the pid below */
+	uint32_t slot;
+	uint32_t gen;
+	char node[64];
+};
 
 #endif
