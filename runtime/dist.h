@@ -62,4 +62,12 @@ void tr__dist_enter(tr_runtime *rt, unsigned *rec);
 int tr__dist_inject_locked(tr_runtime *rt, tr_pid to, tr_msg *m);
 void tr__dist_exit(tr_runtime *rt, unsigned rec);
 
+/* Inside a section too: delivers msgs[0..n-1], in that order, to `to`,
+ * as n calls of tr__dist_inject_locked would, but with one lookup and
+ * one push onto the mailbox for all of them. On TR_OK the runtime owns
+ * every message; on error (TR_EINVAL, TR_ENOPROC) none, and the caller
+ * frees them all. n may be 0. */
+int tr__dist_inject_many_locked(tr_runtime *rt, tr_pid to, tr_msg **msgs,
+    size_t n);
+
 #endif

@@ -12,18 +12,20 @@
  * Budget: every decoded message is allocated through a ProtobufCAllocator
  * that charges each allocation (its size plus a small header) against
  * `budget` bytes; once the budget would be exceeded the allocation fails,
- * protobuf-c frees what it had allocated, and the decode returns NULL. A
- * peer can thus make a decode cost at most `budget` bytes of memory,
- * whatever counts and lengths it declares (a length prefix longer than the
- * buffer fails on its own). A frame decodes into more memory than its
- * encoded size: every message, string and bytes field is a separate block
- * with a header. Measured: a bare Envelope (4 bytes on the wire) costs 184
- * bytes decoded, one with a target pid (20 bytes) about 300, one with both
- * pids, a type and a short payload (50 bytes) about 450. So choose the
- * budget by who sent the frame: tr__decode_budget() covers honest traffic
- * (it is an upper bound, never reserved); a pipe that has not proved the
- * cookie yet may only send a Hello or a Proof, so decode its frames with a
- * small fixed budget (a few KiB) whatever their size.
+ * and the decode returns NULL having freed everything. A peer can thus make
+ * a decode cost at most about `budget` bytes of memory (twice that at
+ * worst, see codec.c), whatever counts and lengths it declares (a length
+ * prefix longer than the buffer fails on its own). The allocations come
+ * from a per-decode arena of a few large blocks, freed at once, but are
+ * charged as if each were a separate block with a header, so a frame
+ * decodes into more memory than its encoded size. Measured: a bare
+ * Envelope (4 bytes on the wire) costs 184 bytes decoded, one with a
+ * target pid (20 bytes) about 300, one with both pids, a type and a short
+ * payload (50 bytes) about 450. So choose the budget by who sent the
+ * frame: tr__decode_budget() covers honest traffic (it is an upper bound,
+ * never reserved); a pipe that has not proved the cookie yet may only send
+ * a Hello or a Proof, so decode its frames with a small fixed budget (a
+ * few KiB) whatever their size.
  *
  * Decoded messages own their memory (nothing points into `buf`) and must
  * be freed with the matching *_free function of this file, never with
@@ -82,6 +84,15 @@ void tr__frame_free(Troupe__Wire__Frame *f);
 
 /* Encodes a Frame; see tr__pb_encode. */
 int tr__frame_encode(uint8_t **buf, size_t *len, const Troupe__Wire__Frame *f);
+
+/* The packed size and encoding of one Envelope, byte for byte what
+ * protobuf_c_message_get_packed_size and protobuf_c_message_pack give,
+ * without their walk over the descriptors (the encode of every remote
+ * send). For an envelope without unknown fields (one the node built);
+ * otherwise they defer to protobuf-c. tr__envelope_pack writes
+ * tr__envelope_size(e) bytes at `out` and returns that count. */
+size_t tr__envelope_size(const Troupe__Wire__Envelope *e);
+size_t tr__envelope_pack(const Troupe__Wire__Envelope *e, uint8_t *out);
 
 /* ---- client endpoint messages -------------------------------------------- */
 

@@ -10,7 +10,9 @@
  *   every inbound frame, runs the handshake and injects envelopes into
  *   mailboxes. It is one aio, so frames are handled one at a time and in
  *   the order of their pipe: per-pair order holds on the receiving side.
- * - One send aio per peer takes queued frames out in order.
+ * - A flushing thread hands its peer's next frame to nng itself when the
+ *   socket takes it at once (send_direct); otherwise one send aio per peer
+ *   takes queued frames out in order.
  * - The ticker (our own thread) sends heartbeats, declares silent peers
  *   down and tears dead peers down: closing sockets and telling local
  *   actors (noconnection) happens there, never inside an nng callback,
@@ -92,6 +94,7 @@ struct peer {
 	bool has_push;
 	nng_socket push;
 	nng_aio *saio;
+	nng_aio *daio; /* no callback, no wait: see send_direct */
 	nng_tls_config *tls;
 	_Atomic int64_t last_rx;
 	_Atomic uint32_t dirty; /* an open batch awaits a flush */
@@ -176,6 +179,12 @@ struct tr_node {
 	_Atomic(struct peer *) *table;
 	_Atomic uint32_t top;
 	_Atomic uint64_t n_unauth, n_bad;
+	/* The peer of the last named send: a stream of named sends to one
+	 * node then skips the node lock and the walk of the peer list.
+	 * Peers are never freed while the node runs, and their names never
+	 * change, so a stale entry is only a wrong guess, caught by the name
+	 * comparison or by the state check under the peer lock. */
+	_Atomic(struct peer *) named_peer;
 
 	/* Node lock: the peer list, the pipe map, connects, node monitors and
 	 * behaviours. Taken once per received frame (to find the pipe's
@@ -389,18 +398,22 @@ static uint32_t known_index(struct tr_node *n, const char *name, uint64_t inc)
 
 /* ---- pids on the wire --------------------------------------------------- */
 
+/* A pid of the sending node itself goes out with an empty node name and
+ * incarnation 0: the receiver knows who sent the frame (the pipe is bound
+ * to one authenticated peer), so the name would only cost bytes, strlen
+ * and strcmp on both sides, in every envelope. Pids of the receiver and of
+ * third nodes carry their names. A pid that cannot be named (a node we
+ * never knew) goes out with gen 0, which every receiver reads as no pid.
+ * See the Pid message in troupe.proto. */
 static void pid_out(struct tr_node *n, tr_pid pid, WPid *w)
 {
 	troupe__wire__pid__init(w);
-	if (pid.node == 0) {
-		w->node = n->name;
-		w->incarnation = n->inc;
-	} else {
+	if (pid.node != 0) {
 		struct peer *p = peer_at(n, pid.node);
-		/* A pid of a node we never knew cannot be named on the wire:
-		 * an empty node name makes it a pid of no one. */
-		w->node = p != NULL ? p->name : "";
-		w->incarnation = p != NULL ? p->inc : 0;
+		if (p == NULL)
+			return; /* gen 0: nobody */
+		w->node = p->name;
+		w->incarnation = p->inc;
 	}
 	w->slot = pid.slot;
 	w->gen = pid.gen;
@@ -411,7 +424,8 @@ static tr_pid pid_in(struct tr_node *n, struct peer *from, const WPid *w)
 	if (w == NULL || w->gen == 0 || w->node == NULL)
 		return TR_PID_NONE;
 	tr_pid r = {0, w->slot, w->gen};
-	if (w->incarnation == from->inc && strcmp(w->node, from->name) == 0)
+	if (w->node[0] == '\0' ||
+	    (w->incarnation == from->inc && strcmp(w->node, from->name) == 0))
 		r.node = from->idx;
 	else if (strcmp(w->node, n->name) == 0)
 		r.node = w->incarnation == n->inc ? 0 : STALE_NODE;
@@ -420,6 +434,8 @@ static tr_pid pid_in(struct tr_node *n, struct peer *from, const WPid *w)
 	return r;
 }
 
+/* Whether `w` is a pid of this node (this incarnation). An empty name is
+ * the sender's own node, never ours. */
 static bool pid_local(struct tr_node *n, const WPid *w, tr_pid *out)
 {
 	if (w == NULL || w->gen == 0 || w->node == NULL ||
@@ -548,6 +564,39 @@ static void send_cb(void *arg)
 		start_send(p, next);
 }
 
+/* Sends `m`, taken by kick_locked (so `busy` is set and no other frame of
+ * this peer can go out meanwhile), on the calling thread. Through `saio`
+ * every frame costs a hand-off to one of nng's task threads for send_cb,
+ * which then takes the peer lock again; `daio` has no callback, so nng
+ * completes it on this thread (push0 finishes a send as soon as a pipe
+ * or its buffer takes the frame, and the TCP write itself is tried here
+ * either way), and with a zero timeout it fails at once instead of
+ * waiting when the socket is full. Then the frame goes through `saio` as
+ * before. Order is kept: the next frame is only taken once nng has this
+ * one. Not with the peer lock held (see start_send). */
+static void send_direct(struct peer *p, nng_msg *m)
+{
+	while (m != NULL) {
+		size_t len = nng_msg_len(m);
+		nng_aio_set_msg(p->daio, m);
+		nng_send_aio(p->push, p->daio);
+		nng_aio_wait(p->daio); /* returns at once: no callback */
+		int rv = nng_aio_result(p->daio);
+		if (rv == NNG_ETIMEDOUT) {
+			start_send(p, nng_aio_get_msg(p->daio));
+			return;
+		}
+		if (rv != 0)
+			nng_msg_free(nng_aio_get_msg(p->daio));
+		pthread_mutex_lock(&p->lock);
+		p->queued -= len;
+		p->inflight = 0;
+		p->busy = false;
+		m = rv == 0 ? kick_locked(p) : NULL;
+		pthread_mutex_unlock(&p->lock);
+	}
+}
+
 static void flush_peer(struct tr_node *n, struct peer *p)
 {
 	atomic_store_explicit(&p->dirty, 0, memory_order_relaxed);
@@ -557,7 +606,7 @@ static void flush_peer(struct tr_node *n, struct peer *p)
 	nng_msg *m = kick_locked(p);
 	pthread_mutex_unlock(&p->lock);
 	if (m != NULL)
-		start_send(p, m);
+		send_direct(p, m);
 }
 
 /* Appends one envelope to the open batch (peer lock held). The caller
@@ -565,7 +614,7 @@ static void flush_peer(struct tr_node *n, struct peer *p)
 static int env_put(
     struct tr_node *n, struct peer *p, const Env *e, bool bounded)
 {
-	size_t sz = protobuf_c_message_get_packed_size(&e->base);
+	size_t sz = tr__envelope_size(e);
 	uint8_t h[11];
 	h[0] = 0x0a; /* Batch.envelopes: field 1, length-delimited */
 	size_t hl = 1 + varint_put(h + 1, sz);
@@ -590,7 +639,7 @@ static int env_put(
 		return TR_ENOMEM;
 	}
 	uint8_t *at = (uint8_t *)nng_msg_body(p->batch) + blen + hl;
-	(void)protobuf_c_message_pack(&e->base, at);
+	(void)tr__envelope_pack(e, at);
 	p->nenv++;
 	if (nng_msg_len(p->batch) >= TR__NODE_BATCH_BYTES ||
 	    p->nenv >= TR__NODE_BATCH_ENVS)
@@ -871,6 +920,73 @@ static int inject_msg(struct tr_node *n, tr_pid to, uint32_t type,
 	return rc;
 }
 
+/* The state of one inbound frame on the receive thread. Plain messages
+ * are injected inside one epoch section per frame (tr__dist_enter), not
+ * one per message, and consecutive messages to one pid go onto its
+ * mailbox together (tr__dist_inject_many_locked): one lookup and one
+ * atomic exchange per run instead of per message. Anything else that
+ * calls into the runtime or the network first delivers what is pending
+ * and leaves the section (rx_leave), as the contract in dist.h asks, so
+ * everything still arrives in frame order. A registered name is resolved
+ * once per frame: the envelopes of one frame are delivered as if they all
+ * arrived at the instant of the first lookup, which is as much as a
+ * sender could tell apart. */
+#define RX_RUN 64u /* messages handed over at once, at most */
+
+struct rx {
+	struct tr_node *n;
+	bool in; /* inside the runtime's epoch section */
+	unsigned rec;
+	const char *name; /* the last name looked up (in the frame) */
+	tr_pid pid;
+	int err;
+	tr_pid run_to; /* the target of the pending run */
+	uint32_t nrun;
+	tr_msg *run[RX_RUN];
+};
+
+static void rx_flush(struct rx *r)
+{
+	if (r->nrun == 0)
+		return;
+	if (!r->in) {
+		tr__dist_enter(r->n->rt, &r->rec);
+		r->in = true;
+	}
+	if (tr__dist_inject_many_locked(r->n->rt, r->run_to, r->run,
+	        r->nrun) != TR_OK)
+		for (uint32_t i = 0; i < r->nrun; i++)
+			tr__msg_free(r->run[i]);
+	r->nrun = 0;
+}
+
+static void rx_leave(struct rx *r)
+{
+	rx_flush(r);
+	if (r->in) {
+		tr__dist_exit(r->n->rt, r->rec);
+		r->in = false;
+	}
+}
+
+/* Queues a message for `to` behind the pending run; a dead target drops
+ * it, as tr__dist_inject would. */
+static void rx_inject(struct rx *r, tr_pid to, uint32_t type,
+    const void *data, size_t size, tr_pid from, uint64_t ref, uint32_t flags)
+{
+	tr_msg *m;
+	if (tr__msg_new_sys(&m, type, data, size) != TR_OK)
+		return;
+	m->sender = from;
+	m->ref = ref;
+	m->_flags |= flags;
+	if (r->nrun != 0 &&
+	    (r->nrun == RX_RUN || !tr_pid_eq(r->run_to, to)))
+		rx_flush(r);
+	r->run_to = to;
+	r->run[r->nrun++] = m;
+}
+
 static void exit_info(
     tr_exit_info *info, tr_pid pid, int reason, const char *text)
 {
@@ -1026,70 +1142,83 @@ static void spawn_reply_in(
 }
 
 static void named_in(
-    struct tr_node *n, struct peer *p, const Env *e, tr_pid from)
+    struct rx *r, struct peer *p, const Env *e, tr_pid from)
 {
-	tr_pid pid;
-	int err =
-	    e->name != NULL ? tr_whereis(&pid, n->rt, e->name) : TR_ENOENT;
+	struct tr_node *n = r->n;
+	tr_pid pid = TR_PID_NONE;
+	int err = TR_ENOENT;
+	if (e->name != NULL) {
+		if (r->name == NULL || strcmp(r->name, e->name) != 0) {
+			r->err = tr_whereis(&r->pid, n->rt, e->name);
+			r->name = e->name;
+		}
+		pid = r->pid;
+		err = r->err;
+	}
 	if (e->type == TR__NODE_T_WHEREIS) {
 		if (tr_pid_is_none(from))
 			return;
-		Env r = TROUPE__WIRE__ENVELOPE__INIT;
+		rx_leave(r);
+		Env a = TROUPE__WIRE__ENVELOPE__INIT;
 		WPid wt, wf;
 		pid_out(n, from, &wt);
-		r.to = &wt;
+		a.to = &wt;
 		if (err == TR_OK) {
 			pid_out(n, pid, &wf);
-			r.from = &wf;
+			a.from = &wf;
 		}
-		r.type = TR__NODE_T_WHEREIS_REPLY;
-		r.ref = e->ref;
-		r.error = err;
-		(void)env_send_now(n, p, &r);
+		a.type = TR__NODE_T_WHEREIS_REPLY;
+		a.ref = e->ref;
+		a.error = err;
+		(void)env_send_now(n, p, &a);
 		return;
 	}
 	if (err != TR_OK || e->type >= TR_MSG_SYSTEM ||
 	    e->payload.len > n->rt->opts.max_msg_size)
 		return; /* as in Erlang: an unknown name drops the message */
-	(void)inject_msg(
-	    n, pid, e->type, e->payload.data, e->payload.len, from, 0, 0);
+	rx_inject(
+	    r, pid, e->type, e->payload.data, e->payload.len, from, 0, 0);
 }
 
-static void env_in(struct tr_node *n, struct peer *p, const Env *e)
+static void env_in(struct rx *r, struct peer *p, const Env *e)
 {
+	struct tr_node *n = r->n;
 	tr_pid from = pid_in(n, p, e->from);
 	tr_pid to = TR_PID_NONE;
 	Troupe__Wire__Control c = e->control;
 	if (c == TROUPE__WIRE__CONTROL__CONTROL_HEARTBEAT)
 		return;
 	if (c == TROUPE__WIRE__CONTROL__CONTROL_SPAWN_REQUEST) {
+		rx_leave(r);
 		spawn_in(n, p, e, from);
 		return;
 	}
 	if (c == TROUPE__WIRE__CONTROL__CONTROL_NAMED_SEND) {
-		named_in(n, p, e, from);
+		named_in(r, p, e, from);
 		return;
 	}
 	if (!pid_local(n, e->to, &to))
 		return; /* not ours, or an earlier incarnation of us */
 	tr_exit_info info;
 	int rc;
-	switch (c) {
-	case TROUPE__WIRE__CONTROL__CONTROL_NONE: {
+	if (c == TROUPE__WIRE__CONTROL__CONTROL_NONE) {
 		uint32_t flags = (e->flags & TR__ENV_REPLY) ? TR__MF_REPLY : 0;
 		if (e->type == TR__NODE_T_WHEREIS_REPLY) {
 			int32_t err = e->error;
-			(void)inject_msg(
-			    n, to, e->type, &err, sizeof(err), from, e->ref, 0);
+			rx_inject(
+			    r, to, e->type, &err, sizeof(err), from, e->ref, 0);
 			return;
 		}
 		if (e->type >= TR_MSG_SYSTEM ||
 		    e->payload.len > n->rt->opts.max_msg_size)
 			return;
-		(void)inject_msg(n, to, e->type, e->payload.data,
+		rx_inject(r, to, e->type, e->payload.data,
 		    e->payload.len, from, e->ref, flags);
 		return;
 	}
+	/* Signals: rare, and some take locks or call tr_kill. */
+	rx_leave(r);
+	switch (c) {
 	case TROUPE__WIRE__CONTROL__CONTROL_LINK:
 		if (tr_pid_is_none(from))
 			return;
@@ -1223,6 +1352,9 @@ static void teardown(struct tr_node *n, struct peer *p)
 	if (p->saio != NULL)
 		nng_aio_free(p->saio); /* waits for its callback */
 	p->saio = NULL;
+	/* daio stays until node_free: a sender that took `busy` just
+	 * before the peer went down may still be about to use it (on the
+	 * closed socket, which fails at once). */
 	if (p->tls != NULL)
 		nng_tls_config_free(p->tls);
 	p->tls = NULL;
@@ -1397,6 +1529,14 @@ static int peer_attach_push(struct peer *p, nng_socket s, nng_tls_config *tls)
 	if (rv != 0)
 		return nng_err(rv);
 	nng_aio_set_timeout(p->saio, NNG_DURATION_INFINITE);
+	if (p->daio == NULL &&
+	    (rv = nng_aio_alloc(&p->daio, NULL, NULL)) != 0) {
+		nng_aio_free(p->saio);
+		p->saio = NULL;
+		return nng_err(rv);
+	}
+	/* Zero: fail at once rather than wait when the socket is full. */
+	nng_aio_set_timeout(p->daio, NNG_DURATION_ZERO);
 	p->push = s;
 	p->tls = tls;
 	pthread_mutex_lock(&p->lock);
@@ -1806,8 +1946,12 @@ static void frame_in(struct tr_node *n, nng_msg *msg)
 		}
 		atomic_store_explicit(
 		    &p->last_rx, now_ms(), memory_order_relaxed);
-		for (size_t i = 0; i < f->batch->n_envelopes; i++)
-			env_in(n, p, f->batch->envelopes[i]);
+		{
+			struct rx r = {.n = n};
+			for (size_t i = 0; i < f->batch->n_envelopes; i++)
+				env_in(&r, p, f->batch->envelopes[i]);
+			rx_leave(&r);
+		}
 		break;
 	default:
 		atomic_fetch_add_explicit(&n->n_bad, 1, memory_order_relaxed);
@@ -1953,6 +2097,8 @@ static void node_free(struct tr_node *n)
 			free(p->listen);
 			free(p->links);
 			free(p->mons);
+			if (p->daio != NULL)
+				nng_aio_free(p->daio);
 			pthread_mutex_destroy(&p->lock);
 			free(p);
 		}
@@ -2321,9 +2467,6 @@ int tr_send_remote_named(tr_ctx *ctx, const char *node_name, const char *name,
 		return TR_ENOPROC;
 	if (strcmp(node_name, n->name) == 0)
 		return tr_send_named(ctx, name, type, data, size);
-	struct peer *p = peer_up_ref(n, node_name);
-	if (p == NULL)
-		return TR_ENOPROC;
 	Env e = TROUPE__WIRE__ENVELOPE__INIT;
 	WPid wf;
 	pid_out(n, tr_self(ctx), &wf);
@@ -2333,6 +2476,21 @@ int tr_send_remote_named(tr_ctx *ctx, const char *node_name, const char *name,
 	e.type = type;
 	e.payload.data = (uint8_t *)data;
 	e.payload.len = size;
+	/* Acquire: pairs with the release store below, though the fields
+	 * read here were published by peer_new already. */
+	struct peer *p =
+	    atomic_load_explicit(&n->named_peer, memory_order_acquire);
+	if (p != NULL && strcmp(p->name, node_name) == 0) {
+		int rc = ctx_put(ctx, n, p, &e);
+		if (rc != TR_ENOPROC)
+			return rc;
+		/* That entry went down: the node may be up again under a
+		 * new entry. */
+	}
+	p = peer_up_ref(n, node_name);
+	if (p == NULL)
+		return TR_ENOPROC;
+	atomic_store_explicit(&n->named_peer, p, memory_order_release);
 	return ctx_put(ctx, n, p, &e);
 }
 

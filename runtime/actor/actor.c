@@ -358,6 +358,38 @@ int tr__dist_inject_locked(tr_runtime *rt, tr_pid to, tr_msg *m)
 	return tr__deliver(rt, NULL, to, m);
 }
 
+int tr__dist_inject_many_locked(tr_runtime *rt, tr_pid to, tr_msg **msgs,
+    size_t n)
+{
+	if (to.node != 0)
+		return TR_EINVAL;
+	if (n == 0)
+		return TR_OK;
+	tr__actor *a = tr__lookup(rt, to);
+	if (TR_UNLIKELY(a == NULL)) {
+		atomic_fetch_add_explicit(&rt->x_dropped, n,
+		    memory_order_relaxed);
+		return TR_ENOPROC;
+	}
+	/* The chain is private until the exchange below: plain links. */
+	for (size_t i = 0; i + 1 < n; i++)
+		__atomic_store_n(tr__link(msgs[i]), msgs[i + 1],
+		    __ATOMIC_RELAXED);
+	tr_msg *last = msgs[n - 1];
+	__atomic_store_n(tr__link(last), NULL, __ATOMIC_RELAXED);
+	/* As in tr__mb_push, for a chain: acq_rel on the exchange, then
+	 * the release store of the old head's link publishes the whole
+	 * chain (the links above happen before it) to the consumer. */
+	uintptr_t prev = atomic_exchange_explicit(&a->mb_head,
+	    (uintptr_t)last, memory_order_acq_rel);
+	tr_msg *p = (tr_msg *)(prev & ~(uintptr_t)1);
+	__atomic_store_n(tr__link(p), msgs[0], __ATOMIC_RELEASE);
+	if ((prev & 1u) != 0)
+		tr__schedule(rt, NULL, a, true);
+	atomic_fetch_add_explicit(&rt->x_sent, n, memory_order_relaxed);
+	return TR_OK;
+}
+
 void tr__dist_exit(tr_runtime *rt, unsigned rec)
 {
 	tr__ext_exit(rt, rec);
