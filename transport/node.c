@@ -93,6 +93,9 @@ struct peer {
 	nng_pipe inp; /* its authenticated pipe into our pull socket */
 	bool has_push;
 	nng_socket push;
+	/* Both aios belong to whoever holds the send slot (`busy`) while
+	 * it is held: teardown frees them only once the slot is free for
+	 * good (see slot_release_locked and teardown). */
 	nng_aio *saio;
 	nng_aio *daio; /* no callback, no wait: see send_direct */
 	nng_tls_config *tls;
@@ -111,7 +114,8 @@ struct peer {
 	uint32_t qhead, qn, qcap;
 	size_t queued; /* bytes in q and in flight */
 	size_t inflight;
-	bool busy; /* saio is sending */
+	bool busy; /* the send slot: a frame is between kick and nng */
+	pthread_cond_t idle; /* `busy` fell on a peer that is down */
 	struct xlink *links;
 	uint32_t nlinks, cap_links;
 	struct xmon *mons;
@@ -336,6 +340,7 @@ static struct peer *peer_new(
 	p->inc = inc;
 	p->state = state;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->idle, NULL);
 	atomic_init(&p->last_rx, now_ms());
 	atomic_init(&p->dirty, 0);
 	/* Release: pairs with the acquire load in peer_at. */
@@ -540,6 +545,17 @@ static nng_msg *kick_locked(struct peer *p)
 	return m;
 }
 
+/* Frees the send slot (lock held). The holder touches neither aio after
+ * this, so on a peer that is down it wakes teardown, which waits for the
+ * slot before it frees them. */
+static void slot_release_locked(struct peer *p)
+{
+	p->inflight = 0;
+	p->busy = false;
+	if (p->state == PS_DOWN)
+		pthread_cond_broadcast(&p->idle);
+}
+
 /* Never called with the peer lock held: nng may run the callback of a
  * stopped aio on the calling thread. */
 static void start_send(struct peer *p, nng_msg *m)
@@ -556,8 +572,7 @@ static void send_cb(void *arg)
 		nng_msg_free(nng_aio_get_msg(p->saio));
 	pthread_mutex_lock(&p->lock);
 	p->queued -= p->inflight;
-	p->inflight = 0;
-	p->busy = false;
+	slot_release_locked(p);
 	nng_msg *next = rv == 0 || rv == NNG_ETIMEDOUT ? kick_locked(p) : NULL;
 	pthread_mutex_unlock(&p->lock);
 	if (next != NULL)
@@ -590,8 +605,7 @@ static void send_direct(struct peer *p, nng_msg *m)
 			nng_msg_free(nng_aio_get_msg(p->daio));
 		pthread_mutex_lock(&p->lock);
 		p->queued -= len;
-		p->inflight = 0;
-		p->busy = false;
+		slot_release_locked(p);
 		m = rv == 0 ? kick_locked(p) : NULL;
 		pthread_mutex_unlock(&p->lock);
 	}
@@ -1347,14 +1361,26 @@ static void peer_down_locked(
 /* Ticker thread, no lock held. */
 static void teardown(struct tr_node *n, struct peer *p)
 {
+	/* A sender may have taken the send slot just before the peer went
+	 * down and not yet handed its frame to nng (see kick_locked and
+	 * start_send): it still owns saio and daio. Closing the socket
+	 * first makes every send on it, pending or still to come, fail
+	 * at once, so the holder lets go of the slot soon; no one can take
+	 * it again, since kick_locked refuses a peer that is down. Only
+	 * then are the aios ours to free. */
 	if (p->has_push)
 		nng_close(p->push);
+	pthread_mutex_lock(&p->lock);
+	while (p->busy)
+		pthread_cond_wait(&p->idle, &p->lock);
+	p->has_push = false;
+	pthread_mutex_unlock(&p->lock);
 	if (p->saio != NULL)
-		nng_aio_free(p->saio); /* waits for its callback */
+		nng_aio_free(p->saio); /* waits for its callback's return */
 	p->saio = NULL;
-	/* daio stays until node_free: a sender that took `busy` just
-	 * before the peer went down may still be about to use it (on the
-	 * closed socket, which fails at once). */
+	if (p->daio != NULL)
+		nng_aio_free(p->daio);
+	p->daio = NULL;
 	if (p->tls != NULL)
 		nng_tls_config_free(p->tls);
 	p->tls = NULL;
@@ -2099,6 +2125,7 @@ static void node_free(struct tr_node *n)
 			free(p->mons);
 			if (p->daio != NULL)
 				nng_aio_free(p->daio);
+			pthread_cond_destroy(&p->idle);
 			pthread_mutex_destroy(&p->lock);
 			free(p);
 		}
