@@ -623,6 +623,22 @@ static void test_link_monitor_crash(void **state)
 	call_ok(e, remote_echo(e, "alpha"));
 }
 
+/* tr_kill from this node on a remote pid: an untrappable kill travels as
+ * an exit signal and the remote actor dies with `killed`, which its link
+ * and monitor report back. */
+static void test_remote_kill(void **state)
+{
+	struct env *e = *state;
+	pair_up(e, "alpha");
+	tr_pid echo = remote_echo(e, "alpha");
+	struct crash c = {echo, 0};
+	assert_rc(agent_cmd(e, CMD_LINK, &c, sizeof(c)), TR_OK);
+	uint64_t ref = ref_of(e);
+	call_ok(e, echo); /* the link and monitor went out before */
+	assert_rc(tr_kill(e->rt, echo, TR_REASON_KILL), TR_OK);
+	expect_exit_down(e, echo, ref, TR_REASON_KILLED, WAIT_MS);
+}
+
 /* Kills (SIGKILL) or freezes (SIGSTOP) the peer: links and monitors fire
  * with noconnection, and node monitors get NODEDOWN, within 20 ticks. */
 static void node_loss(struct env *e, int sig)
@@ -922,6 +938,7 @@ int main(void)
 	    BOTH(test_named_send),
 	    BOTH(test_remote_spawn),
 	    BOTH(test_link_monitor_crash),
+	    BOTH(test_remote_kill),
 	    BOTH(test_sigkill),
 	    BOTH(test_sigstop),
 	    BOTH(test_reconnect),
