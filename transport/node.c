@@ -182,7 +182,7 @@ struct tr_node {
 	tr__client *client;
 	_Atomic(struct peer *) *table;
 	_Atomic uint32_t top;
-	_Atomic uint64_t n_unauth, n_bad;
+	_Atomic uint64_t n_unauth, n_bad, n_refused;
 	/* The peer of the last named send: a stream of named sends to one
 	 * node then skips the node lock and the walk of the peer list.
 	 * Peers are never freed while the node runs, and their names never
@@ -1713,6 +1713,8 @@ static void hello_in(
 	if (h->major != TROUPE__WIRE__VERSION__PROTOCOL_MAJOR) {
 		logf_(n, "refused a peer: protocol major %u not supported",
 		    h->major);
+		atomic_fetch_add_explicit(
+		    &n->n_refused, 1, memory_order_relaxed);
 		return;
 	}
 	if (h->node == NULL || !name_ok(h->node->name) ||
@@ -1726,6 +1728,8 @@ static void hello_in(
 	bool answer = h->proof.len != 0;
 	if (strcmp(name, n->name) == 0) {
 		logf_(n, "refused a peer that has our own name");
+		atomic_fetch_add_explicit(
+		    &n->n_refused, 1, memory_order_relaxed);
 		return;
 	}
 	pthread_mutex_lock(&n->lock);
@@ -1790,6 +1794,8 @@ static void hello_in(
 			    "refused node %s: its handshake proof is "
 			    "wrong (another cookie?)",
 			    name);
+			atomic_fetch_add_explicit(
+			    &n->n_refused, 1, memory_order_relaxed);
 			if (waiting == 1)
 				conn_finish(n, only, TR_ECLOSED, name);
 			peer_down_locked(n, p, "refused", TR_ECLOSED);
@@ -1841,6 +1847,8 @@ static void hello_in(
 			    "refused node %s: its handshake proof is "
 			    "wrong (another cookie?)",
 			    name);
+			atomic_fetch_add_explicit(
+			    &n->n_refused, 1, memory_order_relaxed);
 			Troupe__Wire__Frame f = TROUPE__WIRE__FRAME__INIT;
 			Troupe__Wire__HelloReject r =
 			    TROUPE__WIRE__HELLO_REJECT__INIT;
@@ -1898,6 +1906,8 @@ static void proof_in(
 		    "refused node %s: its handshake proof is wrong "
 		    "(another cookie?)",
 		    p->name);
+		atomic_fetch_add_explicit(
+		    &n->n_refused, 1, memory_order_relaxed);
 		peer_down_locked(n, p, "refused", TR_ECLOSED);
 		pthread_mutex_unlock(&n->lock);
 		return;
@@ -2331,6 +2341,24 @@ void tr_node_stop(tr_node *n)
 	husks = h;
 	pthread_mutex_unlock(&husk_lock);
 	node_free(n);
+}
+
+int tr_node_stats_get(tr_node_stats *st, tr_node *n)
+{
+	if (st == NULL || n == NULL)
+		return TR_EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->frames_unauth = atomic_load_explicit(&n->n_unauth,
+	    memory_order_relaxed);
+	st->frames_malformed = atomic_load_explicit(&n->n_bad,
+	    memory_order_relaxed);
+	st->handshakes_refused = atomic_load_explicit(&n->n_refused,
+	    memory_order_relaxed);
+	pthread_mutex_lock(&n->lock);
+	for (struct peer *p = n->peers; p != NULL; p = p->next)
+		st->peers_up += p->state == PS_UP;
+	pthread_mutex_unlock(&n->lock);
+	return TR_OK;
 }
 
 tr_node *tr_node_of(tr_runtime *rt)

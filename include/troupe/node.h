@@ -101,6 +101,19 @@ TR_API int tr_send_remote_named(tr_ctx *ctx, const char *node_name,
  * name for node 0). Errors: TR_ENOENT, TR_EINVAL. */
 TR_API int tr_node_name_of(char *buf, size_t cap, tr_node *node, tr_pid pid);
 
+/* Counters of a node, for operations: what was refused and why. */
+typedef struct tr_node_stats {
+	uint32_t peers_up;           /* connected and authenticated now */
+	uint64_t frames_unauth;      /* dropped: from a pipe that has not
+	                              * proved the cookie */
+	uint64_t frames_malformed;   /* dropped: undecodable or invalid */
+	uint64_t handshakes_refused; /* wrong cookie or proof, bad version,
+	                              * our own name */
+} tr_node_stats;
+
+/* Fills `st`. Thread-safe. Errors: TR_EINVAL. */
+TR_API int tr_node_stats_get(tr_node_stats *st, tr_node *node);
+
 /* ---- remote spawn ------------------------------------------------------- */
 
 /* Makes `b` spawnable by other nodes under `name`. The remote spawn

@@ -730,6 +730,11 @@ static void test_wrong_cookie(void **state)
 	assert_int_equal(k2, -1); /* its connect fails, it never gets READY */
 	assert_rc(
 	    tr_node_whereis(&pid, e->node, "beta", "echo", 1000), TR_ENOPROC);
+	/* The refusal is counted for operators. */
+	tr_node_stats st;
+	assert_rc(tr_node_stats_get(&st, e->node), TR_OK);
+	assert_true(st.handshakes_refused >= 1);
+	assert_int_equal(st.peers_up, 0);
 }
 
 /* Raw frames on the node's pull listener: garbage, a batch without a
@@ -788,6 +793,28 @@ static void test_malformed(void **state)
 	assert_rc(
 	    tr_node_connect(e->node, e->kids[k].url, WAIT_MS, peer), TR_OK);
 	call_ok(e, remote_echo(e, "alpha"));
+
+	/* The same garbage at our own node is counted, not delivered. */
+	tr_node_stats st0, st1;
+	assert_rc(tr_node_stats_get(&st0, e->node), TR_OK);
+	assert_int_equal(nng_push0_open(&s), 0);
+	assert_int_equal(
+	    nng_dial(s, tr_node_listen_url(e->node, 0), NULL, 0), 0);
+	nng_setopt_ms(s, NNG_OPT_SENDTIMEO, 2000);
+	assert_int_equal(nng_send(s, (void *)garbage, sizeof(garbage), 0), 0);
+	assert_int_equal(nng_send(s, fb, fl, 0), 0);
+	int64_t until = tt_now_ms() + WAIT_MS;
+	do {
+		tt_sleep_ms(10);
+		assert_rc(tr_node_stats_get(&st1, e->node), TR_OK);
+	} while (st1.frames_unauth + st1.frames_malformed <
+	        st0.frames_unauth + st0.frames_malformed + 2 &&
+	    tt_now_ms() < until);
+	nng_close(s);
+	assert_true(st1.frames_unauth + st1.frames_malformed >=
+	    st0.frames_unauth + st0.frames_malformed + 2);
+	assert_int_equal(st1.peers_up, 1);
+	assert_rc(tr_node_stats_get(NULL, e->node), TR_EINVAL);
 }
 
 /* A frozen peer: sends pile up to max_queue, then fail with TR_EAGAIN
