@@ -35,6 +35,12 @@ esac
 "$cmake" --build "$tmp/consumer"
 "$tmp/consumer/consumer"
 "$tmp/consumer/consumer_static"
+if [ -e "$prefix"/*/cmake/troupe/troupe-node-targets.cmake ] ||
+	[ -n "$(find "$prefix" -name troupe-node-targets.cmake -print -quit)" ]; then
+	[ -x "$tmp/consumer/consumer_node" ] ||
+		{ echo "error: troupe::node is installed but was not found" >&2; exit 1; }
+	"$tmp/consumer/consumer_node"
+fi
 
 step "consumer via pkg-config"
 pc=$(find "$prefix" -name troupe.pc -print -quit)
