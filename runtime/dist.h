@@ -67,7 +67,7 @@ void tr__dist_exit(tr_runtime *rt, unsigned rec);
  * one push onto the mailbox for all of them. On TR_OK the runtime owns
  * every message; on error (TR_EINVAL, TR_ENOPROC) none, and the caller
  * frees them all. n may be 0. */
-int tr__dist_inject_many_locked(tr_runtime *rt, tr_pid to, tr_msg **msgs,
-    size_t n);
+int tr__dist_inject_many_locked(
+    tr_runtime *rt, tr_pid to, tr_msg **msgs, size_t n);
 
 #endif

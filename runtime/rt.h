@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "troupe/troupe.h"
 #include "platform/platform.h"
+#include "troupe/troupe.h"
 
 typedef struct tr__actor tr__actor;
 typedef struct tr__sched tr__sched;
@@ -31,7 +31,7 @@ typedef struct tr__registry tr__registry;
 #define TR__MF_SIGNAL (1u << 10)  /* a signal (type: TR__SIG_*) */
 #define TR__MF_DOWN (1u << 11)    /* a DOWN: delivered only if monitored */
 #define TR__MF_VIALINK (1u << 12) /* an exit signal sent because of a link */
-#define TR__MF_SYSTEM                                                       \
+#define TR__MF_SYSTEM                                                          \
 	(TR__MF_REPLY | TR__MF_RTIMEO | TR__MF_SIGNAL | TR__MF_DOWN)
 
 /* Signal kinds, carried in the type of a TR__MF_SIGNAL message. */
@@ -48,9 +48,9 @@ enum {
 /* ---- actors ------------------------------------------------------------- */
 
 enum {
-	TR__A_NEW = 0,  /* spawned, init not yet run */
-	TR__A_RUNNING,  /* initialised */
-	TR__A_EXITING,  /* tr_exit called; dies at the end of the callback */
+	TR__A_NEW = 0, /* spawned, init not yet run */
+	TR__A_RUNNING, /* initialised */
+	TR__A_EXITING, /* tr_exit called; dies at the end of the callback */
 	TR__A_DEAD,
 };
 
@@ -65,7 +65,7 @@ struct tr__actor {
 	tr_pid pid;
 	uint32_t kind;
 	const tr_behaviour *b;
-	tr_port *port; /* kind == TR__K_PORT: the thread to wake */
+	tr_port *port;             /* kind == TR__K_PORT: the thread to wake */
 	_Atomic uint32_t has_name; /* see registry.c */
 	_Atomic uint32_t kill_pending; /* tr_kill(KILL) seen; see signal.c */
 
@@ -74,9 +74,9 @@ struct tr__actor {
 	 * through a tr_msg pointer, so it keeps tr_msg's alignment. */
 	TR_CACHE_ALIGNED void *stub_next;
 	tr_msg *mb_tail;
-	void *state;         /* init argument until init has run */
-	tr__actor *qnext;    /* global run queue or retire list link */
-	tr__ext *ext;        /* rarely used parts, allocated on demand */
+	void *state;      /* init argument until init has run */
+	tr__actor *qnext; /* global run queue or retire list link */
+	tr__ext *ext;     /* rarely used parts, allocated on demand */
 	uint64_t retire_epoch;
 	uint32_t status;
 	int32_t reason;
@@ -89,15 +89,15 @@ struct tr__ext {
 	struct tr__pending {
 		uint64_t ref;
 		tr_timer timer;
-	} *pending;          /* outstanding tr_request()s */
+	} * pending; /* outstanding tr_request()s */
 	uint32_t npending, cap_pending;
-	tr_pid *links;       /* linked actors, each once */
+	tr_pid *links; /* linked actors, each once */
 	uint32_t nlinks, cap_links;
 	struct tr__mon {
 		uint64_t ref;
 		tr_pid pid;
-	} *watchers,         /* monitors on this actor: who to tell */
-	    *watching;       /* monitors this actor holds: on whom */
+	} * watchers,  /* monitors on this actor: who to tell */
+	    *watching; /* monitors this actor holds: on whom */
 	uint32_t nwatchers, cap_watchers, nwatching, cap_watching;
 	char exit_text[TR_REASON_TEXT_MAX];
 };
@@ -113,7 +113,7 @@ struct tr_port {
 /* The context handed to callbacks: one per scheduler (and one per stopping
  * runtime), pointing at the actor being run. */
 struct tr_ctx {
-	tr__sched *s;   /* NULL while the runtime is being torn down */
+	tr__sched *s; /* NULL while the runtime is being torn down */
 	tr_runtime *rt;
 	tr__actor *a;
 };
@@ -128,16 +128,16 @@ struct tr__sched {
 	tr_runtime *rt;
 	unsigned idx;
 	tr_ctx ctx;
-	tr__actor *runnext;     /* the actor the last send woke; see sched.c */
-	uint32_t streak;        /* consecutive runs taken from runnext */
-	uint32_t since_qs;      /* turns since the last quiescent state */
-	uint64_t tick;          /* turns run, for the global-queue check */
+	tr__actor *runnext; /* the actor the last send woke; see sched.c */
+	uint32_t streak;    /* consecutive runs taken from runnext */
+	uint32_t since_qs;  /* turns since the last quiescent state */
+	uint64_t tick;      /* turns run, for the global-queue check */
 	tr__actor *retire_head, *retire_tail;
 	uint32_t nslots;
 	uint32_t slots[TR__SLOT_CACHE];
 	uint32_t seen_seq[TR_MAX_SCHEDULERS]; /* runnext-stuck detection */
 	uint64_t rng;
-	bool dist_dirty;        /* sent to another node during this turn */
+	bool dist_dirty; /* sent to another node during this turn */
 	pthread_t thread;
 
 	/* Counters: written by the owner (plain load+store), read by stats. */
@@ -148,7 +148,7 @@ struct tr__sched {
 	 * whoever advances the epoch. */
 	TR_CACHE_ALIGNED _Atomic uint64_t epoch;
 	_Atomic uint32_t online;
-	_Atomic uint32_t turn_seq; /* read by thieves, see steal() */
+	_Atomic uint32_t turn_seq;     /* read by thieves, see steal() */
 	_Atomic uint32_t want_runnext; /* set by an idle thief, see steal() */
 
 	/* Run queue: the owner pushes at rq_tail; the owner and thieves take
@@ -185,7 +185,7 @@ struct tr_runtime {
 
 	/* Shared, rarely written. */
 	TR_CACHE_ALIGNED _Atomic uint32_t stopping; /* no new spawns */
-	_Atomic uint32_t halted;                   /* schedulers gone */
+	_Atomic uint32_t halted;                    /* schedulers gone */
 	_Atomic uint64_t epoch;
 	_Atomic uint64_t next_ref;
 
@@ -235,8 +235,8 @@ extern __thread tr__sched *tr__current;
 
 /* ---- internal functions (actor.c) ---------------------------------------- */
 
-int tr__msg_new(tr_msg **mp, tr_runtime *rt, uint32_t type, const void *data,
-    size_t size);
+int tr__msg_new(
+    tr_msg **mp, tr_runtime *rt, uint32_t type, const void *data, size_t size);
 void tr__msg_free(tr_msg *m);
 /* Looks up a local pid; only inside an EBR section (scheduler or ext). */
 tr__actor *tr__lookup(tr_runtime *rt, tr_pid pid);
@@ -271,7 +271,8 @@ void tr__retire(tr_runtime *rt, tr__sched *s, tr__actor *a);
 bool tr__all_parked(tr_runtime *rt);
 unsigned tr__ext_active(tr_runtime *rt);
 
-/* ---- signals (signal.c) ---------------------------------------------------- */
+/* ---- signals (signal.c) ----------------------------------------------------
+ */
 
 /* Status flags of an actor, above its state byte. */
 #define TR__A_NOTERM 0x100u   /* init failed: terminate is not owed */
@@ -285,22 +286,20 @@ bool tr__sig_dispatch(tr__sched *s, tr__actor *a, tr_msg *m);
 void tr__sig_exit(tr_runtime *rt, tr__sched *s, tr__actor *a, int reason);
 /* Empties the mailbox of an actor that has exited, answering link and
  * monitor requests in it with `reason` (noproc once it is gone). */
-void tr__sig_drain(tr_runtime *rt, tr__sched *s, tr__actor *a, int reason,
-    const char *text);
+void tr__sig_drain(
+    tr_runtime *rt, tr__sched *s, tr__actor *a, int reason, const char *text);
 int tr__sig_spawn_bind(tr_runtime *rt, tr__actor *parent, tr__actor *child,
     bool link, uint64_t *mref);
-void tr__sig_spawn_unbind(tr__actor *parent, tr__actor *child, bool link,
-    uint64_t mref);
-int tr__port_monitor(tr_runtime *rt, tr_pid port, tr_pid target,
-    uint64_t *ref);
-void tr__port_demonitor(tr_runtime *rt, tr_pid port, tr_pid target,
-    uint64_t ref);
+void tr__sig_spawn_unbind(
+    tr__actor *parent, tr__actor *child, bool link, uint64_t mref);
+int tr__port_monitor(tr_runtime *rt, tr_pid port, tr_pid target, uint64_t *ref);
+void tr__port_demonitor(
+    tr_runtime *rt, tr_pid port, tr_pid target, uint64_t ref);
 /* Spawns; parent (may be NULL) is the calling actor for link/monitor. */
 int tr__spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
     const tr_spawn_opts *opts, tr__actor *parent, bool link, uint64_t *mref);
 /* A message for the runtime's own use: no size limit, any type. */
-int tr__msg_new_sys(tr_msg **mp, uint32_t type, const void *data,
-    size_t size);
+int tr__msg_new_sys(tr_msg **mp, uint32_t type, const void *data, size_t size);
 /* Sends a signal from `from` (ref and payload optional). */
 int tr__sig_send(tr_runtime *rt, tr__sched *s, tr_pid from, tr_pid to,
     uint32_t kind, uint32_t flags, uint64_t ref, const tr_exit_info *info);
@@ -326,7 +325,8 @@ void tr__registry_fini(tr_runtime *rt);
  * TR_NAME_MAX + 1 bytes) for the crash report. */
 void tr__registry_release(tr_runtime *rt, tr__actor *a, char *name);
 
-/* ---- mailbox (Vyukov/Pony intrusive MPSC queue) --------------------------- */
+/* ---- mailbox (Vyukov/Pony intrusive MPSC queue) ---------------------------
+ */
 
 /* The link word of a message (or of an actor's stub). The public tr_msg
  * declares it as a plain pointer, so it is accessed with the GCC/Clang
@@ -360,8 +360,8 @@ static inline bool tr__mb_push(tr__actor *a, tr_msg *m)
 	/* acq_rel: release publishes m's link; acquire pairs with the release
 	 * CAS in tr__mb_mark_idle, so a sender that wakes the actor sees
 	 * everything its last turn wrote. */
-	uintptr_t prev = atomic_exchange_explicit(&a->mb_head, (uintptr_t)m,
-	    memory_order_acq_rel);
+	uintptr_t prev = atomic_exchange_explicit(
+	    &a->mb_head, (uintptr_t)m, memory_order_acq_rel);
 	tr_msg *p = (tr_msg *)(prev & ~(uintptr_t)1);
 	/* Release: pairs with the acquire load in tr__mb_pop, publishing m's
 	 * contents to the consumer. */

@@ -12,31 +12,50 @@
 const char *tr_strerror(int err)
 {
 	switch (err) {
-	case TR_OK: return "success";
-	case TR_EINVAL: return "invalid argument";
-	case TR_ENOMEM: return "out of memory or actor table full";
-	case TR_ENOPROC: return "no such actor";
-	case TR_ETIMEDOUT: return "timed out";
-	case TR_ECLOSED: return "runtime is stopping";
-	case TR_EMSGSIZE: return "message too large";
-	case TR_EEXIST: return "already exists";
-	case TR_ENOENT: return "not found";
-	case TR_ENOTSUP: return "not supported";
-	case TR_EAGAIN: return "resource temporarily unavailable";
-	default: return "unknown error";
+	case TR_OK:
+		return "success";
+	case TR_EINVAL:
+		return "invalid argument";
+	case TR_ENOMEM:
+		return "out of memory or actor table full";
+	case TR_ENOPROC:
+		return "no such actor";
+	case TR_ETIMEDOUT:
+		return "timed out";
+	case TR_ECLOSED:
+		return "runtime is stopping";
+	case TR_EMSGSIZE:
+		return "message too large";
+	case TR_EEXIST:
+		return "already exists";
+	case TR_ENOENT:
+		return "not found";
+	case TR_ENOTSUP:
+		return "not supported";
+	case TR_EAGAIN:
+		return "resource temporarily unavailable";
+	default:
+		return "unknown error";
 	}
 }
 
 const char *tr_reason_name(int reason)
 {
 	switch (reason) {
-	case TR_REASON_NORMAL: return "normal";
-	case TR_REASON_SHUTDOWN: return "shutdown";
-	case TR_REASON_KILL: return "kill";
-	case TR_REASON_KILLED: return "killed";
-	case TR_REASON_NOPROC: return "noproc";
-	case TR_REASON_NOCONNECTION: return "noconnection";
-	default: return "error";
+	case TR_REASON_NORMAL:
+		return "normal";
+	case TR_REASON_SHUTDOWN:
+		return "shutdown";
+	case TR_REASON_KILL:
+		return "kill";
+	case TR_REASON_KILLED:
+		return "killed";
+	case TR_REASON_NOPROC:
+		return "noproc";
+	case TR_REASON_NOCONNECTION:
+		return "noconnection";
+	default:
+		return "error";
 	}
 }
 
@@ -54,7 +73,8 @@ static void rt_free(tr_runtime *rt)
 		free(rt->sched);
 	}
 	if (rt->pids != NULL)
-		munmap((void *)rt->pids, (size_t)rt->pid_cap * sizeof(*rt->pids));
+		munmap(
+		    (void *)rt->pids, (size_t)rt->pid_cap * sizeof(*rt->pids));
 	free(rt->slot_free);
 	pthread_mutex_destroy(&rt->gq_lock);
 	pthread_mutex_destroy(&rt->slot_lock);
@@ -171,7 +191,7 @@ static bool quiescent_now(tr_runtime *rt)
 	 * before it stops counting, and that section to the global queue
 	 * before it ends, so reading in this order misses nothing. */
 	return tr__bpool_busy(rt) == 0 && tr__timers_armed(rt) == 0 &&
-	    tr__ext_active(rt) == 0 && tr__all_parked(rt);
+	       tr__ext_active(rt) == 0 && tr__all_parked(rt);
 }
 
 int tr_runtime_wait_quiescent(tr_runtime *rt, int64_t timeout_ms)
@@ -180,9 +200,9 @@ int tr_runtime_wait_quiescent(tr_runtime *rt, int64_t timeout_ms)
 		return TR_EINVAL;
 	if (tr__current != NULL)
 		return TR_EINVAL;
-	uint64_t deadline = timeout_ms < 0 ?
-	    UINT64_MAX :
-	    tr__now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t deadline =
+	    timeout_ms < 0 ? UINT64_MAX
+	                   : tr__now_ns() + (uint64_t)timeout_ms * 1000000u;
 	/* Polling keeps the schedulers free of any bookkeeping for a
 	 * rarely-used call. One observation suffices: a scheduler clears its
 	 * parked bit before it is woken, and work made runnable by another
@@ -193,7 +213,7 @@ int tr_runtime_wait_quiescent(tr_runtime *rt, int64_t timeout_ms)
 			return TR_OK;
 		if (tr__now_ns() >= deadline)
 			return TR_ETIMEDOUT;
-		struct timespec ts = { 0, 200000 };
+		struct timespec ts = {0, 200000};
 		nanosleep(&ts, NULL);
 	}
 }
@@ -229,8 +249,8 @@ void tr_runtime_stop(tr_runtime *rt)
 	/* Then every live actor, in slot order. Terminate callbacks may
 	 * send; those messages land in mailboxes freed here too. */
 	for (uint32_t slot = 1; slot < rt->slot_hwm; slot++) {
-		uintptr_t v = atomic_load_explicit(&rt->pids[slot],
-		    memory_order_acquire);
+		uintptr_t v =
+		    atomic_load_explicit(&rt->pids[slot], memory_order_acquire);
 		if (v == 0 || (v & 1u) != 0)
 			continue;
 		tr__actor_teardown(rt, (tr__actor *)v);
@@ -253,21 +273,21 @@ int tr_runtime_stats_get(tr_runtime_stats *st, tr_runtime *rt)
 	st->crashes = atomic_load(&rt->x_crashes);
 	for (unsigned i = 0; i < rt->nsched; i++) {
 		tr__sched *s = rt->sched[i];
-		spawned += atomic_load_explicit(&s->n_spawned,
-		    memory_order_relaxed);
+		spawned +=
+		    atomic_load_explicit(&s->n_spawned, memory_order_relaxed);
 		died += atomic_load_explicit(&s->n_died, memory_order_relaxed);
-		st->msgs_sent += atomic_load_explicit(&s->n_sent,
-		    memory_order_relaxed);
-		st->msgs_dropped += atomic_load_explicit(&s->n_dropped,
-		    memory_order_relaxed);
-		st->steals += atomic_load_explicit(&s->n_steals,
-		    memory_order_relaxed);
-		st->parks += atomic_load_explicit(&s->n_parks,
-		    memory_order_relaxed);
-		st->crashes += atomic_load_explicit(&s->n_crashes,
-		    memory_order_relaxed);
-		st->turns[i] = atomic_load_explicit(&s->n_turns,
-		    memory_order_relaxed);
+		st->msgs_sent +=
+		    atomic_load_explicit(&s->n_sent, memory_order_relaxed);
+		st->msgs_dropped +=
+		    atomic_load_explicit(&s->n_dropped, memory_order_relaxed);
+		st->steals +=
+		    atomic_load_explicit(&s->n_steals, memory_order_relaxed);
+		st->parks +=
+		    atomic_load_explicit(&s->n_parks, memory_order_relaxed);
+		st->crashes +=
+		    atomic_load_explicit(&s->n_crashes, memory_order_relaxed);
+		st->turns[i] =
+		    atomic_load_explicit(&s->n_turns, memory_order_relaxed);
 	}
 	st->actors_spawned = spawned;
 	st->actors_alive = spawned >= died ? spawned - died : 0;

@@ -53,7 +53,7 @@ static inline int64_t tt_now_ms(void)
 
 static inline void tt_sleep_ms(int64_t ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
 	}
@@ -148,7 +148,7 @@ static inline uint64_t tt_env_u64(const char *name, uint64_t dflt)
  * thread's stack from another thread; restoring the dispositions the process
  * started with (the sanitizers' handlers, or the default) makes such a crash
  * kill the process with a proper report instead. */
-static const int tt_signals[] = { SIGFPE, SIGILL, SIGSEGV, SIGBUS, SIGSYS };
+static const int tt_signals[] = {SIGFPE, SIGILL, SIGSEGV, SIGBUS, SIGSYS};
 static struct sigaction tt_saved_signals[5];
 
 static inline void tt_save_signals(void)
@@ -201,8 +201,8 @@ static inline struct tt_fixture *tt_begin(void **state)
 	return *state;
 }
 
-static inline tr_runtime *tt_start_opts(struct tt_fixture *fx,
-    const tr_runtime_opts *opts)
+static inline tr_runtime *tt_start_opts(
+    struct tt_fixture *fx, const tr_runtime_opts *opts)
 {
 	assert_null(fx->rt);
 	assert_rc(tr_runtime_start(&fx->rt, opts), TR_OK);
@@ -251,8 +251,7 @@ static inline tr_runtime_stats tt_stats(tr_runtime *rt)
 	return st;
 }
 
-static inline tr_pid tt_spawn(tr_runtime *rt, const tr_behaviour *b,
-    void *arg)
+static inline tr_pid tt_spawn(tr_runtime *rt, const tr_behaviour *b, void *arg)
 {
 	tr_pid pid = TR_PID_NONE;
 
@@ -278,8 +277,8 @@ static inline tr_msg *tt_recv(tr_port *port, int64_t ms)
 
 /* Receives the next message, checks its type and payload size and copies
  * the payload to `out`. Returns the sender. */
-static inline tr_pid tt_recv_data(tr_port *port, uint32_t type, void *out,
-    size_t size)
+static inline tr_pid tt_recv_data(
+    tr_port *port, uint32_t type, void *out, size_t size)
 {
 	tr_msg *m = tt_recv(port, TT_WAIT_MS);
 	tr_pid from = m->sender;
@@ -320,25 +319,25 @@ static TT_UNUSED int tt_echo_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		TT_ACHECK(tr_reply(ctx, m, m->type, m->data, m->size) == TR_OK);
 	} else if (!tr_pid_is_none(m->sender)) {
 		TT_ACHECK(tr_send(ctx, m->sender, m->type, m->data, m->size) ==
-		    TR_OK);
+		          TR_OK);
 	}
 	return 0;
 }
 
 static const tr_behaviour tt_echo TT_UNUSED = {
-	.name = "tt_echo",
-	.handle = tt_echo_handle,
+    .name = "tt_echo",
+    .handle = tt_echo_handle,
 };
 
 /* A tr_call round trip to an echo actor, checked end to end. */
-static inline void tt_call_echo(tr_runtime *rt, tr_pid echo, uint64_t value,
-    int64_t timeout_ms)
+static inline void tt_call_echo(
+    tr_runtime *rt, tr_pid echo, uint64_t value, int64_t timeout_ms)
 {
 	tr_msg *r = NULL;
 	uint64_t got;
 
-	assert_rc(tr_call(&r, rt, echo, 7, &value, sizeof(value), timeout_ms),
-	    TR_OK);
+	assert_rc(
+	    tr_call(&r, rt, echo, 7, &value, sizeof(value), timeout_ms), TR_OK);
 	assert_non_null(r);
 	assert_int_equal(r->type, 7);
 	assert_int_equal(r->size, sizeof(got));

@@ -45,7 +45,7 @@ static TT_UNUSED void tt_stash_clear(void)
 static inline bool tt_match(const tr_msg *m, uint32_t type, tr_pid from)
 {
 	return m->type == type &&
-	    (tr_pid_is_none(from) || tr_pid_eq(m->sender, from));
+	       (tr_pid_is_none(from) || tr_pid_eq(m->sender, from));
 }
 
 static inline void tt_stash_push(tr_msg *m)
@@ -90,8 +90,8 @@ static TT_UNUSED tr_msg *tt_try_expect_if(tr_port *port, uint32_t type,
 	}
 }
 
-static TT_UNUSED tr_msg *tt_try_expect(tr_port *port, uint32_t type,
-    tr_pid from, int64_t ms)
+static TT_UNUSED tr_msg *tt_try_expect(
+    tr_port *port, uint32_t type, tr_pid from, int64_t ms)
 {
 	return tt_try_expect_if(port, type, from, NULL, NULL, ms);
 }
@@ -110,8 +110,7 @@ static TT_UNUSED tr_msg *tt_expect(tr_port *port, uint32_t type, tr_pid from)
 /* Fails if a message of `type` from `from` (TR_PID_NONE: anyone) is
  * stashed or waiting on the port now. Call it once the runtime is
  * quiescent: then nothing is still on its way. */
-static TT_UNUSED void tt_assert_none(tr_port *port, uint32_t type,
-    tr_pid from)
+static TT_UNUSED void tt_assert_none(tr_port *port, uint32_t type, tr_pid from)
 {
 	tr_msg *m = tt_try_expect(port, type, from, 0);
 
@@ -119,8 +118,8 @@ static TT_UNUSED void tt_assert_none(tr_port *port, uint32_t type,
 		tr_pid s = m->sender;
 
 		tr_msg_free(m);
-		fail_msg("unexpected message of type %#x from <%u.%u.%u>",
-		    type, s.node, s.slot, s.gen);
+		fail_msg("unexpected message of type %#x from <%u.%u.%u>", type,
+		    s.node, s.slot, s.gen);
 	}
 }
 
@@ -200,8 +199,8 @@ static int tt_probe_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		TT_ACHECK(m->size == sizeof(req));
 		memcpy(&req, m->data, sizeof(req));
 		rc = req.fn(ctx, req.arg);
-		TT_ACHECK(tr_send(ctx, m->sender, TT_P_RC, &rc, sizeof(rc)) ==
-		    TR_OK);
+		TT_ACHECK(
+		    tr_send(ctx, m->sender, TT_P_RC, &rc, sizeof(rc)) == TR_OK);
 		return 0;
 	}
 	case TT_P_STOP: {
@@ -223,8 +222,8 @@ static int tt_probe_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		memset(&note, 0, sizeof(note));
 		memcpy(&note.info, m->data, sizeof(note.info));
 		TT_ACHECK(m->type == TR_MSG_DOWN || note.info.ref == 0);
-		TT_ACHECK(memchr(note.info.text, '\0', TR_REASON_TEXT_MAX) !=
-		    NULL);
+		TT_ACHECK(
+		    memchr(note.info.text, '\0', TR_REASON_TEXT_MAX) != NULL);
 		if (p->hook != NULL)
 			note.hook_rc = p->hook(ctx, p->hook_arg, &note.info);
 		if (m->type == TR_MSG_EXIT && p->exits != NULL)
@@ -232,9 +231,10 @@ static int tt_probe_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		if (m->type == TR_MSG_DOWN && p->downs != NULL)
 			atomic_fetch_add(p->downs, 1);
 		if (!p->quiet)
-			TT_ACHECK(tr_send(ctx, p->report,
-			    m->type == TR_MSG_EXIT ? TT_P_EXIT : TT_P_DOWN,
-			    &note, sizeof(note)) == TR_OK);
+			TT_ACHECK(
+			    tr_send(ctx, p->report,
+			        m->type == TR_MSG_EXIT ? TT_P_EXIT : TT_P_DOWN,
+			        &note, sizeof(note)) == TR_OK);
 		return 0;
 	default: {
 		struct tt_other *o = calloc(1, sizeof(*o));
@@ -265,19 +265,19 @@ static void tt_probe_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour tt_probe_bhv TT_UNUSED = {
-	.name = "tt_probe",
-	.init = tt_probe_init,
-	.handle = tt_probe_handle,
-	.terminate = tt_probe_terminate,
+    .name = "tt_probe",
+    .init = tt_probe_init,
+    .handle = tt_probe_handle,
+    .terminate = tt_probe_terminate,
 };
 
 /* Spawns a probe reporting to `port`; `tmpl` (may be NULL) gives its hook
  * and counters; `trap` starts it trapping exits. */
-static TT_UNUSED tr_pid tt_probe_spawn_cfg(tr_runtime *rt, tr_port *port,
-    bool trap, const struct tt_probe *tmpl)
+static TT_UNUSED tr_pid tt_probe_spawn_cfg(
+    tr_runtime *rt, tr_port *port, bool trap, const struct tt_probe *tmpl)
 {
 	struct tt_probe *p = calloc(1, sizeof(*p));
-	tr_spawn_opts so = { .flags = trap ? TR_SPAWN_TRAP_EXIT : 0 };
+	tr_spawn_opts so = {.flags = trap ? TR_SPAWN_TRAP_EXIT : 0};
 	tr_pid pid = TR_PID_NONE;
 
 	assert_non_null(p);
@@ -288,22 +288,21 @@ static TT_UNUSED tr_pid tt_probe_spawn_cfg(tr_runtime *rt, tr_port *port,
 	return pid;
 }
 
-static TT_UNUSED tr_pid tt_probe_spawn(tr_runtime *rt, tr_port *port,
-    bool trap)
+static TT_UNUSED tr_pid tt_probe_spawn(tr_runtime *rt, tr_port *port, bool trap)
 {
 	return tt_probe_spawn_cfg(rt, port, trap, NULL);
 }
 
 /* Runs fn(ctx, arg) inside `probe` and returns what it returned. */
-static TT_UNUSED int tt_run(tr_port *port, tr_pid probe, tt_run_fn fn,
-    void *arg)
+static TT_UNUSED int tt_run(
+    tr_port *port, tr_pid probe, tt_run_fn fn, void *arg)
 {
-	struct tt_run_req req = { fn, arg };
+	struct tt_run_req req = {fn, arg};
 	tr_msg *m;
 	int rc;
 
-	assert_rc(tr_port_send(port, probe, TT_P_RUN, &req, sizeof(req)),
-	    TR_OK);
+	assert_rc(
+	    tr_port_send(port, probe, TT_P_RUN, &req, sizeof(req)), TR_OK);
 	m = tt_expect(port, TT_P_RC, probe);
 	assert_int_equal(m->size, sizeof(rc));
 	memcpy(&rc, m->data, sizeof(rc));
@@ -313,8 +312,8 @@ static TT_UNUSED int tt_run(tr_port *port, tr_pid probe, tt_run_fn fn,
 
 /* Makes `probe` exit with `reason` and `text` (NULL: none) after the
  * current message, or, with by_return, return `reason` from handle. */
-static TT_UNUSED void tt_stop_probe(tr_port *port, tr_pid probe, int reason,
-    const char *text, bool by_return)
+static TT_UNUSED void tt_stop_probe(
+    tr_port *port, tr_pid probe, int reason, const char *text, bool by_return)
 {
 	struct tt_stop_req req;
 
@@ -323,8 +322,8 @@ static TT_UNUSED void tt_stop_probe(tr_port *port, tr_pid probe, int reason,
 	req.by_return = by_return;
 	if (text != NULL)
 		snprintf(req.text, sizeof(req.text), "%s", text);
-	assert_rc(tr_port_send(port, probe, TT_P_STOP, &req, sizeof(req)),
-	    TR_OK);
+	assert_rc(
+	    tr_port_send(port, probe, TT_P_STOP, &req, sizeof(req)), TR_OK);
 }
 
 /* A round trip to `probe`: it is alive and has handled what the port sent
@@ -347,12 +346,12 @@ static bool tt_note_about(const tr_msg *m, const void *arg)
 
 /* The first EXIT or DOWN notice from `probe` about `pid`, checked against
  * `reason`. */
-static TT_UNUSED struct tt_note tt_expect_note(tr_port *port, uint32_t type,
-    tr_pid probe, tr_pid pid, int reason)
+static TT_UNUSED struct tt_note tt_expect_note(
+    tr_port *port, uint32_t type, tr_pid probe, tr_pid pid, int reason)
 {
 	struct tt_note n;
-	tr_msg *m = tt_try_expect_if(port, type, probe, tt_note_about, &pid,
-	    TT_WAIT_MS);
+	tr_msg *m = tt_try_expect_if(
+	    port, type, probe, tt_note_about, &pid, TT_WAIT_MS);
 
 	if (m == NULL)
 		fail_msg("no %s notice about <%u.%u.%u> came",
@@ -368,14 +367,14 @@ static TT_UNUSED struct tt_note tt_expect_note(tr_port *port, uint32_t type,
 	return n;
 }
 
-static TT_UNUSED struct tt_note tt_expect_exit(tr_port *port, tr_pid probe,
-    tr_pid from, int reason)
+static TT_UNUSED struct tt_note tt_expect_exit(
+    tr_port *port, tr_pid probe, tr_pid from, int reason)
 {
 	return tt_expect_note(port, TT_P_EXIT, probe, from, reason);
 }
 
-static TT_UNUSED struct tt_note tt_expect_down(tr_port *port, tr_pid probe,
-    tr_pid target, int reason)
+static TT_UNUSED struct tt_note tt_expect_down(
+    tr_port *port, tr_pid probe, tr_pid target, int reason)
 {
 	return tt_expect_note(port, TT_P_DOWN, probe, target, reason);
 }
@@ -455,21 +454,21 @@ static TT_UNUSED int tt_fn_self(tr_ctx *ctx, void *arg)
 /* tr_link / tr_monitor / tr_unlink run by `probe` on `pid`. */
 static TT_UNUSED int tt_link(tr_port *port, tr_pid probe, tr_pid pid)
 {
-	struct tt_pid_arg a = { .pid = pid };
+	struct tt_pid_arg a = {.pid = pid};
 
 	return tt_run(port, probe, tt_fn_link, &a);
 }
 
 static TT_UNUSED int tt_unlink(tr_port *port, tr_pid probe, tr_pid pid)
 {
-	struct tt_pid_arg a = { .pid = pid };
+	struct tt_pid_arg a = {.pid = pid};
 
 	return tt_run(port, probe, tt_fn_unlink, &a);
 }
 
 static TT_UNUSED uint64_t tt_monitor(tr_port *port, tr_pid probe, tr_pid pid)
 {
-	struct tt_pid_arg a = { .pid = pid };
+	struct tt_pid_arg a = {.pid = pid};
 
 	assert_rc(tt_run(port, probe, tt_fn_monitor, &a), TR_OK);
 	assert_true(a.ref != 0);
@@ -478,7 +477,7 @@ static TT_UNUSED uint64_t tt_monitor(tr_port *port, tr_pid probe, tr_pid pid)
 
 static TT_UNUSED int tt_demonitor(tr_port *port, tr_pid probe, uint64_t ref)
 {
-	struct tt_pid_arg a = { .ref = ref };
+	struct tt_pid_arg a = {.ref = ref};
 
 	return tt_run(port, probe, tt_fn_demonitor, &a);
 }
@@ -516,8 +515,8 @@ static TT_UNUSED void tt_ev(struct tt_evlog *l, char kind, char id, int reason)
 	i = atomic_fetch_add(&l->n, 1);
 	if (i < TT_EVLOG_MAX)
 		atomic_store(&l->ev[i], (uint32_t)(unsigned char)kind << 24 |
-		        (uint32_t)(unsigned char)id << 16 |
-		        (uint16_t)(int16_t)reason);
+		                            (uint32_t)(unsigned char)id << 16 |
+		                            (uint16_t)(int16_t)reason);
 }
 
 static inline char tt_reason_letter(int reason)
@@ -538,8 +537,8 @@ static inline char tt_reason_letter(int reason)
 
 /* Renders events [from, n) as "Ia Ib Tb:e ..." (terminate events carry
  * their reason's letter) into buf; returns buf. */
-static TT_UNUSED char *tt_ev_render(struct tt_evlog *l, uint32_t from,
-    char *buf, size_t cap)
+static TT_UNUSED char *tt_ev_render(
+    struct tt_evlog *l, uint32_t from, char *buf, size_t cap)
 {
 	uint32_t n = atomic_load(&l->n);
 	size_t len = 0;
@@ -555,12 +554,12 @@ static TT_UNUSED char *tt_ev_render(struct tt_evlog *l, uint32_t from,
 		const char *sep = len ? " " : "";
 
 		if (kind == 'T')
-			len += (size_t)snprintf(buf + len, cap - len,
-			    "%s%c%c:%c", sep, kind, id,
-			    tt_reason_letter(reason));
+			len +=
+			    (size_t)snprintf(buf + len, cap - len, "%s%c%c:%c",
+			        sep, kind, id, tt_reason_letter(reason));
 		else
-			len += (size_t)snprintf(buf + len, cap - len,
-			    "%s%c%c", sep, kind, id);
+			len += (size_t)snprintf(
+			    buf + len, cap - len, "%s%c%c", sep, kind, id);
 	}
 	return buf;
 }
@@ -672,8 +671,8 @@ static TT_UNUSED int tt_pteardown(void **state)
 	cmocka_unit_test_setup_teardown(fn, tt_psetup, tt_pteardown)
 
 /* Starts the test's runtime with its log captured in tt_cap. */
-static TT_UNUSED tr_runtime *tt_pstart(struct tt_fixture *fx,
-    unsigned schedulers)
+static TT_UNUSED tr_runtime *tt_pstart(
+    struct tt_fixture *fx, unsigned schedulers)
 {
 	tr_runtime *rt = tt_start(fx, schedulers);
 

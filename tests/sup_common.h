@@ -22,10 +22,10 @@ enum {
 struct tt_wcfg {
 	char id;
 	struct tt_evlog *log;
-	bool trap;       /* trap exits and ignore the EXIT messages */
-	int fail_from;   /* init fails from this start on (1: the first); 0:
-	                  * never */
-	int fail_reason; /* what init fails with */
+	bool trap;           /* trap exits and ignore the EXIT messages */
+	int fail_from;       /* init fails from this start on (1: the first); 0:
+	                      * never */
+	int fail_reason;     /* what init fails with */
 	_Atomic int starts;  /* init calls */
 	_Atomic int running; /* initialised and not yet terminated */
 	_Atomic int terms;
@@ -83,8 +83,7 @@ static int tt_worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		return 0;
 	}
 	if (m->ref != 0)
-		TT_ACHECK(tr_reply(ctx, m, m->type, m->data, m->size) ==
-		    TR_OK);
+		TT_ACHECK(tr_reply(ctx, m, m->type, m->data, m->size) == TR_OK);
 	return 0;
 }
 
@@ -103,10 +102,10 @@ static void tt_worker_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour tt_worker TT_UNUSED = {
-	.name = "tt_worker",
-	.init = tt_worker_init,
-	.handle = tt_worker_handle,
-	.terminate = tt_worker_terminate,
+    .name = "tt_worker",
+    .init = tt_worker_init,
+    .handle = tt_worker_handle,
+    .terminate = tt_worker_terminate,
 };
 
 /* A worker spec with OTP's defaults. */
@@ -129,8 +128,8 @@ static TT_UNUSED tr_child_spec tt_supspec(const char *id, tr_sup_args *args)
 	return s;
 }
 
-static TT_UNUSED tr_sup_flags tt_flags(tr_sup_strategy strategy,
-    uint32_t intensity, uint32_t period_ms)
+static TT_UNUSED tr_sup_flags tt_flags(
+    tr_sup_strategy strategy, uint32_t intensity, uint32_t period_ms)
 {
 	tr_sup_flags f;
 
@@ -141,8 +140,8 @@ static TT_UNUSED tr_sup_flags tt_flags(tr_sup_strategy strategy,
 	return f;
 }
 
-static TT_UNUSED tr_pid tt_sup_start(tr_runtime *rt, const tr_sup_flags *f,
-    const tr_child_spec *specs, size_t n)
+static TT_UNUSED tr_pid tt_sup_start(
+    tr_runtime *rt, const tr_sup_flags *f, const tr_child_spec *specs, size_t n)
 {
 	tr_pid sup = TR_PID_NONE;
 	int reason = 0;
@@ -190,13 +189,13 @@ static TT_UNUSED tr_child_counts tt_counts(tr_runtime *rt, tr_pid sup)
 }
 
 /* Waits for child `id` to run with a pid other than `old`; returns it. */
-static TT_UNUSED tr_pid tt_wait_restart(tr_runtime *rt, tr_pid sup,
-    const char *id, tr_pid old)
+static TT_UNUSED tr_pid tt_wait_restart(
+    tr_runtime *rt, tr_pid sup, const char *id, tr_pid old)
 {
 	tr_pid p = TR_PID_NONE;
 
-	if (!TT_WAIT_FOR((p = tt_child(rt, sup, id), !tr_pid_is_none(p) &&
-	                     !tr_pid_eq(p, old)),
+	if (!TT_WAIT_FOR((p = tt_child(rt, sup, id),
+	                     !tr_pid_is_none(p) && !tr_pid_eq(p, old)),
 	        TT_WAIT_MS))
 		fail_msg("child \"%s\" was not restarted", id);
 	return p;
@@ -218,8 +217,8 @@ static TT_UNUSED void tt_wcrash(tr_runtime *rt, tr_pid pid, int reason)
 /* Stops a supervisor the way its parent would, and waits, through the
  * watcher probe `w`, for its DOWN with reason shutdown (and for those of
  * monitors `w` had on it already). */
-static TT_UNUSED void tt_sup_stop(tr_runtime *rt, tr_port *port, tr_pid w,
-    tr_pid sup)
+static TT_UNUSED void tt_sup_stop(
+    tr_runtime *rt, tr_port *port, tr_pid w, tr_pid sup)
 {
 	uint64_t ref = tt_monitor(port, w, sup);
 	struct tt_note n;

@@ -90,32 +90,31 @@ static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	case MSG_GO:
 		atomic_store(&g_actor_thread, (uintptr_t)pthread_self());
 		is.ref = 0;
-		is.rc = tr_run_blocking(ctx, &is.ref, MSG_RESULT, gated_fn,
-		    &g_token);
-		TT_ACHECK(tr_send(ctx, *port, MSG_ISSUED, &is, sizeof(is)) ==
-		    TR_OK);
+		is.rc = tr_run_blocking(
+		    ctx, &is.ref, MSG_RESULT, gated_fn, &g_token);
+		TT_ACHECK(
+		    tr_send(ctx, *port, MSG_ISSUED, &is, sizeof(is)) == TR_OK);
 		break;
 	case MSG_GO_MANY:
 		for (uintptr_t i = 1; i <= MANY; i++) {
 			is.ref = 0;
-			is.rc = tr_run_blocking(ctx, &is.ref, MSG_RESULT,
-			    short_fn, (void *)i);
+			is.rc = tr_run_blocking(
+			    ctx, &is.ref, MSG_RESULT, short_fn, (void *)i);
 			TT_ACHECK(tr_send(ctx, *port, MSG_ISSUED, &is,
-			    sizeof(is)) == TR_OK);
+			              sizeof(is)) == TR_OK);
 		}
 		break;
 	case MSG_GO_ERRORS:
-		er.null_fn = tr_run_blocking(ctx, NULL, MSG_RESULT, NULL,
-		    NULL);
-		er.reserved_type = tr_run_blocking(ctx, NULL, TR_MSG_SYSTEM,
-		    short_fn, NULL);
-		TT_ACHECK(tr_send(ctx, *port, MSG_ERRORS, &er, sizeof(er)) ==
-		    TR_OK);
+		er.null_fn = tr_run_blocking(ctx, NULL, MSG_RESULT, NULL, NULL);
+		er.reserved_type =
+		    tr_run_blocking(ctx, NULL, TR_MSG_SYSTEM, short_fn, NULL);
+		TT_ACHECK(
+		    tr_send(ctx, *port, MSG_ERRORS, &er, sizeof(er)) == TR_OK);
 		break;
 	case MSG_GO_AND_EXIT:
 		/* The result will find the actor gone and be dropped. */
-		TT_ACHECK(tr_run_blocking(ctx, NULL, MSG_RESULT, gated_fn,
-		    NULL) == TR_OK);
+		TT_ACHECK(tr_run_blocking(
+		              ctx, NULL, MSG_RESULT, gated_fn, NULL) == TR_OK);
 		tr_exit(ctx, TR_REASON_NORMAL);
 		break;
 	default:
@@ -132,8 +131,8 @@ static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 			memcpy(&br, m->data, sizeof(br));
 			tr.result = br.result;
 		}
-		TT_ACHECK(tr_send(ctx, *port, MSG_TRACE, &tr, sizeof(tr)) ==
-		    TR_OK);
+		TT_ACHECK(
+		    tr_send(ctx, *port, MSG_TRACE, &tr, sizeof(tr)) == TR_OK);
 		break;
 	}
 	return 0;
@@ -147,9 +146,9 @@ static void free_state(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour worker_bhv = {
-	.name = "blocking_worker",
-	.handle = worker_handle,
-	.terminate = free_state,
+    .name = "blocking_worker",
+    .handle = worker_handle,
+    .terminate = free_state,
 };
 
 static tr_pid spawn_worker(tr_runtime *rt, tr_port *port)
@@ -196,8 +195,7 @@ static void test_blocking_does_not_block_scheduler(void **state)
 	assert_true(tr_pid_is_none(tr.sender));
 	/* It ran on a thread that is not the scheduler. */
 	assert_true(atomic_load(&g_fn_thread) != 0);
-	assert_true(atomic_load(&g_fn_thread) !=
-	    atomic_load(&g_actor_thread));
+	assert_true(atomic_load(&g_fn_thread) != atomic_load(&g_actor_thread));
 
 	tt_quiesce(rt);
 	tt_assert_port_empty(port);
@@ -213,7 +211,7 @@ static void test_many_jobs(void **state)
 	tr_port *port;
 	tr_pid worker;
 	uint64_t refs[MANY];
-	bool seen[MANY] = { false };
+	bool seen[MANY] = {false};
 
 	reset();
 	tr_runtime_opts_init(&o);
@@ -328,11 +326,11 @@ static void test_queued_jobs_run_at_stop(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_TEST(test_blocking_does_not_block_scheduler),
-		TT_TEST(test_many_jobs),
-		TT_TEST(test_blocking_errors),
-		TT_TEST(test_result_after_exit),
-		TT_TEST(test_queued_jobs_run_at_stop),
+	    TT_TEST(test_blocking_does_not_block_scheduler),
+	    TT_TEST(test_many_jobs),
+	    TT_TEST(test_blocking_errors),
+	    TT_TEST(test_result_after_exit),
+	    TT_TEST(test_queued_jobs_run_at_stop),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

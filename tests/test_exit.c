@@ -25,11 +25,11 @@ static void test_exit_reasons(void **state)
 		const char *text;
 		bool by_return;
 	} cases[] = {
-		{ TR_REASON_NORMAL, NULL, false },
-		{ TR_REASON_SHUTDOWN, NULL, false },
-		{ 15, NULL, true },
-		{ 16, "the reason, in words", false },
-		{ TR_REASON_SHUTDOWN, "maintenance", false },
+	    {TR_REASON_NORMAL, NULL, false},
+	    {TR_REASON_SHUTDOWN, NULL, false},
+	    {15, NULL, true},
+	    {16, "the reason, in words", false},
+	    {TR_REASON_SHUTDOWN, "maintenance", false},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -42,8 +42,8 @@ static void test_exit_reasons(void **state)
 		tt_expect_term(port, b, cases[i].reason);
 		n = tt_expect_exit(port, a, b, cases[i].reason);
 		assert_int_equal(n.info.ref, 0);
-		assert_string_equal(n.info.text,
-		    cases[i].text ? cases[i].text : "");
+		assert_string_equal(
+		    n.info.text, cases[i].text ? cases[i].text : "");
 	}
 
 	tt_quiesce(rt);
@@ -89,8 +89,8 @@ static void test_kill_untrappable(void **state)
 		assert_rc(tt_link(port, w, b), TR_OK);
 		assert_rc(tt_link(port, c, b), TR_OK);
 		if (from_actor) {
-			struct tt_pid_arg k = { .pid = b,
-				.reason = TR_REASON_KILL };
+			struct tt_pid_arg k = {
+			    .pid = b, .reason = TR_REASON_KILL};
 
 			assert_rc(tt_run(port, a, tt_fn_kill, &k), TR_OK);
 		} else {
@@ -128,7 +128,7 @@ static void test_kill_from_thread_and_actor(void **state)
 	tr_pid b = tt_probe_spawn(rt, port, true);
 	tr_pid c = tt_probe_spawn(rt, port, false);
 	tr_pid m = tt_probe_spawn(rt, port, false);
-	struct tt_pid_arg k = { .pid = b, .reason = 5 };
+	struct tt_pid_arg k = {.pid = b, .reason = 5};
 	struct tt_note n;
 	uint64_t ref;
 
@@ -169,7 +169,7 @@ static void test_normal_signal_ignored(void **state)
 	tr_pid b = tt_probe_spawn(rt, port, true);
 	tr_pid c = tt_probe_spawn(rt, port, false);
 	tr_pid d = tt_probe_spawn(rt, port, false);
-	struct tt_pid_arg k = { .pid = a, .reason = TR_REASON_NORMAL };
+	struct tt_pid_arg k = {.pid = a, .reason = TR_REASON_NORMAL};
 
 	/* From a thread and from an actor: ignored unless trapping. */
 	assert_rc(tr_kill(rt, a, TR_REASON_NORMAL), TR_OK);
@@ -314,9 +314,9 @@ static int hook_name_free(tr_ctx *ctx, void *arg, const tr_exit_info *info)
 
 	(void)arg;
 	(void)info;
-	return tr_whereis(&got, tr_runtime_of(ctx), victim_name) == TR_ENOENT ?
-	    0 :
-	    1;
+	return tr_whereis(&got, tr_runtime_of(ctx), victim_name) == TR_ENOENT
+	           ? 0
+	           : 1;
 }
 
 static void test_name_released_before_signals(void **state)
@@ -324,8 +324,8 @@ static void test_name_released_before_signals(void **state)
 	struct tt_fixture *fx = tt_begin(state);
 	tr_runtime *rt = tt_pstart(fx, 4);
 	tr_port *port = tt_port(fx);
-	struct tt_probe linked = { .hook = hook_take_name };
-	struct tt_probe watcher = { .hook = hook_name_free };
+	struct tt_probe linked = {.hook = hook_take_name};
+	struct tt_probe watcher = {.hook = hook_name_free};
 	tr_pid w = tt_probe_spawn_cfg(rt, port, true, &linked);
 	tr_pid m = tt_probe_spawn_cfg(rt, port, false, &watcher);
 	unsigned rounds = (unsigned)tt_env_u64("TT_EXIT_ROUNDS", 200);
@@ -381,14 +381,14 @@ static void test_crash_report(void **state)
 	tt_expect_term(port, b, 43);
 	if (!TT_WAIT_FOR(tt_logcap_has(tt_cap, pid_a, "reporter", "42",
 	                     "disk on fire", type_dec, NULL) ||
-	            tt_logcap_has(tt_cap, pid_a, "reporter", "42",
-	                "disk on fire", type_hex, NULL),
+	                     tt_logcap_has(tt_cap, pid_a, "reporter", "42",
+	                         "disk on fire", type_hex, NULL),
 	        TT_WAIT_MS)) {
 		tt_logcap_dump(tt_cap);
 		fail_msg("no crash report for the named actor");
 	}
-	if (!TT_WAIT_FOR(tt_logcap_has(tt_cap, pid_b, "43", NULL),
-	        TT_WAIT_MS)) {
+	if (!TT_WAIT_FOR(
+	        tt_logcap_has(tt_cap, pid_b, "43", NULL), TT_WAIT_MS)) {
 		tt_logcap_dump(tt_cap);
 		fail_msg("no crash report for the unnamed actor");
 	}
@@ -427,8 +427,8 @@ static int mute_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour mute = {
-	.name = "mute",
-	.handle = mute_handle,
+    .name = "mute",
+    .handle = mute_handle,
 };
 
 struct killer {
@@ -449,13 +449,13 @@ static void test_call_to_dying_actor(void **state)
 {
 	struct tt_fixture *fx = tt_begin(state);
 	tr_runtime *rt = tt_pstart(fx, 2);
-	const uint32_t types[] = { MSG_CRASH, MSG_EXIT_NORMAL, MSG_HANG };
+	const uint32_t types[] = {MSG_CRASH, MSG_EXIT_NORMAL, MSG_HANG};
 	/* Long enough that waiting for it would show as TR_ETIMEDOUT. */
 	const int64_t timeout = 4 * TT_WAIT_MS;
 
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		tr_pid p = tt_spawn(rt, &mute, NULL);
-		struct killer k = { rt, p };
+		struct killer k = {rt, p};
 		pthread_t th;
 		tr_msg *r = NULL;
 
@@ -465,8 +465,8 @@ static void test_call_to_dying_actor(void **state)
 		if (types[i] == MSG_HANG)
 			assert_int_equal(
 			    pthread_create(&th, NULL, killer_main, &k), 0);
-		assert_rc(tr_call(&r, rt, p, types[i], NULL, 0, timeout),
-		    TR_ENOPROC);
+		assert_rc(
+		    tr_call(&r, rt, p, types[i], NULL, 0, timeout), TR_ENOPROC);
 		assert_null(r);
 		if (types[i] == MSG_HANG)
 			pthread_join(th, NULL);
@@ -480,8 +480,8 @@ static void test_call_to_dying_actor(void **state)
 
 		assert_rc(tr_kill(rt, p, TR_REASON_KILL), TR_OK);
 		assert_true(TT_WAIT_FOR(!tr_is_alive(rt, p), TT_WAIT_MS));
-		assert_rc(tr_call(&r, rt, p, MSG_HANG, NULL, 0, timeout),
-		    TR_ENOPROC);
+		assert_rc(
+		    tr_call(&r, rt, p, MSG_HANG, NULL, 0, timeout), TR_ENOPROC);
 	}
 
 	tt_quiesce(rt);
@@ -491,17 +491,17 @@ static void test_call_to_dying_actor(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_PTEST(test_exit_reasons),
-		TT_PTEST(test_crash_normal_is_error),
-		TT_PTEST(test_kill_untrappable),
-		TT_PTEST(test_kill_from_thread_and_actor),
-		TT_PTEST(test_normal_signal_ignored),
-		TT_PTEST(test_trap_exit_toggle),
-		TT_PTEST(test_cascade),
-		TT_PTEST(test_crash_isolated),
-		TT_PTEST(test_name_released_before_signals),
-		TT_PTEST(test_crash_report),
-		TT_PTEST(test_call_to_dying_actor),
+	    TT_PTEST(test_exit_reasons),
+	    TT_PTEST(test_crash_normal_is_error),
+	    TT_PTEST(test_kill_untrappable),
+	    TT_PTEST(test_kill_from_thread_and_actor),
+	    TT_PTEST(test_normal_signal_ignored),
+	    TT_PTEST(test_trap_exit_toggle),
+	    TT_PTEST(test_cascade),
+	    TT_PTEST(test_crash_isolated),
+	    TT_PTEST(test_name_released_before_signals),
+	    TT_PTEST(test_crash_report),
+	    TT_PTEST(test_call_to_dying_actor),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

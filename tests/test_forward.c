@@ -6,11 +6,11 @@
 #include "common.h"
 
 enum {
-	MSG_ASK = 1,   /* router -> worker: answer value + 1 */
-	MSG_WHO,       /* router -> worker: report the sender to the port */
+	MSG_ASK = 1, /* router -> worker: answer value + 1 */
+	MSG_WHO,     /* router -> worker: report the sender to the port */
 	MSG_ANSWER,
-	MSG_SENDER,    /* worker -> port: the sender it saw */
-	MSG_RC,        /* router -> port: result of forwarding a system msg */
+	MSG_SENDER, /* worker -> port: the sender it saw */
+	MSG_RC,     /* router -> port: result of forwarding a system msg */
 };
 
 struct router {
@@ -33,8 +33,8 @@ static int router_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	if (m->type == TR_MSG_EXIT) {
 		/* Runtime messages are not forwardable. */
 		int rc = tr_forward(ctx, r->worker, m);
-		TT_ACHECK(tr_send(ctx, r->port, MSG_RC, &rc, sizeof(rc)) ==
-		    TR_OK);
+		TT_ACHECK(
+		    tr_send(ctx, r->port, MSG_RC, &rc, sizeof(rc)) == TR_OK);
 		return 0;
 	}
 	TT_ACHECK(tr_forward(ctx, r->worker, m) == TR_OK);
@@ -42,9 +42,9 @@ static int router_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour router_b = {
-	.name = "router",
-	.init = router_init,
-	.handle = router_handle,
+    .name = "router",
+    .init = router_init,
+    .handle = router_handle,
 };
 
 static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
@@ -56,13 +56,12 @@ static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	case MSG_ASK:
 		memcpy(&v, m->data, sizeof(v));
 		v++;
-		TT_ACHECK(tr_reply(ctx, m, MSG_ANSWER, &v, sizeof(v)) ==
-		    TR_OK);
+		TT_ACHECK(tr_reply(ctx, m, MSG_ANSWER, &v, sizeof(v)) == TR_OK);
 		break;
 	case MSG_WHO: {
 		tr_pid s = tr_sender(m);
-		TT_ACHECK(tr_send(ctx, *port, MSG_SENDER, &s, sizeof(s)) ==
-		    TR_OK);
+		TT_ACHECK(
+		    tr_send(ctx, *port, MSG_SENDER, &s, sizeof(s)) == TR_OK);
 		break;
 	}
 	default:
@@ -72,8 +71,8 @@ static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour worker_b = {
-	.name = "worker",
-	.handle = worker_handle,
+    .name = "worker",
+    .handle = worker_handle,
 };
 
 static void test_forward_keeps_sender_and_ref(void **state)
@@ -134,8 +133,8 @@ static void test_forward_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_TEST(test_forward_keeps_sender_and_ref),
-		TT_TEST(test_forward_errors),
+	    TT_TEST(test_forward_keeps_sender_and_ref),
+	    TT_TEST(test_forward_errors),
 	};
 
 	tt_save_signals();

@@ -18,8 +18,8 @@ enum {
 /* Start and stop                                                            */
 /* ------------------------------------------------------------------------ */
 
-static void start_call_stop(struct tt_fixture *fx, const tr_runtime_opts *o,
-    unsigned want_schedulers)
+static void start_call_stop(
+    struct tt_fixture *fx, const tr_runtime_opts *o, unsigned want_schedulers)
 {
 	tr_runtime *rt = tt_start_opts(fx, o);
 	tr_pid echo;
@@ -34,9 +34,10 @@ static void test_start_stop(void **state)
 {
 	struct tt_fixture *fx = tt_begin(state);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned dflt = ncpu < 1 ? 1
-	    : ncpu > TR_MAX_SCHEDULERS ? TR_MAX_SCHEDULERS : (unsigned)ncpu;
-	const unsigned counts[] = { 1, 2, 4 };
+	unsigned dflt = ncpu < 1                   ? 1
+	                : ncpu > TR_MAX_SCHEDULERS ? TR_MAX_SCHEDULERS
+	                                           : (unsigned)ncpu;
+	const unsigned counts[] = {1, 2, 4};
 	tr_runtime_opts o;
 
 	/* The defaults, as NULL and as zeroed options. */
@@ -131,8 +132,8 @@ static int live_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 {
 	(void)state;
 	if (m->type == MSG_SPIN)
-		TT_ACHECK(tr_send(ctx, tr_self(ctx), MSG_SPIN, NULL, 0) ==
-		    TR_OK);
+		TT_ACHECK(
+		    tr_send(ctx, tr_self(ctx), MSG_SPIN, NULL, 0) == TR_OK);
 	return 0;
 }
 
@@ -145,9 +146,9 @@ static void live_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour live_bhv = {
-	.name = "live",
-	.handle = live_handle,
-	.terminate = live_terminate,
+    .name = "live",
+    .handle = live_handle,
+    .terminate = live_terminate,
 };
 
 static void test_stop_terminates_each_once(void **state)
@@ -165,8 +166,9 @@ static void test_stop_terminates_each_once(void **state)
 			assert_rc(tr_post(rt, p, MSG_SPIN, NULL, 0), TR_OK);
 		} else {
 			for (int k = 0; k < 50; k++)
-				assert_rc(tr_post(rt, p, MSG_PING, &k,
-				    sizeof(k)), TR_OK);
+				assert_rc(
+				    tr_post(rt, p, MSG_PING, &k, sizeof(k)),
+				    TR_OK);
 		}
 	}
 	tt_stop(fx);
@@ -213,10 +215,10 @@ static void lazy_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour lazy_bhv = {
-	.name = "lazy",
-	.init = lazy_init,
-	.handle = unexpected_handle,
-	.terminate = lazy_terminate,
+    .name = "lazy",
+    .init = lazy_init,
+    .handle = unexpected_handle,
+    .terminate = lazy_terminate,
 };
 
 static int probe_init(tr_ctx *ctx, void *arg, void **state)
@@ -237,10 +239,10 @@ static void probe_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour probe_bhv = {
-	.name = "probe",
-	.init = probe_init,
-	.handle = unexpected_handle,
-	.terminate = probe_terminate,
+    .name = "probe",
+    .init = probe_init,
+    .handle = unexpected_handle,
+    .terminate = probe_terminate,
 };
 
 /* Holds the only scheduler until the runtime starts stopping, which it
@@ -254,8 +256,7 @@ static int spinner_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	(void)m;
 	atomic_store(&g_spinning, true);
 	for (;;) {
-		rc = tr_spawn(NULL, tr_runtime_of(ctx), &probe_bhv, NULL,
-		    NULL);
+		rc = tr_spawn(NULL, tr_runtime_of(ctx), &probe_bhv, NULL, NULL);
 		if (rc == TR_OK)
 			atomic_fetch_add(&g_probes, 1);
 		if (rc != TR_OK || tt_now_ms() > deadline)
@@ -267,8 +268,8 @@ static int spinner_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour spinner_bhv = {
-	.name = "spinner",
-	.handle = spinner_handle,
+    .name = "spinner",
+    .handle = spinner_handle,
 };
 
 /* Its terminate runs during stop and tries to spawn. */
@@ -281,9 +282,9 @@ static void spawny_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour spawny_bhv = {
-	.name = "spawny",
-	.handle = unexpected_handle,
-	.terminate = spawny_terminate,
+    .name = "spawny",
+    .handle = unexpected_handle,
+    .terminate = spawny_terminate,
 };
 
 static void test_never_run_actor_and_spawn_during_stop(void **state)
@@ -315,10 +316,8 @@ static void test_never_run_actor_and_spawn_during_stop(void **state)
 	assert_rc(atomic_load(&g_terminate_spawn_rc), TR_ECLOSED);
 	assert_int_equal(atomic_load(&g_lazy_inits), 1);
 	assert_int_equal(atomic_load(&g_lazy_terms), 1);
-	assert_int_equal(atomic_load(&g_probe_inits),
-	    atomic_load(&g_probes));
-	assert_int_equal(atomic_load(&g_probe_terms),
-	    atomic_load(&g_probes));
+	assert_int_equal(atomic_load(&g_probe_inits), atomic_load(&g_probes));
+	assert_int_equal(atomic_load(&g_probe_terms), atomic_load(&g_probes));
 	tt_assert_actors_ok();
 }
 
@@ -327,14 +326,14 @@ static void test_never_run_actor_and_spawn_during_stop(void **state)
 /* ------------------------------------------------------------------------ */
 
 static const tr_behaviour no_handle_bhv = {
-	.name = "no_handle",
+    .name = "no_handle",
 };
 
 static void test_spawn_errors(void **state)
 {
 	struct tt_fixture *fx = tt_begin(state);
 	tr_runtime *rt = tt_start(fx, 2);
-	tr_spawn_opts so = { .flags = 1u << 31 };
+	tr_spawn_opts so = {.flags = 1u << 31};
 	tr_runtime_stats st;
 	tr_pid pid;
 	int arg = 0;
@@ -366,8 +365,8 @@ static int quit_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour quit_bhv = {
-	.name = "quit",
-	.handle = quit_handle,
+    .name = "quit",
+    .handle = quit_handle,
 };
 
 static void test_stats_counts(void **state)
@@ -435,17 +434,16 @@ static int prober_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	r.send_reserved = tr_send(ctx, self, TR_MSG_SYSTEM, NULL, 0);
 	r.send_timeout_type = tr_send(ctx, self, TR_MSG_TIMEOUT, NULL, 0);
 	r.send_null_data = tr_send(ctx, self, MSG_IGNORE, NULL, 8);
-	r.request_over = tr_request(ctx, NULL, self, MSG_IGNORE, big,
-	    MAX_MSG + 1, 1000);
-	r.send_after_over = tr_send_after(ctx, NULL, self, 1, 0, MSG_IGNORE,
-	    big, MAX_MSG + 1);
-	r.alloc_over = tr_msg_alloc(&msg, tr_runtime_of(ctx), MSG_IGNORE,
-	    MAX_MSG + 1);
+	r.request_over =
+	    tr_request(ctx, NULL, self, MSG_IGNORE, big, MAX_MSG + 1, 1000);
+	r.send_after_over =
+	    tr_send_after(ctx, NULL, self, 1, 0, MSG_IGNORE, big, MAX_MSG + 1);
+	r.alloc_over =
+	    tr_msg_alloc(&msg, tr_runtime_of(ctx), MSG_IGNORE, MAX_MSG + 1);
 	if (r.alloc_over == TR_OK)
 		tr_msg_free(msg);
 	msg = NULL;
-	if (tr_msg_alloc(&msg, tr_runtime_of(ctx), TR_MSG_SYSTEM, 0) ==
-	    TR_OK) {
+	if (tr_msg_alloc(&msg, tr_runtime_of(ctx), TR_MSG_SYSTEM, 0) == TR_OK) {
 		r.send_msg_reserved = tr_send_msg(ctx, self, msg);
 		if (r.send_msg_reserved != TR_OK)
 			tr_msg_free(msg);
@@ -464,9 +462,9 @@ static void free_state(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour prober_bhv = {
-	.name = "prober",
-	.handle = prober_handle,
-	.terminate = free_state,
+    .name = "prober",
+    .handle = prober_handle,
+    .terminate = free_state,
 };
 
 static void test_message_limits(void **state)
@@ -493,16 +491,17 @@ static void test_message_limits(void **state)
 	echo = tt_spawn(rt, &tt_echo, NULL);
 
 	/* From a plain thread. */
-	assert_rc(tr_post(rt, prober, MSG_IGNORE, big, MAX_MSG + 1),
-	    TR_EMSGSIZE);
+	assert_rc(
+	    tr_post(rt, prober, MSG_IGNORE, big, MAX_MSG + 1), TR_EMSGSIZE);
 	assert_rc(tr_post(rt, prober, MSG_IGNORE, big, MAX_MSG), TR_OK);
 	assert_rc(tr_msg_alloc(&m, rt, MSG_IGNORE, MAX_MSG + 1), TR_EMSGSIZE);
 	assert_rc(tr_msg_alloc(&m, rt, MSG_IGNORE, MAX_MSG), TR_OK);
 	tr_msg_free(m);
-	assert_rc(tr_call(&reply, rt, echo, MSG_IGNORE, big, MAX_MSG + 1,
-	    1000), TR_EMSGSIZE);
-	assert_rc(tr_post_after(rt, NULL, prober, 1, 0, MSG_IGNORE, big,
-	    MAX_MSG + 1), TR_EMSGSIZE);
+	assert_rc(tr_call(&reply, rt, echo, MSG_IGNORE, big, MAX_MSG + 1, 1000),
+	    TR_EMSGSIZE);
+	assert_rc(
+	    tr_post_after(rt, NULL, prober, 1, 0, MSG_IGNORE, big, MAX_MSG + 1),
+	    TR_EMSGSIZE);
 
 	assert_rc(tr_post(rt, prober, TR_MSG_SYSTEM, NULL, 0), TR_EINVAL);
 	assert_rc(tr_post(rt, prober, TR_MSG_TIMEOUT, NULL, 0), TR_EINVAL);
@@ -532,8 +531,8 @@ static void test_message_limits(void **state)
 	assert_rc(r.request_over, TR_EMSGSIZE);
 	assert_rc(r.send_after_over, TR_EMSGSIZE);
 	assert_rc(r.alloc_over, TR_EMSGSIZE);
-	assert_true(r.send_msg_reserved == 1 ||
-	    r.send_msg_reserved == TR_EINVAL);
+	assert_true(
+	    r.send_msg_reserved == 1 || r.send_msg_reserved == TR_EINVAL);
 
 	tt_quiesce(rt);
 	tt_stop(fx);
@@ -572,8 +571,8 @@ static void test_reason_name(void **state)
 	assert_string_equal(tr_reason_name(TR_REASON_KILL), "kill");
 	assert_string_equal(tr_reason_name(TR_REASON_KILLED), "killed");
 	assert_string_equal(tr_reason_name(TR_REASON_NOPROC), "noproc");
-	assert_string_equal(tr_reason_name(TR_REASON_NOCONNECTION),
-	    "noconnection");
+	assert_string_equal(
+	    tr_reason_name(TR_REASON_NOCONNECTION), "noconnection");
 	assert_string_equal(tr_reason_name(1), "error");
 	assert_string_equal(tr_reason_name(42), "error");
 }
@@ -593,15 +592,16 @@ static void test_wait_quiescent(void **state)
 	assert_rc(tr_runtime_wait_quiescent(rt, -1), TR_OK);
 
 	/* An armed periodic timer is never quiescent. */
-	assert_rc(tr_post_after(rt, &periodic, echo, 10, 10, MSG_PING, NULL,
-	    0), TR_OK);
+	assert_rc(tr_post_after(rt, &periodic, echo, 10, 10, MSG_PING, NULL, 0),
+	    TR_OK);
 	assert_rc(tr_runtime_wait_quiescent(rt, 100), TR_ETIMEDOUT);
 	assert_rc(tr_timer_cancel(rt, periodic), TR_OK);
 	assert_rc(tr_runtime_wait_quiescent(rt, TT_WAIT_MS), TR_OK);
 
 	/* Nor is an armed one-shot. */
-	assert_rc(tr_post_after(rt, &oneshot, echo, 3600 * 1000, 0, MSG_PING,
-	    NULL, 0), TR_OK);
+	assert_rc(tr_post_after(
+	              rt, &oneshot, echo, 3600 * 1000, 0, MSG_PING, NULL, 0),
+	    TR_OK);
 	assert_rc(tr_runtime_wait_quiescent(rt, 50), TR_ETIMEDOUT);
 	assert_rc(tr_timer_cancel(rt, oneshot), TR_OK);
 	assert_rc(tr_runtime_wait_quiescent(rt, TT_WAIT_MS), TR_OK);
@@ -632,19 +632,19 @@ static void test_wait_quiescent_poll(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_TEST(test_start_stop),
-		TT_TEST(test_start_errors),
-		TT_TEST(test_opts_init),
-		TT_TEST(test_two_runtimes),
-		TT_TEST(test_stop_terminates_each_once),
-		TT_TEST(test_never_run_actor_and_spawn_during_stop),
-		TT_TEST(test_spawn_errors),
-		TT_TEST(test_stats_counts),
-		TT_TEST(test_message_limits),
-		TT_TEST(test_strerror),
-		TT_TEST(test_reason_name),
-		TT_TEST(test_wait_quiescent),
-		TT_TEST(test_wait_quiescent_poll),
+	    TT_TEST(test_start_stop),
+	    TT_TEST(test_start_errors),
+	    TT_TEST(test_opts_init),
+	    TT_TEST(test_two_runtimes),
+	    TT_TEST(test_stop_terminates_each_once),
+	    TT_TEST(test_never_run_actor_and_spawn_during_stop),
+	    TT_TEST(test_spawn_errors),
+	    TT_TEST(test_stats_counts),
+	    TT_TEST(test_message_limits),
+	    TT_TEST(test_strerror),
+	    TT_TEST(test_reason_name),
+	    TT_TEST(test_wait_quiescent),
+	    TT_TEST(test_wait_quiescent_poll),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

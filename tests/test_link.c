@@ -27,9 +27,9 @@ static int handle_none(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour init_crasher = {
-	.name = "init_crasher",
-	.init = init_crash,
-	.handle = handle_none,
+    .name = "init_crasher",
+    .init = init_crash,
+    .handle = handle_none,
 };
 
 /* Crashes with reason 33 on its first message. */
@@ -42,8 +42,8 @@ static int handle_crash(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour msg_crasher = {
-	.name = "msg_crasher",
-	.handle = handle_crash,
+    .name = "msg_crasher",
+    .handle = handle_crash,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -186,8 +186,8 @@ static void test_link_bad_args(void **state)
 	assert_rc(tr_link(NULL, a), TR_EINVAL);
 	assert_rc(tr_unlink(NULL, a), TR_EINVAL);
 	assert_rc(tr_monitor(NULL, &ref, a), TR_EINVAL);
-	assert_rc(tr_spawn_link(NULL, NULL, &msg_crasher, NULL, NULL),
-	    TR_EINVAL);
+	assert_rc(
+	    tr_spawn_link(NULL, NULL, &msg_crasher, NULL, NULL), TR_EINVAL);
 	tt_ping(port, a);
 	tt_pstop(fx);
 }
@@ -226,9 +226,9 @@ static void test_spawn_link_atomic(void **state)
 	 * reason, never noproc. */
 	for (unsigned i = 0; i < rounds; i++) {
 		struct spawn_arg sa = {
-			.b = (i & 1) ? &msg_crasher : &init_crasher,
-			.barg = (void *)(intptr_t)21,
-			.send_first = (i & 1) != 0,
+		    .b = (i & 1) ? &msg_crasher : &init_crasher,
+		    .barg = (void *)(intptr_t)21,
+		    .send_first = (i & 1) != 0,
 		};
 
 		assert_rc(tt_run(port, a, fn_spawn_link, &sa), TR_OK);
@@ -239,9 +239,9 @@ static void test_spawn_link_atomic(void **state)
 	for (unsigned i = 0; i < 20; i++) {
 		tr_pid p = tt_probe_spawn(rt, port, false);
 		struct spawn_arg sa = {
-			.b = (i & 1) ? &msg_crasher : &init_crasher,
-			.barg = (void *)(intptr_t)22,
-			.send_first = (i & 1) != 0,
+		    .b = (i & 1) ? &msg_crasher : &init_crasher,
+		    .barg = (void *)(intptr_t)22,
+		    .send_first = (i & 1) != 0,
 		};
 
 		assert_rc(tt_run(port, p, fn_spawn_link, &sa), TR_OK);
@@ -298,8 +298,8 @@ static int handle_crash77(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour victim = {
-	.name = "victim",
-	.handle = handle_crash77,
+    .name = "victim",
+    .handle = handle_crash77,
 };
 
 static int fn_unlink_race(tr_ctx *ctx, void *arg)
@@ -339,7 +339,7 @@ static void test_unlink_races_peer_death(void **state)
 	tr_runtime *rt = tt_pstart(fx, 4);
 	tr_port *port = tt_port(fx);
 	_Atomic unsigned exits = 0;
-	struct tt_probe tmpl = { .exits = &exits };
+	struct tt_probe tmpl = {.exits = &exits};
 	tr_pid trapper = tt_probe_spawn_cfg(rt, port, true, &tmpl);
 	tr_pid plain = tt_probe_spawn(rt, port, false);
 	unsigned rounds = (unsigned)tt_env_u64("TT_LINK_ROUNDS", 400);
@@ -360,14 +360,14 @@ static void test_unlink_races_peer_death(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_PTEST(test_link_both_ways),
-		TT_PTEST(test_link_idempotent),
-		TT_PTEST(test_link_self),
-		TT_PTEST(test_link_dead_pid),
-		TT_PTEST(test_link_bad_args),
-		TT_PTEST(test_spawn_link_atomic),
-		TT_PTEST(test_unlink_then_peer_dies),
-		TT_PTEST(test_unlink_races_peer_death),
+	    TT_PTEST(test_link_both_ways),
+	    TT_PTEST(test_link_idempotent),
+	    TT_PTEST(test_link_self),
+	    TT_PTEST(test_link_dead_pid),
+	    TT_PTEST(test_link_bad_args),
+	    TT_PTEST(test_spawn_link_atomic),
+	    TT_PTEST(test_unlink_then_peer_dies),
+	    TT_PTEST(test_unlink_races_peer_death),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

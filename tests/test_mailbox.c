@@ -70,13 +70,13 @@ static int sink_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	/* Anything past the expected total is a duplicate. */
 	TT_ACHECK(s->received <= s->expect);
 	if (s->received == s->expect) {
-		struct report r = { s->received, s->errors, 0 };
+		struct report r = {s->received, s->errors, 0};
 
 		for (int i = 0; i < N_PRODUCERS; i++)
 			if (s->next_seq[i] == K_MSGS)
 				r.complete++;
 		TT_ACHECK(tr_send(ctx, s->report_to, MSG_REPORT, &r,
-		    sizeof(r)) == TR_OK);
+		              sizeof(r)) == TR_OK);
 	}
 	return 0;
 }
@@ -89,9 +89,9 @@ static void sink_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour sink_bhv = {
-	.name = "sink",
-	.handle = sink_handle,
-	.terminate = sink_terminate,
+    .name = "sink",
+    .handle = sink_handle,
+    .terminate = sink_terminate,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -111,16 +111,15 @@ static int producer_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 
 	TT_ACHECK(m->type == MSG_GO);
 	while (n < CHUNK && p->next < K_MSGS) {
-		struct item it = { tr_self(ctx), p->id, p->next };
+		struct item it = {tr_self(ctx), p->id, p->next};
 
-		TT_ACHECK(tr_send(ctx, p->sink, MSG_ITEM, &it, sizeof(it)) ==
-		    TR_OK);
+		TT_ACHECK(
+		    tr_send(ctx, p->sink, MSG_ITEM, &it, sizeof(it)) == TR_OK);
 		p->next++;
 		n++;
 	}
 	if (p->next < K_MSGS)
-		TT_ACHECK(tr_send(ctx, tr_self(ctx), MSG_GO, NULL, 0) ==
-		    TR_OK);
+		TT_ACHECK(tr_send(ctx, tr_self(ctx), MSG_GO, NULL, 0) == TR_OK);
 	else
 		tr_exit(ctx, TR_REASON_NORMAL);
 	return 0;
@@ -134,9 +133,9 @@ static void producer_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour producer_bhv = {
-	.name = "producer",
-	.handle = producer_handle,
-	.terminate = producer_terminate,
+    .name = "producer",
+    .handle = producer_handle,
+    .terminate = producer_terminate,
 };
 
 struct thread_producer {
@@ -150,10 +149,10 @@ static void *thread_producer_main(void *arg)
 	struct thread_producer *tp = arg;
 
 	for (uint32_t i = 0; i < K_MSGS; i++) {
-		struct item it = { TR_PID_NONE, tp->id, i };
+		struct item it = {TR_PID_NONE, tp->id, i};
 
 		TT_ACHECK(tr_post(tp->rt, tp->sink, MSG_ITEM, &it,
-		    sizeof(it)) == TR_OK);
+		              sizeof(it)) == TR_OK);
 	}
 	return NULL;
 }
@@ -184,10 +183,11 @@ static void test_many_producers_one_consumer(void **state)
 		prod[i] = tt_spawn(rt, &producer_bhv, p);
 	}
 	for (uint32_t i = 0; i < N_THREAD_PRODUCERS; i++) {
-		tp[i] = (struct thread_producer){ rt, sink,
-			N_ACTOR_PRODUCERS + i };
-		assert_int_equal(pthread_create(&th[i], NULL,
-		    thread_producer_main, &tp[i]), 0);
+		tp[i] =
+		    (struct thread_producer){rt, sink, N_ACTOR_PRODUCERS + i};
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, thread_producer_main, &tp[i]),
+		    0);
 	}
 	for (uint32_t i = 0; i < N_ACTOR_PRODUCERS; i++)
 		assert_rc(tr_post(rt, prod[i], MSG_GO, NULL, 0), TR_OK);
@@ -232,7 +232,7 @@ static int blob_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	if (m->type == MSG_VALUE) {
 		/* Relay copy-semantics probes unchanged. */
 		TT_ACHECK(tr_send(ctx, *report_to, MSG_VALUE, m->data,
-		    m->size) == TR_OK);
+		              m->size) == TR_OK);
 		return 0;
 	}
 	TT_ACHECK(m->type == MSG_BLOB);
@@ -245,7 +245,7 @@ static int blob_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	TT_ACHECK(ok);
 
 	TT_ACHECK(tr_msg_alloc(&r, tr_runtime_of(ctx), MSG_BLOB_ACK,
-	    BLOB_SIZE) == TR_OK);
+	              BLOB_SIZE) == TR_OK);
 	if (r == NULL)
 		return 0;
 	for (size_t i = 0; i < BLOB_SIZE; i++)
@@ -266,9 +266,9 @@ static void blob_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour blob_bhv = {
-	.name = "blob",
-	.handle = blob_handle,
-	.terminate = blob_terminate,
+    .name = "blob",
+    .handle = blob_handle,
+    .terminate = blob_terminate,
 };
 
 static int quit_handle(tr_ctx *ctx, void *state, const tr_msg *m)
@@ -280,8 +280,8 @@ static int quit_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour quit_bhv = {
-	.name = "quit",
-	.handle = quit_handle,
+    .name = "quit",
+    .handle = quit_handle,
 };
 
 static void test_zero_copy(void **state)
@@ -360,8 +360,8 @@ static void test_post_copies(void **state)
 	for (uint64_t round = 0; round < 100; round++) {
 		for (int i = 0; i < 8; i++)
 			buf[i] = round * 8 + (uint64_t)i;
-		assert_rc(tr_post(rt, relay, MSG_VALUE, buf, sizeof(buf)),
-		    TR_OK);
+		assert_rc(
+		    tr_post(rt, relay, MSG_VALUE, buf, sizeof(buf)), TR_OK);
 		memset(buf, 0xA5, sizeof(buf));
 	}
 	for (uint64_t round = 0; round < 100; round++) {
@@ -393,11 +393,12 @@ static void test_undelivered_freed_at_stop(void **state)
 	}
 	for (uint32_t n = 0; n < 200; n++) {
 		for (int i = 0; i < 16; i++) {
-			struct item it = { TR_PID_NONE, 0, n };
+			struct item it = {TR_PID_NONE, 0, n};
 			tr_msg *m = NULL;
 
-			assert_rc(tr_post(rt, sinks[i], MSG_ITEM, &it,
-			    sizeof(it)), TR_OK);
+			assert_rc(
+			    tr_post(rt, sinks[i], MSG_ITEM, &it, sizeof(it)),
+			    TR_OK);
 			assert_rc(tr_msg_alloc(&m, rt, MSG_ITEM, 256), TR_OK);
 			memset(m->data, 0, 256);
 			assert_rc(tr_post_msg(rt, sinks[i], m), TR_OK);
@@ -410,10 +411,10 @@ static void test_undelivered_freed_at_stop(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_TEST(test_many_producers_one_consumer),
-		TT_TEST(test_zero_copy),
-		TT_TEST(test_post_copies),
-		TT_TEST(test_undelivered_freed_at_stop),
+	    TT_TEST(test_many_producers_one_consumer),
+	    TT_TEST(test_zero_copy),
+	    TT_TEST(test_post_copies),
+	    TT_TEST(test_undelivered_freed_at_stop),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

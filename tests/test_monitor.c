@@ -21,11 +21,11 @@ static void test_down_reasons(void **state)
 		const char *text;
 		bool by_return;
 	} cases[] = {
-		{ TR_REASON_NORMAL, NULL, false },
-		{ TR_REASON_SHUTDOWN, NULL, false },
-		{ 17, NULL, true },
-		{ 18, "out of cheese", false },
-		{ TR_REASON_NORMAL, "done", false },
+	    {TR_REASON_NORMAL, NULL, false},
+	    {TR_REASON_SHUTDOWN, NULL, false},
+	    {17, NULL, true},
+	    {18, "out of cheese", false},
+	    {TR_REASON_NORMAL, "done", false},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -38,8 +38,8 @@ static void test_down_reasons(void **state)
 		tt_expect_term(port, t, cases[i].reason);
 		n = tt_expect_down(port, w, t, cases[i].reason);
 		assert_int_equal(n.info.ref, ref);
-		assert_string_equal(n.info.text,
-		    cases[i].text ? cases[i].text : "");
+		assert_string_equal(
+		    n.info.text, cases[i].text ? cases[i].text : "");
 	}
 
 	/* Killed, even while trapping exits. */
@@ -94,7 +94,7 @@ static void test_monitors_stack(void **state)
 	n1 = tt_expect_down(port, w, t, 12);
 	n2 = tt_expect_down(port, w, t, 12);
 	assert_true((n1.info.ref == r1 && n2.info.ref == r2) ||
-	    (n1.info.ref == r2 && n2.info.ref == r1));
+	            (n1.info.ref == r2 && n2.info.ref == r1));
 	assert_string_equal(n1.info.text, "twice");
 	assert_string_equal(n2.info.text, "twice");
 
@@ -174,8 +174,8 @@ static int handle_crash66(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour victim = {
-	.name = "victim",
-	.handle = handle_crash66,
+    .name = "victim",
+    .handle = handle_crash66,
 };
 
 /* Spawns a victim (not linked), monitors it, has it die one way or
@@ -217,7 +217,7 @@ static void test_demonitor_races_target_death(void **state)
 	tr_runtime *rt = tt_pstart(fx, 4);
 	tr_port *port = tt_port(fx);
 	_Atomic unsigned downs = 0;
-	struct tt_probe tmpl = { .downs = &downs };
+	struct tt_probe tmpl = {.downs = &downs};
 	tr_pid w = tt_probe_spawn_cfg(rt, port, false, &tmpl);
 	unsigned rounds = (unsigned)tt_env_u64("TT_MONITOR_ROUNDS", 600);
 
@@ -239,9 +239,9 @@ static int init_crash(tr_ctx *ctx, void *arg, void **state)
 }
 
 static const tr_behaviour init_crasher = {
-	.name = "init_crasher",
-	.init = init_crash,
-	.handle = handle_crash66,
+    .name = "init_crasher",
+    .init = init_crash,
+    .handle = handle_crash66,
 };
 
 struct spawn_arg {
@@ -255,8 +255,7 @@ struct spawn_arg {
 static int fn_spawn_monitor(tr_ctx *ctx, void *arg)
 {
 	struct spawn_arg *a = arg;
-	int rc = tr_spawn_monitor(ctx, &a->child, &a->ref, a->b, a->barg,
-	    NULL);
+	int rc = tr_spawn_monitor(ctx, &a->child, &a->ref, a->b, a->barg, NULL);
 
 	if (rc == TR_OK && a->send_first)
 		TT_ACHECK(tr_send(ctx, a->child, MSG_GO, NULL, 0) == TR_OK);
@@ -275,9 +274,9 @@ static void test_spawn_monitor(void **state)
 	 * noproc, and the watcher (not linked) lives on. */
 	for (unsigned i = 0; i < rounds; i++) {
 		struct spawn_arg sa = {
-			.b = (i & 1) ? &victim : &init_crasher,
-			.barg = (void *)(intptr_t)31,
-			.send_first = (i & 1) != 0,
+		    .b = (i & 1) ? &victim : &init_crasher,
+		    .barg = (void *)(intptr_t)31,
+		    .send_first = (i & 1) != 0,
 		};
 		struct tt_note n;
 
@@ -328,13 +327,13 @@ static void test_monitor_one_way(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_PTEST(test_down_reasons),
-		TT_PTEST(test_monitors_stack),
-		TT_PTEST(test_monitor_dead_pid),
-		TT_PTEST(test_demonitor),
-		TT_PTEST(test_demonitor_races_target_death),
-		TT_PTEST(test_spawn_monitor),
-		TT_PTEST(test_monitor_one_way),
+	    TT_PTEST(test_down_reasons),
+	    TT_PTEST(test_monitors_stack),
+	    TT_PTEST(test_monitor_dead_pid),
+	    TT_PTEST(test_demonitor),
+	    TT_PTEST(test_demonitor_races_target_death),
+	    TT_PTEST(test_spawn_monitor),
+	    TT_PTEST(test_monitor_one_way),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

@@ -41,9 +41,9 @@ static void idle_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour idle_bhv = {
-	.name = "idle",
-	.handle = idle_handle,
-	.terminate = idle_terminate,
+    .name = "idle",
+    .handle = idle_handle,
+    .terminate = idle_terminate,
 };
 
 static void reset_counters(void)
@@ -106,11 +106,11 @@ static void test_stale_pid_after_slot_reuse(void **state)
 		/* A full table is expected now and then: let the actors
 		 * that were told to quit finish, then try again. */
 		while ((rc = tr_spawn(&old[i], rt, &idle_bhv, NULL, NULL)) ==
-		    TR_ENOMEM) {
+		       TR_ENOMEM) {
 			if (tt_now_ms() > deadline)
 				fail_msg("tr_spawn #%u: TR_ENOMEM with %" PRIu64
-					 " actors alive (max_actors %d): slots "
-					 "of exited actors are not reused",
+				         " actors alive (max_actors %d): slots "
+				         "of exited actors are not reused",
 				    i, tt_stats(rt).actors_alive, SMALL_TABLE);
 			tt_quiesce(rt);
 			tt_sleep_ms(10);
@@ -196,7 +196,7 @@ static void test_odd_pids(void **state)
 	assert_rc(tr_post(rt, wrong_gen, MSG_PING, NULL, 0), TR_ENOPROC);
 
 	/* Far beyond any table that was touched. */
-	far_slot = (tr_pid){ 0, 0xFFFFFFF0u, 1 };
+	far_slot = (tr_pid){0, 0xFFFFFFF0u, 1};
 	assert_false(tr_is_alive(rt, far_slot));
 	assert_rc(tr_post(rt, far_slot, MSG_PING, NULL, 0), TR_ENOPROC);
 
@@ -314,9 +314,9 @@ static void crasher_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour crasher_bhv = {
-	.name = "crasher_bhv",
-	.handle = crasher_handle,
-	.terminate = crasher_terminate,
+    .name = "crasher_bhv",
+    .handle = crasher_handle,
+    .terminate = crasher_terminate,
 };
 
 static int bad_init(tr_ctx *ctx, void *arg, void **state)
@@ -329,15 +329,15 @@ static int bad_init(tr_ctx *ctx, void *arg, void **state)
 }
 
 static const tr_behaviour bad_init_bhv = {
-	.name = "bad_init_bhv",
-	.init = bad_init,
-	.handle = crasher_handle,
-	.terminate = crasher_terminate,
+    .name = "bad_init_bhv",
+    .init = bad_init,
+    .handle = crasher_handle,
+    .terminate = crasher_terminate,
 };
 
 /* Runs one crasher to its end with `how` and checks the outcome. */
-static void crash_case(tr_runtime *rt, tr_pid echo, uint32_t how,
-    int want_reason, bool is_crash)
+static void crash_case(
+    tr_runtime *rt, tr_pid echo, uint32_t how, int want_reason, bool is_crash)
 {
 	tr_runtime_stats before = tt_stats(rt), after;
 	unsigned lines_before = log_lines();
@@ -354,11 +354,10 @@ static void crash_case(tr_runtime *rt, tr_pid echo, uint32_t how,
 
 		assert_true(rc == TR_OK || rc == TR_ENOPROC);
 	}
-	assert_true(TT_WAIT_FOR(atomic_load(&g_crash_terms) == 1,
-	    TT_WAIT_MS));
+	assert_true(TT_WAIT_FOR(atomic_load(&g_crash_terms) == 1, TT_WAIT_MS));
 	if (is_crash)
-		assert_true(TT_WAIT_FOR(log_lines() > lines_before,
-		    TT_WAIT_MS));
+		assert_true(
+		    TT_WAIT_FOR(log_lines() > lines_before, TT_WAIT_MS));
 	tt_quiesce(rt);
 
 	assert_int_equal(atomic_load(&g_crash_terms), 1);
@@ -441,11 +440,11 @@ static void test_init_crash(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_TEST(test_stale_pid),
-		TT_TEST(test_stale_pid_after_slot_reuse),
-		TT_TEST(test_odd_pids),
-		TT_TEST(test_crash_isolation),
-		TT_TEST(test_init_crash),
+	    TT_TEST(test_stale_pid),
+	    TT_TEST(test_stale_pid_after_slot_reuse),
+	    TT_TEST(test_odd_pids),
+	    TT_TEST(test_crash_isolation),
+	    TT_TEST(test_init_crash),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

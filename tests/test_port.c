@@ -67,8 +67,9 @@ static void test_send_recv(void **state)
 	assert_rc(tr_port_open(&b, rt), TR_OK);
 
 	for (uint32_t i = 0; i < 1000; i++)
-		assert_rc(tr_port_send(a, tr_port_pid(b), MSG_SEQ, &i,
-		    sizeof(i)), TR_OK);
+		assert_rc(
+		    tr_port_send(a, tr_port_pid(b), MSG_SEQ, &i, sizeof(i)),
+		    TR_OK);
 	for (uint32_t i = 0; i < 1000; i++) {
 		uint32_t v;
 		tr_pid from = tt_recv_data(b, MSG_SEQ, &v, sizeof(v));
@@ -87,17 +88,16 @@ static void test_send_recv(void **state)
 
 	/* Errors as tr_send. */
 	memset(big, 0, sizeof(big));
-	assert_rc(tr_port_send(a, tr_port_pid(b), MSG_PING, big, 1025),
-	    TR_EMSGSIZE);
-	assert_rc(tr_port_send(a, tr_port_pid(b), MSG_PING, big, 1024),
-	    TR_OK);
+	assert_rc(
+	    tr_port_send(a, tr_port_pid(b), MSG_PING, big, 1025), TR_EMSGSIZE);
+	assert_rc(tr_port_send(a, tr_port_pid(b), MSG_PING, big, 1024), TR_OK);
 	m = tt_recv(b, TT_WAIT_MS);
 	assert_int_equal(m->size, 1024);
 	tr_msg_free(m);
-	assert_rc(tr_port_send(a, tr_port_pid(b), TR_MSG_SYSTEM, NULL, 0),
-	    TR_EINVAL);
-	assert_rc(tr_port_send(a, tr_port_pid(b), MSG_PING, NULL, 4),
-	    TR_EINVAL);
+	assert_rc(
+	    tr_port_send(a, tr_port_pid(b), TR_MSG_SYSTEM, NULL, 0), TR_EINVAL);
+	assert_rc(
+	    tr_port_send(a, tr_port_pid(b), MSG_PING, NULL, 4), TR_EINVAL);
 	pb = tr_port_pid(b);
 	tr_port_close(b);
 	assert_rc(tr_port_send(a, pb, MSG_PING, NULL, 0), TR_ENOPROC);
@@ -118,16 +118,16 @@ static void test_actor_replies_to_port(void **state)
 		uint64_t got;
 		tr_pid from;
 
-		assert_rc(tr_port_send(port, echo, MSG_PING, &i, sizeof(i)),
-		    TR_OK);
+		assert_rc(
+		    tr_port_send(port, echo, MSG_PING, &i, sizeof(i)), TR_OK);
 		from = tt_recv_data(port, MSG_PING, &got, sizeof(got));
 		assert_int_equal(got, i);
 		assert_true(tr_pid_eq(from, echo));
 	}
 	/* Pipelined: sent all at once, answered in order. */
 	for (uint64_t i = 0; i < 1000; i++)
-		assert_rc(tr_port_send(port, echo, MSG_SEQ, &i, sizeof(i)),
-		    TR_OK);
+		assert_rc(
+		    tr_port_send(port, echo, MSG_SEQ, &i, sizeof(i)), TR_OK);
 	for (uint64_t i = 0; i < 1000; i++) {
 		uint64_t got;
 
@@ -150,14 +150,13 @@ static int alive_check_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	TT_ACHECK(m->size == sizeof(who));
 	memcpy(&who, m->data, sizeof(who));
 	alive = tr_is_alive(tr_runtime_of(ctx), who);
-	TT_ACHECK(tr_send(ctx, who, MSG_PING, &alive, sizeof(alive)) ==
-	    TR_OK);
+	TT_ACHECK(tr_send(ctx, who, MSG_PING, &alive, sizeof(alive)) == TR_OK);
 	return 0;
 }
 
 static const tr_behaviour alive_check_bhv = {
-	.name = "alive_check",
-	.handle = alive_check_handle,
+    .name = "alive_check",
+    .handle = alive_check_handle,
 };
 
 /* An open port's pid is alive (actors send to it as to any actor), the
@@ -211,7 +210,7 @@ static void test_blocked_recv_wakes(void **state)
 	struct tt_fixture *fx = tt_begin(state);
 	tr_runtime *rt = tt_start(fx, 2);
 	tr_port *port = tt_port(fx);
-	struct waker w = { rt, tr_port_pid(port), false };
+	struct waker w = {rt, tr_port_pid(port), false};
 	pthread_t th;
 	tr_msg *m;
 
@@ -228,11 +227,11 @@ static void test_blocked_recv_wakes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_TEST(test_open_close),
-		TT_TEST(test_port_pid_is_alive),
-		TT_TEST(test_send_recv),
-		TT_TEST(test_actor_replies_to_port),
-		TT_TEST(test_blocked_recv_wakes),
+	    TT_TEST(test_open_close),
+	    TT_TEST(test_port_pid_is_alive),
+	    TT_TEST(test_send_recv),
+	    TT_TEST(test_actor_replies_to_port),
+	    TT_TEST(test_blocked_recv_wakes),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

@@ -24,7 +24,7 @@ static int named_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	switch (m->type) {
 	case MSG_PING:
 		TT_ACHECK(tr_send(ctx, *port, MSG_GOT, &m->sender,
-		    sizeof(m->sender)) == TR_OK);
+		              sizeof(m->sender)) == TR_OK);
 		break;
 	case MSG_QUIT:
 		tr_exit(ctx, TR_REASON_NORMAL);
@@ -35,8 +35,8 @@ static int named_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		memcpy(name, m->data,
 		    m->size < sizeof(name) - 1 ? m->size : sizeof(name) - 1);
 		rc = tr_send_named(ctx, name, MSG_PING, &v, sizeof(v));
-		TT_ACHECK(tr_send(ctx, *port, MSG_RC, &rc, sizeof(rc)) ==
-		    TR_OK);
+		TT_ACHECK(
+		    tr_send(ctx, *port, MSG_RC, &rc, sizeof(rc)) == TR_OK);
 		break;
 	}
 	return 0;
@@ -50,9 +50,9 @@ static void free_state(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour named_bhv = {
-	.name = "named",
-	.handle = named_handle,
-	.terminate = free_state,
+    .name = "named",
+    .handle = named_handle,
+    .terminate = free_state,
 };
 
 static tr_pid spawn_named(tr_runtime *rt, tr_port *port)
@@ -230,10 +230,10 @@ static void test_send_named(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_TEST(test_register_whereis_unregister),
-		TT_TEST(test_register_errors),
-		TT_TEST(test_name_released_at_exit),
-		TT_TEST(test_send_named),
+	    TT_TEST(test_register_whereis_unregister),
+	    TT_TEST(test_register_errors),
+	    TT_TEST(test_name_released_at_exit),
+	    TT_TEST(test_send_named),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

@@ -11,13 +11,13 @@
 #include <pthread.h>
 
 enum {
-	MSG_REQ = 1,   /* server replies value + 1 */
-	MSG_REP,       /* the server's reply */
-	MSG_GATED,     /* server replies only once the test opens the gate */
-	MSG_PLAIN,     /* not a request: server's tr_reply must refuse it */
-	MSG_CMD,       /* test -> client */
-	MSG_ISSUED,    /* client -> test: result of tr_request / tr_call */
-	MSG_TRACE,     /* client -> test: a message the client received */
+	MSG_REQ = 1, /* server replies value + 1 */
+	MSG_REP,     /* the server's reply */
+	MSG_GATED,   /* server replies only once the test opens the gate */
+	MSG_PLAIN,   /* not a request: server's tr_reply must refuse it */
+	MSG_CMD,     /* test -> client */
+	MSG_ISSUED,  /* client -> test: result of tr_request / tr_call */
+	MSG_TRACE,   /* client -> test: a message the client received */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -53,8 +53,8 @@ static int server_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		while (!atomic_load(&g_gate) && tt_now_ms() < deadline)
 			tt_sleep_ms(1);
 		TT_ACHECK(atomic_load(&g_gate));
-		atomic_store(&g_late_reply_rc,
-		    tr_reply(ctx, m, MSG_REP, &v, sizeof(v)));
+		atomic_store(
+		    &g_late_reply_rc, tr_reply(ctx, m, MSG_REP, &v, sizeof(v)));
 		atomic_store(&g_late_replied, true);
 		break;
 	case MSG_PLAIN:
@@ -67,8 +67,8 @@ static int server_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour server_bhv = {
-	.name = "server",
-	.handle = server_handle,
+    .name = "server",
+    .handle = server_handle,
 };
 
 /* Never answers. */
@@ -81,8 +81,8 @@ static int silent_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour silent_bhv = {
-	.name = "silent",
-	.handle = silent_handle,
+    .name = "silent",
+    .handle = silent_handle,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -115,7 +115,7 @@ struct trace {
 static int client_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 {
 	tr_pid *port = state;
-	struct issued is = { 0, 0 };
+	struct issued is = {0, 0};
 	struct trace tr;
 	struct cmd c;
 	tr_msg *reply = NULL;
@@ -124,8 +124,8 @@ static int client_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		TT_ACHECK(m->size == sizeof(c));
 		memcpy(&c, m->data, sizeof(c));
 		if (c.op == OP_REQUEST) {
-			is.rc = tr_request(ctx, &is.ref, c.to, c.type,
-			    &c.value, sizeof(c.value), c.timeout_ms);
+			is.rc = tr_request(ctx, &is.ref, c.to, c.type, &c.value,
+			    sizeof(c.value), c.timeout_ms);
 		} else {
 			/* Must be refused at once: an actor that blocked
 			 * here would stall its scheduler. */
@@ -134,8 +134,8 @@ static int client_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 			if (is.rc == TR_OK)
 				tr_msg_free(reply);
 		}
-		TT_ACHECK(tr_send(ctx, *port, MSG_ISSUED, &is, sizeof(is)) ==
-		    TR_OK);
+		TT_ACHECK(
+		    tr_send(ctx, *port, MSG_ISSUED, &is, sizeof(is)) == TR_OK);
 		return 0;
 	}
 	memset(&tr, 0, sizeof(tr));
@@ -157,9 +157,9 @@ static void free_state(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour client_bhv = {
-	.name = "client",
-	.handle = client_handle,
-	.terminate = free_state,
+    .name = "client",
+    .handle = client_handle,
+    .terminate = free_state,
 };
 
 static int quit_handle(tr_ctx *ctx, void *state, const tr_msg *m)
@@ -171,8 +171,8 @@ static int quit_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour quit_bhv = {
-	.name = "quit",
-	.handle = quit_handle,
+    .name = "quit",
+    .handle = quit_handle,
 };
 
 struct world {
@@ -207,7 +207,7 @@ static void world_init(struct world *w, struct tt_fixture *fx)
 static struct issued client_do(struct world *w, uint32_t op, tr_pid to,
     uint32_t type, uint64_t value, int64_t timeout_ms)
 {
-	struct cmd c = { op, type, to, value, timeout_ms };
+	struct cmd c = {op, type, to, value, timeout_ms};
 	struct issued is;
 
 	assert_rc(tr_post(w->rt, w->client, MSG_CMD, &c, sizeof(c)), TR_OK);
@@ -247,16 +247,16 @@ static void test_request_reply(void **state)
 	 * within each type the order is fixed (the server answers in
 	 * request order). */
 	{
-		struct cmd c1 = { OP_REQUEST, MSG_REQ, w.server, 100, 10000 };
-		struct cmd c2 = { OP_REQUEST, MSG_REQ, w.server, 200, 10000 };
+		struct cmd c1 = {OP_REQUEST, MSG_REQ, w.server, 100, 10000};
+		struct cmd c2 = {OP_REQUEST, MSG_REQ, w.server, 200, 10000};
 		struct issued is[2];
 		struct trace trs[2];
 		int nis = 0, ntr = 0;
 
-		assert_rc(tr_post(w.rt, w.client, MSG_CMD, &c1, sizeof(c1)),
-		    TR_OK);
-		assert_rc(tr_post(w.rt, w.client, MSG_CMD, &c2, sizeof(c2)),
-		    TR_OK);
+		assert_rc(
+		    tr_post(w.rt, w.client, MSG_CMD, &c1, sizeof(c1)), TR_OK);
+		assert_rc(
+		    tr_post(w.rt, w.client, MSG_CMD, &c2, sizeof(c2)), TR_OK);
 		for (int i = 0; i < 4; i++) {
 			tr_msg *m = tt_recv(w.port, TT_WAIT_MS);
 
@@ -362,8 +362,8 @@ static void test_request_errors(void **state)
 
 	/* tr_reply to a message that is no request. */
 	assert_rc(tr_post(w.rt, w.server, MSG_PLAIN, NULL, 0), TR_OK);
-	assert_true(TT_WAIT_FOR(atomic_load(&g_plain_reply_rc) != 1,
-	    TT_WAIT_MS));
+	assert_true(
+	    TT_WAIT_FOR(atomic_load(&g_plain_reply_rc) != 1, TT_WAIT_MS));
 	assert_rc(atomic_load(&g_plain_reply_rc), TR_EINVAL);
 
 	/* tr_call from inside an actor. */
@@ -382,8 +382,9 @@ static uint64_t call_value(struct world *w, tr_pid to, uint32_t type,
 	tr_msg *r = NULL;
 	uint64_t got = 0;
 
-	assert_rc(tr_call(&r, w->rt, to, type, &value, sizeof(value),
-	    timeout_ms), TR_OK);
+	assert_rc(
+	    tr_call(&r, w->rt, to, type, &value, sizeof(value), timeout_ms),
+	    TR_OK);
 	assert_non_null(r);
 	assert_int_equal(r->type, MSG_REP);
 	assert_int_equal(r->size, sizeof(got));
@@ -402,16 +403,16 @@ static void test_call_from_main(void **state)
 	int rc;
 
 	world_init(&w, fx);
-	assert_int_equal(call_value(&w, w.server, MSG_REQ, 41, TT_WAIT_MS),
-	    42);
+	assert_int_equal(call_value(&w, w.server, MSG_REQ, 41, TT_WAIT_MS), 42);
 	assert_int_equal(call_value(&w, w.server, MSG_REQ, 9, -1), 10);
 
 	assert_rc(tr_call(&r, w.rt, w.silent, MSG_REQ, &v, sizeof(v), 100),
 	    TR_ETIMEDOUT);
-	assert_rc(tr_call(&r, w.rt, w.dead, MSG_REQ, &v, sizeof(v), 100),
-	    TR_ENOPROC);
-	assert_rc(tr_call(&r, w.rt, w.server, TR_MSG_SYSTEM, &v, sizeof(v),
-	    100), TR_EINVAL);
+	assert_rc(
+	    tr_call(&r, w.rt, w.dead, MSG_REQ, &v, sizeof(v), 100), TR_ENOPROC);
+	assert_rc(
+	    tr_call(&r, w.rt, w.server, TR_MSG_SYSTEM, &v, sizeof(v), 100),
+	    TR_EINVAL);
 	assert_rc(tr_call(NULL, w.rt, w.server, MSG_REQ, &v, sizeof(v), 100),
 	    TR_EINVAL);
 	assert_rc(tr_call(&r, NULL, w.server, MSG_REQ, &v, sizeof(v), 100),
@@ -426,8 +427,7 @@ static void test_call_from_main(void **state)
 	rc = atomic_load(&g_late_reply_rc);
 	assert_true(rc == TR_OK || rc == TR_ENOPROC || rc == TR_ENOENT);
 	tt_quiesce(w.rt);
-	assert_int_equal(call_value(&w, w.server, MSG_REQ, 77, TT_WAIT_MS),
-	    78);
+	assert_int_equal(call_value(&w, w.server, MSG_REQ, 77, TT_WAIT_MS), 78);
 
 	tt_quiesce(w.rt);
 	tt_assert_port_empty(w.port);
@@ -452,8 +452,8 @@ static void *caller_main(void *arg)
 	for (uint64_t i = 0; i < CALLS; i++) {
 		uint64_t v = c->base + i, got = 0;
 		tr_msg *r = NULL;
-		int rc = tr_call(&r, c->rt, c->server, MSG_REQ, &v, sizeof(v),
-		    TT_WAIT_MS);
+		int rc = tr_call(
+		    &r, c->rt, c->server, MSG_REQ, &v, sizeof(v), TT_WAIT_MS);
 
 		TT_ACHECK(rc == TR_OK);
 		if (rc != TR_OK)
@@ -475,10 +475,9 @@ static void test_call_concurrent(void **state)
 
 	world_init(&w, fx);
 	for (int i = 0; i < CALL_THREADS; i++) {
-		c[i] = (struct caller){ w.rt, w.server,
-			(uint64_t)(i + 1) << 32 };
-		assert_int_equal(pthread_create(&th[i], NULL, caller_main,
-		    &c[i]), 0);
+		c[i] = (struct caller){w.rt, w.server, (uint64_t)(i + 1) << 32};
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, caller_main, &c[i]), 0);
 	}
 	for (int i = 0; i < CALL_THREADS; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
@@ -490,12 +489,12 @@ static void test_call_concurrent(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_TEST(test_request_reply),
-		TT_TEST(test_request_timeout),
-		TT_TEST(test_request_late_reply_dropped),
-		TT_TEST(test_request_errors),
-		TT_TEST(test_call_from_main),
-		TT_TEST(test_call_concurrent),
+	    TT_TEST(test_request_reply),
+	    TT_TEST(test_request_timeout),
+	    TT_TEST(test_request_late_reply_dropped),
+	    TT_TEST(test_request_errors),
+	    TT_TEST(test_call_from_main),
+	    TT_TEST(test_call_concurrent),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

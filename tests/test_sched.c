@@ -35,8 +35,8 @@ static int busy_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour busy_bhv = {
-	.name = "busy",
-	.handle = busy_handle,
+    .name = "busy",
+    .handle = busy_handle,
 };
 
 static void test_busy_actor_does_not_starve(void **state)
@@ -59,8 +59,8 @@ static void test_busy_actor_does_not_starve(void **state)
 		tt_call_echo(rt, echo, i, 10000);
 		/* And the busy actor was not stopped to make room. */
 		assert_true(tr_is_alive(rt, busy));
-		assert_true(TT_WAIT_FOR(atomic_load(&g_spins) > before,
-		    TT_WAIT_MS));
+		assert_true(
+		    TT_WAIT_FOR(atomic_load(&g_spins) > before, TT_WAIT_MS));
 	}
 
 	assert_rc(tr_post(rt, busy, MSG_STOP, NULL, 0), TR_OK);
@@ -95,11 +95,11 @@ static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	tt_spin_ms(WORK_MS);
 	atomic_fetch_add(&g_work_done, 1);
 	if (--w->rounds_left > 0) {
-		TT_ACHECK(tr_send(ctx, tr_self(ctx), MSG_WORK, NULL, 0) ==
-		    TR_OK);
+		TT_ACHECK(
+		    tr_send(ctx, tr_self(ctx), MSG_WORK, NULL, 0) == TR_OK);
 	} else {
-		TT_ACHECK(tr_send(ctx, w->report_to, MSG_DONE, NULL, 0) ==
-		    TR_OK);
+		TT_ACHECK(
+		    tr_send(ctx, w->report_to, MSG_DONE, NULL, 0) == TR_OK);
 		tr_exit(ctx, TR_REASON_NORMAL);
 	}
 	return 0;
@@ -113,9 +113,9 @@ static void free_state(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour worker_bhv = {
-	.name = "worker",
-	.handle = worker_handle,
-	.terminate = free_state,
+    .name = "worker",
+    .handle = worker_handle,
+    .terminate = free_state,
 };
 
 /* Spawns all workers from one actor, so they all start on its scheduler:
@@ -147,8 +147,8 @@ static int spawner_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour spawner_bhv = {
-	.name = "spawner",
-	.handle = spawner_handle,
+    .name = "spawner",
+    .handle = spawner_handle,
 };
 
 static void test_work_stealing(void **state)
@@ -162,8 +162,8 @@ static void test_work_stealing(void **state)
 	atomic_store(&g_work_done, 0);
 	assert_int_equal(tr_runtime_schedulers(rt), 2);
 	spawner = tt_spawn(rt, &spawner_bhv, NULL);
-	assert_rc(tr_post(rt, spawner, MSG_GO, &report_to, sizeof(report_to)),
-	    TR_OK);
+	assert_rc(
+	    tr_post(rt, spawner, MSG_GO, &report_to, sizeof(report_to)), TR_OK);
 	for (int i = 0; i < N_WORKERS; i++) {
 		tr_msg *m = tt_recv(port, 60000);
 
@@ -175,7 +175,7 @@ static void test_work_stealing(void **state)
 
 	st = tt_stats(rt);
 	print_message("steals %" PRIu64 ", turns %" PRIu64 " / %" PRIu64
-		      ", parks %" PRIu64 "\n",
+	              ", parks %" PRIu64 "\n",
 	    st.steals, st.turns[0], st.turns[1], st.parks);
 	assert_true(st.steals > 0);
 	assert_true(st.turns[0] > 0);
@@ -213,8 +213,8 @@ static int logger_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour logger_bhv = {
-	.name = "logger",
-	.handle = logger_handle,
+    .name = "logger",
+    .handle = logger_handle,
 };
 
 /* Fills both loggers' mailboxes within one callback: with one scheduler,
@@ -228,14 +228,14 @@ static int filler_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	memcpy(to, m->data, sizeof(to));
 	for (int k = 0; k < 2; k++)
 		for (int i = 0; i < PER_ACTOR; i++)
-			TT_ACHECK(tr_send(ctx, to[k], MSG_TICK, NULL, 0) ==
-			    TR_OK);
+			TT_ACHECK(
+			    tr_send(ctx, to[k], MSG_TICK, NULL, 0) == TR_OK);
 	return 0;
 }
 
 static const tr_behaviour filler_bhv = {
-	.name = "filler",
-	.handle = filler_handle,
+    .name = "filler",
+    .handle = filler_handle,
 };
 
 static void test_batch_limit_interleaves(void **state)
@@ -244,7 +244,7 @@ static void test_batch_limit_interleaves(void **state)
 	tr_runtime_opts o;
 	tr_runtime *rt;
 	tr_pid loggers[2], filler;
-	unsigned len, last[3] = { 0, 0, 0 }, count[3] = { 0, 0, 0 };
+	unsigned len, last[3] = {0, 0, 0}, count[3] = {0, 0, 0};
 	unsigned cutoff, run = 0, max_run = 0;
 	uint8_t prev = 0;
 
@@ -256,8 +256,7 @@ static void test_batch_limit_interleaves(void **state)
 	loggers[0] = tt_spawn(rt, &logger_bhv, (void *)(uintptr_t)1);
 	loggers[1] = tt_spawn(rt, &logger_bhv, (void *)(uintptr_t)2);
 	filler = tt_spawn(rt, &filler_bhv, NULL);
-	assert_rc(tr_post(rt, filler, MSG_GO, loggers, sizeof(loggers)),
-	    TR_OK);
+	assert_rc(tr_post(rt, filler, MSG_GO, loggers, sizeof(loggers)), TR_OK);
 	tt_quiesce(rt);
 
 	len = atomic_load(&g_log_len);
@@ -296,9 +295,9 @@ static void test_batch_limit_interleaves(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_TEST(test_busy_actor_does_not_starve),
-		TT_TEST(test_work_stealing),
-		TT_TEST(test_batch_limit_interleaves),
+	    TT_TEST(test_busy_actor_does_not_starve),
+	    TT_TEST(test_work_stealing),
+	    TT_TEST(test_batch_limit_interleaves),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

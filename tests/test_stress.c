@@ -51,7 +51,7 @@ static int counter_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	TT_ACHECK(c->hits <= c->expect);
 	if (c->hits == c->expect)
 		TT_ACHECK(tr_send(ctx, c->report_to, MSG_DONE, &c->hits,
-		    sizeof(c->hits)) == TR_OK);
+		              sizeof(c->hits)) == TR_OK);
 	return 0;
 }
 
@@ -63,9 +63,9 @@ static void free_state(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour counter_bhv = {
-	.name = "counter",
-	.handle = counter_handle,
-	.terminate = free_state,
+    .name = "counter",
+    .handle = counter_handle,
+    .terminate = free_state,
 };
 
 /* A child's payload of MSG_GO is the counter's pid. */
@@ -82,8 +82,8 @@ static int child_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour child_bhv = {
-	.name = "child",
-	.handle = child_handle,
+    .name = "child",
+    .handle = child_handle,
 };
 
 struct spawner {
@@ -98,29 +98,29 @@ static int spawner_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	TT_ACHECK(m->type == MSG_MORE);
 	for (int i = 0; i < CHUNK && s->left > 0; i++) {
 		tr_pid child;
-		int rc = tr_spawn(&child, tr_runtime_of(ctx), &child_bhv,
-		    NULL, NULL);
+		int rc = tr_spawn(
+		    &child, tr_runtime_of(ctx), &child_bhv, NULL, NULL);
 
 		if (rc != TR_OK) {
 			tt_actor_fail(__FILE__, __LINE__, "tr_spawn");
 			break;
 		}
 		TT_ACHECK(tr_send(ctx, child, MSG_GO, &s->counter,
-		    sizeof(s->counter)) == TR_OK);
+		              sizeof(s->counter)) == TR_OK);
 		s->left--;
 	}
 	if (s->left > 0)
-		TT_ACHECK(tr_send(ctx, tr_self(ctx), MSG_MORE, NULL, 0) ==
-		    TR_OK);
+		TT_ACHECK(
+		    tr_send(ctx, tr_self(ctx), MSG_MORE, NULL, 0) == TR_OK);
 	else
 		tr_exit(ctx, TR_REASON_NORMAL);
 	return 0;
 }
 
 static const tr_behaviour spawner_bhv = {
-	.name = "spawner",
-	.handle = spawner_handle,
-	.terminate = free_state,
+    .name = "spawner",
+    .handle = spawner_handle,
+    .terminate = free_state,
 };
 
 static void test_million_spawn_send_exit(void **state)
@@ -157,8 +157,8 @@ static void test_million_spawn_send_exit(void **state)
 	tt_recv_data(port, MSG_DONE, &done, sizeof(done));
 	assert_int_equal(done, n);
 	assert_rc(tr_runtime_wait_quiescent(rt, 600000), TR_OK);
-	print_message("spawn + send + exit: %" PRId64 " ms\n",
-	    tt_now_ms() - t0);
+	print_message(
+	    "spawn + send + exit: %" PRId64 " ms\n", tt_now_ms() - t0);
 
 	st = tt_stats(rt);
 	assert_int_equal(st.actors_alive, base.actors_alive);
@@ -196,9 +196,9 @@ static void idle_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour idle_bhv = {
-	.name = "idle",
-	.handle = idle_handle,
-	.terminate = idle_terminate,
+    .name = "idle",
+    .handle = idle_handle,
+    .terminate = idle_terminate,
 };
 
 static void test_million_idle_then_stop(void **state)
@@ -230,8 +230,8 @@ static void test_million_idle_then_stop(void **state)
 			fail_msg("post %" PRIu64 ": %s", i, tr_strerror(rc));
 	}
 	assert_rc(tr_runtime_wait_quiescent(rt, 600000), TR_OK);
-	print_message("spawn + post + handle: %" PRId64 " ms\n",
-	    tt_now_ms() - t0);
+	print_message(
+	    "spawn + post + handle: %" PRId64 " ms\n", tt_now_ms() - t0);
 	assert_int_equal(atomic_load(&g_idle_handled), n);
 	st = tt_stats(rt);
 	assert_int_equal(st.actors_alive, base.actors_alive + n);
@@ -251,8 +251,8 @@ static void test_million_idle_then_stop(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_TEST(test_million_spawn_send_exit),
-		TT_TEST(test_million_idle_then_stop),
+	    TT_TEST(test_million_spawn_send_exit),
+	    TT_TEST(test_million_idle_then_stop),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

@@ -21,11 +21,11 @@ static void test_start_and_stop_order(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog };
-	static struct tt_wcfg b = { .id = 'b', .log = &evlog };
-	static struct tt_wcfg c = { .id = 'c', .log = &evlog };
-	tr_child_spec specs[] = { tt_wspec("a", &a), tt_wspec("b", &b),
-		tt_wspec("c", &c) };
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog};
+	static struct tt_wcfg b = {.id = 'b', .log = &evlog};
+	static struct tt_wcfg c = {.id = 'c', .log = &evlog};
+	tr_child_spec specs[] = {
+	    tt_wspec("a", &a), tt_wspec("b", &b), tt_wspec("c", &c)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
 	tr_child_info info[4];
 	size_t n = 0;
@@ -50,10 +50,10 @@ static void test_start_and_stop_order(void **state)
 	tt_sup_stop(rt, port, w, sup);
 	tt_assert_events(&evlog, 3, "Tc:s Tb:s Ta:s");
 	assert_int_equal(atomic_load(&a.running) + atomic_load(&b.running) +
-	        atomic_load(&c.running),
+	                     atomic_load(&c.running),
 	    0);
-	assert_rc(tr_sup_count_children(&(tr_child_counts){ 0 }, rt, sup),
-	    TR_ENOPROC);
+	assert_rc(
+	    tr_sup_count_children(&(tr_child_counts){0}, rt, sup), TR_ENOPROC);
 	tt_pstop(fx);
 }
 
@@ -63,11 +63,11 @@ static void test_one_for_one(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog };
-	static struct tt_wcfg b = { .id = 'b', .log = &evlog };
-	static struct tt_wcfg c = { .id = 'c', .log = &evlog };
-	tr_child_spec specs[] = { tt_wspec("a", &a), tt_wspec("b", &b),
-		tt_wspec("c", &c) };
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog};
+	static struct tt_wcfg b = {.id = 'b', .log = &evlog};
+	static struct tt_wcfg c = {.id = 'c', .log = &evlog};
+	tr_child_spec specs[] = {
+	    tt_wspec("a", &a), tt_wspec("b", &b), tt_wspec("c", &c)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 5, LONG_PERIOD);
 	tr_pid sup, pa, pb, pc, nb;
 
@@ -92,9 +92,8 @@ static void test_one_for_one(void **state)
 	tt_assert_events(&evlog, 5, "Ta:k Ia");
 
 	/* A restart is reported. */
-	assert_true(TT_WAIT_FOR(tt_logcap_has(tt_cap, "SUPERVISOR REPORT",
-	                            NULL),
-	    TT_WAIT_MS));
+	assert_true(TT_WAIT_FOR(
+	    tt_logcap_has(tt_cap, "SUPERVISOR REPORT", NULL), TT_WAIT_MS));
 
 	tt_sup_stop(rt, port, w, sup);
 	tt_pstop(fx);
@@ -106,11 +105,11 @@ static void test_one_for_all(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog };
-	static struct tt_wcfg b = { .id = 'b', .log = &evlog };
-	static struct tt_wcfg c = { .id = 'c', .log = &evlog };
-	tr_child_spec specs[] = { tt_wspec("a", &a), tt_wspec("b", &b),
-		tt_wspec("c", &c) };
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog};
+	static struct tt_wcfg b = {.id = 'b', .log = &evlog};
+	static struct tt_wcfg c = {.id = 'c', .log = &evlog};
+	tr_child_spec specs[] = {
+	    tt_wspec("a", &a), tt_wspec("b", &b), tt_wspec("c", &c)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ALL, 5, LONG_PERIOD);
 	tr_pid sup, pa, pb, pc;
 
@@ -140,12 +139,12 @@ static void test_rest_for_one(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog };
-	static struct tt_wcfg b = { .id = 'b', .log = &evlog };
-	static struct tt_wcfg c = { .id = 'c', .log = &evlog };
-	static struct tt_wcfg d = { .id = 'd', .log = &evlog };
-	tr_child_spec specs[] = { tt_wspec("a", &a), tt_wspec("b", &b),
-		tt_wspec("c", &c), tt_wspec("d", &d) };
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog};
+	static struct tt_wcfg b = {.id = 'b', .log = &evlog};
+	static struct tt_wcfg c = {.id = 'c', .log = &evlog};
+	static struct tt_wcfg d = {.id = 'd', .log = &evlog};
+	tr_child_spec specs[] = {tt_wspec("a", &a), tt_wspec("b", &b),
+	    tt_wspec("c", &c), tt_wspec("d", &d)};
 	tr_sup_flags f = tt_flags(TR_SUP_REST_FOR_ONE, 5, LONG_PERIOD);
 	tr_pid sup, pa, pb, pc, pd;
 
@@ -182,11 +181,11 @@ static void test_restart_types(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg p = { .id = 'p', .log = &evlog };
-	static struct tt_wcfg t = { .id = 't', .log = &evlog };
-	static struct tt_wcfg m = { .id = 'm', .log = &evlog };
-	tr_child_spec specs[] = { tt_wspec("perm", &p), tt_wspec("trans", &t),
-		tt_wspec("temp", &m) };
+	static struct tt_wcfg p = {.id = 'p', .log = &evlog};
+	static struct tt_wcfg t = {.id = 't', .log = &evlog};
+	static struct tt_wcfg m = {.id = 'm', .log = &evlog};
+	tr_child_spec specs[] = {
+	    tt_wspec("perm", &p), tt_wspec("trans", &t), tt_wspec("temp", &m)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 20, LONG_PERIOD);
 	tr_child_counts cnt;
 	tr_pid sup, pid, old;
@@ -206,7 +205,7 @@ static void test_restart_types(void **state)
 
 	/* transient: not after normal or shutdown (the spec stays), but
 	 * after a crash. */
-	const int quiet[] = { TR_REASON_NORMAL, TR_REASON_SHUTDOWN };
+	const int quiet[] = {TR_REASON_NORMAL, TR_REASON_SHUTDOWN};
 	for (size_t i = 0; i < 2; i++) {
 		old = tt_child(rt, sup, "trans");
 		assert_false(tr_pid_is_none(old));
@@ -218,8 +217,8 @@ static void test_restart_types(void **state)
 		cnt = tt_counts(rt, sup);
 		assert_int_equal(cnt.specs, 3);
 		assert_int_equal(cnt.active, 2);
-		assert_rc(tr_sup_restart_child(&pid, rt, sup, "trans", NULL),
-		    TR_OK);
+		assert_rc(
+		    tr_sup_restart_child(&pid, rt, sup, "trans", NULL), TR_OK);
 		assert_true(tr_is_alive(rt, pid));
 	}
 	old = tt_child(rt, sup, "trans");
@@ -234,12 +233,11 @@ static void test_restart_types(void **state)
 	assert_int_equal(cnt.specs, 2);
 	assert_int_equal(cnt.active, 2);
 	assert_int_equal(atomic_load(&m.starts), 1);
-	assert_rc(tr_sup_restart_child(&pid, rt, sup, "temp", NULL),
-	    TR_ENOENT);
+	assert_rc(tr_sup_restart_child(&pid, rt, sup, "temp", NULL), TR_ENOENT);
 
 	tt_sup_stop(rt, port, w, sup);
 	assert_int_equal(atomic_load(&p.running) + atomic_load(&t.running) +
-	        atomic_load(&m.running),
+	                     atomic_load(&m.running),
 	    0);
 	tt_pstop(fx);
 }
@@ -250,11 +248,11 @@ static void test_temporary_bystander(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog };
-	static struct tt_wcfg m = { .id = 'm', .log = &evlog };
-	static struct tt_wcfg c = { .id = 'c', .log = &evlog };
-	tr_child_spec specs[] = { tt_wspec("a", &a), tt_wspec("temp", &m),
-		tt_wspec("c", &c) };
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog};
+	static struct tt_wcfg m = {.id = 'm', .log = &evlog};
+	static struct tt_wcfg c = {.id = 'c', .log = &evlog};
+	tr_child_spec specs[] = {
+	    tt_wspec("a", &a), tt_wspec("temp", &m), tt_wspec("c", &c)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ALL, 5, LONG_PERIOD);
 	tr_child_counts cnt;
 	tr_pid sup, pa, pc;
@@ -291,9 +289,9 @@ static void test_intensity_exceeded(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog };
-	static struct tt_wcfg b = { .id = 'b', .log = &evlog };
-	tr_child_spec specs[] = { tt_wspec("a", &a), tt_wspec("b", &b) };
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog};
+	static struct tt_wcfg b = {.id = 'b', .log = &evlog};
+	tr_child_spec specs[] = {tt_wspec("a", &a), tt_wspec("b", &b)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 2, LONG_PERIOD);
 	tr_pid sup, old;
 	uint64_t ref;
@@ -321,9 +319,8 @@ static void test_intensity_exceeded(void **state)
 	assert_int_equal(atomic_load(&b.running), 0);
 	assert_int_equal(atomic_load(&a.starts), 3);
 	assert_int_equal(atomic_load(&b.last_reason), TR_REASON_SHUTDOWN);
-	assert_true(TT_WAIT_FOR(tt_logcap_has(tt_cap, "SUPERVISOR REPORT",
-	                            NULL),
-	    TT_WAIT_MS));
+	assert_true(TT_WAIT_FOR(
+	    tt_logcap_has(tt_cap, "SUPERVISOR REPORT", NULL), TT_WAIT_MS));
 	tt_pstop(fx);
 }
 
@@ -333,8 +330,8 @@ static void test_intensity_window_slides(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog };
-	tr_child_spec specs[] = { tt_wspec("a", &a) };
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog};
+	tr_child_spec specs[] = {tt_wspec("a", &a)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 200);
 	tr_pid sup, old;
 
@@ -365,16 +362,16 @@ static void test_escalation(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg x = { .id = 'x', .log = &evlog };
-	static struct tt_wcfg y = { .id = 'y', .log = &evlog };
-	tr_child_spec inner_specs[] = { tt_wspec("x", &x) };
+	static struct tt_wcfg x = {.id = 'x', .log = &evlog};
+	static struct tt_wcfg y = {.id = 'y', .log = &evlog};
+	tr_child_spec inner_specs[] = {tt_wspec("x", &x)};
 	tr_sup_args inner = {
-		.flags = tt_flags(TR_SUP_ONE_FOR_ONE, 1, LONG_PERIOD),
-		.specs = inner_specs,
-		.nspecs = 1,
+	    .flags = tt_flags(TR_SUP_ONE_FOR_ONE, 1, LONG_PERIOD),
+	    .specs = inner_specs,
+	    .nspecs = 1,
 	};
-	tr_child_spec outer_specs[] = { tt_wspec("y", &y),
-		tt_supspec("inner", &inner) };
+	tr_child_spec outer_specs[] = {
+	    tt_wspec("y", &y), tt_supspec("inner", &inner)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, LONG_PERIOD);
 	tr_pid outer, in1, in2, x1, x2, py;
 	tr_child_counts cnt;
@@ -423,12 +420,10 @@ static void test_restart_keeps_failing(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog };
-	static struct tt_wcfg b = { .id = 'b',
-		.log = &evlog,
-		.fail_from = 2,
-		.fail_reason = 99 };
-	tr_child_spec specs[] = { tt_wspec("a", &a), tt_wspec("b", &b) };
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog};
+	static struct tt_wcfg b = {
+	    .id = 'b', .log = &evlog, .fail_from = 2, .fail_reason = 99};
+	tr_child_spec specs[] = {tt_wspec("a", &a), tt_wspec("b", &b)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 3, LONG_PERIOD);
 	tr_pid sup;
 
@@ -459,11 +454,11 @@ static void test_shutdown_kinds(void **state)
 	tr_pid w = tt_probe_spawn(rt, port, false);
 	/* k: brutal kill, traps exits; s: stubborn, traps exits and never
 	 * stops on shutdown; o: obedient, stops on shutdown. */
-	static struct tt_wcfg k = { .id = 'k', .log = &evlog, .trap = true };
-	static struct tt_wcfg s = { .id = 's', .log = &evlog, .trap = true };
-	static struct tt_wcfg o = { .id = 'o', .log = &evlog };
-	tr_child_spec specs[] = { tt_wspec("k", &k), tt_wspec("s", &s),
-		tt_wspec("o", &o) };
+	static struct tt_wcfg k = {.id = 'k', .log = &evlog, .trap = true};
+	static struct tt_wcfg s = {.id = 's', .log = &evlog, .trap = true};
+	static struct tt_wcfg o = {.id = 'o', .log = &evlog};
+	tr_child_spec specs[] = {
+	    tt_wspec("k", &k), tt_wspec("s", &s), tt_wspec("o", &o)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
 	tr_pid sup, pid;
 
@@ -483,8 +478,7 @@ static void test_shutdown_kinds(void **state)
 	assert_rc(tr_sup_terminate_child(rt, sup, "s"), TR_OK);
 	assert_int_equal(atomic_load(&s.running), 0);
 	assert_int_equal(atomic_load(&s.exits_seen), 1);
-	assert_int_equal(atomic_load(&s.last_exit_reason),
-	    TR_REASON_SHUTDOWN);
+	assert_int_equal(atomic_load(&s.last_exit_reason), TR_REASON_SHUTDOWN);
 	assert_int_equal(atomic_load(&s.last_reason), TR_REASON_KILLED);
 
 	/* A child that obeys stops with shutdown, long before its timeout. */
@@ -511,17 +505,17 @@ static void test_shutdown_infinity_nested(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg s = { .id = 's', .log = &evlog, .trap = true };
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog };
-	static struct tt_wcfg z = { .id = 'z', .log = &evlog };
-	tr_child_spec inner_specs[] = { tt_wspec("a", &a), tt_wspec("s", &s) };
+	static struct tt_wcfg s = {.id = 's', .log = &evlog, .trap = true};
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog};
+	static struct tt_wcfg z = {.id = 'z', .log = &evlog};
+	tr_child_spec inner_specs[] = {tt_wspec("a", &a), tt_wspec("s", &s)};
 	tr_sup_args inner = {
-		.flags = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000),
-		.specs = inner_specs,
-		.nspecs = 2,
+	    .flags = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000),
+	    .specs = inner_specs,
+	    .nspecs = 2,
 	};
-	tr_child_spec outer_specs[] = { tt_supspec("inner", &inner),
-		tt_wspec("z", &z) };
+	tr_child_spec outer_specs[] = {
+	    tt_supspec("inner", &inner), tt_wspec("z", &z)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
 	tr_pid outer, in;
 
@@ -538,7 +532,7 @@ static void test_shutdown_infinity_nested(void **state)
 	tt_sup_stop(rt, port, w, outer);
 	tt_expect_down(port, w, in, TR_REASON_SHUTDOWN);
 	assert_int_equal(atomic_load(&s.running) + atomic_load(&a.running) +
-	        atomic_load(&z.running),
+	                     atomic_load(&z.running),
 	    0);
 	tt_assert_events(&evlog, 3, "Tz:s Xs Ts:k Ta:s");
 	tt_pstop(fx);
@@ -548,16 +542,16 @@ static void test_runtime_stop_with_live_tree(void **state)
 {
 	struct tt_fixture *fx = tt_begin(state);
 	tr_runtime *rt = tt_pstart(fx, 2);
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog };
-	static struct tt_wcfg x = { .id = 'x', .log = &evlog };
-	tr_child_spec inner_specs[] = { tt_wspec("x", &x) };
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog};
+	static struct tt_wcfg x = {.id = 'x', .log = &evlog};
+	tr_child_spec inner_specs[] = {tt_wspec("x", &x)};
 	tr_sup_args inner = {
-		.flags = tt_flags(TR_SUP_ONE_FOR_ALL, 1, 5000),
-		.specs = inner_specs,
-		.nspecs = 1,
+	    .flags = tt_flags(TR_SUP_ONE_FOR_ALL, 1, 5000),
+	    .specs = inner_specs,
+	    .nspecs = 1,
 	};
-	tr_child_spec specs[] = { tt_wspec("a", &a),
-		tt_supspec("inner", &inner) };
+	tr_child_spec specs[] = {
+	    tt_wspec("a", &a), tt_supspec("inner", &inner)};
 	tr_sup_flags f = tt_flags(TR_SUP_REST_FOR_ONE, 1, 5000);
 
 	reset_log();
@@ -573,19 +567,19 @@ static void test_runtime_stop_with_live_tree(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_PTEST(test_start_and_stop_order),
-		TT_PTEST(test_one_for_one),
-		TT_PTEST(test_one_for_all),
-		TT_PTEST(test_rest_for_one),
-		TT_PTEST(test_restart_types),
-		TT_PTEST(test_temporary_bystander),
-		TT_PTEST(test_intensity_exceeded),
-		TT_PTEST(test_intensity_window_slides),
-		TT_PTEST(test_escalation),
-		TT_PTEST(test_restart_keeps_failing),
-		TT_PTEST(test_shutdown_kinds),
-		TT_PTEST(test_shutdown_infinity_nested),
-		TT_PTEST(test_runtime_stop_with_live_tree),
+	    TT_PTEST(test_start_and_stop_order),
+	    TT_PTEST(test_one_for_one),
+	    TT_PTEST(test_one_for_all),
+	    TT_PTEST(test_rest_for_one),
+	    TT_PTEST(test_restart_types),
+	    TT_PTEST(test_temporary_bystander),
+	    TT_PTEST(test_intensity_exceeded),
+	    TT_PTEST(test_intensity_window_slides),
+	    TT_PTEST(test_escalation),
+	    TT_PTEST(test_restart_keeps_failing),
+	    TT_PTEST(test_shutdown_kinds),
+	    TT_PTEST(test_shutdown_infinity_nested),
+	    TT_PTEST(test_runtime_stop_with_live_tree),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

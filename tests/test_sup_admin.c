@@ -21,9 +21,9 @@ static void test_child_admin(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog };
-	static struct tt_wcfg b = { .id = 'b', .log = &evlog };
-	tr_child_spec specs[] = { tt_wspec("a", &a) };
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog};
+	static struct tt_wcfg b = {.id = 'b', .log = &evlog};
+	tr_child_spec specs[] = {tt_wspec("a", &a)};
 	tr_child_spec sb = tt_wspec("b", &b);
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
 	tr_child_info info[4];
@@ -51,8 +51,7 @@ static void test_child_admin(void **state)
 	assert_true(tr_pid_eq(pid, pa));
 
 	/* Running: no restart, no delete. */
-	assert_rc(tr_sup_restart_child(&pid, rt, sup, "a", NULL),
-	    TR_ERUNNING);
+	assert_rc(tr_sup_restart_child(&pid, rt, sup, "a", NULL), TR_ERUNNING);
 	assert_rc(tr_sup_delete_child(rt, sup, "a"), TR_ERUNNING);
 
 	/* Terminated: the spec stays (already present), and restarts with
@@ -101,8 +100,8 @@ static void test_child_admin(void **state)
 
 	/* A supervisor that is gone. */
 	assert_rc(tr_sup_terminate_child(rt, sup, "a"), TR_ENOPROC);
-	assert_rc(tr_sup_start_child(&pid, rt, sup, &sb, NULL, NULL),
-	    TR_ENOPROC);
+	assert_rc(
+	    tr_sup_start_child(&pid, rt, sup, &sb, NULL, NULL), TR_ENOPROC);
 	assert_rc(tr_sup_which_children(info, 4, &n, rt, sup), TR_ENOPROC);
 	tt_pstop(fx);
 }
@@ -113,14 +112,12 @@ static void test_start_child_fails(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog };
-	static struct tt_wcfg b = { .id = 'b',
-		.log = &evlog,
-		.fail_from = 1,
-		.fail_reason = 55 };
-	static struct tt_wcfg c = { .id = 'c', .log = &evlog };
-	tr_child_spec specs[] = { tt_wspec("a", &a), tt_wspec("b", &b),
-		tt_wspec("c", &c) };
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog};
+	static struct tt_wcfg b = {
+	    .id = 'b', .log = &evlog, .fail_from = 1, .fail_reason = 55};
+	static struct tt_wcfg c = {.id = 'c', .log = &evlog};
+	tr_child_spec specs[] = {
+	    tt_wspec("a", &a), tt_wspec("b", &b), tt_wspec("c", &c)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
 	tr_child_counts before, after;
 	tr_runtime_stats st0, st1;
@@ -155,21 +152,20 @@ static void test_start_child_fails(void **state)
 	assert_false(tt_has_child(rt, sup, "b"));
 	/* So the id is free: with a good spec it starts. */
 	specs[1] = tt_wspec("b", &c);
-	assert_rc(tr_sup_start_child(&pid, rt, sup, &specs[1], NULL, NULL),
-	    TR_OK);
+	assert_rc(
+	    tr_sup_start_child(&pid, rt, sup, &specs[1], NULL, NULL), TR_OK);
 	assert_true(tr_is_alive(rt, pid));
 
 	/* restart_child whose init fails: TR_EINIT, and the child stays
 	 * stopped. */
 	b.fail_from = 0;
 	specs[1] = tt_wspec("b2", &b);
-	assert_rc(tr_sup_start_child(&pid, rt, sup, &specs[1], NULL, NULL),
-	    TR_OK);
+	assert_rc(
+	    tr_sup_start_child(&pid, rt, sup, &specs[1], NULL, NULL), TR_OK);
 	assert_rc(tr_sup_terminate_child(rt, sup, "b2"), TR_OK);
 	b.fail_from = 1;
 	reason = 0;
-	assert_rc(tr_sup_restart_child(&pid, rt, sup, "b2", &reason),
-	    TR_EINIT);
+	assert_rc(tr_sup_restart_child(&pid, rt, sup, "b2", &reason), TR_EINIT);
 	assert_int_equal(reason, 55);
 	assert_true(tr_pid_is_none(tt_child(rt, sup, "b2")));
 
@@ -185,12 +181,10 @@ static void test_start_fails_stops_stubborn_child(void **state)
 {
 	struct tt_fixture *fx = tt_begin(state);
 	tr_runtime *rt = tt_pstart(fx, 2);
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog, .trap = true };
-	static struct tt_wcfg b = { .id = 'b',
-		.log = &evlog,
-		.fail_from = 1,
-		.fail_reason = 56 };
-	tr_child_spec specs[] = { tt_wspec("a", &a), tt_wspec("b", &b) };
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog, .trap = true};
+	static struct tt_wcfg b = {
+	    .id = 'b', .log = &evlog, .fail_from = 1, .fail_reason = 56};
+	tr_child_spec specs[] = {tt_wspec("a", &a), tt_wspec("b", &b)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
 	tr_pid sup = TR_PID_NONE;
 	int reason = 0;
@@ -203,7 +197,7 @@ static void test_start_fails_stops_stubborn_child(void **state)
 		char buf[256];
 
 		fail_msg("child a still runs after the failed start (events: "
-			 "%s)",
+		         "%s)",
 		    tt_ev_render(&evlog, 0, buf, sizeof(buf)));
 	}
 	assert_int_equal(atomic_load(&a.last_reason), TR_REASON_KILLED);
@@ -216,15 +210,15 @@ static void test_nested_bad_args(void **state)
 {
 	struct tt_fixture *fx = tt_begin(state);
 	tr_runtime *rt = tt_pstart(fx, 2);
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog };
-	tr_child_spec inner_specs[] = { tt_wspec("x", &a) };
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog};
+	tr_child_spec inner_specs[] = {tt_wspec("x", &a)};
 	tr_sup_args inner = {
-		.flags = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 0), /* period 0 */
-		.specs = inner_specs,
-		.nspecs = 1,
+	    .flags = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 0), /* period 0 */
+	    .specs = inner_specs,
+	    .nspecs = 1,
 	};
-	tr_child_spec specs[] = { tt_wspec("a", &a),
-		tt_supspec("inner", &inner) };
+	tr_child_spec specs[] = {
+	    tt_wspec("a", &a), tt_supspec("inner", &inner)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
 	tr_pid sup = TR_PID_NONE;
 	int reason = 0;
@@ -243,16 +237,16 @@ static void test_which_and_count(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a' }, b = { .id = 'b' };
-	static struct tt_wcfg x = { .id = 'x' };
-	tr_child_spec inner_specs[] = { tt_wspec("x", &x) };
+	static struct tt_wcfg a = {.id = 'a'}, b = {.id = 'b'};
+	static struct tt_wcfg x = {.id = 'x'};
+	tr_child_spec inner_specs[] = {tt_wspec("x", &x)};
 	tr_sup_args inner = {
-		.flags = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000),
-		.specs = inner_specs,
-		.nspecs = 1,
+	    .flags = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000),
+	    .specs = inner_specs,
+	    .nspecs = 1,
 	};
-	tr_child_spec specs[] = { tt_wspec("a", &a),
-		tt_supspec("inner", &inner), tt_wspec("b", &b) };
+	tr_child_spec specs[] = {
+	    tt_wspec("a", &a), tt_supspec("inner", &inner), tt_wspec("b", &b)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
 	tr_child_info info[3];
 	tr_child_counts cnt;
@@ -302,8 +296,8 @@ static void test_which_and_count(void **state)
 /* ------------------------------------------------------------------------ */
 
 static const tr_behaviour no_handle = {
-	.name = "no_handle",
-	.init = tt_worker_init,
+    .name = "no_handle",
+    .init = tt_worker_init,
 };
 
 static void test_validation(void **state)
@@ -312,7 +306,7 @@ static void test_validation(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a' };
+	static struct tt_wcfg a = {.id = 'a'};
 	char longest[TR_NAME_MAX + 1], too_long[TR_NAME_MAX + 2];
 	tr_child_spec good[2], bad[2];
 	tr_sup_flags f, fbad;
@@ -390,14 +384,14 @@ static void test_validation(void **state)
 	assert_true(tt_has_child(rt, sup, longest));
 	/* start_child checks its spec the same way. */
 	bad[1] = tt_wspec(too_long, &a);
-	assert_rc(tr_sup_start_child(&pid, rt, sup, &bad[1], NULL, NULL),
-	    TR_EINVAL);
+	assert_rc(
+	    tr_sup_start_child(&pid, rt, sup, &bad[1], NULL, NULL), TR_EINVAL);
 	bad[1] = tt_wspec("c", &a);
 	bad[1].significant = true;
-	assert_rc(tr_sup_start_child(&pid, rt, sup, &bad[1], NULL, NULL),
-	    TR_EINVAL);
-	assert_rc(tr_sup_start_child(&pid, rt, sup, NULL, NULL, NULL),
-	    TR_EINVAL);
+	assert_rc(
+	    tr_sup_start_child(&pid, rt, sup, &bad[1], NULL, NULL), TR_EINVAL);
+	assert_rc(
+	    tr_sup_start_child(&pid, rt, sup, NULL, NULL, NULL), TR_EINVAL);
 	assert_int_equal(tt_counts(rt, sup).specs, 2);
 	tt_sup_stop(rt, port, w, sup);
 
@@ -411,8 +405,7 @@ static int fn_count_from_actor(tr_ctx *ctx, void *arg)
 {
 	tr_child_counts c;
 
-	return tr_sup_count_children(&c, tr_runtime_of(ctx),
-	    *(tr_pid *)arg);
+	return tr_sup_count_children(&c, tr_runtime_of(ctx), *(tr_pid *)arg);
 }
 
 static void test_admin_from_actor_refused(void **state)
@@ -421,8 +414,8 @@ static void test_admin_from_actor_refused(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a' };
-	tr_child_spec specs[] = { tt_wspec("a", &a) };
+	static struct tt_wcfg a = {.id = 'a'};
+	tr_child_spec specs[] = {tt_wspec("a", &a)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
 	tr_pid sup = tt_sup_start(rt, &f, specs, 1);
 
@@ -449,10 +442,10 @@ static int fn_sup_start(tr_ctx *ctx, void *arg)
 	struct start_arg *a = arg;
 
 	if (a->link)
-		return tr_sup_start_link(ctx, &a->sup, a->flags, a->specs,
-		    a->n, NULL);
-	return tr_sup_start(&a->sup, tr_runtime_of(ctx), a->flags, a->specs,
-	    a->n, NULL);
+		return tr_sup_start_link(
+		    ctx, &a->sup, a->flags, a->specs, a->n, NULL);
+	return tr_sup_start(
+	    &a->sup, tr_runtime_of(ctx), a->flags, a->specs, a->n, NULL);
 }
 
 static void test_start_from_actor(void **state)
@@ -461,10 +454,10 @@ static void test_start_from_actor(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a', .log = &evlog };
-	tr_child_spec specs[] = { tt_wspec("a", &a) };
+	static struct tt_wcfg a = {.id = 'a', .log = &evlog};
+	tr_child_spec specs[] = {tt_wspec("a", &a)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 0, 5000);
-	struct start_arg sa = { .flags = &f, .specs = specs, .n = 1 };
+	struct start_arg sa = {.flags = &f, .specs = specs, .n = 1};
 	tr_pid p, sup;
 
 	/* tr_sup_start from an actor: not linked; the actor's end does not
@@ -521,8 +514,8 @@ static int fn_sup_request(tr_ctx *ctx, void *arg)
 }
 
 /* The next reply to a probe's request, as forwarded to the port. */
-static tr_sup_reply *expect_reply(tr_port *port, tr_pid probe, uint64_t ref,
-    struct tt_other *o)
+static tr_sup_reply *expect_reply(
+    tr_port *port, tr_pid probe, uint64_t ref, struct tt_other *o)
 {
 	tr_msg *m = tt_expect(port, TT_P_OTHER, probe);
 
@@ -541,8 +534,8 @@ static void test_requests_from_actor(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg a = { .id = 'a' }, b = { .id = 'b' };
-	tr_child_spec specs[] = { tt_wspec("a", &a) };
+	static struct tt_wcfg a = {.id = 'a'}, b = {.id = 'b'};
+	tr_child_spec specs[] = {tt_wspec("a", &a)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
 	tr_pid sup = tt_sup_start(rt, &f, specs, 1);
 	struct tt_other *o = calloc(1, sizeof(*o));
@@ -611,8 +604,8 @@ static void test_simple_one_for_one(void **state)
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
 	/* Two configs: each child gets the argument it was started with. */
-	static struct tt_wcfg even = { .id = 'e' }, odd = { .id = 'o' };
-	static struct tt_wcfg unused = { .id = 'u' };
+	static struct tt_wcfg even = {.id = 'e'}, odd = {.id = 'o'};
+	static struct tt_wcfg unused = {.id = 'u'};
 	tr_child_spec spec = tt_wspec("dyn", &unused);
 	tr_sup_flags f = tt_flags(TR_SUP_SIMPLE_ONE_FOR_ONE, 5, LONG_PERIOD);
 	const size_t nkids = (size_t)tt_env_u64("TT_SUP_CHILDREN", 2000);
@@ -655,10 +648,9 @@ static void test_simple_one_for_one(void **state)
 	}
 
 	/* A spec is refused; so are the id-based calls. */
-	assert_rc(tr_sup_start_child(&pid, rt, sup, &spec, &odd, NULL),
-	    TR_EINVAL);
-	assert_rc(tr_sup_restart_child(&pid, rt, sup, "dyn", NULL),
-	    TR_ENOTSUP);
+	assert_rc(
+	    tr_sup_start_child(&pid, rt, sup, &spec, &odd, NULL), TR_EINVAL);
+	assert_rc(tr_sup_restart_child(&pid, rt, sup, "dyn", NULL), TR_ENOTSUP);
 	assert_rc(tr_sup_delete_child(rt, sup, "dyn"), TR_ENOTSUP);
 	assert_rc(tr_sup_terminate_child(rt, sup, "dyn"), TR_ENOTSUP);
 
@@ -674,9 +666,8 @@ static void test_simple_one_for_one(void **state)
 	/* A crash: restarted with a new pid, with its own argument. */
 	victim = pids[11];
 	tt_wcrash(rt, victim, 7);
-	assert_true(TT_WAIT_FOR(atomic_load(&odd.starts) ==
-	        (int)(nkids / 2 + 1),
-	    TT_WAIT_MS));
+	assert_true(TT_WAIT_FOR(
+	    atomic_load(&odd.starts) == (int)(nkids / 2 + 1), TT_WAIT_MS));
 	tt_quiesce(rt);
 	cnt = tt_counts(rt, sup);
 	assert_int_equal(cnt.specs, nkids - 1);
@@ -690,8 +681,8 @@ static void test_simple_one_for_one(void **state)
 	tt_sup_stop(rt, port, w, sup);
 	assert_int_equal(atomic_load(&even.running), 0);
 	assert_int_equal(atomic_load(&odd.running), 0);
-	assert_int_equal(atomic_load(&even.terms) + atomic_load(&odd.terms),
-	    nkids + 1);
+	assert_int_equal(
+	    atomic_load(&even.terms) + atomic_load(&odd.terms), nkids + 1);
 	tt_pstop(fx);
 	free(info);
 	free(pids);
@@ -707,9 +698,9 @@ static void test_auto_shutdown_any(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg p = { .id = 'p', .log = &evlog };
-	static struct tt_wcfg s = { .id = 's', .log = &evlog };
-	tr_child_spec specs[] = { tt_wspec("p", &p), tt_wspec("s", &s) };
+	static struct tt_wcfg p = {.id = 'p', .log = &evlog};
+	static struct tt_wcfg s = {.id = 's', .log = &evlog};
+	tr_child_spec specs[] = {tt_wspec("p", &p), tt_wspec("s", &s)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 5, LONG_PERIOD);
 	tr_pid sup, old;
 
@@ -746,11 +737,11 @@ static void test_auto_shutdown_all(void **state)
 	tr_runtime *rt = tt_pstart(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid w = tt_probe_spawn(rt, port, false);
-	static struct tt_wcfg p = { .id = 'p', .log = &evlog };
-	static struct tt_wcfg s1 = { .id = '1', .log = &evlog };
-	static struct tt_wcfg s2 = { .id = '2', .log = &evlog };
-	tr_child_spec specs[] = { tt_wspec("s1", &s1), tt_wspec("p", &p),
-		tt_wspec("s2", &s2) };
+	static struct tt_wcfg p = {.id = 'p', .log = &evlog};
+	static struct tt_wcfg s1 = {.id = '1', .log = &evlog};
+	static struct tt_wcfg s2 = {.id = '2', .log = &evlog};
+	tr_child_spec specs[] = {
+	    tt_wspec("s1", &s1), tt_wspec("p", &p), tt_wspec("s2", &s2)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 5, LONG_PERIOD);
 	tr_pid sup;
 
@@ -765,8 +756,8 @@ static void test_auto_shutdown_all(void **state)
 
 	/* One of two: the supervisor carries on. */
 	tt_wstop(rt, tt_child(rt, sup, "s1"), TR_REASON_NORMAL);
-	assert_true(TT_WAIT_FOR(tr_pid_is_none(tt_child(rt, sup, "s1")),
-	    TT_WAIT_MS));
+	assert_true(
+	    TT_WAIT_FOR(tr_pid_is_none(tt_child(rt, sup, "s1")), TT_WAIT_MS));
 	tt_quiesce(rt);
 	assert_true(tr_is_alive(rt, sup));
 	tt_assert_none(port, TT_P_DOWN, TR_PID_NONE);
@@ -790,9 +781,9 @@ static void test_request_while_shutting_down(void **state)
 	tr_pid w = tt_probe_spawn(rt, port, false);
 	/* s ignores the shutdown signal and has a long timeout, so the
 	 * supervisor stays in its shutdown for as long as the test needs. */
-	static struct tt_wcfg s = { .id = 's', .trap = true };
-	static struct tt_wcfg b = { .id = 'b' };
-	tr_child_spec specs[] = { tt_wspec("s", &s) };
+	static struct tt_wcfg s = {.id = 's', .trap = true};
+	static struct tt_wcfg b = {.id = 'b'};
+	tr_child_spec specs[] = {tt_wspec("s", &s)};
 	tr_child_spec sb = tt_wspec("b", &b);
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
 	tr_child_counts cnt;
@@ -809,8 +800,8 @@ static void test_request_while_shutting_down(void **state)
 	assert_true(TT_WAIT_FOR(atomic_load(&s.exits_seen) == 1, TT_WAIT_MS));
 	assert_rc(tr_sup_count_children(&cnt, rt, sup), TR_ECLOSED);
 	assert_rc(tr_sup_which_children(info, 2, &n, rt, sup), TR_ECLOSED);
-	assert_rc(tr_sup_start_child(&pid, rt, sup, &sb, NULL, NULL),
-	    TR_ECLOSED);
+	assert_rc(
+	    tr_sup_start_child(&pid, rt, sup, &sb, NULL, NULL), TR_ECLOSED);
 	assert_rc(tr_sup_terminate_child(rt, sup, "s"), TR_ECLOSED);
 	assert_int_equal(atomic_load(&b.starts), 0);
 
@@ -824,19 +815,19 @@ static void test_request_while_shutting_down(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_PTEST(test_child_admin),
-		TT_PTEST(test_start_child_fails),
-		TT_PTEST(test_start_fails_stops_stubborn_child),
-		TT_PTEST(test_nested_bad_args),
-		TT_PTEST(test_which_and_count),
-		TT_PTEST(test_validation),
-		TT_PTEST(test_admin_from_actor_refused),
-		TT_PTEST(test_start_from_actor),
-		TT_PTEST(test_requests_from_actor),
-		TT_PTEST(test_simple_one_for_one),
-		TT_PTEST(test_auto_shutdown_any),
-		TT_PTEST(test_auto_shutdown_all),
-		TT_PTEST(test_request_while_shutting_down),
+	    TT_PTEST(test_child_admin),
+	    TT_PTEST(test_start_child_fails),
+	    TT_PTEST(test_start_fails_stops_stubborn_child),
+	    TT_PTEST(test_nested_bad_args),
+	    TT_PTEST(test_which_and_count),
+	    TT_PTEST(test_validation),
+	    TT_PTEST(test_admin_from_actor_refused),
+	    TT_PTEST(test_start_from_actor),
+	    TT_PTEST(test_requests_from_actor),
+	    TT_PTEST(test_simple_one_for_one),
+	    TT_PTEST(test_auto_shutdown_any),
+	    TT_PTEST(test_auto_shutdown_all),
+	    TT_PTEST(test_request_while_shutting_down),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

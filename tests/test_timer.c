@@ -52,14 +52,14 @@ static int agent_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		    cmd[i].delay_ms, cmd[i].interval_ms, cmd[i].type,
 		    &cmd[i].value, sizeof(cmd[i].value));
 	}
-	TT_ACHECK(tr_reply(ctx, m, MSG_ARMED, res, n * sizeof(res[0])) ==
-	    TR_OK);
+	TT_ACHECK(
+	    tr_reply(ctx, m, MSG_ARMED, res, n * sizeof(res[0])) == TR_OK);
 	return 0;
 }
 
 static const tr_behaviour agent_bhv = {
-	.name = "timer_agent",
-	.handle = agent_handle,
+    .name = "timer_agent",
+    .handle = agent_handle,
 };
 
 /* Has the agent arm `n` timers in one go; fills `res`. */
@@ -69,7 +69,8 @@ static void agent_arm(tr_runtime *rt, tr_pid agent, const struct arm_cmd *cmd,
 	tr_msg *r = NULL;
 
 	assert_rc(tr_call(&r, rt, agent, MSG_ARM, cmd, n * sizeof(cmd[0]),
-	    TT_WAIT_MS), TR_OK);
+	              TT_WAIT_MS),
+	    TR_OK);
 	assert_int_equal(r->type, MSG_ARMED);
 	assert_int_equal(r->size, n * sizeof(res[0]));
 	memcpy(res, r->data, n * sizeof(res[0]));
@@ -80,7 +81,7 @@ static void agent_arm(tr_runtime *rt, tr_pid agent, const struct arm_cmd *cmd,
 static tr_timer agent_arm1(tr_runtime *rt, tr_pid agent, tr_pid to,
     int64_t delay_ms, int64_t interval_ms, uint32_t type, uint64_t value)
 {
-	struct arm_cmd cmd = { to, delay_ms, interval_ms, type, value };
+	struct arm_cmd cmd = {to, delay_ms, interval_ms, type, value};
 	struct arm_res res;
 
 	agent_arm(rt, agent, &cmd, 1, &res);
@@ -109,12 +110,12 @@ static void test_send_after_order(void **state)
 	tr_pid me = tr_port_pid(port), from;
 	struct arm_cmd cmd[8];
 	struct arm_res res[8];
-	const int64_t delays[3] = { 50, 10, 30 };
+	const int64_t delays[3] = {50, 10, 30};
 
 	/* Armed 50, 10, 30: fire by deadline. */
 	for (int i = 0; i < 3; i++)
-		cmd[i] = (struct arm_cmd){ me, delays[i], 0, MSG_FIRE,
-			(uint64_t)delays[i] };
+		cmd[i] = (struct arm_cmd){
+		    me, delays[i], 0, MSG_FIRE, (uint64_t)delays[i]};
 	agent_arm(rt, agent, cmd, 3, res);
 	for (int i = 0; i < 3; i++) {
 		assert_rc(res[i].rc, TR_OK);
@@ -130,8 +131,7 @@ static void test_send_after_order(void **state)
 
 	/* Equal delays fire in the order they were armed. */
 	for (int i = 0; i < 8; i++)
-		cmd[i] = (struct arm_cmd){ me, 20, 0, MSG_FIRE,
-			(uint64_t)i };
+		cmd[i] = (struct arm_cmd){me, 20, 0, MSG_FIRE, (uint64_t)i};
 	agent_arm(rt, agent, cmd, 8, res);
 	for (int i = 0; i < 8; i++)
 		assert_rc(res[i].rc, TR_OK);
@@ -140,8 +140,9 @@ static void test_send_after_order(void **state)
 
 	/* The same from a plain thread. */
 	for (uint64_t i = 0; i < 8; i++)
-		assert_rc(tr_post_after(rt, NULL, me, 20, 0, MSG_FIRE, &i,
-		    sizeof(i)), TR_OK);
+		assert_rc(
+		    tr_post_after(rt, NULL, me, 20, 0, MSG_FIRE, &i, sizeof(i)),
+		    TR_OK);
 	for (uint64_t i = 0; i < 8; i++)
 		assert_int_equal(recv_value(port, MSG_FIRE, NULL), i);
 
@@ -172,8 +173,9 @@ static void test_cancel(void **state)
 	tt_assert_port_empty(port);
 
 	/* The same for a timer armed by a plain thread. */
-	assert_rc(tr_post_after(rt, &posted, me, 200, 0, MSG_FIRE, &v,
-	    sizeof(v)), TR_OK);
+	assert_rc(
+	    tr_post_after(rt, &posted, me, 200, 0, MSG_FIRE, &v, sizeof(v)),
+	    TR_OK);
 	assert_true(posted != 0);
 	assert_rc(tr_timer_cancel(rt, posted), TR_OK);
 	assert_rc(tr_timer_cancel(rt, posted), TR_ENOENT);
@@ -213,8 +215,7 @@ static void test_periodic(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(recv_value(port, MSG_TICK, NULL), 9);
 	/* Armed periodic timers keep the runtime busy. */
-	assert_rc(tr_runtime_wait_quiescent(rt, 3 * INTERVAL_MS),
-	    TR_ETIMEDOUT);
+	assert_rc(tr_runtime_wait_quiescent(rt, 3 * INTERVAL_MS), TR_ETIMEDOUT);
 	assert_rc(tr_timer_cancel(rt, t), TR_OK);
 
 	/* Ticks sent before cancel returned may be queued: take them now.
@@ -264,9 +265,9 @@ static void free_state(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour ticked_bhv = {
-	.name = "ticked",
-	.handle = ticked_handle,
-	.terminate = free_state,
+    .name = "ticked",
+    .handle = ticked_handle,
+    .terminate = free_state,
 };
 
 /* A periodic timer whose target dies stops by itself: the runtime becomes
@@ -283,8 +284,8 @@ static void test_periodic_stops_when_target_dies(void **state)
 	assert_non_null(t);
 	t->report_to = tr_port_pid(port);
 	target = tt_spawn(rt, &ticked_bhv, t);
-	assert_rc(tr_post_after(rt, &timer, target, 5, 5, MSG_TICK, NULL, 0),
-	    TR_OK);
+	assert_rc(
+	    tr_post_after(rt, &timer, target, 5, 5, MSG_TICK, NULL, 0), TR_OK);
 	for (int i = 0; i < 3; i++) {
 		tr_msg *m = tt_recv(port, TT_WAIT_MS);
 
@@ -311,8 +312,8 @@ static void test_post_after(void **state)
 	tr_pid agent = tt_spawn(rt, &agent_bhv, NULL);
 
 	/* The bytes are copied when the timer is armed. */
-	assert_rc(tr_post_after(rt, &t, me, 20, 0, MSG_FIRE, &v, sizeof(v)),
-	    TR_OK);
+	assert_rc(
+	    tr_post_after(rt, &t, me, 20, 0, MSG_FIRE, &v, sizeof(v)), TR_OK);
 	assert_true(t != 0);
 	v = 6;
 	assert_int_equal(recv_value(port, MSG_FIRE, &from), 5);
@@ -321,30 +322,31 @@ static void test_post_after(void **state)
 	/* Errors as tr_post, plus a negative delay. */
 	assert_rc(tr_post_after(rt, NULL, me, -1, 0, MSG_FIRE, &v, sizeof(v)),
 	    TR_EINVAL);
-	assert_rc(tr_post_after(rt, NULL, me, 10, 0, TR_MSG_SYSTEM, &v,
-	    sizeof(v)), TR_EINVAL);
-	assert_rc(tr_post_after(rt, NULL, me, 10, 0, MSG_FIRE, NULL, 8),
+	assert_rc(
+	    tr_post_after(rt, NULL, me, 10, 0, TR_MSG_SYSTEM, &v, sizeof(v)),
 	    TR_EINVAL);
-	assert_rc(tr_post_after(NULL, NULL, me, 10, 0, MSG_FIRE, &v,
-	    sizeof(v)), TR_EINVAL);
+	assert_rc(
+	    tr_post_after(rt, NULL, me, 10, 0, MSG_FIRE, NULL, 8), TR_EINVAL);
+	assert_rc(tr_post_after(NULL, NULL, me, 10, 0, MSG_FIRE, &v, sizeof(v)),
+	    TR_EINVAL);
 	/* A pid whose generation is stale names no live actor. */
 	gone = agent;
 	gone.gen++;
-	assert_rc(tr_post_after(rt, NULL, gone, 10, 0, MSG_FIRE, &v,
-	    sizeof(v)), TR_ENOPROC);
+	assert_rc(tr_post_after(rt, NULL, gone, 10, 0, MSG_FIRE, &v, sizeof(v)),
+	    TR_ENOPROC);
 
 	/* The same checks from an actor. */
-	cmd = (struct arm_cmd){ me, -1, 0, MSG_FIRE, 1 };
+	cmd = (struct arm_cmd){me, -1, 0, MSG_FIRE, 1};
 	agent_arm(rt, agent, &cmd, 1, &res);
 	assert_rc(res.rc, TR_EINVAL);
-	cmd = (struct arm_cmd){ gone, 10, 0, MSG_FIRE, 1 };
+	cmd = (struct arm_cmd){gone, 10, 0, MSG_FIRE, 1};
 	agent_arm(rt, agent, &cmd, 1, &res);
 	assert_rc(res.rc, TR_ENOPROC);
-	cmd = (struct arm_cmd){ me, 10, 0, TR_MSG_TIMEOUT, 1 };
+	cmd = (struct arm_cmd){me, 10, 0, TR_MSG_TIMEOUT, 1};
 	agent_arm(rt, agent, &cmd, 1, &res);
 	assert_rc(res.rc, TR_EINVAL);
 	/* A zero delay is fine and fires. */
-	cmd = (struct arm_cmd){ me, 0, 0, MSG_FIRE, 7 };
+	cmd = (struct arm_cmd){me, 0, 0, MSG_FIRE, 7};
 	agent_arm(rt, agent, &cmd, 1, &res);
 	assert_rc(res.rc, TR_OK);
 	assert_int_equal(recv_value(port, MSG_FIRE, NULL), 7);
@@ -362,13 +364,15 @@ static void test_stop_cancels_timers(void **state)
 	struct tt_fixture *fx = tt_begin(state);
 	tr_runtime *rt = tt_start(fx, 2);
 	tr_pid agent = tt_spawn(rt, &agent_bhv, NULL);
-	uint64_t big[32] = { 0 };
+	uint64_t big[32] = {0};
 
 	for (int i = 0; i < 50; i++) {
 		assert_rc(tr_post_after(rt, NULL, agent, 3600 * 1000, 0,
-		    MSG_FIRE, big, sizeof(big)), TR_OK);
+		              MSG_FIRE, big, sizeof(big)),
+		    TR_OK);
 		assert_rc(tr_post_after(rt, NULL, agent, 3600 * 1000, 1000,
-		    MSG_TICK, big, sizeof(big)), TR_OK);
+		              MSG_TICK, big, sizeof(big)),
+		    TR_OK);
 	}
 	tt_stop(fx);
 	tt_assert_actors_ok();
@@ -377,12 +381,12 @@ static void test_stop_cancels_timers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TT_TEST(test_send_after_order),
-		TT_TEST(test_cancel),
-		TT_TEST(test_periodic),
-		TT_TEST(test_periodic_stops_when_target_dies),
-		TT_TEST(test_post_after),
-		TT_TEST(test_stop_cancels_timers),
+	    TT_TEST(test_send_after_order),
+	    TT_TEST(test_cancel),
+	    TT_TEST(test_periodic),
+	    TT_TEST(test_periodic_stops_when_target_dies),
+	    TT_TEST(test_post_after),
+	    TT_TEST(test_stop_cancels_timers),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

@@ -43,7 +43,7 @@ typedef struct entry {
 struct tr__nonce_cache {
 	pthread_mutex_t mu;
 	size_t cap;
-	size_t mask;    /* slots - 1; slots is a power of two */
+	size_t mask; /* slots - 1; slots is a power of two */
 	size_t used;
 	uint64_t oldest; /* a lower bound of the expiries held */
 	entry *slots;
@@ -286,8 +286,8 @@ static int verify(const uint8_t *frame, size_t len, const char *cookie,
 	 * long (ts + window <= now + 2 * window, so memory stays bounded by
 	 * the request rate over twice the window). */
 	expiry = ts + window + 1;
-	rv = tr__nonce_cache_insert(cache, req->nonce.data, req->nonce.len,
-	    expiry, now);
+	rv = tr__nonce_cache_insert(
+	    cache, req->nonce.data, req->nonce.len, expiry, now);
 	if (rv != TR_OK) {
 		*why = rv == TR_EEXIST ? why_replay : why_full;
 		goto refuse;
@@ -311,8 +311,7 @@ int tr__client_verify(const uint8_t *frame, size_t len, const char *cookie,
 	if ((frame == NULL && len > 0) || cookie == NULL || cache == NULL ||
 	    out == NULL)
 		return TR_EINVAL;
-	return verify(frame, len, cookie, now_ms, window_ms, cache, out,
-	    &why);
+	return verify(frame, len, cookie, now_ms, window_ms, cache, out, &why);
 }
 
 int tr__client_sign(uint8_t **frame, size_t *len, const char *cookie,
@@ -321,8 +320,7 @@ int tr__client_sign(uint8_t **frame, size_t *len, const char *cookie,
 	uint8_t *f;
 
 	if (frame == NULL || len == NULL || cookie == NULL ||
-	    (body == NULL && blen > 0) ||
-	    blen > SIZE_MAX - TR__CLIENT_SIG_LEN)
+	    (body == NULL && blen > 0) || blen > SIZE_MAX - TR__CLIENT_SIG_LEN)
 		return TR_EINVAL;
 	f = malloc(TR__CLIENT_SIG_LEN + blen);
 	if (f == NULL)
@@ -584,11 +582,11 @@ int tr__client_start(tr__client **cp, tr_runtime *rt, const char *url,
 	c->open = true;
 	/* nng 1.5.2 accepts messages of any size by default: bound both the
 	 * socket and the listener, as every listener of troupe does. */
-	if ((rv = from_nng(nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
-	         max_frame))) != TR_OK ||
+	if ((rv = from_nng(nng_socket_set_size(
+	         c->sock, NNG_OPT_RECVMAXSZ, max_frame))) != TR_OK ||
 	    (rv = from_nng(nng_listener_create(&l, c->sock, url))) != TR_OK ||
-	    (rv = from_nng(nng_listener_set_size(l, NNG_OPT_RECVMAXSZ,
-	         max_frame))) != TR_OK ||
+	    (rv = from_nng(nng_listener_set_size(
+	         l, NNG_OPT_RECVMAXSZ, max_frame))) != TR_OK ||
 	    (rv = from_nng(nng_listener_start(l, 0))) != TR_OK)
 		goto fail;
 	if (nng_listener_get_string(l, NNG_OPT_URL, &s) == 0) {

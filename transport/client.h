@@ -31,12 +31,12 @@
 #include "troupe.pb-c.h"
 #include "troupe/troupe.h"
 
-#define TR__CLIENT_SIG_LEN 32     /* HMAC-SHA256 in front of the body */
-#define TR__CLIENT_NONCE_MIN 16   /* shortest nonce accepted */
-#define TR__CLIENT_WINDOW_MS 30000 /* default accepted clock skew */
-#define TR__CLIENT_NONCES 65536   /* default replay cache capacity */
-#define TR__CLIENT_WORKERS 4      /* requests served at the same time */
-#define TR__CLIENT_CALL_MS 5000   /* tr_call timeout when timeout_ms is 0 */
+#define TR__CLIENT_SIG_LEN 32        /* HMAC-SHA256 in front of the body */
+#define TR__CLIENT_NONCE_MIN 16      /* shortest nonce accepted */
+#define TR__CLIENT_WINDOW_MS 30000   /* default accepted clock skew */
+#define TR__CLIENT_NONCES 65536      /* default replay cache capacity */
+#define TR__CLIENT_WORKERS 4         /* requests served at the same time */
+#define TR__CLIENT_CALL_MS 5000      /* tr_call timeout when timeout_ms is 0 */
 #define TR__CLIENT_CALL_MAX_MS 30000 /* cap on a request's timeout_ms */
 
 /* ---- replay cache -------------------------------------------------------- */

@@ -31,9 +31,9 @@ typedef union hdr {
 	max_align_t align;
 } hdr;
 
-#define ALIGN_ (sizeof(hdr))    /* a power of two: max_align_t's size */
-#define FIRST_MIN 1024u         /* bytes of the smallest first block */
-#define FIRST_PER_BYTE 4u       /* first block: this many per input byte */
+#define ALIGN_ (sizeof(hdr)) /* a power of two: max_align_t's size */
+#define FIRST_MIN 1024u      /* bytes of the smallest first block */
+#define FIRST_PER_BYTE 4u    /* first block: this many per input byte */
 
 typedef struct block {
 	struct block *next;
@@ -122,9 +122,9 @@ static void release(void *data, void *p)
  * spare block, when it is large enough). */
 static arena *arena_new(size_t len, size_t budget_bytes)
 {
-	size_t first = len <= (SIZE_MAX - FIRST_MIN) / FIRST_PER_BYTE ?
-	    FIRST_PER_BYTE * len + FIRST_MIN :
-	    SIZE_MAX;
+	size_t first = len <= (SIZE_MAX - FIRST_MIN) / FIRST_PER_BYTE
+	                   ? FIRST_PER_BYTE * len + FIRST_MIN
+	                   : SIZE_MAX;
 	if (first > budget_bytes)
 		first = budget_bytes;
 	first = round_up(first);
@@ -192,7 +192,7 @@ ProtobufCMessage *tr__pb_decode(const ProtobufCMessageDescriptor *d,
 	arena *ar = arena_new(len, budget_bytes);
 	if (ar == NULL)
 		return NULL;
-	ProtobufCAllocator a = { charge, release, ar };
+	ProtobufCAllocator a = {charge, release, ar};
 	ProtobufCMessage *m = protobuf_c_message_unpack(d, &a, len, buf);
 	if (m == NULL)
 		arena_free(ar);
@@ -236,8 +236,8 @@ int tr__pb_encode(uint8_t **buf, size_t *len, const ProtobufCMessage *m)
 static bool envelope_ok(const Troupe__Wire__Envelope *e)
 {
 	return e != NULL &&
-	    protobuf_c_enum_descriptor_get_value(
-		&troupe__wire__control__descriptor, (int)e->control) != NULL;
+	       protobuf_c_enum_descriptor_get_value(
+	           &troupe__wire__control__descriptor, (int)e->control) != NULL;
 }
 
 static bool frame_ok(const Troupe__Wire__Frame *f)
@@ -314,8 +314,8 @@ static bool get_len(const uint8_t **pp, const uint8_t *end, size_t *len)
 	return true;
 }
 
-static int get_string(arena *a, const uint8_t **pp, const uint8_t *end,
-    char **out)
+static int get_string(
+    arena *a, const uint8_t **pp, const uint8_t *end, char **out)
 {
 	size_t len;
 	if (!get_len(pp, end, &len))
@@ -330,8 +330,8 @@ static int get_string(arena *a, const uint8_t **pp, const uint8_t *end,
 	return FAST_OK;
 }
 
-static int fast_pid(arena *a, const uint8_t *p, const uint8_t *end,
-    Troupe__Wire__Pid **out)
+static int fast_pid(
+    arena *a, const uint8_t *p, const uint8_t *end, Troupe__Wire__Pid **out)
 {
 	Troupe__Wire__Pid *w = charge(a, sizeof(*w));
 	if (w == NULL)
@@ -345,8 +345,8 @@ static int fast_pid(arena *a, const uint8_t *p, const uint8_t *end,
 		last = f;
 		if (f == 1) {
 			int r;
-			if (wt != 2 || (r = get_string(a, &p, end,
-			                    &w->node)) != FAST_OK)
+			if (wt != 2 ||
+			    (r = get_string(a, &p, end, &w->node)) != FAST_OK)
 				return wt != 2 ? FAST_NO : r;
 			continue;
 		}
@@ -399,8 +399,8 @@ static int fast_env(arena *a, const uint8_t *p, const uint8_t *end,
 				}
 				e->payload.len = len;
 			} else {
-				r = fast_pid(a, p, p + len,
-				    f == 1 ? &e->to : &e->from);
+				r = fast_pid(
+				    a, p, p + len, f == 1 ? &e->to : &e->from);
 			}
 			p += len;
 			break;
@@ -408,22 +408,32 @@ static int fast_env(arena *a, const uint8_t *p, const uint8_t *end,
 		case 10:
 			if (wt != 2)
 				return FAST_NO;
-			r = get_string(a, &p, end,
-			    f == 9 ? &e->reason_text : &e->name);
+			r = get_string(
+			    a, &p, end, f == 9 ? &e->reason_text : &e->name);
 			break;
 		default:
 			if (wt != 0 || !get_varint(&p, end, &v))
 				return FAST_NO;
 			switch (f) {
-			case 3: e->type = (uint32_t)v; break;
-			case 5: e->ref = v; break;
-			case 6: e->flags = (uint32_t)v; break;
-			case 7:
-				e->control = (Troupe__Wire__Control)(int32_t)
-				    (uint32_t)v;
+			case 3:
+				e->type = (uint32_t)v;
 				break;
-			case 8: e->reason = unzigzag32(v); break;
-			default: e->error = unzigzag32(v); break;
+			case 5:
+				e->ref = v;
+				break;
+			case 6:
+				e->flags = (uint32_t)v;
+				break;
+			case 7:
+				e->control =
+				    (Troupe__Wire__Control)(int32_t)(uint32_t)v;
+				break;
+			case 8:
+				e->reason = unzigzag32(v);
+				break;
+			default:
+				e->error = unzigzag32(v);
+				break;
 			}
 			break;
 		}
@@ -434,8 +444,8 @@ static int fast_env(arena *a, const uint8_t *p, const uint8_t *end,
 	return FAST_OK;
 }
 
-static int fast_frame(arena *a, const uint8_t *buf, size_t len,
-    Troupe__Wire__Frame **out)
+static int fast_frame(
+    arena *a, const uint8_t *buf, size_t len, Troupe__Wire__Frame **out)
 {
 	const uint8_t *p = buf + 1, *end = buf + len;
 	size_t blen, n = 0;
@@ -482,8 +492,8 @@ static int fast_frame(arena *a, const uint8_t *buf, size_t len,
 	return FAST_OK;
 }
 
-Troupe__Wire__Frame *tr__frame_decode(const uint8_t *buf, size_t len,
-    size_t budget_bytes)
+Troupe__Wire__Frame *tr__frame_decode(
+    const uint8_t *buf, size_t len, size_t budget_bytes)
 {
 	if (buf != NULL && len > 0 && buf[0] == 0x22 && budget_bytes > 0) {
 		arena *a = arena_new(len, budget_bytes);
@@ -578,8 +588,8 @@ static size_t pid_size(const Troupe__Wire__Pid *w)
 {
 	size_t nl = str_len(w->node);
 	return (nl != 0 ? len_field_size(nl) : 0) +
-	    varint_field_size(w->incarnation) + varint_field_size(w->slot) +
-	    varint_field_size(w->gen);
+	       varint_field_size(w->incarnation) + varint_field_size(w->slot) +
+	       varint_field_size(w->gen);
 }
 
 static uint8_t *put_varint_field(uint8_t *p, unsigned field, uint64_t v)
@@ -622,8 +632,8 @@ static uint8_t *put_pid_field(
 static bool env_plain(const Troupe__Wire__Envelope *e)
 {
 	return e->base.n_unknown_fields == 0 &&
-	    (e->to == NULL || e->to->base.n_unknown_fields == 0) &&
-	    (e->from == NULL || e->from->base.n_unknown_fields == 0);
+	       (e->to == NULL || e->to->base.n_unknown_fields == 0) &&
+	       (e->from == NULL || e->from->base.n_unknown_fields == 0);
 }
 
 size_t tr__envelope_size(const Troupe__Wire__Envelope *e)
@@ -672,8 +682,8 @@ size_t tr__envelope_pack(const Troupe__Wire__Envelope *e, uint8_t *out)
 
 /* ---- client endpoint messages -------------------------------------------- */
 
-Troupe__Wire__ClientRequest *tr__client_request_decode(const uint8_t *buf,
-    size_t len, size_t budget_bytes)
+Troupe__Wire__ClientRequest *tr__client_request_decode(
+    const uint8_t *buf, size_t len, size_t budget_bytes)
 {
 	return (Troupe__Wire__ClientRequest *)tr__pb_decode(
 	    &troupe__wire__client_request__descriptor, buf, len, budget_bytes);
@@ -684,14 +694,14 @@ void tr__client_request_free(Troupe__Wire__ClientRequest *r)
 	tr__pb_free((ProtobufCMessage *)r);
 }
 
-int tr__client_request_encode(uint8_t **buf, size_t *len,
-    const Troupe__Wire__ClientRequest *r)
+int tr__client_request_encode(
+    uint8_t **buf, size_t *len, const Troupe__Wire__ClientRequest *r)
 {
 	return tr__pb_encode(buf, len, (const ProtobufCMessage *)r);
 }
 
-Troupe__Wire__ClientReply *tr__client_reply_decode(const uint8_t *buf,
-    size_t len, size_t budget_bytes)
+Troupe__Wire__ClientReply *tr__client_reply_decode(
+    const uint8_t *buf, size_t len, size_t budget_bytes)
 {
 	return (Troupe__Wire__ClientReply *)tr__pb_decode(
 	    &troupe__wire__client_reply__descriptor, buf, len, budget_bytes);
@@ -702,8 +712,8 @@ void tr__client_reply_free(Troupe__Wire__ClientReply *r)
 	tr__pb_free((ProtobufCMessage *)r);
 }
 
-int tr__client_reply_encode(uint8_t **buf, size_t *len,
-    const Troupe__Wire__ClientReply *r)
+int tr__client_reply_encode(
+    uint8_t **buf, size_t *len, const Troupe__Wire__ClientReply *r)
 {
 	return tr__pb_encode(buf, len, (const ProtobufCMessage *)r);
 }

@@ -40,7 +40,7 @@
 
 #include "troupe.pb-c.h"
 
-#define TR__DECODE_FACTOR 16         /* decoded bytes per encoded byte */
+#define TR__DECODE_FACTOR 16          /* decoded bytes per encoded byte */
 #define TR__DECODE_SLACK (64u * 1024) /* plus this, for small frames */
 
 /* A budget for decoding `len` bytes of honest traffic: TR__DECODE_FACTOR *
@@ -76,8 +76,8 @@ int tr__pb_encode(uint8_t **buf, size_t *len, const ProtobufCMessage *m);
  * with no body set and a Batch holding an Envelope whose `control` is not
  * a value of the Control enum known to this build. Free the result with
  * tr__frame_free. */
-Troupe__Wire__Frame *tr__frame_decode(const uint8_t *buf, size_t len,
-    size_t budget);
+Troupe__Wire__Frame *tr__frame_decode(
+    const uint8_t *buf, size_t len, size_t budget);
 
 /* Frees a decoded Frame. NULL is ignored. */
 void tr__frame_free(Troupe__Wire__Frame *f);
@@ -98,26 +98,26 @@ size_t tr__envelope_pack(const Troupe__Wire__Envelope *e, uint8_t *out);
 
 /* Decodes a ClientRequest, as tr__pb_decode. Free with
  * tr__client_request_free. */
-Troupe__Wire__ClientRequest *tr__client_request_decode(const uint8_t *buf,
-    size_t len, size_t budget);
+Troupe__Wire__ClientRequest *tr__client_request_decode(
+    const uint8_t *buf, size_t len, size_t budget);
 
 /* Frees a decoded ClientRequest. NULL is ignored. */
 void tr__client_request_free(Troupe__Wire__ClientRequest *r);
 
 /* Encodes a ClientRequest; see tr__pb_encode. */
-int tr__client_request_encode(uint8_t **buf, size_t *len,
-    const Troupe__Wire__ClientRequest *r);
+int tr__client_request_encode(
+    uint8_t **buf, size_t *len, const Troupe__Wire__ClientRequest *r);
 
 /* Decodes a ClientReply, as tr__pb_decode. Free with
  * tr__client_reply_free. */
-Troupe__Wire__ClientReply *tr__client_reply_decode(const uint8_t *buf,
-    size_t len, size_t budget);
+Troupe__Wire__ClientReply *tr__client_reply_decode(
+    const uint8_t *buf, size_t len, size_t budget);
 
 /* Frees a decoded ClientReply. NULL is ignored. */
 void tr__client_reply_free(Troupe__Wire__ClientReply *r);
 
 /* Encodes a ClientReply; see tr__pb_encode. */
-int tr__client_reply_encode(uint8_t **buf, size_t *len,
-    const Troupe__Wire__ClientReply *r);
+int tr__client_reply_encode(
+    uint8_t **buf, size_t *len, const Troupe__Wire__ClientReply *r);
 
 #endif

@@ -20,9 +20,9 @@
 /* An incremental SHA-256 computation. Fields are private. */
 typedef struct tr__sha256_ctx {
 	uint32_t h[8];
-	uint64_t nbytes;                 /* bytes absorbed so far */
-	uint8_t buf[TR__SHA256_BLOCK];   /* a partial block */
-	size_t nbuf;                     /* bytes used in buf */
+	uint64_t nbytes;               /* bytes absorbed so far */
+	uint8_t buf[TR__SHA256_BLOCK]; /* a partial block */
+	size_t nbuf;                   /* bytes used in buf */
 } tr__sha256_ctx;
 
 /* Starts a hash. */
@@ -57,8 +57,8 @@ void tr__hmac_update(tr__hmac *h, const void *data, size_t len);
 void tr__hmac_final(tr__hmac *h, uint8_t out[TR__SHA256_LEN]);
 
 /* One-shot HMAC-SHA256 of `len` bytes at `data` keyed with `key`. */
-void tr__hmac_sha256(uint8_t out[TR__SHA256_LEN], const void *key,
-    size_t klen, const void *data, size_t len);
+void tr__hmac_sha256(uint8_t out[TR__SHA256_LEN], const void *key, size_t klen,
+    const void *data, size_t len);
 
 /* Whether the `n` bytes at `a` and `b` are equal, in a time that depends
  * only on `n` (never on where they differ): use it for every comparison

@@ -967,8 +967,8 @@ static void rx_flush(struct rx *r)
 		tr__dist_enter(r->n->rt, &r->rec);
 		r->in = true;
 	}
-	if (tr__dist_inject_many_locked(r->n->rt, r->run_to, r->run,
-	        r->nrun) != TR_OK)
+	if (tr__dist_inject_many_locked(r->n->rt, r->run_to, r->run, r->nrun) !=
+	    TR_OK)
 		for (uint32_t i = 0; i < r->nrun; i++)
 			tr__msg_free(r->run[i]);
 	r->nrun = 0;
@@ -985,8 +985,8 @@ static void rx_leave(struct rx *r)
 
 /* Queues a message for `to` behind the pending run; a dead target drops
  * it, as tr__dist_inject would. */
-static void rx_inject(struct rx *r, tr_pid to, uint32_t type,
-    const void *data, size_t size, tr_pid from, uint64_t ref, uint32_t flags)
+static void rx_inject(struct rx *r, tr_pid to, uint32_t type, const void *data,
+    size_t size, tr_pid from, uint64_t ref, uint32_t flags)
 {
 	tr_msg *m;
 	if (tr__msg_new_sys(&m, type, data, size) != TR_OK)
@@ -994,8 +994,7 @@ static void rx_inject(struct rx *r, tr_pid to, uint32_t type,
 	m->sender = from;
 	m->ref = ref;
 	m->_flags |= flags;
-	if (r->nrun != 0 &&
-	    (r->nrun == RX_RUN || !tr_pid_eq(r->run_to, to)))
+	if (r->nrun != 0 && (r->nrun == RX_RUN || !tr_pid_eq(r->run_to, to)))
 		rx_flush(r);
 	r->run_to = to;
 	r->run[r->nrun++] = m;
@@ -1155,8 +1154,7 @@ static void spawn_reply_in(
 	    n, to, TR_MSG_SPAWN_REPLY, &r, sizeof(r), from, e->ref, 0);
 }
 
-static void named_in(
-    struct rx *r, struct peer *p, const Env *e, tr_pid from)
+static void named_in(struct rx *r, struct peer *p, const Env *e, tr_pid from)
 {
 	struct tr_node *n = r->n;
 	tr_pid pid = TR_PID_NONE;
@@ -1190,8 +1188,7 @@ static void named_in(
 	if (err != TR_OK || e->type >= TR_MSG_SYSTEM ||
 	    e->payload.len > n->rt->opts.max_msg_size)
 		return; /* as in Erlang: an unknown name drops the message */
-	rx_inject(
-	    r, pid, e->type, e->payload.data, e->payload.len, from, 0, 0);
+	rx_inject(r, pid, e->type, e->payload.data, e->payload.len, from, 0, 0);
 }
 
 static void env_in(struct rx *r, struct peer *p, const Env *e)
@@ -1226,8 +1223,8 @@ static void env_in(struct rx *r, struct peer *p, const Env *e)
 		if (e->type >= TR_MSG_SYSTEM ||
 		    e->payload.len > n->rt->opts.max_msg_size)
 			return;
-		rx_inject(r, to, e->type, e->payload.data,
-		    e->payload.len, from, e->ref, flags);
+		rx_inject(r, to, e->type, e->payload.data, e->payload.len, from,
+		    e->ref, flags);
 		return;
 	}
 	/* Signals: rare, and some take locks or call tr_kill. */
@@ -1958,8 +1955,8 @@ static void frame_in(struct tr_node *n, nng_msg *msg)
 	}
 	/* Tiny envelopes decode into structs many times their size: the
 	 * codec's budget accounts for that. */
-	Troupe__Wire__Frame *f = tr__frame_decode(buf, len,
-	    tr__decode_budget(len));
+	Troupe__Wire__Frame *f =
+	    tr__frame_decode(buf, len, tr__decode_budget(len));
 	if (f == NULL) {
 		atomic_fetch_add_explicit(&n->n_bad, 1, memory_order_relaxed);
 		return;
@@ -2348,12 +2345,12 @@ int tr_node_stats_get(tr_node_stats *st, tr_node *n)
 	if (st == NULL || n == NULL)
 		return TR_EINVAL;
 	memset(st, 0, sizeof(*st));
-	st->frames_unauth = atomic_load_explicit(&n->n_unauth,
-	    memory_order_relaxed);
-	st->frames_malformed = atomic_load_explicit(&n->n_bad,
-	    memory_order_relaxed);
-	st->handshakes_refused = atomic_load_explicit(&n->n_refused,
-	    memory_order_relaxed);
+	st->frames_unauth =
+	    atomic_load_explicit(&n->n_unauth, memory_order_relaxed);
+	st->frames_malformed =
+	    atomic_load_explicit(&n->n_bad, memory_order_relaxed);
+	st->handshakes_refused =
+	    atomic_load_explicit(&n->n_refused, memory_order_relaxed);
 	pthread_mutex_lock(&n->lock);
 	for (struct peer *p = n->peers; p != NULL; p = p->next)
 		st->peers_up += p->state == PS_UP;

@@ -63,8 +63,8 @@ TR_API void tr_node_opts_init(tr_node_opts *opts);
  * name or cookie, bad URL), TR_EEXIST (the runtime has a node already),
  * TR_ENOTSUP (a transport nng was built without), TR_ENOMEM, and
  * TR_ECLOSED. */
-TR_API int tr_node_start(tr_node **node, tr_runtime *rt,
-    const tr_node_opts *opts);
+TR_API int tr_node_start(
+    tr_node **node, tr_runtime *rt, const tr_node_opts *opts);
 
 /* Stops the node: connections close (peers see it go down). Call before
  * tr_runtime_stop, from a plain thread. NULL is ignored. */
@@ -82,8 +82,8 @@ TR_API const char *tr_node_listen_url(const tr_node *node, size_t i);
  * else TR_NODE_NAME_MAX + 1 bytes). Errors: TR_ETIMEDOUT, TR_EINVAL, and
  * TR_ECLOSED when the peer refused us (wrong cookie, incompatible version;
  * the reason is logged). Connecting to a connected node is a no-op. */
-TR_API int tr_node_connect(tr_node *node, const char *url, int64_t timeout_ms,
-    char *peer);
+TR_API int tr_node_connect(
+    tr_node *node, const char *url, int64_t timeout_ms, char *peer);
 
 /* The pid of a registered actor on a connected node, for sending by pid
  * (tr_send) later. Blocking call from a plain thread. Errors: TR_ENOENT
@@ -119,8 +119,8 @@ TR_API int tr_node_stats_get(tr_node_stats *st, tr_node *node);
 /* Makes `b` spawnable by other nodes under `name`. The remote spawn
  * argument reaches init as a `tr_node_blob *` the actor owns (free it with
  * free()). Errors: TR_EEXIST, TR_EINVAL. */
-TR_API int tr_node_register_behaviour(tr_node *node, const char *name,
-    const tr_behaviour *b);
+TR_API int tr_node_register_behaviour(
+    tr_node *node, const char *name, const tr_behaviour *b);
 
 typedef struct tr_node_blob {
 	size_t size;

@@ -76,8 +76,8 @@ typedef enum tr_auto_shutdown {
 
 typedef struct tr_sup_flags {
 	tr_sup_strategy strategy;
-	uint32_t intensity;  /* MaxR: restarts allowed within the period */
-	uint32_t period_ms;  /* MaxT, > 0 */
+	uint32_t intensity; /* MaxR: restarts allowed within the period */
+	uint32_t period_ms; /* MaxT, > 0 */
 	tr_auto_shutdown auto_shutdown;
 } tr_sup_flags;
 
@@ -93,16 +93,16 @@ typedef struct tr_child_spec {
 	                            * borrowed, not owned: init must not free
 	                            * it, and it must outlive the supervisor */
 	tr_restart restart;
-	int32_t shutdown_ms;       /* TR_SHUTDOWN_BRUTAL_KILL, a timeout > 0 in
-	                            * ms, or TR_SHUTDOWN_INFINITY */
+	int32_t shutdown_ms; /* TR_SHUTDOWN_BRUTAL_KILL, a timeout > 0 in
+	                      * ms, or TR_SHUTDOWN_INFINITY */
 	tr_child_type type;
 	bool significant;
 } tr_child_spec;
 
 /* Fills a spec with OTP's defaults for a worker: permanent, shutdown 5000
  * ms, not significant. */
-TR_API void tr_child_spec_init(tr_child_spec *spec, const char *id,
-    const tr_behaviour *start, void *arg);
+TR_API void tr_child_spec_init(
+    tr_child_spec *spec, const char *id, const tr_behaviour *start, void *arg);
 
 /* The argument of tr_sup_behaviour: what a supervisor is made of. It is
  * copied by the supervisor's init (specs included, ids copied), so it may
@@ -122,9 +122,10 @@ TR_API extern const tr_behaviour tr_sup_behaviour;
  * rather than a child's init reason (seen as *init_reason, or by the parent
  * of a nested supervisor). User reasons are positive; these two are
  * reserved for supervisors. */
-#define TR_SUP_REASON_BADARGS 0x73757001  /* the tr_sup_args are invalid */
-#define TR_SUP_REASON_NOSTART 0x73757002  /* no memory, or a child could not
-                                           * be spawned (not its init) */
+#define TR_SUP_REASON_BADARGS 0x73757001 /* the tr_sup_args are invalid */
+#define TR_SUP_REASON_NOSTART                                                  \
+	0x73757002 /* no memory, or a child could not                          \
+	            * be spawned (not its init) */
 
 /* Starts a supervisor and, before returning, all its children in order.
  * The supervisor is not linked to the caller, whether the caller is a plain
@@ -189,8 +190,8 @@ typedef struct tr_child_info {
 
 /* Lists the children, in start order, into out[0..cap); *n gets the total
  * number (which may exceed cap). */
-TR_API int tr_sup_which_children(tr_child_info *out, size_t cap, size_t *n,
-    tr_runtime *rt, tr_pid sup);
+TR_API int tr_sup_which_children(
+    tr_child_info *out, size_t cap, size_t *n, tr_runtime *rt, tr_pid sup);
 
 typedef struct tr_child_counts {
 	uint32_t specs;       /* all children, running or not */
@@ -199,8 +200,8 @@ typedef struct tr_child_counts {
 	uint32_t workers;     /* of type worker */
 } tr_child_counts;
 
-TR_API int tr_sup_count_children(tr_child_counts *counts, tr_runtime *rt,
-    tr_pid sup);
+TR_API int tr_sup_count_children(
+    tr_child_counts *counts, tr_runtime *rt, tr_pid sup);
 
 /* ------------------------------------------------------------------------ */
 /* The request protocol behind the admin calls                               */
@@ -234,21 +235,21 @@ typedef struct tr_sup_request {
 	 * simple_one_for_one, and must for the other strategies). */
 	bool has_spec;
 	tr_child_spec spec;
-	void *arg;   /* START_CHILD, simple_one_for_one: the spawn argument */
-	tr_pid pid;  /* TERMINATE_PID: the child */
+	void *arg;    /* START_CHILD, simple_one_for_one: the spawn argument */
+	tr_pid pid;   /* TERMINATE_PID: the child */
 	uint32_t cap; /* WHICH_CHILDREN: how many entries the reply may hold */
 } tr_sup_request;
 
 /* The reply to any request. */
 typedef struct tr_sup_reply {
-	int32_t err;         /* TR_OK or a TR_E* code, as the calls above */
-	int32_t init_reason; /* err == TR_EINIT: the child's init reason */
-	tr_pid pid;          /* START_CHILD, RESTART_CHILD: the child (also
-	                      * with TR_EALREADY) */
+	int32_t err;            /* TR_OK or a TR_E* code, as the calls above */
+	int32_t init_reason;    /* err == TR_EINIT: the child's init reason */
+	tr_pid pid;             /* START_CHILD, RESTART_CHILD: the child (also
+	                         * with TR_EALREADY) */
 	tr_child_counts counts; /* COUNT_CHILDREN */
-	uint32_t total;      /* WHICH_CHILDREN: number of children */
-	uint32_t n;          /* WHICH_CHILDREN: entries that follow,
-	                      * min(total, cap) */
+	uint32_t total;         /* WHICH_CHILDREN: number of children */
+	uint32_t n;             /* WHICH_CHILDREN: entries that follow,
+	                         * min(total, cap) */
 	tr_child_info children[]; /* WHICH_CHILDREN, in start order */
 } tr_sup_reply;
 

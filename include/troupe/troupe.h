@@ -65,19 +65,19 @@ extern "C" {
 
 enum {
 	TR_OK = 0,
-	TR_EINVAL = -1,     /* a null or invalid argument */
-	TR_ENOMEM = -2,     /* out of memory, or the actor table is full */
-	TR_ENOPROC = -3,    /* the target actor is not alive */
-	TR_ETIMEDOUT = -4,  /* the deadline passed before the operation completed */
-	TR_ECLOSED = -5,    /* the runtime is stopping or stopped */
-	TR_EMSGSIZE = -6,   /* the message is larger than the runtime's limit */
-	TR_EEXIST = -7,     /* the name is registered already, or the pid has one */
-	TR_ENOENT = -8,     /* no such name, timer or request */
-	TR_ENOTSUP = -9,    /* not supported in this build or context */
-	TR_EAGAIN = -10,    /* a resource is temporarily exhausted; try again */
-	TR_EINIT = -11,     /* the actor's init failed (see init_reason) */
-	TR_EALREADY = -12,  /* already started (a running child has this id) */
-	TR_ERUNNING = -13,  /* not allowed while the child is running */
+	TR_EINVAL = -1,    /* a null or invalid argument */
+	TR_ENOMEM = -2,    /* out of memory, or the actor table is full */
+	TR_ENOPROC = -3,   /* the target actor is not alive */
+	TR_ETIMEDOUT = -4, /* the deadline passed first */
+	TR_ECLOSED = -5,   /* the runtime is stopping or stopped */
+	TR_EMSGSIZE = -6,  /* the message is larger than the runtime's limit */
+	TR_EEXIST = -7,    /* the name is taken, or the pid has one */
+	TR_ENOENT = -8,    /* no such name, timer or request */
+	TR_ENOTSUP = -9,   /* not supported in this build or context */
+	TR_EAGAIN = -10,   /* a resource is temporarily exhausted; try again */
+	TR_EINIT = -11,    /* the actor's init failed (see init_reason) */
+	TR_EALREADY = -12, /* already started (a running child has this id) */
+	TR_ERUNNING = -13, /* not allowed while the child is running */
 };
 
 /* Returns a static, human-readable description of an error code. Never NULL;
@@ -99,7 +99,7 @@ typedef struct tr_pid {
 	uint32_t gen;
 } tr_pid;
 
-#define TR_PID_NONE ((tr_pid){ 0, 0, 0 })
+#define TR_PID_NONE ((tr_pid){0, 0, 0})
 
 static inline bool tr_pid_eq(tr_pid a, tr_pid b)
 {
@@ -118,11 +118,11 @@ static inline bool tr_pid_is_none(tr_pid p)
 /* An exit reason is an int. The reserved values follow Erlang/OTP; any
  * positive value is a user reason (a crash). */
 enum {
-	TR_REASON_NORMAL = 0,        /* the actor finished its work */
-	TR_REASON_SHUTDOWN = -1,     /* stopped by the runtime or a supervisor */
-	TR_REASON_KILL = -2,         /* an untrappable kill request */
-	TR_REASON_KILLED = -3,       /* the actor died of a kill request */
-	TR_REASON_NOPROC = -4,       /* the actor did not exist */
+	TR_REASON_NORMAL = 0,    /* the actor finished its work */
+	TR_REASON_SHUTDOWN = -1, /* stopped by the runtime or a supervisor */
+	TR_REASON_KILL = -2,     /* an untrappable kill request */
+	TR_REASON_KILLED = -3,   /* the actor died of a kill request */
+	TR_REASON_NOPROC = -4,   /* the actor did not exist */
 	TR_REASON_NOCONNECTION = -5, /* the actor's node became unreachable */
 };
 
@@ -141,13 +141,13 @@ TR_API const char *tr_reason_name(int reason);
  * to a behaviour's handle callback is borrowed: it stays valid until the
  * callback returns and must not be freed or modified. */
 typedef struct tr_msg {
-	void *_next;      /* runtime: mailbox link */
-	uint64_t ref;     /* request/reply/timer/blocking-job reference, or 0 */
-	tr_pid sender;    /* the sending actor, or TR_PID_NONE */
-	uint32_t type;    /* the type tag given by the sender */
-	uint32_t size;    /* payload size in bytes */
-	uint32_t _flags;  /* runtime: size class and delivery flags */
-	uint64_t _rsv;    /* runtime: reserved */
+	void *_next;     /* runtime: mailbox link */
+	uint64_t ref;    /* request/reply/timer/blocking-job reference, or 0 */
+	tr_pid sender;   /* the sending actor, or TR_PID_NONE */
+	uint32_t type;   /* the type tag given by the sender */
+	uint32_t size;   /* payload size in bytes */
+	uint32_t _flags; /* runtime: size class and delivery flags */
+	uint64_t _rsv;   /* runtime: reserved */
 	_Alignas(16) unsigned char data[];
 } tr_msg;
 
@@ -171,9 +171,9 @@ typedef struct tr_blocking_result {
 typedef struct tr_runtime tr_runtime;
 
 typedef struct tr_runtime_opts {
-	unsigned schedulers;       /* scheduler threads; 0 = one per online core.
-	                            * At most TR_MAX_SCHEDULERS. */
-	bool pin;                  /* pin scheduler i to online core i % ncores */
+	unsigned schedulers; /* scheduler threads; 0 = one per online core.
+	                      * At most TR_MAX_SCHEDULERS. */
+	bool pin;            /* pin scheduler i to online core i % ncores */
 	unsigned blocking_threads; /* threads for tr_run_blocking; 0 = 4 */
 	uint32_t max_actors;       /* capacity of the actor table; 0 = 16 Mi.
 	                            * Address space is reserved up front, memory
@@ -223,7 +223,7 @@ typedef struct tr_runtime_stats {
 	uint64_t msgs_dropped;   /* refused: dead pid, or arrived after exit */
 	uint64_t steals;         /* actors taken from another scheduler */
 	uint64_t parks;          /* times a scheduler went to sleep */
-	uint64_t crashes;        /* actors that exited with a non-normal reason */
+	uint64_t crashes; /* actors that exited with a non-normal reason */
 	uint64_t turns[TR_MAX_SCHEDULERS]; /* actor turns run per scheduler */
 } tr_runtime_stats;
 
@@ -270,10 +270,11 @@ typedef struct tr_behaviour {
 } tr_behaviour;
 
 /* Spawn flags. */
-#define TR_SPAWN_SYNC_INIT (1u << 1) /* run init now, on the calling thread,
-                                      * before tr_spawn returns (like OTP's
-                                      * start_link); if it fails the actor
-                                      * is gone and TR_EINIT is returned */
+#define TR_SPAWN_SYNC_INIT                                                     \
+	(1u << 1)                    /* run init now, on the calling thread,   \
+	                              * before tr_spawn returns (like OTP's    \
+	                              * start_link); if it fails the actor     \
+	                              * is gone and TR_EINIT is returned */
 #define TR_SPAWN_TRAP_EXIT (1u << 2) /* start with trap_exit on */
 
 typedef struct tr_spawn_opts {
@@ -294,8 +295,8 @@ typedef struct tr_spawn_opts {
  * it. Errors: TR_EINVAL (rt or b NULL, b->handle NULL, opts->flags not 0),
  * TR_ECLOSED (the runtime is stopping), TR_ENOMEM (no memory, or
  * max_actors actors alive). Thread-safe. */
-TR_API int tr_spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
-    const tr_spawn_opts *opts);
+TR_API int tr_spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b,
+    void *arg, const tr_spawn_opts *opts);
 
 /* The running actor's own pid. */
 TR_API tr_pid tr_self(const tr_ctx *ctx);
@@ -333,10 +334,10 @@ TR_API void tr_exit_text(tr_ctx *ctx, int reason, const char *text);
 
 /* Payload of TR_MSG_EXIT and TR_MSG_DOWN messages. */
 typedef struct tr_exit_info {
-	tr_pid pid;     /* EXIT: the sender of the signal; DOWN: the actor
-	                 * that was monitored */
+	tr_pid pid; /* EXIT: the sender of the signal; DOWN: the actor
+	             * that was monitored */
 	int32_t reason;
-	uint64_t ref;   /* DOWN: the monitor's reference; EXIT: 0 */
+	uint64_t ref; /* DOWN: the monitor's reference; EXIT: 0 */
 	char text[TR_REASON_TEXT_MAX]; /* the reason's text, or "" */
 } tr_exit_info;
 
@@ -404,20 +405,21 @@ TR_API bool tr_is_alive(tr_runtime *rt, tr_pid pid);
  * target is not alive; the message is dropped). TR_OK means the message is
  * in the target's mailbox; it may still be lost if the target exits before
  * handling it. */
-TR_API int tr_send(tr_ctx *ctx, tr_pid to, uint32_t type, const void *data,
-    size_t size);
+TR_API int tr_send(
+    tr_ctx *ctx, tr_pid to, uint32_t type, const void *data, size_t size);
 
 /* The same as tr_send, from a thread that is not running an actor (main,
  * a thread of the user's): the message has no sender. Messages posted by one
  * thread to one actor arrive in order. Thread-safe. */
-TR_API int tr_post(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
-    size_t size);
+TR_API int tr_post(
+    tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t size);
 
 /* Allocates a message with room for `size` payload bytes and tag `type`,
  * for zero-copy sending: fill `(*msgp)->data`, then hand it to tr_send_msg
  * or tr_post_msg, or give it back with tr_msg_free. Errors: TR_EINVAL,
  * TR_EMSGSIZE, TR_ENOMEM. Thread-safe. */
-TR_API int tr_msg_alloc(tr_msg **msgp, tr_runtime *rt, uint32_t type, size_t size);
+TR_API int tr_msg_alloc(
+    tr_msg **msgp, tr_runtime *rt, uint32_t type, size_t size);
 
 /* Frees a message the caller owns (from tr_msg_alloc, or a reply from
  * tr_call / tr_port_recv). NULL is ignored. Thread-safe. */
@@ -456,8 +458,8 @@ TR_API int tr_request(tr_ctx *ctx, uint64_t *ref, tr_pid to, uint32_t type,
 /* Replies to `req` (a message being handled whose `ref` is not 0) with a
  * copy of `data` and tag `type`. Errors: TR_EINVAL (req has no ref), others
  * as tr_send; TR_ENOPROC if the requester is gone. */
-TR_API int tr_reply(tr_ctx *ctx, const tr_msg *req, uint32_t type, const void *data,
-    size_t size);
+TR_API int tr_reply(tr_ctx *ctx, const tr_msg *req, uint32_t type,
+    const void *data, size_t size);
 
 /* Calls an actor from a plain thread: sends a request and blocks until the
  * reply comes or `timeout_ms` passes (negative: wait for ever). The target
@@ -491,8 +493,8 @@ TR_API int tr_port_recv(tr_msg **msgp, tr_port *port, int64_t timeout_ms);
 
 /* Sends from the port (the message's sender is the port's pid). Errors as
  * tr_send. */
-TR_API int tr_port_send(tr_port *port, tr_pid to, uint32_t type, const void *data,
-    size_t size);
+TR_API int tr_port_send(
+    tr_port *port, tr_pid to, uint32_t type, const void *data, size_t size);
 
 /* Closes the port: its pid dies and undelivered messages are freed. Must be
  * called before tr_runtime_stop. NULL is ignored. */
@@ -511,8 +513,9 @@ typedef uint64_t tr_timer;
  * time fire in the order they were armed. Stores the reference in `*timer`
  * (may be NULL). The message is built when the timer fires; the bytes are
  * copied now. Errors: as tr_send, plus TR_EINVAL for a negative delay. */
-TR_API int tr_send_after(tr_ctx *ctx, tr_timer *timer, tr_pid to, int64_t delay_ms,
-    int64_t interval_ms, uint32_t type, const void *data, size_t size);
+TR_API int tr_send_after(tr_ctx *ctx, tr_timer *timer, tr_pid to,
+    int64_t delay_ms, int64_t interval_ms, uint32_t type, const void *data,
+    size_t size);
 
 /* tr_send_after from a plain thread (the messages have no sender). */
 TR_API int tr_post_after(tr_runtime *rt, tr_timer *timer, tr_pid to,
@@ -539,8 +542,8 @@ typedef void *(*tr_blocking_fn)(void *arg);
  * actor must free, or accept the loss). Jobs queued when the runtime stops
  * still run. Errors: TR_EINVAL (ctx or fn NULL, reserved type),
  * TR_ECLOSED, TR_ENOMEM. */
-TR_API int tr_run_blocking(tr_ctx *ctx, uint64_t *ref, uint32_t type,
-    tr_blocking_fn fn, void *arg);
+TR_API int tr_run_blocking(
+    tr_ctx *ctx, uint64_t *ref, uint32_t type, tr_blocking_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* Names                                                                     */

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mem/pool.h"
 #include "dist.h"
+#include "mem/pool.h"
 #include "rt.h"
 
 #define STATUS(a) ((a)->status & 0xffu)
@@ -47,8 +47,8 @@ static int msg_raw(tr_msg **mp, tr_runtime *rt, uint32_t type, size_t size)
 	return TR_OK;
 }
 
-int tr__msg_new(tr_msg **mp, tr_runtime *rt, uint32_t type, const void *data,
-    size_t size)
+int tr__msg_new(
+    tr_msg **mp, tr_runtime *rt, uint32_t type, const void *data, size_t size)
 {
 	int rc = msg_raw(mp, rt, type, size);
 	if (TR_LIKELY(rc == TR_OK) && size != 0)
@@ -65,14 +65,13 @@ void tr__msg_free(tr_msg *m)
 		free(m);
 }
 
-int tr__msg_new_sys(tr_msg **mp, uint32_t type, const void *data,
-    size_t size)
+int tr__msg_new_sys(tr_msg **mp, uint32_t type, const void *data, size_t size)
 {
 	size_t total = TR__MSG_HDR + size;
 	unsigned cls = tr__pool_class(total);
-	tr_msg *m = cls != TR__POOL_LARGE ?
-	    tr__pool_alloc(cls) :
-	    aligned_alloc(64, (total + 63) & ~(size_t)63);
+	tr_msg *m = cls != TR__POOL_LARGE
+	                ? tr__pool_alloc(cls)
+	                : aligned_alloc(64, (total + 63) & ~(size_t)63);
 	if (m == NULL)
 		return TR_ENOMEM;
 	m->_next = NULL;
@@ -101,7 +100,8 @@ void tr_msg_free(tr_msg *msg)
 		tr__msg_free(msg);
 }
 
-/* ---- counters ------------------------------------------------------------- */
+/* ---- counters -------------------------------------------------------------
+ */
 
 /* Per-scheduler counters are written only by their scheduler: a relaxed
  * load and store, no locked instruction. */
@@ -125,11 +125,12 @@ static inline void count_dropped(tr_runtime *rt, tr__sched *s)
 	if (s != NULL)
 		bump(&s->n_dropped);
 	else
-		atomic_fetch_add_explicit(&rt->x_dropped, 1,
-		    memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &rt->x_dropped, 1, memory_order_relaxed);
 }
 
-/* ---- the actor table ------------------------------------------------------- */
+/* ---- the actor table -------------------------------------------------------
+ */
 
 static inline uint32_t next_gen(uint32_t gen)
 {
@@ -221,13 +222,13 @@ void tr__slot_flush(tr_runtime *rt, tr__sched *s)
 
 tr__actor *tr__lookup(tr_runtime *rt, tr_pid pid)
 {
-	if (TR_UNLIKELY(pid.node != 0 || pid.slot == 0 ||
-	        pid.slot >= rt->pid_cap))
+	if (TR_UNLIKELY(
+	        pid.node != 0 || pid.slot == 0 || pid.slot >= rt->pid_cap))
 		return NULL;
 	/* Acquire: pairs with the release store that published the actor in
 	 * tr_spawn, so its fields are visible. */
-	uintptr_t v = atomic_load_explicit(&rt->pids[pid.slot],
-	    memory_order_acquire);
+	uintptr_t v =
+	    atomic_load_explicit(&rt->pids[pid.slot], memory_order_acquire);
 	if (TR_UNLIKELY((v & 1u) != 0 || v == 0))
 		return NULL;
 	tr__actor *a = (tr__actor *)v;
@@ -244,8 +245,8 @@ tr__actor *tr__actor_new(tr_runtime *rt, tr__sched *s, uint32_t kind)
 		tr__slot_release(rt, s, slot);
 		return NULL;
 	}
-	uintptr_t v = atomic_load_explicit(&rt->pids[slot],
-	    memory_order_relaxed);
+	uintptr_t v =
+	    atomic_load_explicit(&rt->pids[slot], memory_order_relaxed);
 	a->pid.node = 0;
 	a->pid.slot = slot;
 	a->pid.gen = v == 0 ? 1u : (uint32_t)(v >> 1);
@@ -267,15 +268,14 @@ tr__actor *tr__actor_new(tr_runtime *rt, tr__sched *s, uint32_t kind)
 static inline void actor_publish(tr_runtime *rt, tr__actor *a)
 {
 	/* Release: pairs with the acquire load in tr__lookup. */
-	atomic_store_explicit(&rt->pids[a->pid.slot], (uintptr_t)a,
-	    memory_order_release);
+	atomic_store_explicit(
+	    &rt->pids[a->pid.slot], (uintptr_t)a, memory_order_release);
 }
 
 void tr__actor_unpublish(tr_runtime *rt, tr__actor *a)
 {
 	atomic_store_explicit(&rt->pids[a->pid.slot],
-	    ((uintptr_t)next_gen(a->pid.gen) << 1) | 1u,
-	    memory_order_release);
+	    ((uintptr_t)next_gen(a->pid.gen) << 1) | 1u, memory_order_release);
 }
 
 /* Frees an actor nobody can reach any more: the mailbox (messages that
@@ -291,14 +291,15 @@ void tr__actor_reclaim(tr_runtime *rt, tr__sched *s, tr__actor *a)
 	tr__pool_free(tr__pool_class(sizeof(tr__actor)), a);
 }
 
-/* ---- sending -------------------------------------------------------------- */
+/* ---- sending --------------------------------------------------------------
+ */
 
 /* A pid of another node: hand it to the distribution layer. */
 static int dist_send(tr_runtime *rt, tr__sched *s, tr_pid to, tr_msg *m)
 {
 	/* Acquire: pairs with the release store in tr__dist_attach. */
-	const tr__dist_ops *ops = atomic_load_explicit(&rt->dist_ops,
-	    memory_order_acquire);
+	const tr__dist_ops *ops =
+	    atomic_load_explicit(&rt->dist_ops, memory_order_acquire);
 	if (ops == NULL) {
 		count_dropped(rt, s);
 		return TR_ENOPROC;
@@ -327,9 +328,9 @@ int tr__dist_attach(tr_runtime *rt, const tr__dist_ops *ops, void *arg)
 
 void *tr__dist_arg(tr_runtime *rt)
 {
-	return atomic_load_explicit(&rt->dist_ops, memory_order_acquire) != NULL ?
-	    rt->dist_arg :
-	    NULL;
+	return atomic_load_explicit(&rt->dist_ops, memory_order_acquire) != NULL
+	           ? rt->dist_arg
+	           : NULL;
 }
 
 void tr__dist_detach(tr_runtime *rt)
@@ -358,8 +359,8 @@ int tr__dist_inject_locked(tr_runtime *rt, tr_pid to, tr_msg *m)
 	return tr__deliver(rt, NULL, to, m);
 }
 
-int tr__dist_inject_many_locked(tr_runtime *rt, tr_pid to, tr_msg **msgs,
-    size_t n)
+int tr__dist_inject_many_locked(
+    tr_runtime *rt, tr_pid to, tr_msg **msgs, size_t n)
 {
 	if (to.node != 0)
 		return TR_EINVAL;
@@ -367,21 +368,21 @@ int tr__dist_inject_many_locked(tr_runtime *rt, tr_pid to, tr_msg **msgs,
 		return TR_OK;
 	tr__actor *a = tr__lookup(rt, to);
 	if (TR_UNLIKELY(a == NULL)) {
-		atomic_fetch_add_explicit(&rt->x_dropped, n,
-		    memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &rt->x_dropped, n, memory_order_relaxed);
 		return TR_ENOPROC;
 	}
 	/* The chain is private until the exchange below: plain links. */
 	for (size_t i = 0; i + 1 < n; i++)
-		__atomic_store_n(tr__link(msgs[i]), msgs[i + 1],
-		    __ATOMIC_RELAXED);
+		__atomic_store_n(
+		    tr__link(msgs[i]), msgs[i + 1], __ATOMIC_RELAXED);
 	tr_msg *last = msgs[n - 1];
 	__atomic_store_n(tr__link(last), NULL, __ATOMIC_RELAXED);
 	/* As in tr__mb_push, for a chain: acq_rel on the exchange, then
 	 * the release store of the old head's link publishes the whole
 	 * chain (the links above happen before it) to the consumer. */
-	uintptr_t prev = atomic_exchange_explicit(&a->mb_head,
-	    (uintptr_t)last, memory_order_acq_rel);
+	uintptr_t prev = atomic_exchange_explicit(
+	    &a->mb_head, (uintptr_t)last, memory_order_acq_rel);
 	tr_msg *p = (tr_msg *)(prev & ~(uintptr_t)1);
 	__atomic_store_n(tr__link(p), msgs[0], __ATOMIC_RELEASE);
 	if ((prev & 1u) != 0)
@@ -424,8 +425,8 @@ int tr__deliver_any(tr_runtime *rt, tr_pid to, tr_msg *m)
 
 uint64_t tr__new_ref(tr_runtime *rt)
 {
-	return atomic_fetch_add_explicit(&rt->next_ref, 1,
-	    memory_order_relaxed);
+	return atomic_fetch_add_explicit(
+	    &rt->next_ref, 1, memory_order_relaxed);
 }
 
 /* Delivery from an actor context: on its scheduler, or (while the runtime
@@ -437,11 +438,11 @@ static inline int ctx_deliver(tr_ctx *ctx, tr_pid to, tr_msg *m)
 	return tr__deliver_any(ctx->rt, to, m);
 }
 
-int tr_send(tr_ctx *ctx, tr_pid to, uint32_t type, const void *data,
-    size_t size)
+int tr_send(
+    tr_ctx *ctx, tr_pid to, uint32_t type, const void *data, size_t size)
 {
 	if (TR_UNLIKELY(ctx == NULL || (data == NULL && size != 0) ||
-	        type >= TR_MSG_SYSTEM))
+	                type >= TR_MSG_SYSTEM))
 		return TR_EINVAL;
 	tr_msg *m;
 	int rc = tr__msg_new(&m, ctx->rt, type, data, size);
@@ -484,8 +485,8 @@ int tr_forward(tr_ctx *ctx, tr_pid to, const tr_msg *msg)
 	return rc;
 }
 
-int tr_post(tr_runtime *rt, tr_pid to, uint32_t type, const void *data,
-    size_t size)
+int tr_post(
+    tr_runtime *rt, tr_pid to, uint32_t type, const void *data, size_t size)
 {
 	if (rt == NULL || (data == NULL && size != 0) || type >= TR_MSG_SYSTEM)
 		return TR_EINVAL;
@@ -527,11 +528,12 @@ bool tr_is_alive(tr_runtime *rt, tr_pid pid)
 	return alive;
 }
 
-/* ---- spawn ----------------------------------------------------------------- */
+/* ---- spawn -----------------------------------------------------------------
+ */
 
 static bool run_init(tr_ctx *ctx, tr__actor *a);
-static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx,
-    tr__actor *a, const char *where, uint32_t type);
+static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx, tr__actor *a,
+    const char *where, uint32_t type);
 
 int tr__spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
     const tr_spawn_opts *opts, tr__actor *parent, bool link, uint64_t *mref)
@@ -571,13 +573,13 @@ int tr__spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
 	if (s != NULL)
 		bump(&s->n_spawned);
 	else
-		atomic_fetch_add_explicit(&rt->x_spawned, 1,
-		    memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &rt->x_spawned, 1, memory_order_relaxed);
 	actor_publish(rt, a);
 	if ((flags & TR_SPAWN_SYNC_INIT) != 0) {
 		/* Run init here, as the child: swap the scheduler's context
 		 * (nested synchronous spawns nest the swaps). */
-		tr_ctx local = { .s = NULL, .rt = rt, .a = a };
+		tr_ctx local = {.s = NULL, .rt = rt, .a = a};
 		tr_ctx *ctx = &local;
 		tr__actor *saved = NULL;
 		if (s != NULL) {
@@ -589,8 +591,8 @@ int tr__spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
 		if (!ok) {
 			int reason = a->reason;
 			if (parent != NULL)
-				tr__sig_spawn_unbind(parent, a, link,
-				    mref != NULL ? *mref : 0);
+				tr__sig_spawn_unbind(
+				    parent, a, link, mref != NULL ? *mref : 0);
 			actor_exit(rt, s, ctx, a, "init", 0);
 			tr__retire(rt, s, a);
 			if (s != NULL)
@@ -636,7 +638,8 @@ void tr_crash(tr_ctx *ctx, int reason)
 	tr_exit(ctx, reason == TR_REASON_NORMAL ? 1 : reason);
 }
 
-/* ---- request / reply -------------------------------------------------------- */
+/* ---- request / reply --------------------------------------------------------
+ */
 
 static tr__ext *ext_of(tr__actor *a)
 {
@@ -741,7 +744,8 @@ int tr_reply(tr_ctx *ctx, const tr_msg *req, uint32_t type, const void *data,
 	return rc;
 }
 
-/* ---- running an actor -------------------------------------------------------- */
+/* ---- running an actor
+ * -------------------------------------------------------- */
 
 static void crash_report(tr_runtime *rt, tr__actor *a, int reason,
     const char *name, const char *text, const char *where, uint32_t type)
@@ -754,7 +758,8 @@ static void crash_report(tr_runtime *rt, tr__actor *a, int reason,
 	else
 		snprintf(tbuf, sizeof(tbuf), "message type %u", type);
 	snprintf(line, sizeof(line),
-	    "CRASH REPORT pid=<%u.%u.%u> name=%s behaviour=%s reason=%d (%s%s%s) "
+	    "CRASH REPORT pid=<%u.%u.%u> name=%s behaviour=%s reason=%d "
+	    "(%s%s%s) "
 	    "in=%s",
 	    a->pid.node, a->pid.slot, a->pid.gen, name[0] ? name : "-", bname,
 	    reason, tr_reason_name(reason), text[0] ? ": " : "", text, tbuf);
@@ -763,8 +768,8 @@ static void crash_report(tr_runtime *rt, tr__actor *a, int reason,
 
 /* The exit path of an actor, on the thread running it: terminate, make
  * its pid dead, release its name, then (the caller) retire its memory. */
-static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx,
-    tr__actor *a, const char *where, uint32_t type)
+static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx, tr__actor *a,
+    const char *where, uint32_t type)
 {
 	int reason = a->reason;
 	bool owed = (a->status & TR__A_NOTERM) == 0;
@@ -790,13 +795,13 @@ static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx,
 	tr__slot_release(rt, s, a->pid.slot);
 	if (reason != TR_REASON_NORMAL && reason != TR_REASON_SHUTDOWN &&
 	    report) {
-		crash_report(rt, a, reason, name,
-		    x != NULL ? x->exit_text : "", where, type);
+		crash_report(rt, a, reason, name, x != NULL ? x->exit_text : "",
+		    where, type);
 		if (s != NULL)
 			bump(&s->n_crashes);
 		else
-			atomic_fetch_add_explicit(&rt->x_crashes, 1,
-			    memory_order_relaxed);
+			atomic_fetch_add_explicit(
+			    &rt->x_crashes, 1, memory_order_relaxed);
 	}
 	/* Signals go out only now, after the name is released (DESIGN.md);
 	 * then link and monitor requests still queued get the real reason. */
@@ -870,11 +875,11 @@ void tr__run_actor(tr__sched *s, tr__actor *a)
 			return;
 		}
 	}
-	if (TR_UNLIKELY(atomic_load_explicit(&a->kill_pending,
-	        memory_order_relaxed) != 0)) {
+	if (TR_UNLIKELY(atomic_load_explicit(
+	                    &a->kill_pending, memory_order_relaxed) != 0)) {
 		/* tr_kill(KILL) does not wait its turn in the mailbox. */
-		a->status = (a->status & ~0xffu) | TR__A_EXITING |
-		    TR__A_NOREPORT;
+		a->status =
+		    (a->status & ~0xffu) | TR__A_EXITING | TR__A_NOREPORT;
 		a->reason = TR_REASON_KILLED;
 		if (a->ext != NULL)
 			a->ext->exit_text[0] = '\0';
@@ -914,7 +919,7 @@ void tr__run_actor(tr__sched *s, tr__actor *a)
  * schedulers are gone): init if it never ran, then terminate, then free. */
 void tr__actor_teardown(tr_runtime *rt, tr__actor *a)
 {
-	tr_ctx ctx = { .s = NULL, .rt = rt, .a = a };
+	tr_ctx ctx = {.s = NULL, .rt = rt, .a = a};
 	if (a->kind == TR__K_ACTOR && STATUS(a) != TR__A_DEAD) {
 		if (STATUS(a) == TR__A_NEW)
 			(void)run_init(&ctx, a);

@@ -37,8 +37,8 @@ int tr_port_open(tr_port **portp, tr_runtime *rt)
 	a->status = TR__A_RUNNING;
 	atomic_fetch_add_explicit(&rt->ports_alive, 1, memory_order_relaxed);
 	/* Release: pairs with the acquire load in tr__lookup. */
-	atomic_store_explicit(&rt->pids[a->pid.slot], (uintptr_t)a,
-	    memory_order_release);
+	atomic_store_explicit(
+	    &rt->pids[a->pid.slot], (uintptr_t)a, memory_order_release);
 	*portp = p;
 	return TR_OK;
 }
@@ -80,17 +80,17 @@ int tr_port_recv(tr_msg **msgp, tr_port *port, int64_t timeout_ms)
 	if (msgp == NULL || port == NULL)
 		return TR_EINVAL;
 	tr__actor *a = port->a;
-	uint64_t deadline = timeout_ms < 0 ?
-	    UINT64_MAX :
-	    tr__now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t deadline =
+	    timeout_ms < 0 ? UINT64_MAX
+	                   : tr__now_ns() + (uint64_t)timeout_ms * 1000000u;
 	for (;;) {
 		int rc = take_copy(msgp, port);
 		if (rc != TR_ENOENT)
 			return rc;
 		atomic_store_explicit(&port->wake, 0, memory_order_relaxed);
 		uintptr_t t = (uintptr_t)a->mb_tail;
-		uintptr_t h = atomic_load_explicit(&a->mb_head,
-		    memory_order_acquire);
+		uintptr_t h =
+		    atomic_load_explicit(&a->mb_head, memory_order_acquire);
 		if (h == t) {
 			if (!tr__mb_mark_idle(a))
 				continue; /* a message raced in */
@@ -101,24 +101,25 @@ int tr_port_recv(tr_msg **msgp, tr_port *port, int64_t timeout_ms)
 		}
 		/* Idle: the next sender sets `wake` and wakes us. */
 		for (;;) {
-			if (atomic_load_explicit(&port->wake,
-			        memory_order_acquire) != 0)
+			if (atomic_load_explicit(
+			        &port->wake, memory_order_acquire) != 0)
 				break;
 			uint64_t now = tr__now_ns();
 			if (now >= deadline)
 				return TR_ETIMEDOUT;
-			int64_t left = deadline == UINT64_MAX ?
-			    -1 :
-			    (int64_t)(deadline - now);
+			int64_t left = deadline == UINT64_MAX
+			                   ? -1
+			                   : (int64_t)(deadline - now);
 			tr__futex_wait(&port->wake, 0, left);
 		}
 	}
 }
 
-int tr_port_send(tr_port *port, tr_pid to, uint32_t type, const void *data,
-    size_t size)
+int tr_port_send(
+    tr_port *port, tr_pid to, uint32_t type, const void *data, size_t size)
 {
-	if (port == NULL || (data == NULL && size != 0) || type >= TR_MSG_SYSTEM)
+	if (port == NULL || (data == NULL && size != 0) ||
+	    type >= TR_MSG_SYSTEM)
 		return TR_EINVAL;
 	tr_msg *m;
 	int rc = tr__msg_new(&m, port->rt, type, data, size);
@@ -180,13 +181,15 @@ int tr_call(tr_msg **reply, tr_runtime *rt, tr_pid to, uint32_t type,
 		tr_port_close(p);
 		return rc;
 	}
-	uint64_t deadline = timeout_ms < 0 ?
-	    UINT64_MAX :
-	    tr__now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t deadline =
+	    timeout_ms < 0 ? UINT64_MAX
+	                   : tr__now_ns() + (uint64_t)timeout_ms * 1000000u;
 	for (;;) {
 		uint64_t now = tr__now_ns();
-		int64_t left = deadline == UINT64_MAX ? -1 :
-		    now >= deadline ? 0 : (int64_t)((deadline - now) / 1000000u);
+		int64_t left = deadline == UINT64_MAX ? -1
+		               : now >= deadline
+		                   ? 0
+		                   : (int64_t)((deadline - now) / 1000000u);
 		tr_msg *r;
 		rc = tr_port_recv(&r, p, left);
 		if (rc != TR_OK)

@@ -149,8 +149,8 @@ int tr_register(tr_runtime *rt, const char *name, tr_pid pid)
 			*pp = n;
 			n->next_slot = r->by_slot[pid.slot % NBUCKETS];
 			r->by_slot[pid.slot % NBUCKETS] = n;
-			atomic_store_explicit(&a->has_name, 1,
-			    memory_order_relaxed);
+			atomic_store_explicit(
+			    &a->has_name, 1, memory_order_relaxed);
 			/* Pairs with the fence in the exit path (actor.c). */
 			tr__fence_sc();
 			if (tr__lookup(rt, pid) != a) {
@@ -179,8 +179,8 @@ int tr_unregister(tr_runtime *rt, const char *name)
 	if (*pp != NULL) {
 		tr__actor *a = tr__lookup(rt, (*pp)->pid);
 		if (a != NULL)
-			atomic_store_explicit(&a->has_name, 0,
-			    memory_order_relaxed);
+			atomic_store_explicit(
+			    &a->has_name, 0, memory_order_relaxed);
 		unlink_node(r, pp);
 		rc = TR_OK;
 	}
@@ -218,8 +218,8 @@ void tr__registry_release(tr_runtime *rt, tr__actor *a, char *name)
 	pthread_mutex_unlock(&r->lock);
 }
 
-int tr_send_named(tr_ctx *ctx, const char *name, uint32_t type,
-    const void *data, size_t size)
+int tr_send_named(
+    tr_ctx *ctx, const char *name, uint32_t type, const void *data, size_t size)
 {
 	if (ctx == NULL)
 		return TR_EINVAL;

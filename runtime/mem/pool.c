@@ -41,13 +41,13 @@ typedef struct block {
  * a lock-free stack here would need ABA protection for no measurable gain. */
 typedef struct depot {
 	pthread_mutex_t lock;
-	block *chains;     /* full batches given back by threads */
-	char *bump, *end;  /* unused tail of the newest slab */
-	void *slabs;       /* every slab, linked by their first word */
+	block *chains;    /* full batches given back by threads */
+	char *bump, *end; /* unused tail of the newest slab */
+	void *slabs;      /* every slab, linked by their first word */
 } depot;
 
 static depot depots[TR__POOL_NCLASSES] = {
-	[0 ... TR__POOL_NCLASSES - 1] = { .lock = PTHREAD_MUTEX_INITIALIZER },
+    [0 ... TR__POOL_NCLASSES - 1] = {.lock = PTHREAD_MUTEX_INITIALIZER},
 };
 
 typedef struct tcache {

@@ -18,8 +18,8 @@
 
 #include <stddef.h>
 
-#define TR__POOL_NCLASSES 7u    /* 64, 128, ..., 4096 bytes */
-#define TR__POOL_LARGE 0xffu    /* beyond the classes: plain malloc */
+#define TR__POOL_NCLASSES 7u /* 64, 128, ..., 4096 bytes */
+#define TR__POOL_LARGE 0xffu /* beyond the classes: plain malloc */
 #define TR__POOL_MAX_SMALL 4096u
 
 /* The class for a block of `size` bytes, or TR__POOL_LARGE. */
@@ -31,7 +31,7 @@ static inline unsigned tr__pool_class(size_t size)
 		return TR__POOL_LARGE;
 	/* ceil(log2(size)) - 6 */
 	return (unsigned)(64 - __builtin_clzll((unsigned long long)size - 1)) -
-	    6u;
+	       6u;
 }
 
 static inline size_t tr__pool_class_size(unsigned cls)

@@ -20,8 +20,8 @@ uint64_t tr__now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void tr__futex_wait(_Atomic uint32_t *addr, uint32_t expected,
-    int64_t timeout_ns)
+void tr__futex_wait(
+    _Atomic uint32_t *addr, uint32_t expected, int64_t timeout_ns)
 {
 	struct timespec ts, *tsp = NULL;
 	if (timeout_ns >= 0) {
@@ -36,8 +36,8 @@ void tr__futex_wait(_Atomic uint32_t *addr, uint32_t expected,
 
 void tr__futex_wake(_Atomic uint32_t *addr, int n)
 {
-	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL,
-	    0);
+	syscall(
+	    SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
 unsigned tr__ncores(void)

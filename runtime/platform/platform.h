@@ -20,8 +20,8 @@ uint64_t tr__now_ns(void);
 
 /* Blocks while *addr == expected, for at most timeout_ns (< 0: no limit).
  * May return spuriously; callers re-check their condition. */
-void tr__futex_wait(_Atomic uint32_t *addr, uint32_t expected,
-    int64_t timeout_ns);
+void tr__futex_wait(
+    _Atomic uint32_t *addr, uint32_t expected, int64_t timeout_ns);
 
 /* Wakes up to n threads blocked in tr__futex_wait on addr. */
 void tr__futex_wake(_Atomic uint32_t *addr, int n);
@@ -39,9 +39,9 @@ void tr__pin_self(unsigned core);
  * TSan the happens-before edges the fence provides. */
 #if defined(__SANITIZE_THREAD__)
 extern _Atomic uint32_t tr__tsan_fence_word;
-#define tr__fence_sc()                                                      \
-	((void)atomic_fetch_add_explicit(&tr__tsan_fence_word, 0,            \
-	    memory_order_seq_cst))
+#define tr__fence_sc()                                                         \
+	((void)atomic_fetch_add_explicit(                                      \
+	    &tr__tsan_fence_word, 0, memory_order_seq_cst))
 #else
 #define tr__fence_sc() atomic_thread_fence(memory_order_seq_cst)
 #endif

@@ -47,7 +47,8 @@ static inline void bump(_Atomic uint64_t *c)
 	    memory_order_relaxed);
 }
 
-/* ---- epochs ----------------------------------------------------------------- */
+/* ---- epochs -----------------------------------------------------------------
+ */
 
 static bool try_advance(tr_runtime *rt)
 {
@@ -67,15 +68,16 @@ static bool try_advance(tr_runtime *rt)
 		    atomic_load_explicit(&r->epoch, memory_order_acquire) != e)
 			return false;
 	}
-	return atomic_compare_exchange_strong_explicit(&rt->epoch, &e, e + 1,
-	    memory_order_seq_cst, memory_order_relaxed);
+	return atomic_compare_exchange_strong_explicit(
+	    &rt->epoch, &e, e + 1, memory_order_seq_cst, memory_order_relaxed);
 }
 
 static void reclaim(tr__sched *s)
 {
 	tr_runtime *rt = s->rt;
 	uint64_t e = atomic_load_explicit(&rt->epoch, memory_order_acquire);
-	while (s->retire_head != NULL && s->retire_head->retire_epoch + 2 <= e) {
+	while (
+	    s->retire_head != NULL && s->retire_head->retire_epoch + 2 <= e) {
 		tr__actor *a = s->retire_head;
 		s->retire_head = a->qnext;
 		if (s->retire_head == NULL)
@@ -85,13 +87,13 @@ static void reclaim(tr__sched *s)
 	if (atomic_load_explicit(&rt->xretire_n, memory_order_relaxed) != 0 &&
 	    pthread_mutex_trylock(&rt->xretire_lock) == 0) {
 		while (rt->xretire_head != NULL &&
-		    rt->xretire_head->retire_epoch + 2 <= e) {
+		       rt->xretire_head->retire_epoch + 2 <= e) {
 			tr__actor *a = rt->xretire_head;
 			rt->xretire_head = a->qnext;
 			if (rt->xretire_head == NULL)
 				rt->xretire_tail = NULL;
-			atomic_fetch_sub_explicit(&rt->xretire_n, 1,
-			    memory_order_relaxed);
+			atomic_fetch_sub_explicit(
+			    &rt->xretire_n, 1, memory_order_relaxed);
 			tr__actor_reclaim(rt, s, a);
 		}
 		pthread_mutex_unlock(&rt->xretire_lock);
@@ -106,8 +108,8 @@ static void quiescent(tr__sched *s)
 	/* Orders the announcement before every table lookup of the next
 	 * turns (a store followed by loads needs a full fence). */
 	tr__fence_sc();
-	if (s->retire_head != NULL ||
-	    atomic_load_explicit(&s->rt->xretire_n, memory_order_relaxed) != 0) {
+	if (s->retire_head != NULL || atomic_load_explicit(&s->rt->xretire_n,
+	                                  memory_order_relaxed) != 0) {
 		(void)try_advance(s->rt);
 		reclaim(s);
 	}
@@ -135,8 +137,8 @@ void tr__retire(tr_runtime *rt, tr__sched *s, tr__actor *a)
 	 * that store before the epoch read, so a thread that announced a
 	 * later epoch cannot have found the actor (see sched.c header). */
 	tr__fence_sc();
-	a->retire_epoch = atomic_load_explicit(&rt->epoch,
-	    memory_order_relaxed);
+	a->retire_epoch =
+	    atomic_load_explicit(&rt->epoch, memory_order_relaxed);
 	a->qnext = NULL;
 	if (s != NULL) {
 		if (s->retire_tail != NULL)
@@ -183,23 +185,24 @@ void tr__ext_enter(tr_runtime *rt, unsigned *idx)
 
 void tr__ext_exit(tr_runtime *rt, unsigned idx)
 {
-	atomic_store_explicit(&rt->ext_recs[idx].active, 0,
-	    memory_order_release);
+	atomic_store_explicit(
+	    &rt->ext_recs[idx].active, 0, memory_order_release);
 }
 
 unsigned tr__ext_active(tr_runtime *rt)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < TR__EXT_RECS; i++)
-		n += atomic_load_explicit(&rt->ext_recs[i].active,
-		    memory_order_acquire) != 0;
+		n += atomic_load_explicit(
+		         &rt->ext_recs[i].active, memory_order_acquire) != 0;
 	return n;
 }
 
-/* ---- the global queue -------------------------------------------------------- */
+/* ---- the global queue
+ * -------------------------------------------------------- */
 
-static void gq_push_chain(tr_runtime *rt, tr__actor *head, tr__actor *tail,
-    uint64_t n)
+static void gq_push_chain(
+    tr_runtime *rt, tr__actor *head, tr__actor *tail, uint64_t n)
 {
 	tail->qnext = NULL;
 	pthread_mutex_lock(&rt->gq_lock);
@@ -218,18 +221,18 @@ static bool rq_push_slow(tr__sched *s, tr__actor *a, uint32_t h, uint32_t t);
 static void rq_push(tr__sched *s, tr__actor *a)
 {
 	for (;;) {
-		uint32_t t = atomic_load_explicit(&s->rq_tail,
-		    memory_order_relaxed);
+		uint32_t t =
+		    atomic_load_explicit(&s->rq_tail, memory_order_relaxed);
 		/* Acquire: pairs with the thieves' release CAS of rq_head, so
 		 * a slot they emptied may be reused. */
-		uint32_t h = atomic_load_explicit(&s->rq_head,
-		    memory_order_acquire);
+		uint32_t h =
+		    atomic_load_explicit(&s->rq_head, memory_order_acquire);
 		if (t - h < TR__RQ_SIZE) {
 			atomic_store_explicit(&s->rq_buf[t % TR__RQ_SIZE], a,
 			    memory_order_relaxed);
 			/* Release: publishes the slot to consumers. */
-			atomic_store_explicit(&s->rq_tail, t + 1,
-			    memory_order_release);
+			atomic_store_explicit(
+			    &s->rq_tail, t + 1, memory_order_release);
 			return;
 		}
 		if (rq_push_slow(s, a, h, t))
@@ -259,8 +262,8 @@ static tr__actor *rq_pop(tr__sched *s)
 {
 	uint32_t h = atomic_load_explicit(&s->rq_head, memory_order_acquire);
 	for (;;) {
-		uint32_t t = atomic_load_explicit(&s->rq_tail,
-		    memory_order_relaxed);
+		uint32_t t =
+		    atomic_load_explicit(&s->rq_tail, memory_order_relaxed);
 		if (h == t)
 			return NULL;
 		tr__actor *a = atomic_load_explicit(
@@ -307,7 +310,8 @@ static tr__actor *gq_take(tr__sched *s)
 	return first;
 }
 
-/* ---- waking and parking ------------------------------------------------------ */
+/* ---- waking and parking
+ * ------------------------------------------------------ */
 
 static void wake_one(tr_runtime *rt)
 {
@@ -318,8 +322,8 @@ static void wake_one(tr_runtime *rt)
 		        m & ~((uint64_t)1 << i), memory_order_acq_rel,
 		        memory_order_acquire)) {
 			tr__sched *o = rt->sched[i];
-			atomic_store_explicit(&o->wake_word, 1,
-			    memory_order_release);
+			atomic_store_explicit(
+			    &o->wake_word, 1, memory_order_release);
 			tr__futex_wake(&o->wake_word, 1);
 			return;
 		}
@@ -350,8 +354,8 @@ void tr__schedule(tr_runtime *rt, tr__sched *s, tr__actor *a, bool hot)
 		port_wake(a->port);
 		return;
 	}
-	if (TR_UNLIKELY(atomic_load_explicit(&rt->halted,
-	        memory_order_relaxed))) {
+	if (TR_UNLIKELY(
+	        atomic_load_explicit(&rt->halted, memory_order_relaxed))) {
 		/* The runtime is being torn down: the actor stays in the
 		 * table and its mailbox is freed there. */
 		return;
@@ -359,15 +363,15 @@ void tr__schedule(tr_runtime *rt, tr__sched *s, tr__actor *a, bool hot)
 	if (TR_LIKELY(s != NULL)) {
 		if (hot) {
 			if (TR_LIKELY(atomic_load_explicit(&s->want_runnext,
-			        memory_order_relaxed) == 0)) {
+			                  memory_order_relaxed) == 0)) {
 				tr__actor *old = s->runnext;
 				s->runnext = a;
 				if (old == NULL)
 					return;
 				a = old;
 			} else {
-				atomic_store_explicit(&s->want_runnext, 0,
-				    memory_order_relaxed);
+				atomic_store_explicit(
+				    &s->want_runnext, 0, memory_order_relaxed);
 			}
 		}
 		rq_push(s, a);
@@ -379,32 +383,34 @@ void tr__schedule(tr_runtime *rt, tr__sched *s, tr__actor *a, bool hot)
 	maybe_wake(rt);
 }
 
-/* ---- stealing ----------------------------------------------------------------- */
+/* ---- stealing
+ * ----------------------------------------------------------------- */
 
 static tr__actor *steal_ring(tr__sched *s, tr__sched *v)
 {
 	uint32_t h = atomic_load_explicit(&v->rq_head, memory_order_acquire);
 	for (;;) {
 		/* Acquire: pairs with the owner's release store of rq_tail. */
-		uint32_t t = atomic_load_explicit(&v->rq_tail,
-		    memory_order_acquire);
+		uint32_t t =
+		    atomic_load_explicit(&v->rq_tail, memory_order_acquire);
 		uint32_t n = t - h;
 		n -= n / 2;
 		if (n == 0)
 			return NULL;
 		if (n > TR__RQ_SIZE / 2) {
 			/* h and t were read at different times; read again. */
-			h = atomic_load_explicit(&v->rq_head,
-			    memory_order_acquire);
+			h = atomic_load_explicit(
+			    &v->rq_head, memory_order_acquire);
 			continue;
 		}
-		uint32_t mt = atomic_load_explicit(&s->rq_tail,
-		    memory_order_relaxed);
+		uint32_t mt =
+		    atomic_load_explicit(&s->rq_tail, memory_order_relaxed);
 		for (uint32_t i = 0; i < n; i++)
-			atomic_store_explicit(&s->rq_buf[(mt + i) % TR__RQ_SIZE],
+			atomic_store_explicit(
+			    &s->rq_buf[(mt + i) % TR__RQ_SIZE],
 			    atomic_load_explicit(
-				&v->rq_buf[(h + i) % TR__RQ_SIZE],
-				memory_order_relaxed),
+			        &v->rq_buf[(h + i) % TR__RQ_SIZE],
+			        memory_order_relaxed),
 			    memory_order_relaxed);
 		if (atomic_compare_exchange_strong_explicit(&v->rq_head, &h,
 		        h + n, memory_order_acq_rel, memory_order_acquire)) {
@@ -413,8 +419,8 @@ static tr__actor *steal_ring(tr__sched *s, tr__sched *v)
 			    &s->rq_buf[(mt + n) % TR__RQ_SIZE],
 			    memory_order_relaxed);
 			if (n != 0)
-				atomic_store_explicit(&s->rq_tail, mt + n,
-				    memory_order_release);
+				atomic_store_explicit(
+				    &s->rq_tail, mt + n, memory_order_release);
 			return a;
 		}
 	}
@@ -432,8 +438,8 @@ static void ask_runnext(tr__sched *s, tr__sched *v)
 		return;
 	}
 	if (atomic_load_explicit(&v->want_runnext, memory_order_relaxed) == 0)
-		atomic_store_explicit(&v->want_runnext, 1,
-		    memory_order_relaxed);
+		atomic_store_explicit(
+		    &v->want_runnext, 1, memory_order_relaxed);
 }
 
 static tr__actor *steal(tr__sched *s)
@@ -459,7 +465,8 @@ static tr__actor *steal(tr__sched *s)
 	return NULL;
 }
 
-/* ---- the scheduler loop ------------------------------------------------------- */
+/* ---- the scheduler loop
+ * ------------------------------------------------------- */
 
 static bool work_visible(tr_runtime *rt)
 {
@@ -490,16 +497,16 @@ static void park(tr__sched *s)
 	/* Pairs with the fence in maybe_wake(). */
 	tr__fence_sc();
 	if (work_visible(rt) || exiting(rt)) {
-		atomic_fetch_and_explicit(&rt->parked, ~bit,
-		    memory_order_acq_rel);
+		atomic_fetch_and_explicit(
+		    &rt->parked, ~bit, memory_order_acq_rel);
 	} else {
 		bump(&s->n_parks);
-		while (atomic_load_explicit(&s->wake_word,
-		           memory_order_acquire) == 0 &&
-		    !exiting(rt))
+		while (atomic_load_explicit(
+		           &s->wake_word, memory_order_acquire) == 0 &&
+		       !exiting(rt))
 			tr__futex_wait(&s->wake_word, 0, -1);
-		atomic_fetch_and_explicit(&rt->parked, ~bit,
-		    memory_order_acq_rel);
+		atomic_fetch_and_explicit(
+		    &rt->parked, ~bit, memory_order_acq_rel);
 	}
 	go_online(s);
 }
@@ -523,8 +530,8 @@ static tr__actor *idle(tr__sched *s)
 		quiescent(s);
 		tr__actor *a = find_work(s);
 		if (a != NULL) {
-			atomic_fetch_sub_explicit(&rt->nspinning, 1,
-			    memory_order_seq_cst);
+			atomic_fetch_sub_explicit(
+			    &rt->nspinning, 1, memory_order_seq_cst);
 			return a;
 		}
 		if (exiting(rt) || tr__now_ns() - t0 > limit)
@@ -571,15 +578,15 @@ static void *sched_main(void *arg)
 		    (a = idle(s)) == NULL)
 			continue;
 		/* turn_seq is odd during a turn, even between turns. */
-		uint32_t seq = atomic_load_explicit(&s->turn_seq,
-		    memory_order_relaxed);
-		atomic_store_explicit(&s->turn_seq, seq + 1,
-		    memory_order_relaxed);
+		uint32_t seq =
+		    atomic_load_explicit(&s->turn_seq, memory_order_relaxed);
+		atomic_store_explicit(
+		    &s->turn_seq, seq + 1, memory_order_relaxed);
 		bump(&s->n_turns);
 		s->tick++;
 		tr__run_actor(s, a);
-		atomic_store_explicit(&s->turn_seq, seq + 2,
-		    memory_order_relaxed);
+		atomic_store_explicit(
+		    &s->turn_seq, seq + 2, memory_order_relaxed);
 		if (TR_UNLIKELY(s->dist_dirty)) {
 			/* End of a turn that sent to other nodes: let the
 			 * distribution layer flush its batches. */
@@ -605,8 +612,9 @@ int tr__sched_start_all(tr_runtime *rt)
 	if (rt->sched == NULL)
 		return TR_ENOMEM;
 	for (unsigned i = 0; i < rt->nsched; i++) {
-		tr__sched *s = aligned_alloc(TR_CACHE_LINE,
-		    (sizeof(*s) + TR_CACHE_LINE - 1) & ~(size_t)(TR_CACHE_LINE - 1));
+		tr__sched *s = aligned_alloc(
+		    TR_CACHE_LINE, (sizeof(*s) + TR_CACHE_LINE - 1) &
+		                       ~(size_t)(TR_CACHE_LINE - 1));
 		if (s == NULL)
 			return TR_ENOMEM;
 		memset(s, 0, sizeof(*s));
@@ -622,8 +630,8 @@ int tr__sched_start_all(tr_runtime *rt)
 	for (unsigned i = 0; i < rt->nsched; i++) {
 		if (pthread_create(&rt->sched[i]->thread, NULL, sched_main,
 		        rt->sched[i]) != 0) {
-			atomic_store_explicit(&rt->halted, 1,
-			    memory_order_release);
+			atomic_store_explicit(
+			    &rt->halted, 1, memory_order_release);
 			for (unsigned k = 0; k < i; k++) {
 				atomic_store(&rt->sched[k]->wake_word, 1);
 				tr__futex_wake(&rt->sched[k]->wake_word, 1);
@@ -639,8 +647,8 @@ void tr__sched_join_all(tr_runtime *rt)
 {
 	atomic_store_explicit(&rt->halted, 1, memory_order_seq_cst);
 	for (unsigned i = 0; i < rt->nsched; i++) {
-		atomic_store_explicit(&rt->sched[i]->wake_word, 1,
-		    memory_order_release);
+		atomic_store_explicit(
+		    &rt->sched[i]->wake_word, 1, memory_order_release);
 		tr__futex_wake(&rt->sched[i]->wake_word, 1);
 	}
 	for (unsigned i = 0; i < rt->nsched; i++)
@@ -649,8 +657,8 @@ void tr__sched_join_all(tr_runtime *rt)
 
 bool tr__all_parked(tr_runtime *rt)
 {
-	uint64_t all = rt->nsched == 64 ? ~(uint64_t)0 :
-	                                  (((uint64_t)1 << rt->nsched) - 1);
+	uint64_t all =
+	    rt->nsched == 64 ? ~(uint64_t)0 : (((uint64_t)1 << rt->nsched) - 1);
 	return atomic_load_explicit(&rt->parked, memory_order_acquire) == all &&
-	    atomic_load_explicit(&rt->gq_len, memory_order_acquire) == 0;
+	       atomic_load_explicit(&rt->gq_len, memory_order_acquire) == 0;
 }

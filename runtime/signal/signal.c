@@ -25,7 +25,8 @@
 
 #include "rt.h"
 
-/* ---- the extension's lists ------------------------------------------------ */
+/* ---- the extension's lists ------------------------------------------------
+ */
 
 tr__ext *tr__ext_of(tr__actor *a)
 {
@@ -81,8 +82,8 @@ static bool links_remove(tr__actor *a, tr_pid p)
 	return false;
 }
 
-static int mon_add(struct tr__mon **v, uint32_t *n, uint32_t *cap,
-    uint64_t ref, tr_pid p)
+static int mon_add(
+    struct tr__mon **v, uint32_t *n, uint32_t *cap, uint64_t ref, tr_pid p)
 {
 	if (!grow((void **)v, *n, cap, sizeof(**v)))
 		return TR_ENOMEM;
@@ -92,8 +93,8 @@ static int mon_add(struct tr__mon **v, uint32_t *n, uint32_t *cap,
 	return TR_OK;
 }
 
-static bool mon_remove(struct tr__mon *v, uint32_t *n, uint64_t ref,
-    tr_pid *pid)
+static bool mon_remove(
+    struct tr__mon *v, uint32_t *n, uint64_t ref, tr_pid *pid)
 {
 	for (uint32_t i = 0; i < *n; i++) {
 		if (v[i].ref == ref) {
@@ -106,12 +107,13 @@ static bool mon_remove(struct tr__mon *v, uint32_t *n, uint64_t ref,
 	return false;
 }
 
-/* ---- sending signals --------------------------------------------------------- */
+/* ---- sending signals
+ * --------------------------------------------------------- */
 
 static int deliver(tr_runtime *rt, tr__sched *s, tr_pid to, tr_msg *m)
 {
-	int rc = s != NULL ? tr__deliver(rt, s, to, m) :
-	                     tr__deliver_any(rt, to, m);
+	int rc =
+	    s != NULL ? tr__deliver(rt, s, to, m) : tr__deliver_any(rt, to, m);
 	if (rc != TR_OK)
 		tr__msg_free(m);
 	return rc;
@@ -121,8 +123,8 @@ int tr__sig_send(tr_runtime *rt, tr__sched *s, tr_pid from, tr_pid to,
     uint32_t kind, uint32_t flags, uint64_t ref, const tr_exit_info *info)
 {
 	tr_msg *m;
-	int rc = tr__msg_new_sys(&m, kind, info,
-	    info != NULL ? sizeof(*info) : 0);
+	int rc =
+	    tr__msg_new_sys(&m, kind, info, info != NULL ? sizeof(*info) : 0);
 	if (rc != TR_OK)
 		return rc;
 	m->sender = from;
@@ -131,8 +133,8 @@ int tr__sig_send(tr_runtime *rt, tr__sched *s, tr_pid from, tr_pid to,
 	return deliver(rt, s, to, m);
 }
 
-static int down_send(tr_runtime *rt, tr__sched *s, tr_pid to,
-    const tr_exit_info *info)
+static int down_send(
+    tr_runtime *rt, tr__sched *s, tr_pid to, const tr_exit_info *info)
 {
 	tr_msg *m;
 	int rc = tr__msg_new_sys(&m, TR_MSG_DOWN, info, sizeof(*info));
@@ -144,8 +146,8 @@ static int down_send(tr_runtime *rt, tr__sched *s, tr_pid to,
 	return deliver(rt, s, to, m);
 }
 
-static void info_fill(tr_exit_info *info, tr_pid pid, int reason,
-    uint64_t ref, const char *text)
+static void info_fill(
+    tr_exit_info *info, tr_pid pid, int reason, uint64_t ref, const char *text)
 {
 	memset(info, 0, sizeof(*info));
 	info->pid = pid;
@@ -155,10 +157,10 @@ static void info_fill(tr_exit_info *info, tr_pid pid, int reason,
 		snprintf(info->text, sizeof(info->text), "%s", text);
 }
 
-/* ---- receiving ---------------------------------------------------------------- */
+/* ---- receiving
+ * ---------------------------------------------------------------- */
 
-static void set_exit(tr__actor *a, int reason, const char *text,
-    uint32_t flags)
+static void set_exit(tr__actor *a, int reason, const char *text, uint32_t flags)
 {
 	a->status = (a->status & ~0xffu) | TR__A_EXITING | flags;
 	a->reason = reason;
@@ -166,7 +168,8 @@ static void set_exit(tr__actor *a, int reason, const char *text,
 	if (x != NULL) {
 		memset(x->exit_text, 0, sizeof(x->exit_text));
 		if (text != NULL)
-			snprintf(x->exit_text, sizeof(x->exit_text), "%s", text);
+			snprintf(
+			    x->exit_text, sizeof(x->exit_text), "%s", text);
 	}
 }
 
@@ -177,7 +180,7 @@ bool tr__sig_dispatch(tr__sched *s, tr__actor *a, tr_msg *m)
 		/* Only a monitor still held gets its DOWN. */
 		tr__ext *x = a->ext;
 		return x != NULL &&
-		    mon_remove(x->watching, &x->nwatching, m->ref, NULL);
+		       mon_remove(x->watching, &x->nwatching, m->ref, NULL);
 	}
 	tr_pid from = m->sender;
 	switch (m->type) {
@@ -188,8 +191,8 @@ bool tr__sig_dispatch(tr__sched *s, tr__actor *a, tr_msg *m)
 			 * one-sided link. */
 			tr_exit_info info;
 			info_fill(&info, a->pid, TR_REASON_NOPROC, 0, "");
-			(void)tr__sig_send(s->rt, s, a->pid, from,
-			    TR__SIG_EXIT, TR__MF_VIALINK, 0, &info);
+			(void)tr__sig_send(s->rt, s, a->pid, from, TR__SIG_EXIT,
+			    TR__MF_VIALINK, 0, &info);
 		}
 		return false;
 	case TR__SIG_UNLINK:
@@ -207,8 +210,8 @@ bool tr__sig_dispatch(tr__sched *s, tr__actor *a, tr_msg *m)
 	}
 	case TR__SIG_DEMONITOR:
 		if (a->ext != NULL)
-			(void)mon_remove(a->ext->watchers, &a->ext->nwatchers,
-			    m->ref, NULL);
+			(void)mon_remove(
+			    a->ext->watchers, &a->ext->nwatchers, m->ref, NULL);
 		return false;
 	case TR__SIG_EXIT: {
 		tr_exit_info info;
@@ -266,8 +269,8 @@ void tr__sig_exit(tr_runtime *rt, tr__sched *s, tr__actor *a, int reason)
 	x->cap_links = x->cap_watchers = x->cap_watching = 0;
 }
 
-void tr__sig_drain(tr_runtime *rt, tr__sched *s, tr__actor *a, int reason,
-    const char *text)
+void tr__sig_drain(
+    tr_runtime *rt, tr__sched *s, tr__actor *a, int reason, const char *text)
 {
 	tr_msg *m;
 	while ((m = tr__mb_pop(a)) != NULL) {
@@ -285,7 +288,8 @@ void tr__sig_drain(tr_runtime *rt, tr__sched *s, tr__actor *a, int reason,
 	}
 }
 
-/* ---- the public calls ---------------------------------------------------------- */
+/* ---- the public calls
+ * ---------------------------------------------------------- */
 
 static inline tr__sched *sched_of(tr_ctx *ctx)
 {
@@ -311,8 +315,8 @@ int tr_link(tr_ctx *ctx, tr_pid pid)
 	int rc = links_add(a, pid);
 	if (rc != TR_OK)
 		return rc;
-	rc = tr__sig_send(ctx->rt, sched_of(ctx), a->pid, pid, TR__SIG_LINK, 0,
-	    0, NULL);
+	rc = tr__sig_send(
+	    ctx->rt, sched_of(ctx), a->pid, pid, TR__SIG_LINK, 0, 0, NULL);
 	if (rc == TR_ENOPROC) {
 		(void)links_remove(a, pid);
 		/* As in Erlang: the caller gets an exit signal noproc from
@@ -340,15 +344,14 @@ int tr_unlink(tr_ctx *ctx, tr_pid pid)
 
 /* Records a monitor held by `a` on `pid` under a fresh reference and asks
  * the target to watch; a target already gone answers DOWN noproc at once. */
-static int monitor(tr_runtime *rt, tr__sched *s, tr__actor *a, tr_pid pid,
-    uint64_t *ref)
+static int monitor(
+    tr_runtime *rt, tr__sched *s, tr__actor *a, tr_pid pid, uint64_t *ref)
 {
 	tr__ext *x = tr__ext_of(a);
 	if (x == NULL)
 		return TR_ENOMEM;
 	uint64_t r = tr__new_ref(rt);
-	int rc = mon_add(&x->watching, &x->nwatching, &x->cap_watching, r,
-	    pid);
+	int rc = mon_add(&x->watching, &x->nwatching, &x->cap_watching, r, pid);
 	if (rc != TR_OK)
 		return rc;
 	rc = tr__sig_send(rt, s, a->pid, pid, TR__SIG_MONITOR, 0, r, NULL);
@@ -406,14 +409,15 @@ int tr_kill(tr_runtime *rt, tr_pid pid, int reason)
 	tr__sched *s = tr__current;
 	if (s != NULL && s->rt != rt)
 		s = NULL;
-	tr_pid from = s != NULL && s->ctx.a != NULL ? s->ctx.a->pid :
-	                                                TR_PID_NONE;
+	tr_pid from =
+	    s != NULL && s->ctx.a != NULL ? s->ctx.a->pid : TR_PID_NONE;
 	if (pid.node != 0) {
 		/* Another node's actor: the exit signal travels like any other
 		 * (the receiving node applies a KILL untrappably). */
 		tr_exit_info info;
 		info_fill(&info, from, reason, 0, "");
-		return tr__sig_send(rt, s, from, pid, TR__SIG_EXIT, 0, 0, &info);
+		return tr__sig_send(
+		    rt, s, from, pid, TR__SIG_EXIT, 0, 0, &info);
 	}
 	unsigned rec = 0;
 	if (s == NULL)
@@ -429,16 +433,16 @@ int tr_kill(tr_runtime *rt, tr_pid pid, int reason)
 		 * live target as gone. `a` stays valid in this epoch section
 		 * even if it has exited meanwhile. */
 		if (rc == TR_OK && reason == TR_REASON_KILL)
-			atomic_store_explicit(&a->kill_pending, 1,
-			    memory_order_relaxed);
+			atomic_store_explicit(
+			    &a->kill_pending, 1, memory_order_relaxed);
 	}
 	if (s == NULL)
 		tr__ext_exit(rt, rec);
 	return rc;
 }
 
-int tr_spawn_link(tr_ctx *ctx, tr_pid *pid, const tr_behaviour *b,
-    void *arg, const tr_spawn_opts *opts)
+int tr_spawn_link(tr_ctx *ctx, tr_pid *pid, const tr_behaviour *b, void *arg,
+    const tr_spawn_opts *opts)
 {
 	if (ctx == NULL)
 		return TR_EINVAL;
@@ -483,8 +487,8 @@ int tr__sig_spawn_bind(tr_runtime *rt, tr__actor *parent, tr__actor *child,
 
 /* Undoes the parent's side when a synchronous init failed: the child never
  * existed for the parent. */
-void tr__sig_spawn_unbind(tr__actor *parent, tr__actor *child, bool link,
-    uint64_t mref)
+void tr__sig_spawn_unbind(
+    tr__actor *parent, tr__actor *child, bool link, uint64_t mref)
 {
 	if (link) {
 		(void)links_remove(parent, child->pid);
@@ -501,17 +505,16 @@ void tr__sig_spawn_unbind(tr__actor *parent, tr__actor *child, bool link,
 }
 
 /* Used by tr_call: a port monitors the actor it calls. */
-int tr__port_monitor(tr_runtime *rt, tr_pid port, tr_pid target,
-    uint64_t *ref)
+int tr__port_monitor(tr_runtime *rt, tr_pid port, tr_pid target, uint64_t *ref)
 {
 	*ref = tr__new_ref(rt);
-	return tr__sig_send(rt, NULL, port, target, TR__SIG_MONITOR, 0, *ref,
-	    NULL);
+	return tr__sig_send(
+	    rt, NULL, port, target, TR__SIG_MONITOR, 0, *ref, NULL);
 }
 
-void tr__port_demonitor(tr_runtime *rt, tr_pid port, tr_pid target,
-    uint64_t ref)
+void tr__port_demonitor(
+    tr_runtime *rt, tr_pid port, tr_pid target, uint64_t ref)
 {
-	(void)tr__sig_send(rt, NULL, port, target, TR__SIG_DEMONITOR, 0, ref,
-	    NULL);
+	(void)tr__sig_send(
+	    rt, NULL, port, target, TR__SIG_DEMONITOR, 0, ref, NULL);
 }

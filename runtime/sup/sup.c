@@ -82,7 +82,7 @@ typedef struct pidmap {
 	struct pm_slot {
 		tr_pid pid; /* gen 0: empty */
 		child *c;
-	} *slots;
+	} * slots;
 	uint32_t cap; /* a power of two, or 0 */
 	uint32_t n;
 } pidmap;
@@ -107,10 +107,10 @@ typedef struct sup {
 	uint32_t ring_cap, ring_head, ring_n;
 
 	enum op op;
-	child *cursor;    /* OP_GROUP / OP_SHUTDOWN: next child to stop,
-	                   * walking towards the head */
-	child *group_at;  /* OP_GROUP: the first child of the group, or NULL
-	                   * for all (one_for_all) */
+	child *cursor;     /* OP_GROUP / OP_SHUTDOWN: next child to stop,
+	                    * walking towards the head */
+	child *group_at;   /* OP_GROUP: the first child of the group, or NULL
+	                    * for all (one_for_all) */
 	child *term_child; /* the child a terminate request waits for */
 	tr_pid term_sender;
 	uint64_t term_ref;
@@ -160,8 +160,8 @@ static bool is_simple(const sup *s)
 	return s->flags.strategy == TR_SUP_SIMPLE_ONE_FOR_ONE;
 }
 
-static void report(sup *s, const child *c, tr_pid pid, const char *event,
-    int reason)
+static void report(
+    sup *s, const child *c, tr_pid pid, const char *event, int reason)
 {
 	char line[256];
 	const char *id = c != NULL && c->id[0] != '\0' ? c->id : "-";
@@ -284,8 +284,8 @@ static bool add_restart(sup *s)
 		if (ncap > want)
 			ncap = want;
 		uint64_t *nr = ncap > s->ring_cap && ncap <= UINT32_MAX
-		    ? malloc(ncap * sizeof(*nr))
-		    : NULL;
+		                   ? malloc(ncap * sizeof(*nr))
+		                   : NULL;
 		if (nr != NULL) {
 			for (uint32_t k = 0; k < s->ring_n; k++) {
 				uint32_t at = (s->ring_head + k) % s->ring_cap;
@@ -313,9 +313,9 @@ static bool add_restart(sup *s)
 static bool valid_flags(const tr_sup_flags *f)
 {
 	return f != NULL &&
-	    (unsigned)f->strategy <= TR_SUP_SIMPLE_ONE_FOR_ONE &&
-	    f->period_ms > 0 &&
-	    (unsigned)f->auto_shutdown <= TR_AUTO_SHUTDOWN_ALL_SIGNIFICANT;
+	       (unsigned)f->strategy <= TR_SUP_SIMPLE_ONE_FOR_ONE &&
+	       f->period_ms > 0 &&
+	       (unsigned)f->auto_shutdown <= TR_AUTO_SHUTDOWN_ALL_SIGNIFICANT;
 }
 
 /* Checks everything but the id's presence (a simple_one_for_one request has
@@ -323,10 +323,10 @@ static bool valid_flags(const tr_sup_flags *f)
 static bool valid_spec_body(const tr_child_spec *c)
 {
 	return c->start != NULL && c->start->handle != NULL &&
-	    (unsigned)c->restart <= TR_RESTART_TEMPORARY &&
-	    c->shutdown_ms >= TR_SHUTDOWN_INFINITY &&
-	    (unsigned)c->type <= TR_CHILD_SUPERVISOR &&
-	    !(c->significant && c->restart == TR_RESTART_PERMANENT);
+	       (unsigned)c->restart <= TR_RESTART_TEMPORARY &&
+	       c->shutdown_ms >= TR_SHUTDOWN_INFINITY &&
+	       (unsigned)c->type <= TR_CHILD_SUPERVISOR &&
+	       !(c->significant && c->restart == TR_RESTART_PERMANENT);
 }
 
 static bool valid_id(const char *id)
@@ -430,13 +430,13 @@ static int child_start(tr_ctx *ctx, sup *s, child *c, int *reason)
 	int rc = pm_reserve(&s->map);
 	if (rc != TR_OK)
 		return rc;
-	start_hint h = { .arg = c->arg, .parent = s->self, .err = TR_OK };
+	start_hint h = {.arg = c->arg, .parent = s->self, .err = TR_OK};
 	start_hint *prev = cur_hint;
 	cur_hint = &h;
 	tr_pid pid;
 	int r = 0;
 	rc = tr_spawn_link(ctx, &pid, c->start, c->arg,
-	    &(tr_spawn_opts){ .flags = TR_SPAWN_SYNC_INIT, .init_reason = &r });
+	    &(tr_spawn_opts){.flags = TR_SPAWN_SYNC_INIT, .init_reason = &r});
 	cur_hint = prev;
 	if (rc != TR_OK) {
 		*reason = r;
@@ -504,8 +504,8 @@ static bool schedule_retry(tr_ctx *ctx, sup *s, child *c)
 
 /* ---- replies ------------------------------------------------------------ */
 
-static void reply_to(tr_ctx *ctx, tr_pid to, uint64_t ref,
-    const tr_sup_reply *r, size_t size)
+static void reply_to(
+    tr_ctx *ctx, tr_pid to, uint64_t ref, const tr_sup_reply *r, size_t size)
 {
 	/* tr_reply needs only the request's sender and ref, so a request
 	 * answered later is replied to through a header that carries them. */
@@ -516,8 +516,8 @@ static void reply_to(tr_ctx *ctx, tr_pid to, uint64_t ref,
 	(void)tr_reply(ctx, &hdr, TR_SUP_REPLY, r, size);
 }
 
-static void reply_err(tr_ctx *ctx, tr_pid to, uint64_t ref, int err,
-    int reason, tr_pid pid)
+static void reply_err(
+    tr_ctx *ctx, tr_pid to, uint64_t ref, int err, int reason, tr_pid pid)
 {
 	tr_sup_reply r;
 	memset(&r, 0, sizeof(r));
@@ -619,8 +619,8 @@ static void begin_shutdown(tr_ctx *ctx, sup *s, int reason)
 		if (ms > 0 && s->nstopping > 0) {
 			s->par_tok = new_tok(s);
 			if (tr_send_after(ctx, &s->par_timer, s->self, ms, 0,
-			        MSG_KILL, &s->par_tok, sizeof(s->par_tok)) !=
-			    TR_OK) {
+			        MSG_KILL, &s->par_tok,
+			        sizeof(s->par_tok)) != TR_OK) {
 				for (child *c = s->head; c != NULL; c = c->next)
 					if (c->state == C_STOPPING)
 						(void)tr_kill(s->rt, c->pid,
@@ -683,8 +683,8 @@ static void restart(tr_ctx *ctx, sup *s, child *c)
 	case TR_SUP_REST_FOR_ONE:
 		c->state = C_STOPPED;
 		s->op = OP_GROUP;
-		s->group_at = s->flags.strategy == TR_SUP_REST_FOR_ONE ? c
-		                                                      : NULL;
+		s->group_at =
+		    s->flags.strategy == TR_SUP_REST_FOR_ONE ? c : NULL;
 		s->cursor = s->tail;
 		group_step(ctx, s);
 		return;
@@ -773,8 +773,8 @@ static void child_stopped(tr_ctx *ctx, sup *s, child *c, int reason)
 
 	if (c == s->term_child) {
 		s->term_child = NULL;
-		reply_err(ctx, s->term_sender, s->term_ref, TR_OK, 0,
-		    TR_PID_NONE);
+		reply_err(
+		    ctx, s->term_sender, s->term_ref, TR_OK, 0, TR_PID_NONE);
 		if (s->op == OP_TERMINATE) {
 			s->op = OP_NONE;
 			if (c->restart == TR_RESTART_TEMPORARY || is_simple(s))
@@ -865,11 +865,11 @@ static void on_kill_timer(sup *s, uint64_t tok)
 static bool mutating(uint32_t type)
 {
 	return type != TR_SUP_REQ_WHICH_CHILDREN &&
-	    type != TR_SUP_REQ_COUNT_CHILDREN;
+	       type != TR_SUP_REQ_COUNT_CHILDREN;
 }
 
-static void req_start_child(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref,
-    const tr_sup_request *q)
+static void req_start_child(
+    tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref, const tr_sup_request *q)
 {
 	child *c;
 	if (is_simple(s)) {
@@ -878,11 +878,11 @@ static void req_start_child(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref,
 			return;
 		}
 		tr_child_spec t = {
-			.start = s->tmpl->start,
-			.restart = (tr_restart)s->tmpl->restart,
-			.shutdown_ms = s->tmpl->shutdown_ms,
-			.type = (tr_child_type)s->tmpl->type,
-			.significant = s->tmpl->significant,
+		    .start = s->tmpl->start,
+		    .restart = (tr_restart)s->tmpl->restart,
+		    .shutdown_ms = s->tmpl->shutdown_ms,
+		    .type = (tr_child_type)s->tmpl->type,
+		    .significant = s->tmpl->significant,
 		};
 		c = child_new(&t, "", q->arg);
 	} else {
@@ -897,11 +897,11 @@ static void req_start_child(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref,
 		child *old = find_id(s, id);
 		if (old != NULL) {
 			if (running(old))
-				reply_err(ctx, from, ref, TR_EALREADY, 0,
-				    old->pid);
+				reply_err(
+				    ctx, from, ref, TR_EALREADY, 0, old->pid);
 			else
-				reply_err(ctx, from, ref, TR_EEXIST, 0,
-				    TR_PID_NONE);
+				reply_err(
+				    ctx, from, ref, TR_EEXIST, 0, TR_PID_NONE);
 			return;
 		}
 		c = child_new(&q->spec, id, q->spec.arg);
@@ -925,8 +925,8 @@ static void req_start_child(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref,
 	reply_err(ctx, from, ref, TR_OK, 0, c->pid);
 }
 
-static void req_terminate(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref,
-    child *c)
+static void req_terminate(
+    tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref, child *c)
 {
 	if (running(c)) {
 		s->op = OP_TERMINATE;
@@ -946,8 +946,8 @@ static void req_terminate(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref,
 	reply_err(ctx, from, ref, TR_OK, 0, TR_PID_NONE);
 }
 
-static void req_which(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref,
-    uint32_t cap)
+static void req_which(
+    tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref, uint32_t cap)
 {
 	uint32_t n = s->nchildren < cap ? s->nchildren : cap;
 	size_t size = sizeof(tr_sup_reply) + (size_t)n * sizeof(tr_child_info);
@@ -1067,8 +1067,8 @@ static void on_request(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref,
 		if (rc != TR_OK)
 			report(s, c, TR_PID_NONE, "start_failed",
 			    rc == TR_EINIT ? reason : TR_SUP_REASON_NOSTART);
-		reply_err(ctx, from, ref, rc, rc == TR_EINIT ? reason : 0,
-		    c->pid);
+		reply_err(
+		    ctx, from, ref, rc, rc == TR_EINIT ? reason : 0, c->pid);
 		return;
 	case TR_SUP_REQ_WHICH_CHILDREN:
 		req_which(ctx, s, from, ref, q->cap);
@@ -1226,14 +1226,14 @@ static int sup_init(tr_ctx *ctx, void *arg, void **state)
 	if (s->ring == NULL)
 		goto nomem;
 	if (is_simple(s)) {
-		s->tmpl = child_new(&a->specs[0], a->specs[0].id,
-		    a->specs[0].arg);
+		s->tmpl =
+		    child_new(&a->specs[0], a->specs[0].id, a->specs[0].arg);
 		if (s->tmpl == NULL)
 			goto nomem;
 	} else {
 		for (size_t i = 0; i < a->nspecs; i++) {
-			child *c = child_new(&a->specs[i], a->specs[i].id,
-			    a->specs[i].arg);
+			child *c = child_new(
+			    &a->specs[i], a->specs[i].id, a->specs[i].arg);
 			if (c == NULL)
 				goto nomem;
 			list_append(s, c);
@@ -1333,19 +1333,19 @@ static void sup_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 const tr_behaviour tr_sup_behaviour = {
-	.name = "supervisor",
-	.init = sup_init,
-	.handle = sup_handle,
-	.terminate = sup_terminate,
+    .name = "supervisor",
+    .init = sup_init,
+    .handle = sup_handle,
+    .terminate = sup_terminate,
 };
 
 static const tr_behaviour *reaper_b(void)
 {
 	static const tr_behaviour b = {
-		.name = "supervisor",
-		.init = reaper_init,
-		.handle = sup_handle,
-		.terminate = sup_terminate,
+	    .name = "supervisor",
+	    .init = reaper_init,
+	    .handle = sup_handle,
+	    .terminate = sup_terminate,
 	};
 	return &b;
 }
@@ -1363,8 +1363,8 @@ void tr_sup_flags_init(tr_sup_flags *flags)
 	flags->auto_shutdown = TR_AUTO_SHUTDOWN_NEVER;
 }
 
-void tr_child_spec_init(tr_child_spec *spec, const char *id,
-    const tr_behaviour *start, void *arg)
+void tr_child_spec_init(
+    tr_child_spec *spec, const char *id, const tr_behaviour *start, void *arg)
 {
 	if (spec == NULL)
 		return;
@@ -1385,24 +1385,24 @@ static int sup_start(tr_ctx *ctx, tr_pid *sup_pid, tr_runtime *rt,
 {
 	if (init_reason != NULL)
 		*init_reason = 0;
-	tr_sup_args a = { .specs = specs, .nspecs = nspecs };
+	tr_sup_args a = {.specs = specs, .nspecs = nspecs};
 	if (flags == NULL)
 		return TR_EINVAL;
 	a.flags = *flags;
 	if (!valid_args(&a))
 		return TR_EINVAL;
 	start_hint h = {
-		.arg = &a,
-		.parent = ctx != NULL ? tr_self(ctx) : TR_PID_NONE,
-		.err = TR_OK,
+	    .arg = &a,
+	    .parent = ctx != NULL ? tr_self(ctx) : TR_PID_NONE,
+	    .err = TR_OK,
 	};
 	start_hint *prev = cur_hint;
 	cur_hint = &h;
 	int r = 0;
-	tr_spawn_opts o = { .flags = TR_SPAWN_SYNC_INIT, .init_reason = &r };
+	tr_spawn_opts o = {.flags = TR_SPAWN_SYNC_INIT, .init_reason = &r};
 	int rc = ctx != NULL
-	    ? tr_spawn_link(ctx, sup_pid, &tr_sup_behaviour, &a, &o)
-	    : tr_spawn(sup_pid, rt, &tr_sup_behaviour, &a, &o);
+	             ? tr_spawn_link(ctx, sup_pid, &tr_sup_behaviour, &a, &o)
+	             : tr_spawn(sup_pid, rt, &tr_sup_behaviour, &a, &o);
 	cur_hint = prev;
 	if (rc == TR_EINIT) {
 		if (h.err != TR_OK)
@@ -1426,8 +1426,8 @@ int tr_sup_start_link(tr_ctx *ctx, tr_pid *sup, const tr_sup_flags *flags,
 {
 	if (ctx == NULL)
 		return TR_EINVAL;
-	return sup_start(ctx, sup, tr_runtime_of(ctx), flags, specs, nspecs,
-	    init_reason);
+	return sup_start(
+	    ctx, sup, tr_runtime_of(ctx), flags, specs, nspecs, init_reason);
 }
 
 /* Sends a request and waits for the reply, with no timeout: an admin call
@@ -1540,8 +1540,8 @@ int tr_sup_delete_child(tr_runtime *rt, tr_pid sup, const char *id)
 	return call_simple(&r, rt, sup, TR_SUP_REQ_DELETE_CHILD, &q);
 }
 
-int tr_sup_which_children(tr_child_info *out, size_t cap, size_t *n,
-    tr_runtime *rt, tr_pid sup)
+int tr_sup_which_children(
+    tr_child_info *out, size_t cap, size_t *n, tr_runtime *rt, tr_pid sup)
 {
 	if (out == NULL && cap != 0)
 		return TR_EINVAL;
@@ -1570,8 +1570,7 @@ int tr_sup_which_children(tr_child_info *out, size_t cap, size_t *n,
 	return rc;
 }
 
-int tr_sup_count_children(tr_child_counts *counts, tr_runtime *rt,
-    tr_pid sup)
+int tr_sup_count_children(tr_child_counts *counts, tr_runtime *rt, tr_pid sup)
 {
 	if (counts == NULL)
 		return TR_EINVAL;

@@ -47,7 +47,7 @@ static void *worker(void *arg)
 			p->tail = NULL;
 		pthread_mutex_unlock(&p->lock);
 
-		tr_blocking_result res = { j->fn(j->arg) };
+		tr_blocking_result res = {j->fn(j->arg)};
 		tr_msg *m;
 		if (tr__msg_new(&m, rt, j->type, &res, sizeof(res)) == TR_OK) {
 			m->ref = j->ref;
@@ -117,8 +117,8 @@ uint64_t tr__bpool_busy(tr_runtime *rt)
 	                 : 0;
 }
 
-int tr_run_blocking(tr_ctx *ctx, uint64_t *ref, uint32_t type,
-    tr_blocking_fn fn, void *arg)
+int tr_run_blocking(
+    tr_ctx *ctx, uint64_t *ref, uint32_t type, tr_blocking_fn fn, void *arg)
 {
 	if (ctx == NULL || fn == NULL || type >= TR_MSG_SYSTEM)
 		return TR_EINVAL;

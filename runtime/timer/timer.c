@@ -22,8 +22,8 @@ typedef struct tentry {
 	uint64_t ref;
 	tr_pid to, from;
 	uint32_t type, flags;
-	uint32_t gen;      /* bumped on free: stale tr_timer ids fail */
-	uint32_t hidx;     /* position in the heap, or UINT32_MAX */
+	uint32_t gen;  /* bumped on free: stale tr_timer ids fail */
+	uint32_t hidx; /* position in the heap, or UINT32_MAX */
 	uint32_t next_free;
 	size_t size;
 	void *data;
@@ -47,7 +47,7 @@ struct tr__timers {
 static bool before(const tentry *a, const tentry *b)
 {
 	return a->deadline < b->deadline ||
-	    (a->deadline == b->deadline && a->seq < b->seq);
+	       (a->deadline == b->deadline && a->seq < b->seq);
 }
 
 static void heap_set(tr__timers *t, uint32_t i, uint32_t e)
@@ -157,8 +157,8 @@ static void *timer_main(void *arg)
 			continue;
 		}
 		uint64_t d = t->ents[e].deadline;
-		struct timespec ts = { (time_t)(d / 1000000000u),
-			(long)(d % 1000000000u) };
+		struct timespec ts = {
+		    (time_t)(d / 1000000000u), (long)(d % 1000000000u)};
 		pthread_cond_timedwait(&t->cond, &t->lock, &ts);
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -327,9 +327,8 @@ int tr_timer_cancel(tr_runtime *rt, tr_timer timer)
 	uint32_t gen = (uint32_t)(timer >> 32);
 	int rc = TR_ENOENT;
 	pthread_mutex_lock(&t->lock);
-	if (e < t->nents && t->ents[e].gen == gen &&
-	    t->ents[e].hidx != NONE && t->ents[e].hidx < t->nheap &&
-	    t->heap[t->ents[e].hidx] == e) {
+	if (e < t->nents && t->ents[e].gen == gen && t->ents[e].hidx != NONE &&
+	    t->ents[e].hidx < t->nheap && t->heap[t->ents[e].hidx] == e) {
 		heap_remove(t, t->ents[e].hidx);
 		entry_free(t, e);
 		rc = TR_OK;
@@ -347,9 +346,8 @@ int tr_send_after(tr_ctx *ctx, tr_timer *timer, tr_pid to, int64_t delay_ms,
 	    interval_ms, type, 0, 0, data, size);
 }
 
-int tr_post_after(tr_runtime *rt, tr_timer *timer, tr_pid to,
-    int64_t delay_ms, int64_t interval_ms, uint32_t type, const void *data,
-    size_t size)
+int tr_post_after(tr_runtime *rt, tr_timer *timer, tr_pid to, int64_t delay_ms,
+    int64_t interval_ms, uint32_t type, const void *data, size_t size)
 {
 	if (rt == NULL || type >= TR_MSG_SYSTEM)
 		return TR_EINVAL;

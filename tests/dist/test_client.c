@@ -54,8 +54,8 @@ struct req {
 /* A valid request at `ts` with a fresh random nonce. */
 static struct req req_at(uint64_t ts)
 {
-	struct req r = { .major = 1, .ts = ts, .nlen = 16, .to = "echo",
-		.payload = "hello" };
+	struct req r = {
+	    .major = 1, .ts = ts, .nlen = 16, .to = "echo", .payload = "hello"};
 
 	for (size_t i = 0; i < sizeof(r.nonce); i++)
 		r.nonce[i] = (uint8_t)next();
@@ -63,8 +63,7 @@ static struct req req_at(uint64_t ts)
 }
 
 /* Encodes and signs `r` with `cookie`; the caller frees the frame. */
-static uint8_t *frame_of(size_t *len, const struct req *r,
-    const char *cookie)
+static uint8_t *frame_of(size_t *len, const struct req *r, const char *cookie)
 {
 	Troupe__Wire__ClientRequest q = TROUPE__WIRE__CLIENT_REQUEST__INIT;
 	uint8_t *body, *frame;
@@ -87,8 +86,8 @@ static uint8_t *frame_of(size_t *len, const struct req *r,
 
 /* Verifies `r`, signed with `cookie`, against the node's COOKIE at `now`;
  * returns the result. */
-static int check(tr__nonce_cache *c, const struct req *r, const char *cookie,
-    uint64_t now)
+static int check(
+    tr__nonce_cache *c, const struct req *r, const char *cookie, uint64_t now)
 {
 	Troupe__Wire__ClientRequest *out = (void *)1;
 	size_t len;
@@ -120,8 +119,8 @@ static void test_verify_ok(void **state)
 	(void)state;
 	assert_rc(tr__nonce_cache_alloc(&c, 64), TR_OK);
 	f = frame_of(&len, &r, COOKIE);
-	assert_rc(tr__client_verify(f, len, COOKIE, NOW, WINDOW, c, &out),
-	    TR_OK);
+	assert_rc(
+	    tr__client_verify(f, len, COOKIE, NOW, WINDOW, c, &out), TR_OK);
 	assert_non_null(out);
 	assert_int_equal(out->major, 1);
 	assert_int_equal(out->nonce.len, 16);
@@ -149,12 +148,12 @@ static void test_verify_ok(void **state)
 	f = frame_of(&len, &r, COOKIE);
 	assert_rc(tr__client_verify(NULL, 10, COOKIE, NOW, WINDOW, c, &out),
 	    TR_EINVAL);
-	assert_rc(tr__client_verify(f, len, NULL, NOW, WINDOW, c, &out),
-	    TR_EINVAL);
+	assert_rc(
+	    tr__client_verify(f, len, NULL, NOW, WINDOW, c, &out), TR_EINVAL);
 	assert_rc(tr__client_verify(f, len, COOKIE, NOW, WINDOW, NULL, &out),
 	    TR_EINVAL);
-	assert_rc(tr__client_verify(f, len, COOKIE, NOW, WINDOW, c, NULL),
-	    TR_EINVAL);
+	assert_rc(
+	    tr__client_verify(f, len, COOKIE, NOW, WINDOW, c, NULL), TR_EINVAL);
 	free(f);
 	tr__nonce_cache_free(c);
 }
@@ -173,8 +172,8 @@ static void test_verify_refusals(void **state)
 	/* Too short to hold a signature (also: empty). */
 	memset(junk, 0, sizeof(junk));
 	for (size_t n = 0; n < TR__CLIENT_SIG_LEN; n++)
-		assert_rc(tr__client_verify(junk, n, COOKIE, NOW, WINDOW, c,
-			      &out),
+		assert_rc(
+		    tr__client_verify(junk, n, COOKIE, NOW, WINDOW, c, &out),
 		    TR_EINVAL);
 
 	/* Bad signature: the wrong cookie, a flipped bit anywhere in the
@@ -184,25 +183,24 @@ static void test_verify_refusals(void **state)
 	f = frame_of(&len, &r, COOKIE);
 	for (size_t i = 0; i < len; i++) {
 		f[i] ^= 0x04;
-		assert_rc(tr__client_verify(f, len, COOKIE, NOW, WINDOW, c,
-			      &out),
+		assert_rc(
+		    tr__client_verify(f, len, COOKIE, NOW, WINDOW, c, &out),
 		    TR_EINVAL);
 		f[i] ^= 0x04;
 	}
 	assert_rc(tr__client_verify(f, len - 1, COOKIE, NOW, WINDOW, c, &out),
 	    TR_EINVAL);
 	/* The signature with its body left out. */
-	assert_rc(tr__client_verify(f, TR__CLIENT_SIG_LEN, COOKIE, NOW,
-		      WINDOW, c, &out),
+	assert_rc(tr__client_verify(
+	              f, TR__CLIENT_SIG_LEN, COOKIE, NOW, WINDOW, c, &out),
 	    TR_EINVAL);
 	free(f);
 
 	/* A well-signed body that does not decode. */
 	memset(junk, 0xff, sizeof(junk));
-	assert_rc(tr__client_sign(&f, &len, COOKIE, junk, sizeof(junk)),
-	    TR_OK);
-	assert_rc(tr__client_verify(f, len, COOKIE, NOW, WINDOW, c, &out),
-	    TR_EINVAL);
+	assert_rc(tr__client_sign(&f, &len, COOKIE, junk, sizeof(junk)), TR_OK);
+	assert_rc(
+	    tr__client_verify(f, len, COOKIE, NOW, WINDOW, c, &out), TR_EINVAL);
 	free(f);
 
 	/* Wrong major: 0 (unset) and 2. */
@@ -298,11 +296,10 @@ static void test_nonce_cache_model(void **state)
 			want = TR_EAGAIN;
 		else
 			want = TR_OK;
-		got = tr__nonce_cache_insert(c, &key, sizeof(key), expiry,
-		    now);
+		got = tr__nonce_cache_insert(c, &key, sizeof(key), expiry, now);
 		if (got != want)
 			fail_msg("op %d: key %u at %" PRIu64 ": got %d, want "
-				 "%d",
+			         "%d",
 			    op, key, now, got, want);
 		if (want == TR_OK)
 			model[key] = expiry;
@@ -339,7 +336,7 @@ static int echo_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	return 0;
 }
 
-static const tr_behaviour echo_b = { .name = "echo", .handle = echo_handle };
+static const tr_behaviour echo_b = {.name = "echo", .handle = echo_handle};
 
 /* Takes requests and never answers: a slow actor, as seen by a caller. */
 static int hole_handle(tr_ctx *ctx, void *state, const tr_msg *m)
@@ -350,7 +347,7 @@ static int hole_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	return 0;
 }
 
-static const tr_behaviour hole_b = { .name = "hole", .handle = hole_handle };
+static const tr_behaviour hole_b = {.name = "hole", .handle = hole_handle};
 
 struct fx {
 	tr_runtime *rt;
@@ -423,8 +420,8 @@ static void fx_start(struct fx *fx)
 	assert_rc(tr_register(fx->rt, "echo", pid), TR_OK);
 	assert_rc(tr_spawn(&pid, fx->rt, &hole_b, NULL, NULL), TR_OK);
 	assert_rc(tr_register(fx->rt, "hole", pid), TR_OK);
-	assert_rc(tr__client_start(&fx->client, fx->rt, fx->url, COOKIE, 0,
-		      64 * 1024),
+	assert_rc(tr__client_start(
+	              &fx->client, fx->rt, fx->url, COOKIE, 0, 64 * 1024),
 	    TR_OK);
 	assert_string_equal(tr__client_url(fx->client), fx->url);
 }
@@ -442,17 +439,17 @@ static nng_socket req_open(const char *url)
 	nng_socket s;
 
 	assert_int_equal(nng_req0_open(&s), 0);
-	assert_int_equal(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, TT_WAIT_MS),
-	    0);
-	assert_int_equal(nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, TT_WAIT_MS),
-	    0);
+	assert_int_equal(
+	    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, TT_WAIT_MS), 0);
+	assert_int_equal(
+	    nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, TT_WAIT_MS), 0);
 	assert_int_equal(nng_dial(s, url, NULL, 0), 0);
 	return s;
 }
 
 /* Sends `len` bytes and returns the decoded reply (caller frees). */
-static Troupe__Wire__ClientReply *roundtrip(nng_socket s, const void *frame,
-    size_t len)
+static Troupe__Wire__ClientReply *roundtrip(
+    nng_socket s, const void *frame, size_t len)
 {
 	Troupe__Wire__ClientReply *rep;
 	void *buf = NULL;
@@ -466,8 +463,8 @@ static Troupe__Wire__ClientReply *roundtrip(nng_socket s, const void *frame,
 	return rep;
 }
 
-static Troupe__Wire__ClientReply *call_req(nng_socket s, const struct req *r,
-    const char *cookie)
+static Troupe__Wire__ClientReply *call_req(
+    nng_socket s, const struct req *r, const char *cookie)
 {
 	size_t len;
 	uint8_t *f = frame_of(&len, r, cookie);
@@ -551,15 +548,14 @@ static void test_endpoint(void **state)
 		size_t n;
 
 		assert_non_null(b);
-		assert_int_equal(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 300),
-		    0);
+		assert_int_equal(
+		    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 300), 0);
 		assert_int_equal(nng_send(s, b, big, 0), 0);
-		assert_int_equal(nng_recv(s, &buf, &n, NNG_FLAG_ALLOC),
-		    NNG_ETIMEDOUT);
+		assert_int_equal(
+		    nng_recv(s, &buf, &n, NNG_FLAG_ALLOC), NNG_ETIMEDOUT);
 		free(b);
-		assert_int_equal(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO,
-				     TT_WAIT_MS),
-		    0);
+		assert_int_equal(
+		    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, TT_WAIT_MS), 0);
 	}
 	/* nng drops the connection that carried the oversized frame; the
 	 * req socket dials again by itself. */
@@ -610,8 +606,8 @@ static void test_endpoint_slow_call(void **state)
 
 	for (size_t i = 0; i < TR__CLIENT_WORKERS - 1; i++) {
 		buf = NULL;
-		assert_int_equal(nng_recv(slow[i], &buf, &n, NNG_FLAG_ALLOC),
-		    0);
+		assert_int_equal(
+		    nng_recv(slow[i], &buf, &n, NNG_FLAG_ALLOC), 0);
 		rep = tr__client_reply_decode(buf, n, tr__decode_budget(n));
 		nng_free(buf, n);
 		assert_non_null(rep);
@@ -660,26 +656,23 @@ static void test_start_errors(void **state)
 	tr__client *c = (void *)1, *c2;
 
 	fx_start(fx);
-	assert_rc(tr__client_start(&c, NULL, fx->url, COOKIE, 0, 0),
-	    TR_EINVAL);
+	assert_rc(tr__client_start(&c, NULL, fx->url, COOKIE, 0, 0), TR_EINVAL);
 	assert_null(c);
-	assert_rc(tr__client_start(&c, fx->rt, NULL, COOKIE, 0, 0),
-	    TR_EINVAL);
-	assert_rc(tr__client_start(&c, fx->rt, fx->url, NULL, 0, 0),
-	    TR_EINVAL);
+	assert_rc(tr__client_start(&c, fx->rt, NULL, COOKIE, 0, 0), TR_EINVAL);
+	assert_rc(tr__client_start(&c, fx->rt, fx->url, NULL, 0, 0), TR_EINVAL);
 	assert_rc(tr__client_start(&c, fx->rt, fx->url, "", 0, 0), TR_EINVAL);
-	assert_rc(tr__client_start(NULL, fx->rt, fx->url, COOKIE, 0, 0),
-	    TR_EINVAL);
-	assert_rc(tr__client_start(&c, fx->rt, "nonsense", COOKIE, 0, 0),
-	    TR_EINVAL);
-	assert_rc(tr__client_start(&c, fx->rt, "nope://x", COOKIE, 0, 0),
-	    TR_ENOTSUP);
-	assert_rc(tr__client_start(&c, fx->rt, fx->url, COOKIE, 0, 0),
-	    TR_EEXIST);
+	assert_rc(
+	    tr__client_start(NULL, fx->rt, fx->url, COOKIE, 0, 0), TR_EINVAL);
+	assert_rc(
+	    tr__client_start(&c, fx->rt, "nonsense", COOKIE, 0, 0), TR_EINVAL);
+	assert_rc(
+	    tr__client_start(&c, fx->rt, "nope://x", COOKIE, 0, 0), TR_ENOTSUP);
+	assert_rc(
+	    tr__client_start(&c, fx->rt, fx->url, COOKIE, 0, 0), TR_EEXIST);
 	assert_null(c);
 	/* tcp port 0: the real port is reported. */
-	assert_rc(tr__client_start(&c2, fx->rt, "tcp://127.0.0.1:0", COOKIE, 0,
-		      0),
+	assert_rc(
+	    tr__client_start(&c2, fx->rt, "tcp://127.0.0.1:0", COOKIE, 0, 0),
 	    TR_OK);
 	assert_null(strstr(tr__client_url(c2), ":0"));
 	assert_non_null(strstr(tr__client_url(c2), "tcp://127.0.0.1:"));
@@ -701,7 +694,7 @@ static bool have(const char *tool)
 static bool have_tools(void)
 {
 	return have("protoc") && have("openssl") && have("nngcat") &&
-	    have("timeout");
+	       have("timeout");
 }
 
 static char *slurp(const char *path)
@@ -743,8 +736,8 @@ static void append_block(FILE *out, const char *doc, const char *name)
 /* Writes a script made of the named blocks, runs it in the fixture's
  * directory with URL, COOKIE and PROTO_DIR set (bounded by `timeout`),
  * and returns what it printed. */
-static char *run_recipe(struct fx *fx, const char *cookie,
-    const char *const *blocks)
+static char *run_recipe(
+    struct fx *fx, const char *cookie, const char *const *blocks)
 {
 	char path[600], cmd[2048], *doc = slurp(TT_CLIENT_DOC);
 	char *outp = NULL;
@@ -778,9 +771,9 @@ static char *run_recipe(struct fx *fx, const char *cookie,
 	return outp;
 }
 
-static const char *const full[] = { "settings", "request", "encode", "sign",
-	"send", "decode", NULL };
-static const char *const resend[] = { "settings", "send", "decode", NULL };
+static const char *const full[] = {
+    "settings", "request", "encode", "sign", "send", "decode", NULL};
+static const char *const resend[] = {"settings", "send", "decode", NULL};
 
 static void assert_contains(const char *text, const char *want)
 {
@@ -825,20 +818,19 @@ static void test_recipe(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_verify_ok),
-		cmocka_unit_test(test_verify_refusals),
-		cmocka_unit_test(test_verify_full_cache),
-		cmocka_unit_test(test_nonce_cache_model),
-		cmocka_unit_test_setup_teardown(test_endpoint, fx_setup,
-		    fx_teardown),
-		cmocka_unit_test_setup_teardown(test_endpoint_slow_call,
-		    fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_endpoint_stop_busy,
-		    fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_start_errors, fx_setup,
-		    fx_teardown),
-		cmocka_unit_test_setup_teardown(test_recipe, fx_setup,
-		    fx_teardown),
+	    cmocka_unit_test(test_verify_ok),
+	    cmocka_unit_test(test_verify_refusals),
+	    cmocka_unit_test(test_verify_full_cache),
+	    cmocka_unit_test(test_nonce_cache_model),
+	    cmocka_unit_test_setup_teardown(
+	        test_endpoint, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_endpoint_slow_call, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_endpoint_stop_busy, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_start_errors, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_recipe, fx_setup, fx_teardown),
 	};
 
 	tt_save_signals();

@@ -82,8 +82,8 @@ static void build_batch(struct batch_buf *b, size_t n, int control)
 	b->batch.envelopes = b->envp;
 }
 
-static void check_envelope(const Troupe__Wire__Envelope *got,
-    const Troupe__Wire__Envelope *want)
+static void check_envelope(
+    const Troupe__Wire__Envelope *got, const Troupe__Wire__Envelope *want)
 {
 	assert_non_null(got);
 	assert_non_null(got->to);
@@ -98,8 +98,8 @@ static void check_envelope(const Troupe__Wire__Envelope *got,
 	assert_int_equal(got->from->gen, want->from->gen);
 	assert_int_equal(got->type, want->type);
 	assert_int_equal(got->payload.len, want->payload.len);
-	assert_memory_equal(got->payload.data, want->payload.data,
-	    want->payload.len);
+	assert_memory_equal(
+	    got->payload.data, want->payload.data, want->payload.len);
 	assert_int_equal(got->ref, want->ref);
 	assert_int_equal(got->flags, want->flags);
 	assert_int_equal(got->control, want->control);
@@ -110,8 +110,8 @@ static void check_envelope(const Troupe__Wire__Envelope *got,
 }
 
 /* Encodes `f`, decodes it back with a generous budget, and returns it. */
-static Troupe__Wire__Frame *round_trip(const Troupe__Wire__Frame *f,
-    uint8_t **bufp, size_t *lenp)
+static Troupe__Wire__Frame *round_trip(
+    const Troupe__Wire__Frame *f, uint8_t **bufp, size_t *lenp)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -136,7 +136,7 @@ static Troupe__Wire__Frame *hello_frame(void)
 	static Troupe__Wire__NodeId id;
 	static Troupe__Wire__Hello h;
 	static Troupe__Wire__Frame f;
-	static char *listen[] = { "tcp://10.0.0.1:4000", "ipc:///run/a.ipc" };
+	static char *listen[] = {"tcp://10.0.0.1:4000", "ipc:///run/a.ipc"};
 	static uint8_t nonce[32], proof[32];
 
 	troupe__wire__node_id__init(&id);
@@ -217,8 +217,8 @@ static void test_proof_and_reject(void **state)
 	f.reject = &r;
 	g = round_trip(&f, NULL, NULL);
 	assert_int_equal(g->body_case, TROUPE__WIRE__FRAME__BODY_REJECT);
-	assert_string_equal(g->reject->reason,
-	    "protocol major 2 not supported");
+	assert_string_equal(
+	    g->reject->reason, "protocol major 2 not supported");
 	tr__frame_free(g);
 }
 
@@ -324,8 +324,7 @@ static void test_client_messages(void **state)
 
 	assert_int_equal(tr__client_reply_encode(NULL, &len, &r), TR_EINVAL);
 	assert_int_equal(tr__client_reply_encode(&buf, NULL, &r), TR_EINVAL);
-	assert_int_equal(tr__client_reply_encode(&buf, &len, NULL),
-	    TR_EINVAL);
+	assert_int_equal(tr__client_reply_encode(&buf, &len, NULL), TR_EINVAL);
 	tr__client_reply_free(NULL);
 	tr__client_request_free(NULL);
 	tr__frame_free(NULL);
@@ -340,7 +339,7 @@ static void test_refused_frames(void **state)
 	uint8_t *buf;
 	size_t len;
 	/* Only an unknown field (number 15, varint 1): no body. */
-	static const uint8_t unknown_only[] = { 0x78, 0x01 };
+	static const uint8_t unknown_only[] = {0x78, 0x01};
 
 	(void)state;
 	/* No body at all: an empty buffer, and an unknown field only. */
@@ -355,13 +354,13 @@ static void test_refused_frames(void **state)
 	 * a negative one. */
 	f.body_case = TROUPE__WIRE__FRAME__BODY_BATCH;
 	f.batch = &b.batch;
-	static const int bad[] = { 11, 12, 1000, -1 };
+	static const int bad[] = {11, 12, 1000, -1};
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		for (size_t pos = 0; pos < 3; pos += 2) {
 			build_batch(&b, 3, 1);
 			b.env[pos].control = (Troupe__Wire__Control)bad[k];
-			assert_int_equal(tr__frame_encode(&buf, &len, &f),
-			    TR_OK);
+			assert_int_equal(
+			    tr__frame_encode(&buf, &len, &f), TR_OK);
 			assert_null(tr__frame_decode(buf, len, BIG));
 			/* The same bytes are fine for the generic decoder,
 			 * which does not look at controls. */
@@ -383,23 +382,19 @@ static void test_lying_lengths(void **state)
 	(void)state;
 	/* Frame.proof (field 2), whose Proof.proof (field 1, bytes) declares
 	 * 100 bytes where 3 follow. */
-	static const uint8_t inner[] = { 0x12, 0x05, 0x0a, 0x64, 'a', 'b',
-		'c' };
+	static const uint8_t inner[] = {0x12, 0x05, 0x0a, 0x64, 'a', 'b', 'c'};
 	/* Frame.proof declares 100 bytes of Proof where 5 follow. */
-	static const uint8_t outer[] = { 0x12, 0x64, 0x0a, 0x03, 'a', 'b',
-		'c' };
+	static const uint8_t outer[] = {0x12, 0x64, 0x0a, 0x03, 'a', 'b', 'c'};
 	/* A length of 2^63 (a 10-byte varint), which must not wrap. */
-	static const uint8_t huge[] = { 0x12, 0x0c, 0x0a, 0x80, 0x80, 0x80,
-		0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 'x' };
+	static const uint8_t huge[] = {0x12, 0x0c, 0x0a, 0x80, 0x80, 0x80, 0x80,
+	    0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 'x'};
 	/* A varint that never ends. */
-	static const uint8_t endless[] = { 0x08, 0xff, 0xff, 0xff, 0xff, 0xff,
-		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	static const uint8_t endless[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff,
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 	/* ClientRequest.payload (field 6) declares 2^32 - 1 bytes. */
-	static const uint8_t req[] = { 0x32, 0xff, 0xff, 0xff, 0xff, 0x0f,
-		'x' };
+	static const uint8_t req[] = {0x32, 0xff, 0xff, 0xff, 0xff, 0x0f, 'x'};
 	/* The honest version of `inner`, as a control. */
-	static const uint8_t good[] = { 0x12, 0x05, 0x0a, 0x03, 'a', 'b',
-		'c' };
+	static const uint8_t good[] = {0x12, 0x05, 0x0a, 0x03, 'a', 'b', 'c'};
 	Troupe__Wire__Frame *g;
 
 	assert_null(tr__frame_decode(inner, sizeof(inner), BIG));
@@ -506,10 +501,10 @@ static void samples(uint8_t *bufs[4], size_t lens[4], struct batch_buf *b)
 	Troupe__Wire__Frame f = TROUPE__WIRE__FRAME__INIT;
 	Troupe__Wire__Proof p = TROUPE__WIRE__PROOF__INIT;
 	Troupe__Wire__HelloReject r = TROUPE__WIRE__HELLO_REJECT__INIT;
-	uint8_t mac[32] = { 1, 2, 3 };
+	uint8_t mac[32] = {1, 2, 3};
 
-	assert_int_equal(tr__frame_encode(&bufs[0], &lens[0], hello_frame()),
-	    TR_OK);
+	assert_int_equal(
+	    tr__frame_encode(&bufs[0], &lens[0], hello_frame()), TR_OK);
 	p.proof.data = mac;
 	p.proof.len = sizeof(mac);
 	f.body_case = TROUPE__WIRE__FRAME__BODY_PROOF;
@@ -593,7 +588,7 @@ static void test_byte_flips(void **state)
 		/* Mostly the normal budget, sometimes a tight one, so that
 		 * both failure paths run on damaged input. */
 		budget = (next() % 4) ? tr__decode_budget(n)
-				      : (size_t)(next() % (2 * n + 1));
+		                      : (size_t)(next() % (2 * n + 1));
 		g = tr__frame_decode(m, n, budget);
 		if (g != NULL) {
 			decoded++;
@@ -601,8 +596,7 @@ static void test_byte_flips(void **state)
 			if (g->body_case == TROUPE__WIRE__FRAME__BODY_BATCH)
 				for (size_t i = 0; i < g->batch->n_envelopes;
 				     i++)
-					assert_non_null(
-					    g->batch->envelopes[i]);
+					assert_non_null(g->batch->envelopes[i]);
 		}
 		tr__frame_free(g);
 		free(m);
@@ -719,13 +713,14 @@ static void check_same_decoding(const uint8_t *buf, size_t len)
 	if (g == NULL) {
 		/* Refused: malformed for protobuf-c too, or a Frame the
 		 * node does not accept (no body, an unknown control). */
-		if (w != NULL && w->body_case ==
-		    TROUPE__WIRE__FRAME__BODY_BATCH) {
+		if (w != NULL &&
+		    w->body_case == TROUPE__WIRE__FRAME__BODY_BATCH) {
 			int bad = 0;
 
 			for (size_t i = 0; i < w->batch->n_envelopes; i++)
-				bad |= w->batch->envelopes[i]->control >
-				    TROUPE__WIRE__CONTROL__CONTROL_NAMED_SEND ||
+				bad |=
+				    w->batch->envelopes[i]->control >
+				        TROUPE__WIRE__CONTROL__CONTROL_NAMED_SEND ||
 				    w->batch->envelopes[i]->control < 0;
 			assert_true(bad);
 		}
@@ -735,8 +730,7 @@ static void check_same_decoding(const uint8_t *buf, size_t len)
 	assert_non_null(w);
 	assert_int_equal(g->body_case, w->body_case);
 	if (g->body_case == TROUPE__WIRE__FRAME__BODY_BATCH) {
-		assert_int_equal(g->batch->n_envelopes,
-		    w->batch->n_envelopes);
+		assert_int_equal(g->batch->n_envelopes, w->batch->n_envelopes);
 		for (size_t i = 0; i < g->batch->n_envelopes; i++) {
 			const Troupe__Wire__Envelope *a =
 			    g->batch->envelopes[i];
@@ -807,7 +801,7 @@ static void test_batch_decoder(void **state)
 	}
 	/* An empty batch. */
 	{
-		static const uint8_t empty_batch[] = { 0x22, 0x00 };
+		static const uint8_t empty_batch[] = {0x22, 0x00};
 
 		check_same_decoding(empty_batch, sizeof(empty_batch));
 	}
@@ -816,17 +810,17 @@ static void test_batch_decoder(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hello),
-		cmocka_unit_test(test_proof_and_reject),
-		cmocka_unit_test(test_every_control),
-		cmocka_unit_test(test_client_messages),
-		cmocka_unit_test(test_refused_frames),
-		cmocka_unit_test(test_lying_lengths),
-		cmocka_unit_test(test_budget),
-		cmocka_unit_test(test_truncations),
-		cmocka_unit_test(test_byte_flips),
-		cmocka_unit_test(test_envelope_encoder),
-		cmocka_unit_test(test_batch_decoder),
+	    cmocka_unit_test(test_hello),
+	    cmocka_unit_test(test_proof_and_reject),
+	    cmocka_unit_test(test_every_control),
+	    cmocka_unit_test(test_client_messages),
+	    cmocka_unit_test(test_refused_frames),
+	    cmocka_unit_test(test_lying_lengths),
+	    cmocka_unit_test(test_budget),
+	    cmocka_unit_test(test_truncations),
+	    cmocka_unit_test(test_byte_flips),
+	    cmocka_unit_test(test_envelope_encoder),
+	    cmocka_unit_test(test_batch_decoder),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

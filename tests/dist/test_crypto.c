@@ -59,12 +59,12 @@ static void test_sha256_examples(void **state)
 	/* FIPS 180-4 / NIST's SHA256 examples: one block, two blocks (the
 	 * 448-bit message, whose padding needs a second block). */
 	sha_str("abc", "ba7816bf8f01cfea414140de5dae2223"
-		       "b00361a396177a9cb410ff61f20015ad");
+	               "b00361a396177a9cb410ff61f20015ad");
 	sha_str("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
 	    "248d6a61d20638b8e5c026930c3e6039"
 	    "a33ce45964ff2167f6ecedd419db06c1");
 	sha_str("", "e3b0c44298fc1c149afbf4c8996fb924"
-		    "27ae41e4649b934ca495991b7852b855");
+	            "27ae41e4649b934ca495991b7852b855");
 }
 
 static void test_sha256_million_a(void **state)
@@ -77,8 +77,9 @@ static void test_sha256_million_a(void **state)
 	assert_non_null(a);
 	memset(a, 'a', 1000000);
 	tr__sha256(d, a, 1000000);
-	assert_digest(d, sizeof(d), "cdc76e5c9914fb9281a1c7e284d73e67"
-				    "f1809a48a497200e046d39ccc7112cd0");
+	assert_digest(d, sizeof(d),
+	    "cdc76e5c9914fb9281a1c7e284d73e67"
+	    "f1809a48a497200e046d39ccc7112cd0");
 	/* Fed in odd-sized pieces, crossing block boundaries everywhere. */
 	tr__sha256_init(&s);
 	for (size_t off = 0; off < 1000000;) {
@@ -90,8 +91,9 @@ static void test_sha256_million_a(void **state)
 		off += n;
 	}
 	tr__sha256_final(&s, d);
-	assert_digest(d, sizeof(d), "cdc76e5c9914fb9281a1c7e284d73e67"
-				    "f1809a48a497200e046d39ccc7112cd0");
+	assert_digest(d, sizeof(d),
+	    "cdc76e5c9914fb9281a1c7e284d73e67"
+	    "f1809a48a497200e046d39ccc7112cd0");
 	free(a);
 }
 
@@ -121,25 +123,29 @@ static void test_hmac_rfc4231(void **state)
 	memset(k, 0x0b, 20);
 	hmac_case(k, 20, "Hi There", 8,
 	    "b0344c61d8db38535ca8afceaf0bf12b"
-	    "881dc200c9833da726e9376c2e32cff7", 32);
+	    "881dc200c9833da726e9376c2e32cff7",
+	    32);
 	/* 2: a key shorter than the output */
 	hmac_case((const uint8_t *)"Jefe", 4, "what do ya want for nothing?",
 	    28,
 	    "5bdcc146bf60754e6a042426089575c7"
-	    "5a003f089d2739839dec58b964ec3843", 32);
+	    "5a003f089d2739839dec58b964ec3843",
+	    32);
 	/* 3 */
 	memset(k, 0xaa, 20);
 	memset(data, 0xdd, 50);
 	hmac_case(k, 20, data, 50,
 	    "773ea91e36800e46854db8ebd09181a7"
-	    "2959098b3ef8c122d9635514ced565fe", 32);
+	    "2959098b3ef8c122d9635514ced565fe",
+	    32);
 	/* 4 */
 	for (int i = 0; i < 25; i++)
 		k[i] = (uint8_t)(i + 1);
 	memset(data, 0xcd, 50);
 	hmac_case(k, 25, data, 50,
 	    "82558a389a443c0ea4cc819899f2083a"
-	    "85f0faa3e578f8077a2e3ff46729665b", 32);
+	    "85f0faa3e578f8077a2e3ff46729665b",
+	    32);
 	/* 5: the RFC gives the output truncated to 128 bits */
 	memset(k, 0x0c, 20);
 	hmac_case(k, 20, "Test With Truncation", 20,
@@ -148,11 +154,13 @@ static void test_hmac_rfc4231(void **state)
 	memset(k, 0xaa, 131);
 	hmac_case(k, 131, t6, strlen(t6),
 	    "60e431591ee0b67f0d8a26aacbf5b77f"
-	    "8e0bc6213728c5140546040f0ee37f54", 32);
+	    "8e0bc6213728c5140546040f0ee37f54",
+	    32);
 	/* 7: long key and data longer than a block */
 	hmac_case(k, 131, t7, strlen(t7),
 	    "9b09ffa71b942fcb27635fbcd5b0e944"
-	    "bfdc63644f0713938a7f51535c3a35e2", 32);
+	    "bfdc63644f0713938a7f51535c3a35e2",
+	    32);
 }
 
 static void test_hmac_incremental(void **state)
@@ -264,9 +272,9 @@ static int remove_scratch(void **state)
 
 static void test_openssl(void **state)
 {
-	static const size_t sizes[] = { 0, 1, 55, 56, 63, 64, 65, 119, 120,
-		128, 1000, 65537 };
-	static const size_t klens[] = { 1, 5, 32, 63, 64, 65, 100 };
+	static const size_t sizes[] = {
+	    0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, 65537};
+	static const size_t klens[] = {1, 5, 32, 63, 64, 65, 100};
 	const char *tmp = getenv("TMPDIR");
 	char cmd[1024], want[128], got[2 * TR__SHA256_LEN + 1];
 	char key[101];
@@ -293,8 +301,8 @@ static void test_openssl(void **state)
 		assert_int_equal(ftruncate(fd, 0), 0);
 		assert_int_equal(pwrite(fd, data, n, 0), (ssize_t)n);
 
-		snprintf(cmd, sizeof(cmd), "openssl dgst -sha256 < '%s'",
-		    scratch);
+		snprintf(
+		    cmd, sizeof(cmd), "openssl dgst -sha256 < '%s'", scratch);
 		run_digest(want, sizeof(want), cmd);
 		tr__sha256(d, data, n);
 		hex(got, d, sizeof(d));
@@ -303,8 +311,8 @@ static void test_openssl(void **state)
 		/* Printable keys only, so that they pass through the shell
 		 * unquoted; lengths around the block size. */
 		for (size_t j = 0; j < klen; j++)
-			key[j] = "abcdefghijklmnopqrstuvwxyz0123456789"[next() %
-			    36];
+			key[j] =
+			    "abcdefghijklmnopqrstuvwxyz0123456789"[next() % 36];
 		key[klen] = '\0';
 		snprintf(cmd, sizeof(cmd),
 		    "openssl dgst -sha256 -hmac '%s' < '%s'", key, scratch);
@@ -320,13 +328,13 @@ static void test_openssl(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sha256_examples),
-		cmocka_unit_test(test_sha256_million_a),
-		cmocka_unit_test(test_hmac_rfc4231),
-		cmocka_unit_test(test_hmac_incremental),
-		cmocka_unit_test(test_ct_equal),
-		cmocka_unit_test(test_random),
-		cmocka_unit_test_teardown(test_openssl, remove_scratch),
+	    cmocka_unit_test(test_sha256_examples),
+	    cmocka_unit_test(test_sha256_million_a),
+	    cmocka_unit_test(test_hmac_rfc4231),
+	    cmocka_unit_test(test_hmac_incremental),
+	    cmocka_unit_test(test_ct_equal),
+	    cmocka_unit_test(test_random),
+	    cmocka_unit_test_teardown(test_openssl, remove_scratch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -808,11 +808,11 @@ static void test_malformed(void **state)
 		tt_sleep_ms(10);
 		assert_rc(tr_node_stats_get(&st1, e->node), TR_OK);
 	} while (st1.frames_unauth + st1.frames_malformed <
-	        st0.frames_unauth + st0.frames_malformed + 2 &&
-	    tt_now_ms() < until);
+	             st0.frames_unauth + st0.frames_malformed + 2 &&
+	         tt_now_ms() < until);
 	nng_close(s);
 	assert_true(st1.frames_unauth + st1.frames_malformed >=
-	    st0.frames_unauth + st0.frames_malformed + 2);
+	            st0.frames_unauth + st0.frames_malformed + 2);
 	assert_int_equal(st1.peers_up, 1);
 	assert_rc(tr_node_stats_get(NULL, e->node), TR_EINVAL);
 }

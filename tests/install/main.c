@@ -24,8 +24,8 @@ static int adder_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
 }
 
 static const tr_behaviour adder = {
-	.name = "adder",
-	.handle = adder_handle,
+    .name = "adder",
+    .handle = adder_handle,
 };
 
 int main(void)

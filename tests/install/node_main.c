@@ -19,11 +19,11 @@ static int echo(tr_ctx *ctx, void *state, const tr_msg *m)
 	return tr_reply(ctx, m, m->type, m->data, m->size) == TR_OK ? 0 : 1;
 }
 
-static const tr_behaviour echo_b = { "echo", NULL, echo, NULL };
+static const tr_behaviour echo_b = {"echo", NULL, echo, NULL};
 
 static tr_node *start(tr_runtime **rt, const char *name, const char *url)
 {
-	const char *listen[] = { url, NULL };
+	const char *listen[] = {url, NULL};
 	tr_node_opts o;
 	tr_node *n = NULL;
 	tr_node_opts_init(&o);
@@ -50,11 +50,11 @@ int main(void)
 	tr_pid e, re;
 	tr_msg *r = NULL;
 	ok = ok && tr_spawn(&e, rb, &echo_b, NULL, NULL) == TR_OK &&
-	    tr_register(rb, "echo", e) == TR_OK &&
-	    tr_node_connect(na, ub, 10000, NULL) == TR_OK &&
-	    tr_node_whereis(&re, na, "b", "echo", 10000) == TR_OK &&
-	    tr_call(&r, ra, re, 1, "hi", 2, 10000) == TR_OK &&
-	    r->size == 2 && memcmp(r->data, "hi", 2) == 0;
+	     tr_register(rb, "echo", e) == TR_OK &&
+	     tr_node_connect(na, ub, 10000, NULL) == TR_OK &&
+	     tr_node_whereis(&re, na, "b", "echo", 10000) == TR_OK &&
+	     tr_call(&r, ra, re, 1, "hi", 2, 10000) == TR_OK && r->size == 2 &&
+	     memcmp(r->data, "hi", 2) == 0;
 	tr_msg_free(r);
 	tr_node_stop(na);
 	tr_node_stop(nb);
