@@ -29,6 +29,7 @@
 
 #include <troupe/node.h>
 
+#include "node_child.h"
 #include "test_node_proto.h"
 #include "troupe.pb-c.h"
 
@@ -193,12 +194,6 @@ static const tr_behaviour agent_b = {
 
 /* ---- the fixture -------------------------------------------------------- */
 
-struct child {
-	pid_t pid;
-	int out;
-	char url[512];
-};
-
 struct env {
 	bool tcp; /* else ipc */
 	char dir[256];
@@ -300,35 +295,6 @@ static int setup_ipc(void **state)
 static int setup_tcp(void **state)
 {
 	return setup(state, true);
-}
-
-static void kill_child(struct child *c)
-{
-	if (c->pid > 0) {
-		kill(c->pid, SIGCONT);
-		kill(c->pid, SIGKILL);
-		waitpid(c->pid, NULL, 0);
-		close(c->out);
-	}
-	c->pid = 0;
-}
-
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d == NULL)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		char p[600];
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
 }
 
 static int teardown(void **state)

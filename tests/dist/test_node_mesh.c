@@ -28,6 +28,7 @@
 
 #include <troupe/node.h>
 
+#include "node_child.h"
 #include "rt.h"
 #include "test_node_proto.h"
 
@@ -113,12 +114,6 @@ static const tr_behaviour agent_b = {
 
 /* ---- the fixture -------------------------------------------------------- */
 
-struct child {
-	pid_t pid;
-	int out;
-	char url[512];
-};
-
 /* A port with the messages taken from it that no wait wanted yet. */
 struct inbox {
 	tr_port *port;
@@ -196,34 +191,6 @@ static int setup_ipc(void **state)
 static int setup_tcp(void **state)
 {
 	return setup(state, true);
-}
-
-static void kill_child(struct child *c)
-{
-	if (c->pid > 0) {
-		kill(c->pid, SIGKILL);
-		waitpid(c->pid, NULL, 0);
-		close(c->out);
-	}
-	c->pid = 0;
-}
-
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d == NULL)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		char p[600];
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
 }
 
 static int teardown(void **state)
