@@ -22,11 +22,10 @@
 
 /* ---- messages ------------------------------------------------------------ */
 
-/* A message with room for `size` payload bytes, header filled. */
-static int msg_raw(tr_msg **mp, tr_runtime *rt, uint32_t type, size_t size)
+/* A message with room for `size` payload bytes, header filled; no limit
+ * checked. */
+static tr_msg *msg_alloc(uint32_t type, size_t size)
 {
-	if (TR_UNLIKELY(size > rt->opts.max_msg_size || size > UINT32_MAX))
-		return TR_EMSGSIZE;
 	size_t total = TR__MSG_HDR + size;
 	unsigned cls = tr__pool_class(total);
 	tr_msg *m;
@@ -35,7 +34,7 @@ static int msg_raw(tr_msg **mp, tr_runtime *rt, uint32_t type, size_t size)
 	else
 		m = aligned_alloc(64, (total + 63) & ~(size_t)63);
 	if (TR_UNLIKELY(m == NULL))
-		return TR_ENOMEM;
+		return NULL;
 	m->_next = NULL;
 	m->ref = 0;
 	m->sender = TR_PID_NONE;
@@ -43,8 +42,16 @@ static int msg_raw(tr_msg **mp, tr_runtime *rt, uint32_t type, size_t size)
 	m->size = (uint32_t)size;
 	m->_flags = cls;
 	m->_rsv = 0;
-	*mp = m;
-	return TR_OK;
+	return m;
+}
+
+/* msg_alloc within the runtime's size limit. */
+static int msg_raw(tr_msg **mp, tr_runtime *rt, uint32_t type, size_t size)
+{
+	if (TR_UNLIKELY(size > rt->opts.max_msg_size || size > UINT32_MAX))
+		return TR_EMSGSIZE;
+	*mp = msg_alloc(type, size);
+	return TR_LIKELY(*mp != NULL) ? TR_OK : TR_ENOMEM;
 }
 
 int tr__msg_new(
@@ -67,20 +74,9 @@ void tr__msg_free(tr_msg *m)
 
 int tr__msg_new_sys(tr_msg **mp, uint32_t type, const void *data, size_t size)
 {
-	size_t total = TR__MSG_HDR + size;
-	unsigned cls = tr__pool_class(total);
-	tr_msg *m = cls != TR__POOL_LARGE
-	                ? tr__pool_alloc(cls)
-	                : aligned_alloc(64, (total + 63) & ~(size_t)63);
+	tr_msg *m = msg_alloc(type, size);
 	if (m == NULL)
 		return TR_ENOMEM;
-	m->_next = NULL;
-	m->ref = 0;
-	m->sender = TR_PID_NONE;
-	m->type = type;
-	m->size = (uint32_t)size;
-	m->_flags = cls;
-	m->_rsv = 0;
 	if (size != 0)
 		memcpy(m->data, data, size);
 	*mp = m;
