@@ -19,6 +19,7 @@
 
 #include "codec.h"
 #include "crypto.h"
+#include "nng_err.h"
 
 /* ------------------------------------------------------------------------ */
 /* Replay cache                                                              */
@@ -373,25 +374,6 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static int from_nng(int rv)
-{
-	switch (rv) {
-	case 0:
-		return TR_OK;
-	case NNG_ENOMEM:
-		return TR_ENOMEM;
-	case NNG_EINVAL:
-	case NNG_EADDRINVAL:
-		return TR_EINVAL;
-	case NNG_ENOTSUP:
-		return TR_ENOTSUP;
-	case NNG_EADDRINUSE:
-		return TR_EEXIST;
-	default:
-		return TR_ECLOSED;
-	}
-}
-
 /* Calls the actor a verified request names. On TR_OK `*reply` is the
  * actor's answer (the caller frees it); otherwise `msg` holds a reason. */
 static int call(tr__client *c, const Troupe__Wire__ClientRequest *req,
@@ -577,17 +559,18 @@ int tr__client_start(tr__client **cp, tr_runtime *rt, const char *url,
 	if (rv != TR_OK)
 		goto fail;
 
-	if ((rv = from_nng(nng_rep0_open(&c->sock))) != TR_OK)
+	if ((rv = tr__nng_err(nng_rep0_open(&c->sock))) != TR_OK)
 		goto fail;
 	c->open = true;
 	/* nng 1.5.2 accepts messages of any size by default: bound both the
 	 * socket and the listener, as every listener of troupe does. */
-	if ((rv = from_nng(nng_socket_set_size(
+	if ((rv = tr__nng_err(nng_socket_set_size(
 	         c->sock, NNG_OPT_RECVMAXSZ, max_frame))) != TR_OK ||
-	    (rv = from_nng(nng_listener_create(&l, c->sock, url))) != TR_OK ||
-	    (rv = from_nng(nng_listener_set_size(
+	    (rv = tr__nng_err(nng_listener_create(&l, c->sock, url))) !=
+	        TR_OK ||
+	    (rv = tr__nng_err(nng_listener_set_size(
 	         l, NNG_OPT_RECVMAXSZ, max_frame))) != TR_OK ||
-	    (rv = from_nng(nng_listener_start(l, 0))) != TR_OK)
+	    (rv = tr__nng_err(nng_listener_start(l, 0))) != TR_OK)
 		goto fail;
 	if (nng_listener_get_string(l, NNG_OPT_URL, &s) == 0) {
 		c->url = strdup(s);
@@ -604,10 +587,10 @@ int tr__client_start(tr__client **cp, tr_runtime *rt, const char *url,
 		worker *w = &c->w[i];
 
 		w->c = c;
-		if ((rv = from_nng(nng_ctx_open(&w->ctx, c->sock))) != TR_OK)
+		if ((rv = tr__nng_err(nng_ctx_open(&w->ctx, c->sock))) != TR_OK)
 			goto fail;
 		w->ctx_open = true;
-		if ((rv = from_nng(nng_aio_alloc(&w->aio, NULL, NULL))) !=
+		if ((rv = tr__nng_err(nng_aio_alloc(&w->aio, NULL, NULL))) !=
 		    TR_OK)
 			goto fail;
 		if (pthread_create(&w->thr, NULL, work, w) != 0) {

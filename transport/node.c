@@ -47,6 +47,7 @@
 #include "codec.h"
 #include "crypto.h"
 #include "dist.h"
+#include "nng_err.h"
 #include "rt.h"
 #include "troupe.pb-c.h"
 #include "troupe/node.h"
@@ -260,27 +261,6 @@ static size_t varint_put(uint8_t *p, uint64_t v)
 	}
 	p[i++] = (uint8_t)v;
 	return i;
-}
-
-static int nng_err(int rv)
-{
-	switch (rv) {
-	case 0:
-		return TR_OK;
-	case NNG_ENOMEM:
-		return TR_ENOMEM;
-	case NNG_EINVAL:
-	case NNG_EADDRINVAL:
-		return TR_EINVAL;
-	case NNG_ENOTSUP:
-		return TR_ENOTSUP;
-	case NNG_ETIMEDOUT:
-		return TR_ETIMEDOUT;
-	case NNG_EADDRINUSE:
-		return TR_EEXIST;
-	default:
-		return TR_ECLOSED;
-	}
 }
 
 static bool is_tls(const char *url)
@@ -1487,7 +1467,7 @@ static int tls_config(
 		nng_tls_config_free(*cfg);
 		*cfg = NULL;
 	}
-	return nng_err(rv);
+	return tr__nng_err(rv);
 }
 
 static void push_pipe_cb(nng_pipe pp, nng_pipe_ev ev, void *arg)
@@ -1514,7 +1494,7 @@ static int push_open(
 	*tls = NULL;
 	int rv = nng_push0_open(s);
 	if (rv != 0)
-		return nng_err(rv);
+		return tr__nng_err(rv);
 	nng_dialer d;
 	rv = nng_dialer_create(&d, *s, url);
 	if (rv == 0) {
@@ -1540,7 +1520,7 @@ static int push_open(
 		if (*tls != NULL)
 			nng_tls_config_free(*tls);
 		*tls = NULL;
-		return nng_err(rv);
+		return tr__nng_err(rv);
 	}
 	return TR_OK;
 }
@@ -1550,13 +1530,13 @@ static int peer_attach_push(struct peer *p, nng_socket s, nng_tls_config *tls)
 {
 	int rv = nng_aio_alloc(&p->saio, send_cb, p);
 	if (rv != 0)
-		return nng_err(rv);
+		return tr__nng_err(rv);
 	nng_aio_set_timeout(p->saio, NNG_DURATION_INFINITE);
 	if (p->daio == NULL &&
 	    (rv = nng_aio_alloc(&p->daio, NULL, NULL)) != 0) {
 		nng_aio_free(p->saio);
 		p->saio = NULL;
-		return nng_err(rv);
+		return tr__nng_err(rv);
 	}
 	/* Zero: fail at once rather than wait when the socket is full. */
 	nng_aio_set_timeout(p->daio, NNG_DURATION_ZERO);
@@ -2172,7 +2152,7 @@ static int listen_all(struct tr_node *n, const char *const *urls)
 		nng_listener l;
 		int rv = nng_listener_create(&l, n->pull, urls[i]);
 		if (rv != 0)
-			return nng_err(rv);
+			return tr__nng_err(rv);
 		(void)nng_listener_set_size(l, NNG_OPT_RECVMAXSZ, n->max_frame);
 		if (is_tls(urls[i])) {
 			if (n->tls_srv == NULL) {
@@ -2184,11 +2164,11 @@ static int listen_all(struct tr_node *n, const char *const *urls)
 			rv = nng_listener_set_ptr(
 			    l, NNG_OPT_TLS_CONFIG, n->tls_srv);
 			if (rv != 0)
-				return nng_err(rv);
+				return tr__nng_err(rv);
 		}
 		rv = nng_listener_start(l, 0);
 		if (rv != 0)
-			return nng_err(rv);
+			return tr__nng_err(rv);
 		/* nng rewrites the URL of a tcp listener on port 0 with the
 		 * port it got. */
 		char *real = NULL;
@@ -2255,7 +2235,7 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *opts)
 	}
 	int rv;
 	if (rc == TR_OK && (rv = nng_pull0_open(&n->pull)) != 0)
-		rc = nng_err(rv);
+		rc = tr__nng_err(rv);
 	if (rc == TR_OK) {
 		n->pull_open = true;
 		(void)nng_socket_set_size(
@@ -2432,7 +2412,7 @@ int tr_node_connect(tr_node *n, const char *url, int64_t timeout_ms, char *peer)
 	if (rc == TR_OK) {
 		int rv = nng_send(c->sock, buf, len, 0);
 		free(buf);
-		rc = nng_err(rv);
+		rc = tr__nng_err(rv);
 	}
 	pthread_mutex_lock(&n->lock);
 	c->sent = rc == TR_OK;
