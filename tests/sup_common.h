@@ -238,4 +238,12 @@ static TT_UNUSED void tt_sup_stop(
 		    (want));                                                   \
 	} while (0)
 
+/* The event log the supervisor tests' workers write to. */
+static struct tt_evlog evlog;
+
+static TT_UNUSED void reset_log(void)
+{
+	memset(&evlog, 0, sizeof(evlog));
+}
+
 #endif /* TROUPE_TESTS_SUP_COMMON_H */

@@ -8,13 +8,6 @@
 
 #define LONG_PERIOD 3600000u
 
-static struct tt_evlog evlog;
-
-static void reset_log(void)
-{
-	memset(&evlog, 0, sizeof(evlog));
-}
-
 static void test_child_admin(void **state)
 {
 	struct tt_fixture *fx = tt_begin(state);
