@@ -237,7 +237,11 @@ static bool envelope_ok(const Troupe__Wire__Envelope *e)
 {
 	return e != NULL &&
 	       protobuf_c_enum_descriptor_get_value(
-	           &troupe__wire__control__descriptor, (int)e->control) != NULL;
+	           &troupe__wire__control__descriptor, (int)e->control) !=
+	           NULL &&
+	       (e->n_more == 0 ||
+	           e->control == TROUPE__WIRE__CONTROL__CONTROL_NONE ||
+	           e->control == TROUPE__WIRE__CONTROL__CONTROL_NAMED_SEND);
 }
 
 static bool frame_ok(const Troupe__Wire__Frame *f)
@@ -363,6 +367,41 @@ static int fast_pid(
 	return FAST_OK;
 }
 
+/* Envelope.more, repeated bytes: every entry from `p` (at the first tag)
+ * to `end`, in an array sized by a first pass, as protobuf-c does. */
+static int fast_more(
+    arena *a, const uint8_t *p, const uint8_t *end, Troupe__Wire__Envelope *e)
+{
+	size_t n = 0, len;
+	unsigned wt;
+	for (const uint8_t *q = p; q < end; n++) {
+		if (get_tag(&q, end, &wt) != 12 || wt != 2 ||
+		    !get_len(&q, end, &len))
+			return FAST_NO;
+		q += len;
+	}
+	if (n > SIZE_MAX / sizeof(*e->more))
+		return FAST_FAIL;
+	e->more = charge(a, n * sizeof(*e->more));
+	if (e->more == NULL)
+		return FAST_FAIL;
+	for (size_t i = 0; i < n; i++) {
+		(void)get_tag(&p, end, &wt);
+		(void)get_len(&p, end, &len);
+		e->more[i].len = len;
+		e->more[i].data = NULL;
+		if (len > 0) {
+			e->more[i].data = charge(a, len);
+			if (e->more[i].data == NULL)
+				return FAST_FAIL;
+			memcpy(e->more[i].data, p, len);
+		}
+		p += len;
+	}
+	e->n_more = n;
+	return FAST_OK;
+}
+
 static int32_t unzigzag32(uint64_t v)
 {
 	uint32_t u = (uint32_t)v;
@@ -381,10 +420,18 @@ static int fast_env(arena *a, const uint8_t *p, const uint8_t *end,
 		uint64_t v;
 		size_t len;
 		int r = FAST_OK;
-		if ((f = get_tag(&p, end, &wt)) <= last || f > 11)
+		const uint8_t *at = p;
+		if ((f = get_tag(&p, end, &wt)) <= last || f > 12)
 			return FAST_NO;
 		last = f;
 		switch (f) {
+		case 12:
+			/* The last field: the rest must be its entries. */
+			if (wt != 2)
+				return FAST_NO;
+			r = fast_more(a, at, end, e);
+			p = end;
+			break;
 		case 1:
 		case 2:
 		case 4:
@@ -657,6 +704,8 @@ size_t tr__envelope_size(const Troupe__Wire__Envelope *e)
 	if ((l = str_len(e->name)) != 0)
 		n += len_field_size(l);
 	n += varint_field_size(zigzag32(e->error));
+	for (size_t i = 0; i < e->n_more; i++)
+		n += len_field_size(e->more[i].len);
 	return n;
 }
 
@@ -677,6 +726,8 @@ size_t tr__envelope_pack(const Troupe__Wire__Envelope *e, uint8_t *out)
 	p = put_str_field(p, 9, e->reason_text);
 	p = put_str_field(p, 10, e->name);
 	p = put_varint_field(p, 11, zigzag32(e->error));
+	for (size_t i = 0; i < e->n_more; i++)
+		p = put_len_field(p, 12, e->more[i].data, e->more[i].len);
 	return (size_t)(p - out);
 }
 

@@ -74,8 +74,9 @@ int tr__pb_encode(uint8_t **buf, size_t *len, const ProtobufCMessage *m);
 
 /* Decodes one Frame, as tr__pb_decode, and also refuses (NULL) a Frame
  * with no body set and a Batch holding an Envelope whose `control` is not
- * a value of the Control enum known to this build. Free the result with
- * tr__frame_free. */
+ * a value of the Control enum known to this build, or that has entries in
+ * `more` with a control other than NONE or NAMED_SEND. Free the result
+ * with tr__frame_free. */
 Troupe__Wire__Frame *tr__frame_decode(
     const uint8_t *buf, size_t len, size_t budget);
 

@@ -78,6 +78,15 @@ struct xmon {
 
 struct conn;
 
+/* What a message must share with the open run to join it (Envelope.more):
+ * name is NULL for a send to a pid, the registered name for a named
+ * send. */
+struct runkey {
+	tr_pid to, from;
+	uint32_t type;
+	const char *name;
+};
+
 struct peer {
 	struct peer *next; /* in the node's list, reap list or graveyard */
 	uint32_t idx;
@@ -88,6 +97,7 @@ struct peer {
 	uint8_t nonce[TR__NODE_NONCE_LEN]; /* our challenge to it */
 	uint8_t their[TR__NODE_NONCE_LEN]; /* its challenge to us */
 	bool have_their;
+	uint32_t minor;    /* its protocol minor, from its Hello */
 	struct conn *conn; /* a tr_node_connect waiting for it */
 	char **listen;     /* where it listens (from its Hello) */
 	size_t nlisten;
@@ -110,7 +120,16 @@ struct peer {
 	pthread_mutex_t lock;
 	int state;
 	nng_msg *batch;
-	uint32_t nenv;
+	uint32_t nenv; /* messages in it */
+	/* The open run: the batch's last envelope, which further messages
+	 * with the same key join as entries of its `more` field. run_off is
+	 * where its tag starts in the batch, run_len its body's length. */
+	bool run_open;
+	uint32_t run_off, run_len;
+	tr_pid run_to, run_from;
+	uint32_t run_type;
+	bool run_named;
+	char run_name[TR_NAME_MAX + 1];
 	nng_msg **q;
 	uint32_t qhead, qn, qcap;
 	size_t queued; /* bytes in q and in flight */
@@ -499,6 +518,7 @@ static bool q_push(struct peer *p, nng_msg *m)
 static void cut(struct tr_node *n, struct peer *p)
 {
 	nng_msg *b = p->batch;
+	p->run_open = false;
 	if (b == NULL)
 		return;
 	p->batch = NULL;
@@ -603,10 +623,68 @@ static void flush_peer(struct tr_node *n, struct peer *p)
 		send_direct(p, m);
 }
 
+#define RUN_NONE 1 /* run_put: the message cannot join the open run */
+
+static size_t vlen(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* Adds a message with key `k` to the open run of the batch as one more
+ * entry of its envelope's `more` (peer lock held, state checked): a
+ * stream of sends from one actor to one target then costs a payload and
+ * two bytes each on the wire, and no header to encode or decode. Returns
+ * TR_OK, TR_EAGAIN (bounded, and the queue is full), or RUN_NONE when
+ * the message must start an envelope of its own: no run is open, its key
+ * differs, the peer's minor predates `more`, or the batch is full. */
+static int run_put(struct tr_node *n, struct peer *p, const struct runkey *k,
+    const void *data, size_t len, bool bounded)
+{
+	if (!p->run_open || p->minor < 1 || k->type != p->run_type ||
+	    !tr_pid_eq(k->to, p->run_to) || !tr_pid_eq(k->from, p->run_from) ||
+	    (k->name != NULL) != p->run_named ||
+	    (k->name != NULL && strcmp(k->name, p->run_name) != 0))
+		return RUN_NONE;
+	size_t blen = nng_msg_len(p->batch);
+	size_t hl = 1 + vlen(len);
+	size_t nlen = (size_t)p->run_len + hl + len;
+	size_t grow = vlen(nlen) - vlen(p->run_len); /* its length prefix */
+	size_t add = grow + hl + len;
+	if (p->nenv >= TR__NODE_BATCH_ENVS || blen + add > TR__NODE_BATCH_BYTES)
+		return RUN_NONE;
+	if (bounded && p->queued + blen + add > n->max_queue)
+		return TR_EAGAIN;
+	if (nng_msg_realloc(p->batch, blen + add) != 0)
+		return RUN_NONE;
+	uint8_t *b = nng_msg_body(p->batch);
+	uint8_t *pre = b + p->run_off + 1; /* the envelope's length */
+	if (grow != 0)
+		memmove(pre + vlen(nlen), pre + vlen(p->run_len), p->run_len);
+	(void)varint_put(pre, nlen);
+	uint8_t *at = b + blen + grow;
+	*at++ = 0x62; /* Envelope.more: field 12, length-delimited */
+	at += varint_put(at, len);
+	if (len != 0)
+		memcpy(at, data, len);
+	p->run_len = (uint32_t)nlen;
+	p->nenv++;
+	if (blen + add >= TR__NODE_BATCH_BYTES ||
+	    p->nenv >= TR__NODE_BATCH_ENVS)
+		cut(n, p);
+	return TR_OK;
+}
+
 /* Appends one envelope to the open batch (peer lock held). The caller
- * has checked the state. */
-static int env_put(
-    struct tr_node *n, struct peer *p, const Env *e, bool bounded)
+ * has checked the state. With a key `k`, the envelope opens a run that
+ * later messages with the same key may join (run_put); without, it
+ * closes the open run. */
+static int env_put(struct tr_node *n, struct peer *p, const Env *e,
+    bool bounded, const struct runkey *k)
 {
 	size_t sz = tr__envelope_size(e);
 	uint8_t h[11];
@@ -635,6 +713,18 @@ static int env_put(
 	uint8_t *at = (uint8_t *)nng_msg_body(p->batch) + blen + hl;
 	(void)tr__envelope_pack(e, at);
 	p->nenv++;
+	p->run_open =
+	    k != NULL && (k->name == NULL || strlen(k->name) <= TR_NAME_MAX);
+	if (p->run_open) {
+		p->run_off = (uint32_t)blen;
+		p->run_len = (uint32_t)sz;
+		p->run_to = k->to;
+		p->run_from = k->from;
+		p->run_type = k->type;
+		p->run_named = k->name != NULL;
+		if (k->name != NULL)
+			strcpy(p->run_name, k->name);
+	}
 	if (nng_msg_len(p->batch) >= TR__NODE_BATCH_BYTES ||
 	    p->nenv >= TR__NODE_BATCH_ENVS)
 		cut(n, p);
@@ -675,7 +765,7 @@ static int frame_put(
 static int env_send_now(struct tr_node *n, struct peer *p, const Env *e)
 {
 	pthread_mutex_lock(&p->lock);
-	int rc = p->state == PS_UP ? env_put(n, p, e, false) : TR_ENOPROC;
+	int rc = p->state == PS_UP ? env_put(n, p, e, false, NULL) : TR_ENOPROC;
 	pthread_mutex_unlock(&p->lock);
 	if (rc == TR_OK)
 		flush_peer(n, p);
@@ -704,6 +794,7 @@ static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
 	tr_pid from = m->sender;
 	int bk = BK_NONE;
 	uint32_t f = m->_flags;
+	bool plain = false; /* may join a run */
 	if ((f & TR__MF_SIGNAL) != 0) {
 		e.ref = m->ref;
 		switch (m->type) {
@@ -759,6 +850,7 @@ static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
 		e.ref = m->ref;
 		if ((f & TR__MF_REPLY) != 0)
 			e.flags = TR__ENV_REPLY;
+		plain = e.ref == 0 && e.flags == 0;
 	}
 	pid_out(n, to, &wto);
 	e.to = &wto;
@@ -766,8 +858,12 @@ static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
 		pid_out(n, from, &wfrom);
 		e.from = &wfrom;
 	}
+	struct runkey k = {to, from, m->type, NULL};
 	pthread_mutex_lock(&p->lock);
-	int rc = p->state == PS_UP ? env_put(n, p, &e, true) : TR_ENOPROC;
+	int rc = TR_ENOPROC;
+	if (p->state == PS_UP && (!plain || (rc = run_put(n, p, &k, m->data,
+	                                         m->size, true)) == RUN_NONE))
+		rc = env_put(n, p, &e, true, plain ? &k : NULL);
 	if (rc == TR_OK) {
 		/* DEMONITOR is sent by the watcher, and also when a dying
 		 * watcher clears its monitors; DOWN by the target. */
@@ -1103,7 +1199,7 @@ static void spawn_in(
 	r.ref = e->ref;
 	r.error = err;
 	r.flags = link ? TR__ENV_LINK : 0;
-	(void)env_put(n, p, &r, false);
+	(void)env_put(n, p, &r, false, NULL);
 	pthread_mutex_unlock(&p->lock);
 	flush_peer(n, p);
 }
@@ -1132,6 +1228,22 @@ static void spawn_reply_in(
 	}
 	(void)inject_msg(
 	    n, to, TR_MSG_SPAWN_REPLY, &r, sizeof(r), from, e->ref, 0);
+}
+
+/* Delivers a plain message and the rest of its run (Envelope.more) to
+ * `to`; a payload over the runtime's limit is dropped, as one sent
+ * locally would be refused. */
+static void rx_run(struct rx *r, tr_pid to, const Env *e, tr_pid from,
+    uint64_t ref, uint32_t flags)
+{
+	size_t max = r->n->rt->opts.max_msg_size;
+	if (e->payload.len <= max)
+		rx_inject(r, to, e->type, e->payload.data, e->payload.len, from,
+		    ref, flags);
+	for (size_t i = 0; i < e->n_more; i++)
+		if (e->more[i].len <= max)
+			rx_inject(r, to, e->type, e->more[i].data,
+			    e->more[i].len, from, ref, flags);
 }
 
 static void named_in(struct rx *r, struct peer *p, const Env *e, tr_pid from)
@@ -1165,10 +1277,9 @@ static void named_in(struct rx *r, struct peer *p, const Env *e, tr_pid from)
 		(void)env_send_now(n, p, &a);
 		return;
 	}
-	if (err != TR_OK || e->type >= TR_MSG_SYSTEM ||
-	    e->payload.len > n->rt->opts.max_msg_size)
+	if (err != TR_OK || e->type >= TR_MSG_SYSTEM)
 		return; /* as in Erlang: an unknown name drops the message */
-	rx_inject(r, pid, e->type, e->payload.data, e->payload.len, from, 0, 0);
+	rx_run(r, pid, e, from, 0, 0);
 }
 
 static void env_in(struct rx *r, struct peer *p, const Env *e)
@@ -1200,11 +1311,9 @@ static void env_in(struct rx *r, struct peer *p, const Env *e)
 			    r, to, e->type, &err, sizeof(err), from, e->ref, 0);
 			return;
 		}
-		if (e->type >= TR_MSG_SYSTEM ||
-		    e->payload.len > n->rt->opts.max_msg_size)
+		if (e->type >= TR_MSG_SYSTEM)
 			return;
-		rx_inject(r, to, e->type, e->payload.data, e->payload.len, from,
-		    e->ref, flags);
+		rx_run(r, to, e, from, e->ref, flags);
 		return;
 	}
 	/* Signals: rare, and some take locks or call tr_kill. */
@@ -1583,6 +1692,7 @@ static int hello_put(struct tr_node *n, struct peer *p, const uint8_t *proof)
 	id.name = n->name;
 	id.incarnation = n->inc;
 	h.major = TROUPE__WIRE__VERSION__PROTOCOL_MAJOR;
+	h.minor = TR__NODE_MINOR;
 	h.node = &id;
 	h.n_listen = n->nurls;
 	h.listen = n->urls;
@@ -1808,6 +1918,9 @@ static void hello_in(
 		goto out;
 	memcpy(p->their, h->nonce.data, sizeof(p->their));
 	p->have_their = true;
+	/* Before the state turns UP under the peer lock, which orders it
+	 * before every send that reads it. */
+	p->minor = h->minor;
 	uint8_t proof[TR__SHA256_LEN];
 	if (answer) {
 		uint8_t want[TR__SHA256_LEN];
@@ -2016,7 +2129,7 @@ static void heartbeat(struct tr_node *n, struct peer *p)
 	/* Unbounded: a heartbeat is two bytes, and refusing it would not
 	 * help a peer that is already behind. */
 	if (p->state == PS_UP)
-		(void)env_put(n, p, &e, false);
+		(void)env_put(n, p, &e, false, NULL);
 	pthread_mutex_unlock(&p->lock);
 	flush_peer(n, p);
 }
@@ -2399,6 +2512,7 @@ int tr_node_connect(tr_node *n, const char *url, int64_t timeout_ms, char *peer)
 	id.name = n->name;
 	id.incarnation = n->inc;
 	h.major = TROUPE__WIRE__VERSION__PROTOCOL_MAJOR;
+	h.minor = TR__NODE_MINOR;
 	h.node = &id;
 	h.n_listen = n->nurls;
 	h.listen = n->urls;
@@ -2467,10 +2581,15 @@ static struct peer *peer_up_ref(struct tr_node *n, const char *node_name)
 }
 
 /* Puts an envelope from an actor; its turn's end flushes it. */
-static int ctx_put(tr_ctx *ctx, struct tr_node *n, struct peer *p, Env *e)
+static int ctx_put(tr_ctx *ctx, struct tr_node *n, struct peer *p, Env *e,
+    const struct runkey *k)
 {
 	pthread_mutex_lock(&p->lock);
-	int rc = p->state == PS_UP ? env_put(n, p, e, true) : TR_ENOPROC;
+	int rc = TR_ENOPROC;
+	if (p->state == PS_UP &&
+	    (k == NULL || (rc = run_put(n, p, k, e->payload.data,
+	                       e->payload.len, true)) == RUN_NONE))
+		rc = env_put(n, p, e, true, k);
 	nng_msg *out = rc == TR_OK ? kick_locked(p) : NULL;
 	pthread_mutex_unlock(&p->lock);
 	if (out != NULL)
@@ -2508,12 +2627,13 @@ int tr_send_remote_named(tr_ctx *ctx, const char *node_name, const char *name,
 	e.type = type;
 	e.payload.data = (uint8_t *)data;
 	e.payload.len = size;
+	struct runkey k = {TR_PID_NONE, tr_self(ctx), type, name};
 	/* Acquire: pairs with the release store below, though the fields
 	 * read here were published by peer_new already. */
 	struct peer *p =
 	    atomic_load_explicit(&n->named_peer, memory_order_acquire);
 	if (p != NULL && strcmp(p->name, node_name) == 0) {
-		int rc = ctx_put(ctx, n, p, &e);
+		int rc = ctx_put(ctx, n, p, &e, &k);
 		if (rc != TR_ENOPROC)
 			return rc;
 		/* That entry went down: the node may be up again under a
@@ -2523,7 +2643,7 @@ int tr_send_remote_named(tr_ctx *ctx, const char *node_name, const char *name,
 	if (p == NULL)
 		return TR_ENOPROC;
 	atomic_store_explicit(&n->named_peer, p, memory_order_release);
-	return ctx_put(ctx, n, p, &e);
+	return ctx_put(ctx, n, p, &e, &k);
 }
 
 int tr_node_whereis(tr_pid *pid, tr_node *n, const char *node_name,
@@ -2640,7 +2760,7 @@ int tr_spawn_remote(tr_ctx *ctx, uint64_t *ref, const char *node_name,
 	e.payload.len = size;
 	e.ref = r;
 	e.flags = link ? TR__ENV_LINK : 0;
-	int rc = ctx_put(ctx, n, p, &e);
+	int rc = ctx_put(ctx, n, p, &e, NULL);
 	if (rc == TR_OK && ref != NULL)
 		*ref = r;
 	return rc;

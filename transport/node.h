@@ -23,11 +23,17 @@
 #define TR__NODE_T_WHEREIS 0xFFFF00F0u
 #define TR__NODE_T_WHEREIS_REPLY 0xFFFF00F1u
 
+/* The protocol minor this build speaks (Hello.minor; proto/troupe.proto
+ * lists what each minor adds). Envelope.more goes only to peers of minor 1
+ * or more. */
+#define TR__NODE_MINOR 1u
+
 /* Length of the handshake nonces. */
 #define TR__NODE_NONCE_LEN 32
 
-/* Batching: a batch is cut when it holds this many bytes or envelopes,
- * and in any case at the end of a scheduler turn that sent to its peer. */
+/* Batching: a batch is cut when it holds this many bytes or messages (an
+ * envelope counts one, and each entry of its `more` one more), and in any
+ * case at the end of a scheduler turn that sent to its peer. */
 #define TR__NODE_BATCH_BYTES (64u * 1024u)
 #define TR__NODE_BATCH_ENVS 1024u
 

@@ -686,6 +686,16 @@ static void test_envelope_encoder(void **state)
 			e.reason = (int32_t)(next() >> 32);
 		if (r & (1u << 26))
 			e.ref = next() >> (next() % 64);
+		if (r & (1u << 27)) {
+			static ProtobufCBinaryData more[3];
+
+			for (size_t k = 0; k < 3; k++) {
+				more[k].data = b.payload[k];
+				more[k].len = k * 13 % 41;
+			}
+			e.n_more = 1 + (size_t)(r >> 28) % 3;
+			e.more = more;
+		}
 		check_same_encoding(&e);
 	}
 }
@@ -717,11 +727,20 @@ static void check_same_decoding(const uint8_t *buf, size_t len)
 		    w->body_case == TROUPE__WIRE__FRAME__BODY_BATCH) {
 			int bad = 0;
 
-			for (size_t i = 0; i < w->batch->n_envelopes; i++)
+			for (size_t i = 0; i < w->batch->n_envelopes; i++) {
+				const Troupe__Wire__Envelope *e =
+				    w->batch->envelopes[i];
+
 				bad |=
-				    w->batch->envelopes[i]->control >
+				    e->control >
 				        TROUPE__WIRE__CONTROL__CONTROL_NAMED_SEND ||
-				    w->batch->envelopes[i]->control < 0;
+				    e->control < 0 ||
+				    (e->n_more > 0 &&
+				        e->control !=
+				            TROUPE__WIRE__CONTROL__CONTROL_NONE &&
+				        e->control !=
+				            TROUPE__WIRE__CONTROL__CONTROL_NAMED_SEND);
+			}
 			assert_true(bad);
 		}
 		tr__pb_free((ProtobufCMessage *)w);
@@ -751,6 +770,14 @@ static void check_same_decoding(const uint8_t *buf, size_t len)
 			assert_string_equal(a->reason_text, b->reason_text);
 			assert_string_equal(a->name, b->name);
 			assert_int_equal(a->error, b->error);
+			assert_int_equal(a->n_more, b->n_more);
+			for (size_t k = 0; k < a->n_more; k++) {
+				assert_int_equal(
+				    a->more[k].len, b->more[k].len);
+				if (a->more[k].len > 0)
+					assert_memory_equal(a->more[k].data,
+					    b->more[k].data, a->more[k].len);
+			}
 		}
 	}
 	tr__frame_free(g);
@@ -797,6 +824,55 @@ static void test_batch_decoder(void **state)
 			check_same_decoding(m, len);
 			free(m);
 		}
+		free(buf);
+	}
+	/* Runs (Envelope.more) on plain and named sends, with empty and
+	 * long entries, and then on a control that may not carry them. */
+	for (int c = 0; c <= 1; c++) {
+		ProtobufCBinaryData more[300];
+		static uint8_t big[300];
+
+		build_batch(&b, 4,
+		    c == 0 ? TROUPE__WIRE__CONTROL__CONTROL_NONE
+		           : TROUPE__WIRE__CONTROL__CONTROL_NAMED_SEND);
+		for (size_t k = 0; k < 300; k++) {
+			big[k] = (uint8_t)(k * 7);
+			more[k].data = big;
+			more[k].len =
+			    k % 3 == 0 ? 0 : k; /* past 127: 2-byte lengths */
+		}
+		b.env[1].n_more = 1;
+		b.env[1].more = more + 5;
+		b.env[3].n_more = 300;
+		b.env[3].more = more;
+		f.batch = &b.batch;
+		assert_int_equal(tr__frame_encode(&buf, &len, &f), TR_OK);
+		check_same_decoding(buf, len);
+		{
+			Troupe__Wire__Frame *g =
+			    tr__frame_decode(buf, len, BIG);
+
+			assert_non_null(g);
+			assert_int_equal(g->batch->envelopes[3]->n_more, 300);
+			assert_int_equal(
+			    g->batch->envelopes[3]->more[299].len, 299);
+			tr__frame_free(g);
+		}
+		for (int round = 0; round < 3000; round++) {
+			uint8_t *m = malloc(len);
+			size_t at = (size_t)(next() % len);
+
+			assert_non_null(m);
+			memcpy(m, buf, len);
+			m[at] ^= (uint8_t)(1u << (next() % 8));
+			check_same_decoding(m, len);
+			free(m);
+		}
+		free(buf);
+		b.env[3].control = TROUPE__WIRE__CONTROL__CONTROL_LINK;
+		assert_int_equal(tr__frame_encode(&buf, &len, &f), TR_OK);
+		assert_null(tr__frame_decode(buf, len, BIG));
+		check_same_decoding(buf, len);
 		free(buf);
 	}
 	/* An empty batch. */
