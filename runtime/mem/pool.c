@@ -29,11 +29,14 @@ void tr__pool_free(unsigned cls, void *p)
 
 #define SLAB_BYTES (256u * 1024u)
 
-/* A free block: the first word links blocks of one chain, the second links
- * chains in the depot (only the first block of a chain uses it). */
+/* A free block: the first word links blocks of one chain; the first block
+ * of a chain in the depot also links the depot's chains and knows how many
+ * blocks its chain holds, so that a refill never walks it (the blocks were
+ * freed on another core: walking them was a cache miss each, in series). */
 typedef struct block {
 	struct block *next;
 	struct block *next_chain;
+	unsigned count;
 } block;
 
 /* The depot of one class. Its mutex is taken once per batch moved (tens to
@@ -66,9 +69,10 @@ static unsigned batch_of(unsigned cls)
 	return n > 256 ? 256u : (n < 8 ? 8u : (unsigned)n);
 }
 
-static void depot_put(unsigned cls, block *chain)
+static void depot_put(unsigned cls, block *chain, unsigned count)
 {
 	depot *d = &depots[cls];
+	chain->count = count;
 	pthread_mutex_lock(&d->lock);
 	chain->next_chain = d->chains;
 	d->chains = chain;
@@ -82,7 +86,7 @@ static void tc_flush(void *arg)
 	tcache *c = arg;
 	for (unsigned cls = 0; cls < TR__POOL_NCLASSES; cls++) {
 		if (c->head[cls] != NULL) {
-			depot_put(cls, c->head[cls]);
+			depot_put(cls, c->head[cls], c->count[cls]);
 			c->head[cls] = NULL;
 			c->count[cls] = 0;
 		}
@@ -114,13 +118,8 @@ static int refill(unsigned cls)
 		chain = d->chains;
 		d->chains = chain->next_chain;
 		pthread_mutex_unlock(&d->lock);
-		/* Chains in the depot are not all full length (thread exit
-		 * flushes whatever it had), so count them. */
-		unsigned k = 0;
-		for (block *b = chain; b != NULL; b = b->next)
-			k++;
 		tc.head[cls] = chain;
-		tc.count[cls] = k;
+		tc.count[cls] = chain->count;
 		return 0;
 	}
 	if ((size_t)(d->end - d->bump) < (size_t)n * sz) {
@@ -183,8 +182,8 @@ void tr__pool_free(unsigned cls, void *p)
 			last = last->next;
 		block *old = last->next;
 		last->next = NULL;
+		depot_put(cls, old, tc.count[cls] - n);
 		tc.count[cls] = n;
-		depot_put(cls, old);
 	}
 }
 

@@ -28,6 +28,7 @@
  * thread can still hold a pointer to it from a table lookup.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -519,7 +520,12 @@ static tr__actor *find_work(tr__sched *s)
 	return a;
 }
 
-/* Spins looking for work for spin_us, then parks. NULL: look again. */
+/* How long an idle scheduler spins on the CPU before it starts yielding
+ * between looks (see idle). */
+#define SPIN_HOT_NS 5000u
+
+/* Looks for work for spin_us (spinning for SPIN_HOT_NS, then yielding the
+ * core between looks), then parks. NULL: look again. */
 static tr__actor *idle(tr__sched *s)
 {
 	tr_runtime *rt = s->rt;
@@ -534,10 +540,20 @@ static tr__actor *idle(tr__sched *s)
 			    &rt->nspinning, 1, memory_order_seq_cst);
 			return a;
 		}
-		if (exiting(rt) || tr__now_ns() - t0 > limit)
+		uint64_t spent = tr__now_ns() - t0;
+		if (exiting(rt) || spent > limit)
 			break;
-		for (int i = 0; i < 50; i++)
-			tr__cpu_relax();
+		if (spent > SPIN_HOT_NS) {
+			/* Past the first microseconds, give the core to any
+			 * thread that is ready to run on it (a node's receive
+			 * thread, another process) and look again when it is
+			 * handed back: on a busy machine a spinning scheduler
+			 * otherwise takes the CPU its next work needs. */
+			sched_yield();
+		} else {
+			for (int i = 0; i < 50; i++)
+				tr__cpu_relax();
+		}
 	}
 	atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_seq_cst);
 	if (!exiting(rt))
