@@ -15,7 +15,8 @@
  * sender; TT_CRASH crashes it with the int32 reason in the payload.
  *
  * With --probe it also registers an actor "probe" (test_node_proto.h) for
- * tests of pids passed on between nodes.
+ * tests of pids passed on between nodes; the probe also registers and
+ * unregisters further echo actors under names a test chooses.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -91,12 +92,25 @@ static void probe_report(
 		(void)tr_send(ctx, p->reporter, TT_PROBE_REPORT, r, sizeof(*r));
 }
 
+/* The name in the payload of TT_PROBE_REG / TT_PROBE_UNREG, into `buf`
+ * (TT_PROBE_NAME_MAX + 1 bytes); "" if it does not fit. */
+static void probe_name(char *buf, const tr_msg *m)
+{
+	buf[0] = '\0';
+	if (m->size > 0 && m->size <= TT_PROBE_NAME_MAX) {
+		memcpy(buf, m->data, m->size);
+		buf[m->size] = '\0';
+	}
+}
+
 static int probe_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 {
 	struct probe *p = state;
 	struct tt_probe_report r;
 	memset(&r, 0, sizeof(r));
 	tr_exit_info info;
+	char name[TT_PROBE_NAME_MAX + 1];
+	tr_pid pid = TR_PID_NONE;
 	switch (m->type) {
 	case TT_PROBE_SUB:
 		p->reporter = tr_sender(m);
@@ -134,6 +148,21 @@ static int probe_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	case TT_PROBE_PONG:
 		r.what = TT_R_PONG;
 		probe_report(ctx, p, &r, tr_sender(m));
+		break;
+	case TT_PROBE_REG:
+		probe_name(name, m);
+		r.what = TT_R_REG;
+		r.rc = tr_spawn(&pid, tr_runtime_of(ctx), &echo_b, NULL, NULL);
+		if (r.rc == TR_OK && (r.rc = tr_register(tr_runtime_of(ctx),
+		                          name, pid)) != TR_OK)
+			(void)tr_kill(tr_runtime_of(ctx), pid, TR_REASON_KILL);
+		probe_report(ctx, p, &r, pid);
+		break;
+	case TT_PROBE_UNREG:
+		probe_name(name, m);
+		r.what = TT_R_UNREG;
+		r.rc = tr_unregister(tr_runtime_of(ctx), name);
+		probe_report(ctx, p, &r, tr_self(ctx));
 		break;
 	case TR_MSG_EXIT:
 	case TR_MSG_DOWN:

@@ -20,6 +20,8 @@
 #define COOKIE "s3cret cookie"
 #define WINDOW 30000u
 #define NOW 1700000000000u /* a fixed "now" for the pure tests */
+#define MAJOR ((uint32_t)TROUPE__WIRE__VERSION__PROTOCOL_MAJOR)
+#define WHY_MAJOR "protocol major version not supported"
 
 static uint64_t rng = 0x853c49e6748fea9bu;
 
@@ -54,8 +56,11 @@ struct req {
 /* A valid request at `ts` with a fresh random nonce. */
 static struct req req_at(uint64_t ts)
 {
-	struct req r = {
-	    .major = 1, .ts = ts, .nlen = 16, .to = "echo", .payload = "hello"};
+	struct req r = {.major = MAJOR,
+	    .ts = ts,
+	    .nlen = 16,
+	    .to = "echo",
+	    .payload = "hello"};
 
 	for (size_t i = 0; i < sizeof(r.nonce); i++)
 		r.nonce[i] = (uint8_t)next();
@@ -122,7 +127,7 @@ static void test_verify_ok(void **state)
 	assert_rc(
 	    tr__client_verify(f, len, COOKIE, NOW, WINDOW, c, &out), TR_OK);
 	assert_non_null(out);
-	assert_int_equal(out->major, 1);
+	assert_int_equal(out->major, MAJOR);
 	assert_int_equal(out->nonce.len, 16);
 	assert_memory_equal(out->nonce.data, r.nonce, 16);
 	assert_string_equal(out->to_name, "echo");
@@ -203,12 +208,16 @@ static void test_verify_refusals(void **state)
 	    tr__client_verify(f, len, COOKIE, NOW, WINDOW, c, &out), TR_EINVAL);
 	free(f);
 
-	/* Wrong major: 0 (unset) and 2. */
+	/* Wrong major, correctly signed: 0 (unset), the next one, the
+	 * largest; with the reason a reply gives. */
 	r = req_at(NOW);
 	r.major = 0;
 	assert_rc(check(c, &r, COOKIE, NOW), TR_ENOTSUP);
-	r.major = 2;
+	r.major = MAJOR + 1;
 	assert_rc(check(c, &r, COOKIE, NOW), TR_ENOTSUP);
+	r.major = UINT32_MAX;
+	assert_rc(check(c, &r, COOKIE, NOW), TR_ENOTSUP);
+	assert_string_equal(tr__client_refusal(TR_ENOTSUP), WHY_MAJOR);
 
 	/* Outside the window, either way, and absurd timestamps. */
 	r = req_at(NOW - WINDOW - 1);
@@ -568,6 +577,47 @@ static void test_endpoint(void **state)
 	fx_stop(fx);
 }
 
+/* Correctly signed requests of another protocol major (0, the next one,
+ * the largest) are refused over the endpoint with TR_ENOTSUP and the
+ * reason, no type and no payload, and none reaches the actor; nor is
+ * their nonce remembered: the same nonce with the right major is then
+ * served (which also shows the actor was there to reach). */
+static void test_endpoint_wrong_major(void **state)
+{
+	static const uint32_t majors[] = {0, MAJOR + 1, UINT32_MAX};
+	struct fx *fx = *state;
+	Troupe__Wire__ClientReply *rep;
+	struct req r;
+	nng_socket s;
+
+	fx_start(fx);
+	s = req_open(fx->url);
+	r = req_at(wall_ms());
+	for (size_t i = 0; i < sizeof(majors) / sizeof(majors[0]); i++) {
+		r.major = majors[i];
+		rep = call_req(s, &r, COOKIE);
+		assert_rc(rep->error, TR_ENOTSUP);
+		assert_non_null(rep->message);
+		assert_string_equal(rep->message, WHY_MAJOR);
+		assert_int_equal(rep->type, 0);
+		assert_int_equal(rep->payload.len, 0);
+		tr__client_reply_free(rep);
+	}
+	assert_rc(tr_runtime_wait_quiescent(fx->rt, TT_WAIT_MS), TR_OK);
+	assert_int_equal(atomic_load(&echo_handled), 0);
+
+	r.major = MAJOR;
+	rep = call_req(s, &r, COOKIE);
+	assert_rc(rep->error, TR_OK);
+	assert_int_equal(rep->payload.len, strlen("echo: hello"));
+	assert_memory_equal(rep->payload.data, "echo: hello", 11);
+	tr__client_reply_free(rep);
+	assert_int_equal(atomic_load(&echo_handled), 1);
+
+	nng_close(s);
+	fx_stop(fx);
+}
+
 /* A call to a silent actor holds one worker until its timeout; calls
  * through the other workers go on meanwhile. */
 static void test_endpoint_slow_call(void **state)
@@ -824,6 +874,8 @@ int main(void)
 	    cmocka_unit_test(test_nonce_cache_model),
 	    cmocka_unit_test_setup_teardown(
 	        test_endpoint, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_endpoint_wrong_major, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_endpoint_slow_call, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(

@@ -10,6 +10,10 @@
  *   not connected (NODEDOWN at once), and turned off.
  * - A pid of an earlier incarnation of C passed to B is refused there too:
  *   it never reaches the actor of the new incarnation in the same slot.
+ * - tr_node_whereis asks the node it names and no other: names found on B
+ *   and on C give working pids, names missing there give TR_ENOENT, nodes
+ *   not connected to this one TR_ENOPROC, and a pid of B found so and
+ *   passed on to C reaches B's actor.
  *
  * As in test_node.c: every test runs under alarm() over ipc:// (in a fresh
  * temporary directory) and over tcp://127.0.0.1; the fixture kills and
@@ -493,6 +497,47 @@ static void assert_names(
 	assert_int_equal(r->gen, pid.gen);
 }
 
+/* Has the probe `probe` register a fresh echo actor as `name` on its node
+ * (`type` TT_PROBE_REG) or unregister `name` (TT_PROBE_UNREG); returns its
+ * report. */
+static struct tt_probe_report name_cmd(
+    struct env *e, tr_pid probe, uint32_t type, const char *name)
+{
+	assert_rc(tr_port_send(e->in[0].port, probe, type, name, strlen(name)),
+	    TR_OK);
+	return report_of(
+	    e, probe, type == TT_PROBE_REG ? TT_R_REG : TT_R_UNREG, WAIT_MS);
+}
+
+/* A call to `pid` is answered by `pid` with a copy of the request. */
+static void call_ok(struct env *e, tr_pid pid)
+{
+	const char q[] = "ping";
+	tr_msg *r;
+	assert_rc(tr_call(&r, e->rt, pid, 7, q, sizeof(q), WAIT_MS), TR_OK);
+	assert_int_equal(r->type, 7);
+	assert_int_equal(r->size, sizeof(q));
+	assert_memory_equal(r->data, q, sizeof(q));
+	assert_true(tr_pid_eq(r->sender, pid));
+	tr_msg_free(r);
+}
+
+/* tr_node_whereis of `name` on `node` gives the pid of `node` that the
+ * TT_R_REG report `reg` names, and that pid answers a call. */
+static tr_pid found_on(struct env *e, const char *node, const char *name,
+    const struct tt_probe_report *reg)
+{
+	tr_pid pid;
+	char where[TR_NODE_NAME_MAX + 1];
+	assert_rc(tr_node_whereis(&pid, e->node, node, name, WAIT_MS), TR_OK);
+	assert_int_not_equal(pid.node, 0);
+	assert_rc(tr_node_name_of(where, sizeof(where), e->node, pid), TR_OK);
+	assert_string_equal(where, node);
+	assert_names(reg, node, pid);
+	call_ok(e, pid);
+	return pid;
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 /* B learns the pid of C's probe from an envelope that A sent, sends to it
@@ -643,6 +688,68 @@ static void test_stale_third_node(void **state)
 	assert_false(has_report(e, pc, TT_R_DOWN, 0));
 }
 
+/* tr_node_whereis with three nodes: this one (A) connected to B and C, C
+ * connected to B as well, and D connected to B only.
+ *
+ * Names registered at run time on B and on C (by their probes, as fresh
+ * echo actors) are found on the node asked, as pids of that node that
+ * answer calls; the probes found by name hear what is sent to them. The
+ * node asked is the only one asked: B's name on C, C's on B, a name on
+ * neither and B's name once unregistered there are TR_ENOENT (the pid
+ * found before still works: it never depended on the name). A node never
+ * connected and D (connected to B, but no transitive connect) are
+ * TR_ENOPROC. B's probe pid, found by whereis and passed to C in an
+ * envelope's sender field, takes C's send to B's probe. */
+static void test_whereis_three_nodes(void **state)
+{
+	struct env *e = *state;
+	int b = probe_node(e, "beta", NULL);
+	probe_node(e, "gamma", e->kids[b].url); /* C dials B */
+	tr_pid pb = remote_probe(e, "beta");
+	tr_pid pc = remote_probe(e, "gamma");
+	assert_int_not_equal(pb.node, pc.node);
+	subscribe(e, pb);
+	subscribe(e, pc);
+
+	struct tt_probe_report rb = name_cmd(e, pb, TT_PROBE_REG, "svc_b");
+	assert_rc(rb.rc, TR_OK);
+	struct tt_probe_report rg = name_cmd(e, pc, TT_PROBE_REG, "svc_c");
+	assert_rc(rg.rc, TR_OK);
+	tr_pid sb = found_on(e, "beta", "svc_b", &rb);
+	(void)found_on(e, "gamma", "svc_c", &rg);
+
+	tr_pid none;
+	assert_rc(tr_node_whereis(&none, e->node, "gamma", "svc_b", WAIT_MS),
+	    TR_ENOENT);
+	assert_rc(tr_node_whereis(&none, e->node, "beta", "svc_c", WAIT_MS),
+	    TR_ENOENT);
+	assert_rc(tr_node_whereis(&none, e->node, "beta", "nobody", WAIT_MS),
+	    TR_ENOENT);
+	assert_rc(tr_node_whereis(&none, e->node, "gamma", "nobody", WAIT_MS),
+	    TR_ENOENT);
+	struct tt_probe_report r = name_cmd(e, pb, TT_PROBE_UNREG, "svc_b");
+	assert_rc(r.rc, TR_OK);
+	assert_rc(tr_node_whereis(&none, e->node, "beta", "svc_b", WAIT_MS),
+	    TR_ENOENT);
+	call_ok(e, sb);
+
+	assert_rc(tr_node_whereis(&none, e->node, "nosuch", "echo", WAIT_MS),
+	    TR_ENOPROC);
+	const char *dial[] = {"--connect", e->kids[b].url, NULL};
+	assert_true(child_start(e, "delta", dial) >= 0);
+	assert_rc(tr_node_whereis(&none, e->node, "delta", "echo", WAIT_MS),
+	    TR_ENOPROC);
+
+	uint64_t seq = 41;
+	assert_rc(send_as(e, pb, pc, TT_PROBE_INTRO, &seq, sizeof(seq)), TR_OK);
+	r = report_of(e, pc, TT_R_INTRO, WAIT_MS);
+	assert_rc(r.rc, TR_OK);
+	assert_names(&r, "beta", pb);
+	r = report_of(e, pb, TT_R_HELLO, WAIT_MS);
+	assert_int_equal(r.seq, 41);
+	assert_names(&r, "gamma", pc);
+}
+
 int main(void)
 {
 	tt_save_signals();
@@ -654,6 +761,7 @@ int main(void)
 	    BOTH(test_third_node_pid),
 	    BOTH(test_monitor_all_nodes),
 	    BOTH(test_stale_third_node),
+	    BOTH(test_whereis_three_nodes),
 	};
 	/* TT_NODE_FILTER=test_stale_third_node runs one test (a glob). */
 	if (getenv("TT_NODE_FILTER") != NULL)

@@ -27,6 +27,16 @@
 #define TT_PROBE_PING 114u /* answered with TT_PROBE_PONG */
 #define TT_PROBE_PONG 115u /* reported as TT_R_PONG */
 #define TT_PROBE_REPORT 116u
+/* Spawn an echo actor and register it under the name in the payload (not
+ * NUL-terminated, at most TT_PROBE_NAME_MAX bytes); report TT_R_REG with
+ * tr_register's result (or tr_spawn's) and the new actor's pid (killed
+ * again if the name was refused). The probe already has its name, so the
+ * name goes to a fresh actor. */
+#define TT_PROBE_REG 117u
+/* Unregister the name in the payload (as above); report TT_R_UNREG with
+ * tr_unregister's result. */
+#define TT_PROBE_UNREG 118u
+#define TT_PROBE_NAME_MAX 63
 
 enum {
 	TT_R_SUB = 1,
@@ -37,6 +47,8 @@ enum {
 	TT_R_EXIT,  /* reason; pid: tr_exit_info.pid */
 	TT_R_DOWN,  /* reason; pid: tr_exit_info.pid; seq: 1 if the ref is
 	             * the one TT_PROBE_WATCH got */
+	TT_R_REG,   /* rc: tr_spawn, then tr_register; pid: the new actor */
+	TT_R_UNREG, /* rc: tr_unregister; pid: the probe */
 };
 
 /* A pid named by its node's name and its slot and generation there: what
