@@ -107,7 +107,7 @@ int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
 	if (o.batch == 0)
 		o.batch = 100;
 	if (o.spin_us == 0)
-		o.spin_us = 50;
+		o.spin_us = 100;
 	if (o.max_actors > (1u << 30))
 		return TR_EINVAL;
 

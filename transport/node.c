@@ -6,17 +6,18 @@
  * Threads:
  * - Any thread that sends to a remote pid runs node_send: it encodes an
  *   Envelope straight into the peer's open batch under the peer's lock.
- * - One nng callback (the single receive aio of the pull socket) decodes
- *   every inbound frame, runs the handshake and injects envelopes into
- *   mailboxes. It is one aio, so frames are handled one at a time and in
- *   the order of their pipe: per-pair order holds on the receiving side.
- * - A flushing thread hands its peer's next frame to nng itself when the
- *   socket takes it at once (send_direct); otherwise one send aio per peer
- *   takes queued frames out in order.
+ * - nng's task threads read the inbound connections (sp.c: push0/pull0
+ *   over nng's streams); frame_in decodes every inbound frame, runs the
+ *   handshake and injects envelopes into mailboxes. sp.c hands over one
+ *   frame at a time, in the order of its connection: per-pair order holds
+ *   on the receiving side.
+ * - A flushing thread writes its peer's next frame itself when the
+ *   connection is idle and takes it at once (send_direct); otherwise the
+ *   peer's connection writes queued frames out in order in the background.
  * - The ticker (our own thread) sends heartbeats, declares silent peers
- *   down and tears dead peers down: closing sockets and telling local
+ *   down and tears dead peers down: closing connections and telling local
  *   actors (noconnection) happens there, never inside an nng callback,
- *   because nng_close waits for the socket's callbacks.
+ *   because freeing a connection waits for its callbacks.
  *
  * Lifetime: a peer struct is never freed while the node runs. Its table
  * entry keeps pointing at it after it went down (state PS_DOWN), so a
@@ -39,8 +40,6 @@
 #include <time.h>
 
 #include <nng/nng.h>
-#include <nng/protocol/pipeline0/pull.h>
-#include <nng/protocol/pipeline0/push.h>
 #include <nng/supplemental/tls/tls.h>
 
 #include "client.h"
@@ -49,6 +48,7 @@
 #include "dist.h"
 #include "nng_err.h"
 #include "rt.h"
+#include "sp.h"
 #include "troupe.pb-c.h"
 #include "troupe/node.h"
 
@@ -101,14 +101,11 @@ struct peer {
 	struct conn *conn; /* a tr_node_connect waiting for it */
 	char **listen;     /* where it listens (from its Hello) */
 	size_t nlisten;
-	nng_pipe inp; /* its authenticated pipe into our pull socket */
+	uint32_t inp; /* its authenticated connection to us; 0: none */
 	bool has_push;
-	nng_socket push;
-	/* Both aios belong to whoever holds the send slot (`busy`) while
-	 * it is held: teardown frees them only once the slot is free for
-	 * good (see slot_release_locked and teardown). */
-	nng_aio *saio;
-	nng_aio *daio; /* no callback, no wait: see send_direct */
+	/* Our push0 connection to it. Teardown frees it only once the send
+	 * slot is free for good (see slot_release_locked and teardown). */
+	tr__sp_out *out;
 	nng_tls_config *tls;
 	_Atomic int64_t last_rx;
 	_Atomic uint32_t dirty; /* an open batch awaits a flush */
@@ -147,7 +144,7 @@ struct conn {
 	struct conn *next;
 	char *url;
 	uint8_t nonce[TR__NODE_NONCE_LEN];
-	nng_socket sock;
+	tr__sp_out *out;
 	nng_tls_config *tls;
 	bool sent;    /* our Hello went out on `sock` */
 	bool adopted; /* the socket now belongs to `peer` */
@@ -196,9 +193,7 @@ struct tr_node {
 	size_t nurls;
 	char *tls_ca, *tls_cert, *tls_key; /* PEM text */
 	nng_tls_config *tls_srv;
-	nng_socket pull;
-	bool pull_open;
-	nng_aio *raio;
+	tr__sp_in *in; /* our pull0 listeners and their connections */
 	tr__client *client;
 	_Atomic(struct peer *) *table;
 	_Atomic uint32_t top;
@@ -556,62 +551,53 @@ static void slot_release_locked(struct peer *p)
 		pthread_cond_broadcast(&p->idle);
 }
 
-/* Never called with the peer lock held: nng may run the callback of a
- * stopped aio on the calling thread. */
+/* Never called with the peer lock held: sp.c may report a failed frame
+ * on the calling thread. */
 static void start_send(struct peer *p, nng_msg *m)
 {
-	nng_aio_set_msg(p->saio, m);
-	nng_send_aio(p->push, p->saio);
+	tr__sp_out_send(p->out, m, true);
 }
 
-static void send_cb(void *arg)
+/* The end of a frame taken by kick_locked (sp.c's report). */
+static void send_cb(void *arg, int rv)
 {
 	struct peer *p = arg;
-	int rv = nng_aio_result(p->saio);
-	if (rv != 0)
-		nng_msg_free(nng_aio_get_msg(p->saio));
 	pthread_mutex_lock(&p->lock);
 	p->queued -= p->inflight;
 	slot_release_locked(p);
-	nng_msg *next = rv == 0 || rv == NNG_ETIMEDOUT ? kick_locked(p) : NULL;
+	nng_msg *next = rv == 0 ? kick_locked(p) : NULL;
 	pthread_mutex_unlock(&p->lock);
 	if (next != NULL)
 		start_send(p, next);
 }
 
 /* Sends `m`, taken by kick_locked (so `busy` is set and no other frame of
- * this peer can go out meanwhile), on the calling thread. Through `saio`
- * every frame costs a hand-off to one of nng's task threads for send_cb,
- * which then takes the peer lock again; `daio` has no callback, so nng
- * completes it on this thread (push0 finishes a send as soon as a pipe
- * or its buffer takes the frame, and the TCP write itself is tried here
- * either way), and with a zero timeout it fails at once instead of
- * waiting when the socket is full. Then the frame goes through `saio` as
- * before. Order is kept: the next frame is only taken once nng has this
- * one. Not with the peer lock held (see start_send). */
+ * this peer can go out meanwhile), on the calling thread when the
+ * connection is idle and the socket takes it at once: a round trip then
+ * crosses no thread of ours or nng's on the way out, and no report comes
+ * back. Otherwise the connection writes it in the background and send_cb
+ * reports it. Order is kept: the next frame is only taken once this one
+ * is written. Not with the peer lock held (see start_send). */
 static void send_direct(struct peer *p, nng_msg *m)
 {
 	while (m != NULL) {
 		size_t len = nng_msg_len(m);
-		nng_aio_set_msg(p->daio, m);
-		nng_send_aio(p->push, p->daio);
-		nng_aio_wait(p->daio); /* returns at once: no callback */
-		int rv = nng_aio_result(p->daio);
-		if (rv == NNG_ETIMEDOUT) {
-			start_send(p, nng_aio_get_msg(p->daio));
-			return;
-		}
-		if (rv != 0)
-			nng_msg_free(nng_aio_get_msg(p->daio));
+		if (!tr__sp_out_send_now(p->out, m))
+			return; /* send_cb reports it */
 		pthread_mutex_lock(&p->lock);
 		p->queued -= len;
 		slot_release_locked(p);
-		m = rv == 0 ? kick_locked(p) : NULL;
+		m = kick_locked(p);
 		pthread_mutex_unlock(&p->lock);
 	}
 }
 
-static void flush_peer(struct tr_node *n, struct peer *p)
+/* Cuts the open batch and sends what is queued. `direct`: on this
+ * thread when the connection is idle (send_direct), which may wait a
+ * little on a full socket: for schedulers at the end of a turn and for
+ * threads of the application. The node's own threads (the ticker, nng's
+ * threads answering a peer) pass false and never wait. */
+static void flush_peer(struct tr_node *n, struct peer *p, bool direct)
 {
 	atomic_store_explicit(&p->dirty, 0, memory_order_relaxed);
 	pthread_mutex_lock(&p->lock);
@@ -619,11 +605,28 @@ static void flush_peer(struct tr_node *n, struct peer *p)
 		cut(n, p);
 	nng_msg *m = kick_locked(p);
 	pthread_mutex_unlock(&p->lock);
-	if (m != NULL)
+	if (m != NULL && direct)
 		send_direct(p, m);
+	else if (m != NULL)
+		start_send(p, m);
 }
 
-#define RUN_NONE 1 /* run_put: the message cannot join the open run */
+#define RUN_NONE 1        /* run_put: the message cannot join the open run */
+#define BATCH_FIRST 1024u /* bytes first reserved for a batch */
+
+/* Makes room for `need` bytes in a batch, doubling its buffer: nng grows
+ * a message to the exact size asked (so appends would copy it each time)
+ * and zero-fills new buffers, so a batch starts small (a round trip's
+ * frame is tens of bytes) and grows as it fills. The headroom nng leaves
+ * in front of a new message takes the frame header (cut). */
+static int batch_room(nng_msg *b, size_t need)
+{
+	size_t cap = nng_msg_capacity(b);
+	if (need <= cap)
+		return 0;
+	size_t c = cap * 2 > BATCH_FIRST ? cap * 2 : BATCH_FIRST;
+	return nng_msg_reserve(b, c > need ? c : need);
+}
 
 static size_t vlen(uint64_t v)
 {
@@ -659,7 +662,8 @@ static int run_put(struct tr_node *n, struct peer *p, const struct runkey *k,
 		return RUN_NONE;
 	if (bounded && p->queued + blen + add > n->max_queue)
 		return TR_EAGAIN;
-	if (nng_msg_realloc(p->batch, blen + add) != 0)
+	if (batch_room(p->batch, blen + add) != 0 ||
+	    nng_msg_realloc(p->batch, blen + add) != 0)
 		return RUN_NONE;
 	uint8_t *b = nng_msg_body(p->batch);
 	uint8_t *pre = b + p->run_off + 1; /* the envelope's length */
@@ -697,14 +701,10 @@ static int env_put(struct tr_node *n, struct peer *p, const Env *e,
 		cut(n, p);
 		blen = 0;
 	}
-	if (p->batch == NULL) {
-		if (nng_msg_alloc(&p->batch, 0) != 0)
-			return TR_ENOMEM;
-		/* Room for a full batch up front: appends then never move
-		 * it, and the frame header fits in nng's headroom. */
-		(void)nng_msg_reserve(p->batch, TR__NODE_BATCH_BYTES + 512);
-	}
-	if (nng_msg_append(p->batch, h, hl) != 0)
+	if (p->batch == NULL && nng_msg_alloc(&p->batch, 0) != 0)
+		return TR_ENOMEM;
+	if (batch_room(p->batch, blen + hl + sz) != 0 ||
+	    nng_msg_append(p->batch, h, hl) != 0)
 		return TR_ENOMEM;
 	if (nng_msg_realloc(p->batch, blen + hl + sz) != 0) {
 		(void)nng_msg_chop(p->batch, hl);
@@ -762,13 +762,14 @@ static int frame_put(
 
 /* Sends one envelope the node makes itself (an answer, a heartbeat), and
  * flushes it: these are rare and often awaited. */
-static int env_send_now(struct tr_node *n, struct peer *p, const Env *e)
+static int env_send_now(
+    struct tr_node *n, struct peer *p, const Env *e, bool direct)
 {
 	pthread_mutex_lock(&p->lock);
 	int rc = p->state == PS_UP ? env_put(n, p, e, false, NULL) : TR_ENOPROC;
 	pthread_mutex_unlock(&p->lock);
 	if (rc == TR_OK)
-		flush_peer(n, p);
+		flush_peer(n, p, direct);
 	return rc;
 }
 
@@ -898,18 +899,18 @@ static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
 	else
 		/* A plain thread (tr_post, tr_call, a port) gets no end of
 		 * turn: send now, or a call would wait for the tick. */
-		flush_peer(n, p);
+		flush_peer(n, p, true);
 	return TR_OK;
 }
 
-static void flush_all(struct tr_node *n)
+static void flush_all(struct tr_node *n, bool direct)
 {
 	uint32_t top = atomic_load_explicit(&n->top, memory_order_acquire);
 	for (uint32_t i = 1; i <= top; i++) {
 		struct peer *p = peer_at(n, i);
 		if (p != NULL &&
 		    atomic_load_explicit(&p->dirty, memory_order_relaxed) != 0)
-			flush_peer(n, p);
+			flush_peer(n, p, direct);
 	}
 }
 
@@ -948,7 +949,7 @@ static void op_flush(void *arg)
 	struct husk *h = arg;
 	if (!husk_enter(h))
 		return;
-	flush_all(h->n);
+	flush_all(h->n, true);
 	husk_exit(h);
 }
 
@@ -1123,7 +1124,7 @@ static void answer_exit(
 	e.control = TROUPE__WIRE__CONTROL__CONTROL_EXIT;
 	e.flags = TR__ENV_VIALINK;
 	e.reason = reason;
-	(void)env_send_now(n, p, &e);
+	(void)env_send_now(n, p, &e, false);
 }
 
 static void answer_down(struct tr_node *n, struct peer *p, tr_pid target,
@@ -1138,7 +1139,7 @@ static void answer_down(struct tr_node *n, struct peer *p, tr_pid target,
 	e.control = TROUPE__WIRE__CONTROL__CONTROL_DOWN;
 	e.ref = ref;
 	e.reason = TR_REASON_NOPROC;
-	(void)env_send_now(n, p, &e);
+	(void)env_send_now(n, p, &e, false);
 }
 
 static const struct beh *beh_find(struct tr_node *n, const char *name)
@@ -1201,7 +1202,7 @@ static void spawn_in(
 	r.flags = link ? TR__ENV_LINK : 0;
 	(void)env_put(n, p, &r, false, NULL);
 	pthread_mutex_unlock(&p->lock);
-	flush_peer(n, p);
+	flush_peer(n, p, false);
 }
 
 static void spawn_reply_in(
@@ -1274,7 +1275,7 @@ static void named_in(struct rx *r, struct peer *p, const Env *e, tr_pid from)
 		a.type = TR__NODE_T_WHEREIS_REPLY;
 		a.ref = e->ref;
 		a.error = err;
-		(void)env_send_now(n, p, &a);
+		(void)env_send_now(n, p, &a, false);
 		return;
 	}
 	if (err != TR_OK || e->type >= TR_MSG_SYSTEM)
@@ -1448,30 +1449,26 @@ static void peer_down_locked(
 static void teardown(struct tr_node *n, struct peer *p)
 {
 	/* A sender may have taken the send slot just before the peer went
-	 * down and not yet handed its frame to nng (see kick_locked and
-	 * start_send): it still owns saio and daio. Closing the socket
-	 * first makes every send on it, pending or still to come, fail
-	 * at once, so the holder lets go of the slot soon; no one can take
-	 * it again, since kick_locked refuses a peer that is down. Only
-	 * then are the aios ours to free. */
-	if (p->has_push)
-		nng_close(p->push);
+	 * down and not yet handed its frame to the connection (see
+	 * kick_locked and start_send). Closing the connection first makes
+	 * every send on it, pending or still to come, fail at once, so the
+	 * holder lets go of the slot soon; no one can take it again, since
+	 * kick_locked refuses a peer that is down. Only then is the
+	 * connection ours to free. */
+	if (p->out != NULL)
+		tr__sp_out_close(p->out);
 	pthread_mutex_lock(&p->lock);
 	while (p->busy)
 		pthread_cond_wait(&p->idle, &p->lock);
 	p->has_push = false;
 	pthread_mutex_unlock(&p->lock);
-	if (p->saio != NULL)
-		nng_aio_free(p->saio); /* waits for its callback's return */
-	p->saio = NULL;
-	if (p->daio != NULL)
-		nng_aio_free(p->daio);
-	p->daio = NULL;
+	tr__sp_out_free(p->out); /* waits for its callbacks' return */
+	p->out = NULL;
 	if (p->tls != NULL)
 		nng_tls_config_free(p->tls);
 	p->tls = NULL;
-	if (nng_pipe_id(p->inp) > 0)
-		(void)nng_pipe_close(p->inp);
+	if (p->inp != 0)
+		tr__sp_in_drop(n->in, p->inp);
 	pthread_mutex_lock(&p->lock);
 	struct xlink *links = p->links;
 	struct xmon *mons = p->mons;
@@ -1579,15 +1576,13 @@ static int tls_config(
 	return tr__nng_err(rv);
 }
 
-static void push_pipe_cb(nng_pipe pp, nng_pipe_ev ev, void *arg)
+/* sp.c: our connection `o` to a peer failed after it was up. */
+static void out_closed(void *arg, tr__sp_out *o)
 {
-	(void)ev;
 	struct tr_node *n = arg;
-	int sid = nng_socket_id(nng_pipe_socket(pp));
 	pthread_mutex_lock(&n->lock);
 	for (struct peer *p = n->peers; p != NULL; p = p->next) {
-		if (p->has_push && nng_socket_id(p->push) == sid &&
-		    p->state == PS_UP) {
+		if (p->out == o && p->state == PS_UP) {
 			peer_down_locked(n, p, "connection closed", TR_ECLOSED);
 			break;
 		}
@@ -1595,61 +1590,30 @@ static void push_pipe_cb(nng_pipe pp, nng_pipe_ev ev, void *arg)
 	pthread_mutex_unlock(&n->lock);
 }
 
-/* A push socket with one dialer to `url`; it dials in the background and
- * redials with backoff until the first connection. */
+/* A push0 connection to `url`; it dials in the background and redials
+ * with backoff (20 ms up to a tick) until the first connection. */
 static int push_open(
-    struct tr_node *n, const char *url, nng_socket *s, nng_tls_config **tls)
+    struct tr_node *n, const char *url, tr__sp_out **o, nng_tls_config **tls)
 {
 	*tls = NULL;
-	int rv = nng_push0_open(s);
-	if (rv != 0)
-		return tr__nng_err(rv);
-	nng_dialer d;
-	rv = nng_dialer_create(&d, *s, url);
-	if (rv == 0) {
-		nng_duration maxt = (nng_duration)n->tick_ms;
-		(void)nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, 20);
-		(void)nng_dialer_set_ms(
-		    d, NNG_OPT_RECONNMAXT, maxt < 20 ? 20 : maxt);
-	}
-	if (rv == 0 && is_tls(url)) {
+	if (is_tls(url)) {
 		int rc = tls_config(n, tls, NNG_TLS_MODE_CLIENT, url);
-		if (rc != TR_OK) {
-			nng_close(*s);
+		if (rc != TR_OK)
 			return rc;
-		}
-		rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, *tls);
 	}
-	if (rv == 0)
-		rv = nng_pipe_notify(*s, NNG_PIPE_EV_REM_POST, push_pipe_cb, n);
-	if (rv == 0)
-		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
-	if (rv != 0) {
-		nng_close(*s);
-		if (*tls != NULL)
-			nng_tls_config_free(*tls);
+	int rc = tr__sp_out_open(o, url, *tls, n->tick_ms, out_closed, n);
+	if (rc != TR_OK && *tls != NULL) {
+		nng_tls_config_free(*tls);
 		*tls = NULL;
-		return tr__nng_err(rv);
 	}
-	return TR_OK;
+	return rc;
 }
 
 /* Node lock held. */
-static int peer_attach_push(struct peer *p, nng_socket s, nng_tls_config *tls)
+static int peer_attach_push(struct peer *p, tr__sp_out *o, nng_tls_config *tls)
 {
-	int rv = nng_aio_alloc(&p->saio, send_cb, p);
-	if (rv != 0)
-		return tr__nng_err(rv);
-	nng_aio_set_timeout(p->saio, NNG_DURATION_INFINITE);
-	if (p->daio == NULL &&
-	    (rv = nng_aio_alloc(&p->daio, NULL, NULL)) != 0) {
-		nng_aio_free(p->saio);
-		p->saio = NULL;
-		return tr__nng_err(rv);
-	}
-	/* Zero: fail at once rather than wait when the socket is full. */
-	nng_aio_set_timeout(p->daio, NNG_DURATION_ZERO);
-	p->push = s;
+	tr__sp_out_adopt(o, send_cb, p);
+	p->out = o;
 	p->tls = tls;
 	pthread_mutex_lock(&p->lock);
 	p->has_push = true;
@@ -1725,13 +1689,15 @@ static void peer_set_up(struct tr_node *n, struct peer *p)
 
 /* Which of our listen-URL schemes the pipe came in by, to dial back with
  * the same transport. */
-static const char *dial_back_url(const Troupe__Wire__Hello *h, nng_pipe pp)
+/* The URL of the peer's that matches the scheme of the listener its
+ * Hello came in on (ipc to ipc, tls to tls), else its first. */
+static const char *dial_back_url(
+    struct tr_node *n, const Troupe__Wire__Hello *h, uint32_t pp)
 {
-	char *lurl = NULL;
 	const char *pick = h->n_listen ? h->listen[0] : NULL;
-	nng_listener l = nng_pipe_listener(pp);
-	if (nng_listener_id(l) > 0 &&
-	    nng_listener_get_string(l, NNG_OPT_URL, &lurl) == 0) {
+	int k = tr__sp_in_listener_of(n->in, pp);
+	if (k >= 0 && (size_t)k < n->nurls) {
+		const char *lurl = n->urls[k];
 		const char *colon = strstr(lurl, "://");
 		size_t sl = colon ? (size_t)(colon - lurl) : 0;
 		for (size_t i = 0; sl != 0 && i < h->n_listen; i++) {
@@ -1740,7 +1706,6 @@ static const char *dial_back_url(const Troupe__Wire__Hello *h, nng_pipe pp)
 				break;
 			}
 		}
-		nng_strfree(lurl);
 	}
 	return pick;
 }
@@ -1795,7 +1760,7 @@ static void peer_set_listen(struct peer *p, const Troupe__Wire__Hello *h)
 }
 
 static void hello_in(
-    struct tr_node *n, nng_pipe pp, const Troupe__Wire__Hello *h)
+    struct tr_node *n, uint32_t pp, const Troupe__Wire__Hello *h)
 {
 	if (h->major != TROUPE__WIRE__VERSION__PROTOCOL_MAJOR) {
 		logf_(n, "refused a peer: protocol major %u not supported",
@@ -1859,7 +1824,7 @@ static void hello_in(
 		int rc;
 		if (c != NULL) {
 			memcpy(p->nonce, c->nonce, sizeof(p->nonce));
-			rc = peer_attach_push(p, c->sock, c->tls);
+			rc = peer_attach_push(p, c->out, c->tls);
 			if (rc == TR_OK) {
 				c->adopted = true;
 				c->tls = NULL;
@@ -1889,21 +1854,15 @@ static void hello_in(
 			goto out;
 		} else {
 			rc = tr__random(p->nonce, sizeof(p->nonce));
-			const char *url = dial_back_url(h, pp);
-			nng_socket s;
+			const char *url = dial_back_url(n, h, pp);
+			tr__sp_out *s = NULL;
 			nng_tls_config *tls = NULL;
 			if (rc == TR_OK && url == NULL)
 				rc = TR_EINVAL;
 			if (rc == TR_OK)
 				rc = push_open(n, url, &s, &tls);
-			if (rc == TR_OK) {
+			if (rc == TR_OK)
 				rc = peer_attach_push(p, s, tls);
-				if (rc != TR_OK) {
-					nng_close(s);
-					if (tls != NULL)
-						nng_tls_config_free(tls);
-				}
-			}
 			if (rc != TR_OK)
 				logf_(n, "cannot dial back node %s at %s: %s",
 				    name, url ? url : "(no URL)",
@@ -1914,7 +1873,7 @@ static void hello_in(
 			goto out;
 		}
 	}
-	if (!pipe_bind(n, (uint32_t)nng_pipe_id(pp), p))
+	if (!pipe_bind(n, pp, p))
 		goto out;
 	memcpy(p->their, h->nonce.data, sizeof(p->their));
 	p->have_their = true;
@@ -1952,7 +1911,7 @@ static void hello_in(
 			peer_down_locked(n, p, "refused", TR_ECLOSED);
 			goto out;
 		}
-		struct pipe_ent *pe = pipe_find(n, (uint32_t)nng_pipe_id(pp));
+		struct pipe_ent *pe = pipe_find(n, pp);
 		pe->auth = true;
 		p->inp = pp;
 		Troupe__Wire__Frame f = TROUPE__WIRE__FRAME__INIT;
@@ -1979,10 +1938,10 @@ out:
 }
 
 static void proof_in(
-    struct tr_node *n, nng_pipe pp, const Troupe__Wire__Proof *pr)
+    struct tr_node *n, uint32_t pp, const Troupe__Wire__Proof *pr)
 {
 	pthread_mutex_lock(&n->lock);
-	struct pipe_ent *pe = pipe_find(n, (uint32_t)nng_pipe_id(pp));
+	struct pipe_ent *pe = pipe_find(n, pp);
 	if (pe == NULL || pe->auth) {
 		pthread_mutex_unlock(&n->lock);
 		return;
@@ -2010,10 +1969,10 @@ static void proof_in(
 }
 
 static void reject_in(
-    struct tr_node *n, nng_pipe pp, const Troupe__Wire__HelloReject *r)
+    struct tr_node *n, uint32_t pp, const Troupe__Wire__HelloReject *r)
 {
 	pthread_mutex_lock(&n->lock);
-	struct pipe_ent *pe = pipe_find(n, (uint32_t)nng_pipe_id(pp));
+	struct pipe_ent *pe = pipe_find(n, pp);
 	if (pe != NULL && !pe->auth) {
 		logf_(n, "node %s refused us: %s", pe->p->name,
 		    r->reason ? r->reason : "");
@@ -2024,13 +1983,12 @@ static void reject_in(
 
 /* ---- the receive path --------------------------------------------------- */
 
-static void frame_in(struct tr_node *n, nng_msg *msg)
+/* sp.c: one whole frame from connection `pp` (one at a time). */
+static void frame_in(void *arg, uint32_t pp, const uint8_t *buf, size_t len)
 {
-	nng_pipe pp = nng_msg_get_pipe(msg);
-	const uint8_t *buf = nng_msg_body(msg);
-	size_t len = nng_msg_len(msg);
+	struct tr_node *n = arg;
 	pthread_mutex_lock(&n->lock);
-	struct pipe_ent *pe = pipe_find(n, (uint32_t)nng_pipe_id(pp));
+	struct pipe_ent *pe = pipe_find(n, pp);
 	struct peer *p = pe != NULL && pe->auth ? pe->p : NULL;
 	pthread_mutex_unlock(&n->lock);
 	if (len == 0) {
@@ -2086,25 +2044,10 @@ static void frame_in(struct tr_node *n, nng_msg *msg)
 	tr__frame_free(f);
 }
 
-static void recv_cb(void *arg)
+/* sp.c: connection `id` is gone. */
+static void pipe_gone(void *arg, uint32_t id)
 {
 	struct tr_node *n = arg;
-	int rv = nng_aio_result(n->raio);
-	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-		return;
-	if (rv == 0) {
-		nng_msg *m = nng_aio_get_msg(n->raio);
-		frame_in(n, m);
-		nng_msg_free(m);
-	}
-	nng_recv_aio(n->pull, n->raio);
-}
-
-static void pull_pipe_cb(nng_pipe pp, nng_pipe_ev ev, void *arg)
-{
-	(void)ev;
-	struct tr_node *n = arg;
-	uint32_t id = (uint32_t)nng_pipe_id(pp);
 	pthread_mutex_lock(&n->lock);
 	for (uint32_t i = 0; i < n->npipes; i++) {
 		struct pipe_ent *pe = &n->pipes[i];
@@ -2112,11 +2055,21 @@ static void pull_pipe_cb(nng_pipe pp, nng_pipe_ev ev, void *arg)
 			continue;
 		struct peer *p = pe->p;
 		n->pipes[i] = n->pipes[--n->npipes];
-		if (p != NULL && nng_pipe_id(p->inp) == (int)id)
+		if (p != NULL && p->inp == id)
 			peer_down_locked(n, p, "connection closed", TR_ECLOSED);
 		break;
 	}
 	pthread_mutex_unlock(&n->lock);
+}
+
+/* sp.c: connection `id` broke the SP protocol (a frame over max_frame,
+ * a bad header): counted as malformed; `gone` follows. */
+static void pipe_refused(void *arg, uint32_t id, const char *why)
+{
+	struct tr_node *n = arg;
+	(void)id;
+	atomic_fetch_add_explicit(&n->n_bad, 1, memory_order_relaxed);
+	logf_(n, "closed an inbound connection: %s", why);
 }
 
 /* ---- the ticker --------------------------------------------------------- */
@@ -2131,7 +2084,7 @@ static void heartbeat(struct tr_node *n, struct peer *p)
 	if (p->state == PS_UP)
 		(void)env_put(n, p, &e, false, NULL);
 	pthread_mutex_unlock(&p->lock);
-	flush_peer(n, p);
+	flush_peer(n, p, false);
 }
 
 static void *ticker_main(void *arg)
@@ -2173,7 +2126,8 @@ static void *ticker_main(void *arg)
 				}
 			}
 			pthread_mutex_unlock(&n->lock);
-			flush_all(n);
+			flush_all(n, false);
+			tr__sp_in_reap(n->in); /* closed inbound connections */
 			pthread_mutex_lock(&n->lock);
 			continue;
 		}
@@ -2198,8 +2152,8 @@ void tr_node_opts_init(tr_node_opts *opts)
 
 static void node_free(struct tr_node *n)
 {
-	if (n->raio != NULL)
-		nng_aio_free(n->raio);
+	/* First: its callbacks use the node. */
+	tr__sp_in_free(n->in);
 	for (size_t i = 0; i < n->nurls; i++)
 		free(n->urls[i]);
 	free(n->urls);
@@ -2223,8 +2177,7 @@ static void node_free(struct tr_node *n)
 			free(p->listen);
 			free(p->links);
 			free(p->mons);
-			if (p->daio != NULL)
-				nng_aio_free(p->daio);
+			tr__sp_out_free(p->out);
 			pthread_cond_destroy(&p->idle);
 			pthread_mutex_destroy(&p->lock);
 			free(p);
@@ -2262,11 +2215,7 @@ static int listen_all(struct tr_node *n, const char *const *urls)
 	if (n->urls == NULL)
 		return TR_ENOMEM;
 	for (size_t i = 0; i < k; i++) {
-		nng_listener l;
-		int rv = nng_listener_create(&l, n->pull, urls[i]);
-		if (rv != 0)
-			return tr__nng_err(rv);
-		(void)nng_listener_set_size(l, NNG_OPT_RECVMAXSZ, n->max_frame);
+		nng_tls_config *tls = NULL;
 		if (is_tls(urls[i])) {
 			if (n->tls_srv == NULL) {
 				int rc = tls_config(
@@ -2274,25 +2223,13 @@ static int listen_all(struct tr_node *n, const char *const *urls)
 				if (rc != TR_OK)
 					return rc;
 			}
-			rv = nng_listener_set_ptr(
-			    l, NNG_OPT_TLS_CONFIG, n->tls_srv);
-			if (rv != 0)
-				return tr__nng_err(rv);
+			tls = n->tls_srv;
 		}
-		rv = nng_listener_start(l, 0);
-		if (rv != 0)
-			return tr__nng_err(rv);
-		/* nng rewrites the URL of a tcp listener on port 0 with the
-		 * port it got. */
-		char *real = NULL;
-		if (nng_listener_get_string(l, NNG_OPT_URL, &real) == 0) {
-			n->urls[i] = strdup(real);
-			nng_strfree(real);
-		} else {
-			n->urls[i] = strdup(urls[i]);
-		}
-		if (n->urls[i] == NULL)
-			return TR_ENOMEM;
+		/* The URL as advertised: with the port the system chose for
+		 * a tcp listener on port 0. Listener i is n->urls[i]. */
+		int rc = tr__sp_in_listen(n->in, urls[i], tls, &n->urls[i]);
+		if (rc != TR_OK)
+			return rc;
 		n->nurls++;
 	}
 	return TR_OK;
@@ -2346,17 +2283,9 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *opts)
 		         (n->tls_key = read_file(opts->tls_key_file)) == NULL)
 			rc = TR_EINVAL;
 	}
-	int rv;
-	if (rc == TR_OK && (rv = nng_pull0_open(&n->pull)) != 0)
-		rc = tr__nng_err(rv);
 	if (rc == TR_OK) {
-		n->pull_open = true;
-		(void)nng_socket_set_size(
-		    n->pull, NNG_OPT_RECVMAXSZ, n->max_frame);
-		if (nng_pipe_notify(
-		        n->pull, NNG_PIPE_EV_REM_POST, pull_pipe_cb, n) != 0 ||
-		    nng_aio_alloc(&n->raio, recv_cb, n) != 0)
-			rc = TR_ENOMEM;
+		tr__sp_in_ops ops = {frame_in, pipe_gone, pipe_refused, n};
+		rc = tr__sp_in_alloc(&n->in, &ops, n->max_frame);
 	}
 	if (rc == TR_OK)
 		rc = listen_all(n, opts->listen);
@@ -2387,13 +2316,11 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *opts)
 		}
 		if (n->client != NULL)
 			tr__client_stop(n->client);
-		if (n->pull_open)
-			nng_close(n->pull);
 		free(n->husk);
 		node_free(n);
 		return rc;
 	}
-	nng_recv_aio(n->pull, n->raio);
+	tr__sp_in_start(n->in);
 	*nodep = n;
 	return TR_OK;
 }
@@ -2412,8 +2339,7 @@ void tr_node_stop(tr_node *n)
 	while (atomic_load_explicit(&n->husk->active, memory_order_seq_cst))
 		sched_yield();
 	/* Stop receiving first, so no handshake races the teardown. */
-	nng_close(n->pull);
-	n->pull_open = false;
+	tr__sp_in_close(n->in);
 	pthread_mutex_lock(&n->lock);
 	struct peer *nx;
 	for (struct peer *p = n->peers; p != NULL; p = nx) {
@@ -2492,15 +2418,13 @@ int tr_node_connect(tr_node *n, const char *url, int64_t timeout_ms, char *peer)
 	int rc =
 	    c->url != NULL ? tr__random(c->nonce, sizeof(c->nonce)) : TR_ENOMEM;
 	if (rc == TR_OK)
-		rc = push_open(n, url, &c->sock, &c->tls);
+		rc = push_open(n, url, &c->out, &c->tls);
 	if (rc != TR_OK) {
 		free(c->url);
 		free(c);
 		return rc;
 	}
 	int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
-	(void)nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO,
-	    timeout_ms < 0 ? NNG_DURATION_INFINITE : (nng_duration)timeout_ms);
 	pthread_mutex_lock(&n->lock);
 	c->next = n->conns;
 	n->conns = c;
@@ -2524,9 +2448,16 @@ int tr_node_connect(tr_node *n, const char *url, int64_t timeout_ms, char *peer)
 	size_t len;
 	rc = tr__frame_encode(&buf, &len, &f);
 	if (rc == TR_OK) {
-		int rv = nng_send(c->sock, buf, len, 0);
+		/* Written once the connection is up; the answer (or the
+		 * deadline) ends the wait below. */
+		nng_msg *m;
+		if (nng_msg_alloc(&m, len) == 0) {
+			memcpy(nng_msg_body(m), buf, len);
+			tr__sp_out_send(c->out, m, false);
+		} else {
+			rc = TR_ENOMEM;
+		}
 		free(buf);
-		rc = tr__nng_err(rv);
 	}
 	pthread_mutex_lock(&n->lock);
 	c->sent = rc == TR_OK;
@@ -2559,7 +2490,7 @@ int tr_node_connect(tr_node *n, const char *url, int64_t timeout_ms, char *peer)
 	bool adopted = c->adopted;
 	pthread_mutex_unlock(&n->lock);
 	if (!adopted) {
-		nng_close(c->sock);
+		tr__sp_out_free(c->out);
 		if (c->tls != NULL)
 			nng_tls_config_free(c->tls);
 	}
@@ -2600,7 +2531,7 @@ static int ctx_put(tr_ctx *ctx, struct tr_node *n, struct peer *p, Env *e,
 		atomic_store_explicit(&p->dirty, 1, memory_order_relaxed);
 		ctx->s->dist_dirty = true;
 	} else {
-		flush_peer(n, p);
+		flush_peer(n, p, true);
 	}
 	return TR_OK;
 }
@@ -2669,7 +2600,7 @@ int tr_node_whereis(tr_pid *pid, tr_node *n, const char *node_name,
 	e.name = (char *)name;
 	e.type = TR__NODE_T_WHEREIS;
 	e.ref = ref;
-	rc = env_send_now(n, p, &e);
+	rc = env_send_now(n, p, &e, true);
 	int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
 	while (rc == TR_OK) {
 		int64_t t = now_ms();

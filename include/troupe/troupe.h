@@ -182,7 +182,7 @@ typedef struct tr_runtime_opts {
 	uint32_t batch;            /* messages one actor handles per turn
 	                            * before others get the core; 0 = 100 */
 	uint32_t spin_us;          /* how long an idle scheduler looks for work
-	                            * before it parks; 0 = 50 us */
+	                            * before it parks; 0 = 100 us */
 } tr_runtime_opts;
 
 #define TR_MAX_SCHEDULERS 64

@@ -1,0 +1,956 @@
+/*
+ * push0/pull0 over nng streams. See sp.h for the contract.
+ *
+ * Locks: each tr__sp_out has one mutex for its state and queue; a
+ * tr__sp_in has one for its connections and one (`deliver`) held around
+ * each `frame` call. No nng call that can complete an aio is made with a
+ * mutex of this file held, except nng_stream_close, whose aborted aios
+ * complete on nng's task threads.
+ */
+#include "sp.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nng_err.h"
+#include "troupe/troupe.h"
+
+#define SP_HDR 8u
+#define PROTO_PUSH0 0x50u
+#define PROTO_PULL0 0x51u
+#define REDIAL_MIN_MS 20u
+#define DIRECT_WAIT_MS 100 /* tr__sp_out_send_now: longest wait */
+#define IN_BUF_MIN (256u * 1024u)
+
+static bool url_ipc(const char *url)
+{
+	return strncmp(url, "ipc://", 6) == 0;
+}
+
+static void sp_header(uint8_t h[SP_HDR], unsigned proto)
+{
+	h[0] = 0;
+	h[1] = 'S';
+	h[2] = 'P';
+	h[3] = 0;
+	h[4] = (uint8_t)(proto >> 8);
+	h[5] = (uint8_t)proto;
+	h[6] = 0;
+	h[7] = 0;
+}
+
+static bool sp_header_ok(const uint8_t h[SP_HDR], unsigned peer)
+{
+	return h[0] == 0 && h[1] == 'S' && h[2] == 'P' && h[3] == 0 &&
+	       h[4] == (uint8_t)(peer >> 8) && h[5] == (uint8_t)peer &&
+	       h[6] == 0 && h[7] == 0;
+}
+
+/* A message's prefix: [1 on ipc] + 8-byte big-endian length. */
+static size_t frame_head(uint8_t *h, bool ipc, uint64_t len)
+{
+	size_t k = 0;
+	if (ipc)
+		h[k++] = 1;
+	for (int i = 7; i >= 0; i--)
+		h[k++] = (uint8_t)(len >> (8 * i));
+	return k;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* ---- outbound ----------------------------------------------------------- */
+
+enum { O_DIAL, O_NEGO, O_UP, O_FAILED, O_CLOSED };
+
+struct qent {
+	nng_msg *m;
+	bool notify;
+};
+
+struct tr__sp_out {
+	pthread_mutex_t mtx;
+	nng_stream_dialer *dialer;
+	nng_stream *st;
+	bool ipc;
+	int state;
+	bool sleeping; /* dial_aio is waiting out a backoff */
+	uint32_t backoff_ms, backoff_max;
+	nng_aio *dial_aio;
+	nng_aio *nego_aio;
+	uint8_t nego_tx[SP_HDR], nego_rx[SP_HDR];
+	size_t nego_sent, nego_got;
+	nng_aio *tx_aio;     /* tx_cb: the background writer */
+	nng_aio *direct_aio; /* no callback: tr__sp_out_send_now */
+	nng_aio *watch_aio;  /* watch_cb: a read that ends with the link */
+	uint8_t watch_byte;
+	/* Frames not yet fully written, oldest first; while `writing`, the
+	 * head is being written (by tx_aio or by a direct send) and `done`
+	 * of its prefix-and-body bytes are out. */
+	struct qent *q;
+	uint32_t qhead, qn, qcap;
+	bool writing;
+	size_t done;
+	uint8_t head[9];
+	size_t headlen;
+	tr__sp_sent_fn sent;
+	void *owner;
+	tr__sp_closed_fn closed;
+	void *arg;
+};
+
+static bool q_push_back(tr__sp_out *o, struct qent e)
+{
+	if (o->qn == o->qcap) {
+		uint32_t c = o->qcap ? o->qcap * 2 : 8;
+		struct qent *v = malloc((size_t)c * sizeof(*v));
+		if (v == NULL)
+			return false;
+		for (uint32_t i = 0; i < o->qn; i++)
+			v[i] = o->q[(o->qhead + i) % o->qcap];
+		free(o->q);
+		o->q = v;
+		o->qhead = 0;
+		o->qcap = c;
+	}
+	o->q[(o->qhead + o->qn) % o->qcap] = e;
+	o->qn++;
+	return true;
+}
+
+static struct qent q_pop(tr__sp_out *o)
+{
+	struct qent e = o->q[o->qhead];
+	o->qhead = (o->qhead + 1) % o->qcap;
+	o->qn--;
+	return e;
+}
+
+/* Points `iov` at what is left of the head frame; returns how many. */
+static unsigned head_iov(tr__sp_out *o, nng_iov iov[2])
+{
+	nng_msg *m = o->q[o->qhead].m;
+	unsigned k = 0;
+	size_t done = o->done;
+	if (done < o->headlen) {
+		iov[k].iov_buf = o->head + done;
+		iov[k].iov_len = o->headlen - done;
+		k++;
+		done = 0;
+	} else {
+		done -= o->headlen;
+	}
+	size_t len = nng_msg_len(m);
+	if (done < len) {
+		iov[k].iov_buf = (uint8_t *)nng_msg_body(m) + done;
+		iov[k].iov_len = len - done;
+		k++;
+	}
+	return k;
+}
+
+/* The head frame becomes the one being written (mtx held). */
+static void head_begin(tr__sp_out *o)
+{
+	o->writing = true;
+	o->done = 0;
+	o->headlen = frame_head(o->head, o->ipc, nng_msg_len(o->q[o->qhead].m));
+}
+
+/* Starts the background write of what is left of the head (mtx not held;
+ * the caller owns `writing`). */
+static void tx_start(tr__sp_out *o)
+{
+	nng_iov iov[2];
+	pthread_mutex_lock(&o->mtx);
+	unsigned k = head_iov(o, iov);
+	nng_stream *st = o->st;
+	pthread_mutex_unlock(&o->mtx);
+	nng_aio_set_iov(o->tx_aio, k, iov);
+	nng_stream_send(st, o->tx_aio);
+}
+
+/* Fails every queued frame but the one being written, if `keep` (mtx
+ * held on entry and on return; released around each report). */
+static void fail_queued(tr__sp_out *o, int rv, bool keep)
+{
+	while (o->qn > (keep && o->writing ? 1u : 0u)) {
+		struct qent e;
+		if (keep && o->writing) {
+			/* Take the second: the head stays where it is. */
+			uint32_t at = (o->qhead + 1) % o->qcap;
+			e = o->q[at];
+			for (uint32_t i = 1; i + 1 < o->qn; i++)
+				o->q[(o->qhead + i) % o->qcap] =
+				    o->q[(o->qhead + i + 1) % o->qcap];
+			o->qn--;
+		} else {
+			e = q_pop(o);
+		}
+		pthread_mutex_unlock(&o->mtx);
+		nng_msg_free(e.m);
+		if (e.notify && o->sent != NULL)
+			o->sent(o->owner, rv);
+		pthread_mutex_lock(&o->mtx);
+	}
+}
+
+/* The connection is lost (mtx held): closes it; returns whether to
+ * report `closed` (it was up, and not closed by us). */
+static bool lost_locked(tr__sp_out *o)
+{
+	bool report = o->state == O_UP;
+	if (o->state == O_UP || o->state == O_NEGO)
+		o->state = O_FAILED;
+	if (o->st != NULL)
+		nng_stream_close(o->st);
+	return report;
+}
+
+static void redial_locked(tr__sp_out *o)
+{
+	/* A connection that never came up: drop it and dial again later,
+	 * as nng's dialers do. */
+	if (o->st != NULL) {
+		nng_stream_close(o->st);
+		/* Freed only in tr__sp_out_free: an aio may still be on
+		 * it. Keep at most one: a failed one is replaced. */
+	}
+	o->state = O_DIAL;
+	o->sleeping = true;
+	nng_sleep_aio((nng_duration)o->backoff_ms, o->dial_aio);
+	o->backoff_ms = o->backoff_ms * 2 > o->backoff_max ? o->backoff_max
+	                                                   : o->backoff_ms * 2;
+}
+
+static void dial_cb(void *arg)
+{
+	tr__sp_out *o = arg;
+	int rv = nng_aio_result(o->dial_aio);
+	pthread_mutex_lock(&o->mtx);
+	if (o->state != O_DIAL) {
+		pthread_mutex_unlock(&o->mtx);
+		return;
+	}
+	if (o->sleeping) {
+		o->sleeping = false;
+		pthread_mutex_unlock(&o->mtx);
+		nng_stream_dialer_dial(o->dialer, o->dial_aio);
+		return;
+	}
+	if (rv != 0) {
+		redial_locked(o);
+		pthread_mutex_unlock(&o->mtx);
+		return;
+	}
+	if (o->st != NULL)
+		nng_stream_free(o->st); /* the failed try before; idle */
+	o->st = nng_aio_get_output(o->dial_aio, 0);
+	o->state = O_NEGO;
+	o->nego_sent = o->nego_got = 0;
+	nng_stream *st = o->st;
+	pthread_mutex_unlock(&o->mtx);
+	nng_iov iov = {o->nego_tx, SP_HDR};
+	nng_aio_set_iov(o->nego_aio, 1, &iov);
+	nng_stream_send(st, o->nego_aio);
+}
+
+static void nego_cb(void *arg)
+{
+	tr__sp_out *o = arg;
+	int rv = nng_aio_result(o->nego_aio);
+	size_t n = nng_aio_count(o->nego_aio);
+	pthread_mutex_lock(&o->mtx);
+	if (o->state != O_NEGO) {
+		pthread_mutex_unlock(&o->mtx);
+		return;
+	}
+	if (rv != 0) {
+		redial_locked(o);
+		pthread_mutex_unlock(&o->mtx);
+		return;
+	}
+	nng_iov iov;
+	if (o->nego_sent < SP_HDR) {
+		o->nego_sent += n;
+	} else {
+		o->nego_got += n;
+	}
+	if (o->nego_sent < SP_HDR) {
+		iov.iov_buf = o->nego_tx + o->nego_sent;
+		iov.iov_len = SP_HDR - o->nego_sent;
+		nng_stream *st = o->st;
+		pthread_mutex_unlock(&o->mtx);
+		nng_aio_set_iov(o->nego_aio, 1, &iov);
+		nng_stream_send(st, o->nego_aio);
+		return;
+	}
+	if (o->nego_got < SP_HDR) {
+		iov.iov_buf = o->nego_rx + o->nego_got;
+		iov.iov_len = SP_HDR - o->nego_got;
+		nng_stream *st = o->st;
+		pthread_mutex_unlock(&o->mtx);
+		nng_aio_set_iov(o->nego_aio, 1, &iov);
+		nng_stream_recv(st, o->nego_aio);
+		return;
+	}
+	if (!sp_header_ok(o->nego_rx, PROTO_PULL0)) {
+		/* Not a pull0 listener: as nng, close and dial again. */
+		redial_locked(o);
+		pthread_mutex_unlock(&o->mtx);
+		return;
+	}
+	o->state = O_UP;
+	o->backoff_ms = REDIAL_MIN_MS;
+	bool go = o->qn != 0 && !o->writing;
+	if (go)
+		head_begin(o);
+	nng_stream *st = o->st;
+	pthread_mutex_unlock(&o->mtx);
+	/* push0 never receives: this read only ends when the link does. */
+	iov.iov_buf = &o->watch_byte;
+	iov.iov_len = 1;
+	nng_aio_set_iov(o->watch_aio, 1, &iov);
+	nng_stream_recv(st, o->watch_aio);
+	if (go)
+		tx_start(o);
+}
+
+static void watch_cb(void *arg)
+{
+	tr__sp_out *o = arg;
+	pthread_mutex_lock(&o->mtx);
+	bool report = o->state == O_UP && lost_locked(o);
+	pthread_mutex_unlock(&o->mtx);
+	if (report && o->closed != NULL)
+		o->closed(o->arg, o);
+}
+
+static void tx_cb(void *arg)
+{
+	tr__sp_out *o = arg;
+	int rv = nng_aio_result(o->tx_aio);
+	size_t n = nng_aio_count(o->tx_aio);
+	pthread_mutex_lock(&o->mtx);
+	if (rv == 0 && o->state == O_UP) {
+		o->done += n;
+		nng_msg *m = o->q[o->qhead].m;
+		if (o->done < o->headlen + nng_msg_len(m)) {
+			pthread_mutex_unlock(&o->mtx);
+			tx_start(o); /* the rest of a partial write */
+			return;
+		}
+		struct qent e = q_pop(o);
+		o->writing = o->qn != 0;
+		if (o->writing)
+			head_begin(o);
+		bool more = o->writing;
+		pthread_mutex_unlock(&o->mtx);
+		nng_msg_free(e.m);
+		if (e.notify && o->sent != NULL)
+			o->sent(o->owner, 0);
+		if (more)
+			tx_start(o);
+		return;
+	}
+	/* The link is gone (or closed by us): every frame fails. */
+	if (rv == 0)
+		rv = NNG_ECLOSED;
+	o->writing = false;
+	bool report = lost_locked(o);
+	pthread_mutex_unlock(&o->mtx);
+	if (report && o->closed != NULL)
+		o->closed(o->arg, o);
+	pthread_mutex_lock(&o->mtx);
+	fail_queued(o, rv, false);
+	pthread_mutex_unlock(&o->mtx);
+}
+
+int tr__sp_out_open(tr__sp_out **op, const char *url, nng_tls_config *tls,
+    uint32_t redial_max_ms, tr__sp_closed_fn closed, void *arg)
+{
+	tr__sp_out *o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return TR_ENOMEM;
+	pthread_mutex_init(&o->mtx, NULL);
+	o->ipc = url_ipc(url);
+	o->closed = closed;
+	o->arg = arg;
+	o->backoff_ms = REDIAL_MIN_MS;
+	o->backoff_max =
+	    redial_max_ms < REDIAL_MIN_MS ? REDIAL_MIN_MS : redial_max_ms;
+	sp_header(o->nego_tx, PROTO_PUSH0);
+	int rv = nng_stream_dialer_alloc(&o->dialer, url);
+	if (rv == 0 && tls != NULL)
+		rv = nng_stream_dialer_set_ptr(
+		    o->dialer, NNG_OPT_TLS_CONFIG, tls);
+	if (rv == 0)
+		rv = nng_aio_alloc(&o->dial_aio, dial_cb, o);
+	if (rv == 0)
+		rv = nng_aio_alloc(&o->nego_aio, nego_cb, o);
+	if (rv == 0)
+		rv = nng_aio_alloc(&o->tx_aio, tx_cb, o);
+	if (rv == 0)
+		rv = nng_aio_alloc(&o->watch_aio, watch_cb, o);
+	if (rv == 0)
+		rv = nng_aio_alloc(&o->direct_aio, NULL, NULL);
+	if (rv != 0) {
+		tr__sp_out_free(o);
+		return rv == NNG_ENOTSUP || rv == NNG_EADDRINVAL
+		           ? TR_EINVAL
+		           : tr__nng_err(rv);
+	}
+	nng_aio_set_timeout(o->direct_aio, DIRECT_WAIT_MS);
+	o->state = O_DIAL;
+	nng_stream_dialer_dial(o->dialer, o->dial_aio);
+	*op = o;
+	return TR_OK;
+}
+
+void tr__sp_out_adopt(tr__sp_out *o, tr__sp_sent_fn sent, void *owner)
+{
+	pthread_mutex_lock(&o->mtx);
+	o->sent = sent;
+	o->owner = owner;
+	pthread_mutex_unlock(&o->mtx);
+}
+
+void tr__sp_out_send(tr__sp_out *o, nng_msg *m, bool notify)
+{
+	pthread_mutex_lock(&o->mtx);
+	if (o->state == O_FAILED || o->state == O_CLOSED ||
+	    !q_push_back(o, (struct qent){m, notify})) {
+		pthread_mutex_unlock(&o->mtx);
+		nng_msg_free(m);
+		if (notify && o->sent != NULL)
+			o->sent(o->owner, NNG_ECLOSED);
+		return;
+	}
+	bool go = o->state == O_UP && !o->writing;
+	if (go)
+		head_begin(o);
+	pthread_mutex_unlock(&o->mtx);
+	if (go)
+		tx_start(o);
+}
+
+bool tr__sp_out_send_now(tr__sp_out *o, nng_msg *m)
+{
+	pthread_mutex_lock(&o->mtx);
+	if (o->state != O_UP || o->writing || o->qn != 0 ||
+	    !q_push_back(o, (struct qent){m, true})) {
+		pthread_mutex_unlock(&o->mtx);
+		tr__sp_out_send(o, m, true);
+		return false;
+	}
+	head_begin(o);
+	nng_iov iov[2];
+	unsigned k = head_iov(o, iov);
+	size_t total = o->headlen + nng_msg_len(m);
+	nng_stream *st = o->st;
+	pthread_mutex_unlock(&o->mtx);
+	/* With no callback, nng completes the aio on this thread when the
+	 * socket takes the bytes at once; it only waits when the socket
+	 * took none (a partial write completes at once with its count), so
+	 * the timeout never cuts a frame. */
+	nng_aio_set_iov(o->direct_aio, k, iov);
+	nng_stream_send(st, o->direct_aio);
+	nng_aio_wait(o->direct_aio);
+	int rv = nng_aio_result(o->direct_aio);
+	size_t n = rv == 0 ? nng_aio_count(o->direct_aio) : 0;
+	pthread_mutex_lock(&o->mtx);
+	if (rv == 0 && n == total && o->state == O_UP) {
+		(void)q_pop(o);
+		o->writing = o->qn != 0;
+		if (o->writing)
+			head_begin(o);
+		bool more = o->writing;
+		pthread_mutex_unlock(&o->mtx);
+		nng_msg_free(m);
+		if (more)
+			tx_start(o);
+		return true;
+	}
+	/* The rest goes in the background, reported by tx_cb (which also
+	 * handles a link that failed meanwhile). */
+	o->done = n;
+	pthread_mutex_unlock(&o->mtx);
+	tx_start(o);
+	return false;
+}
+
+bool tr__sp_out_up(tr__sp_out *o)
+{
+	pthread_mutex_lock(&o->mtx);
+	bool up = o->state == O_UP;
+	pthread_mutex_unlock(&o->mtx);
+	return up;
+}
+
+void tr__sp_out_close(tr__sp_out *o)
+{
+	pthread_mutex_lock(&o->mtx);
+	if (o->state == O_CLOSED) {
+		pthread_mutex_unlock(&o->mtx);
+		return;
+	}
+	o->state = O_CLOSED;
+	if (o->st != NULL)
+		nng_stream_close(o->st);
+	/* Frames not being written fail now; the one being written (if
+	 * any) fails in tx_cb or tr__sp_out_send_now. */
+	fail_queued(o, NNG_ECLOSED, true);
+	pthread_mutex_unlock(&o->mtx);
+	if (o->dialer != NULL)
+		nng_stream_dialer_close(o->dialer);
+}
+
+void tr__sp_out_free(tr__sp_out *o)
+{
+	if (o == NULL)
+		return;
+	tr__sp_out_close(o);
+	nng_aio *aios[] = {
+	    o->dial_aio, o->nego_aio, o->tx_aio, o->watch_aio, o->direct_aio};
+	for (size_t i = 0; i < sizeof(aios) / sizeof(aios[0]); i++)
+		if (aios[i] != NULL)
+			nng_aio_stop(aios[i]);
+	/* Whatever a stopped tx_aio left. */
+	pthread_mutex_lock(&o->mtx);
+	o->writing = false;
+	fail_queued(o, NNG_ECLOSED, false);
+	pthread_mutex_unlock(&o->mtx);
+	for (size_t i = 0; i < sizeof(aios) / sizeof(aios[0]); i++)
+		if (aios[i] != NULL)
+			nng_aio_free(aios[i]);
+	/* The dialer first: the connection holds a reference to it, which
+	 * nng's reaper drops when it frees the connection, after (and
+	 * ordered by its reap queue after) everything this thread did to
+	 * the dialer. The other order leaves the last reference to either
+	 * thread, ordered only by nng's uninstrumented atomics. */
+	if (o->dialer != NULL)
+		nng_stream_dialer_free(o->dialer);
+	if (o->st != NULL)
+		nng_stream_free(o->st);
+	free(o->q);
+	pthread_mutex_destroy(&o->mtx);
+	free(o);
+}
+
+/* ---- inbound ------------------------------------------------------------ */
+
+struct lsn {
+	tr__sp_in *in;
+	int idx;
+	nng_stream_listener *l;
+	nng_aio *aio;
+	bool ipc;
+};
+
+struct inconn {
+	struct inconn *next;
+	tr__sp_in *in;
+	uint32_t id;
+	int lsn; /* the index of its listener */
+	nng_stream *st;
+	bool ipc;
+	bool nego; /* the peer's SP header has been checked */
+	bool dead;
+	nng_aio *rx, *tx;
+	uint8_t hdr[SP_HDR];
+	size_t hdr_sent;
+	uint8_t *buf;
+	size_t cap, fill;
+};
+
+struct tr__sp_in {
+	pthread_mutex_t mtx;     /* the lists, next_id, closing */
+	pthread_mutex_t deliver; /* one frame at a time */
+	tr__sp_in_ops ops;
+	size_t max_frame;
+	struct lsn **lsns;
+	size_t nlsns;
+	struct inconn *conns, *dead;
+	uint32_t next_id;
+	bool closing; /* under mtx */
+	bool muted;   /* under deliver: no more frames */
+};
+
+/* The connection failed or was closed: it moves to the dead list (freed
+ * by tr__sp_in_reap) and `gone` is reported once. */
+static void conn_lost(struct inconn *c)
+{
+	tr__sp_in *in = c->in;
+	pthread_mutex_lock(&in->mtx);
+	if (c->dead) {
+		pthread_mutex_unlock(&in->mtx);
+		return;
+	}
+	c->dead = true;
+	for (struct inconn **cp = &in->conns; *cp != NULL; cp = &(*cp)->next) {
+		if (*cp == c) {
+			*cp = c->next;
+			break;
+		}
+	}
+	c->next = in->dead;
+	in->dead = c;
+	nng_stream_close(c->st);
+	pthread_mutex_unlock(&in->mtx);
+	if (in->ops.gone != NULL)
+		in->ops.gone(in->ops.arg, c->id);
+}
+
+static void conn_refuse(struct inconn *c, const char *why)
+{
+	tr__sp_in *in = c->in;
+	if (in->ops.refused != NULL)
+		in->ops.refused(in->ops.arg, c->id, why);
+	conn_lost(c);
+}
+
+static void in_tx_cb(void *arg)
+{
+	struct inconn *c = arg;
+	if (nng_aio_result(c->tx) != 0) {
+		conn_lost(c);
+		return;
+	}
+	c->hdr_sent += nng_aio_count(c->tx);
+	if (c->hdr_sent < SP_HDR) {
+		nng_iov iov = {c->hdr + c->hdr_sent, SP_HDR - c->hdr_sent};
+		nng_aio_set_iov(c->tx, 1, &iov);
+		nng_stream_send(c->st, c->tx);
+	}
+}
+
+static void rx_arm(struct inconn *c)
+{
+	nng_iov iov = {c->buf + c->fill, c->cap - c->fill};
+	nng_aio_set_iov(c->rx, 1, &iov);
+	nng_stream_recv(c->st, c->rx);
+}
+
+/* Parses what was read: the SP header once, then every whole frame.
+ * Returns false when the connection broke the protocol (refused). */
+static bool rx_parse(struct inconn *c)
+{
+	tr__sp_in *in = c->in;
+	size_t pos = 0;
+	size_t hl = c->ipc ? 9 : 8;
+	if (!c->nego) {
+		if (c->fill < SP_HDR)
+			return true;
+		if (!sp_header_ok(c->buf, PROTO_PUSH0)) {
+			conn_refuse(c, "not an SP push0 peer");
+			return false;
+		}
+		c->nego = true;
+		pos = SP_HDR;
+	}
+	for (;;) {
+		size_t have = c->fill - pos;
+		if (have < hl)
+			break;
+		const uint8_t *h = c->buf + pos;
+		if (c->ipc && h[0] != 1) {
+			conn_refuse(c, "bad ipc message type");
+			return false;
+		}
+		uint64_t len = get_be64(h + (c->ipc ? 1 : 0));
+		if (len > in->max_frame) {
+			conn_refuse(c, "frame larger than the maximum");
+			return false;
+		}
+		if (have < hl + len) {
+			size_t need = hl + (size_t)len;
+			if (need > c->cap) {
+				/* Room for this frame (bounded by max_frame);
+				 * compacted below first. */
+				memmove(c->buf, c->buf + pos, have);
+				c->fill = have;
+				pos = 0;
+				uint8_t *nb = realloc(c->buf, need);
+				if (nb == NULL) {
+					conn_refuse(c, "out of memory");
+					return false;
+				}
+				c->buf = nb;
+				c->cap = need;
+			}
+			break;
+		}
+		pthread_mutex_lock(&in->deliver);
+		if (!in->muted)
+			in->ops.frame(in->ops.arg, c->id, h + hl, (size_t)len);
+		pthread_mutex_unlock(&in->deliver);
+		pos += hl + (size_t)len;
+	}
+	if (pos != 0) {
+		memmove(c->buf, c->buf + pos, c->fill - pos);
+		c->fill -= pos;
+	}
+	return true;
+}
+
+static void in_rx_cb(void *arg)
+{
+	struct inconn *c = arg;
+	if (nng_aio_result(c->rx) != 0) {
+		conn_lost(c);
+		return;
+	}
+	c->fill += nng_aio_count(c->rx);
+	if (!rx_parse(c))
+		return;
+	rx_arm(c);
+}
+
+static void accept_cb(void *arg)
+{
+	struct lsn *ls = arg;
+	tr__sp_in *in = ls->in;
+	int rv = nng_aio_result(ls->aio);
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+		return;
+	if (rv != 0) {
+		/* A failed accept (the peer went away first): go on. */
+		nng_stream_listener_accept(ls->l, ls->aio);
+		return;
+	}
+	nng_stream *st = nng_aio_get_output(ls->aio, 0);
+	struct inconn *c = calloc(1, sizeof(*c));
+	if (c != NULL) {
+		c->in = in;
+		c->st = st;
+		c->ipc = ls->ipc;
+		c->lsn = ls->idx;
+		c->cap = IN_BUF_MIN;
+		c->buf = malloc(c->cap);
+		sp_header(c->hdr, PROTO_PULL0);
+	}
+	if (c == NULL || c->buf == NULL ||
+	    nng_aio_alloc(&c->rx, in_rx_cb, c) != 0 ||
+	    nng_aio_alloc(&c->tx, in_tx_cb, c) != 0) {
+		if (c != NULL) {
+			if (c->rx != NULL)
+				nng_aio_free(c->rx);
+			free(c->buf);
+			free(c);
+		}
+		nng_stream_free(st);
+		nng_stream_listener_accept(ls->l, ls->aio);
+		return;
+	}
+	pthread_mutex_lock(&in->mtx);
+	if (in->closing) {
+		pthread_mutex_unlock(&in->mtx);
+		nng_aio_free(c->rx);
+		nng_aio_free(c->tx);
+		free(c->buf);
+		free(c);
+		nng_stream_free(st);
+		return;
+	}
+	if (++in->next_id == 0)
+		in->next_id = 1;
+	c->id = in->next_id;
+	c->next = in->conns;
+	in->conns = c;
+	pthread_mutex_unlock(&in->mtx);
+	nng_iov iov = {c->hdr, SP_HDR};
+	nng_aio_set_iov(c->tx, 1, &iov);
+	nng_stream_send(c->st, c->tx);
+	rx_arm(c);
+	nng_stream_listener_accept(ls->l, ls->aio);
+}
+
+int tr__sp_in_alloc(tr__sp_in **inp, const tr__sp_in_ops *ops, size_t max_frame)
+{
+	tr__sp_in *in = calloc(1, sizeof(*in));
+	if (in == NULL)
+		return TR_ENOMEM;
+	pthread_mutex_init(&in->mtx, NULL);
+	pthread_mutex_init(&in->deliver, NULL);
+	in->ops = *ops;
+	in->max_frame = max_frame;
+	*inp = in;
+	return TR_OK;
+}
+
+/* The URL with the port a listener on port 0 got. */
+static char *bound_url(nng_stream_listener *l, const char *url)
+{
+	const char *colon = strrchr(url, ':');
+	int port;
+	if (url_ipc(url) || colon == NULL || strcmp(colon, ":0") != 0 ||
+	    nng_stream_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
+		return strdup(url);
+	size_t base = (size_t)(colon - url);
+	char *s = malloc(base + 16);
+	if (s != NULL)
+		snprintf(s, base + 16, "%.*s:%d", (int)base, url, port);
+	return s;
+}
+
+int tr__sp_in_listen(
+    tr__sp_in *in, const char *url, nng_tls_config *tls, char **bound)
+{
+	struct lsn *ls = calloc(1, sizeof(*ls));
+	if (ls == NULL)
+		return TR_ENOMEM;
+	ls->in = in;
+	ls->idx = (int)in->nlsns;
+	ls->ipc = url_ipc(url);
+	int rv = nng_stream_listener_alloc(&ls->l, url);
+	if (rv == 0 && tls != NULL)
+		rv =
+		    nng_stream_listener_set_ptr(ls->l, NNG_OPT_TLS_CONFIG, tls);
+	if (rv == 0)
+		rv = nng_stream_listener_listen(ls->l);
+	if (rv == 0)
+		rv = nng_aio_alloc(&ls->aio, accept_cb, ls);
+	char *b = rv == 0 ? bound_url(ls->l, url) : NULL;
+	struct lsn **v = NULL;
+	if (rv == 0 && b != NULL)
+		v = realloc(in->lsns, (in->nlsns + 1) * sizeof(*v));
+	if (v == NULL) {
+		free(b);
+		if (ls->aio != NULL)
+			nng_aio_free(ls->aio);
+		if (ls->l != NULL)
+			nng_stream_listener_free(ls->l);
+		free(ls);
+		return rv != 0
+		           ? (rv == NNG_ENOTSUP ? TR_EINVAL : tr__nng_err(rv))
+		           : TR_ENOMEM;
+	}
+	in->lsns = v;
+	in->lsns[in->nlsns++] = ls;
+	*bound = b;
+	return TR_OK;
+}
+
+void tr__sp_in_start(tr__sp_in *in)
+{
+	for (size_t i = 0; i < in->nlsns; i++)
+		nng_stream_listener_accept(in->lsns[i]->l, in->lsns[i]->aio);
+}
+
+int tr__sp_in_listener_of(tr__sp_in *in, uint32_t id)
+{
+	int k = -1;
+	pthread_mutex_lock(&in->mtx);
+	for (struct inconn *c = in->conns; c != NULL; c = c->next) {
+		if (c->id == id) {
+			k = c->lsn;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&in->mtx);
+	return k;
+}
+
+void tr__sp_in_drop(tr__sp_in *in, uint32_t id)
+{
+	pthread_mutex_lock(&in->mtx);
+	for (struct inconn *c = in->conns; c != NULL; c = c->next) {
+		if (c->id == id) {
+			/* Its read fails at once: conn_lost follows there. */
+			nng_stream_close(c->st);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&in->mtx);
+}
+
+static void conn_free(struct inconn *c)
+{
+	nng_aio_stop(c->rx);
+	nng_aio_stop(c->tx);
+	nng_aio_free(c->rx);
+	nng_aio_free(c->tx);
+	nng_stream_free(c->st);
+	free(c->buf);
+	free(c);
+}
+
+void tr__sp_in_reap(tr__sp_in *in)
+{
+	pthread_mutex_lock(&in->mtx);
+	struct inconn *d = in->dead;
+	in->dead = NULL;
+	pthread_mutex_unlock(&in->mtx);
+	while (d != NULL) {
+		struct inconn *nx = d->next;
+		conn_free(d);
+		d = nx;
+	}
+}
+
+void tr__sp_in_close(tr__sp_in *in)
+{
+	pthread_mutex_lock(&in->deliver);
+	in->muted = true;
+	pthread_mutex_unlock(&in->deliver);
+	pthread_mutex_lock(&in->mtx);
+	in->closing = true;
+	for (struct inconn *c = in->conns; c != NULL; c = c->next)
+		nng_stream_close(c->st);
+	pthread_mutex_unlock(&in->mtx);
+	for (size_t i = 0; i < in->nlsns; i++)
+		nng_stream_listener_close(in->lsns[i]->l);
+}
+
+void tr__sp_in_free(tr__sp_in *in)
+{
+	if (in == NULL)
+		return;
+	tr__sp_in_close(in);
+	for (size_t i = 0; i < in->nlsns; i++) {
+		nng_aio_stop(in->lsns[i]->aio);
+		nng_aio_free(in->lsns[i]->aio);
+		nng_stream_listener_free(in->lsns[i]->l);
+		free(in->lsns[i]);
+	}
+	free(in->lsns);
+	/* Every connection's read has failed or will at once (closed):
+	 * stopping its aios waits for conn_lost, which moves it to `dead`. */
+	for (;;) {
+		pthread_mutex_lock(&in->mtx);
+		struct inconn *c = in->conns;
+		pthread_mutex_unlock(&in->mtx);
+		if (c == NULL)
+			break;
+		nng_aio_stop(c->rx);
+		nng_aio_stop(c->tx);
+		pthread_mutex_lock(&in->mtx);
+		bool still = !c->dead;
+		if (still) {
+			/* Stopped before its callback saw the close. */
+			for (struct inconn **cp = &in->conns; *cp != NULL;
+			     cp = &(*cp)->next) {
+				if (*cp == c) {
+					*cp = c->next;
+					break;
+				}
+			}
+			c->dead = true;
+			c->next = in->dead;
+			in->dead = c;
+		}
+		pthread_mutex_unlock(&in->mtx);
+	}
+	tr__sp_in_reap(in);
+	pthread_mutex_destroy(&in->deliver);
+	pthread_mutex_destroy(&in->mtx);
+	free(in);
+}

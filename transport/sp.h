@@ -1,0 +1,138 @@
+/*
+ * nng's pipeline protocol (push0 and pull0), spoken by the node directly
+ * over nng's stream transports (tcp://, ipc://, tls+tcp://).
+ *
+ * On the wire this is exactly what an nng push0 dialer and a pull0
+ * listener exchange: after the connection (and its TLS handshake), each
+ * side sends the 8-byte SP header {0, 'S', 'P', 0, proto >> 8, proto &
+ * 0xff, 0, 0} (push0 is 0x50, pull0 0x51) and checks the other's; then
+ * every message is its length as 8 bytes, big-endian, and its bytes (on
+ * ipc:// a message-type byte of 1 comes first). So a node's listener
+ * accepts any nng push0 socket, and a node dials any pull0 listener.
+ *
+ * Why not nng's sockets: nng 1.5's socket layer hands every received
+ * message across three of its threads (the poller reads the header, a
+ * task thread reads the body, another completes pull0's receive) and every
+ * completed send to one more; on a 2-core machine each hand-off is a
+ * wake-up on the path of a round trip. Here the poller's read completes on
+ * one task thread, which parses every whole frame in what it read, and a
+ * send is written on the calling thread when the connection is idle. See
+ * docs/distribution.md.
+ *
+ * Threads: the callbacks run on nng's task threads and must not block
+ * for long; the sender's `sent` and the node's `frame`, `gone` and
+ * `refused` are called without any lock of this file held, except that
+ * `frame` calls of one tr__sp_in are serialised (one frame at a time, in
+ * order per connection, as pull0 delivered them).
+ */
+#ifndef TR_SP_H
+#define TR_SP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
+/* ---- outbound: one push0 connection ------------------------------------ */
+
+typedef struct tr__sp_out tr__sp_out;
+
+/* Reports a frame queued with notify set: rv is 0 once all of it is
+ * written to the connection, else why it never will be (the frame is
+ * freed either way). Called on an nng thread, or on the calling thread
+ * of tr__sp_out_send(_now) when the connection is already gone. */
+typedef void (*tr__sp_sent_fn)(void *owner, int rv);
+
+/* Reports that a connection that was up has failed (the peer closed it,
+ * broke the protocol, or an I/O error). Called once, on an nng thread. */
+typedef void (*tr__sp_closed_fn)(void *arg, tr__sp_out *o);
+
+/* Starts dialing `url` in the background, with `tls` (borrowed, must
+ * outlive the connection; NULL for tcp:// and ipc://). A failed dial or
+ * SP handshake is retried after 20 ms, doubling up to `redial_max_ms`,
+ * until the connection is up once; after that a failure is final
+ * (`closed`). Errors: TR_EINVAL (a URL nng's streams do not know),
+ * TR_ENOMEM, or a mapped nng error. */
+int tr__sp_out_open(tr__sp_out **op, const char *url, nng_tls_config *tls,
+    uint32_t redial_max_ms, tr__sp_closed_fn closed, void *arg);
+
+/* Sets who `sent` reports to. Call before the first send with notify. */
+void tr__sp_out_adopt(tr__sp_out *o, tr__sp_sent_fn sent, void *owner);
+
+/* Queues frame `m` (taken) behind the others; it goes once the connection
+ * is up. With notify, `sent` reports it. Never call with a lock that
+ * `sent` takes. */
+void tr__sp_out_send(tr__sp_out *o, nng_msg *m, bool notify);
+
+/* Sends `m` (taken) on the calling thread if the connection is up and
+ * nothing else is queued or being written: returns true once all of it
+ * is written (no report follows). Otherwise, or if the socket cannot take
+ * all of it at once (the calling thread waits at most 1 ms for the first
+ * byte to be taken), the frame continues as with tr__sp_out_send(o, m,
+ * true) and false is returned. */
+bool tr__sp_out_send_now(tr__sp_out *o, nng_msg *m);
+
+/* Whether the connection is up (its SP handshake done, not failed). */
+bool tr__sp_out_up(tr__sp_out *o);
+
+/* Closes the connection (never blocks): queued frames fail with
+ * NNG_ECLOSED (reported if notify), and no `closed` follows. */
+void tr__sp_out_close(tr__sp_out *o);
+
+/* Closes (if not yet) and frees; waits for every callback of `o` to
+ * return, so never call it from one. NULL is ignored. */
+void tr__sp_out_free(tr__sp_out *o);
+
+/* ---- inbound: the node's pull0 listeners -------------------------------- */
+
+typedef struct tr__sp_in tr__sp_in;
+
+typedef struct tr__sp_in_ops {
+	/* One whole frame from connection `id` (ids start at 1 and are
+	 * never reused by one tr__sp_in); `buf` is valid for the call. */
+	void (*frame)(void *arg, uint32_t id, const uint8_t *buf, size_t len);
+	/* Connection `id` is gone (closed by either side or failed). */
+	void (*gone)(void *arg, uint32_t id);
+	/* Connection `id` broke the protocol (`why`); it is closed, and
+	 * `gone` follows. */
+	void (*refused)(void *arg, uint32_t id, const char *why);
+	void *arg;
+} tr__sp_in_ops;
+
+/* A set of listeners with no listener yet. Frames longer than max_frame
+ * bytes are refused and close their connection. */
+int tr__sp_in_alloc(
+    tr__sp_in **inp, const tr__sp_in_ops *ops, size_t max_frame);
+
+/* Listens on `url` with `tls` (borrowed; NULL unless tls+tcp://) and
+ * stores in *bound a malloc'd copy of the URL with the port the system
+ * chose when the URL asked for port 0. Connections wait in the system's
+ * backlog until tr__sp_in_start. Errors: TR_EINVAL (a URL nng's streams
+ * do not know), else nng's, mapped. */
+int tr__sp_in_listen(
+    tr__sp_in *in, const char *url, nng_tls_config *tls, char **bound);
+
+/* Starts accepting on every listener. Call once, after the last listen. */
+void tr__sp_in_start(tr__sp_in *in);
+
+/* Which listener (0 for the first tr__sp_in_listen, and so on) accepted
+ * connection `id`; -1 if it is gone. */
+int tr__sp_in_listener_of(tr__sp_in *in, uint32_t id);
+
+/* Closes connection `id` (never blocks; `gone` follows). */
+void tr__sp_in_drop(tr__sp_in *in, uint32_t id);
+
+/* Frees what closed connections left. Not from a callback. */
+void tr__sp_in_reap(tr__sp_in *in);
+
+/* Stops listening and closes every connection (never blocks): no
+ * `frame` is delivered after it returns, except one already running. */
+void tr__sp_in_close(tr__sp_in *in);
+
+/* Closes (if not yet) and frees; waits for every callback to return, so
+ * never call it from one. NULL is ignored. */
+void tr__sp_in_free(tr__sp_in *in);
+
+#endif
