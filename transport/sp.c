@@ -3,9 +3,17 @@
  *
  * Locks: each tr__sp_out has one mutex for its state and queue; a
  * tr__sp_in has one for its connections and one (`deliver`) held around
- * each `frame` call. No nng call that can complete an aio is made with a
- * mutex of this file held, except nng_stream_close, whose aborted aios
- * complete on nng's task threads.
+ * each `frame` call.
+ *
+ * Every read, write and dial is started with the object's mutex held,
+ * after checking that its stream is not closed, and every close happens
+ * with that mutex held too: nng 1.5 leaves an operation started on a
+ * closed stream pending for ever (its completion would never come), and
+ * so would whatever waits for it. Starting them under the mutex is safe:
+ * nng completes an aio that has a callback on one of its task threads,
+ * never on the thread that started it. The one exception, the direct
+ * write of tr__sp_out_send_now, has no callback and a timeout, and is
+ * not made under the mutex.
  */
 #include "sp.h"
 
@@ -165,17 +173,22 @@ static void head_begin(tr__sp_out *o)
 	o->headlen = frame_head(o->head, o->ipc, nng_msg_len(o->q[o->qhead].m));
 }
 
-/* Starts the background write of what is left of the head (mtx not held;
- * the caller owns `writing`). */
-static void tx_start(tr__sp_out *o)
+static void fail_queued(tr__sp_out *o, int rv, bool keep);
+
+/* Starts the background write of what is left of the head (mtx held; the
+ * caller owns `writing`). On a link that is gone, every queued frame
+ * fails instead. */
+static void tx_start_locked(tr__sp_out *o)
 {
+	if (o->state != O_UP) {
+		o->writing = false;
+		fail_queued(o, NNG_ECLOSED, false);
+		return;
+	}
 	nng_iov iov[2];
-	pthread_mutex_lock(&o->mtx);
 	unsigned k = head_iov(o, iov);
-	nng_stream *st = o->st;
-	pthread_mutex_unlock(&o->mtx);
 	nng_aio_set_iov(o->tx_aio, k, iov);
-	nng_stream_send(st, o->tx_aio);
+	nng_stream_send(o->st, o->tx_aio);
 }
 
 /* Fails every queued frame but the one being written, if `keep` (mtx
@@ -242,8 +255,8 @@ static void dial_cb(void *arg)
 	}
 	if (o->sleeping) {
 		o->sleeping = false;
-		pthread_mutex_unlock(&o->mtx);
 		nng_stream_dialer_dial(o->dialer, o->dial_aio);
+		pthread_mutex_unlock(&o->mtx);
 		return;
 	}
 	if (rv != 0) {
@@ -256,11 +269,10 @@ static void dial_cb(void *arg)
 	o->st = nng_aio_get_output(o->dial_aio, 0);
 	o->state = O_NEGO;
 	o->nego_sent = o->nego_got = 0;
-	nng_stream *st = o->st;
-	pthread_mutex_unlock(&o->mtx);
 	nng_iov iov = {o->nego_tx, SP_HDR};
 	nng_aio_set_iov(o->nego_aio, 1, &iov);
-	nng_stream_send(st, o->nego_aio);
+	nng_stream_send(o->st, o->nego_aio);
+	pthread_mutex_unlock(&o->mtx);
 }
 
 static void nego_cb(void *arg)
@@ -287,19 +299,17 @@ static void nego_cb(void *arg)
 	if (o->nego_sent < SP_HDR) {
 		iov.iov_buf = o->nego_tx + o->nego_sent;
 		iov.iov_len = SP_HDR - o->nego_sent;
-		nng_stream *st = o->st;
-		pthread_mutex_unlock(&o->mtx);
 		nng_aio_set_iov(o->nego_aio, 1, &iov);
-		nng_stream_send(st, o->nego_aio);
+		nng_stream_send(o->st, o->nego_aio);
+		pthread_mutex_unlock(&o->mtx);
 		return;
 	}
 	if (o->nego_got < SP_HDR) {
 		iov.iov_buf = o->nego_rx + o->nego_got;
 		iov.iov_len = SP_HDR - o->nego_got;
-		nng_stream *st = o->st;
-		pthread_mutex_unlock(&o->mtx);
 		nng_aio_set_iov(o->nego_aio, 1, &iov);
-		nng_stream_recv(st, o->nego_aio);
+		nng_stream_recv(o->st, o->nego_aio);
+		pthread_mutex_unlock(&o->mtx);
 		return;
 	}
 	if (!sp_header_ok(o->nego_rx, PROTO_PULL0)) {
@@ -310,18 +320,16 @@ static void nego_cb(void *arg)
 	}
 	o->state = O_UP;
 	o->backoff_ms = REDIAL_MIN_MS;
-	bool go = o->qn != 0 && !o->writing;
-	if (go)
-		head_begin(o);
-	nng_stream *st = o->st;
-	pthread_mutex_unlock(&o->mtx);
 	/* push0 never receives: this read only ends when the link does. */
 	iov.iov_buf = &o->watch_byte;
 	iov.iov_len = 1;
 	nng_aio_set_iov(o->watch_aio, 1, &iov);
-	nng_stream_recv(st, o->watch_aio);
-	if (go)
-		tx_start(o);
+	nng_stream_recv(o->st, o->watch_aio);
+	if (o->qn != 0 && !o->writing) {
+		head_begin(o);
+		tx_start_locked(o);
+	}
+	pthread_mutex_unlock(&o->mtx);
 }
 
 static void watch_cb(void *arg)
@@ -344,21 +352,20 @@ static void tx_cb(void *arg)
 		o->done += n;
 		nng_msg *m = o->q[o->qhead].m;
 		if (o->done < o->headlen + nng_msg_len(m)) {
+			tx_start_locked(o); /* the rest of a partial write */
 			pthread_mutex_unlock(&o->mtx);
-			tx_start(o); /* the rest of a partial write */
 			return;
 		}
 		struct qent e = q_pop(o);
 		o->writing = o->qn != 0;
-		if (o->writing)
+		if (o->writing) {
 			head_begin(o);
-		bool more = o->writing;
+			tx_start_locked(o);
+		}
 		pthread_mutex_unlock(&o->mtx);
 		nng_msg_free(e.m);
 		if (e.notify && o->sent != NULL)
 			o->sent(o->owner, 0);
-		if (more)
-			tx_start(o);
 		return;
 	}
 	/* The link is gone (or closed by us): every frame fails. */
@@ -409,8 +416,10 @@ int tr__sp_out_open(tr__sp_out **op, const char *url, nng_tls_config *tls,
 		           : tr__nng_err(rv);
 	}
 	nng_aio_set_timeout(o->direct_aio, DIRECT_WAIT_MS);
+	pthread_mutex_lock(&o->mtx);
 	o->state = O_DIAL;
 	nng_stream_dialer_dial(o->dialer, o->dial_aio);
+	pthread_mutex_unlock(&o->mtx);
 	*op = o;
 	return TR_OK;
 }
@@ -434,12 +443,11 @@ void tr__sp_out_send(tr__sp_out *o, nng_msg *m, bool notify)
 			o->sent(o->owner, NNG_ECLOSED);
 		return;
 	}
-	bool go = o->state == O_UP && !o->writing;
-	if (go)
+	if (o->state == O_UP && !o->writing) {
 		head_begin(o);
+		tx_start_locked(o);
+	}
 	pthread_mutex_unlock(&o->mtx);
-	if (go)
-		tx_start(o);
 }
 
 bool tr__sp_out_send_now(tr__sp_out *o, nng_msg *m)
@@ -470,20 +478,19 @@ bool tr__sp_out_send_now(tr__sp_out *o, nng_msg *m)
 	if (rv == 0 && n == total && o->state == O_UP) {
 		(void)q_pop(o);
 		o->writing = o->qn != 0;
-		if (o->writing)
+		if (o->writing) {
 			head_begin(o);
-		bool more = o->writing;
+			tx_start_locked(o);
+		}
 		pthread_mutex_unlock(&o->mtx);
 		nng_msg_free(m);
-		if (more)
-			tx_start(o);
 		return true;
 	}
-	/* The rest goes in the background, reported by tx_cb (which also
-	 * handles a link that failed meanwhile). */
+	/* The rest goes in the background, reported by tx_cb; on a link
+	 * that failed or closed meanwhile it fails here, reported too. */
 	o->done = n;
+	tx_start_locked(o);
 	pthread_mutex_unlock(&o->mtx);
-	tx_start(o);
 	return false;
 }
 
@@ -507,10 +514,10 @@ void tr__sp_out_close(tr__sp_out *o)
 		nng_stream_close(o->st);
 	/* Frames not being written fail now; the one being written (if
 	 * any) fails in tx_cb or tr__sp_out_send_now. */
-	fail_queued(o, NNG_ECLOSED, true);
-	pthread_mutex_unlock(&o->mtx);
 	if (o->dialer != NULL)
 		nng_stream_dialer_close(o->dialer);
+	fail_queued(o, NNG_ECLOSED, true);
+	pthread_mutex_unlock(&o->mtx);
 }
 
 void tr__sp_out_free(tr__sp_out *o)
@@ -562,7 +569,8 @@ struct inconn {
 	int lsn; /* the index of its listener */
 	nng_stream *st;
 	bool ipc;
-	bool nego; /* the peer's SP header has been checked */
+	bool nego;   /* the peer's SP header has been checked */
+	bool closed; /* its stream is closed (under the tr__sp_in mutex) */
 	bool dead;
 	nng_aio *rx, *tx;
 	uint8_t hdr[SP_HDR];
@@ -603,6 +611,7 @@ static void conn_lost(struct inconn *c)
 	}
 	c->next = in->dead;
 	in->dead = c;
+	c->closed = true;
 	nng_stream_close(c->st);
 	pthread_mutex_unlock(&in->mtx);
 	if (in->ops.gone != NULL)
@@ -626,17 +635,30 @@ static void in_tx_cb(void *arg)
 	}
 	c->hdr_sent += nng_aio_count(c->tx);
 	if (c->hdr_sent < SP_HDR) {
-		nng_iov iov = {c->hdr + c->hdr_sent, SP_HDR - c->hdr_sent};
-		nng_aio_set_iov(c->tx, 1, &iov);
-		nng_stream_send(c->st, c->tx);
+		pthread_mutex_lock(&c->in->mtx);
+		if (!c->closed) {
+			nng_iov iov = {
+			    c->hdr + c->hdr_sent, SP_HDR - c->hdr_sent};
+			nng_aio_set_iov(c->tx, 1, &iov);
+			nng_stream_send(c->st, c->tx);
+		}
+		pthread_mutex_unlock(&c->in->mtx);
 	}
 }
 
-static void rx_arm(struct inconn *c)
+/* Starts the next read; false if the stream is closed (see the top of
+ * this file), when the caller reports the connection lost. */
+static bool rx_arm(struct inconn *c)
 {
-	nng_iov iov = {c->buf + c->fill, c->cap - c->fill};
-	nng_aio_set_iov(c->rx, 1, &iov);
-	nng_stream_recv(c->st, c->rx);
+	pthread_mutex_lock(&c->in->mtx);
+	bool ok = !c->closed;
+	if (ok) {
+		nng_iov iov = {c->buf + c->fill, c->cap - c->fill};
+		nng_aio_set_iov(c->rx, 1, &iov);
+		nng_stream_recv(c->st, c->rx);
+	}
+	pthread_mutex_unlock(&c->in->mtx);
+	return ok;
 }
 
 /* Parses what was read: the SP header once, then every whole frame.
@@ -711,7 +733,8 @@ static void in_rx_cb(void *arg)
 	c->fill += nng_aio_count(c->rx);
 	if (!rx_parse(c))
 		return;
-	rx_arm(c);
+	if (!rx_arm(c))
+		conn_lost(c);
 }
 
 static void accept_cb(void *arg)
@@ -765,11 +788,14 @@ static void accept_cb(void *arg)
 	c->id = in->next_id;
 	c->next = in->conns;
 	in->conns = c;
-	pthread_mutex_unlock(&in->mtx);
 	nng_iov iov = {c->hdr, SP_HDR};
 	nng_aio_set_iov(c->tx, 1, &iov);
 	nng_stream_send(c->st, c->tx);
-	rx_arm(c);
+	iov.iov_buf = c->buf;
+	iov.iov_len = c->cap;
+	nng_aio_set_iov(c->rx, 1, &iov);
+	nng_stream_recv(c->st, c->rx);
+	pthread_mutex_unlock(&in->mtx);
 	nng_stream_listener_accept(ls->l, ls->aio);
 }
 
@@ -865,6 +891,7 @@ void tr__sp_in_drop(tr__sp_in *in, uint32_t id)
 	for (struct inconn *c = in->conns; c != NULL; c = c->next) {
 		if (c->id == id) {
 			/* Its read fails at once: conn_lost follows there. */
+			c->closed = true;
 			nng_stream_close(c->st);
 			break;
 		}
@@ -903,8 +930,10 @@ void tr__sp_in_close(tr__sp_in *in)
 	pthread_mutex_unlock(&in->deliver);
 	pthread_mutex_lock(&in->mtx);
 	in->closing = true;
-	for (struct inconn *c = in->conns; c != NULL; c = c->next)
+	for (struct inconn *c = in->conns; c != NULL; c = c->next) {
+		c->closed = true;
 		nng_stream_close(c->st);
+	}
 	pthread_mutex_unlock(&in->mtx);
 	for (size_t i = 0; i < in->nlsns; i++)
 		nng_stream_listener_close(in->lsns[i]->l);
