@@ -476,7 +476,8 @@ static void test_send_order(void **state)
 	assert_int_equal(r[1], 0);
 }
 
-/* Request/reply across nodes, and a call to a remote pid that is dead. */
+/* Request/reply across nodes (small and 3 MiB), and a call to a remote
+ * pid that is dead. */
 static void test_request_reply(void **state)
 {
 	struct env *e = *state;
@@ -484,6 +485,20 @@ static void test_request_reply(void **state)
 	tr_pid echo = remote_echo(e, "alpha");
 	for (int i = 0; i < 100; i++)
 		call_ok(e, echo);
+	/* Large ones: 3 MiB each way, written and read in many pieces. */
+	size_t big = (size_t)3 << 20;
+	uint8_t *q = malloc(big);
+	assert_non_null(q);
+	for (size_t k = 0; k < big; k++)
+		q[k] = (uint8_t)(k * 131 + (k >> 12));
+	for (int i = 0; i < 3; i++) {
+		tr_msg *r;
+		assert_rc(tr_call(&r, e->rt, echo, 8, q, big, WAIT_MS), TR_OK);
+		assert_int_equal(r->size, big);
+		assert_memory_equal(r->data, q, big);
+		tr_msg_free(r);
+	}
+	free(q);
 	tr_pid dead = echo;
 	dead.gen += 1000;
 	tr_msg *r = NULL;
