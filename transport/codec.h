@@ -27,9 +27,13 @@
  * a Hello or a Proof, so decode its frames with a small fixed budget (a
  * few KiB) whatever their size.
  *
- * Decoded messages own their memory (nothing points into `buf`) and must
- * be freed with the matching *_free function of this file, never with
- * protobuf-c's own free_unpacked (another allocator). Every function here
+ * Decoded messages own their memory (nothing points into `buf`), with one
+ * exception: the payloads in Envelope.more of a Batch frame may point into
+ * `buf` (the hand-written decoder below does that, to spare a copy of
+ * every message of a run), so keep the frame's bytes until the decoded
+ * Frame is freed. Free decoded messages with the matching *_free function
+ * of this file, never with protobuf-c's own free_unpacked (another
+ * allocator). Every function here
  * is reentrant; a decoded message may be read by any thread.
  */
 #ifndef TR_CODEC_H

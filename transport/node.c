@@ -117,7 +117,9 @@ struct peer {
 	pthread_mutex_t lock;
 	int state;
 	nng_msg *batch;
-	uint32_t nenv; /* messages in it */
+	uint32_t nenv;       /* messages in it */
+	uint32_t batch_hint; /* bytes of the last batch: the next one's
+	                      * first reservation */
 	/* The open run: the batch's last envelope, which further messages
 	 * with the same key join as entries of its `more` field. run_off is
 	 * where its tag starts in the batch, run_len its body's length. */
@@ -518,6 +520,10 @@ static void cut(struct tr_node *n, struct peer *p)
 		return;
 	p->batch = NULL;
 	p->nenv = 0;
+	size_t bl = nng_msg_len(b);
+	p->batch_hint = (uint32_t)(bl < TR__NODE_BATCH_BYTES + 512
+	                               ? bl
+	                               : TR__NODE_BATCH_BYTES + 512);
 	uint8_t h[11];
 	h[0] = 0x22; /* Frame.batch: field 4, length-delimited */
 	size_t hl = 1 + varint_put(h + 1, nng_msg_len(b));
@@ -701,8 +707,14 @@ static int env_put(struct tr_node *n, struct peer *p, const Env *e,
 		cut(n, p);
 		blen = 0;
 	}
-	if (p->batch == NULL && nng_msg_alloc(&p->batch, 0) != 0)
-		return TR_ENOMEM;
+	if (p->batch == NULL) {
+		if (nng_msg_alloc(&p->batch, 0) != 0)
+			return TR_ENOMEM;
+		/* As big as the last one: a stream's batches are all full,
+		 * and each doubling is a copy into a zero-filled buffer. */
+		if (p->batch_hint > BATCH_FIRST)
+			(void)nng_msg_reserve(p->batch, p->batch_hint);
+	}
 	if (batch_room(p->batch, blen + hl + sz) != 0 ||
 	    nng_msg_append(p->batch, h, hl) != 0)
 		return TR_ENOMEM;
@@ -2511,16 +2523,24 @@ static struct peer *peer_up_ref(struct tr_node *n, const char *node_name)
 	return p;
 }
 
-/* Puts an envelope from an actor; its turn's end flushes it. */
+/* Puts an envelope from an actor; its turn's end flushes it. With a key,
+ * `e->from` may be left NULL and `wf` given: the sender's pid is only
+ * encoded when the message starts an envelope rather than joining a
+ * run. */
 static int ctx_put(tr_ctx *ctx, struct tr_node *n, struct peer *p, Env *e,
-    const struct runkey *k)
+    const struct runkey *k, WPid *wf)
 {
 	pthread_mutex_lock(&p->lock);
 	int rc = TR_ENOPROC;
 	if (p->state == PS_UP &&
 	    (k == NULL || (rc = run_put(n, p, k, e->payload.data,
-	                       e->payload.len, true)) == RUN_NONE))
+	                       e->payload.len, true)) == RUN_NONE)) {
+		if (e->from == NULL && wf != NULL) {
+			pid_out(n, k->from, wf);
+			e->from = wf;
+		}
 		rc = env_put(n, p, e, true, k);
+	}
 	nng_msg *out = rc == TR_OK ? kick_locked(p) : NULL;
 	pthread_mutex_unlock(&p->lock);
 	if (out != NULL)
@@ -2547,12 +2567,8 @@ int tr_send_remote_named(tr_ctx *ctx, const char *node_name, const char *name,
 	struct tr_node *n = tr_node_of(ctx->rt);
 	if (n == NULL)
 		return TR_ENOPROC;
-	if (strcmp(node_name, n->name) == 0)
-		return tr_send_named(ctx, name, type, data, size);
 	Env e = TROUPE__WIRE__ENVELOPE__INIT;
 	WPid wf;
-	pid_out(n, tr_self(ctx), &wf);
-	e.from = &wf;
 	e.control = TROUPE__WIRE__CONTROL__CONTROL_NAMED_SEND;
 	e.name = (char *)name;
 	e.type = type;
@@ -2564,17 +2580,20 @@ int tr_send_remote_named(tr_ctx *ctx, const char *node_name, const char *name,
 	struct peer *p =
 	    atomic_load_explicit(&n->named_peer, memory_order_acquire);
 	if (p != NULL && strcmp(p->name, node_name) == 0) {
-		int rc = ctx_put(ctx, n, p, &e, &k);
+		/* A peer: never this node's own name. */
+		int rc = ctx_put(ctx, n, p, &e, &k, &wf);
 		if (rc != TR_ENOPROC)
 			return rc;
 		/* That entry went down: the node may be up again under a
 		 * new entry. */
 	}
+	if (strcmp(node_name, n->name) == 0)
+		return tr_send_named(ctx, name, type, data, size);
 	p = peer_up_ref(n, node_name);
 	if (p == NULL)
 		return TR_ENOPROC;
 	atomic_store_explicit(&n->named_peer, p, memory_order_release);
-	return ctx_put(ctx, n, p, &e, &k);
+	return ctx_put(ctx, n, p, &e, &k, &wf);
 }
 
 int tr_node_whereis(tr_pid *pid, tr_node *n, const char *node_name,
@@ -2691,7 +2710,7 @@ int tr_spawn_remote(tr_ctx *ctx, uint64_t *ref, const char *node_name,
 	e.payload.len = size;
 	e.ref = r;
 	e.flags = link ? TR__ENV_LINK : 0;
-	int rc = ctx_put(ctx, n, p, &e, NULL);
+	int rc = ctx_put(ctx, n, p, &e, NULL, NULL);
 	if (rc == TR_OK && ref != NULL)
 		*ref = r;
 	return rc;

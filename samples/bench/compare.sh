@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compares troupe-bench with the Erlang/OTP and CAF peer benchmarks: every
-# workload runs K times on each system, and the median of each is printed
+# workload runs K times on each system, round-robin (one run of each system,
+# then the next round), and the median of each is printed
 # with the ratio troupe / peer and the project's target for that workload.
 # Medians, because a single run on a shared machine says little.
 #
@@ -114,28 +115,37 @@ median() {
 	sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : "-" }'
 }
 
-declare -A ops bytes
+declare -A ops bytes runs_o runs_b
 for w in $workloads; do
 	args=$(params "$w") || { echo "$0: unknown workload $w" >&2; exit 2; }
+	systems=""
 	for sys in troupe $peers; do
-		runs_o="" runs_b=""
 		if ! has_workload "$sys" "$w" ||
 			{ [ "$sys,$w" = erlang,sup-restart ] && ! build_erl_peer; }; then
 			ops[$sys,$w]=- bytes[$sys,$w]=-
 			continue
 		fi
-		for ((i = 1; i <= k; i++)); do
+		systems+=" $sys"
+		runs_o[$sys]="" runs_b[$sys]=""
+	done
+	# Round-robin: run i of every system, then run i + 1, so that a
+	# machine that gets slower or faster during the series weighs on
+	# every system alike.
+	for ((i = 1; i <= k; i++)); do
+		for sys in $systems; do
 			# shellcheck disable=SC2086 # args is a list of numbers
 			if r=$(one_run "$sys" "$w" $args); then
-				runs_o+="${r% *}"$'\n'
-				[ "${r#* }" = - ] || runs_b+="${r#* }"$'\n'
+				runs_o[$sys]+="${r% *}"$'\n'
+				[ "${r#* }" = - ] || runs_b[$sys]+="${r#* }"$'\n'
 				echo "  $sys $w $args: run $i: ${r% *} ops/s" >&2
 			else
 				echo "  $sys $w $args: run $i FAILED" >&2
 			fi
 		done
-		ops[$sys,$w]=$(printf '%s' "$runs_o" | grep . | median)
-		bytes[$sys,$w]=$(printf '%s' "$runs_b" | grep . | median)
+	done
+	for sys in $systems; do
+		ops[$sys,$w]=$(printf '%s' "${runs_o[$sys]}" | grep . | median)
+		bytes[$sys,$w]=$(printf '%s' "${runs_b[$sys]}" | grep . | median)
 	done
 done
 
