@@ -1925,6 +1925,7 @@ static void hello_in(
 		}
 		struct pipe_ent *pe = pipe_find(n, pp);
 		pe->auth = true;
+		tr__sp_in_trust(n->in, pp);
 		p->inp = pp;
 		Troupe__Wire__Frame f = TROUPE__WIRE__FRAME__INIT;
 		Troupe__Wire__Proof pr = TROUPE__WIRE__PROOF__INIT;
@@ -1974,6 +1975,7 @@ static void proof_in(
 		return;
 	}
 	pe->auth = true;
+	tr__sp_in_trust(n->in, pp);
 	p->inp = pp;
 	if (p->state == PS_HS)
 		peer_set_up(n, p);
@@ -2297,7 +2299,8 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *opts)
 	}
 	if (rc == TR_OK) {
 		tr__sp_in_ops ops = {frame_in, pipe_gone, pipe_refused, n};
-		rc = tr__sp_in_alloc(&n->in, &ops, n->max_frame);
+		rc = tr__sp_in_alloc(
+		    &n->in, &ops, n->max_frame, TR__NODE_HS_MAX_FRAME);
 	}
 	if (rc == TR_OK)
 		rc = listen_all(n, opts->listen);

@@ -18,6 +18,7 @@
 #include "sp.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -569,7 +570,8 @@ struct inconn {
 	int lsn; /* the index of its listener */
 	nng_stream *st;
 	bool ipc;
-	bool nego;   /* the peer's SP header has been checked */
+	bool nego; /* the peer's SP header has been checked */
+	_Atomic bool trusted;
 	bool closed; /* its stream is closed (under the tr__sp_in mutex) */
 	bool dead;
 	nng_aio *rx, *tx;
@@ -583,7 +585,7 @@ struct tr__sp_in {
 	pthread_mutex_t mtx;     /* the lists, next_id, closing */
 	pthread_mutex_t deliver; /* one frame at a time */
 	tr__sp_in_ops ops;
-	size_t max_frame;
+	size_t max_frame, max_untrusted;
 	struct lsn **lsns;
 	size_t nlsns;
 	struct inconn *conns, *dead;
@@ -688,7 +690,11 @@ static bool rx_parse(struct inconn *c)
 			return false;
 		}
 		uint64_t len = get_be64(h + (c->ipc ? 1 : 0));
-		if (len > in->max_frame) {
+		/* Relaxed: set by `frame` on this thread, or before this
+		 * connection's next read by another (ordered by the read). */
+		bool trusted =
+		    atomic_load_explicit(&c->trusted, memory_order_relaxed);
+		if (len > (trusted ? in->max_frame : in->max_untrusted)) {
 			conn_refuse(c, "frame larger than the maximum");
 			return false;
 		}
@@ -799,7 +805,8 @@ static void accept_cb(void *arg)
 	nng_stream_listener_accept(ls->l, ls->aio);
 }
 
-int tr__sp_in_alloc(tr__sp_in **inp, const tr__sp_in_ops *ops, size_t max_frame)
+int tr__sp_in_alloc(tr__sp_in **inp, const tr__sp_in_ops *ops, size_t max_frame,
+    size_t max_untrusted)
 {
 	tr__sp_in *in = calloc(1, sizeof(*in));
 	if (in == NULL)
@@ -808,6 +815,8 @@ int tr__sp_in_alloc(tr__sp_in **inp, const tr__sp_in_ops *ops, size_t max_frame)
 	pthread_mutex_init(&in->deliver, NULL);
 	in->ops = *ops;
 	in->max_frame = max_frame;
+	in->max_untrusted =
+	    max_untrusted < max_frame ? max_untrusted : max_frame;
 	*inp = in;
 	return TR_OK;
 }
@@ -883,6 +892,19 @@ int tr__sp_in_listener_of(tr__sp_in *in, uint32_t id)
 	}
 	pthread_mutex_unlock(&in->mtx);
 	return k;
+}
+
+void tr__sp_in_trust(tr__sp_in *in, uint32_t id)
+{
+	pthread_mutex_lock(&in->mtx);
+	for (struct inconn *c = in->conns; c != NULL; c = c->next) {
+		if (c->id == id) {
+			atomic_store_explicit(
+			    &c->trusted, true, memory_order_relaxed);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&in->mtx);
 }
 
 void tr__sp_in_drop(tr__sp_in *in, uint32_t id)

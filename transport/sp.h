@@ -101,10 +101,16 @@ typedef struct tr__sp_in_ops {
 	void *arg;
 } tr__sp_in_ops;
 
-/* A set of listeners with no listener yet. Frames longer than max_frame
- * bytes are refused and close their connection. */
-int tr__sp_in_alloc(
-    tr__sp_in **inp, const tr__sp_in_ops *ops, size_t max_frame);
+/* A set of listeners with no listener yet. A frame longer than
+ * max_untrusted bytes on a connection not yet trusted (tr__sp_in_trust),
+ * or longer than max_frame on one that is, is refused on its length
+ * alone, before any of it is buffered, and closes its connection: a peer
+ * that has not proved anything costs at most max_untrusted bytes. */
+int tr__sp_in_alloc(tr__sp_in **inp, const tr__sp_in_ops *ops, size_t max_frame,
+    size_t max_untrusted);
+
+/* Lets connection `id` send frames of up to max_frame bytes. */
+void tr__sp_in_trust(tr__sp_in *in, uint32_t id);
 
 /* Listens on `url` with `tls` (borrowed; NULL unless tls+tcp://) and
  * stores in *bound a malloc'd copy of the URL with the port the system

@@ -187,7 +187,7 @@ static int setup(void **state, bool ipc)
 	pthread_mutex_init(&f->sink.mu, NULL);
 	pthread_cond_init(&f->sink.cv, NULL);
 	tr__sp_in_ops ops = {on_frame, on_gone, on_refused, &f->sink};
-	if (tr__sp_in_alloc(&f->in, &ops, MAX_FRAME) != TR_OK)
+	if (tr__sp_in_alloc(&f->in, &ops, MAX_FRAME, MAX_FRAME) != TR_OK)
 		return -1;
 	char *u = url_for(f, ipc, "in");
 	int rc = tr__sp_in_listen(f->in, u, NULL, &f->url);
@@ -451,7 +451,8 @@ static void test_redial_and_drop(void **state)
 
 	tr__sp_in *in;
 	tr__sp_in_ops ops = {on_frame, on_gone, on_refused, &late};
-	assert_int_equal(tr__sp_in_alloc(&in, &ops, MAX_FRAME), TR_OK);
+	assert_int_equal(
+	    tr__sp_in_alloc(&in, &ops, MAX_FRAME, MAX_FRAME), TR_OK);
 	char *bound;
 	assert_int_equal(tr__sp_in_listen(in, url, NULL, &bound), TR_OK);
 	assert_string_equal(bound, url);
@@ -472,6 +473,61 @@ static void test_redial_and_drop(void **state)
 	tr__sp_in_free(in);
 	pthread_cond_destroy(&late.cv);
 	pthread_mutex_destroy(&late.mu);
+}
+
+/* Until a connection is trusted, its frames are bounded by the smaller
+ * limit: a larger one is refused on its length. Trusted, it may send up
+ * to max_frame. */
+static void test_untrusted_limit(void **state)
+{
+	struct fx *f = *state;
+	struct sink sk;
+	memset(&sk, 0, sizeof(sk));
+	pthread_mutex_init(&sk.mu, NULL);
+	pthread_cond_init(&sk.cv, NULL);
+	tr__sp_in *in;
+	tr__sp_in_ops ops = {on_frame, on_gone, on_refused, &sk};
+	assert_int_equal(tr__sp_in_alloc(&in, &ops, MAX_FRAME, 1000), TR_OK);
+	char url[400], *bound;
+	snprintf(url, sizeof(url), "ipc://%s/limits.sock", f->dir);
+	assert_int_equal(tr__sp_in_listen(in, url, NULL, &bound), TR_OK);
+	free(bound);
+	tr__sp_in_start(in);
+
+	/* Frames 0..2 (0, 1 and 100 bytes) pass; frame 3 (4096) does not. */
+	struct src src = {0};
+	tr__sp_out *o;
+	assert_int_equal(
+	    tr__sp_out_open(&o, url, NULL, 50, on_closed, &src), TR_OK);
+	tr__sp_out_adopt(o, on_sent, &src);
+	for (uint32_t i = 0; i < 4; i++)
+		tr__sp_out_send(o, frame_msg(i), true);
+	assert_int_equal(sink_wait(&sk, &sk.nrefused, 1), 1);
+	assert_string_equal(sk.why, "frame larger than the maximum");
+	assert_int_equal(sk.nframes, 3);
+	assert_int_equal(atomic_wait(&src.closed, 1), 1);
+	tr__sp_out_free(o);
+
+	/* Another connection, trusted after its first frame. */
+	struct src src2 = {0};
+	assert_int_equal(
+	    tr__sp_out_open(&o, url, NULL, 50, on_closed, &src2), TR_OK);
+	tr__sp_out_adopt(o, on_sent, &src2);
+	pthread_mutex_lock(&sk.mu);
+	sk.nframes = 0; /* frame_msg numbering starts again */
+	pthread_mutex_unlock(&sk.mu);
+	tr__sp_out_send(o, frame_msg(0), true);
+	assert_int_equal(sink_wait(&sk, &sk.nframes, 1), 1);
+	tr__sp_in_trust(in, sk.last_id);
+	for (uint32_t i = 1; i < 6; i++) /* up to 3 MiB */
+		tr__sp_out_send(o, frame_msg(i), true);
+	assert_int_equal(sink_wait(&sk, &sk.nframes, 6), 6);
+	assert_int_equal(sk.bad_frames, 0);
+	assert_int_equal(sk.nrefused, 1);
+	tr__sp_out_free(o);
+	tr__sp_in_free(in);
+	pthread_cond_destroy(&sk.cv);
+	pthread_mutex_destroy(&sk.mu);
 }
 
 /* Closing a dialer that never connected fails every frame it held, each
@@ -518,6 +574,8 @@ int main(void)
 	    BOTH(test_nng_interop),
 	    BOTH(test_refusals),
 	    BOTH(test_redial_and_drop),
+	    cmocka_unit_test_setup_teardown(
+	        test_untrusted_limit, setup_ipc, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_close_fails_queued, setup_ipc, teardown),
 	};
