@@ -1660,26 +1660,39 @@ static bool pipe_bind(struct tr_node *n, uint32_t id, struct peer *p)
 	return true;
 }
 
+/* Our Hello in `f` (with `h` and `id`, which it points to): our name,
+ * incarnation, versions and URLs, the challenge `nonce`, and `proof` when
+ * answering (NULL when opening). */
+static void hello_fill(struct tr_node *n, Troupe__Wire__Frame *f,
+    Troupe__Wire__Hello *h, Troupe__Wire__NodeId *id, const uint8_t *nonce,
+    const uint8_t *proof)
+{
+	troupe__wire__frame__init(f);
+	troupe__wire__hello__init(h);
+	troupe__wire__node_id__init(id);
+	id->name = n->name;
+	id->incarnation = n->inc;
+	h->major = TROUPE__WIRE__VERSION__PROTOCOL_MAJOR;
+	h->minor = TR__NODE_MINOR;
+	h->node = id;
+	h->n_listen = n->nurls;
+	h->listen = n->urls;
+	h->nonce.data = (uint8_t *)nonce;
+	h->nonce.len = TR__NODE_NONCE_LEN;
+	if (proof != NULL) {
+		h->proof.data = (uint8_t *)proof;
+		h->proof.len = TR__SHA256_LEN;
+	}
+	f->body_case = TROUPE__WIRE__FRAME__BODY_HELLO;
+	f->hello = h;
+}
+
 static int hello_put(struct tr_node *n, struct peer *p, const uint8_t *proof)
 {
-	Troupe__Wire__Frame f = TROUPE__WIRE__FRAME__INIT;
-	Troupe__Wire__Hello h = TROUPE__WIRE__HELLO__INIT;
-	Troupe__Wire__NodeId id = TROUPE__WIRE__NODE_ID__INIT;
-	id.name = n->name;
-	id.incarnation = n->inc;
-	h.major = TROUPE__WIRE__VERSION__PROTOCOL_MAJOR;
-	h.minor = TR__NODE_MINOR;
-	h.node = &id;
-	h.n_listen = n->nurls;
-	h.listen = n->urls;
-	h.nonce.data = p->nonce;
-	h.nonce.len = TR__NODE_NONCE_LEN;
-	if (proof != NULL) {
-		h.proof.data = (uint8_t *)proof;
-		h.proof.len = TR__SHA256_LEN;
-	}
-	f.body_case = TROUPE__WIRE__FRAME__BODY_HELLO;
-	f.hello = &h;
+	Troupe__Wire__Frame f;
+	Troupe__Wire__Hello h;
+	Troupe__Wire__NodeId id;
+	hello_fill(n, &f, &h, &id, p->nonce, proof);
 	return frame_put(n, p, &f);
 }
 
@@ -2445,20 +2458,10 @@ int tr_node_connect(tr_node *n, const char *url, int64_t timeout_ms, char *peer)
 	n->conns = c;
 	pthread_mutex_unlock(&n->lock);
 
-	Troupe__Wire__Frame f = TROUPE__WIRE__FRAME__INIT;
-	Troupe__Wire__Hello h = TROUPE__WIRE__HELLO__INIT;
-	Troupe__Wire__NodeId id = TROUPE__WIRE__NODE_ID__INIT;
-	id.name = n->name;
-	id.incarnation = n->inc;
-	h.major = TROUPE__WIRE__VERSION__PROTOCOL_MAJOR;
-	h.minor = TR__NODE_MINOR;
-	h.node = &id;
-	h.n_listen = n->nurls;
-	h.listen = n->urls;
-	h.nonce.data = c->nonce;
-	h.nonce.len = sizeof(c->nonce);
-	f.body_case = TROUPE__WIRE__FRAME__BODY_HELLO;
-	f.hello = &h;
+	Troupe__Wire__Frame f;
+	Troupe__Wire__Hello h;
+	Troupe__Wire__NodeId id;
+	hello_fill(n, &f, &h, &id, c->nonce, NULL);
 	uint8_t *buf;
 	size_t len;
 	rc = tr__frame_encode(&buf, &len, &f);
