@@ -581,7 +581,7 @@ int tr__frame_encode(uint8_t **buf, size_t *len, const Troupe__Wire__Frame *f)
 #define WT_VARINT 0u
 #define WT_LEN 2u
 
-static size_t vsize(uint64_t v)
+size_t tr__varint_size(uint64_t v)
 {
 	size_t n = 1;
 	while (v >= 0x80) {
@@ -591,14 +591,20 @@ static size_t vsize(uint64_t v)
 	return n;
 }
 
-static uint8_t *vput(uint8_t *p, uint64_t v)
+size_t tr__varint_put(uint8_t *p, uint64_t v)
 {
+	size_t i = 0;
 	while (v >= 0x80) {
-		*p++ = (uint8_t)(v | 0x80);
+		p[i++] = (uint8_t)(v | 0x80);
 		v >>= 7;
 	}
-	*p++ = (uint8_t)v;
-	return p;
+	p[i++] = (uint8_t)v;
+	return i;
+}
+
+static uint8_t *vput(uint8_t *p, uint64_t v)
+{
+	return p + tr__varint_put(p, v);
 }
 
 static uint64_t zigzag32(int32_t v)
@@ -614,12 +620,12 @@ static uint64_t int32_wire(int32_t v)
 /* Tags of fields 1..15 fit in one byte. */
 static size_t varint_field_size(uint64_t v)
 {
-	return v != 0 ? 1 + vsize(v) : 0;
+	return v != 0 ? 1 + tr__varint_size(v) : 0;
 }
 
 static size_t len_field_size(size_t len)
 {
-	return 1 + vsize(len) + len;
+	return 1 + tr__varint_size(len) + len;
 }
 
 static size_t str_len(const char *s)

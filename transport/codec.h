@@ -99,6 +99,11 @@ int tr__frame_encode(uint8_t **buf, size_t *len, const Troupe__Wire__Frame *f);
 size_t tr__envelope_size(const Troupe__Wire__Envelope *e);
 size_t tr__envelope_pack(const Troupe__Wire__Envelope *e, uint8_t *out);
 
+/* A protobuf varint: its length in bytes (1..10), and its encoding at
+ * `p` (room for 10 bytes), returning the bytes written. */
+size_t tr__varint_size(uint64_t v);
+size_t tr__varint_put(uint8_t *p, uint64_t v);
+
 /* ---- client endpoint messages -------------------------------------------- */
 
 /* Decodes a ClientRequest, as tr__pb_decode. Free with

@@ -268,17 +268,6 @@ static bool grow(void **v, uint32_t n, uint32_t *cap, size_t elem)
 	return true;
 }
 
-static size_t varint_put(uint8_t *p, uint64_t v)
-{
-	size_t i = 0;
-	while (v >= 0x80) {
-		p[i++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[i++] = (uint8_t)v;
-	return i;
-}
-
 static bool is_tls(const char *url)
 {
 	return strncmp(url, "tls+", 4) == 0;
@@ -526,7 +515,7 @@ static void cut(struct tr_node *n, struct peer *p)
 	                               : TR__NODE_BATCH_BYTES + 512);
 	uint8_t h[11];
 	h[0] = 0x22; /* Frame.batch: field 4, length-delimited */
-	size_t hl = 1 + varint_put(h + 1, nng_msg_len(b));
+	size_t hl = 1 + tr__varint_put(h + 1, nng_msg_len(b));
 	if (nng_msg_insert(b, h, hl) != 0 || !q_push(p, b)) {
 		nng_msg_free(b);
 		logf_(n, "out of memory: a batch to %s was lost", p->name);
@@ -634,16 +623,6 @@ static int batch_room(nng_msg *b, size_t need)
 	return nng_msg_reserve(b, c > need ? c : need);
 }
 
-static size_t vlen(uint64_t v)
-{
-	size_t n = 1;
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 /* Adds a message with key `k` to the open run of the batch as one more
  * entry of its envelope's `more` (peer lock held, state checked): a
  * stream of sends from one actor to one target then costs a payload and
@@ -660,9 +639,10 @@ static int run_put(struct tr_node *n, struct peer *p, const struct runkey *k,
 	    (k->name != NULL && strcmp(k->name, p->run_name) != 0))
 		return RUN_NONE;
 	size_t blen = nng_msg_len(p->batch);
-	size_t hl = 1 + vlen(len);
+	size_t hl = 1 + tr__varint_size(len);
 	size_t nlen = (size_t)p->run_len + hl + len;
-	size_t grow = vlen(nlen) - vlen(p->run_len); /* its length prefix */
+	size_t grow = tr__varint_size(nlen) -
+	              tr__varint_size(p->run_len); /* its length prefix */
 	size_t add = grow + hl + len;
 	if (p->nenv >= TR__NODE_BATCH_ENVS || blen + add > TR__NODE_BATCH_BYTES)
 		return RUN_NONE;
@@ -674,11 +654,12 @@ static int run_put(struct tr_node *n, struct peer *p, const struct runkey *k,
 	uint8_t *b = nng_msg_body(p->batch);
 	uint8_t *pre = b + p->run_off + 1; /* the envelope's length */
 	if (grow != 0)
-		memmove(pre + vlen(nlen), pre + vlen(p->run_len), p->run_len);
-	(void)varint_put(pre, nlen);
+		memmove(pre + tr__varint_size(nlen),
+		    pre + tr__varint_size(p->run_len), p->run_len);
+	(void)tr__varint_put(pre, nlen);
 	uint8_t *at = b + blen + grow;
 	*at++ = 0x62; /* Envelope.more: field 12, length-delimited */
-	at += varint_put(at, len);
+	at += tr__varint_put(at, len);
 	if (len != 0)
 		memcpy(at, data, len);
 	p->run_len = (uint32_t)nlen;
@@ -699,7 +680,7 @@ static int env_put(struct tr_node *n, struct peer *p, const Env *e,
 	size_t sz = tr__envelope_size(e);
 	uint8_t h[11];
 	h[0] = 0x0a; /* Batch.envelopes: field 1, length-delimited */
-	size_t hl = 1 + varint_put(h + 1, sz);
+	size_t hl = 1 + tr__varint_put(h + 1, sz);
 	size_t blen = p->batch != NULL ? nng_msg_len(p->batch) : 0;
 	if (bounded && p->queued + blen + hl + sz > n->max_queue)
 		return TR_EAGAIN;
