@@ -412,9 +412,7 @@ int tr__sp_out_open(tr__sp_out **op, const char *url, nng_tls_config *tls,
 		rv = nng_aio_alloc(&o->direct_aio, NULL, NULL);
 	if (rv != 0) {
 		tr__sp_out_free(o);
-		return rv == NNG_ENOTSUP || rv == NNG_EADDRINVAL
-		           ? TR_EINVAL
-		           : tr__nng_err(rv);
+		return tr__nng_err(rv);
 	}
 	nng_aio_set_timeout(o->direct_aio, DIRECT_WAIT_MS);
 	pthread_mutex_lock(&o->mtx);
@@ -864,9 +862,7 @@ int tr__sp_in_listen(
 		if (ls->l != NULL)
 			nng_stream_listener_free(ls->l);
 		free(ls);
-		return rv != 0
-		           ? (rv == NNG_ENOTSUP ? TR_EINVAL : tr__nng_err(rv))
-		           : TR_ENOMEM;
+		return rv != 0 ? tr__nng_err(rv) : TR_ENOMEM;
 	}
 	in->lsns = v;
 	in->lsns[in->nlsns++] = ls;

@@ -53,8 +53,9 @@ typedef void (*tr__sp_closed_fn)(void *arg, tr__sp_out *o);
  * outlive the connection; NULL for tcp:// and ipc://). A failed dial or
  * SP handshake is retried after 20 ms, doubling up to `redial_max_ms`,
  * until the connection is up once; after that a failure is final
- * (`closed`). Errors: TR_EINVAL (a URL nng's streams do not know),
- * TR_ENOMEM, or a mapped nng error. */
+ * (`closed`). Errors: TR_EINVAL (a malformed URL), TR_ENOTSUP (a scheme
+ * with no stream transport, such as inproc://), TR_ENOMEM, or another
+ * mapped nng error. */
 int tr__sp_out_open(tr__sp_out **op, const char *url, nng_tls_config *tls,
     uint32_t redial_max_ms, tr__sp_closed_fn closed, void *arg);
 
@@ -117,8 +118,9 @@ void tr__sp_in_trust(tr__sp_in *in, uint32_t id);
 /* Listens on `url` with `tls` (borrowed; NULL unless tls+tcp://) and
  * stores in *bound a malloc'd copy of the URL with the port the system
  * chose when the URL asked for port 0. Connections wait in the system's
- * backlog until tr__sp_in_start. Errors: TR_EINVAL (a URL nng's streams
- * do not know), else nng's, mapped. */
+ * backlog until tr__sp_in_start. Errors: TR_EINVAL (a malformed URL),
+ * TR_ENOTSUP (a scheme with no stream transport, such as inproc://),
+ * TR_EEXIST (the address is in use), else nng's, mapped. */
 int tr__sp_in_listen(
     tr__sp_in *in, const char *url, nng_tls_config *tls, char **bound);
 

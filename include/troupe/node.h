@@ -60,9 +60,10 @@ TR_API void tr_node_opts_init(tr_node_opts *opts);
 
 /* Starts the node of runtime `rt`: listens, and attaches to the runtime so
  * that pids of other nodes route through it. Errors: TR_EINVAL (missing
- * name or cookie, bad URL), TR_EEXIST (the runtime has a node already),
- * TR_ENOTSUP (a transport nng was built without), TR_ENOMEM, and
- * TR_ECLOSED. */
+ * name or cookie, bad URL), TR_EEXIST (the runtime has a node already,
+ * or a listen address is in use), TR_ENOTSUP (a scheme other than tcp://,
+ * ipc:// and tls+tcp://, or a transport nng was built without), TR_ENOMEM,
+ * and TR_ECLOSED. */
 TR_API int tr_node_start(
     tr_node **node, tr_runtime *rt, const tr_node_opts *opts);
 
@@ -79,9 +80,10 @@ TR_API const char *tr_node_listen_url(const tr_node *node, size_t i);
 
 /* Connects to the node listening at `url` and waits up to `timeout_ms` for
  * the handshake to finish; the peer's name goes to `peer` (may be NULL,
- * else TR_NODE_NAME_MAX + 1 bytes). Errors: TR_ETIMEDOUT, TR_EINVAL, and
- * TR_ECLOSED when the peer refused us (wrong cookie, incompatible version;
- * the reason is logged). Connecting to a connected node is a no-op. */
+ * else TR_NODE_NAME_MAX + 1 bytes). Errors: TR_ETIMEDOUT, TR_EINVAL (a
+ * bad URL), TR_ENOTSUP (as for tr_node_start), and TR_ECLOSED when the
+ * peer refused us (wrong cookie, incompatible version; the reason is
+ * logged). Connecting to a connected node is a no-op. */
 TR_API int tr_node_connect(
     tr_node *node, const char *url, int64_t timeout_ms, char *peer);
 

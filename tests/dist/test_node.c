@@ -697,6 +697,31 @@ static void test_reconnect(void **state)
 }
 
 /* A node with another cookie is refused, and nothing reaches it. */
+/* URLs the node cannot use: a scheme with no stream transport, and no
+ * URL at all; refused, with nothing left behind. */
+static void test_bad_urls(void **state)
+{
+	struct env *e = *state;
+	tr_node_opts o;
+	tr_node_opts_init(&o);
+	o.name = "tnode";
+	o.cookie = "secret";
+	const char *inproc[2] = {"inproc://tnode", NULL};
+	const char *junk[2] = {"not a url", NULL};
+	o.listen = inproc;
+	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_ENOTSUP);
+	o.listen = junk;
+	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_EINVAL);
+	assert_null(tr_node_of(e->rt));
+	assert_rc(node_up(e, "tnode", false), TR_OK);
+	assert_rc(
+	    tr_node_connect(e->node, "inproc://x", 1000, NULL), TR_ENOTSUP);
+	assert_rc(tr_node_connect(e->node, "not a url", 1000, NULL), TR_EINVAL);
+	tr_node_stats st;
+	assert_rc(tr_node_stats_get(&st, e->node), TR_OK);
+	assert_int_equal(st.peers_up, 0);
+}
+
 static void test_wrong_cookie(void **state)
 {
 	struct env *e = *state;
@@ -948,6 +973,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(fn, setup_tcp, teardown)
 	const struct CMUnitTest tests[] = {
 	    BOTH(test_send_order),
+	    cmocka_unit_test_setup_teardown(test_bad_urls, setup_ipc, teardown),
 	    BOTH(test_request_reply),
 	    BOTH(test_named_send),
 	    BOTH(test_remote_spawn),

@@ -553,13 +553,18 @@ static void test_close_fails_queued(void **state)
 	tr__sp_out_free(o);
 	assert_int_equal(atomic_load(&src.sent_ok), 0);
 	assert_int_equal(atomic_load(&src.closed), 0);
-	/* A URL that no stream transport knows. */
+	/* A scheme with no stream transport, and a URL that is no URL. */
 	assert_int_equal(
 	    tr__sp_out_open(&o, "inproc://x", NULL, 50, on_closed, &src),
-	    TR_EINVAL);
+	    TR_ENOTSUP);
 	char *bound = NULL;
 	assert_int_equal(
-	    tr__sp_in_listen(f->in, "inproc://x", NULL, &bound), TR_EINVAL);
+	    tr__sp_in_listen(f->in, "inproc://x", NULL, &bound), TR_ENOTSUP);
+	assert_int_equal(
+	    tr__sp_in_listen(f->in, "not a url", NULL, &bound), TR_EINVAL);
+	assert_int_equal(
+	    tr__sp_out_open(&o, "not a url", NULL, 50, on_closed, &src),
+	    TR_EINVAL);
 	assert_null(bound);
 }
 
