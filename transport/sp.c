@@ -30,8 +30,10 @@
 #define PROTO_PUSH0 0x50u
 #define PROTO_PULL0 0x51u
 #define REDIAL_MIN_MS 20u
-#define DIRECT_WAIT_MS 100 /* tr__sp_out_send_now: longest wait */
-#define IN_BUF_MIN (256u * 1024u)
+#define DIRECT_WAIT_MS 100        /* tr__sp_out_send_now: longest wait */
+#define IN_BUF_MIN (64u * 1024u)  /* a connection's first read buffer */
+#define IN_BUF_BIG (256u * 1024u) /* once trusted: several frames a read */
+#define ACCEPT_PAUSE_MS 100
 
 static bool url_ipc(const char *url)
 {
@@ -90,6 +92,7 @@ struct tr__sp_out {
 	nng_stream_dialer *dialer;
 	nng_stream *st;
 	bool ipc;
+	bool tls; /* tls+tcp://: no direct writes (tr__sp_out_send_now) */
 	int state;
 	bool sleeping; /* dial_aio is waiting out a backoff */
 	uint32_t backoff_ms, backoff_max;
@@ -251,7 +254,11 @@ static void dial_cb(void *arg)
 	int rv = nng_aio_result(o->dial_aio);
 	pthread_mutex_lock(&o->mtx);
 	if (o->state != O_DIAL) {
+		/* Closed: a connection that came up meanwhile goes too. */
+		bool late = rv == 0 && !o->sleeping;
 		pthread_mutex_unlock(&o->mtx);
+		if (late)
+			nng_stream_free(nng_aio_get_output(o->dial_aio, 0));
 		return;
 	}
 	if (o->sleeping) {
@@ -390,6 +397,7 @@ int tr__sp_out_open(tr__sp_out **op, const char *url, nng_tls_config *tls,
 		return TR_ENOMEM;
 	pthread_mutex_init(&o->mtx, NULL);
 	o->ipc = url_ipc(url);
+	o->tls = tls != NULL;
 	o->closed = closed;
 	o->arg = arg;
 	o->backoff_ms = REDIAL_MIN_MS;
@@ -452,7 +460,10 @@ void tr__sp_out_send(tr__sp_out *o, nng_msg *m, bool notify)
 bool tr__sp_out_send_now(tr__sp_out *o, nng_msg *m)
 {
 	pthread_mutex_lock(&o->mtx);
-	if (o->state != O_UP || o->writing || o->qn != 0 ||
+	/* Not over TLS: nng's TLS stream writes one iov per call (so a
+	 * direct write would never complete at once), and its cancel on
+	 * timeout aborts the whole connection's send, which closes it. */
+	if (o->tls || o->state != O_UP || o->writing || o->qn != 0 ||
 	    !q_push_back(o, (struct qent){m, true})) {
 		pthread_mutex_unlock(&o->mtx);
 		tr__sp_out_send(o, m, true);
@@ -462,31 +473,41 @@ bool tr__sp_out_send_now(tr__sp_out *o, nng_msg *m)
 	nng_iov iov[2];
 	unsigned k = head_iov(o, iov);
 	size_t total = o->headlen + nng_msg_len(m);
-	nng_stream *st = o->st;
-	pthread_mutex_unlock(&o->mtx);
-	/* With no callback, nng completes the aio on this thread when the
-	 * socket takes the bytes at once; it only waits when the socket
-	 * took none (a partial write completes at once with its count), so
-	 * the timeout never cuts a frame. */
+	/* Started under the mutex, like every other operation (see the top
+	 * of this file); waited for without it. With no callback, nng
+	 * completes the aio on this thread when the socket takes the bytes
+	 * at once; it only waits when the socket took none (a partial write
+	 * completes at once with its count), so the timeout never cuts a
+	 * frame. */
 	nng_aio_set_iov(o->direct_aio, k, iov);
-	nng_stream_send(st, o->direct_aio);
+	nng_stream_send(o->st, o->direct_aio);
+	pthread_mutex_unlock(&o->mtx);
 	nng_aio_wait(o->direct_aio);
 	int rv = nng_aio_result(o->direct_aio);
 	size_t n = rv == 0 ? nng_aio_count(o->direct_aio) : 0;
 	pthread_mutex_lock(&o->mtx);
-	if (rv == 0 && n == total && o->state == O_UP) {
+	bool whole = rv == 0 && n == total;
+	if (whole || o->state != O_UP) {
+		/* Written, or the link went meanwhile (closed by teardown,
+		 * or failed): the head, ours, is done here. Others queued
+		 * behind it go on, or fail when the link is closed. Nothing
+		 * of `o` is touched after the report, which may let teardown
+		 * free it. */
 		(void)q_pop(o);
-		o->writing = o->qn != 0;
-		if (o->writing) {
+		o->writing = false;
+		if (whole && o->state == O_UP && o->qn != 0) {
 			head_begin(o);
 			tx_start_locked(o);
 		}
+		tr__sp_sent_fn sent = o->sent;
+		void *owner = o->owner;
 		pthread_mutex_unlock(&o->mtx);
 		nng_msg_free(m);
-		return true;
+		if (!whole && sent != NULL)
+			sent(owner, rv != 0 ? rv : NNG_ECLOSED);
+		return whole;
 	}
-	/* The rest goes in the background, reported by tx_cb; on a link
-	 * that failed or closed meanwhile it fails here, reported too. */
+	/* The rest goes in the background, reported by tx_cb. */
 	o->done = n;
 	tx_start_locked(o);
 	pthread_mutex_unlock(&o->mtx);
@@ -556,6 +577,7 @@ void tr__sp_out_free(tr__sp_out *o)
 struct lsn {
 	tr__sp_in *in;
 	int idx;
+	bool sleeping; /* aio is waiting out a pause after a failure */
 	nng_stream_listener *l;
 	nng_aio *aio;
 	bool ipc;
@@ -630,7 +652,13 @@ static void in_tx_cb(void *arg)
 {
 	struct inconn *c = arg;
 	if (nng_aio_result(c->tx) != 0) {
-		conn_lost(c);
+		/* Closing the stream fails the pending read: the read side
+		 * reports the loss, so nothing of this connection is handed
+		 * over after `gone`. */
+		pthread_mutex_lock(&c->in->mtx);
+		c->closed = true;
+		nng_stream_close(c->st);
+		pthread_mutex_unlock(&c->in->mtx);
 		return;
 	}
 	c->hdr_sent += nng_aio_count(c->tx);
@@ -724,6 +752,16 @@ static bool rx_parse(struct inconn *c)
 		memmove(c->buf, c->buf + pos, c->fill - pos);
 		c->fill -= pos;
 	}
+	if (c->cap < IN_BUF_BIG &&
+	    atomic_load_explicit(&c->trusted, memory_order_relaxed)) {
+		/* A peer that proved itself reads several frames at once;
+		 * one that has not costs at most IN_BUF_MIN. */
+		uint8_t *nb = realloc(c->buf, IN_BUF_BIG);
+		if (nb != NULL) {
+			c->buf = nb;
+			c->cap = IN_BUF_BIG;
+		}
+	}
 	return true;
 }
 
@@ -741,6 +779,12 @@ static void in_rx_cb(void *arg)
 		conn_lost(c);
 }
 
+static void accept_pause(struct lsn *ls)
+{
+	ls->sleeping = true;
+	nng_sleep_aio(ACCEPT_PAUSE_MS, ls->aio);
+}
+
 static void accept_cb(void *arg)
 {
 	struct lsn *ls = arg;
@@ -748,9 +792,16 @@ static void accept_cb(void *arg)
 	int rv = nng_aio_result(ls->aio);
 	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
 		return;
-	if (rv != 0) {
-		/* A failed accept (the peer went away first): go on. */
+	if (ls->sleeping) {
+		ls->sleeping = false;
 		nng_stream_listener_accept(ls->l, ls->aio);
+		return;
+	}
+	if (rv != 0) {
+		/* A failed accept (out of descriptors or memory, or the
+		 * peer went away first): pause, as nng's listeners do, so
+		 * that a flood cannot spin a thread. */
+		accept_pause(ls);
 		return;
 	}
 	nng_stream *st = nng_aio_get_output(ls->aio, 0);
@@ -774,7 +825,7 @@ static void accept_cb(void *arg)
 			free(c);
 		}
 		nng_stream_free(st);
-		nng_stream_listener_accept(ls->l, ls->aio);
+		accept_pause(ls);
 		return;
 	}
 	pthread_mutex_lock(&in->mtx);
