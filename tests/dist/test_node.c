@@ -338,46 +338,10 @@ static int child_start(struct env *e, const char *name, const char *cookie,
 	for (int i = 0; args != NULL && args[i] != NULL && k < 15; i++)
 		argv[k++] = args[i];
 	argv[k] = NULL;
-	int fds[2];
-	if (pipe(fds) != 0)
-		return -1;
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execv(TT_NODE_MAIN, (char *const *)argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	c->pid = pid;
-	c->out = fds[0];
-	e->nkids++;
-	/* Read "READY <url>\n", bounded. */
-	char line[512];
-	size_t len = 0;
-	int64_t dl = tt_now_ms() + WAIT_MS;
-	while (len < sizeof(line) - 1 && tt_now_ms() < dl) {
-		struct pollfd p = {c->out, POLLIN, 0};
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		ssize_t r = read(c->out, line + len, 1);
-		if (r <= 0)
-			break;
-		if (line[len] == '\n')
-			break;
-		len++;
-	}
-	line[len] = '\0';
-	if (strncmp(line, "READY ", 6) != 0) {
-		fprintf(
-		    stderr, "test node %s did not start: '%s'\n", name, line);
-		return -1;
-	}
-	snprintf(c->url, sizeof(c->url), "%s", line + 6);
-	return e->nkids - 1;
+	int rc = child_spawn(c, argv, name, WAIT_MS);
+	if (c->pid > 0)
+		e->nkids++; /* the teardown reaps it either way */
+	return rc == 0 ? e->nkids - 1 : -1;
 }
 
 static void start_agent(struct env *e)
