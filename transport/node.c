@@ -1104,32 +1104,22 @@ static void node_event_locked(
 
 /* ---- receiving envelopes ------------------------------------------------ */
 
-static void answer_exit(
-    struct tr_node *n, struct peer *p, tr_pid from, tr_pid to, int reason)
-{
-	/* As a link to a dead local actor: an exit signal via the link. */
-	Env e = TROUPE__WIRE__ENVELOPE__INIT;
-	WPid wt, wf;
-	pid_out(n, to, &wt);
-	pid_out(n, from, &wf);
-	e.to = &wt;
-	e.from = &wf;
-	e.control = TROUPE__WIRE__CONTROL__CONTROL_EXIT;
-	e.flags = TR__ENV_VIALINK;
-	e.reason = reason;
-	(void)env_send_now(n, p, &e, false);
-}
-
-static void answer_down(struct tr_node *n, struct peer *p, tr_pid target,
-    tr_pid watcher, uint64_t ref)
+/* The node's answer, for a local actor that is gone, to a LINK (an exit
+ * signal via the link, reason noproc) or a MONITOR (DOWN noproc, with
+ * the monitor's ref): from the dead pid to the remote one that asked. */
+static void answer_noproc(struct tr_node *n, struct peer *p, tr_pid dead,
+    tr_pid asker, Troupe__Wire__Control control, uint64_t ref)
 {
 	Env e = TROUPE__WIRE__ENVELOPE__INIT;
 	WPid wt, wf;
-	pid_out(n, watcher, &wt);
-	pid_out(n, target, &wf);
+	pid_out(n, asker, &wt);
+	pid_out(n, dead, &wf);
 	e.to = &wt;
 	e.from = &wf;
-	e.control = TROUPE__WIRE__CONTROL__CONTROL_DOWN;
+	e.control = control;
+	e.flags = control == TROUPE__WIRE__CONTROL__CONTROL_EXIT
+	              ? TR__ENV_VIALINK
+	              : 0;
 	e.ref = ref;
 	e.reason = TR_REASON_NOPROC;
 	(void)env_send_now(n, p, &e, false);
@@ -1218,7 +1208,8 @@ static void spawn_reply_in(
 		if (rc == TR_ENOPROC)
 			/* The requester is gone: its child must not stay
 			 * linked to no one. */
-			answer_exit(n, p, to, from, TR_REASON_NOPROC);
+			answer_noproc(n, p, to, from,
+			    TROUPE__WIRE__CONTROL__CONTROL_EXIT, 0);
 	}
 	(void)inject_msg(
 	    n, to, TR_MSG_SPAWN_REPLY, &r, sizeof(r), from, e->ref, 0);
@@ -1324,7 +1315,8 @@ static void env_in(struct rx *r, struct peer *p, const Env *e)
 			xlink_add(p, to, from);
 		pthread_mutex_unlock(&p->lock);
 		if (rc == TR_ENOPROC)
-			answer_exit(n, p, to, from, TR_REASON_NOPROC);
+			answer_noproc(n, p, to, from,
+			    TROUPE__WIRE__CONTROL__CONTROL_EXIT, 0);
 		return;
 	case TROUPE__WIRE__CONTROL__CONTROL_UNLINK:
 		pthread_mutex_lock(&p->lock);
@@ -1362,7 +1354,8 @@ static void env_in(struct rx *r, struct peer *p, const Env *e)
 			xmon_add(p, e->ref, to, from, false);
 		pthread_mutex_unlock(&p->lock);
 		if (rc == TR_ENOPROC)
-			answer_down(n, p, to, from, e->ref);
+			answer_noproc(n, p, to, from,
+			    TROUPE__WIRE__CONTROL__CONTROL_DOWN, e->ref);
 		return;
 	case TROUPE__WIRE__CONTROL__CONTROL_DEMONITOR:
 		pthread_mutex_lock(&p->lock);
