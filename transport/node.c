@@ -1125,6 +1125,24 @@ static void answer_noproc(struct tr_node *n, struct peer *p, tr_pid dead,
 	(void)env_send_now(n, p, &e, false);
 }
 
+/* Remote `rem` links to local `loc`: the link signal goes to `loc` and
+ * the link is recorded on the peer (so that the peer's loss fires it),
+ * both under the peer lock and only while it is up; a `loc` that is gone
+ * answers with an exit signal noproc, as a local link to it would. */
+static void link_in(struct tr_node *n, struct peer *p, tr_pid loc, tr_pid rem)
+{
+	pthread_mutex_lock(&p->lock);
+	int rc = p->state == PS_UP
+	             ? inject_sig(n, loc, TR__SIG_LINK, 0, 0, rem, NULL)
+	             : TR_ECLOSED;
+	if (rc == TR_OK)
+		xlink_add(p, loc, rem);
+	pthread_mutex_unlock(&p->lock);
+	if (rc == TR_ENOPROC)
+		answer_noproc(
+		    n, p, loc, rem, TROUPE__WIRE__CONTROL__CONTROL_EXIT, 0);
+}
+
 static const struct beh *beh_find(struct tr_node *n, const char *name)
 {
 	for (uint32_t i = 0; i < n->nbehs; i++)
@@ -1197,20 +1215,10 @@ static void spawn_reply_in(
 	r.pid = e->error == TR_OK ? from : TR_PID_NONE;
 	if (e->error == TR_OK && tr_pid_is_none(from))
 		r.error = TR_ENOPROC;
-	if (r.error == TR_OK && (e->flags & TR__ENV_LINK) != 0) {
-		pthread_mutex_lock(&p->lock);
-		int rc = p->state == PS_UP
-		             ? inject_sig(n, to, TR__SIG_LINK, 0, 0, from, NULL)
-		             : TR_ENOPROC;
-		if (rc == TR_OK)
-			xlink_add(p, to, from);
-		pthread_mutex_unlock(&p->lock);
-		if (rc == TR_ENOPROC)
-			/* The requester is gone: its child must not stay
-			 * linked to no one. */
-			answer_noproc(n, p, to, from,
-			    TROUPE__WIRE__CONTROL__CONTROL_EXIT, 0);
-	}
+	if (r.error == TR_OK && (e->flags & TR__ENV_LINK) != 0)
+		/* If the requester is gone, its child must not stay linked
+		 * to no one: it gets an exit signal. */
+		link_in(n, p, to, from);
 	(void)inject_msg(
 	    n, to, TR_MSG_SPAWN_REPLY, &r, sizeof(r), from, e->ref, 0);
 }
@@ -1305,18 +1313,8 @@ static void env_in(struct rx *r, struct peer *p, const Env *e)
 	rx_leave(r);
 	switch (c) {
 	case TROUPE__WIRE__CONTROL__CONTROL_LINK:
-		if (tr_pid_is_none(from))
-			return;
-		pthread_mutex_lock(&p->lock);
-		rc = p->state == PS_UP
-		         ? inject_sig(n, to, TR__SIG_LINK, 0, 0, from, NULL)
-		         : TR_ECLOSED;
-		if (rc == TR_OK)
-			xlink_add(p, to, from);
-		pthread_mutex_unlock(&p->lock);
-		if (rc == TR_ENOPROC)
-			answer_noproc(n, p, to, from,
-			    TROUPE__WIRE__CONTROL__CONTROL_EXIT, 0);
+		if (!tr_pid_is_none(from))
+			link_in(n, p, to, from);
 		return;
 	case TROUPE__WIRE__CONTROL__CONTROL_UNLINK:
 		pthread_mutex_lock(&p->lock);
