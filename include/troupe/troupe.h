@@ -154,6 +154,23 @@ typedef struct tr_msg {
 /* Type tags at or above TR_MSG_SYSTEM are reserved for the runtime; sends
  * with such a type are refused with TR_EINVAL. */
 #define TR_MSG_SYSTEM 0xFFFF0000u
+/* Type tags from TR_MSG_LOCAL_BASE up (TR_MSG_SYSTEM's range included) have
+ * a meaning only inside one process: their payloads may hold pointers,
+ * function pointers or raw pids (the supervisor's requests are among them,
+ * see sup.h). Such a message never crosses a node: a send of one to a pid
+ * of another node fails with TR_EINVAL, and a node or a client endpoint
+ * that receives one from the wire refuses it (counted in the node's
+ * statistics, logged, and answered with an error when the sender waits
+ * for a reply). The tags from TR_MSG_LOCAL_BASE to TR_MSG_SYSTEM - 1 that
+ * troupe does not use are free for an application's own local-only
+ * messages. */
+#define TR_MSG_LOCAL_BASE 0xFFFE0000u
+
+/* Whether messages of type `type` stay inside their process. */
+static inline bool tr_msg_type_local(uint32_t type)
+{
+	return type >= TR_MSG_LOCAL_BASE;
+}
 /* Delivered to an actor whose tr_request() got no reply in time; `ref` is the
  * request's reference, the payload is empty. */
 #define TR_MSG_TIMEOUT 0xFFFF0001u
