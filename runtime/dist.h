@@ -27,9 +27,10 @@ typedef struct tr__dist_ops {
 /* Attaches a layer; one per runtime. Errors: TR_EINVAL, TR_EEXIST. */
 int tr__dist_attach(tr_runtime *rt, const tr__dist_ops *ops, void *arg);
 
-/* Detaches it; sends to remote pids fail with TR_ENOPROC afterwards. The
- * caller makes sure no `send` is still running (e.g. by stopping the
- * runtime's activity first). */
+/* Detaches it; sends to remote pids fail with TR_ENOPROC afterwards, and
+ * once it returns no call of the layer's ops is running or will start, so
+ * the layer may free its `arg`. Call from a thread that is not one of the
+ * runtime's schedulers; it waits for every scheduler's current turn. */
 void tr__dist_detach(tr_runtime *rt);
 
 /* The `arg` given to tr__dist_attach, or NULL: how the layer's public

@@ -270,6 +270,9 @@ void tr__ext_exit(tr_runtime *rt, unsigned idx);
 void tr__retire(tr_runtime *rt, tr__sched *s, tr__actor *a);
 bool tr__all_parked(tr_runtime *rt);
 unsigned tr__ext_active(tr_runtime *rt);
+/* Waits until every thread that was inside a scheduler turn or an ext
+ * section when it was called has left it. Not from a scheduler. */
+void tr__epoch_barrier(tr_runtime *rt);
 
 /* ---- signals (signal.c) ----------------------------------------------------
  */

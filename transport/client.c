@@ -265,7 +265,7 @@ static int verify(const uint8_t *frame, size_t len, const char *cookie,
 		*why = why_decode;
 		return TR_EINVAL;
 	}
-	if (req->major != TROUPE__WIRE__VERSION__PROTOCOL_MAJOR) {
+	if (req->major != TROUPE__WIRE__CLIENT_VERSION__CLIENT_MAJOR) {
 		*why = why_major;
 		rv = TR_ENOTSUP;
 		goto refuse;

@@ -253,6 +253,8 @@ static bool frame_ok(const Troupe__Wire__Frame *f)
 		return f->proof != NULL;
 	case TROUPE__WIRE__FRAME__BODY_REJECT:
 		return f->reject != NULL;
+	case TROUPE__WIRE__FRAME__BODY_ACK:
+		return f->ack != NULL;
 	case TROUPE__WIRE__FRAME__BODY_BATCH:
 		if (f->batch == NULL)
 			return false;

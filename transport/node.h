@@ -23,13 +23,9 @@
 #define TR__NODE_T_WHEREIS 0xFFFF00F0u
 #define TR__NODE_T_WHEREIS_REPLY 0xFFFF00F1u
 
-/* The protocol minor this build speaks (Hello.minor; proto/troupe.proto
- * lists what each minor adds). Envelope.more goes only to peers of minor 1
- * or more. */
-#define TR__NODE_MINOR 1u
-
-/* Length of the handshake nonces. */
-#define TR__NODE_NONCE_LEN 32
+/* The protocol minor this build speaks within its major (Hello.minor;
+ * proto/troupe.proto lists what each minor adds). */
+#define TR__NODE_MINOR 0u
 
 /* Batching: a batch is cut when it holds this many bytes or messages (an
  * envelope counts one, and each entry of its `more` one more), and in any
@@ -41,7 +37,13 @@
 #define TR__NODE_DOWN_TICKS 4
 
 /* Largest frame accepted from a pipe that has not finished the handshake
- * (a Hello with a few URLs is far smaller). */
+ * (a Hello with its 16 URLs at most is far smaller). */
 #define TR__NODE_HS_MAX_FRAME (64u * 1024u)
+
+#ifndef TR_MSG_REFUSED
+/* The reply a node sends in place of one it refused to deliver (until the
+ * runtime's header defines it). */
+#define TR_MSG_REFUSED 0xFFFF0004u
+#endif
 
 #endif

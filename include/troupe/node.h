@@ -110,7 +110,14 @@ typedef struct tr_node_stats {
 	                              * proved the cookie */
 	uint64_t frames_malformed;   /* dropped: undecodable or invalid */
 	uint64_t handshakes_refused; /* wrong cookie or proof, bad version,
-	                              * our own name */
+	                              * our own name, a stale incarnation */
+	uint64_t handshakes_evicted; /* pending handshakes closed to make
+	                              * room (more than 64 at once) */
+	uint64_t handshakes_timed_out; /* past their deadline */
+	uint32_t handshakes_pending;   /* started by others, now */
+	uint32_t peers_known;          /* entries in the table, up or not */
+	uint64_t local_refused; /* messages of a local-only type from the
+	                         * wire (tr_msg_type_local) */
 } tr_node_stats;
 
 /* Fills `st`. Thread-safe. Errors: TR_EINVAL. */

@@ -331,7 +331,11 @@ void *tr__dist_arg(tr_runtime *rt)
 
 void tr__dist_detach(tr_runtime *rt)
 {
-	atomic_store_explicit(&rt->dist_ops, NULL, memory_order_release);
+	atomic_store_explicit(&rt->dist_ops, NULL, memory_order_seq_cst);
+	/* Every call of the layer's ops runs inside a scheduler turn or an
+	 * ext section (dist_send, the flush at a turn's end): once those
+	 * that were open are over, nobody holds the ops any more. */
+	tr__epoch_barrier(rt);
 }
 
 int tr__dist_inject(tr_runtime *rt, tr_pid to, tr_msg *m)

@@ -31,6 +31,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dist.h"
 #include "rt.h"
@@ -71,6 +72,22 @@ static bool try_advance(tr_runtime *rt)
 	}
 	return atomic_compare_exchange_strong_explicit(
 	    &rt->epoch, &e, e + 1, memory_order_seq_cst, memory_order_relaxed);
+}
+
+void tr__epoch_barrier(tr_runtime *rt)
+{
+	/* Two advances: every scheduler passed a quiescent state, and every
+	 * ext section left, after the call began (the rule that frees an
+	 * actor retired in epoch e at e + 2). Parked schedulers are offline
+	 * and hold nothing. */
+	uint64_t e0 = atomic_load_explicit(&rt->epoch, memory_order_seq_cst);
+	while (
+	    atomic_load_explicit(&rt->epoch, memory_order_acquire) < e0 + 2) {
+		if (!try_advance(rt)) {
+			struct timespec ts = {0, 200000};
+			nanosleep(&ts, NULL);
+		}
+	}
 }
 
 static void reclaim(tr__sched *s)

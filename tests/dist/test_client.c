@@ -20,7 +20,7 @@
 #define COOKIE "s3cret cookie"
 #define WINDOW 30000u
 #define NOW 1700000000000u /* a fixed "now" for the pure tests */
-#define MAJOR ((uint32_t)TROUPE__WIRE__VERSION__PROTOCOL_MAJOR)
+#define MAJOR ((uint32_t)TROUPE__WIRE__CLIENT_VERSION__CLIENT_MAJOR)
 #define WHY_MAJOR "protocol major version not supported"
 
 static uint64_t rng = 0x853c49e6748fea9bu;

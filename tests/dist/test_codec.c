@@ -171,7 +171,7 @@ static void test_hello(void **state)
 	(void)state;
 	g = round_trip(f, NULL, NULL);
 	assert_int_equal(g->body_case, TROUPE__WIRE__FRAME__BODY_HELLO);
-	assert_int_equal(g->hello->major, 1);
+	assert_int_equal(g->hello->major, TROUPE__WIRE__VERSION__PROTOCOL_MAJOR);
 	assert_int_equal(g->hello->minor, 3);
 	assert_string_equal(g->hello->node->name, "alpha@host");
 	assert_int_equal(g->hello->node->incarnation, 1700000000123u);
@@ -354,7 +354,7 @@ static void test_refused_frames(void **state)
 	 * a negative one. */
 	f.body_case = TROUPE__WIRE__FRAME__BODY_BATCH;
 	f.batch = &b.batch;
-	static const int bad[] = {11, 12, 1000, -1};
+	static const int bad[] = {13, 14, 1000, -1};
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		for (size_t pos = 0; pos < 3; pos += 2) {
 			build_batch(&b, 3, 1);

@@ -1,0 +1,517 @@
+/*
+ * Sending to other nodes: every remote send is encoded straight into its
+ * peer's open batch under the peer lock; batches are cut into frames and
+ * queued, and one frame per peer is written at a time (docs/distribution.md,
+ * "Batching, flushing, order" and "Backpressure").
+ *
+ * Threads: any thread that sends to a remote pid runs node_send. A flushing
+ * thread writes its peer's next frame itself when the connection is idle
+ * and takes it at once (send_direct); otherwise the peer's connection
+ * writes queued frames out in order in the background (tr__send_cb).
+ */
+#include "node_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+
+static bool on_our_sched(struct tr_node *n)
+{
+	return tr__current != NULL && tr__current->rt == n->rt;
+}
+
+static bool q_push(struct tr__peer *p, nng_msg *m)
+{
+	if (p->qn == p->qcap) {
+		uint32_t c = p->qcap ? p->qcap * 2 : 16;
+		nng_msg **v = malloc((size_t)c * sizeof(*v));
+		if (v == NULL)
+			return false;
+		for (uint32_t i = 0; i < p->qn; i++)
+			v[i] = p->q[(p->qhead + i) % p->qcap];
+		free(p->q);
+		p->q = v;
+		p->qhead = 0;
+		p->qcap = c;
+	}
+	p->q[(p->qhead + p->qn) % p->qcap] = m;
+	p->qn++;
+	p->queued += nng_msg_len(m);
+	return true;
+}
+
+/* Closes the open batch into a Frame and queues it (peer lock held). */
+static void cut(struct tr_node *n, struct tr__peer *p)
+{
+	nng_msg *b = p->batch;
+	p->run_open = false;
+	if (b == NULL)
+		return;
+	p->batch = NULL;
+	p->nenv = 0;
+	size_t bl = nng_msg_len(b);
+	p->batch_hint = (uint32_t)(bl < TR__NODE_BATCH_BYTES + 512
+	                               ? bl
+	                               : TR__NODE_BATCH_BYTES + 512);
+	uint8_t h[11];
+	h[0] = 0x22; /* Frame.batch: field 4, length-delimited */
+	size_t hl = 1 + tr__varint_put(h + 1, nng_msg_len(b));
+	if (nng_msg_insert(b, h, hl) != 0 || !q_push(p, b)) {
+		nng_msg_free(b);
+		tr__node_logf(
+		    n, "out of memory: a batch to %s was lost", p->name);
+	}
+}
+
+/* The next frame to hand to the send aio, if it is idle (lock held). */
+nng_msg *tr__kick_locked(struct tr__peer *p)
+{
+	if (p->busy || p->qn == 0 || p->state == TR__PS_DOWN || p->out == NULL)
+		return NULL;
+	nng_msg *m = p->q[p->qhead];
+	p->qhead = (p->qhead + 1) % p->qcap;
+	p->qn--;
+	p->busy = true;
+	p->inflight = nng_msg_len(m);
+	return m;
+}
+
+/* Frees the send slot (lock held). The holder touches neither aio after
+ * this, so on a peer that is down it wakes tr__teardown, which waits for the
+ * slot before it frees them. */
+static void slot_release_locked(struct tr__peer *p)
+{
+	p->inflight = 0;
+	p->busy = false;
+	if (p->state == TR__PS_DOWN)
+		pthread_cond_broadcast(&p->idle);
+}
+
+/* Never called with the peer lock held: sp.c may report a failed frame
+ * on the calling thread. */
+void tr__start_send(struct tr__peer *p, nng_msg *m)
+{
+	tr__sp_out_send(p->out, m, true);
+}
+
+/* The end of a frame taken by tr__kick_locked (sp.c's report). */
+void tr__send_cb(void *arg, int rv)
+{
+	struct tr__peer *p = arg;
+	pthread_mutex_lock(&p->lock);
+	p->queued -= p->inflight;
+	slot_release_locked(p);
+	nng_msg *next = rv == 0 ? tr__kick_locked(p) : NULL;
+	pthread_mutex_unlock(&p->lock);
+	if (next != NULL)
+		tr__start_send(p, next);
+}
+
+/* Sends `m`, taken by tr__kick_locked (so `busy` is set and no other frame of
+ * this peer can go out meanwhile), on the calling thread when the
+ * connection is idle and the socket takes it at once: a round trip then
+ * crosses no thread of ours or nng's on the way out, and no report comes
+ * back. Otherwise the connection writes it in the background and tr__send_cb
+ * reports it. Order is kept: the next frame is only taken once this one
+ * is written. Not with the peer lock held (see tr__start_send). */
+static void send_direct(struct tr__peer *p, nng_msg *m)
+{
+	while (m != NULL) {
+		size_t len = nng_msg_len(m);
+		if (!tr__sp_out_send_now(p->out, m))
+			return; /* tr__send_cb reports it */
+		pthread_mutex_lock(&p->lock);
+		p->queued -= len;
+		slot_release_locked(p);
+		m = tr__kick_locked(p);
+		pthread_mutex_unlock(&p->lock);
+	}
+}
+
+/* Cuts the open batch and sends what is queued. `direct`: on this
+ * thread when the connection is idle (send_direct), which may wait a
+ * little on a full socket: for schedulers at the end of a turn and for
+ * threads of the application. The node's own threads (the ticker, nng's
+ * threads answering a peer) pass false and never wait. */
+void tr__flush_peer(struct tr_node *n, struct tr__peer *p, bool direct)
+{
+	atomic_store_explicit(&p->dirty, 0, memory_order_relaxed);
+	pthread_mutex_lock(&p->lock);
+	if (p->nenv != 0)
+		cut(n, p);
+	nng_msg *m = tr__kick_locked(p);
+	pthread_mutex_unlock(&p->lock);
+	if (m != NULL && direct)
+		send_direct(p, m);
+	else if (m != NULL)
+		tr__start_send(p, m);
+}
+
+#define TR__RUN_NONE 1 /* tr__run_put: the message cannot join the open run */
+#define BATCH_FIRST 1024u /* bytes first reserved for a batch */
+
+/* Makes room for `need` bytes in a batch, doubling its buffer: nng grows
+ * a message to the exact size asked (so appends would copy it each time)
+ * and zero-fills new buffers, so a batch starts small (a round trip's
+ * frame is tens of bytes) and grows as it fills. The headroom nng leaves
+ * in front of a new message takes the frame header (cut). */
+static int batch_room(nng_msg *b, size_t need)
+{
+	size_t cap = nng_msg_capacity(b);
+	if (need <= cap)
+		return 0;
+	size_t c = cap * 2 > BATCH_FIRST ? cap * 2 : BATCH_FIRST;
+	return nng_msg_reserve(b, c > need ? c : need);
+}
+
+/* Adds a message with key `k` to the open run of the batch as one more
+ * entry of its envelope's `more` (peer lock held, state checked): a
+ * stream of sends from one actor to one target then costs a payload and
+ * two bytes each on the wire, and no header to encode or decode. Returns
+ * TR_OK, TR_EAGAIN (bounded, and the queue is full), or TR__RUN_NONE when
+ * the message must start an envelope of its own: no run is open, its key
+ * differs, the peer's minor predates `more`, or the batch is full. */
+int tr__run_put(struct tr_node *n, struct tr__peer *p,
+    const struct tr__runkey *k, const void *data, size_t len, bool bounded)
+{
+	if (!p->run_open || k->type != p->run_type ||
+	    !tr_pid_eq(k->to, p->run_to) || !tr_pid_eq(k->from, p->run_from) ||
+	    (k->name != NULL) != p->run_named ||
+	    (k->name != NULL && strcmp(k->name, p->run_name) != 0))
+		return TR__RUN_NONE;
+	size_t blen = nng_msg_len(p->batch);
+	size_t hl = 1 + tr__varint_size(len);
+	size_t nlen = (size_t)p->run_len + hl + len;
+	size_t grow = tr__varint_size(nlen) -
+	              tr__varint_size(p->run_len); /* its length prefix */
+	size_t add = grow + hl + len;
+	if (p->nenv >= TR__NODE_BATCH_ENVS || blen + add > TR__NODE_BATCH_BYTES)
+		return TR__RUN_NONE;
+	if (bounded && p->queued + blen + add > n->max_queue)
+		return TR_EAGAIN;
+	if (batch_room(p->batch, blen + add) != 0 ||
+	    nng_msg_realloc(p->batch, blen + add) != 0)
+		return TR__RUN_NONE;
+	uint8_t *b = nng_msg_body(p->batch);
+	uint8_t *pre = b + p->run_off + 1; /* the envelope's length */
+	if (grow != 0)
+		memmove(pre + tr__varint_size(nlen),
+		    pre + tr__varint_size(p->run_len), p->run_len);
+	(void)tr__varint_put(pre, nlen);
+	uint8_t *at = b + blen + grow;
+	*at++ = 0x62; /* Envelope.more: field 12, length-delimited */
+	at += tr__varint_put(at, len);
+	if (len != 0)
+		memcpy(at, data, len);
+	p->run_len = (uint32_t)nlen;
+	p->nenv++;
+	if (blen + add >= TR__NODE_BATCH_BYTES ||
+	    p->nenv >= TR__NODE_BATCH_ENVS)
+		cut(n, p);
+	return TR_OK;
+}
+
+/* Appends one envelope to the open batch (peer lock held). The caller
+ * has checked the state. With a key `k`, the envelope opens a run that
+ * later messages with the same key may join (tr__run_put); without, it
+ * closes the open run. */
+int tr__env_put(struct tr_node *n, struct tr__peer *p, const Env *e,
+    bool bounded, const struct tr__runkey *k)
+{
+	size_t sz = tr__envelope_size(e);
+	uint8_t h[11];
+	h[0] = 0x0a; /* Batch.envelopes: field 1, length-delimited */
+	size_t hl = 1 + tr__varint_put(h + 1, sz);
+	size_t blen = p->batch != NULL ? nng_msg_len(p->batch) : 0;
+	if (bounded && p->queued + blen + hl + sz > n->max_queue)
+		return TR_EAGAIN;
+	if (p->nenv != 0 && blen + hl + sz > TR__NODE_BATCH_BYTES) {
+		cut(n, p);
+		blen = 0;
+	}
+	if (p->batch == NULL) {
+		if (nng_msg_alloc(&p->batch, 0) != 0)
+			return TR_ENOMEM;
+		/* As big as the last one: a stream's batches are all full,
+		 * and each doubling is a copy into a zero-filled buffer. */
+		if (p->batch_hint > BATCH_FIRST)
+			(void)nng_msg_reserve(p->batch, p->batch_hint);
+	}
+	if (batch_room(p->batch, blen + hl + sz) != 0 ||
+	    nng_msg_append(p->batch, h, hl) != 0)
+		return TR_ENOMEM;
+	if (nng_msg_realloc(p->batch, blen + hl + sz) != 0) {
+		(void)nng_msg_chop(p->batch, hl);
+		return TR_ENOMEM;
+	}
+	uint8_t *at = (uint8_t *)nng_msg_body(p->batch) + blen + hl;
+	(void)tr__envelope_pack(e, at);
+	p->nenv++;
+	p->run_open =
+	    k != NULL && (k->name == NULL || strlen(k->name) <= TR_NAME_MAX);
+	if (p->run_open) {
+		p->run_off = (uint32_t)blen;
+		p->run_len = (uint32_t)sz;
+		p->run_to = k->to;
+		p->run_from = k->from;
+		p->run_type = k->type;
+		p->run_named = k->name != NULL;
+		if (k->name != NULL)
+			strcpy(p->run_name, k->name);
+	}
+	if (nng_msg_len(p->batch) >= TR__NODE_BATCH_BYTES ||
+	    p->nenv >= TR__NODE_BATCH_ENVS)
+		cut(n, p);
+	return TR_OK;
+}
+
+int tr__frame_put(
+    struct tr_node *n, struct tr__peer *p, uint8_t *buf, size_t len)
+{
+	nng_msg *m;
+	if (nng_msg_alloc(&m, len) != 0) {
+		free(buf);
+		return TR_ENOMEM;
+	}
+	memcpy(nng_msg_body(m), buf, len);
+	free(buf);
+	pthread_mutex_lock(&p->lock);
+	if (p->nenv != 0)
+		cut(n, p);
+	bool ok = p->state != TR__PS_DOWN && q_push(p, m);
+	nng_msg *out = tr__kick_locked(p);
+	pthread_mutex_unlock(&p->lock);
+	if (!ok)
+		nng_msg_free(m);
+	if (out != NULL)
+		tr__start_send(p, out);
+	return ok ? TR_OK : TR_ECLOSED;
+}
+
+/* Sends one envelope the node makes itself (an answer, a heartbeat), and
+ * flushes it: these are rare and often awaited. */
+int tr__env_send_now(
+    struct tr_node *n, struct tr__peer *p, const Env *e, bool direct)
+{
+	pthread_mutex_lock(&p->lock);
+	int rc = p->state == TR__PS_UP ? tr__env_put(n, p, e, false, NULL)
+	                               : TR_ENOPROC;
+	pthread_mutex_unlock(&p->lock);
+	if (rc == TR_OK)
+		tr__flush_peer(n, p, direct);
+	return rc;
+}
+
+/* ---- sending (the dist hook) -------------------------------------------- */
+
+enum {
+	BK_NONE,
+	BK_LINK_ADD,
+	BK_LINK_DEL,
+	BK_MON_MINE_ADD,
+	BK_MON_MINE_DEL,
+	BK_MON_THEIRS_DEL
+};
+
+static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
+{
+	struct tr__peer *p = tr__peer_at(n, to.node);
+	if (p == NULL)
+		return TR_ENOPROC;
+	Env e = TROUPE__WIRE__ENVELOPE__INIT;
+	WPid wto, wfrom;
+	tr_exit_info info;
+	tr_pid from = m->sender;
+	int bk = BK_NONE;
+	uint32_t f = m->_flags;
+	bool plain = false; /* may join a run */
+	if ((f & TR__MF_SIGNAL) != 0) {
+		e.ref = m->ref;
+		switch (m->type) {
+		case TR__SIG_LINK:
+			e.control = TROUPE__WIRE__CONTROL__CONTROL_LINK;
+			bk = BK_LINK_ADD;
+			break;
+		case TR__SIG_UNLINK:
+			e.control = TROUPE__WIRE__CONTROL__CONTROL_UNLINK;
+			bk = BK_LINK_DEL;
+			break;
+		case TR__SIG_EXIT:
+			if (m->size != sizeof(info))
+				return TR_EINVAL;
+			memcpy(&info, m->data, sizeof(info));
+			info.text[sizeof(info.text) - 1] = '\0';
+			e.control = TROUPE__WIRE__CONTROL__CONTROL_EXIT;
+			e.reason = info.reason;
+			e.reason_text = info.text;
+			if ((f & TR__MF_VIALINK) != 0) {
+				e.flags = TR__ENV_VIALINK;
+				bk = BK_LINK_DEL;
+			}
+			break;
+		case TR__SIG_MONITOR:
+			e.control = TROUPE__WIRE__CONTROL__CONTROL_MONITOR;
+			bk = BK_MON_MINE_ADD;
+			break;
+		case TR__SIG_DEMONITOR:
+			e.control = TROUPE__WIRE__CONTROL__CONTROL_DEMONITOR;
+			bk = BK_MON_MINE_DEL;
+			break;
+		default:
+			return TR_EINVAL;
+		}
+	} else if ((f & TR__MF_DOWN) != 0) {
+		if (m->size != sizeof(info))
+			return TR_EINVAL;
+		memcpy(&info, m->data, sizeof(info));
+		info.text[sizeof(info.text) - 1] = '\0';
+		e.control = TROUPE__WIRE__CONTROL__CONTROL_DOWN;
+		e.ref = m->ref;
+		e.reason = info.reason;
+		e.reason_text = info.text;
+		from = info.pid;
+		bk = BK_MON_THEIRS_DEL;
+	} else {
+		/* Timeouts are local, and so are the types that say so. */
+		if ((f & TR__MF_RTIMEO) != 0 || tr_msg_type_local(m->type))
+			return TR_EINVAL;
+		e.type = m->type;
+		e.payload.data = m->data;
+		e.payload.len = m->size;
+		e.ref = m->ref;
+		if ((f & TR__MF_REPLY) != 0)
+			e.flags = TR__ENV_REPLY;
+		plain = e.ref == 0 && e.flags == 0;
+	}
+	tr__pid_out(n, to, &wto);
+	e.to = &wto;
+	if (!tr_pid_is_none(from)) {
+		tr__pid_out(n, from, &wfrom);
+		e.from = &wfrom;
+	}
+	struct tr__runkey k = {to, from, m->type, NULL};
+	pthread_mutex_lock(&p->lock);
+	int rc = TR_ENOPROC;
+	if (p->state == TR__PS_UP &&
+	    (!plain || (rc = tr__run_put(n, p, &k, m->data, m->size, true)) ==
+	                   TR__RUN_NONE))
+		rc = tr__env_put(n, p, &e, true, plain ? &k : NULL);
+	if (rc == TR_OK) {
+		/* DEMONITOR is sent by the watcher, and also when a dying
+		 * watcher clears its monitors; DOWN by the target. */
+		switch (bk) {
+		case BK_LINK_ADD:
+			tr__xlink_add(p, from, to);
+			break;
+		case BK_LINK_DEL:
+			tr__xlink_del(p, from, to);
+			break;
+		case BK_MON_MINE_ADD:
+			tr__xmon_add(p, m->ref, from, to, true);
+			break;
+		case BK_MON_MINE_DEL:
+			tr__xmon_del(p, m->ref, true);
+			break;
+		case BK_MON_THEIRS_DEL:
+			tr__xmon_del(p, m->ref, false);
+			break;
+		}
+	}
+	nng_msg *out = rc == TR_OK ? tr__kick_locked(p) : NULL;
+	pthread_mutex_unlock(&p->lock);
+	if (out != NULL)
+		tr__start_send(p, out);
+	if (rc != TR_OK)
+		return rc;
+	tr__msg_free(m);
+	if (on_our_sched(n))
+		/* The scheduler calls flush at the end of this turn. */
+		atomic_store_explicit(&p->dirty, 1, memory_order_relaxed);
+	else
+		/* A plain thread (tr_post, tr_call, a port) gets no end of
+		 * turn: send now, or a call would wait for the tick. */
+		tr__flush_peer(n, p, true);
+	return TR_OK;
+}
+
+void tr__flush_all(struct tr_node *n, bool direct)
+{
+	uint32_t top = atomic_load_explicit(&n->top, memory_order_acquire);
+	for (uint32_t i = 1; i <= top; i++) {
+		/* Acquire: pairs with the release store in tr__peer_new. */
+		struct tr__peer *p =
+		    atomic_load_explicit(&n->table[i], memory_order_acquire);
+		if (p != NULL &&
+		    atomic_load_explicit(&p->dirty, memory_order_relaxed) != 0)
+			tr__flush_peer(n, p, direct);
+	}
+}
+
+/* The hook's entry points hold entry pointers inside an ebr section. The
+ * runtime never calls them once tr__dist_detach has returned. */
+static int op_send(void *arg, tr_pid to, tr_msg *m)
+{
+	struct tr_node *n = arg;
+	unsigned k = tr__node_ebr_enter(&n->ebr);
+	int rc = node_send(n, to, m);
+	tr__node_ebr_exit(&n->ebr, k);
+	return rc;
+}
+
+static void op_flush(void *arg)
+{
+	struct tr_node *n = arg;
+	unsigned k = tr__node_ebr_enter(&n->ebr);
+	tr__flush_all(n, true);
+	tr__node_ebr_exit(&n->ebr, k);
+}
+
+const tr__dist_ops tr__node_ops = {op_send, op_flush};
+int tr__ctx_put(tr_ctx *ctx, struct tr_node *n, struct tr__peer *p, Env *e,
+    const struct tr__runkey *k, WPid *wf)
+{
+	pthread_mutex_lock(&p->lock);
+	int rc = TR_ENOPROC;
+	if (p->state == TR__PS_UP &&
+	    (k == NULL || (rc = tr__run_put(n, p, k, e->payload.data,
+	                       e->payload.len, true)) == TR__RUN_NONE)) {
+		if (e->from == NULL && wf != NULL) {
+			tr__pid_out(n, k->from, wf);
+			e->from = wf;
+		}
+		rc = tr__env_put(n, p, e, true, k);
+	}
+	nng_msg *out = rc == TR_OK ? tr__kick_locked(p) : NULL;
+	pthread_mutex_unlock(&p->lock);
+	if (out != NULL)
+		tr__start_send(p, out);
+	if (rc != TR_OK)
+		return rc;
+	if (ctx->s != NULL) {
+		atomic_store_explicit(&p->dirty, 1, memory_order_relaxed);
+		ctx->s->dist_dirty = true;
+	} else {
+		tr__flush_peer(n, p, true);
+	}
+	return TR_OK;
+}
+
+void tr__out_drop_locked(struct tr__peer *p)
+{
+	if (p->batch != NULL)
+		nng_msg_free(p->batch);
+	p->batch = NULL;
+	p->nenv = 0;
+	p->run_open = false;
+	while (p->qn != 0) {
+		nng_msg_free(p->q[p->qhead]);
+		p->qhead = (p->qhead + 1) % p->qcap;
+		p->qn--;
+	}
+	free(p->q);
+	p->q = NULL;
+	p->qcap = 0;
+	p->queued = 0;
+}

@@ -1,0 +1,155 @@
+/*
+ * The node's control thread ("the ticker"): its own thread, not a timer
+ * actor, so that heartbeats keep their rhythm however busy the schedulers
+ * are. Each tick it sends a heartbeat to every peer that is up, declares
+ * peers silent for TR__NODE_DOWN_TICKS ticks down, ends handshakes past
+ * their deadline and frees what the node's reclamation allows. Between
+ * ticks it tears down lost pairs: closing connections and telling local
+ * actors (noconnection) happens here, never inside an nng callback,
+ * because freeing a connection waits for its callbacks.
+ */
+#include "node_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void heartbeat(struct tr_node *n, struct tr__peer *p)
+{
+	Env e = TROUPE__WIRE__ENVELOPE__INIT;
+	e.control = TROUPE__WIRE__CONTROL__CONTROL_HEARTBEAT;
+	pthread_mutex_lock(&p->lock);
+	/* Unbounded: a heartbeat is two bytes, and refusing it would not
+	 * help a peer that is already behind. */
+	if (p->state == TR__PS_UP)
+		(void)tr__env_put(n, p, &e, false, NULL);
+	pthread_mutex_unlock(&p->lock);
+	tr__flush_peer(n, p, false);
+}
+
+void tr__teardown(struct tr_node *n, struct tr__peer *p)
+{
+	/* A sender may have taken the send slot just before the peer went
+	 * down and not yet handed its frame to the connection (see
+	 * tr__kick_locked and tr__start_send). Closing the connection first
+	 * makes every send on it, pending or still to come, fail at once, so
+	 * the holder lets go of the slot soon; no one can take it again,
+	 * since tr__kick_locked refuses a peer that is down. Only then is the
+	 * connection ours to free. */
+	if (p->out != NULL)
+		tr__sp_out_close(p->out);
+	pthread_mutex_lock(&p->lock);
+	while (p->busy)
+		pthread_cond_wait(&p->idle, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+	tr__sp_out_free(p->out); /* waits for its callbacks' return */
+	p->out = NULL;
+	if (p->tls != NULL)
+		nng_tls_config_free(p->tls);
+	p->tls = NULL;
+	if (p->inp != 0)
+		tr__sp_in_drop(n->in, p->inp);
+	pthread_mutex_lock(&p->lock);
+	struct tr__xlink *links = p->links;
+	struct tr__xmon *mons = p->mons;
+	uint32_t nl = p->nlinks, nm = p->nmons;
+	p->links = NULL;
+	p->mons = NULL;
+	p->nlinks = p->nmons = p->cap_links = p->cap_mons = 0;
+	/* In-flight messages on a broken connection are lost. */
+	tr__out_drop_locked(p);
+	free(p->busy_pids);
+	p->busy_pids = NULL;
+	p->nbusy = p->cap_busy = 0;
+	pthread_mutex_unlock(&p->lock);
+
+	tr_exit_info info;
+	for (uint32_t i = 0; i < nl; i++) {
+		tr__exit_info(&info, links[i].rem, TR_REASON_NOCONNECTION, "");
+		(void)tr__inject_sig(n, links[i].loc, TR__SIG_EXIT,
+		    TR__MF_VIALINK, 0, links[i].rem, &info);
+	}
+	for (uint32_t i = 0; i < nm; i++) {
+		if (mons[i].mine)
+			(void)tr__inject_down(n, mons[i].loc, mons[i].rem,
+			    mons[i].ref, TR_REASON_NOCONNECTION, "");
+		else
+			/* The watcher is gone with its node: the target
+			 * forgets it, so its list does not grow. */
+			(void)tr__inject_sig(n, mons[i].loc, TR__SIG_DEMONITOR,
+			    0, mons[i].ref, mons[i].rem, NULL);
+	}
+	free(links);
+	free(mons);
+	pthread_mutex_lock(&n->lock);
+	if (p->was_up)
+		tr__node_event_locked(n, TR_MSG_NODEDOWN, p->name);
+	p->was_up = false;
+	p->reaping = false;
+	/* An entry replaced by a new pair of the same node (or of a newer
+	 * incarnation) is unlinked already: nobody can find it any more.
+	 * Otherwise it stays, down, so that its pids fail safely and a
+	 * reconnect of the same incarnation finds its index. */
+	if (!p->linked)
+		tr__peer_retire(n, p);
+	else
+		tr__peer_trim(n);
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void tick_peers_locked(struct tr_node *n, int64_t t, int64_t tick)
+{
+	struct tr__peer *nx;
+	for (struct tr__peer *p = n->peers; p != NULL; p = nx) {
+		nx = p->next;
+		if (p->state != TR__PS_UP)
+			continue;
+		int64_t rx =
+		    atomic_load_explicit(&p->last_rx, memory_order_relaxed);
+		if (t - rx > TR__NODE_DOWN_TICKS * tick)
+			tr__peer_down_locked(n, p, "no heartbeat for 4 ticks");
+		else
+			heartbeat(n, p);
+	}
+}
+
+void *tr__ticker_main(void *arg)
+{
+	struct tr_node *n = arg;
+	int64_t tick = n->tick_ms;
+	int64_t next = tr__node_now_ms() + tick;
+	pthread_mutex_lock(&n->lock);
+	while (!n->stopping || n->reap != NULL) {
+		if (n->reap != NULL) {
+			struct tr__peer *p = n->reap;
+			n->reap = p->rnext;
+			pthread_mutex_unlock(&n->lock);
+			tr__teardown(n, p);
+			tr__hs_commit_waiting(n, p);
+			pthread_mutex_lock(&n->lock);
+			continue;
+		}
+		int64_t t = tr__node_now_ms();
+		if (t >= next) {
+			next = t + tick;
+			tick_peers_locked(n, t, tick);
+			tr__hs_tick_locked(n, t);
+			pthread_mutex_unlock(&n->lock);
+			tr__flush_all(n, false);
+			tr__sp_in_reap(n->in); /* closed inbound connections */
+			tr__linger_sweep(n, false);
+			tr__peer_reclaim(n);
+			pthread_mutex_lock(&n->lock);
+			continue;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t ns = ts.tv_nsec + (next - t) * 1000000;
+		ts.tv_sec += ns / 1000000000;
+		ts.tv_nsec = ns % 1000000000;
+		pthread_cond_timedwait(&n->cv, &n->lock, &ts);
+	}
+	pthread_mutex_unlock(&n->lock);
+	return NULL;
+}
