@@ -37,6 +37,12 @@
  * Events (a child exited, was restarted, the intensity was reached) are
  * reported as one-line "SUPERVISOR REPORT" lines through the runtime's log
  * handler (tr_runtime_set_log), like OTP's supervisor reports.
+ *
+ * A child's behaviour is given by address (a tr_behaviour pointer) or by
+ * the name it was registered under (tr_behaviour_register). Other nodes and
+ * clients can only do the latter: their requests (TR_SUP_REQ_START_NAMED,
+ * below) have a portable byte layout, while the admin requests of this
+ * process carry pointers and never leave it.
  */
 #ifndef TROUPE_SUP_H
 #define TROUPE_SUP_H

@@ -13,8 +13,9 @@
  * supervisor would see them in.
  *
  * The public API is all the supervisor uses of the core, but for the
- * registry of behaviours by name (rt.h): a child started by name, from this
- * process or from another node, runs a behaviour looked up there.
+ * registry of behaviours by name and its blobs (rt.h): a child started by
+ * name, from this process or from another node, runs a behaviour looked up
+ * there.
  *
  * A child started by name owns a fresh copy of its argument blob at every
  * start; the supervisor keeps its own copy with the spec. Requests that
