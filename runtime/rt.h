@@ -21,6 +21,7 @@ typedef struct tr__ext tr__ext;
 typedef struct tr__timers tr__timers;
 typedef struct tr__bpool tr__bpool;
 typedef struct tr__registry tr__registry;
+typedef struct tr__behaviours tr__behaviours;
 
 /* ---- messages ----------------------------------------------------------- */
 
@@ -228,6 +229,7 @@ struct tr_runtime {
 	tr__timers *timers;
 	tr__bpool *bpool;
 	tr__registry *registry;
+	tr__behaviours *behaviours;
 };
 
 /* The scheduler the calling thread runs, if it is one of rt's. */
@@ -327,6 +329,43 @@ void tr__registry_fini(tr_runtime *rt);
 /* Drops the name of an exiting actor, copying it into `name` (of
  * TR_NAME_MAX + 1 bytes) for the crash report. */
 void tr__registry_release(tr_runtime *rt, tr__actor *a, char *name);
+
+/* ---- behaviours by name, blobs, refusals (behaviours.c) ------------------ */
+
+int tr__behaviours_init(tr_runtime *rt);
+void tr__behaviours_fini(tr_runtime *rt);
+
+/* The behaviour registered under `name` (tr_behaviour_register), or NULL
+ * for an unknown, NULL, empty or too long name. The result stays valid
+ * while the runtime lives (names are never unregistered), so it may be
+ * spawned after this returns. Thread-safe; takes a mutex, so not for a
+ * per-message path. The node's remote spawn and the supervisor's named
+ * starts both look behaviours up here. */
+const tr_behaviour *tr__behaviour_find(tr_runtime *rt, const char *name);
+
+/* A malloc'd tr_blob holding a copy of data[0..size) (data may be NULL when
+ * size is 0), to hand to the init of a behaviour started by name; NULL when
+ * out of memory. Freed with free(), by the actor once init has it. */
+tr_blob *tr__blob_new(const void *data, size_t size);
+
+/* Builds the refusal reply (TR_MSG_REFUSED) to the request `ref` that was
+ * sent to `from`: a reply-flagged system message whose payload is the
+ * int32_t `err`. The caller owns *mp and delivers it (tr__dist_inject, or
+ * tr__dist_inject_locked inside a tr__dist_enter section) to the
+ * requester. Errors: TR_EINVAL (mp NULL, ref 0, err not a negative code),
+ * TR_ENOMEM. */
+int tr__msg_refused(tr_msg **mp, tr_pid from, uint64_t ref, int err);
+
+/* Builds the refusal above and delivers it to the local pid `to` (the
+ * requester), which then sees it as the answer to its request: tr_call
+ * returns `err`, tr_request's handle gets the TR_MSG_REFUSED message. A
+ * refusal nobody waits for (no such request, or it timed out) is dropped,
+ * as any late reply. From any thread, but not inside a tr__dist_enter
+ * section (sections do not nest; use tr__msg_refused there). Errors:
+ * TR_EINVAL (rt NULL, `to` not local or none, and as tr__msg_refused),
+ * TR_ENOMEM, TR_ENOPROC (the requester is gone; the refusal is freed). */
+int tr__reply_refused(
+    tr_runtime *rt, tr_pid from, tr_pid to, uint64_t ref, int err);
 
 /* ---- mailbox (Vyukov/Pony intrusive MPSC queue) ---------------------------
  */

@@ -9,34 +9,35 @@
 
 #include "rt.h"
 
+/* Indexed by -err, from TR_OK down to TR_E_LAST. */
+static const char *const err_text[] = {
+    [-TR_OK] = "success",
+    [-TR_EINVAL] = "invalid argument",
+    [-TR_ENOMEM] = "out of memory or actor table full",
+    [-TR_ENOPROC] = "no such actor",
+    [-TR_ETIMEDOUT] = "timed out",
+    [-TR_ECLOSED] = "runtime is stopping",
+    [-TR_EMSGSIZE] = "message too large",
+    [-TR_EEXIST] = "already exists",
+    [-TR_ENOENT] = "not found",
+    [-TR_ENOTSUP] = "not supported",
+    [-TR_EAGAIN] = "resource temporarily unavailable",
+    [-TR_EINIT] = "actor init failed",
+    [-TR_EALREADY] = "already started",
+    [-TR_ERUNNING] = "child is running",
+};
+
+/* A code added below TR_E_LAST's old value moves TR_E_LAST and needs a
+ * text here; a text for a code past TR_E_LAST means TR_E_LAST was not
+ * moved. */
+_Static_assert(sizeof(err_text) / sizeof(err_text[0]) == 1 - TR_E_LAST,
+    "every error code from TR_OK to TR_E_LAST has a text");
+
 const char *tr_strerror(int err)
 {
-	switch (err) {
-	case TR_OK:
-		return "success";
-	case TR_EINVAL:
-		return "invalid argument";
-	case TR_ENOMEM:
-		return "out of memory or actor table full";
-	case TR_ENOPROC:
-		return "no such actor";
-	case TR_ETIMEDOUT:
-		return "timed out";
-	case TR_ECLOSED:
-		return "runtime is stopping";
-	case TR_EMSGSIZE:
-		return "message too large";
-	case TR_EEXIST:
-		return "already exists";
-	case TR_ENOENT:
-		return "not found";
-	case TR_ENOTSUP:
-		return "not supported";
-	case TR_EAGAIN:
-		return "resource temporarily unavailable";
-	default:
+	if (err > TR_OK || err < TR_E_LAST || err_text[-err] == NULL)
 		return "unknown error";
-	}
+	return err_text[-err];
 }
 
 const char *tr_reason_name(int reason)
@@ -145,6 +146,8 @@ int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
 
 	int rc = tr__registry_init(rt);
 	if (rc == TR_OK)
+		rc = tr__behaviours_init(rt);
+	if (rc == TR_OK)
 		rc = tr__timers_init(rt);
 	if (rc == TR_OK)
 		rc = tr__bpool_init(rt);
@@ -154,6 +157,7 @@ int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
 		atomic_store(&rt->halted, 1);
 		tr__bpool_free(rt);
 		tr__timers_free(rt);
+		tr__behaviours_fini(rt);
 		tr__registry_fini(rt);
 		rt_free(rt);
 		return rc;
@@ -257,6 +261,7 @@ void tr_runtime_stop(tr_runtime *rt)
 	}
 	tr__timers_free(rt);
 	tr__bpool_free(rt);
+	tr__behaviours_fini(rt);
 	tr__registry_fini(rt);
 	rt_free(rt);
 }

@@ -543,24 +543,17 @@ static void test_message_limits(void **state)
 /* Strings                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* Every code's own text is checked in test_errors.c; here, what lies
+ * outside the codes. */
 static void test_strerror(void **state)
 {
-	const char *s[11];
-
 	(void)tt_begin(state);
-	for (int i = 0; i < 11; i++) {
-		s[i] = tr_strerror(-i);
-		assert_non_null(s[i]);
-		assert_true(s[i][0] != '\0');
-		assert_string_not_equal(s[i], "unknown error");
-		for (int j = 0; j < i; j++)
-			assert_string_not_equal(s[i], s[j]);
-	}
-	assert_true(TR_EAGAIN == -10);
-	assert_string_equal(tr_strerror(-11), "unknown error");
+	assert_string_not_equal(tr_strerror(TR_EAGAIN), "unknown error");
+	assert_string_equal(tr_strerror(TR_E_LAST - 1), "unknown error");
 	assert_string_equal(tr_strerror(-999), "unknown error");
 	assert_string_equal(tr_strerror(1), "unknown error");
 	assert_string_equal(tr_strerror(INT32_MIN), "unknown error");
+	assert_string_equal(tr_strerror(INT32_MAX), "unknown error");
 }
 
 static void test_reason_name(void **state)

@@ -37,6 +37,12 @@
  * Events (a child exited, was restarted, the intensity was reached) are
  * reported as one-line "SUPERVISOR REPORT" lines through the runtime's log
  * handler (tr_runtime_set_log), like OTP's supervisor reports.
+ *
+ * A child's behaviour is given by address (a tr_behaviour pointer) or by
+ * the name it was registered under (tr_behaviour_register). Other nodes and
+ * clients can only do the latter: their requests (TR_SUP_REQ_START_NAMED,
+ * below) have a portable byte layout, while the admin requests of this
+ * process carry pointers and never leave it.
  */
 #ifndef TROUPE_SUP_H
 #define TROUPE_SUP_H
@@ -85,22 +91,40 @@ typedef struct tr_sup_flags {
  * defaults. */
 TR_API void tr_sup_flags_init(tr_sup_flags *flags);
 
+/* A child spec names what the child runs in one of two ways:
+ *
+ * - by address: `start` is the behaviour and `arg` the init argument, the
+ *   same pointer at every (re)start, borrowed (init must not free it, and
+ *   it must outlive the supervisor);
+ * - by name: `start` is NULL and `start_name` names a behaviour registered
+ *   with tr_behaviour_register on the supervisor's runtime (looked up when
+ *   the spec is added). `arg` is then NULL or a `const tr_blob *` that the
+ *   supervisor copies and keeps with the spec; at every (re)start the
+ *   child's init gets a fresh malloc'd copy (an empty blob for NULL), which
+ *   the actor owns, as with a remote spawn (troupe.h, tr_blob). This is the
+ *   form a start from another node or a client takes (see
+ *   TR_SUP_REQ_START_NAMED below), and the form a simple_one_for_one
+ *   template must take for such starts. */
 typedef struct tr_child_spec {
 	const char *id;            /* unique within the supervisor; copied;
 	                            * 1..TR_NAME_MAX bytes */
-	const tr_behaviour *start; /* what the child runs; must outlive it */
-	void *arg;                 /* passed to init at every (re)start; it is
-	                            * borrowed, not owned: init must not free
-	                            * it, and it must outlive the supervisor */
+	const tr_behaviour *start; /* what the child runs; must outlive it;
+	                            * NULL when start_name is set */
+	void *arg;                 /* start: passed to init at every
+	                            * (re)start, borrowed (see above);
+	                            * start_name: NULL or a const tr_blob *,
+	                            * copied */
 	tr_restart restart;
 	int32_t shutdown_ms; /* TR_SHUTDOWN_BRUTAL_KILL, a timeout > 0 in
 	                      * ms, or TR_SHUTDOWN_INFINITY */
 	tr_child_type type;
 	bool significant;
+	const char *start_name; /* instead of start: a registered behaviour's
+	                         * name, 1..TR_NAME_MAX bytes; else NULL */
 } tr_child_spec;
 
 /* Fills a spec with OTP's defaults for a worker: permanent, shutdown 5000
- * ms, not significant. */
+ * ms, not significant, started by address (start_name NULL). */
 TR_API void tr_child_spec_init(
     tr_child_spec *spec, const char *id, const tr_behaviour *start, void *arg);
 
@@ -133,11 +157,13 @@ TR_API extern const tr_behaviour tr_sup_behaviour;
  * actor that wants it linked (OTP's start_link) calls tr_sup_start_link.
  * Errors: TR_EINVAL (flags or a spec is invalid: unknown strategy,
  * auto_shutdown, restart or child type, period 0, a shutdown below
- * TR_SHUTDOWN_INFINITY, an empty, too long or duplicate id, NULL start or
- * start->handle, a significant permanent child, simple_one_for_one with
- * other than exactly one spec), TR_EINIT (a child failed to start; the
- * children already started are stopped again, and *init_reason, if not
- * NULL, holds the reason), TR_ECLOSED, TR_ENOMEM. */
+ * TR_SHUTDOWN_INFINITY, an empty, too long or duplicate id, neither or both
+ * of start and start_name, a NULL start->handle, an empty or too long
+ * start_name, a significant permanent child, simple_one_for_one with other
+ * than exactly one spec), TR_ENOENT (a start_name that is not registered),
+ * TR_EINIT (a child failed to start; the children already started are
+ * stopped again, and *init_reason, if not NULL, holds the reason),
+ * TR_ECLOSED, TR_ENOMEM. */
 TR_API int tr_sup_start(tr_pid *sup, tr_runtime *rt, const tr_sup_flags *flags,
     const tr_child_spec *specs, size_t nspecs, int *init_reason);
 
@@ -155,12 +181,15 @@ TR_API int tr_sup_start_link(tr_ctx *ctx, tr_pid *sup,
  * not alive and TR_ECLOSED if it is shutting down. */
 
 /* Adds a child and starts it. For simple_one_for_one, `spec` must be NULL
- * and `arg` is the new child's spawn argument (borrowed as above); for the
- * other strategies `arg` is ignored. The new pid goes to *child (may be
- * NULL). Errors: TR_EALREADY (a running child has this id; *child is set
- * to it), TR_EEXIST (a stopped child has this id), TR_EINVAL (bad spec),
- * TR_EINIT (the child's init failed: no spec is kept; *init_reason holds
- * the reason if not NULL). */
+ * and `arg` is the new child's spawn argument: borrowed as above, or, when
+ * the template was made by name, NULL or a `const tr_blob *` that is
+ * copied; for the other strategies `arg` is ignored. A blob given as an
+ * argument must stay valid until the call returns. The new pid goes to
+ * *child (may be NULL). Errors: TR_EALREADY (a running child has this id;
+ * *child is set to it), TR_EEXIST (a stopped child has this id), TR_EINVAL
+ * (bad spec), TR_ENOENT (its start_name is not registered), TR_EINIT (the
+ * child's init failed: no spec is kept; *init_reason holds the reason if
+ * not NULL). */
 TR_API int tr_sup_start_child(tr_pid *child, tr_runtime *rt, tr_pid sup,
     const tr_child_spec *spec, void *arg, int *init_reason);
 
@@ -211,12 +240,19 @@ TR_API int tr_sup_count_children(
  * requests with tr_request(ctx, &ref, sup, TR_SUP_REQ_*, &req, sizeof req,
  * timeout) and gets back a TR_SUP_REPLY message (ref = the request's)
  * whose payload is a tr_sup_reply. Type tags from TR_SUP_MSG_BASE to
- * TR_SUP_MSG_BASE + 0xff are the supervisor's; its other messages are
- * ignored. A supervisor answers requests in the order they arrive; one that
- * arrives while the supervisor is stopping children (a group restart, a
- * terminate) is answered when that is done, except which/count, which are
- * answered at once. */
-#define TR_SUP_MSG_BASE 0x53555000u
+ * TR_SUP_MSG_BASE + 0xff are the supervisor's local protocol, and the two
+ * tags of the portable range below its portable one; its other messages
+ * are ignored. A supervisor answers requests in the order they arrive; one
+ * that arrives while the supervisor is stopping children (a group restart,
+ * a terminate) is answered when that is done, except which/count, which
+ * are answered at once, and a malformed request, which is refused at once.
+ *
+ * These requests carry a tr_child_spec (function pointers, a void *) and
+ * the replies raw pids, so the tags lie in the local-only range (troupe.h,
+ * TR_MSG_LOCAL_BASE): they never cross a node, and a node or a client
+ * endpoint refuses them from the wire. Other nodes and clients start
+ * children by behaviour name with TR_SUP_REQ_START_NAMED. */
+#define TR_SUP_MSG_BASE 0xFFFE5300u
 #define TR_SUP_REQ_START_CHILD (TR_SUP_MSG_BASE + 1)
 #define TR_SUP_REQ_TERMINATE_CHILD (TR_SUP_MSG_BASE + 2)
 #define TR_SUP_REQ_TERMINATE_PID (TR_SUP_MSG_BASE + 3)
@@ -252,6 +288,148 @@ typedef struct tr_sup_reply {
 	                         * min(total, cap) */
 	tr_child_info children[]; /* WHICH_CHILDREN, in start order */
 } tr_sup_reply;
+
+/* ------------------------------------------------------------------------ */
+/* Starting children from other nodes and from clients                       */
+/* ------------------------------------------------------------------------ */
+
+/* A portable request: it names a behaviour registered with
+ * tr_behaviour_register on the supervisor's runtime, and its payload has a
+ * fixed byte layout that does not depend on the host, so it may come from
+ * another node (tr_call or tr_request on a remote supervisor pid), from a
+ * client endpoint, or from any local caller. Type tags from
+ * TR_SUP_PORTABLE_BASE to TR_SUP_PORTABLE_BASE + 0xff are the supervisor's
+ * portable ones; an application should not use them for its own messages
+ * to a supervisor.
+ *
+ * TR_SUP_REQ_START_NAMED payload (integers little-endian, strings NUL-
+ * padded: the bytes after the first NUL of a field must be 0), exactly
+ * TR_SUP_NAMED_HDR_SIZE + arg_size bytes:
+ *
+ *   offset size field
+ *        0    4 version       u32, TR_SUP_NAMED_VERSION (1)
+ *        4    4 restart       u32, 0 permanent, 1 transient, 2 temporary
+ *        8    4 shutdown_ms   i32, -1 infinity, 0 brutal kill, > 0 ms
+ *       12    4 child type    u32, 0 worker, 1 supervisor
+ *       16    4 flags         u32, bit 0 significant, others 0
+ *       20    4 arg_size      u32, the argument's length
+ *       24   65 id            1..64 bytes and NUL padding; for
+ *                             simple_one_for_one, empty (all 0)
+ *       89   65 behaviour     1..64 bytes and NUL padding
+ *      154    n argument      arg_size bytes, opaque
+ *
+ * The supervisor checks every field (TR_EINVAL for a size other than
+ * 154 + arg_size, an unknown version, a value out of range, a field without
+ * its NUL or with junk after it, a significant permanent child; TR_ENOENT
+ * for an unknown behaviour), builds the child spec itself (start_name
+ * style: start = the registered behaviour, each start gets a fresh tr_blob
+ * copy of the argument) and answers with OTP's start_child results, like
+ * tr_sup_start_child: TR_OK, TR_EALREADY (with the running child),
+ * TR_EEXIST, TR_EINIT (with the init reason; no spec is kept), TR_ENOMEM,
+ * TR_ECLOSED. For simple_one_for_one it starts a dynamic child of the
+ * template with the argument, if the template was made by name (its
+ * start_name): the id must be empty and the behaviour the template's (else
+ * TR_EINVAL); restart, shutdown, type and significant are checked but the
+ * template's apply. A template made by address gives TR_ENOTSUP: its
+ * argument is a pointer, which a remote caller cannot give.
+ *
+ * TR_SUP_NAMED_REPLY payload, exactly TR_SUP_NAMED_REPLY_SIZE bytes, all
+ * little-endian:
+ *
+ *   offset size field
+ *        0    4 version       u32, TR_SUP_NAMED_VERSION (1)
+ *        4    4 err           i32, TR_OK or a TR_E* code
+ *        8    4 init_reason   i32, with TR_EINIT: the child's init reason
+ *       12    4 slot          u32, with TR_OK and TR_EALREADY: the child
+ *       16    4 gen           u32, (else 0)
+ *
+ * The child always lives on the supervisor's node, so its pid is
+ * {reply->sender.node, slot, gen}: tr_sup_named_child_pid builds it, and
+ * tr_sup_named_reply_decode does the whole decoding. */
+#define TR_SUP_PORTABLE_BASE 0x53555100u
+#define TR_SUP_REQ_START_NAMED (TR_SUP_PORTABLE_BASE + 1)
+#define TR_SUP_NAMED_REPLY (TR_SUP_PORTABLE_BASE + 0x10)
+
+#define TR_SUP_NAMED_VERSION 1u
+#define TR_SUP_NAMED_STR_SIZE (TR_NAME_MAX + 1) /* id and behaviour */
+#define TR_SUP_NAMED_HDR_SIZE (24 + 2 * TR_SUP_NAMED_STR_SIZE) /* 154 */
+#define TR_SUP_NAMED_REPLY_SIZE 20
+
+/* A child to start by behaviour name. */
+typedef struct tr_sup_named_spec {
+	const char *id;        /* 1..TR_NAME_MAX bytes; NULL or "" for a
+	                        * simple_one_for_one supervisor */
+	const char *behaviour; /* registered on the supervisor's runtime,
+	                        * 1..TR_NAME_MAX bytes */
+	tr_restart restart;
+	int32_t shutdown_ms; /* as in tr_child_spec */
+	tr_child_type type;
+	bool significant;
+	const void *arg; /* the argument's bytes, copied; NULL if arg_size
+	                  * is 0 */
+	size_t arg_size;
+} tr_sup_named_spec;
+
+/* Fills a named spec with OTP's defaults for a worker (as
+ * tr_child_spec_init): permanent, shutdown 5000 ms, not significant. */
+TR_API void tr_sup_named_spec_init(tr_sup_named_spec *spec, const char *id,
+    const char *behaviour, const void *arg, size_t arg_size);
+
+/* The size of spec's START_NAMED payload (TR_SUP_NAMED_HDR_SIZE +
+ * arg_size), or 0 if it cannot have one (NULL, or an argument too long for
+ * the layout's u32). */
+TR_API size_t tr_sup_named_size(const tr_sup_named_spec *spec);
+
+/* Encodes spec's START_NAMED payload into buf[0..cap) and stores its size
+ * in *len (also when cap is too small), for tr_request or tr_call with
+ * type TR_SUP_REQ_START_NAMED. Checks what can be checked without the
+ * supervisor (everything but the behaviour's registration and the
+ * strategy). Errors: TR_EINVAL (NULL, a field out of range, an id or
+ * behaviour name of a bad length, arg NULL with arg_size > 0, a
+ * significant permanent child), TR_EMSGSIZE (cap smaller than *len).
+ * Thread-safe. */
+TR_API int tr_sup_named_encode(
+    void *buf, size_t cap, size_t *len, const tr_sup_named_spec *spec);
+
+/* The pid of a child named by slot and gen in a TR_SUP_NAMED_REPLY: it
+ * lives on the node of the supervisor that sent `reply`. TR_PID_NONE for a
+ * gen of 0. */
+static inline tr_pid tr_sup_named_child_pid(
+    const tr_msg *reply, uint32_t slot, uint32_t gen)
+{
+	if (gen == 0)
+		return TR_PID_NONE;
+	return (tr_pid){reply->sender.node, slot, gen};
+}
+
+/* A decoded answer to a START_NAMED request. */
+typedef struct tr_sup_named_reply {
+	int32_t err;         /* TR_OK or a TR_E* code, as described above */
+	int32_t init_reason; /* err == TR_EINIT: the child's init reason */
+	tr_pid child;        /* TR_OK, TR_EALREADY: the child; else none */
+} tr_sup_named_reply;
+
+/* Decodes the message an actor got back for its START_NAMED tr_request
+ * (or the reply of a tr_call): a TR_SUP_NAMED_REPLY, and also a
+ * TR_MSG_REFUSED (err = the refusal's code) or the request's
+ * TR_MSG_TIMEOUT (err = TR_ETIMEDOUT), so that every answer to the request
+ * decodes. Errors: TR_EINVAL (NULL, another type, a malformed payload);
+ * TR_OK means *out holds the answer, whose own err may be an error. */
+TR_API int tr_sup_named_reply_decode(
+    tr_sup_named_reply *out, const tr_msg *reply);
+
+/* Starts a child by name on supervisor `sup`, which may live on any node:
+ * encodes the request, tr_call()s it, decodes the answer. The child's pid
+ * goes to *child (may be NULL) with TR_OK and TR_EALREADY, the init reason
+ * to *init_reason (may be NULL) with TR_EINIT. `timeout_ms` bounds the
+ * wait (negative: for ever; a remote supervisor's node going down ends it
+ * with TR_ENOPROC anyway). For plain threads only (an actor gets TR_EINVAL
+ * and uses tr_sup_named_encode with tr_request). Errors: those of the
+ * request above, of tr_sup_named_encode, and of tr_call (TR_ENOPROC,
+ * TR_ETIMEDOUT, TR_ECLOSED, a refusal's code); TR_EINVAL also for a
+ * malformed reply. */
+TR_API int tr_sup_start_named_child(tr_pid *child, tr_runtime *rt, tr_pid sup,
+    const tr_sup_named_spec *spec, int64_t timeout_ms, int *init_reason);
 
 #ifdef __cplusplus
 }

@@ -78,10 +78,15 @@ enum {
 	TR_EINIT = -11,    /* the actor's init failed (see init_reason) */
 	TR_EALREADY = -12, /* already started (a running child has this id) */
 	TR_ERUNNING = -13, /* not allowed while the child is running */
+	/* The lowest code: every code from TR_OK down to TR_E_LAST has its
+	 * own text in tr_strerror. A new code goes below the last one and
+	 * moves TR_E_LAST with it. */
+	TR_E_LAST = TR_ERUNNING,
 };
 
 /* Returns a static, human-readable description of an error code. Never NULL;
- * unknown codes give "unknown error". Thread-safe. */
+ * every code from TR_OK to TR_E_LAST has its own; other values give
+ * "unknown error". Thread-safe. */
 TR_API const char *tr_strerror(int err);
 
 /* ------------------------------------------------------------------------ */
@@ -174,6 +179,16 @@ static inline bool tr_msg_type_local(uint32_t type)
 /* Delivered to an actor whose tr_request() got no reply in time; `ref` is the
  * request's reference, the payload is empty. */
 #define TR_MSG_TIMEOUT 0xFFFF0001u
+
+/* A refusal: the reply that a node or a client endpoint sends in place of
+ * the target's own when it refused the request before delivering it (a
+ * local-only type from the wire, for example). Its `ref` is the request's,
+ * its sender the pid the request was sent to, and its payload one int32_t
+ * (host order): the negative TR_E* code the request was refused with.
+ * tr_call turns it into that return value; an actor that used tr_request
+ * receives it as its reply message. Users cannot send it (it is a system
+ * type). */
+#define TR_MSG_REFUSED 0xFFFF0004u
 
 /* Payload of a tr_run_blocking() result message (its type is chosen by the
  * caller of tr_run_blocking, its `ref` is the job's reference). */
@@ -344,6 +359,34 @@ TR_API void tr_crash(tr_ctx *ctx, int reason);
 TR_API void tr_exit_text(tr_ctx *ctx, int reason, const char *text);
 
 /* ------------------------------------------------------------------------ */
+/* Behaviours by name                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Parties outside the process (other nodes, clients) never send function
+ * pointers: they name a behaviour that was registered for them, and the
+ * runtime starts it. One registry per runtime serves remote spawns and
+ * remote supervisor child starts (sup.h) alike.
+ *
+ * A behaviour started by name gets, as its init argument, a `tr_blob *`:
+ * a fresh malloc'd copy of the bytes the requester sent, which the actor
+ * owns from the moment init is called, also when init fails (free it with
+ * free(); a behaviour without init finds it as its state). `data` starts 8
+ * bytes into the allocation; it is not 16-byte aligned. */
+typedef struct tr_blob {
+	size_t size;
+	unsigned char data[];
+} tr_blob;
+
+/* Registers `b` under `name` (1..TR_NAME_MAX bytes, copied) so that it can
+ * be started by name. `b` is borrowed and must outlive the runtime; a name
+ * stays registered until the runtime stops. tr_sup_behaviour cannot be
+ * registered (its argument holds pointers). Errors: TR_EINVAL (NULL, empty
+ * or too long name, NULL b or b->handle, tr_sup_behaviour), TR_EEXIST (the
+ * name is taken), TR_ENOMEM. Thread-safe. */
+TR_API int tr_behaviour_register(
+    tr_runtime *rt, const char *name, const tr_behaviour *b);
+
+/* ------------------------------------------------------------------------ */
 /* Links, monitors and exit signals (Erlang/OTP semantics)                   */
 /* ------------------------------------------------------------------------ */
 
@@ -467,8 +510,11 @@ TR_API int tr_post_msg(tr_runtime *rt, tr_pid to, tr_msg *msg);
  * one of these reaches the requester's handle: the reply (a message whose
  * `ref` equals the reference), or, after `timeout_ms` (negative: never), a
  * TR_MSG_TIMEOUT message with that `ref`. A reply that comes after the
- * timeout is dropped. If `to` is not alive, TR_ENOPROC is returned and
- * nothing will arrive. Errors: as tr_send. */
+ * timeout is dropped. The reply may be a TR_MSG_REFUSED message instead of
+ * the target's own: the target's node or client endpoint refused the
+ * request before it was delivered, and the payload's int32_t says why. If
+ * `to` is not alive, TR_ENOPROC is returned and nothing will arrive.
+ * Errors: as tr_send. */
 TR_API int tr_request(tr_ctx *ctx, uint64_t *ref, tr_pid to, uint32_t type,
     const void *data, size_t size, int64_t timeout_ms);
 
@@ -481,10 +527,14 @@ TR_API int tr_reply(tr_ctx *ctx, const tr_msg *req, uint32_t type,
 /* Calls an actor from a plain thread: sends a request and blocks until the
  * reply comes or `timeout_ms` passes (negative: wait for ever). The target
  * is monitored meanwhile, like gen_server:call. On TR_OK the caller owns
- * `*reply` and frees it with tr_msg_free. Errors: TR_EINVAL (also when
- * called from an actor, which must use tr_request), TR_ENOPROC (the target
- * is not alive, or exits before it replies), TR_ETIMEDOUT, TR_ECLOSED,
- * TR_EMSGSIZE, TR_ENOMEM. Thread-safe. */
+ * `*reply` and frees it with tr_msg_free. If the answer is a refusal
+ * (TR_MSG_REFUSED: the target's node refused the request before delivering
+ * it), no reply is stored and tr_call returns the refusal's error code
+ * instead (TR_EINVAL if the refusal carries no valid code). Errors:
+ * TR_EINVAL (also when called from an actor, which must use tr_request),
+ * TR_ENOPROC (the target is not alive, or exits before it replies),
+ * TR_ETIMEDOUT, TR_ECLOSED, TR_EMSGSIZE, TR_ENOMEM, or a refusal's code.
+ * Thread-safe. */
 TR_API int tr_call(tr_msg **reply, tr_runtime *rt, tr_pid to, uint32_t type,
     const void *data, size_t size, int64_t timeout_ms);
 

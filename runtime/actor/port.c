@@ -150,6 +150,17 @@ void tr_port_close(tr_port *port)
 	tr__retire(rt, s, a);
 }
 
+/* The error code a TR_MSG_REFUSED reply carries; TR_EINVAL when it carries
+ * none that could be one (a refusal is never a success). */
+static int refusal_code(const tr_msg *r)
+{
+	int32_t err;
+	if (r->size != sizeof(err))
+		return TR_EINVAL;
+	memcpy(&err, r->data, sizeof(err));
+	return err < 0 ? err : TR_EINVAL;
+}
+
 int tr_call(tr_msg **reply, tr_runtime *rt, tr_pid to, uint32_t type,
     const void *data, size_t size, int64_t timeout_ms)
 {
@@ -195,6 +206,15 @@ int tr_call(tr_msg **reply, tr_runtime *rt, tr_pid to, uint32_t type,
 		if (rc != TR_OK)
 			break;
 		if (r->ref == ref && (r->_flags & TR__MF_REPLY) != 0) {
+			if (TR_UNLIKELY(r->type == TR_MSG_REFUSED)) {
+				/* Refused before delivery (behaviours.c builds
+				 * these): the code is the answer. Only the
+				 * runtime can send a system type, but a node
+				 * relays what a peer said, so check it. */
+				rc = refusal_code(r);
+				tr__msg_free(r);
+				break;
+			}
 			r->_flags &= ~TR__MF_REPLY;
 			*reply = r;
 			break;

@@ -12,14 +12,23 @@
  * handled, in arrival order, once it is done: the same order OTP's blocked
  * supervisor would see them in.
  *
- * Only the public API is used: the supervisor needs nothing from the core
- * that a user's actor could not have.
+ * The public API is all the supervisor uses of the core, but for the
+ * registry of behaviours by name and its blobs (rt.h): a child started by
+ * name, from this process or from another node, runs a behaviour looked up
+ * there.
+ *
+ * A child started by name owns a fresh copy of its argument blob at every
+ * start; the supervisor keeps its own copy with the spec. Requests that
+ * arrive in the portable layout (TR_SUP_REQ_START_NAMED) come from parties
+ * the supervisor cannot trust, so their payload is decoded field by field,
+ * every length checked against the payload's size, before anything else.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "rt.h"
 #include "troupe/sup.h"
 
 /* Messages the supervisor sends itself (always checked to come from self).
@@ -42,7 +51,9 @@ struct child {
 	child *prev, *next; /* start order */
 	tr_pid pid;
 	const tr_behaviour *start;
-	void *arg;
+	void *arg;          /* started by address: the borrowed argument */
+	tr_blob *blob;      /* started by name: the spec's copy of the
+	                     * argument, or NULL for an empty one */
 	uint64_t kill_tok;  /* token of the armed shutdown timer's MSG_KILL */
 	uint64_t retry_tok; /* token of the MSG_RETRY on its way */
 	tr_timer timer;     /* the shutdown timer, or 0 */
@@ -52,6 +63,7 @@ struct child {
 	uint8_t type;
 	uint8_t state;
 	bool significant;
+	bool named;         /* started by name: init gets a blob it owns */
 	bool pending_retry; /* C_PENDING for a MSG_RETRY, not an exit */
 	char id[];
 };
@@ -64,6 +76,15 @@ enum op {
 	OP_SHUTDOWN,  /* the supervisor stops all children, then exits */
 };
 
+/* A START_NAMED request once decoded and checked: what a child spec by
+ * name needs, with its own copy of the argument. */
+typedef struct named_req {
+	char id[TR_NAME_MAX + 1];
+	const tr_behaviour *b; /* found in the registry */
+	tr_child_spec spec;    /* restart, shutdown_ms, type, significant */
+	tr_blob *blob;         /* owned */
+} named_req;
+
 /* An admin request put aside while an operation was under way. */
 typedef struct deferred deferred;
 struct deferred {
@@ -71,7 +92,8 @@ struct deferred {
 	tr_pid sender;
 	uint64_t ref;
 	uint32_t type;
-	tr_sup_request req;
+	tr_sup_request req; /* the local requests */
+	named_req *nq;      /* TR_SUP_REQ_START_NAMED, owned */
 };
 
 /* Open-addressing map from a running child's pid to its child, so that an
@@ -318,23 +340,34 @@ static bool valid_flags(const tr_sup_flags *f)
 	       (unsigned)f->auto_shutdown <= TR_AUTO_SHUTDOWN_ALL_SIGNIFICANT;
 }
 
-/* Checks everything but the id's presence (a simple_one_for_one request has
- * none) and uniqueness. */
-static bool valid_spec_body(const tr_child_spec *c)
-{
-	return c->start != NULL && c->start->handle != NULL &&
-	       (unsigned)c->restart <= TR_RESTART_TEMPORARY &&
-	       c->shutdown_ms >= TR_SHUTDOWN_INFINITY &&
-	       (unsigned)c->type <= TR_CHILD_SUPERVISOR &&
-	       !(c->significant && c->restart == TR_RESTART_PERMANENT);
-}
-
+/* An id or a behaviour's name: 1..TR_NAME_MAX bytes. */
 static bool valid_id(const char *id)
 {
 	if (id == NULL)
 		return false;
 	size_t n = strnlen(id, TR_NAME_MAX + 1);
 	return n >= 1 && n <= TR_NAME_MAX;
+}
+
+/* The restart type, shutdown, child type and significance: the part of a
+ * spec that a named request carries too. */
+static bool valid_policy(const tr_child_spec *c)
+{
+	return (unsigned)c->restart <= TR_RESTART_TEMPORARY &&
+	       c->shutdown_ms >= TR_SHUTDOWN_INFINITY &&
+	       (unsigned)c->type <= TR_CHILD_SUPERVISOR &&
+	       !(c->significant && c->restart == TR_RESTART_PERMANENT);
+}
+
+/* Checks everything but the id's presence (a simple_one_for_one request has
+ * none) and uniqueness, and whether a start_name is registered (that needs
+ * the runtime, see child_from_spec). Exactly one of start and start_name. */
+static bool valid_spec_body(const tr_child_spec *c)
+{
+	bool start_ok = c->start != NULL
+	                    ? c->start_name == NULL && c->start->handle != NULL
+	                    : valid_id(c->start_name);
+	return start_ok && valid_policy(c);
 }
 
 static bool valid_args(const tr_sup_args *a)
@@ -359,14 +392,17 @@ static bool valid_args(const tr_sup_args *a)
 
 /* ---- children ----------------------------------------------------------- */
 
-static child *child_new(const tr_child_spec *spec, const char *id, void *arg)
+/* A child with the policy of `spec` that runs `b` with the borrowed `arg`;
+ * child_set_blob makes it one started by name. */
+static child *child_new(
+    const tr_child_spec *spec, const tr_behaviour *b, const char *id, void *arg)
 {
 	size_t len = strlen(id);
 	child *c = calloc(1, sizeof(*c) + len + 1);
 	if (c == NULL)
 		return NULL;
 	memcpy(c->id, id, len + 1);
-	c->start = spec->start;
+	c->start = b;
 	c->arg = arg;
 	c->restart = (uint8_t)spec->restart;
 	c->shutdown_ms = spec->shutdown_ms;
@@ -374,6 +410,59 @@ static child *child_new(const tr_child_spec *spec, const char *id, void *arg)
 	c->significant = spec->significant;
 	c->state = C_STOPPED;
 	return c;
+}
+
+static void child_free(child *c)
+{
+	if (c == NULL)
+		return;
+	free(c->blob);
+	free(c);
+}
+
+/* Makes `c` a child started by name, which keeps its own copy of the
+ * argument `src` (NULL: an empty one). Errors: TR_ENOMEM. */
+static int child_set_blob(child *c, const tr_blob *src)
+{
+	c->named = true;
+	c->arg = NULL;
+	c->blob = NULL;
+	if (src == NULL)
+		return TR_OK;
+	c->blob = tr__blob_new(src->data, src->size);
+	return c->blob != NULL ? TR_OK : TR_ENOMEM;
+}
+
+/* The child of a checked spec, by address or by name. Errors: TR_ENOENT
+ * (start_name is not registered), TR_ENOMEM. */
+static int child_from_spec(
+    tr_runtime *rt, const tr_child_spec *sp, const char *id, child **out)
+{
+	*out = NULL;
+	const tr_behaviour *b = sp->start;
+	if (b == NULL && (b = tr__behaviour_find(rt, sp->start_name)) == NULL)
+		return TR_ENOENT;
+	child *c = child_new(sp, b, id, sp->arg);
+	if (c == NULL)
+		return TR_ENOMEM;
+	if (sp->start == NULL && child_set_blob(c, sp->arg) != TR_OK) {
+		child_free(c);
+		return TR_ENOMEM;
+	}
+	*out = c;
+	return TR_OK;
+}
+
+/* The policy of the simple_one_for_one template, for its dynamic
+ * children. */
+static tr_child_spec tmpl_spec(const sup *s)
+{
+	return (tr_child_spec){
+	    .restart = (tr_restart)s->tmpl->restart,
+	    .shutdown_ms = s->tmpl->shutdown_ms,
+	    .type = (tr_child_type)s->tmpl->type,
+	    .significant = s->tmpl->significant,
+	};
 }
 
 static void list_append(sup *s, child *c)
@@ -404,7 +493,7 @@ static void child_remove(sup *s, child *c)
 		s->cursor = c->prev;
 	if (s->term_child == c)
 		s->term_child = NULL;
-	free(c);
+	child_free(c);
 }
 
 static child *find_id(sup *s, const char *id)
@@ -430,15 +519,31 @@ static int child_start(tr_ctx *ctx, sup *s, child *c, int *reason)
 	int rc = pm_reserve(&s->map);
 	if (rc != TR_OK)
 		return rc;
-	start_hint h = {.arg = c->arg, .parent = s->self, .err = TR_OK};
+	void *arg = c->arg;
+	tr_blob *fresh = NULL;
+	if (c->named) {
+		/* Each start owns its copy: the previous run may have
+		 * changed or freed its own. */
+		fresh = c->blob != NULL
+		            ? tr__blob_new(c->blob->data, c->blob->size)
+		            : tr__blob_new(NULL, 0);
+		if (fresh == NULL)
+			return TR_ENOMEM;
+		arg = fresh;
+	}
+	start_hint h = {.arg = arg, .parent = s->self, .err = TR_OK};
 	start_hint *prev = cur_hint;
 	cur_hint = &h;
 	tr_pid pid;
 	int r = 0;
-	rc = tr_spawn_link(ctx, &pid, c->start, c->arg,
+	rc = tr_spawn_link(ctx, &pid, c->start, arg,
 	    &(tr_spawn_opts){.flags = TR_SPAWN_SYNC_INIT, .init_reason = &r});
 	cur_hint = prev;
 	if (rc != TR_OK) {
+		/* A failed init owned the blob; any other failure never
+		 * handed it over. */
+		if (rc != TR_EINIT)
+			free(fresh);
 		*reason = r;
 		return rc;
 	}
@@ -527,12 +632,164 @@ static void reply_err(
 	reply_to(ctx, to, ref, &r, sizeof(r));
 }
 
+/* ---- the portable layout ------------------------------------------------ */
+
+static uint32_t get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static int32_t get_i32(const unsigned char *p)
+{
+	uint32_t u = get_u32(p);
+	int32_t v;
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static void put_i32(unsigned char *p, int32_t v)
+{
+	uint32_t u;
+	memcpy(&u, &v, sizeof(u));
+	put_u32(p, u);
+}
+
+/* Offsets of the START_NAMED payload (sup.h). */
+enum {
+	NQ_VERSION = 0,
+	NQ_RESTART = 4,
+	NQ_SHUTDOWN = 8,
+	NQ_TYPE = 12,
+	NQ_FLAGS = 16,
+	NQ_ARGSIZE = 20,
+	NQ_ID = 24,
+	NQ_BEHAVIOUR = NQ_ID + TR_SUP_NAMED_STR_SIZE,
+	NQ_ARG = NQ_BEHAVIOUR + TR_SUP_NAMED_STR_SIZE,
+};
+
+#define NQ_SIGNIFICANT 1u
+
+_Static_assert(NQ_ARG == TR_SUP_NAMED_HDR_SIZE, "START_NAMED layout");
+_Static_assert(TR_SUP_NAMED_HDR_SIZE == 154, "the layout sup.h documents");
+
+/* A fixed-size string field: its length before the first NUL, or -1 if it
+ * has no NUL or anything but NULs after it. */
+static int field_str(const unsigned char *f, char *out)
+{
+	const unsigned char *nul = memchr(f, '\0', TR_SUP_NAMED_STR_SIZE);
+	if (nul == NULL)
+		return -1;
+	size_t len = (size_t)(nul - f);
+	for (size_t i = len; i < TR_SUP_NAMED_STR_SIZE; i++)
+		if (f[i] != 0)
+			return -1;
+	memcpy(out, f, len + 1);
+	return (int)len;
+}
+
+static void named_free(named_req *nq)
+{
+	if (nq == NULL)
+		return;
+	free(nq->blob);
+	free(nq);
+}
+
+/* Decodes and checks a START_NAMED payload of `n` bytes. Only bytes below
+ * `n` are read, and the argument's length is trusted only once it matches
+ * the payload's size. Errors: TR_EINVAL (malformed), TR_ENOENT (the
+ * behaviour is not registered), TR_ENOMEM. */
+static int named_decode(
+    tr_runtime *rt, const unsigned char *p, size_t n, named_req **out)
+{
+	*out = NULL;
+	if (n < TR_SUP_NAMED_HDR_SIZE ||
+	    get_u32(p + NQ_VERSION) != TR_SUP_NAMED_VERSION)
+		return TR_EINVAL;
+	uint32_t restart = get_u32(p + NQ_RESTART);
+	int32_t shutdown = get_i32(p + NQ_SHUTDOWN);
+	uint32_t type = get_u32(p + NQ_TYPE);
+	uint32_t flags = get_u32(p + NQ_FLAGS);
+	uint32_t asz = get_u32(p + NQ_ARGSIZE);
+	if (restart > TR_RESTART_TEMPORARY || type > TR_CHILD_SUPERVISOR ||
+	    (flags & ~NQ_SIGNIFICANT) != 0 || asz != n - TR_SUP_NAMED_HDR_SIZE)
+		return TR_EINVAL;
+	tr_child_spec spec = {
+	    .restart = (tr_restart)restart,
+	    .shutdown_ms = shutdown,
+	    .type = (tr_child_type)type,
+	    .significant = (flags & NQ_SIGNIFICANT) != 0,
+	};
+	if (!valid_policy(&spec))
+		return TR_EINVAL;
+	char id[TR_SUP_NAMED_STR_SIZE], name[TR_SUP_NAMED_STR_SIZE];
+	if (field_str(p + NQ_ID, id) < 0 ||
+	    field_str(p + NQ_BEHAVIOUR, name) < 1)
+		return TR_EINVAL;
+	/* A field of TR_SUP_NAMED_STR_SIZE bytes holds at most TR_NAME_MAX
+	 * before its NUL, so both lengths are in range. */
+	const tr_behaviour *b = tr__behaviour_find(rt, name);
+	if (b == NULL)
+		return TR_ENOENT;
+	named_req *nq = calloc(1, sizeof(*nq));
+	if (nq == NULL)
+		return TR_ENOMEM;
+	nq->blob = tr__blob_new(p + NQ_ARG, asz);
+	if (nq->blob == NULL) {
+		free(nq);
+		return TR_ENOMEM;
+	}
+	memcpy(nq->id, id, sizeof(id));
+	nq->b = b;
+	nq->spec = spec;
+	*out = nq;
+	return TR_OK;
+}
+
+/* The portable reply; the child's pid travels as slot and gen, since its
+ * node index means something only here. */
+static void named_reply(
+    tr_ctx *ctx, tr_pid to, uint64_t ref, int err, int reason, tr_pid pid)
+{
+	unsigned char r[TR_SUP_NAMED_REPLY_SIZE];
+	put_u32(r + 0, TR_SUP_NAMED_VERSION);
+	put_i32(r + 4, err);
+	put_i32(r + 8, reason);
+	put_u32(r + 12, pid.slot);
+	put_u32(r + 16, pid.gen);
+	tr_msg hdr;
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.sender = to;
+	hdr.ref = ref;
+	(void)tr_reply(ctx, &hdr, TR_SUP_NAMED_REPLY, r, sizeof(r));
+}
+
+/* The reply to a request of `type`, in the layout that request speaks. */
+static void answer(tr_ctx *ctx, tr_pid to, uint64_t ref, uint32_t type, int err,
+    int reason, tr_pid pid)
+{
+	if (type == TR_SUP_REQ_START_NAMED)
+		named_reply(ctx, to, ref, err, reason, pid);
+	else
+		reply_err(ctx, to, ref, err, reason, pid);
+}
+
 static void flush_deferred(tr_ctx *ctx, sup *s, int err)
 {
 	while (s->dq_head != NULL) {
 		deferred *d = s->dq_head;
 		s->dq_head = d->next;
-		reply_err(ctx, d->sender, d->ref, err, 0, TR_PID_NONE);
+		answer(ctx, d->sender, d->ref, d->type, err, 0, TR_PID_NONE);
+		named_free(d->nq);
 		free(d);
 	}
 	s->dq_tail = NULL;
@@ -868,23 +1125,54 @@ static bool mutating(uint32_t type)
 	       type != TR_SUP_REQ_COUNT_CHILDREN;
 }
 
+/* Starts a new child and keeps it, or frees it and keeps nothing (OTP keeps
+ * no spec for a child that failed to start). */
+static void start_new(
+    tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref, uint32_t type, child *c)
+{
+	int reason;
+	int rc = child_start(ctx, s, c, &reason);
+	if (rc != TR_OK) {
+		report(s, c, TR_PID_NONE, "start_failed",
+		    rc == TR_EINIT ? reason : TR_SUP_REASON_NOSTART);
+		child_free(c);
+		answer(ctx, from, ref, type, rc, rc == TR_EINIT ? reason : 0,
+		    TR_PID_NONE);
+		return;
+	}
+	list_append(s, c);
+	answer(ctx, from, ref, type, TR_OK, 0, c->pid);
+}
+
+/* A child with this id exists: already started, or already present. */
+static void answer_taken(
+    tr_ctx *ctx, tr_pid from, uint64_t ref, uint32_t type, const child *old)
+{
+	if (running(old))
+		answer(ctx, from, ref, type, TR_EALREADY, 0, old->pid);
+	else
+		answer(ctx, from, ref, type, TR_EEXIST, 0, TR_PID_NONE);
+}
+
 static void req_start_child(
     tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref, const tr_sup_request *q)
 {
+	const uint32_t type = TR_SUP_REQ_START_CHILD;
 	child *c;
 	if (is_simple(s)) {
 		if (q->has_spec) {
 			reply_err(ctx, from, ref, TR_EINVAL, 0, TR_PID_NONE);
 			return;
 		}
-		tr_child_spec t = {
-		    .start = s->tmpl->start,
-		    .restart = (tr_restart)s->tmpl->restart,
-		    .shutdown_ms = s->tmpl->shutdown_ms,
-		    .type = (tr_child_type)s->tmpl->type,
-		    .significant = s->tmpl->significant,
-		};
-		c = child_new(&t, "", q->arg);
+		tr_child_spec t = tmpl_spec(s);
+		c = child_new(&t, s->tmpl->start, "", q->arg);
+		/* A template made by name takes a blob, copied now: the
+		 * caller's is borrowed only until it has the reply. */
+		if (c != NULL && s->tmpl->named &&
+		    child_set_blob(c, q->arg) != TR_OK) {
+			child_free(c);
+			c = NULL;
+		}
 	} else {
 		char id[TR_NAME_MAX + 1];
 		memcpy(id, q->id, sizeof(id));
@@ -896,33 +1184,65 @@ static void req_start_child(
 		}
 		child *old = find_id(s, id);
 		if (old != NULL) {
-			if (running(old))
-				reply_err(
-				    ctx, from, ref, TR_EALREADY, 0, old->pid);
-			else
-				reply_err(
-				    ctx, from, ref, TR_EEXIST, 0, TR_PID_NONE);
+			answer_taken(ctx, from, ref, type, old);
 			return;
 		}
-		c = child_new(&q->spec, id, q->spec.arg);
+		int rc = child_from_spec(s->rt, &q->spec, id, &c);
+		if (rc != TR_OK) {
+			reply_err(ctx, from, ref, rc, 0, TR_PID_NONE);
+			return;
+		}
 	}
 	if (c == NULL) {
 		reply_err(ctx, from, ref, TR_ENOMEM, 0, TR_PID_NONE);
 		return;
 	}
-	int reason;
-	int rc = child_start(ctx, s, c, &reason);
-	if (rc != TR_OK) {
-		/* OTP keeps no spec for a child that failed to start. */
-		report(s, c, TR_PID_NONE, "start_failed",
-		    rc == TR_EINIT ? reason : TR_SUP_REASON_NOSTART);
-		free(c);
-		reply_err(ctx, from, ref, rc, rc == TR_EINIT ? reason : 0,
-		    TR_PID_NONE);
+	start_new(ctx, s, from, ref, type, c);
+}
+
+/* A START_NAMED request, decoded and checked but for what depends on this
+ * supervisor; takes `nq` over. */
+static void req_start_named(
+    tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref, named_req *nq)
+{
+	const uint32_t type = TR_SUP_REQ_START_NAMED;
+	child *c = NULL;
+	int err = TR_OK;
+	if (is_simple(s)) {
+		/* Dynamic children take the template's policy; a request
+		 * can only add one if the template takes a blob. */
+		if (!s->tmpl->named) {
+			err = TR_ENOTSUP;
+		} else if (nq->id[0] != '\0' || nq->b != s->tmpl->start) {
+			err = TR_EINVAL;
+		} else {
+			tr_child_spec t = tmpl_spec(s);
+			c = child_new(&t, s->tmpl->start, "", NULL);
+		}
+	} else if (nq->id[0] == '\0') {
+		err = TR_EINVAL;
+	} else {
+		child *old = find_id(s, nq->id);
+		if (old != NULL) {
+			answer_taken(ctx, from, ref, type, old);
+			named_free(nq);
+			return;
+		}
+		c = child_new(&nq->spec, nq->b, nq->id, NULL);
+	}
+	if (err == TR_OK && c == NULL)
+		err = TR_ENOMEM;
+	if (err != TR_OK) {
+		answer(ctx, from, ref, type, err, 0, TR_PID_NONE);
+		named_free(nq);
 		return;
 	}
-	list_append(s, c);
-	reply_err(ctx, from, ref, TR_OK, 0, c->pid);
+	/* The request's copy of the argument becomes the spec's. */
+	c->named = true;
+	c->blob = nq->blob;
+	nq->blob = NULL;
+	named_free(nq);
+	start_new(ctx, s, from, ref, type, c);
 }
 
 static void req_terminate(
@@ -989,29 +1309,38 @@ static void req_count(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref)
 	reply_to(ctx, from, ref, &r, sizeof(r));
 }
 
+/* A request: `q` for the local ones, `nq` (taken over) for START_NAMED. */
 static void on_request(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref,
-    uint32_t type, const tr_sup_request *q)
+    uint32_t type, const tr_sup_request *q, named_req *nq)
 {
 	if (s->shutting_down) {
-		reply_err(ctx, from, ref, TR_ECLOSED, 0, TR_PID_NONE);
+		answer(ctx, from, ref, type, TR_ECLOSED, 0, TR_PID_NONE);
+		named_free(nq);
 		return;
 	}
 	if (s->op != OP_NONE && mutating(type)) {
-		deferred *d = malloc(sizeof(*d));
+		deferred *d = calloc(1, sizeof(*d));
 		if (d == NULL) {
-			reply_err(ctx, from, ref, TR_ENOMEM, 0, TR_PID_NONE);
+			answer(ctx, from, ref, type, TR_ENOMEM, 0, TR_PID_NONE);
+			named_free(nq);
 			return;
 		}
 		d->next = NULL;
 		d->sender = from;
 		d->ref = ref;
 		d->type = type;
-		d->req = *q;
+		if (q != NULL)
+			d->req = *q;
+		d->nq = nq;
 		if (s->dq_tail != NULL)
 			s->dq_tail->next = d;
 		else
 			s->dq_head = d;
 		s->dq_tail = d;
+		return;
+	}
+	if (type == TR_SUP_REQ_START_NAMED) {
+		req_start_named(ctx, s, from, ref, nq);
 		return;
 	}
 	char id[TR_NAME_MAX + 1];
@@ -1112,7 +1441,7 @@ static void drain(tr_ctx *ctx, sup *s)
 		s->dq_head = d->next;
 		if (s->dq_head == NULL)
 			s->dq_tail = NULL;
-		on_request(ctx, s, d->sender, d->ref, d->type, &d->req);
+		on_request(ctx, s, d->sender, d->ref, d->type, &d->req, d->nq);
 		free(d);
 	}
 }
@@ -1124,14 +1453,15 @@ static void sup_free(sup *s)
 	while (s->head != NULL) {
 		child *c = s->head;
 		s->head = c->next;
-		free(c);
+		child_free(c);
 	}
-	free(s->tmpl);
+	child_free(s->tmpl);
 	free(s->map.slots);
 	free(s->ring);
 	while (s->dq_head != NULL) {
 		deferred *d = s->dq_head;
 		s->dq_head = d->next;
+		named_free(d->nq);
 		free(d);
 	}
 	free(s);
@@ -1214,9 +1544,10 @@ static int sup_init(tr_ctx *ctx, void *arg, void **state)
 			h->err = TR_EINVAL;
 		return TR_SUP_REASON_BADARGS;
 	}
+	int err = TR_ENOMEM;
 	sup *s = calloc(1, sizeof(*s));
 	if (s == NULL)
-		goto nomem;
+		goto fail;
 	s->rt = tr_runtime_of(ctx);
 	s->self = tr_self(ctx);
 	s->parent = h != NULL ? h->parent : TR_PID_NONE;
@@ -1224,18 +1555,19 @@ static int sup_init(tr_ctx *ctx, void *arg, void **state)
 	s->ring_cap = s->flags.intensity < 16 ? s->flags.intensity + 1 : 16;
 	s->ring = malloc(s->ring_cap * sizeof(*s->ring));
 	if (s->ring == NULL)
-		goto nomem;
+		goto fail;
 	if (is_simple(s)) {
-		s->tmpl =
-		    child_new(&a->specs[0], a->specs[0].id, a->specs[0].arg);
-		if (s->tmpl == NULL)
-			goto nomem;
+		err = child_from_spec(
+		    s->rt, &a->specs[0], a->specs[0].id, &s->tmpl);
+		if (err != TR_OK)
+			goto fail;
 	} else {
 		for (size_t i = 0; i < a->nspecs; i++) {
-			child *c = child_new(
-			    &a->specs[i], a->specs[i].id, a->specs[i].arg);
-			if (c == NULL)
-				goto nomem;
+			child *c;
+			err = child_from_spec(
+			    s->rt, &a->specs[i], a->specs[i].id, &c);
+			if (err != TR_OK)
+				goto fail;
 			list_append(s, c);
 		}
 	}
@@ -1257,12 +1589,14 @@ static int sup_init(tr_ctx *ctx, void *arg, void **state)
 	*state = s;
 	return TR_OK;
 
-nomem:
+fail:
+	/* No memory, or a start_name that is not registered (bad
+	 * arguments, which only the registry could tell). */
 	if (s != NULL)
 		sup_free(s);
 	if (h != NULL)
-		h->err = TR_ENOMEM;
-	return TR_SUP_REASON_NOSTART;
+		h->err = err;
+	return err == TR_ENOENT ? TR_SUP_REASON_BADARGS : TR_SUP_REASON_NOSTART;
 }
 
 static int sup_handle(tr_ctx *ctx, void *state, const tr_msg *m)
@@ -1291,6 +1625,18 @@ static int sup_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 				on_kill_timer(s, tok);
 		}
 		break;
+	case TR_SUP_REQ_START_NAMED:
+		if (m->ref != 0) {
+			named_req *nq;
+			int rc = named_decode(s->rt, m->data, m->size, &nq);
+			if (rc != TR_OK)
+				named_reply(
+				    ctx, m->sender, m->ref, rc, 0, TR_PID_NONE);
+			else
+				on_request(ctx, s, m->sender, m->ref, m->type,
+				    NULL, nq);
+		}
+		break;
 	default:
 		if (m->type >= TR_SUP_REQ_START_CHILD &&
 		    m->type <= TR_SUP_REQ_COUNT_CHILDREN && m->ref != 0) {
@@ -1301,7 +1647,8 @@ static int sup_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 			}
 			tr_sup_request q;
 			memcpy(&q, m->data, sizeof(q));
-			on_request(ctx, s, m->sender, m->ref, m->type, &q);
+			on_request(
+			    ctx, s, m->sender, m->ref, m->type, &q, NULL);
 		}
 		/* Anything else is not for a supervisor; OTP's logs it and
 		 * goes on, and so does this one, quietly. */
@@ -1581,4 +1928,147 @@ int tr_sup_count_children(tr_child_counts *counts, tr_runtime *rt, tr_pid sup)
 	if (rc == TR_OK)
 		*counts = r.counts;
 	return rc;
+}
+
+/* ---- starts by name, for any node --------------------------------------- */
+
+void tr_sup_named_spec_init(tr_sup_named_spec *spec, const char *id,
+    const char *behaviour, const void *arg, size_t arg_size)
+{
+	if (spec == NULL)
+		return;
+	memset(spec, 0, sizeof(*spec));
+	spec->id = id;
+	spec->behaviour = behaviour;
+	spec->restart = TR_RESTART_PERMANENT;
+	spec->shutdown_ms = 5000;
+	spec->type = TR_CHILD_WORKER;
+	spec->significant = false;
+	spec->arg = arg;
+	spec->arg_size = arg_size;
+}
+
+size_t tr_sup_named_size(const tr_sup_named_spec *spec)
+{
+	if (spec == NULL ||
+	    spec->arg_size > UINT32_MAX - (size_t)TR_SUP_NAMED_HDR_SIZE)
+		return 0;
+	return TR_SUP_NAMED_HDR_SIZE + spec->arg_size;
+}
+
+int tr_sup_named_encode(
+    void *buf, size_t cap, size_t *len, const tr_sup_named_spec *spec)
+{
+	if (len == NULL || spec == NULL)
+		return TR_EINVAL;
+	size_t size = tr_sup_named_size(spec);
+	tr_child_spec policy = {
+	    .restart = spec->restart,
+	    .shutdown_ms = spec->shutdown_ms,
+	    .type = spec->type,
+	    .significant = spec->significant,
+	};
+	size_t idlen =
+	    spec->id != NULL ? strnlen(spec->id, TR_NAME_MAX + 1) : 0;
+	if (size == 0 || !valid_policy(&policy) || idlen > TR_NAME_MAX ||
+	    !valid_id(spec->behaviour) ||
+	    (spec->arg == NULL && spec->arg_size != 0))
+		return TR_EINVAL;
+	*len = size;
+	if (buf == NULL || cap < size)
+		return TR_EMSGSIZE;
+	unsigned char *p = buf;
+	memset(p, 0, TR_SUP_NAMED_HDR_SIZE);
+	put_u32(p + NQ_VERSION, TR_SUP_NAMED_VERSION);
+	put_u32(p + NQ_RESTART, (uint32_t)spec->restart);
+	put_i32(p + NQ_SHUTDOWN, spec->shutdown_ms);
+	put_u32(p + NQ_TYPE, (uint32_t)spec->type);
+	put_u32(p + NQ_FLAGS, spec->significant ? NQ_SIGNIFICANT : 0);
+	put_u32(p + NQ_ARGSIZE, (uint32_t)spec->arg_size);
+	if (idlen != 0)
+		memcpy(p + NQ_ID, spec->id, idlen);
+	memcpy(p + NQ_BEHAVIOUR, spec->behaviour, strlen(spec->behaviour));
+	if (spec->arg_size != 0)
+		memcpy(p + NQ_ARG, spec->arg, spec->arg_size);
+	return TR_OK;
+}
+
+int tr_sup_named_reply_decode(tr_sup_named_reply *out, const tr_msg *reply)
+{
+	if (out == NULL || reply == NULL)
+		return TR_EINVAL;
+	memset(out, 0, sizeof(*out));
+	int32_t err;
+	switch (reply->type) {
+	case TR_MSG_REFUSED:
+		if (reply->size != sizeof(err))
+			return TR_EINVAL;
+		memcpy(&err, reply->data, sizeof(err));
+		if (err >= 0)
+			return TR_EINVAL;
+		out->err = err;
+		return TR_OK;
+	case TR_MSG_TIMEOUT:
+		out->err = TR_ETIMEDOUT;
+		return TR_OK;
+	case TR_SUP_NAMED_REPLY:
+		break;
+	default:
+		return TR_EINVAL;
+	}
+	const unsigned char *p = reply->data;
+	if (reply->size != TR_SUP_NAMED_REPLY_SIZE ||
+	    get_u32(p) != TR_SUP_NAMED_VERSION)
+		return TR_EINVAL;
+	err = get_i32(p + 4);
+	int32_t reason = get_i32(p + 8);
+	uint32_t slot = get_u32(p + 12), gen = get_u32(p + 16);
+	bool has_child = err == TR_OK || err == TR_EALREADY;
+	/* An answer that is no error code, or that names a child when it
+	 * should not (or none when it should), is not one a supervisor
+	 * gives. */
+	if (err > 0 || has_child != (gen != 0))
+		return TR_EINVAL;
+	out->err = err;
+	out->init_reason = err == TR_EINIT ? reason : 0;
+	out->child = tr_sup_named_child_pid(reply, slot, gen);
+	return TR_OK;
+}
+
+int tr_sup_start_named_child(tr_pid *child_pid, tr_runtime *rt, tr_pid sup,
+    const tr_sup_named_spec *spec, int64_t timeout_ms, int *init_reason)
+{
+	if (init_reason != NULL)
+		*init_reason = 0;
+	if (rt == NULL || spec == NULL)
+		return TR_EINVAL;
+	/* Most requests carry a small argument: encode on the stack. */
+	unsigned char small[512];
+	size_t len = 0;
+	int rc = tr_sup_named_encode(small, sizeof(small), &len, spec);
+	unsigned char *buf = small;
+	if (rc == TR_EMSGSIZE) {
+		buf = malloc(len);
+		if (buf == NULL)
+			return TR_ENOMEM;
+		rc = tr_sup_named_encode(buf, len, &len, spec);
+	}
+	tr_msg *m = NULL;
+	if (rc == TR_OK)
+		rc = tr_call(
+		    &m, rt, sup, TR_SUP_REQ_START_NAMED, buf, len, timeout_ms);
+	if (buf != small)
+		free(buf);
+	if (rc != TR_OK)
+		return rc;
+	tr_sup_named_reply r;
+	rc = tr_sup_named_reply_decode(&r, m);
+	tr_msg_free(m);
+	if (rc != TR_OK)
+		return rc;
+	if (r.err == TR_EINIT && init_reason != NULL)
+		*init_reason = r.init_reason;
+	if (child_pid != NULL && (r.err == TR_OK || r.err == TR_EALREADY))
+		*child_pid = r.child;
+	return r.err;
 }

@@ -1,0 +1,61 @@
+/*
+ * Error codes: every code from TR_OK down to TR_E_LAST has a text of its
+ * own, so that a code added without one (or without moving TR_E_LAST)
+ * fails here.
+ */
+#include "common.h"
+
+static void test_every_code_has_text(void **state)
+{
+	int n = 1 - TR_E_LAST; /* TR_OK .. TR_E_LAST */
+	const char **texts = calloc((size_t)n, sizeof(*texts));
+
+	(void)state;
+	assert_non_null(texts);
+	assert_true(TR_E_LAST < TR_OK);
+	for (int i = 0; i < n; i++) {
+		int code = -i;
+		const char *t = tr_strerror(code);
+
+		assert_non_null(t);
+		if (t[0] == '\0' || strcmp(t, "unknown error") == 0)
+			fail_msg("code %d has no text", code);
+		for (int j = 0; j < i; j++)
+			if (strcmp(t, texts[j]) == 0)
+				fail_msg(
+				    "codes %d and %d share the text \"%s\"",
+				    code, -j, t);
+		texts[i] = t;
+	}
+	free(texts);
+}
+
+/* The codes the supervisor calls give, which once had no text. */
+static void test_supervisor_codes(void **state)
+{
+	(void)state;
+	assert_string_equal(tr_strerror(TR_EINIT), "actor init failed");
+	assert_string_equal(tr_strerror(TR_EALREADY), "already started");
+	assert_string_equal(tr_strerror(TR_ERUNNING), "child is running");
+}
+
+static void test_outside_the_codes(void **state)
+{
+	(void)state;
+	assert_string_equal(tr_strerror(TR_E_LAST - 1), "unknown error");
+	assert_string_equal(tr_strerror(1), "unknown error");
+	assert_string_equal(tr_strerror(INT32_MIN), "unknown error");
+	assert_string_equal(tr_strerror(INT32_MAX), "unknown error");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_every_code_has_text),
+	    cmocka_unit_test(test_supervisor_codes),
+	    cmocka_unit_test(test_outside_the_codes),
+	};
+
+	setvbuf(stdout, NULL, _IONBF, 0);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
