@@ -57,14 +57,6 @@ bool tr__node_name_ok(const char *s)
 	return l >= 1 && l <= TR_NODE_NAME_MAX;
 }
 
-const tr_behaviour *tr__node_beh_find(struct tr_node *n, const char *name)
-{
-	for (uint32_t i = 0; i < n->nbehs; i++)
-		if (strcmp(n->behs[i].name, name) == 0)
-			return n->behs[i].b;
-	return NULL;
-}
-
 /* Node lock held. Subscriptions of actors that are gone are dropped. */
 void tr__node_event_locked(struct tr_node *n, uint32_t type, const char *name)
 {
@@ -156,9 +148,6 @@ static void node_free(struct tr_node *n)
 	for (uint32_t i = 0; i < n->nnmons; i++)
 		free(n->nmons[i].name);
 	free(n->nmons);
-	for (uint32_t i = 0; i < n->nbehs; i++)
-		free(n->behs[i].name);
-	free(n->behs);
 	free(n->pipes);
 	free(n->hsc);
 	free(n->table);
@@ -528,22 +517,9 @@ int tr_node_name_of(char *buf, size_t cap, tr_node *n, tr_pid pid)
 int tr_node_register_behaviour(
     tr_node *n, const char *name, const tr_behaviour *b)
 {
-	if (n == NULL || name == NULL || name[0] == '\0' || b == NULL ||
-	    b->handle == NULL)
+	if (n == NULL)
 		return TR_EINVAL;
-	pthread_mutex_lock(&n->lock);
-	int rc = TR_OK;
-	if (tr__node_beh_find(n, name) != NULL)
-		rc = TR_EEXIST;
-	else if (!tr__node_grow((void **)&n->behs, n->nbehs, &n->cap_behs,
-	             sizeof(*n->behs)))
-		rc = TR_ENOMEM;
-	else if ((n->behs[n->nbehs].name = strdup(name)) == NULL)
-		rc = TR_ENOMEM;
-	else
-		n->behs[n->nbehs++].b = b;
-	pthread_mutex_unlock(&n->lock);
-	return rc;
+	return tr_behaviour_register(n->rt, name, b);
 }
 
 int tr_spawn_remote(tr_ctx *ctx, uint64_t *ref, const char *node_name,

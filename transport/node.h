@@ -40,10 +40,4 @@
  * (a Hello with its 16 URLs at most is far smaller). */
 #define TR__NODE_HS_MAX_FRAME (64u * 1024u)
 
-#ifndef TR_MSG_REFUSED
-/* The reply a node sends in place of one it refused to deliver (until the
- * runtime's header defines it). */
-#define TR_MSG_REFUSED 0xFFFF0004u
-#endif
-
 #endif

@@ -206,11 +206,6 @@ struct tr__nmon {
 	char *name; /* NULL: every node */
 };
 
-struct tr__beh {
-	char *name;
-	const tr_behaviour *b;
-};
-
 struct tr__pipe {
 	uint32_t id;
 	struct tr__peer *p;
@@ -268,8 +263,6 @@ struct tr_node {
 	struct tr__linger *linger;
 	struct tr__nmon *nmons;
 	uint32_t nnmons, cap_nmons;
-	struct tr__beh *behs;
-	uint32_t nbehs, cap_behs;
 	pthread_t ticker;
 	bool ticker_started;
 };
@@ -284,8 +277,6 @@ bool tr__node_grow(void **v, uint32_t n, uint32_t *cap, size_t elem);
 bool tr__node_name_ok(const char *s);
 /* Node lock held: NODEUP / NODEDOWN to the node monitors. */
 void tr__node_event_locked(struct tr_node *n, uint32_t type, const char *name);
-/* The behaviour registered under `name` for remote spawn, or NULL. */
-const tr_behaviour *tr__node_beh_find(struct tr_node *n, const char *name);
 
 /* ---- the peer table (node_peer.c) -----------------------------------------
  */

@@ -212,9 +212,8 @@ static void spawn_in(
 {
 	if (tr_pid_is_none(from))
 		return;
-	pthread_mutex_lock(&n->lock);
-	const tr_behaviour *b = e->name ? tr__node_beh_find(n, e->name) : NULL;
-	pthread_mutex_unlock(&n->lock);
+	const tr_behaviour *b =
+	    e->name != NULL ? tr__behaviour_find(n->rt, e->name) : NULL;
 	bool link = (e->flags & TR__ENV_LINK) != 0;
 	tr_pid pid = TR_PID_NONE;
 	int err = TR_ENOENT;

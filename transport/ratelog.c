@@ -31,7 +31,8 @@ void tr__ratelogf(
 	if (now < next ||
 	    !atomic_compare_exchange_strong_explicit(&r->next_ms, &next,
 	        now + iv, memory_order_relaxed, memory_order_relaxed)) {
-		atomic_fetch_add_explicit(&r->suppressed, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &r->suppressed, 1, memory_order_relaxed);
 		return;
 	}
 	uint64_t more =

@@ -125,16 +125,17 @@ TR_API int tr_node_stats_get(tr_node_stats *st, tr_node *node);
 
 /* ---- remote spawn ------------------------------------------------------- */
 
-/* Makes `b` spawnable by other nodes under `name`. The remote spawn
- * argument reaches init as a `tr_node_blob *` the actor owns (free it with
- * free()). Errors: TR_EEXIST, TR_EINVAL. */
+/* Makes `b` spawnable by other nodes under `name`: the same as
+ * tr_behaviour_register(rt, name, b) on the node's runtime, whose registry
+ * serves remote spawn (tr_spawn_remote) and starts of supervisor children
+ * by name (TR_SUP_REQ_START_NAMED, sup.h) alike. The remote spawn argument
+ * reaches init as a `tr_node_blob *` the actor owns (free it with free()).
+ * Errors: TR_EEXIST, TR_EINVAL, TR_ENOMEM. */
 TR_API int tr_node_register_behaviour(
     tr_node *node, const char *name, const tr_behaviour *b);
 
-typedef struct tr_node_blob {
-	size_t size;
-	unsigned char data[];
-} tr_node_blob;
+/* An argument that came from another node. */
+typedef tr_blob tr_node_blob;
 
 /* Asks node `node_name` to spawn its behaviour `behaviour` with a copy of
  * `arg` (may be NULL when size is 0), linked to the caller if `link`. The
