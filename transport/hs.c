@@ -27,6 +27,7 @@ struct hx {
 	uint32_t id;
 	int kind, state;
 	uint32_t pipe; /* its inbound connection, once known */
+	uint64_t born; /* hs->clock when it began */
 	int64_t deadline;
 	uint8_t mine[TR__HS_NONCE_LEN];   /* our challenge */
 	uint8_t theirs[TR__HS_NONCE_LEN]; /* theirs */
@@ -44,6 +45,7 @@ struct pair {
 	char name[TR_NODE_NAME_MAX + 1];
 	uint64_t inc;
 	uint32_t id;
+	uint64_t born; /* hs->clock when it was committed */
 };
 
 struct tr__hs {
@@ -57,6 +59,7 @@ struct tr__hs {
 	int (*random)(void *, void *, size_t);
 	void *arg;
 	uint32_t next_id;
+	uint64_t clock; /* orders handshakes and commits */
 	struct hx *list;
 	uint32_t naccepts, nconnects;
 	struct pair *pairs;
@@ -198,6 +201,18 @@ static void hx_close(tr__hs *hs, tr__hs_acts *out, struct hx *h)
 {
 	act(out, TR__HS_CLOSE, h);
 	hx_free(hs, h);
+}
+
+/* Ends accept `h` after a HelloReject: its outbound connection closes once
+ * the Reject is out, but its inbound one is left to the initiator to
+ * close (on the Reject), or to the connection layer's deadline for
+ * connections that never proved anything: closing it here could reach
+ * the initiator before the Reject does, and fail a connect that was only
+ * meant to give way. */
+static void hx_refuse(tr__hs *hs, tr__hs_acts *out, struct hx *h)
+{
+	h->pipe = 0;
+	hx_close(hs, out, h);
 }
 
 /* Ends connect `h` with `rc`: it is reported and over. */
@@ -360,6 +375,7 @@ static void hello_open(tr__hs *hs, tr__hs_acts *out, int64_t now, uint32_t pipe,
 	if (h == NULL)
 		return;
 	h->id = ++hs->next_id;
+	h->born = ++hs->clock;
 	h->kind = HX_ACCEPT;
 	h->state = A_ANSWERED;
 	h->pipe = pipe;
@@ -530,6 +546,7 @@ static void commit(
 	}
 	p->inc = h->inc;
 	p->id = h->id;
+	p->born = ++hs->clock;
 	if (h->kind == HX_ACCEPT)
 		act(out, TR__HS_TRUST, h);
 	tr__hs_act *a = act(out, TR__HS_UP, h);
@@ -572,7 +589,7 @@ static void proof_in(
 		    "its handshake proof is wrong (another cookie?)");
 		reject(out, h, TROUPE__WIRE__REJECT_CODE__REJECT_REFUSED,
 		    "handshake proof refused");
-		hx_close(hs, out, h);
+		hx_refuse(hs, out, h);
 		return;
 	}
 	struct pair *p = pair_of(hs, h->name);
@@ -581,7 +598,17 @@ static void proof_in(
 		    "an older incarnation of a node that is up");
 		reject(out, h, TROUPE__WIRE__REJECT_CODE__REJECT_REFUSED,
 		    "a newer incarnation of this node is connected");
-		hx_close(hs, out, h);
+		hx_refuse(hs, out, h);
+		return;
+	}
+	/* A pair with it committed after this accept began: this is the
+	 * leftover of a crossing, whose initiator has committed that pair
+	 * too and given this one up (its Proof was on the way). A node that
+	 * lost us and starts over dials after the pair was made. */
+	if (p != NULL && p->inc == h->inc && p->born > h->born) {
+		reject(out, h, TROUPE__WIRE__REJECT_CODE__REJECT_CONNECTED,
+		    "already connected");
+		hx_refuse(hs, out, h);
 		return;
 	}
 	/* Crossed, and ours (the lower name's) wins: ours has its Proof out
@@ -590,7 +617,7 @@ static void proof_in(
 	    connect_to(hs, h->name, h->inc, C_AWAIT_ACK) != NULL) {
 		reject(out, h, TROUPE__WIRE__REJECT_CODE__REJECT_CROSSED,
 		    "crossed handshakes: mine wins");
-		hx_close(hs, out, h);
+		hx_refuse(hs, out, h);
 		return;
 	}
 	uint8_t proof[TR__SHA256_LEN];
@@ -598,7 +625,7 @@ static void proof_in(
 	size_t len = 0;
 	mac(hs, proof, "troupe2-ack", h->theirs, NULL, 0, NULL, 0, h->mine);
 	if (!mac_frame(TROUPE__WIRE__FRAME__BODY_ACK, proof, &buf, &len)) {
-		hx_close(hs, out, h);
+		hx_refuse(hs, out, h);
 		return;
 	}
 	commit(hs, out, h, buf, len);
@@ -788,6 +815,7 @@ int tr__hs_connect(
 		return rc;
 	}
 	h->id = ++hs->next_id;
+	h->born = ++hs->clock;
 	h->next = hs->list;
 	hs->list = h;
 	hs->nconnects++;
@@ -837,13 +865,13 @@ void tr__hs_pair_lost(tr__hs *hs, uint32_t id)
 	}
 }
 
-void tr__hs_tick(tr__hs *hs, tr__hs_acts *out, int64_t now_ms)
+bool tr__hs_tick(tr__hs *hs, tr__hs_acts *out, int64_t now_ms)
 {
 	struct hx *nx;
 	for (struct hx *h = hs->list; h != NULL; h = nx) {
 		nx = h->next;
 		if (out->n + 3 > TR__HS_ACTS)
-			return; /* the rest next tick */
+			return true; /* the rest after these */
 		/* A connect's own deadline is its caller's; once answered it
 		 * gets the handshake's too. */
 		if (h->kind == HX_CONNECT && h->state != C_HELLO &&
@@ -857,6 +885,7 @@ void tr__hs_tick(tr__hs *hs, tr__hs_acts *out, int64_t now_ms)
 		else
 			hx_close(hs, out, h);
 	}
+	return false;
 }
 
 void tr__hs_counts(

@@ -172,8 +172,10 @@ void tr__hs_pipe_lost(tr__hs *hs, tr__hs_acts *out, uint32_t pipe);
  * declared the peer down, or tore it down for a replacement). */
 void tr__hs_pair_lost(tr__hs *hs, uint32_t id);
 
-/* Deadlines: ends handshakes that are past theirs. Call every tick. */
-void tr__hs_tick(tr__hs *hs, tr__hs_acts *out, int64_t now_ms);
+/* Deadlines: ends handshakes that are past theirs. Call every tick.
+ * Returns true when it stopped for room in `out`: carry out the actions
+ * and call again. */
+bool tr__hs_tick(tr__hs *hs, tr__hs_acts *out, int64_t now_ms);
 
 /* Counts, for tests: handshakes in progress (accepts, connects) and pairs
  * committed. */

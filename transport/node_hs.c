@@ -412,8 +412,11 @@ static void run_acts(struct tr_node *n, tr__hs_acts *acts)
 void tr__hs_tick_locked(struct tr_node *n, int64_t now)
 {
 	tr__hs_acts acts = {0};
-	tr__hs_tick(n->hs, &acts, now);
-	run_acts(n, &acts);
+	bool more;
+	do {
+		more = tr__hs_tick(n->hs, &acts, now);
+		run_acts(n, &acts);
+	} while (more);
 }
 
 void tr__hs_close_all_locked(struct tr_node *n)
