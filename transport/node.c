@@ -199,13 +199,11 @@ static int hs_random(void *arg, void *buf, size_t len)
 	return tr__random(buf, len);
 }
 
-/* The handshake's own key, derived from the cookie (keys by purpose: the
- * client endpoint signs with another). */
-static void derive_hs_key(struct tr_node *n, const char *cookie)
+/* The handshake's own key, derived from the cookie. */
+void tr__node_hs_key(uint8_t out[TR__HS_KEY_LEN], const char *cookie)
 {
 	static const char label[] = "troupe node handshake v2";
-	tr__hmac_sha256(
-	    n->hs_key, cookie, strlen(cookie), label, sizeof(label) - 1);
+	tr__hmac_sha256(out, cookie, strlen(cookie), label, sizeof(label) - 1);
 }
 
 static int node_setup(struct tr_node *n, const tr_node_opts *opts)
@@ -241,6 +239,8 @@ static int node_setup(struct tr_node *n, const tr_node_opts *opts)
 	hc.nurls = n->nurls;
 	memcpy(hc.key, n->hs_key, sizeof(hc.key));
 	hc.random = hs_random;
+	hc.max_accepts = opts->max_handshakes;
+	hc.timeout_ms = opts->handshake_ms;
 	rc = tr__hs_alloc(&n->hs, &hc);
 	tr__wipe(hc.key, sizeof(hc.key));
 	if (rc == TR_OK && opts->client_url != NULL)
@@ -273,7 +273,7 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *opts)
 		n->inc =
 		    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	}
-	derive_hs_key(n, opts->cookie);
+	tr__node_hs_key(n->hs_key, opts->cookie);
 	n->tick_ms = opts->tick_ms ? opts->tick_ms : TR__NODE_DEFAULT_TICK_MS;
 	n->max_frame =
 	    opts->max_frame ? opts->max_frame : rt->opts.max_msg_size + 65536;

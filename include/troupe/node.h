@@ -50,6 +50,11 @@ typedef struct tr_node_opts {
 	const char *tls_ca_file;   /* tls+tcp://: CA that signs the peers */
 	const char *tls_cert_file; /* tls+tcp://: this node's certificate */
 	const char *tls_key_file;  /* tls+tcp://: its private key */
+	uint32_t handshake_ms;     /* a connection must prove the cookie
+	                            * this soon after it came; 0 = 5000 ms */
+	uint32_t max_handshakes;   /* handshakes started by others at once
+	                            * (beyond it the oldest is closed);
+	                            * 0 = 64 */
 	const char *client_url;    /* optional: a rep0 endpoint for programs
 	                            * that are not nodes (see docs) */
 	uint32_t client_window_ms; /* accepted age of a client request;

@@ -9,3 +9,11 @@ target_link_libraries(test_node PRIVATE nng::nng)
 target_compile_definitions(test_node PRIVATE
   TT_NODE_MAIN="$<TARGET_FILE:troupe_test_node>")
 add_dependencies(test_node troupe_test_node)
+
+# What a node must withstand: unauthenticated Hellos, mutual dialling,
+# local-only types from the wire; remote starts of children by name.
+troupe_dist_test(test_node_guard dist 600 test_node_guard.c)
+target_link_libraries(test_node_guard PRIVATE nng::nng)
+target_compile_definitions(test_node_guard PRIVATE
+  TT_NODE_MAIN="$<TARGET_FILE:troupe_test_node>")
+add_dependencies(test_node_guard troupe_test_node)

@@ -3,6 +3,7 @@
  *
  *   troupe-test-node NAME LISTEN-URL COOKIE [--tick MS] [--max-frame B]
  *                    [--tls CA CERT KEY] [--connect URL] [--probe]
+ *                    [--keep-connecting URL] [--sup] [--inc N]
  *
  * It starts a runtime and a node, registers an actor "echo", makes the
  * behaviours "echo" and "crasher" spawnable by other nodes, prints
@@ -14,10 +15,17 @@
  * a request (ref set) is answered with a copy; TT_ECHO is sent back to its
  * sender; TT_CRASH crashes it with the int32 reason in the payload.
  *
+ * With --keep-connecting it calls tr_node_connect on URL every 100 ms for
+ * as long as it runs (the obvious way to keep a mesh connected). With
+ * --sup it registers a one_for_one supervisor without children as "sup",
+ * for starts of children by name from other nodes ("echo" is registered
+ * for that too). --inc sets the incarnation.
+ *
  * With --probe it also registers an actor "probe" (test_node_proto.h) for
  * tests of pids passed on between nodes; the probe also registers and
  * unregisters further echo actors under names a test chooses.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +34,7 @@
 #include <unistd.h>
 
 #include <troupe/node.h>
+#include <troupe/sup.h>
 #include <troupe/troupe.h>
 
 #include "test_node_proto.h"
@@ -197,6 +206,21 @@ static void quiet_log(void *user, const char *line)
 		fprintf(stderr, "[child] %s\n", line);
 }
 
+struct keeper {
+	tr_node *node;
+	const char *url;
+};
+
+static void *keep_connecting(void *arg)
+{
+	struct keeper *k = arg;
+	for (;;) {
+		(void)tr_node_connect(k->node, k->url, 2000, NULL);
+		usleep(100 * 1000);
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -218,8 +242,8 @@ int main(int argc, char **argv)
 	o.listen = listen;
 	o.cookie = argv[3];
 	o.tick_ms = 100;
-	const char *connect = NULL;
-	bool probe = false;
+	const char *connect = NULL, *keep = NULL;
+	bool probe = false, sup = false;
 	for (int i = 4; i < argc; i++) {
 		if (strcmp(argv[i], "--tick") == 0 && i + 1 < argc) {
 			o.tick_ms = (uint32_t)atoi(argv[++i]);
@@ -234,6 +258,13 @@ int main(int argc, char **argv)
 			connect = argv[++i];
 		} else if (strcmp(argv[i], "--probe") == 0) {
 			probe = true;
+		} else if (strcmp(argv[i], "--keep-connecting") == 0 &&
+		           i + 1 < argc) {
+			keep = argv[++i];
+		} else if (strcmp(argv[i], "--sup") == 0) {
+			sup = true;
+		} else if (strcmp(argv[i], "--inc") == 0 && i + 1 < argc) {
+			o.incarnation = strtoull(argv[++i], NULL, 10);
 		} else {
 			fprintf(stderr, "unknown option %s\n", argv[i]);
 			return 2;
@@ -268,6 +299,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "connect %s: %s\n", connect, tr_strerror(rc));
 		return 1;
 	}
+	if (sup) {
+		tr_sup_flags f;
+		tr_sup_flags_init(&f);
+		tr_pid sp;
+		if (tr_sup_start(&sp, rt, &f, NULL, 0, NULL) != TR_OK ||
+		    tr_register(rt, "sup", sp) != TR_OK)
+			return 1;
+	}
+	pthread_t kt;
+	struct keeper kp = {node, keep};
+	if (keep != NULL &&
+	    pthread_create(&kt, NULL, keep_connecting, &kp) != 0)
+		return 1;
 	printf("READY %s\n", tr_node_listen_url(node, 0));
 	fflush(stdout);
 

@@ -171,7 +171,8 @@ static void test_hello(void **state)
 	(void)state;
 	g = round_trip(f, NULL, NULL);
 	assert_int_equal(g->body_case, TROUPE__WIRE__FRAME__BODY_HELLO);
-	assert_int_equal(g->hello->major, TROUPE__WIRE__VERSION__PROTOCOL_MAJOR);
+	assert_int_equal(
+	    g->hello->major, TROUPE__WIRE__VERSION__PROTOCOL_MAJOR);
 	assert_int_equal(g->hello->minor, 3);
 	assert_string_equal(g->hello->node->name, "alpha@host");
 	assert_int_equal(g->hello->node->incarnation, 1700000000123u);
