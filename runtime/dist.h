@@ -22,6 +22,12 @@ typedef struct tr__dist_ops {
 	/* Called by a scheduler after a turn in which it called `send`, so
 	 * that batched output goes out at the end of the turn. */
 	void (*flush)(void *arg);
+	/* Flow control (may be NULL): the backlog of remote messages of local
+	 * actor `pid` fell to the level tr__dist_inject_bounded_locked set.
+	 * Called once per such level, from the thread running the actor (a
+	 * scheduler, in a turn, or a port's thread): queue the work and
+	 * return at once. */
+	void (*drained)(void *arg, tr_pid pid);
 } tr__dist_ops;
 
 /* Attaches a layer; one per runtime. Errors: TR_EINVAL, TR_EEXIST. */
@@ -70,5 +76,21 @@ void tr__dist_exit(tr_runtime *rt, unsigned rec);
  * frees them all. n may be 0. */
 int tr__dist_inject_many_locked(
     tr_runtime *rt, tr_pid to, tr_msg **msgs, size_t n);
+
+/* Flow control for remote traffic: tr__dist_inject_many_locked that first
+ * looks at the target's backlog (bytes of messages delivered through this
+ * call and not yet taken from its mailbox by the actor, each counted as
+ * its size plus its header). Below `limit` it delivers them all and adds
+ * them to the backlog (which can thus pass `limit` by one call's worth).
+ * At or above, it delivers nothing and returns TR_EAGAIN, the caller
+ * still owns the messages, and the layer's `drained` op will be called
+ * once with `to` when the backlog has fallen to `limit / 2`. Errors and
+ * ownership otherwise as tr__dist_inject_many_locked. */
+int tr__dist_inject_bounded_locked(
+    tr_runtime *rt, tr_pid to, tr_msg **msgs, size_t n, uint32_t limit);
+
+/* Bytes of remote messages (those of tr__dist_inject_bounded_locked) in
+ * the mailboxes of all actors. Any thread. */
+uint64_t tr__dist_backlog(tr_runtime *rt);
 
 #endif

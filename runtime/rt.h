@@ -32,6 +32,8 @@ typedef struct tr__behaviours tr__behaviours;
 #define TR__MF_SIGNAL (1u << 10)  /* a signal (type: TR__SIG_*) */
 #define TR__MF_DOWN (1u << 11)    /* a DOWN: delivered only if monitored */
 #define TR__MF_VIALINK (1u << 12) /* an exit signal sent because of a link */
+#define TR__MF_REMOTE (1u << 13)  /* counted in its target's remote backlog
+                                   * (tr__dist_inject_bounded_locked) */
 #define TR__MF_SYSTEM                                                          \
 	(TR__MF_REPLY | TR__MF_RTIMEO | TR__MF_SIGNAL | TR__MF_DOWN)
 
@@ -69,6 +71,15 @@ struct tr__actor {
 	tr_port *port;             /* kind == TR__K_PORT: the thread to wake */
 	_Atomic uint32_t has_name; /* see registry.c */
 	_Atomic uint32_t kill_pending; /* tr_kill(KILL) seen; see signal.c */
+	/* Flow control of remote traffic (dist.h): bytes of TR__MF_REMOTE
+	 * messages in the mailbox, added by the injecting thread before the
+	 * push, taken by the thread running the actor once it has taken them
+	 * out; and, when not 0, the backlog at which the distribution layer
+	 * wants to hear that the actor drained. On this line because only
+	 * threads that write mb_head anyway (injectors) and the owner touch
+	 * them, and only for remote messages. */
+	_Atomic uint32_t rin;
+	_Atomic uint32_t rin_low;
 
 	/* Line 1: written only by the thread running the actor. */
 	/* The mailbox stub: only its link word exists, but it is used
@@ -225,6 +236,8 @@ struct tr_runtime {
 	/* The distribution layer, if any (dist.h). */
 	_Atomic(const struct tr__dist_ops *) dist_ops;
 	void *dist_arg;
+	/* Bytes of remote messages in mailboxes, all actors together. */
+	TR_CACHE_ALIGNED _Atomic uint64_t rin_total;
 
 	tr__timers *timers;
 	tr__bpool *bpool;
@@ -272,6 +285,15 @@ void tr__ext_exit(tr_runtime *rt, unsigned idx);
 void tr__retire(tr_runtime *rt, tr__sched *s, tr__actor *a);
 bool tr__all_parked(tr_runtime *rt);
 unsigned tr__ext_active(tr_runtime *rt);
+/* Takes `bytes` off the remote backlog of `a` (TR__MF_REMOTE messages it
+ * has taken from its mailbox), and tells the distribution layer when the
+ * backlog fell to the level it waits for. The thread running `a`. */
+void tr__rin_taken(tr_runtime *rt, tr__actor *a, uint32_t bytes);
+/* What a TR__MF_REMOTE message counts in a backlog. */
+static inline uint32_t tr__rin_size(const tr_msg *m)
+{
+	return m->size + (uint32_t)sizeof(tr_msg);
+}
 /* Waits until every thread that was inside a scheduler turn or an ext
  * section when it was called has left it. Not from a scheduler. */
 void tr__epoch_barrier(tr_runtime *rt);

@@ -468,7 +468,7 @@ static void op_flush(void *arg)
 	tr__node_ebr_exit(&n->ebr, k);
 }
 
-const tr__dist_ops tr__node_ops = {op_send, op_flush};
+const tr__dist_ops tr__node_ops = {op_send, op_flush, NULL};
 int tr__ctx_put(tr_ctx *ctx, struct tr_node *n, struct tr__peer *p, Env *e,
     const struct tr__runkey *k, WPid *wf)
 {

@@ -391,6 +391,65 @@ int tr__dist_inject_many_locked(
 	return TR_OK;
 }
 
+int tr__dist_inject_bounded_locked(
+    tr_runtime *rt, tr_pid to, tr_msg **msgs, size_t n, uint32_t limit)
+{
+	if (to.node != 0)
+		return TR_EINVAL;
+	if (n == 0)
+		return TR_OK;
+	tr__actor *a = tr__lookup(rt, to);
+	if (TR_UNLIKELY(a == NULL)) {
+		atomic_fetch_add_explicit(
+		    &rt->x_dropped, n, memory_order_relaxed);
+		return TR_ENOPROC;
+	}
+	if (atomic_load_explicit(&a->rin, memory_order_seq_cst) >= limit) {
+		/* Ask to hear of the drain first, then look again: either
+		 * the owner's take (seq_cst, in tr__rin_taken) sees the
+		 * request, or this second load sees the take. */
+		uint32_t low = limit / 2 > 0 ? limit / 2 : 1;
+		atomic_store_explicit(&a->rin_low, low, memory_order_seq_cst);
+		if (atomic_load_explicit(&a->rin, memory_order_seq_cst) >= limit)
+			return TR_EAGAIN;
+		/* It drained meanwhile: deliver, and let the request stand
+		 * (at worst one drained call more than needed). */
+	}
+	uint32_t bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		msgs[i]->_flags |= TR__MF_REMOTE;
+		bytes += tr__rin_size(msgs[i]);
+	}
+	/* Counted before the push, so that the owner never takes off what
+	 * was not added. */
+	atomic_fetch_add_explicit(&a->rin, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&rt->rin_total, bytes, memory_order_relaxed);
+	return tr__dist_inject_many_locked(rt, to, msgs, n);
+}
+
+uint64_t tr__dist_backlog(tr_runtime *rt)
+{
+	return atomic_load_explicit(&rt->rin_total, memory_order_relaxed);
+}
+
+void tr__rin_taken(tr_runtime *rt, tr__actor *a, uint32_t bytes)
+{
+	atomic_fetch_sub_explicit(&rt->rin_total, bytes, memory_order_relaxed);
+	uint32_t now = atomic_fetch_sub_explicit(&a->rin, bytes,
+	                   memory_order_seq_cst) -
+	               bytes;
+	uint32_t low = atomic_load_explicit(&a->rin_low, memory_order_seq_cst);
+	if (TR_LIKELY(low == 0 || now > low))
+		return;
+	if (atomic_exchange_explicit(&a->rin_low, 0, memory_order_acq_rel) == 0)
+		return;
+	/* Acquire: pairs with the release store in tr__dist_attach. */
+	const tr__dist_ops *ops =
+	    atomic_load_explicit(&rt->dist_ops, memory_order_acquire);
+	if (ops != NULL && ops->drained != NULL)
+		ops->drained(rt->dist_arg, a->pid);
+}
+
 void tr__dist_exit(tr_runtime *rt, unsigned rec)
 {
 	tr__ext_exit(rt, rec);
@@ -888,9 +947,16 @@ void tr__run_actor(tr__sched *s, tr__actor *a)
 		return;
 	}
 	uint32_t n = s->rt->opts.batch;
+	/* Remote messages taken in this turn, given back to the backlog once
+	 * at its end (one atomic per turn, not per message). */
+	uint32_t rin = 0;
 	for (;;) {
 		tr_msg *m = tr__mb_pop(a);
 		if (m == NULL) {
+			if (rin != 0) {
+				tr__rin_taken(s->rt, a, rin);
+				rin = 0;
+			}
 			if (tr__mb_mark_idle(a))
 				return;
 			/* A sender swapped the head but has not linked its
@@ -898,8 +964,12 @@ void tr__run_actor(tr__sched *s, tr__actor *a)
 			tr__cpu_relax();
 			continue;
 		}
+		if (TR_UNLIKELY((m->_flags & TR__MF_REMOTE) != 0))
+			rin += tr__rin_size(m);
 		dispatch(s, a, m);
 		if (TR_UNLIKELY(STATUS(a) != TR__A_RUNNING)) {
+			if (rin != 0)
+				tr__rin_taken(s->rt, a, rin);
 			actor_exit(s->rt, s, &s->ctx, a, NULL, m->type);
 			tr__retire(s->rt, s, a);
 			return;
@@ -907,6 +977,8 @@ void tr__run_actor(tr__sched *s, tr__actor *a)
 		if (--n == 0)
 			break;
 	}
+	if (rin != 0)
+		tr__rin_taken(s->rt, a, rin);
 	/* The batch is used up: go idle if nothing waits, otherwise let the
 	 * others run first. */
 	if (__atomic_load_n(tr__link(a->mb_tail), __ATOMIC_ACQUIRE) == NULL &&

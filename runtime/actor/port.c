@@ -58,6 +58,8 @@ static int take_copy(tr_msg **out, tr_port *p)
 		m = tr__mb_pop(a);
 		if (m == NULL)
 			return TR_ENOENT;
+		if ((m->_flags & TR__MF_REMOTE) != 0)
+			tr__rin_taken(p->rt, a, tr__rin_size(m));
 		/* A port has no links and watches nothing itself: signals
 		 * sent to its pid mean nothing to it. */
 	} while ((m->_flags & TR__MF_SIGNAL) != 0);
@@ -70,7 +72,7 @@ static int take_copy(tr_msg **out, tr_port *p)
 		return rc;
 	c->ref = m->ref;
 	c->sender = m->sender;
-	c->_flags |= m->_flags & ~TR__MF_CLASS;
+	c->_flags |= m->_flags & ~(TR__MF_CLASS | TR__MF_REMOTE);
 	*out = c;
 	return TR_OK;
 }

@@ -274,6 +274,8 @@ void tr__sig_drain(
 {
 	tr_msg *m;
 	while ((m = tr__mb_pop(a)) != NULL) {
+		if ((m->_flags & TR__MF_REMOTE) != 0)
+			tr__rin_taken(rt, a, tr__rin_size(m));
 		if ((m->_flags & TR__MF_SIGNAL) == 0)
 			continue;
 		tr_exit_info info;
