@@ -2289,9 +2289,22 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *opts)
 	}
 	if (rc == TR_OK)
 		rc = listen_all(n, opts->listen);
-	if (rc == TR_OK && opts->client_url != NULL)
-		rc = tr__client_start(&n->client, rt, opts->client_url,
-		    opts->cookie, opts->client_window_ms, n->max_frame);
+	if (rc == TR_OK && opts->client_url != NULL) {
+		/* The client endpoint has its own frame limit, far below
+		 * max_frame: it buffers nothing larger before a request's
+		 * signature is checked. */
+		tr__client_opts co = {
+		    .url = opts->client_url,
+		    .node = n->name,
+		    .cookie = opts->cookie,
+		    .window_ms = opts->client_window_ms,
+		    .max_request = opts->client_max_request,
+		    .max_calls = opts->client_max_calls,
+		    .tls_cert = n->tls_cert,
+		    .tls_key = n->tls_key,
+		};
+		rc = tr__client_start(&n->client, rt, &co);
+	}
 	if (rc == TR_OK) {
 		n->husk = calloc(1, sizeof(*n->husk));
 		if (n->husk == NULL)
