@@ -623,6 +623,22 @@ static int local_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 
 static const tr_behaviour local_b = {.name = "local", .handle = local_handle};
 
+/* Log lines of the endpoint, counted by the cause they name. */
+static atomic_uint log_lines[TR__CC_COUNT];
+
+static void count_log(void *user, const char *line)
+{
+	char want[64];
+
+	(void)user;
+	for (int k = 1; k < TR__CC_COUNT; k++) {
+		snprintf(want, sizeof(want), "refused a request (%s)",
+		    tr__client_cause_name((tr__client_cause)k));
+		if (strstr(line, want) != NULL)
+			atomic_fetch_add(&log_lines[k], 1);
+	}
+}
+
 struct fx {
 	tr_runtime *rt;
 	tr__client *client;
@@ -695,6 +711,9 @@ static void fx_runtime(struct fx *fx)
 	tr_runtime_opts_init(&o);
 	o.schedulers = 2;
 	assert_rc(tr_runtime_start(&fx->rt, &o), TR_OK);
+	for (int k = 0; k < TR__CC_COUNT; k++)
+		atomic_store(&log_lines[k], 0);
+	tr_runtime_set_log(fx->rt, count_log, NULL);
 	for (size_t i = 0; i < sizeof(actors) / sizeof(actors[0]); i++) {
 		assert_rc(
 		    tr_spawn(&pid, fx->rt, actors[i].b, NULL, NULL), TR_OK);
@@ -913,6 +932,41 @@ static void test_endpoint(void **state)
 	assert_rc(tr__client_stats_get(NULL, fx->client), TR_EINVAL);
 	assert_rc(tr__client_stats_get(&st, NULL), TR_EINVAL);
 
+	nng_close(s);
+	fx_stop(fx);
+}
+
+/* A flood of refusals is counted in full but logged once per cause per
+ * interval. */
+static void test_endpoint_refusal_log(void **state)
+{
+	struct fx *fx = *state;
+	Troupe__Wire__ClientReply *rep;
+	struct req r;
+	uint8_t *f;
+	size_t len;
+	nng_socket s;
+
+	fx_start(fx);
+	s = req_open(fx->url);
+	for (int i = 0; i < 50; i++) {
+		rep = roundtrip(s, "not a frame", 11);
+		assert_rc(rep->error, TR_EINVAL);
+		tr__client_reply_free(rep);
+	}
+	r = req_at(wall_ms());
+	f = frame_of(&len, &r, COOKIE);
+	for (int i = 0; i < 20; i++) {
+		rep = roundtrip(s, f, len);
+		assert_rc(rep->error, i == 0 ? TR_OK : TR_EEXIST);
+		tr__client_reply_free(rep);
+	}
+	free(f);
+	assert_int_equal(stats(fx).refused[TR__CC_BAD_SIGNATURE], 50);
+	assert_int_equal(stats(fx).refused[TR__CC_REPLAY], 19);
+	assert_int_equal(atomic_load(&log_lines[TR__CC_BAD_SIGNATURE]), 1);
+	assert_int_equal(atomic_load(&log_lines[TR__CC_REPLAY]), 1);
+	assert_int_equal(atomic_load(&log_lines[TR__CC_WINDOW]), 0);
 	nng_close(s);
 	fx_stop(fx);
 }
@@ -1790,6 +1844,8 @@ int main(void)
 	    cmocka_unit_test(test_nonce_cache_model),
 	    cmocka_unit_test_setup_teardown(
 	        test_endpoint, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_endpoint_refusal_log, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_endpoint_wrong_major, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(
