@@ -9,8 +9,9 @@ packages=(
 	build-essential gcc libc6-dev make cmake pkg-config
 	# gcc 12's sanitizer runtimes (ThreadSanitizer, AddressSanitizer, UBSan)
 	libtsan2 libasan8 libubsan1
-	# distribution: transport and wire format
-	libnng-dev libprotobuf-c-dev protobuf-c-compiler
+	# distribution: transport and wire format; crypto from mbed TLS 2.28
+	# (libnng-dev pulls it in, but troupe links libmbedcrypto itself)
+	libnng-dev libprotobuf-c-dev protobuf-c-compiler libmbedtls-dev
 	# tests
 	libcmocka-dev
 	# distribution tests: command-line clients (nngcat, protoc, openssl)

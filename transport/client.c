@@ -4,8 +4,8 @@
  */
 #include "client.h"
 
-#include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,11 +15,13 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 
 #include "codec.h"
 #include "crypto.h"
 #include "nng_err.h"
+#include "ratelog.h"
 
 /* ------------------------------------------------------------------------ */
 /* Replay cache                                                              */
@@ -202,131 +204,262 @@ size_t tr__nonce_cache_count(tr__nonce_cache *c)
 /* Verification                                                              */
 /* ------------------------------------------------------------------------ */
 
-static const char why_short[] = "frame shorter than its 32-byte signature";
-static const char why_sig[] =
-    "bad signature (wrong cookie, or the request was altered)";
-static const char why_decode[] = "request body does not decode";
-static const char why_major[] = "protocol major version not supported";
-static const char why_time[] =
-    "timestamp_ms outside the node's window (clock skew or an old request)";
-static const char why_nonce[] = "nonce shorter than 16 bytes";
-static const char why_replay[] = "replayed request (nonce seen already)";
-static const char why_full[] = "too many recent requests; try again later";
+static const char *const cause_names[TR__CC_COUNT] = {
+    [TR__CC_OK] = "accepted",
+    [TR__CC_BAD_SIGNATURE] = "bad signature",
+    [TR__CC_TOO_OLD] = "too old",
+    [TR__CC_VERSION] = "version",
+    [TR__CC_BAD_REQUEST] = "bad request",
+    [TR__CC_WRONG_NODE] = "wrong node",
+    [TR__CC_WINDOW] = "window",
+    [TR__CC_LOCAL_TYPE] = "local type",
+    [TR__CC_BUSY] = "busy",
+    [TR__CC_REPLAY] = "replay",
+    [TR__CC_CACHE_FULL] = "cache full",
+};
 
-const char *tr__client_refusal(int err)
+const char *tr__client_cause_name(tr__client_cause cause)
 {
-	switch (err) {
-	case TR_OK:
-		return "";
-	case TR_EINVAL:
-		return "malformed or badly signed request";
-	case TR_ENOTSUP:
-		return why_major;
-	case TR_ETIMEDOUT:
-		return why_time;
-	case TR_EEXIST:
-		return why_replay;
-	case TR_EAGAIN:
-		return why_full;
-	default:
-		return tr_strerror(err);
-	}
+	return (unsigned)cause < TR__CC_COUNT ? cause_names[cause] : "?";
 }
 
-/* tr__client_verify, with the precise reason of a refusal for the reply's
- * message (several refusals share TR_EINVAL). */
-static int verify(const uint8_t *frame, size_t len, const char *cookie,
-    uint64_t now, uint32_t window, tr__nonce_cache *cache,
-    Troupe__Wire__ClientRequest **out, const char **why)
+static int refuse(tr__client_verdict *vd, tr__client_cause cause, int err,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Fills the verdict and returns `err`. */
+static int refuse(tr__client_verdict *vd, tr__client_cause cause, int err,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	vd->cause = cause;
+	va_start(ap, fmt);
+	vsnprintf(vd->why, sizeof(vd->why), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* Copies at most 64 bytes of a string from a request into `dst` for a
+ * message, printable ASCII only: the reply's `message` is a protobuf
+ * string (UTF-8) and log lines should not carry control bytes. */
+static void printable(char dst[72], const char *src)
+{
+	size_t i = 0;
+
+	for (; src != NULL && src[i] != '\0' && i < 64; i++)
+		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+	if (src != NULL && i == 64 && src[i] != '\0') {
+		memcpy(dst + i, "...", 3);
+		i += 3;
+	}
+	dst[i] = '\0';
+}
+
+int tr__client_verifier_init(tr__client_verifier *v, const char *cookie,
+    const char *node, uint32_t window_ms, tr__nonce_cache *cache)
+{
+	int rv;
+
+	if (v == NULL)
+		return TR_EINVAL;
+	memset(v, 0, sizeof(*v));
+	if (cookie == NULL || cookie[0] == '\0' || node == NULL ||
+	    node[0] == '\0' || cache == NULL)
+		return TR_EINVAL;
+	v->cookielen = strlen(cookie);
+	v->cookie = malloc(v->cookielen);
+	v->node = strdup(node);
+	if (v->cookie == NULL || v->node == NULL) {
+		tr__client_verifier_fini(v);
+		return TR_ENOMEM;
+	}
+	memcpy(v->cookie, cookie, v->cookielen);
+	rv = tr__client_key(v->key, cookie);
+	if (rv != TR_OK) {
+		tr__client_verifier_fini(v);
+		return rv;
+	}
+	v->window_ms = window_ms != 0 ? window_ms : TR__CLIENT_WINDOW_MS;
+	v->cache = cache;
+	return TR_OK;
+}
+
+void tr__client_verifier_fini(tr__client_verifier *v)
+{
+	if (v == NULL)
+		return;
+	tr__wipe(v->key, sizeof(v->key));
+	if (v->cookie != NULL)
+		tr__wipe(v->cookie, v->cookielen);
+	free(v->cookie);
+	free(v->node);
+	memset(v, 0, sizeof(*v));
+}
+
+int tr__client_key(uint8_t out[TR__KDF_LEN], const char *cookie)
+{
+	if (out == NULL || cookie == NULL)
+		return TR_EINVAL;
+	return tr__kdf(out, cookie, strlen(cookie), TR__KDF_CLIENT);
+}
+
+/* Every check of tr__client_verify but the replay cache, so that the
+ * endpoint can refuse a request as busy before its nonce is recorded. */
+static int check(Troupe__Wire__ClientRequest **out, tr__client_verdict *vd,
+    const tr__client_verifier *v, const uint8_t *frame, size_t len,
+    uint64_t now)
 {
 	uint8_t mac[TR__SHA256_LEN];
 	const uint8_t *body;
 	size_t blen;
 	Troupe__Wire__ClientRequest *req;
-	uint64_t ts, expiry;
+	uint64_t ts, window = v->window_ms;
+	char a[72], b[72];
 	int rv;
 
 	*out = NULL;
-	if (len < TR__CLIENT_SIG_LEN) {
-		*why = why_short;
-		return TR_EINVAL;
-	}
+	if (len < TR__CLIENT_SIG_LEN)
+		return refuse(vd, TR__CC_BAD_SIGNATURE, TR_EINVAL,
+		    "frame shorter than its %d-byte signature",
+		    TR__CLIENT_SIG_LEN);
 	body = frame + TR__CLIENT_SIG_LEN;
 	blen = len - TR__CLIENT_SIG_LEN;
-	/* Authenticate before parsing: nobody without the cookie gets to
-	 * exercise the decoder or fill the replay cache. */
-	tr__hmac_sha256(mac, cookie, strlen(cookie), body, blen);
+	/* Authenticate before parsing: nobody without the key gets to
+	 * exercise the decoder or fill the replay cache. A MAC that fails
+	 * (out of memory) is random, so it fails the comparison too. */
+	(void)tr__hmac_sha256(mac, v->key, sizeof(v->key), body, blen);
 	if (!tr__ct_equal(mac, frame, TR__CLIENT_SIG_LEN)) {
-		*why = why_sig;
-		return TR_EINVAL;
+		/* A client of minor 0 signed with the cookie itself: tell it
+		 * what changed rather than just "bad signature". This costs
+		 * a second MAC per forged frame; it tells a party without
+		 * the cookie nothing, as it cannot produce such a frame. */
+		(void)tr__hmac_sha256(mac, v->cookie, v->cookielen, body, blen);
+		if (tr__ct_equal(mac, frame, TR__CLIENT_SIG_LEN))
+			return refuse(vd, TR__CC_TOO_OLD, TR_ENOTSUP,
+			    "client protocol too old: sign with the client "
+			    "key (HKDF of the cookie, info \"%s\"), set node "
+			    "and minor %d (docs/client.md)",
+			    TR__KDF_CLIENT, TR__CLIENT_MINOR);
+		return refuse(vd, TR__CC_BAD_SIGNATURE, TR_EINVAL,
+		    "bad signature (wrong cookie, or the request was "
+		    "altered)");
 	}
 	req = tr__client_request_decode(body, blen, tr__decode_budget(blen));
-	if (req == NULL) {
-		*why = why_decode;
-		return TR_EINVAL;
-	}
+	if (req == NULL)
+		return refuse(vd, TR__CC_BAD_REQUEST, TR_EINVAL,
+		    "request body does not decode");
 	if (req->major != TROUPE__WIRE__CLIENT_VERSION__CLIENT_MAJOR) {
-		*why = why_major;
-		rv = TR_ENOTSUP;
-		goto refuse;
+		rv = refuse(vd, TR__CC_VERSION, TR_ENOTSUP,
+		    "protocol major version not supported");
+		goto fail;
+	}
+	if (req->minor < TR__CLIENT_MINOR) {
+		rv = refuse(vd, TR__CC_TOO_OLD, TR_ENOTSUP,
+		    "client protocol minor %u is too old: this node needs "
+		    "minor %d or later (docs/client.md)",
+		    req->minor, TR__CLIENT_MINOR);
+		goto fail;
+	}
+	if (req->node == NULL || strcmp(req->node, v->node) != 0) {
+		printable(a, req->node);
+		printable(b, v->node);
+		rv = refuse(vd, TR__CC_WRONG_NODE, TR_EINVAL,
+		    "request is for node \"%s\", not for this node (\"%s\")", a,
+		    b);
+		goto fail;
 	}
 	ts = req->timestamp_ms;
 	if ((now > window && ts < now - window) ||
 	    (ts > now && ts - now > window)) {
-		*why = why_time;
-		rv = TR_ETIMEDOUT;
-		goto refuse;
+		rv = refuse(vd, TR__CC_WINDOW, TR_ETIMEDOUT,
+		    "timestamp_ms outside the node's window (clock skew or "
+		    "an old request)");
+		goto fail;
 	}
 	if (req->nonce.len < TR__CLIENT_NONCE_MIN) {
-		*why = why_nonce;
-		rv = TR_EINVAL;
-		goto refuse;
+		rv = refuse(vd, TR__CC_BAD_REQUEST, TR_EINVAL,
+		    "nonce shorter than %d bytes", TR__CLIENT_NONCE_MIN);
+		goto fail;
 	}
-	/* A copy of this request is accepted by the timestamp check until
-	 * now passes ts + window; the nonce must be remembered exactly that
-	 * long (ts + window <= now + 2 * window, so memory stays bounded by
-	 * the request rate over twice the window). */
-	expiry = ts + window + 1;
-	rv = tr__nonce_cache_insert(
-	    cache, req->nonce.data, req->nonce.len, expiry, now);
-	if (rv != TR_OK) {
-		*why = rv == TR_EEXIST ? why_replay : why_full;
-		goto refuse;
+	if (req->to_name == NULL || req->to_name[0] == '\0') {
+		rv = refuse(
+		    vd, TR__CC_BAD_REQUEST, TR_EINVAL, "to_name is empty");
+		goto fail;
 	}
-	*why = "";
+	if (tr_msg_type_local(req->type)) {
+		rv = refuse(vd, TR__CC_LOCAL_TYPE, TR_EINVAL,
+		    "message type 0x%08x is local-only (0x%08x and up never "
+		    "leave their process)",
+		    req->type, TR_MSG_LOCAL_BASE);
+		goto fail;
+	}
+	vd->cause = TR__CC_OK;
+	vd->why[0] = '\0';
 	*out = req;
 	return TR_OK;
-refuse:
+fail:
 	tr__client_request_free(req);
 	return rv;
 }
 
-int tr__client_verify(const uint8_t *frame, size_t len, const char *cookie,
-    uint64_t now_ms, uint32_t window_ms, tr__nonce_cache *cache,
-    Troupe__Wire__ClientRequest **out)
+/* Records the nonce of a request that passed `check`. */
+static int record(tr__client_verdict *vd, const tr__client_verifier *v,
+    const Troupe__Wire__ClientRequest *req, uint64_t now)
 {
-	const char *why;
+	int rv;
+
+	/* A copy of this request is accepted by the timestamp check until
+	 * now passes ts + window; the nonce must be remembered exactly that
+	 * long (ts + window <= now + 2 * window, so memory stays bounded by
+	 * the request rate over twice the window). */
+	rv = tr__nonce_cache_insert(v->cache, req->nonce.data, req->nonce.len,
+	    req->timestamp_ms + v->window_ms + 1, now);
+	if (rv == TR_EEXIST)
+		return refuse(vd, TR__CC_REPLAY, rv,
+		    "replayed request (nonce seen already)");
+	if (rv != TR_OK)
+		return refuse(vd, TR__CC_CACHE_FULL, rv,
+		    "too many recent requests; try again later");
+	return TR_OK;
+}
+
+int tr__client_verify(Troupe__Wire__ClientRequest **out,
+    tr__client_verdict *verdict, const tr__client_verifier *v,
+    const uint8_t *frame, size_t len, uint64_t now_ms)
+{
+	tr__client_verdict local;
+	tr__client_verdict *vd = verdict != NULL ? verdict : &local;
+	int rv;
 
 	if (out != NULL)
 		*out = NULL;
-	if ((frame == NULL && len > 0) || cookie == NULL || cache == NULL ||
-	    out == NULL)
-		return TR_EINVAL;
-	return verify(frame, len, cookie, now_ms, window_ms, cache, out, &why);
+	if (out == NULL || v == NULL || v->cache == NULL || v->node == NULL ||
+	    (frame == NULL && len > 0))
+		return refuse(
+		    vd, TR__CC_BAD_REQUEST, TR_EINVAL, "invalid arguments");
+	rv = check(out, vd, v, frame, len, now_ms);
+	if (rv == TR_OK && (rv = record(vd, v, *out, now_ms)) != TR_OK) {
+		tr__client_request_free(*out);
+		*out = NULL;
+	}
+	return rv;
 }
 
-int tr__client_sign(uint8_t **frame, size_t *len, const char *cookie,
+int tr__client_sign(uint8_t **frame, size_t *len, const void *key, size_t klen,
     const uint8_t *body, size_t blen)
 {
 	uint8_t *f;
 
-	if (frame == NULL || len == NULL || cookie == NULL ||
+	if (frame == NULL || len == NULL || (key == NULL && klen > 0) ||
 	    (body == NULL && blen > 0) || blen > SIZE_MAX - TR__CLIENT_SIG_LEN)
 		return TR_EINVAL;
 	f = malloc(TR__CLIENT_SIG_LEN + blen);
 	if (f == NULL)
 		return TR_ENOMEM;
-	tr__hmac_sha256(f, cookie, strlen(cookie), body, blen);
+	if (tr__hmac_sha256(f, key, klen, body, blen) != TR_OK) {
+		free(f);
+		return TR_ENOMEM;
+	}
 	if (blen > 0)
 		memcpy(f + TR__CLIENT_SIG_LEN, body, blen);
 	*frame = f;
@@ -338,30 +471,68 @@ int tr__client_sign(uint8_t **frame, size_t *len, const char *cookie,
 /* The endpoint                                                              */
 /* ------------------------------------------------------------------------ */
 
-/* One nng context and the thread that serves it. The thread waits on its
- * own aio with nng_aio_wait rather than working in an aio callback: a call
- * into an actor can take up to its timeout, and a callback runs on one of
- * nng's few shared threads, which must never wait that long. With one
- * thread per context, TR__CLIENT_WORKERS slow calls can be in progress at
- * once while nng keeps receiving for the others. */
-typedef struct worker {
+/* What a context is doing; the owner of a slot changes with it. The aio
+ * callback owns the slot in RECV, SLEEP and SEND (one operation is in
+ * flight on its aio, and nng runs the callback once it ends); the
+ * endpoint's actor owns it in CALL, from the START message the callback
+ * posted until it sends the reply. Each hand-over is a release/acquire
+ * pair inside the runtime's mailbox or nng's locks. */
+enum { S_IDLE, S_RECV, S_SLEEP, S_SEND, S_CALL };
+
+typedef struct slot {
 	struct tr__client *c;
+	uint32_t index;
+	int state;
 	nng_ctx ctx;
 	nng_aio *aio;
-	pthread_t thr;
-	bool ctx_open; /* ctx was opened (for closing) */
-	bool running;  /* the thread was created (for joining) */
-} worker;
+	bool ctx_open;
+	/* A call, from verification to its reply. */
+	uint32_t gen; /* bumped per call: matches START to its call */
+	Troupe__Wire__ClientRequest *req; /* until the actor takes it */
+	uint64_t ref, mref;               /* the request and its monitor */
+	uint32_t timeout_ms;
+	char name[72]; /* to_name, printable, for messages */
+} slot;
+
+/* START's payload. */
+typedef struct start_msg {
+	uint32_t index;
+	uint32_t gen;
+} start_msg;
 
 struct tr__client {
 	tr_runtime *rt;
-	char *cookie;
 	char *url;
-	uint32_t window_ms;
 	tr__nonce_cache *cache;
+	tr__client_verifier v;
+	size_t max_request;
+	uint32_t max_calls;
 	nng_socket sock;
-	bool open;
-	worker w[TR__CLIENT_WORKERS];
+	bool sock_open;
+	nng_tls_config *tls;
+	slot *slots;
+	uint32_t nslots;
+	tr_pid actor;     /* the endpoint's actor, or TR_PID_NONE */
+	tr_msg *stop;     /* its STOP message, allocated at start */
+	_Atomic int refs; /* tr__client_stop's and the actor's */
+
+	/* The actor's own: the slots in CALL, for routing by reference. A
+	 * scan, like the runtime's own table of pending requests. */
+	uint32_t *active;
+	uint32_t nactive;
+
+	/* `stopping` is set under `mu` and read under it by the actor
+	 * before it starts a send, so that once tr__client_stop has set it
+	 * no new operation begins on any aio; callbacks read it without
+	 * the lock (nng_aio_stop makes them harmless). */
+	pthread_mutex_t mu;
+	bool mu_init;
+	_Atomic bool stopping;
+
+	_Atomic uint32_t calls; /* calls in progress */
+	_Atomic uint64_t refused[TR__CC_COUNT];
+	_Atomic uint64_t answered, failed;
+	tr__ratelog log[TR__CC_COUNT];
 };
 
 static uint64_t wall_ms(void)
@@ -374,235 +545,600 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Calls the actor a verified request names. On TR_OK `*reply` is the
- * actor's answer (the caller frees it); otherwise `msg` holds a reason. */
-static int call(tr__client *c, const Troupe__Wire__ClientRequest *req,
-    tr_msg **reply, char *msg, size_t cap)
-{
-	tr_pid pid;
-	int64_t timeout;
-	int rv;
-
-	if (req->to_name == NULL || req->to_name[0] == '\0') {
-		snprintf(msg, cap, "to_name is empty");
-		return TR_EINVAL;
-	}
-	rv = tr_whereis(&pid, c->rt, req->to_name);
-	if (rv != TR_OK) {
-		snprintf(msg, cap, "no actor registered as \"%.*s\" (%s)",
-		    TR_NAME_MAX, req->to_name, tr_strerror(rv));
-		return rv;
-	}
-	timeout = req->timeout_ms == 0 ? TR__CLIENT_CALL_MS : req->timeout_ms;
-	if (timeout > TR__CLIENT_CALL_MAX_MS)
-		timeout = TR__CLIENT_CALL_MAX_MS;
-	rv = tr_call(reply, c->rt, pid, req->type, req->payload.data,
-	    req->payload.len, timeout);
-	if (rv != TR_OK)
-		snprintf(msg, cap, "call to \"%.*s\" failed: %s", TR_NAME_MAX,
-		    req->to_name, tr_strerror(rv));
-	return rv;
-}
-
-/* The reply when the real one cannot be encoded: a ClientReply with
- * error TR_ENOMEM, packed into a caller's buffer, so that it needs no
- * allocation but nng's. */
-static size_t pack_enomem(uint8_t *buf, size_t cap)
+/* An encoded ClientReply in a new nng message: the actor's answer (err
+ * TR_OK) or a refusal with its reason. When memory runs short it falls
+ * back to a small TR_ENOMEM reply, as rep0 needs an answer to every
+ * request (else the client waits for its resend timer); NULL if even
+ * that failed. */
+static nng_msg *reply_msg(
+    int err, const char *why, uint32_t type, const void *data, size_t len)
 {
 	Troupe__Wire__ClientReply rep = TROUPE__WIRE__CLIENT_REPLY__INIT;
+	nng_msg *m;
+	size_t n;
 
-	rep.error = TR_ENOMEM;
-	rep.message = (char *)"out of memory on the node";
-	if (protobuf_c_message_get_packed_size(&rep.base) > cap)
-		return 0;
-	return protobuf_c_message_pack(&rep.base, buf);
-}
-
-/* Turns the request in `m` into its reply, in place. rep0 needs an answer
- * to every request (else the client waits for its resend timer), so when
- * memory runs out it still tries a short TR_ENOMEM reply; returns false
- * if even that failed and `m` is left empty. */
-static bool serve(tr__client *c, nng_msg *m)
-{
-	Troupe__Wire__ClientRequest *req = NULL;
-	Troupe__Wire__ClientReply rep = TROUPE__WIRE__CLIENT_REPLY__INIT;
-	tr_msg *answer = NULL;
-	char text[TR_NAME_MAX + 128];
-	uint8_t small[64];
-	const char *why;
-	uint8_t *buf = NULL;
-	size_t len;
-	int rv;
-
-	rv = verify(nng_msg_body(m), nng_msg_len(m), c->cookie, wall_ms(),
-	    c->window_ms, c->cache, &req, &why);
-	if (rv == TR_OK) {
-		rv = call(c, req, &answer, text, sizeof(text));
-		why = text;
-	}
-	rep.error = rv;
-	if (rv == TR_OK) {
-		rep.type = answer->type;
-		rep.payload.data = answer->data;
-		rep.payload.len = answer->size;
+	rep.error = err;
+	if (err == TR_OK) {
+		rep.type = type;
+		rep.payload.data = (uint8_t *)data;
+		rep.payload.len = len;
 	} else {
 		rep.message = (char *)why;
 	}
-	rv = tr__client_reply_encode(&buf, &len, &rep);
-	tr_msg_free(answer);
-	tr__client_request_free(req);
-	nng_msg_clear(m);
-	if (rv == TR_OK) {
-		rv = nng_msg_append(m, buf, len);
-		free(buf);
-		if (rv == 0)
-			return true;
+	n = protobuf_c_message_get_packed_size(&rep.base);
+	if (nng_msg_alloc(&m, n) != 0) {
+		rep =
+		    (Troupe__Wire__ClientReply)TROUPE__WIRE__CLIENT_REPLY__INIT;
+		rep.error = TR_ENOMEM;
+		rep.message = (char *)"out of memory on the node";
+		n = protobuf_c_message_get_packed_size(&rep.base);
+		if (nng_msg_alloc(&m, n) != 0)
+			return NULL;
 	}
-	len = pack_enomem(small, sizeof(small));
-	return len > 0 && nng_msg_append(m, small, len) == 0;
+	(void)protobuf_c_message_pack(&rep.base, nng_msg_body(m));
+	return m;
 }
 
-static void *work(void *arg)
+static void slot_recv(slot *s)
 {
-	worker *w = arg;
-	nng_msg *m;
+	s->state = S_RECV;
+	nng_aio_set_timeout(s->aio, NNG_DURATION_INFINITE);
+	nng_ctx_recv(s->ctx, s->aio);
+}
+
+/* Sends `m` as the reply of the request `s` received; a NULL `m` (no
+ * memory for any reply) leaves the client to its timeout and receives
+ * again. Nothing may touch `s` after this: the callback may be running. */
+static void slot_send(slot *s, nng_msg *m)
+{
+	if (m == NULL) {
+		slot_recv(s);
+		return;
+	}
+	s->state = S_SEND;
+	nng_aio_set_msg(s->aio, m);
+	/* Bounded: a client that sends requests but never reads its
+	 * replies must not hold the context for ever. */
+	nng_aio_set_timeout(s->aio, TR__CLIENT_SEND_MS);
+	nng_ctx_send(s->ctx, s->aio);
+}
+
+/* Counts and logs a refusal. */
+static void note_refusal(tr__client *c, const tr__client_verdict *vd)
+{
+	tr__client_cause k = vd->cause;
+
+	if ((unsigned)k >= TR__CC_COUNT || k == TR__CC_OK)
+		return;
+	atomic_fetch_add_explicit(&c->refused[k], 1, memory_order_relaxed);
+	tr__ratelogf(&c->log[k], c->rt, 0,
+	    "client endpoint %s: refused a request (%s): %s", c->url,
+	    cause_names[k], vd->why);
+}
+
+static void release_call(tr__client *c)
+{
+	atomic_fetch_sub_explicit(&c->calls, 1, memory_order_relaxed);
+}
+
+/* A frame arrived on `s` (callback): refuse it at once, or hand it to the
+ * actor. */
+static void on_request(slot *s, nng_msg *m)
+{
+	tr__client *c = s->c;
+	Troupe__Wire__ClientRequest *req = NULL;
+	tr__client_verdict vd;
+	uint64_t now = wall_ms();
+	start_msg sm;
+	tr_msg *tm;
 	int rv;
 
-	for (;;) {
-		nng_ctx_recv(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		rv = nng_aio_result(w->aio);
-		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-			break; /* tr__client_stop closed the context */
+	if (nng_msg_len(m) > c->max_request) {
+		/* Not reached from a direct req peer (nng refuses such a
+		 * frame on its length); kept so that no setting of the
+		 * socket can let a larger one through. */
+		rv = refuse(&vd, TR__CC_BAD_REQUEST, TR_EMSGSIZE,
+		    "request larger than the endpoint's limit of %zu bytes",
+		    c->max_request);
+	} else {
+		rv = check(
+		    &req, &vd, &c->v, nng_msg_body(m), nng_msg_len(m), now);
+	}
+	/* The frame is not needed past the decoding: free it now rather
+	 * than hold up to max_request bytes for the whole call. */
+	nng_msg_free(m);
+	if (rv == TR_OK) {
+		/* Reserve a call before the nonce is recorded, so that a
+		 * request refused as busy may be sent again as it is. */
+		if (atomic_fetch_add_explicit(
+		        &c->calls, 1, memory_order_relaxed) >= c->max_calls) {
+			release_call(c);
+			rv = refuse(&vd, TR__CC_BUSY, TR_EAGAIN,
+			    "the endpoint is serving its limit of %u calls; "
+			    "try again",
+			    c->max_calls);
+		} else if ((rv = record(&vd, &c->v, req, now)) != TR_OK) {
+			release_call(c);
+		}
+		if (rv != TR_OK) {
+			tr__client_request_free(req);
+			req = NULL;
+		}
+	}
+	if (rv != TR_OK) {
+		note_refusal(c, &vd);
+		slot_send(s, reply_msg(rv, vd.why, 0, NULL, 0));
+		return;
+	}
+	s->req = req;
+	s->gen++;
+	s->state = S_CALL;
+	printable(s->name, req->to_name);
+	sm.index = s->index;
+	sm.gen = s->gen;
+	rv = tr_msg_alloc(&tm, c->rt, TR__CLIENT_T_START, sizeof(sm));
+	if (rv == TR_OK) {
+		memcpy(tm->data, &sm, sizeof(sm));
+		/* From here the actor owns the slot. */
+		rv = tr_post_msg(c->rt, c->actor, tm);
+		if (rv == TR_OK)
+			return;
+		tr_msg_free(tm);
+	}
+	s->req = NULL;
+	tr__client_request_free(req);
+	release_call(c);
+	atomic_fetch_add_explicit(&c->failed, 1, memory_order_relaxed);
+	slot_send(s, reply_msg(rv,
+	                 rv == TR_ENOMEM ? "out of memory on the node"
+	                                 : "the node is stopping",
+	                 0, NULL, 0));
+}
+
+/* The callback of every slot's aio: one operation of the slot ended. */
+static void slot_cb(void *arg)
+{
+	slot *s = arg;
+	tr__client *c = s->c;
+	int rv = nng_aio_result(s->aio);
+	nng_msg *m;
+
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED ||
+	    atomic_load_explicit(&c->stopping, memory_order_relaxed)) {
+		/* tr__client_stop: leave the slot idle. A message still
+		 * held is freed by the stop. */
+		if (s->state == S_SEND && rv != 0) {
+			nng_msg_free(nng_aio_get_msg(s->aio));
+			nng_aio_set_msg(s->aio, NULL);
+		}
+		if (s->state == S_RECV && rv == 0) {
+			nng_msg_free(nng_aio_get_msg(s->aio));
+			nng_aio_set_msg(s->aio, NULL);
+		}
+		s->state = S_IDLE;
+		return;
+	}
+	switch (s->state) {
+	case S_RECV:
 		if (rv != 0) {
 			/* Transient (e.g. NNG_ENOMEM): pause rather than
 			 * spin, then receive again. */
-			nng_msleep(10);
-			continue;
+			s->state = S_SLEEP;
+			nng_sleep_aio(10, s->aio);
+			return;
 		}
-		m = nng_aio_get_msg(w->aio);
-		(void)serve(w->c, m);
-		nng_aio_set_msg(w->aio, m);
-		nng_ctx_send(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		rv = nng_aio_result(w->aio);
+		m = nng_aio_get_msg(s->aio);
+		nng_aio_set_msg(s->aio, NULL);
+		on_request(s, m);
+		return;
+	case S_SEND:
 		if (rv != 0) {
-			/* A failed send leaves the message with us. */
-			nng_msg_free(nng_aio_get_msg(w->aio));
-			nng_aio_set_msg(w->aio, NULL);
-			if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-				break;
+			/* Timed out on a client that does not read, or the
+			 * pipe failed: a failed send leaves the message to
+			 * us. */
+			nng_msg_free(nng_aio_get_msg(s->aio));
+			nng_aio_set_msg(s->aio, NULL);
 		}
+		slot_recv(s);
+		return;
+	case S_SLEEP:
+	default:
+		slot_recv(s);
+		return;
+	}
+}
+
+/* ---- the endpoint's actor -------------------------------------------------
+ *
+ * One actor makes every call, so that calls need no thread: it sends each
+ * request with tr_request (the runtime arms the timeout) after monitoring
+ * the callee (a callee that dies answers with DOWN at once, as tr_call
+ * does), and turns whichever comes first into the reply. */
+
+static void client_unref(tr__client *c);
+
+static slot *active_find(tr__client *c, uint64_t ref, bool monitor)
+{
+	for (uint32_t i = 0; i < c->nactive; i++) {
+		slot *s = &c->slots[c->active[i]];
+
+		if ((monitor ? s->mref : s->ref) == ref)
+			return s;
 	}
 	return NULL;
 }
 
-/* Frees a client in any state of construction.
- *
- * The contexts are closed first and the socket only once every worker has
- * been joined. Closing the socket while a worker is still inside
- * nng_ctx_send crashes nng 1.5.2: the worker's release of its context
- * wakes nng_close, which frees the socket while the same release goes on
- * to lock the socket's mutex (nng panics, "pthread_mutex_lock: Invalid
- * argument"). Closing a context instead is safe at any time: its pending
- * receive or send fails with NNG_ECLOSED, as does any later operation on
- * it, so each worker ends its loop (after a call in progress, if any,
- * returns) and the joins below end. */
+static void active_remove(tr__client *c, slot *s)
+{
+	for (uint32_t i = 0; i < c->nactive; i++) {
+		if (c->active[i] == s->index) {
+			c->active[i] = c->active[--c->nactive];
+			return;
+		}
+	}
+}
+
+/* Ends the call of `s` with `m` as its reply (actor thread). */
+static void finish(tr__client *c, slot *s, nng_msg *m, bool answered)
+{
+	s->ref = s->mref = 0;
+	release_call(c);
+	atomic_fetch_add_explicit(
+	    answered ? &c->answered : &c->failed, 1, memory_order_relaxed);
+	pthread_mutex_lock(&c->mu);
+	if (!atomic_load_explicit(&c->stopping, memory_order_relaxed))
+		slot_send(s, m);
+	else if (m != NULL)
+		nng_msg_free(m);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void fail_call(tr__client *c, slot *s, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void fail_call(tr__client *c, slot *s, int err, const char *fmt, ...)
+{
+	char why[TR__CLIENT_WHY_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	finish(c, s, reply_msg(err, why, 0, NULL, 0), false);
+}
+
+static void start_call(tr__client *c, tr_ctx *ctx, const tr_msg *m)
+{
+	Troupe__Wire__ClientRequest *req;
+	start_msg sm;
+	slot *s;
+	tr_pid pid;
+	uint64_t ref, mref;
+	int64_t timeout;
+	int rv;
+
+	if (m->size != sizeof(sm) || !tr_pid_is_none(m->sender))
+		return; /* not the endpoint's own */
+	memcpy(&sm, m->data, sizeof(sm));
+	if (sm.index >= c->nslots)
+		return;
+	s = &c->slots[sm.index];
+	if (s->gen != sm.gen || s->state != S_CALL || s->req == NULL)
+		return;
+	req = s->req;
+	s->req = NULL;
+	if (atomic_load_explicit(&c->stopping, memory_order_relaxed)) {
+		tr__client_request_free(req);
+		release_call(c);
+		return;
+	}
+	timeout = req->timeout_ms == 0 ? TR__CLIENT_CALL_MS : req->timeout_ms;
+	if (timeout > TR__CLIENT_CALL_MAX_MS)
+		timeout = TR__CLIENT_CALL_MAX_MS;
+	s->timeout_ms = (uint32_t)timeout;
+	rv = tr_whereis(&pid, c->rt, req->to_name);
+	if (rv != TR_OK) {
+		tr__client_request_free(req);
+		fail_call(c, s, rv, "no actor registered as \"%s\" (%s)",
+		    s->name, tr_strerror(rv));
+		return;
+	}
+	rv = tr_monitor(ctx, &mref, pid);
+	if (rv == TR_OK) {
+		rv = tr_request(ctx, &ref, pid, req->type, req->payload.data,
+		    req->payload.len, timeout);
+		if (rv != TR_OK)
+			(void)tr_demonitor(ctx, mref);
+	}
+	tr__client_request_free(req);
+	if (rv != TR_OK) {
+		fail_call(c, s, rv, "call to \"%s\" failed: %s", s->name,
+		    tr_strerror(rv));
+		return;
+	}
+	s->ref = ref;
+	s->mref = mref;
+	c->active[c->nactive++] = s->index;
+}
+
+static int actor_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	tr__client *c = state;
+	tr_exit_info info;
+	slot *s;
+
+	switch (m->type) {
+	case TR__CLIENT_T_START:
+		start_call(c, ctx, m);
+		return 0;
+	case TR__CLIENT_T_STOP:
+		if (tr_pid_is_none(m->sender))
+			tr_exit(ctx, TR_REASON_NORMAL);
+		return 0;
+	case TR_MSG_TIMEOUT:
+		if (m->ref == 0 || (s = active_find(c, m->ref, false)) == NULL)
+			return 0; /* the timeout of a call DOWN ended */
+		active_remove(c, s);
+		(void)tr_demonitor(ctx, s->mref);
+		fail_call(c, s, TR_ETIMEDOUT,
+		    "call to \"%s\" failed: no reply within %u ms", s->name,
+		    s->timeout_ms);
+		return 0;
+	case TR_MSG_DOWN:
+		if (m->size != sizeof(info) || m->ref == 0 ||
+		    (s = active_find(c, m->ref, true)) == NULL)
+			return 0;
+		memcpy(&info, m->data, sizeof(info));
+		active_remove(c, s);
+		/* The request's timeout still fires later, and finds no
+		 * call. */
+		fail_call(c, s, TR_ENOPROC,
+		    "call to \"%s\" failed: the actor exited before it "
+		    "replied (reason %d)",
+		    s->name, (int)info.reason);
+		return 0;
+	default:
+		if (m->ref == 0 || (s = active_find(c, m->ref, false)) == NULL)
+			return 0; /* not a reply we wait for */
+		active_remove(c, s);
+		(void)tr_demonitor(ctx, s->mref);
+		if (tr_msg_type_local(m->type)) {
+			/* Its payload may hold pointers: it must not leave
+			 * the process. */
+			fail_call(c, s, TR_EINVAL,
+			    "\"%s\" replied with the local-only type 0x%08x",
+			    s->name, m->type);
+			return 0;
+		}
+		finish(c, s, reply_msg(TR_OK, "", m->type, m->data, m->size),
+		    true);
+		return 0;
+	}
+}
+
+static void actor_terminate(tr_ctx *ctx, void *state, int reason)
+{
+	(void)ctx;
+	(void)reason;
+	client_unref(state);
+}
+
+static const tr_behaviour actor_b = {
+    .name = "troupe client endpoint",
+    .handle = actor_handle,
+    .terminate = actor_terminate,
+};
+
+/* ---- life cycle -----------------------------------------------------------
+ */
+
+/* Frees what is left once neither tr__client_stop nor the actor needs it
+ * (nng is closed by then). */
 static void client_free(tr__client *c)
 {
-	for (size_t i = 0; i < TR__CLIENT_WORKERS; i++)
-		if (c->w[i].ctx_open)
-			nng_ctx_close(c->w[i].ctx);
-	for (size_t i = 0; i < TR__CLIENT_WORKERS; i++)
-		if (c->w[i].running)
-			pthread_join(c->w[i].thr, NULL);
-	if (c->open)
-		nng_close(c->sock);
-	for (size_t i = 0; i < TR__CLIENT_WORKERS; i++)
-		if (c->w[i].aio != NULL)
-			nng_aio_free(c->w[i].aio);
+	for (uint32_t i = 0; c->slots != NULL && i < c->nslots; i++)
+		tr__client_request_free(c->slots[i].req);
+	free(c->slots);
+	free(c->active);
+	tr_msg_free(c->stop);
+	tr__client_verifier_fini(&c->v);
 	tr__nonce_cache_free(c->cache);
-	if (c->cookie != NULL) {
-		tr__wipe(c->cookie, strlen(c->cookie));
-		free(c->cookie);
-	}
+	if (c->mu_init)
+		pthread_mutex_destroy(&c->mu);
 	free(c->url);
 	free(c);
 }
 
-int tr__client_start(tr__client **cp, tr_runtime *rt, const char *url,
-    const char *cookie, uint32_t window_ms, size_t max_frame)
+static void client_unref(tr__client *c)
 {
-	tr__client *c;
+	/* acq_rel: the last one to drop its reference sees every write the
+	 * other made before dropping its own. */
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+		client_free(c);
+}
+
+/* Shuts the nng side down in any state of construction, tells the actor
+ * to exit, and drops the caller's reference.
+ *
+ * Order matters. `stopping` is set first, under the lock the actor holds
+ * while it starts a send, so no new send starts after it. nng_aio_stop
+ * then cancels each aio's operation, waits for its callback, and makes
+ * any later operation on the aio fail at once without a callback, so
+ * from here no callback runs. Only then is the socket closed: closing it
+ * while a context was inside nng_ctx_send crashes nng 1.5.2 (the
+ * context's release wakes nng_close, which frees the socket while the
+ * same release goes on to lock the socket's mutex). */
+static void client_close(tr__client *c)
+{
+	if (c->mu_init) {
+		pthread_mutex_lock(&c->mu);
+		atomic_store_explicit(&c->stopping, true, memory_order_relaxed);
+		pthread_mutex_unlock(&c->mu);
+	} else {
+		atomic_store_explicit(&c->stopping, true, memory_order_relaxed);
+	}
+	for (uint32_t i = 0; c->slots != NULL && i < c->nslots; i++)
+		if (c->slots[i].aio != NULL)
+			nng_aio_stop(c->slots[i].aio);
+	for (uint32_t i = 0; c->slots != NULL && i < c->nslots; i++) {
+		slot *s = &c->slots[i];
+
+		if (s->aio != NULL) {
+			/* A send that nng_aio_stop refused to begin. */
+			nng_msg_free(nng_aio_get_msg(s->aio));
+			nng_aio_set_msg(s->aio, NULL);
+		}
+		if (s->ctx_open)
+			nng_ctx_close(s->ctx);
+		s->ctx_open = false;
+	}
+	if (c->sock_open)
+		nng_close(c->sock);
+	c->sock_open = false;
+	for (uint32_t i = 0; c->slots != NULL && i < c->nslots; i++) {
+		if (c->slots[i].aio != NULL)
+			nng_aio_free(c->slots[i].aio);
+		c->slots[i].aio = NULL;
+	}
+	if (c->tls != NULL)
+		nng_tls_config_free(c->tls);
+	c->tls = NULL;
+	if (!tr_pid_is_none(c->actor)) {
+		/* The actor drops its reference in terminate. */
+		if (tr_post_msg(c->rt, c->actor, c->stop) == TR_OK)
+			c->stop = NULL;
+	}
+	client_unref(c);
+}
+
+static bool is_tls(const char *url)
+{
+	return strncmp(url, "tls+", 4) == 0;
+}
+
+/* The server side of TLS: the node's certificate, no client certificate
+ * asked for (requests are signed; see client.h). */
+static int tls_setup(tr__client *c, nng_listener l, const tr__client_opts *o)
+{
+	int rv;
+
+	if (o->tls_cert == NULL || o->tls_key == NULL)
+		return TR_EINVAL;
+	rv = nng_tls_config_alloc(&c->tls, NNG_TLS_MODE_SERVER);
+	if (rv != 0)
+		return tr__nng_err(rv);
+	if ((rv = nng_tls_config_own_cert(
+	         c->tls, o->tls_cert, o->tls_key, NULL)) != 0 ||
+	    (rv = nng_tls_config_auth_mode(c->tls, NNG_TLS_AUTH_MODE_NONE)) !=
+	        0)
+		return rv == NNG_ENOMEM ? TR_ENOMEM : TR_EINVAL;
+	return tr__nng_err(nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, c->tls));
+}
+
+static int listen_on(tr__client *c, const tr__client_opts *o)
+{
+	/* nng counts the request id that a req peer puts in front of the
+	 * frame in a message's size (and 4 bytes more per device a request
+	 * is relayed through, which leave that much less room). */
+	size_t limit = c->max_request + 4;
 	nng_listener l;
 	char *s = NULL;
+	int rv;
+
+	if ((rv = tr__nng_err(nng_rep0_open(&c->sock))) != TR_OK)
+		return rv;
+	c->sock_open = true;
+	/* nng 1.5.2 accepts messages of any size by default: bound both the
+	 * socket and the listener, as every listener of troupe does. A
+	 * longer frame is refused on its length header: the connection is
+	 * closed before a byte of the frame is buffered. */
+	if ((rv = tr__nng_err(nng_socket_set_size(
+	         c->sock, NNG_OPT_RECVMAXSZ, limit))) != TR_OK ||
+	    (rv = tr__nng_err(nng_listener_create(&l, c->sock, o->url))) !=
+	        TR_OK ||
+	    (rv = tr__nng_err(
+	         nng_listener_set_size(l, NNG_OPT_RECVMAXSZ, limit))) != TR_OK)
+		return rv;
+	if (is_tls(o->url) && (rv = tls_setup(c, l, o)) != TR_OK)
+		return rv;
+	if ((rv = tr__nng_err(nng_listener_start(l, 0))) != TR_OK)
+		return rv;
+	if (nng_listener_get_string(l, NNG_OPT_URL, &s) == 0) {
+		c->url = strdup(s);
+		nng_strfree(s);
+	} else {
+		c->url = strdup(o->url);
+	}
+	return c->url != NULL ? TR_OK : TR_ENOMEM;
+}
+
+int tr__client_start(tr__client **cp, tr_runtime *rt, const tr__client_opts *o)
+{
+	tr__client *c;
 	int rv;
 
 	if (cp == NULL)
 		return TR_EINVAL;
 	*cp = NULL;
-	if (rt == NULL || url == NULL || cookie == NULL || cookie[0] == '\0')
+	if (rt == NULL || o == NULL || o->url == NULL || o->cookie == NULL ||
+	    o->cookie[0] == '\0' || o->node == NULL || o->node[0] == '\0' ||
+	    o->max_calls > TR__CLIENT_MAX_CALLS_CAP)
 		return TR_EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return TR_ENOMEM;
 	c->rt = rt;
-	c->window_ms = window_ms != 0 ? window_ms : TR__CLIENT_WINDOW_MS;
-	if (max_frame == 0)
-		max_frame = 1u << 20;
-	c->cookie = strdup(cookie);
-	if (c->cookie == NULL) {
+	atomic_init(&c->refs, 1);
+	c->max_request =
+	    o->max_request != 0 ? o->max_request : TR__CLIENT_MAX_REQUEST;
+	c->max_calls = o->max_calls != 0 ? o->max_calls : TR__CLIENT_MAX_CALLS;
+	c->nslots = c->max_calls + TR__CLIENT_SPARE;
+	if (pthread_mutex_init(&c->mu, NULL) != 0) {
+		free(c);
+		return TR_ENOMEM;
+	}
+	c->mu_init = true;
+	c->slots = calloc(c->nslots, sizeof(*c->slots));
+	c->active = calloc(c->nslots, sizeof(*c->active));
+	if (c->slots == NULL || c->active == NULL) {
 		rv = TR_ENOMEM;
 		goto fail;
 	}
-	rv = tr__nonce_cache_alloc(&c->cache, TR__CLIENT_NONCES);
-	if (rv != TR_OK)
+	if ((rv = tr__nonce_cache_alloc(&c->cache, o->nonces)) != TR_OK ||
+	    (rv = tr__client_verifier_init(
+	         &c->v, o->cookie, o->node, o->window_ms, c->cache)) != TR_OK ||
+	    (rv = tr_msg_alloc(&c->stop, rt, TR__CLIENT_T_STOP, 0)) != TR_OK)
 		goto fail;
 
-	if ((rv = tr__nng_err(nng_rep0_open(&c->sock))) != TR_OK)
-		goto fail;
-	c->open = true;
-	/* nng 1.5.2 accepts messages of any size by default: bound both the
-	 * socket and the listener, as every listener of troupe does. */
-	if ((rv = tr__nng_err(nng_socket_set_size(
-	         c->sock, NNG_OPT_RECVMAXSZ, max_frame))) != TR_OK ||
-	    (rv = tr__nng_err(nng_listener_create(&l, c->sock, url))) !=
-	        TR_OK ||
-	    (rv = tr__nng_err(nng_listener_set_size(
-	         l, NNG_OPT_RECVMAXSZ, max_frame))) != TR_OK ||
-	    (rv = tr__nng_err(nng_listener_start(l, 0))) != TR_OK)
-		goto fail;
-	if (nng_listener_get_string(l, NNG_OPT_URL, &s) == 0) {
-		c->url = strdup(s);
-		nng_strfree(s);
-	} else {
-		c->url = strdup(url);
-	}
-	if (c->url == NULL) {
-		rv = TR_ENOMEM;
+	/* The actor first: a request may arrive as soon as the listener
+	 * runs. It holds a reference until its terminate. */
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	rv = tr_spawn(&c->actor, rt, &actor_b, c, NULL);
+	if (rv != TR_OK) {
+		atomic_fetch_sub_explicit(&c->refs, 1, memory_order_relaxed);
+		c->actor = TR_PID_NONE;
 		goto fail;
 	}
+	if ((rv = listen_on(c, o)) != TR_OK)
+		goto fail;
+	for (uint32_t i = 0; i < c->nslots; i++) {
+		slot *s = &c->slots[i];
 
-	for (size_t i = 0; i < TR__CLIENT_WORKERS; i++) {
-		worker *w = &c->w[i];
-
-		w->c = c;
-		if ((rv = tr__nng_err(nng_ctx_open(&w->ctx, c->sock))) != TR_OK)
+		s->c = c;
+		s->index = i;
+		if ((rv = tr__nng_err(nng_ctx_open(&s->ctx, c->sock))) != TR_OK)
 			goto fail;
-		w->ctx_open = true;
-		if ((rv = tr__nng_err(nng_aio_alloc(&w->aio, NULL, NULL))) !=
+		s->ctx_open = true;
+		if ((rv = tr__nng_err(nng_aio_alloc(&s->aio, slot_cb, s))) !=
 		    TR_OK)
 			goto fail;
-		if (pthread_create(&w->thr, NULL, work, w) != 0) {
-			rv = TR_ENOMEM;
-			goto fail;
-		}
-		w->running = true;
 	}
+	for (uint32_t i = 0; i < c->nslots; i++)
+		slot_recv(&c->slots[i]);
 	*cp = c;
 	return TR_OK;
 fail:
-	client_free(c);
+	client_close(c);
 	return rv;
 }
 
@@ -611,8 +1147,22 @@ const char *tr__client_url(const tr__client *c)
 	return c->url;
 }
 
+int tr__client_stats_get(tr__client_stats *st, tr__client *c)
+{
+	if (st == NULL || c == NULL)
+		return TR_EINVAL;
+	memset(st, 0, sizeof(*st));
+	for (int k = 0; k < TR__CC_COUNT; k++)
+		st->refused[k] =
+		    atomic_load_explicit(&c->refused[k], memory_order_relaxed);
+	st->answered = atomic_load_explicit(&c->answered, memory_order_relaxed);
+	st->failed = atomic_load_explicit(&c->failed, memory_order_relaxed);
+	st->calls = atomic_load_explicit(&c->calls, memory_order_relaxed);
+	return TR_OK;
+}
+
 void tr__client_stop(tr__client *c)
 {
 	if (c != NULL)
-		client_free(c);
+		client_close(c);
 }

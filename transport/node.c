@@ -200,10 +200,9 @@ static int hs_random(void *arg, void *buf, size_t len)
 }
 
 /* The handshake's own key, derived from the cookie. */
-void tr__node_hs_key(uint8_t out[TR__HS_KEY_LEN], const char *cookie)
+int tr__node_hs_key(uint8_t out[TR__HS_KEY_LEN], const char *cookie)
 {
-	static const char label[] = "troupe node handshake v2";
-	tr__hmac_sha256(out, cookie, strlen(cookie), label, sizeof(label) - 1);
+	return tr__kdf(out, cookie, strlen(cookie), TR__KDF_NODE);
 }
 
 static int node_setup(struct tr_node *n, const tr_node_opts *opts)
@@ -243,9 +242,22 @@ static int node_setup(struct tr_node *n, const tr_node_opts *opts)
 	hc.timeout_ms = opts->handshake_ms;
 	rc = tr__hs_alloc(&n->hs, &hc);
 	tr__wipe(hc.key, sizeof(hc.key));
-	if (rc == TR_OK && opts->client_url != NULL)
-		rc = tr__client_start(&n->client, n->rt, opts->client_url,
-		    opts->cookie, opts->client_window_ms, n->max_frame);
+	if (rc == TR_OK && opts->client_url != NULL) {
+		/* The client endpoint has its own frame limit, far below
+		 * max_frame: it buffers nothing larger before a request's
+		 * signature is checked. */
+		tr__client_opts co = {
+		    .url = opts->client_url,
+		    .node = n->name,
+		    .cookie = opts->cookie,
+		    .window_ms = opts->client_window_ms,
+		    .max_request = opts->client_max_request,
+		    .max_calls = opts->client_max_calls,
+		    .tls_cert = n->tls_cert,
+		    .tls_key = n->tls_key,
+		};
+		rc = tr__client_start(&n->client, n->rt, &co);
+	}
 	return rc;
 }
 
@@ -273,13 +285,14 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *opts)
 		n->inc =
 		    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	}
-	tr__node_hs_key(n->hs_key, opts->cookie);
+	int rc = tr__node_hs_key(n->hs_key, opts->cookie);
 	n->tick_ms = opts->tick_ms ? opts->tick_ms : TR__NODE_DEFAULT_TICK_MS;
 	n->max_frame =
 	    opts->max_frame ? opts->max_frame : rt->opts.max_msg_size + 65536;
 	n->max_queue =
 	    opts->max_queue ? opts->max_queue : TR__NODE_DEFAULT_QUEUE;
-	int rc = node_setup(n, opts);
+	if (rc == TR_OK)
+		rc = node_setup(n, opts);
 	if (rc == TR_OK &&
 	    pthread_create(&n->ticker, NULL, tr__ticker_main, n) != 0)
 		rc = TR_ENOMEM;

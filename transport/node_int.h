@@ -273,7 +273,7 @@ struct tr_node {
 int64_t tr__node_now_ms(void);
 /* The handshake key of a cookie (keys by purpose: the client endpoint
  * signs with another). */
-void tr__node_hs_key(uint8_t out[TR__HS_KEY_LEN], const char *cookie);
+int tr__node_hs_key(uint8_t out[TR__HS_KEY_LEN], const char *cookie);
 void tr__node_logf(struct tr_node *n, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 bool tr__node_grow(void **v, uint32_t n, uint32_t *cap, size_t elem);

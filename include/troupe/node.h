@@ -56,9 +56,17 @@ typedef struct tr_node_opts {
 	                            * (beyond it the oldest is closed);
 	                            * 0 = 64 */
 	const char *client_url;    /* optional: a rep0 endpoint for programs
-	                            * that are not nodes (see docs) */
+	                            * that are not nodes (docs/client.md);
+	                            * tls+tcp:// uses tls_cert_file and
+	                            * tls_key_file */
 	uint32_t client_window_ms; /* accepted age of a client request;
 	                            * 0 = 30000 ms */
+	size_t client_max_request; /* largest client request frame; a longer
+	                            * one is refused on its length, its
+	                            * connection closed; 0 = 1 MiB */
+	uint32_t client_max_calls; /* client calls in progress at once (at
+	                            * most 65536); beyond, a request gets
+	                            * TR_EAGAIN at once; 0 = 64 */
 } tr_node_opts;
 
 TR_API void tr_node_opts_init(tr_node_opts *opts);

@@ -308,7 +308,7 @@ static void raw_connect(struct env *e, struct raw *r, const char *name)
 	c.inc = 42;
 	c.urls = urls;
 	c.nurls = 1;
-	tr__node_hs_key(c.key, "secret");
+	assert_rc(tr__node_hs_key(c.key, "secret"), TR_OK);
 	c.random = raw_random;
 	c.arg = r;
 	r->rng = 99;
