@@ -89,26 +89,41 @@ static const char *header_why(unsigned peer)
 	}
 }
 
+/* The bytes from pos that the first frame not yet taken needs, whole (0
+ * while its prefix is not all in, or when its length is over the limit:
+ * tr__sp_parse_next refuses that). */
+static size_t peek_need(const tr__sp_parse *p)
+{
+	size_t at = p->pos + (p->nego ? 0 : TR__SP_HDR);
+	size_t hl = p->ipc ? 9 : 8;
+	if (p->fill < at + hl)
+		return 0;
+	uint64_t flen = get_be64(p->buf + at + hl - 8);
+	if (flen > (p->trusted ? p->max_frame : p->max_untrusted))
+		return 0;
+	return at - p->pos + hl + (size_t)flen;
+}
+
 bool tr__sp_parse_room(tr__sp_parse *p, uint8_t **at, size_t *len)
 {
 	if (p->why != NULL)
 		return false;
+	size_t need = peek_need(p);
 	if (p->pos != 0) {
 		memmove(p->buf, p->buf + p->pos, p->fill - p->pos);
 		p->fill -= p->pos;
 		p->pos = 0;
 	}
 	size_t want = p->trusted ? TR__SP_BUF_TRUSTED : TR__SP_BUF_FIRST;
-	/* The frame being read, whole: its length was checked against the
-	 * limit before it was recorded in `need`. */
-	if (p->need > want)
-		want = p->need;
+	/* The frame being read, whole (its length is within the limit). */
+	if (need > want)
+		want = need;
 	if (want > p->cap) {
 		uint8_t *nb = realloc(p->buf, want);
 		if (nb != NULL) {
 			p->buf = nb;
 			p->cap = want;
-		} else if (p->cap < p->need || p->cap == 0) {
+		} else if (p->cap < need || p->cap == 0) {
 			/* Without room for the frame being read there is no
 			 * way on; a smaller buffer than wanted is only slower
 			 * when the frame fits. */
@@ -166,7 +181,6 @@ int tr__sp_parse_next(tr__sp_parse *p, const uint8_t **frame, size_t *len)
 	size_t hl = p->ipc ? 9 : 8;
 	size_t have = p->fill - p->pos;
 	const uint8_t *h = p->buf + p->pos;
-	p->need = 0;
 	if (have == 0)
 		return TR__SP_NEED;
 	if (p->ipc && h[0] != 1)
@@ -177,10 +191,8 @@ int tr__sp_parse_next(tr__sp_parse *p, const uint8_t **frame, size_t *len)
 	size_t limit = p->trusted ? p->max_frame : p->max_untrusted;
 	if (flen > limit)
 		return refuse(p, "frame larger than the maximum");
-	if (have - hl < flen) {
-		p->need = hl + (size_t)flen;
+	if (have - hl < flen)
 		return TR__SP_NEED;
-	}
 	*frame = h + hl;
 	*len = (size_t)flen;
 	p->pos += hl + (size_t)flen;

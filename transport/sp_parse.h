@@ -15,10 +15,11 @@
  * tr__sp_parse_trust, then up to max_frame. The buffer holds the bytes not
  * yet taken: it starts at TR__SP_BUF_FIRST bytes (allocated at the first
  * tr__sp_parse_room), grows to TR__SP_BUF_TRUSTED once trusted, and beyond
- * those only to the size of the frame being read. So a parser never holds
- * more than max(TR__SP_BUF_FIRST, TR__SP_HEAD_MAX + max_untrusted) bytes
- * before it is trusted, nor more than max(TR__SP_BUF_TRUSTED,
- * TR__SP_HEAD_MAX + max_frame) after.
+ * those only to the size of the frame being read (with its prefix, and
+ * the SP header while it is not taken). So a parser never holds more than
+ * max(TR__SP_BUF_FIRST, TR__SP_ROOM_MAX + max_untrusted) bytes before it
+ * is trusted, nor more than max(TR__SP_BUF_TRUSTED, TR__SP_ROOM_MAX +
+ * max_frame) after.
  *
  * Use: tr__sp_parse_room gives where to put the next bytes (read from the
  * socket straight into it, or copy them), tr__sp_parse_commit says how
@@ -33,9 +34,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TR__SP_HDR 8u      /* the SP header */
-#define TR__SP_HEAD_MAX 9u /* a message's prefix: [1 on ipc] + length */
-#define TR__SP_PUSH0 0x50u /* SP protocol numbers */
+#define TR__SP_HDR 8u       /* the SP header */
+#define TR__SP_HEAD_MAX 9u  /* a message's prefix: [1 on ipc] + length */
+#define TR__SP_ROOM_MAX 17u /* both: what a buffer holds beyond a frame */
+#define TR__SP_PUSH0 0x50u  /* SP protocol numbers */
 #define TR__SP_PULL0 0x51u
 #define TR__SP_BUF_FIRST 4096u            /* a new connection's buffer */
 #define TR__SP_BUF_TRUSTED (256u * 1024u) /* once trusted: frames a read */
@@ -61,7 +63,6 @@ typedef struct tr__sp_parse {
 	size_t cap;  /* bytes at buf */
 	size_t fill; /* bytes put there */
 	size_t pos;  /* bytes of it taken (header and frames) */
-	size_t need; /* bytes from pos that the next frame needs, if known */
 	size_t max_untrusted, max_frame;
 	unsigned peer; /* the SP protocol the peer must speak */
 	bool ipc;
@@ -83,8 +84,9 @@ void tr__sp_parse_fini(tr__sp_parse *p);
 /* From now on frames may be up to max_frame bytes. */
 void tr__sp_parse_trust(tr__sp_parse *p);
 
-/* Points *at at room for more bytes and stores how many in *len: after
- * tr__sp_parse_next returned TR__SP_NEED, always at least one. Moves the
+/* Points *at at room for more bytes and stores how many in *len: at
+ * least one, unless the buffer is full and its first frame is whole
+ * (after tr__sp_parse_next returned TR__SP_NEED, never). Moves the
  * bytes not yet taken to the front of the buffer, so a frame from
  * tr__sp_parse_next is invalid once this is called. Returns false when
  * the parser has refused the stream, or cannot grow the buffer for the
@@ -95,8 +97,8 @@ bool tr__sp_parse_room(tr__sp_parse *p, uint8_t **at, size_t *len);
 void tr__sp_parse_commit(tr__sp_parse *p, size_t n);
 
 /* Copies up to `n` bytes of `data` in (room, copy, commit) and returns
- * how many: fewer than `n` when the buffer is full of whole frames not
- * yet taken (take them, then feed the rest), or when refused. */
+ * how many: fewer than `n` when the buffer is full and its first frame is
+ * whole (take the frames, then feed the rest), or when refused. */
 size_t tr__sp_parse_feed(tr__sp_parse *p, const uint8_t *data, size_t n);
 
 /* The next whole frame: on TR__SP_FRAME *frame and *len are its bytes,
