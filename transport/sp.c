@@ -2,8 +2,8 @@
  * push0/pull0 over nng streams. See sp.h for the contract.
  *
  * Locks: each tr__sp_out has one mutex for its state and queue; a
- * tr__sp_in has one for its connections and one (`deliver`) held around
- * each `frame` call.
+ * tr__sp_in has one for its connections, counters and sweep, never held
+ * around a callback, and one (`deliver`) held around each `frame` call.
  *
  * Every read, write and dial is started with the object's mutex held,
  * after checking that its stream is not closed, and every close happens
@@ -16,6 +16,7 @@
  * not made under the mutex.
  */
 #include "sp.h"
+#include "sp_parse.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,59 +24,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nng/supplemental/util/platform.h>
+
 #include "nng_err.h"
 #include "troupe/troupe.h"
 
-#define SP_HDR 8u
-#define PROTO_PUSH0 0x50u
-#define PROTO_PULL0 0x51u
+#define SP_HDR TR__SP_HDR
+#define PROTO_PUSH0 TR__SP_PUSH0
+#define PROTO_PULL0 TR__SP_PULL0
 #define REDIAL_MIN_MS 20u
-#define DIRECT_WAIT_MS 100        /* tr__sp_out_send_now: longest wait */
-#define IN_BUF_MIN (64u * 1024u)  /* a connection's first read buffer */
-#define IN_BUF_BIG (256u * 1024u) /* once trusted: several frames a read */
+#define DIRECT_WAIT_MS 100 /* tr__sp_out_send_now: longest wait */
 #define ACCEPT_PAUSE_MS 100
+#define REAP_MS 10 /* closed connections are freed this soon */
 
 static bool url_ipc(const char *url)
 {
 	return strncmp(url, "ipc://", 6) == 0;
-}
-
-static void sp_header(uint8_t h[SP_HDR], unsigned proto)
-{
-	h[0] = 0;
-	h[1] = 'S';
-	h[2] = 'P';
-	h[3] = 0;
-	h[4] = (uint8_t)(proto >> 8);
-	h[5] = (uint8_t)proto;
-	h[6] = 0;
-	h[7] = 0;
-}
-
-static bool sp_header_ok(const uint8_t h[SP_HDR], unsigned peer)
-{
-	return h[0] == 0 && h[1] == 'S' && h[2] == 'P' && h[3] == 0 &&
-	       h[4] == (uint8_t)(peer >> 8) && h[5] == (uint8_t)peer &&
-	       h[6] == 0 && h[7] == 0;
-}
-
-/* A message's prefix: [1 on ipc] + 8-byte big-endian length. */
-static size_t frame_head(uint8_t *h, bool ipc, uint64_t len)
-{
-	size_t k = 0;
-	if (ipc)
-		h[k++] = 1;
-	for (int i = 7; i >= 0; i--)
-		h[k++] = (uint8_t)(len >> (8 * i));
-	return k;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
 }
 
 /* ---- outbound ----------------------------------------------------------- */
@@ -174,7 +138,8 @@ static void head_begin(tr__sp_out *o)
 {
 	o->writing = true;
 	o->done = 0;
-	o->headlen = frame_head(o->head, o->ipc, nng_msg_len(o->q[o->qhead].m));
+	o->headlen =
+	    tr__sp_frame_head(o->head, o->ipc, nng_msg_len(o->q[o->qhead].m));
 }
 
 static void fail_queued(tr__sp_out *o, int rv, bool keep);
@@ -320,7 +285,7 @@ static void nego_cb(void *arg)
 		pthread_mutex_unlock(&o->mtx);
 		return;
 	}
-	if (!sp_header_ok(o->nego_rx, PROTO_PULL0)) {
+	if (!tr__sp_header_ok(o->nego_rx, PROTO_PULL0)) {
 		/* Not a pull0 listener: as nng, close and dial again. */
 		redial_locked(o);
 		pthread_mutex_unlock(&o->mtx);
@@ -403,7 +368,7 @@ int tr__sp_out_open(tr__sp_out **op, const char *url, nng_tls_config *tls,
 	o->backoff_ms = REDIAL_MIN_MS;
 	o->backoff_max =
 	    redial_max_ms < REDIAL_MIN_MS ? REDIAL_MIN_MS : redial_max_ms;
-	sp_header(o->nego_tx, PROTO_PUSH0);
+	tr__sp_header(o->nego_tx, PROTO_PUSH0);
 	int rv = nng_stream_dialer_alloc(&o->dialer, url);
 	if (rv == 0 && tls != NULL)
 		rv = nng_stream_dialer_set_ptr(
@@ -574,6 +539,24 @@ void tr__sp_out_free(tr__sp_out *o)
 
 /* ---- inbound ------------------------------------------------------------ */
 
+/*
+ * Each connection has a read side, which owns its parser: at any time
+ * either one read (or a kick, below) is pending for it, or one of their
+ * callbacks runs it, or it is parked. It parks only when the connection
+ * is paused, leaving nothing pending; whoever changes that (a resume, or
+ * a close, whose loss must still be reported) wakes it with a kick: an
+ * aio finished at once, whose callback runs the read side on one of
+ * nng's threads, never on the caller's. So `frame` and `gone` are always
+ * called by the read side, and `gone` is its last report.
+ *
+ * A connection is freed once it is dead (its loss reported) and neither
+ * side has anything pending (rx_busy and tx_busy clear): then stopping
+ * its aios waits for nothing but nng's own bookkeeping, so the sweep (an
+ * aio of the tr__sp_in, which also closes untrusted connections at their
+ * deadline) frees it from nng's thread within REAP_MS, releasing its
+ * socket. tr__sp_in_reap frees the rest, waiting.
+ */
+
 struct lsn {
 	tr__sp_in *in;
 	int idx;
@@ -581,188 +564,266 @@ struct lsn {
 	nng_stream_listener *l;
 	nng_aio *aio;
 	bool ipc;
+	/* Its untrusted open connections, oldest first (in->mtx). */
+	struct inconn *uhead, *utail;
+	uint32_t nuntrusted;
 };
 
 struct inconn {
-	struct inconn *next;
+	struct inconn *next;          /* on in->conns, then on in->dead */
+	struct inconn *uprev, *unext; /* on its listener's untrusted list */
 	tr__sp_in *in;
+	struct lsn *ls;
 	uint32_t id;
-	int lsn; /* the index of its listener */
 	nng_stream *st;
-	bool ipc;
-	bool nego; /* the peer's SP header has been checked */
+	nng_time deadline; /* trusted by then, or closed */
+	/* Written under in->mtx; the read side also reads them without it,
+	 * on its fast path (relaxed: whatever it must not miss, it checks
+	 * again under the mutex before parking or reading). */
 	_Atomic bool trusted;
-	bool closed; /* its stream is closed (under the tr__sp_in mutex) */
-	bool dead;
-	nng_aio *rx, *tx;
+	_Atomic bool closed; /* its stream is closed */
+	_Atomic bool paused;
+	/* Under in->mtx. */
+	bool ulisted; /* on the untrusted list */
+	bool dead;    /* moved to in->dead; `gone` reported or under way */
+	bool parked;  /* the read side is parked (see above) */
+	bool rx_busy; /* a read or a kick is pending, or its callback runs */
+	bool tx_busy; /* the SP header's write is pending or its callback */
+	nng_aio *rx, *tx, *kick;
 	uint8_t hdr[SP_HDR];
 	size_t hdr_sent;
-	uint8_t *buf;
-	size_t cap, fill;
+	tr__sp_parse parse; /* the read side's */
 };
 
+enum { SW_IDLE, SW_ARMED, SW_RUNNING };
+
 struct tr__sp_in {
-	pthread_mutex_t mtx;     /* the lists, next_id, closing */
+	pthread_mutex_t mtx;     /* everything below but ops and opts */
 	pthread_mutex_t deliver; /* one frame at a time */
 	tr__sp_in_ops ops;
-	size_t max_frame, max_untrusted;
+	tr__sp_in_opts opts;
 	struct lsn **lsns;
 	size_t nlsns;
 	struct inconn *conns, *dead;
 	uint32_t next_id;
-	bool closing; /* under mtx */
-	bool muted;   /* under deliver: no more frames */
+	bool closing;
+	bool muted; /* under deliver: no more frames */
+	/* The sweep: closes untrusted connections at their deadline and
+	 * frees dead ones. Armed (sleeping until sweep_at) only while there
+	 * is something for it to do. */
+	nng_aio *sweep;
+	int sweep_state;
+	nng_time sweep_at;
+	tr__sp_in_stats st;
 };
 
-/* The connection failed or was closed: it moves to the dead list (freed
- * by tr__sp_in_reap) and `gone` is reported once. */
+static void ulist_add(struct lsn *ls, struct inconn *c)
+{
+	c->uprev = ls->utail;
+	c->unext = NULL;
+	if (ls->utail != NULL)
+		ls->utail->unext = c;
+	else
+		ls->uhead = c;
+	ls->utail = c;
+	ls->nuntrusted++;
+	c->ulisted = true;
+	c->in->st.untrusted++;
+}
+
+static void ulist_remove(struct inconn *c)
+{
+	struct lsn *ls = c->ls;
+	if (!c->ulisted)
+		return;
+	if (c->uprev != NULL)
+		c->uprev->unext = c->unext;
+	else
+		ls->uhead = c->unext;
+	if (c->unext != NULL)
+		c->unext->uprev = c->uprev;
+	else
+		ls->utail = c->uprev;
+	c->uprev = c->unext = NULL;
+	ls->nuntrusted--;
+	c->ulisted = false;
+	c->in->st.untrusted--;
+}
+
+/* Asks the sweep to run by `when` (in->mtx held). */
+static void sweep_want_locked(tr__sp_in *in, nng_time when)
+{
+	if (in->closing || in->sweep_state == SW_RUNNING)
+		return; /* a running sweep looks at everything before it ends */
+	nng_time now = nng_clock();
+	if (in->sweep_state == SW_ARMED) {
+		if (when < in->sweep_at) {
+			/* Cancelling finishes the sleep at once: the sweep runs
+			 * now, and arms itself again for what is left. */
+			in->sweep_at = now;
+			nng_aio_cancel(in->sweep);
+		}
+		return;
+	}
+	in->sweep_state = SW_ARMED;
+	in->sweep_at = when;
+	nng_sleep_aio(when > now ? (nng_duration)(when - now) : 0, in->sweep);
+}
+
+/* Wakes a parked read side (in->mtx held): its callback runs it on an
+ * nng thread. */
+static void kick_locked(struct inconn *c)
+{
+	c->parked = false;
+	c->rx_busy = true;
+	/* Fails only once the aio is stopped, in tr__sp_in_free, which then
+	 * deals with the connection itself. */
+	if (nng_aio_begin(c->kick))
+		nng_aio_finish(c->kick, 0);
+}
+
+/* Closes the connection's stream (in->mtx held): its pending read fails,
+ * or its parked read side is woken, and the read side reports the loss. */
+static void close_locked(struct inconn *c)
+{
+	ulist_remove(c);
+	if (atomic_load_explicit(&c->closed, memory_order_relaxed))
+		return;
+	atomic_store_explicit(&c->closed, true, memory_order_relaxed);
+	nng_stream_close(c->st);
+	if (c->parked)
+		kick_locked(c);
+}
+
+static struct inconn *conn_find(tr__sp_in *in, uint32_t id)
+{
+	for (struct inconn *c = in->conns; c != NULL; c = c->next)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+/* The read side has finished with `c` (in->mtx held): once the write side
+ * has too, the sweep frees it. */
+static void quiet_check_locked(struct inconn *c)
+{
+	if (c->dead && !c->rx_busy && !c->tx_busy)
+		sweep_want_locked(c->in, nng_clock() + REAP_MS);
+}
+
+/* The read side's end: the connection is lost (closed by either side, or
+ * failed). It moves to the dead list and `gone` is reported. Nothing of
+ * `c` is touched after the final unlock, which may let the sweep free it. */
 static void conn_lost(struct inconn *c)
 {
 	tr__sp_in *in = c->in;
+	uint32_t id = c->id;
 	pthread_mutex_lock(&in->mtx);
-	if (c->dead) {
-		pthread_mutex_unlock(&in->mtx);
-		return;
-	}
-	c->dead = true;
 	for (struct inconn **cp = &in->conns; *cp != NULL; cp = &(*cp)->next) {
 		if (*cp == c) {
 			*cp = c->next;
 			break;
 		}
 	}
+	c->dead = true;
 	c->next = in->dead;
 	in->dead = c;
-	c->closed = true;
-	nng_stream_close(c->st);
+	close_locked(c);
+	if (atomic_load_explicit(&c->paused, memory_order_relaxed)) {
+		atomic_store_explicit(&c->paused, false, memory_order_relaxed);
+		in->st.paused--;
+	}
+	in->st.open--;
 	pthread_mutex_unlock(&in->mtx);
 	if (in->ops.gone != NULL)
-		in->ops.gone(in->ops.arg, c->id);
+		in->ops.gone(in->ops.arg, id);
+	pthread_mutex_lock(&in->mtx);
+	c->rx_busy = false;
+	quiet_check_locked(c);
+	pthread_mutex_unlock(&in->mtx);
 }
 
 static void conn_refuse(struct inconn *c, const char *why)
 {
 	tr__sp_in *in = c->in;
+	pthread_mutex_lock(&in->mtx);
+	in->st.refused++;
+	pthread_mutex_unlock(&in->mtx);
 	if (in->ops.refused != NULL)
 		in->ops.refused(in->ops.arg, c->id, why);
 	conn_lost(c);
 }
 
-static void in_tx_cb(void *arg)
-{
-	struct inconn *c = arg;
-	if (nng_aio_result(c->tx) != 0) {
-		/* Closing the stream fails the pending read: the read side
-		 * reports the loss, so nothing of this connection is handed
-		 * over after `gone`. */
-		pthread_mutex_lock(&c->in->mtx);
-		c->closed = true;
-		nng_stream_close(c->st);
-		pthread_mutex_unlock(&c->in->mtx);
-		return;
-	}
-	c->hdr_sent += nng_aio_count(c->tx);
-	if (c->hdr_sent < SP_HDR) {
-		pthread_mutex_lock(&c->in->mtx);
-		if (!c->closed) {
-			nng_iov iov = {
-			    c->hdr + c->hdr_sent, SP_HDR - c->hdr_sent};
-			nng_aio_set_iov(c->tx, 1, &iov);
-			nng_stream_send(c->st, c->tx);
-		}
-		pthread_mutex_unlock(&c->in->mtx);
-	}
-}
-
-/* Starts the next read; false if the stream is closed (see the top of
- * this file), when the caller reports the connection lost. */
-static bool rx_arm(struct inconn *c)
-{
-	pthread_mutex_lock(&c->in->mtx);
-	bool ok = !c->closed;
-	if (ok) {
-		nng_iov iov = {c->buf + c->fill, c->cap - c->fill};
-		nng_aio_set_iov(c->rx, 1, &iov);
-		nng_stream_recv(c->st, c->rx);
-	}
-	pthread_mutex_unlock(&c->in->mtx);
-	return ok;
-}
-
-/* Parses what was read: the SP header once, then every whole frame.
- * Returns false when the connection broke the protocol (refused). */
-static bool rx_parse(struct inconn *c)
+/* The read side: hands over every whole frame buffered, then reads on,
+ * unless the connection is paused (it parks) or lost (it reports so). */
+static void rx_run(struct inconn *c)
 {
 	tr__sp_in *in = c->in;
-	size_t pos = 0;
-	size_t hl = c->ipc ? 9 : 8;
-	if (!c->nego) {
-		if (c->fill < SP_HDR)
-			return true;
-		if (!sp_header_ok(c->buf, PROTO_PUSH0)) {
-			conn_refuse(c, "not an SP push0 peer");
-			return false;
-		}
-		c->nego = true;
-		pos = SP_HDR;
-	}
 	for (;;) {
-		size_t have = c->fill - pos;
-		if (have < hl)
-			break;
-		const uint8_t *h = c->buf + pos;
-		if (c->ipc && h[0] != 1) {
-			conn_refuse(c, "bad ipc message type");
-			return false;
+		if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
+			conn_lost(c);
+			return;
 		}
-		uint64_t len = get_be64(h + (c->ipc ? 1 : 0));
-		/* Relaxed: set by `frame` on this thread, or before this
-		 * connection's next read by another (ordered by the read). */
-		bool trusted =
-		    atomic_load_explicit(&c->trusted, memory_order_relaxed);
-		if (len > (trusted ? in->max_frame : in->max_untrusted)) {
-			conn_refuse(c, "frame larger than the maximum");
-			return false;
-		}
-		if (have < hl + len) {
-			size_t need = hl + (size_t)len;
-			if (need > c->cap) {
-				/* Room for this frame (bounded by max_frame);
-				 * compacted below first. */
-				memmove(c->buf, c->buf + pos, have);
-				c->fill = have;
-				pos = 0;
-				uint8_t *nb = realloc(c->buf, need);
-				if (nb == NULL) {
-					conn_refuse(c, "out of memory");
-					return false;
-				}
-				c->buf = nb;
-				c->cap = need;
+		if (atomic_load_explicit(&c->paused, memory_order_relaxed)) {
+			pthread_mutex_lock(&in->mtx);
+			if (atomic_load_explicit(
+			        &c->paused, memory_order_relaxed) &&
+			    !atomic_load_explicit(
+			        &c->closed, memory_order_relaxed)) {
+				c->parked = true;
+				c->rx_busy = false;
+				pthread_mutex_unlock(&in->mtx);
+				return;
 			}
+			pthread_mutex_unlock(&in->mtx);
+			continue;
+		}
+		/* Trusted by `frame` on this thread, or by another before
+		 * this frame's read completed (ordered by nng's hand-over of
+		 * the read); a frame after that is checked against the
+		 * larger limit. */
+		if (!c->parse.trusted &&
+		    atomic_load_explicit(&c->trusted, memory_order_relaxed))
+			tr__sp_parse_trust(&c->parse);
+		const uint8_t *f;
+		size_t len;
+		int r = tr__sp_parse_next(&c->parse, &f, &len);
+		if (r == TR__SP_NEED)
 			break;
+		if (r == TR__SP_REFUSE) {
+			conn_refuse(c, tr__sp_parse_why(&c->parse));
+			return;
 		}
 		pthread_mutex_lock(&in->deliver);
 		if (!in->muted)
-			in->ops.frame(in->ops.arg, c->id, h + hl, (size_t)len);
+			in->ops.frame(in->ops.arg, c->id, f, len);
 		pthread_mutex_unlock(&in->deliver);
-		pos += hl + (size_t)len;
 	}
-	if (pos != 0) {
-		memmove(c->buf, c->buf + pos, c->fill - pos);
-		c->fill -= pos;
+	uint8_t *at;
+	size_t room;
+	if (!tr__sp_parse_room(&c->parse, &at, &room) || room == 0) {
+		conn_refuse(c, tr__sp_parse_why(&c->parse) != NULL
+		                   ? tr__sp_parse_why(&c->parse)
+		                   : "out of memory");
+		return;
 	}
-	if (c->cap < IN_BUF_BIG &&
-	    atomic_load_explicit(&c->trusted, memory_order_relaxed)) {
-		/* A peer that proved itself reads several frames at once;
-		 * one that has not costs at most IN_BUF_MIN. */
-		uint8_t *nb = realloc(c->buf, IN_BUF_BIG);
-		if (nb != NULL) {
-			c->buf = nb;
-			c->cap = IN_BUF_BIG;
-		}
+	pthread_mutex_lock(&in->mtx);
+	if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
+		/* Never start a read on a closed stream (see the top). */
+		pthread_mutex_unlock(&in->mtx);
+		conn_lost(c);
+		return;
 	}
-	return true;
+	if (atomic_load_explicit(&c->paused, memory_order_relaxed)) {
+		c->parked = true;
+		c->rx_busy = false;
+		pthread_mutex_unlock(&in->mtx);
+		return;
+	}
+	nng_iov iov = {at, room};
+	nng_aio_set_iov(c->rx, 1, &iov);
+	nng_stream_recv(c->st, c->rx);
+	pthread_mutex_unlock(&in->mtx);
 }
 
 static void in_rx_cb(void *arg)
@@ -772,11 +833,107 @@ static void in_rx_cb(void *arg)
 		conn_lost(c);
 		return;
 	}
-	c->fill += nng_aio_count(c->rx);
-	if (!rx_parse(c))
+	tr__sp_parse_commit(&c->parse, nng_aio_count(c->rx));
+	rx_run(c);
+}
+
+static void in_kick_cb(void *arg)
+{
+	/* Woken by a resume or a close; a stopped kick (tr__sp_in_free)
+	 * finds the connection closed. */
+	rx_run(arg);
+}
+
+static void in_tx_cb(void *arg)
+{
+	struct inconn *c = arg;
+	tr__sp_in *in = c->in;
+	int rv = nng_aio_result(c->tx);
+	pthread_mutex_lock(&in->mtx);
+	if (rv != 0) {
+		/* The read side reports the loss, so that nothing of this
+		 * connection is handed over after `gone`. */
+		close_locked(c);
+	} else {
+		c->hdr_sent += nng_aio_count(c->tx);
+		if (c->hdr_sent < SP_HDR &&
+		    !atomic_load_explicit(&c->closed, memory_order_relaxed)) {
+			nng_iov iov = {
+			    c->hdr + c->hdr_sent, SP_HDR - c->hdr_sent};
+			nng_aio_set_iov(c->tx, 1, &iov);
+			nng_stream_send(c->st, c->tx);
+			pthread_mutex_unlock(&in->mtx);
+			return;
+		}
+	}
+	c->tx_busy = false;
+	quiet_check_locked(c);
+	pthread_mutex_unlock(&in->mtx);
+}
+
+static void conn_free(struct inconn *c)
+{
+	nng_aio_free(c->rx);
+	nng_aio_free(c->tx);
+	nng_aio_free(c->kick);
+	if (c->st != NULL)
+		nng_stream_free(c->st);
+	tr__sp_parse_fini(&c->parse);
+	free(c);
+}
+
+static void sweep_cb(void *arg)
+{
+	tr__sp_in *in = arg;
+	pthread_mutex_lock(&in->mtx);
+	if (in->closing) {
+		in->sweep_state = SW_IDLE;
+		pthread_mutex_unlock(&in->mtx);
 		return;
-	if (!rx_arm(c))
-		conn_lost(c);
+	}
+	in->sweep_state = SW_RUNNING;
+	nng_time now = nng_clock();
+	nng_time next = 0;
+	bool any = false;
+	for (size_t i = 0; i < in->nlsns; i++) {
+		struct lsn *ls = in->lsns[i];
+		while (ls->uhead != NULL && ls->uhead->deadline <= now) {
+			in->st.closed_deadline++;
+			close_locked(ls->uhead); /* takes it off the list */
+		}
+		if (ls->uhead != NULL && (!any || ls->uhead->deadline < next)) {
+			next = ls->uhead->deadline;
+			any = true;
+		}
+	}
+	/* Dead connections with nothing pending; the others call for a
+	 * sweep when they are done. */
+	struct inconn *reap = NULL;
+	for (struct inconn **cp = &in->dead; *cp != NULL;) {
+		struct inconn *c = *cp;
+		if (!c->rx_busy && !c->tx_busy) {
+			*cp = c->next;
+			c->next = reap;
+			reap = c;
+		} else {
+			cp = &c->next;
+		}
+	}
+	if (reap != NULL && (!any || now + REAP_MS < next)) {
+		/* Under a flood, connections die one after another: one
+		 * sweep every REAP_MS frees them in batches. */
+		next = now + REAP_MS;
+		any = true;
+	}
+	in->sweep_state = SW_IDLE;
+	if (any)
+		sweep_want_locked(in, next);
+	pthread_mutex_unlock(&in->mtx);
+	while (reap != NULL) {
+		struct inconn *nx = reap->next;
+		conn_free(reap);
+		reap = nx;
+	}
 }
 
 static void accept_pause(struct lsn *ls)
@@ -806,23 +963,23 @@ static void accept_cb(void *arg)
 	}
 	nng_stream *st = nng_aio_get_output(ls->aio, 0);
 	struct inconn *c = calloc(1, sizeof(*c));
+	uint8_t *at = NULL;
+	size_t room = 0;
 	if (c != NULL) {
 		c->in = in;
 		c->st = st;
-		c->ipc = ls->ipc;
-		c->lsn = ls->idx;
-		c->cap = IN_BUF_MIN;
-		c->buf = malloc(c->cap);
-		sp_header(c->hdr, PROTO_PULL0);
+		c->ls = ls;
+		tr__sp_parse_init(&c->parse, PROTO_PUSH0, ls->ipc,
+		    in->opts.max_untrusted, in->opts.max_frame);
+		tr__sp_header(c->hdr, PROTO_PULL0);
 	}
-	if (c == NULL || c->buf == NULL ||
+	if (c == NULL || !tr__sp_parse_room(&c->parse, &at, &room) ||
 	    nng_aio_alloc(&c->rx, in_rx_cb, c) != 0 ||
-	    nng_aio_alloc(&c->tx, in_tx_cb, c) != 0) {
+	    nng_aio_alloc(&c->tx, in_tx_cb, c) != 0 ||
+	    nng_aio_alloc(&c->kick, in_kick_cb, c) != 0) {
 		if (c != NULL) {
-			if (c->rx != NULL)
-				nng_aio_free(c->rx);
-			free(c->buf);
-			free(c);
+			c->st = NULL;
+			conn_free(c);
 		}
 		nng_stream_free(st);
 		accept_pause(ls);
@@ -831,11 +988,7 @@ static void accept_cb(void *arg)
 	pthread_mutex_lock(&in->mtx);
 	if (in->closing) {
 		pthread_mutex_unlock(&in->mtx);
-		nng_aio_free(c->rx);
-		nng_aio_free(c->tx);
-		free(c->buf);
-		free(c);
-		nng_stream_free(st);
+		conn_free(c);
 		return;
 	}
 	if (++in->next_id == 0)
@@ -843,31 +996,75 @@ static void accept_cb(void *arg)
 	c->id = in->next_id;
 	c->next = in->conns;
 	in->conns = c;
+	in->st.accepted++;
+	in->st.open++;
+	c->deadline = nng_clock() + in->opts.handshake_ms;
+	ulist_add(ls, c);
+	if (ls->nuntrusted > in->opts.max_untrusted_conns) {
+		in->st.closed_cap++;
+		close_locked(ls->uhead);
+	}
+	c->tx_busy = true;
 	nng_iov iov = {c->hdr, SP_HDR};
 	nng_aio_set_iov(c->tx, 1, &iov);
 	nng_stream_send(c->st, c->tx);
-	iov.iov_buf = c->buf;
-	iov.iov_len = c->cap;
+	c->rx_busy = true;
+	iov.iov_buf = at;
+	iov.iov_len = room;
 	nng_aio_set_iov(c->rx, 1, &iov);
 	nng_stream_recv(c->st, c->rx);
+	sweep_want_locked(in, c->deadline);
 	pthread_mutex_unlock(&in->mtx);
 	nng_stream_listener_accept(ls->l, ls->aio);
+}
+
+void tr__sp_in_opts_init(tr__sp_in_opts *opts)
+{
+	opts->max_frame = TR__SP_MAX_FRAME_DEFAULT;
+	opts->max_untrusted = TR__SP_MAX_UNTRUSTED_DEFAULT;
+	opts->handshake_ms = TR__SP_HANDSHAKE_MS_DEFAULT;
+	opts->max_untrusted_conns = TR__SP_MAX_UNTRUSTED_CONNS_DEFAULT;
+}
+
+int tr__sp_in_alloc_opts(
+    tr__sp_in **inp, const tr__sp_in_ops *ops, const tr__sp_in_opts *opts)
+{
+	tr__sp_in *in = calloc(1, sizeof(*in));
+	if (in == NULL)
+		return TR_ENOMEM;
+	if (nng_aio_alloc(&in->sweep, sweep_cb, in) != 0) {
+		free(in);
+		return TR_ENOMEM;
+	}
+	pthread_mutex_init(&in->mtx, NULL);
+	pthread_mutex_init(&in->deliver, NULL);
+	in->ops = *ops;
+	tr__sp_in_opts_init(&in->opts);
+	if (opts != NULL) {
+		if (opts->max_frame != 0)
+			in->opts.max_frame = opts->max_frame;
+		if (opts->max_untrusted != 0)
+			in->opts.max_untrusted = opts->max_untrusted;
+		if (opts->handshake_ms != 0)
+			in->opts.handshake_ms = opts->handshake_ms;
+		if (opts->max_untrusted_conns != 0)
+			in->opts.max_untrusted_conns =
+			    opts->max_untrusted_conns;
+	}
+	if (in->opts.max_untrusted > in->opts.max_frame)
+		in->opts.max_untrusted = in->opts.max_frame;
+	*inp = in;
+	return TR_OK;
 }
 
 int tr__sp_in_alloc(tr__sp_in **inp, const tr__sp_in_ops *ops, size_t max_frame,
     size_t max_untrusted)
 {
-	tr__sp_in *in = calloc(1, sizeof(*in));
-	if (in == NULL)
-		return TR_ENOMEM;
-	pthread_mutex_init(&in->mtx, NULL);
-	pthread_mutex_init(&in->deliver, NULL);
-	in->ops = *ops;
-	in->max_frame = max_frame;
-	in->max_untrusted =
-	    max_untrusted < max_frame ? max_untrusted : max_frame;
-	*inp = in;
-	return TR_OK;
+	tr__sp_in_opts o;
+	tr__sp_in_opts_init(&o);
+	o.max_frame = max_frame;
+	o.max_untrusted = max_untrusted;
+	return tr__sp_in_alloc_opts(inp, ops, &o);
 }
 
 /* The URL with the port a listener on port 0 got. */
@@ -915,8 +1112,11 @@ int tr__sp_in_listen(
 		free(ls);
 		return rv != 0 ? tr__nng_err(rv) : TR_ENOMEM;
 	}
+	/* The listener array is read by the sweep under the mutex. */
+	pthread_mutex_lock(&in->mtx);
 	in->lsns = v;
 	in->lsns[in->nlsns++] = ls;
+	pthread_mutex_unlock(&in->mtx);
 	*bound = b;
 	return TR_OK;
 }
@@ -929,14 +1129,9 @@ void tr__sp_in_start(tr__sp_in *in)
 
 int tr__sp_in_listener_of(tr__sp_in *in, uint32_t id)
 {
-	int k = -1;
 	pthread_mutex_lock(&in->mtx);
-	for (struct inconn *c = in->conns; c != NULL; c = c->next) {
-		if (c->id == id) {
-			k = c->lsn;
-			break;
-		}
-	}
+	struct inconn *c = conn_find(in, id);
+	int k = c != NULL ? c->ls->idx : -1;
 	pthread_mutex_unlock(&in->mtx);
 	return k;
 }
@@ -944,39 +1139,54 @@ int tr__sp_in_listener_of(tr__sp_in *in, uint32_t id)
 void tr__sp_in_trust(tr__sp_in *in, uint32_t id)
 {
 	pthread_mutex_lock(&in->mtx);
-	for (struct inconn *c = in->conns; c != NULL; c = c->next) {
-		if (c->id == id) {
-			atomic_store_explicit(
-			    &c->trusted, true, memory_order_relaxed);
-			break;
-		}
+	struct inconn *c = conn_find(in, id);
+	if (c != NULL) {
+		atomic_store_explicit(&c->trusted, true, memory_order_relaxed);
+		ulist_remove(c);
 	}
+	pthread_mutex_unlock(&in->mtx);
+}
+
+void tr__sp_in_pause(tr__sp_in *in, uint32_t id)
+{
+	pthread_mutex_lock(&in->mtx);
+	struct inconn *c = conn_find(in, id);
+	if (c != NULL &&
+	    !atomic_load_explicit(&c->paused, memory_order_relaxed)) {
+		atomic_store_explicit(&c->paused, true, memory_order_relaxed);
+		in->st.paused++;
+	}
+	pthread_mutex_unlock(&in->mtx);
+}
+
+void tr__sp_in_resume(tr__sp_in *in, uint32_t id)
+{
+	pthread_mutex_lock(&in->mtx);
+	struct inconn *c = conn_find(in, id);
+	if (c != NULL &&
+	    atomic_load_explicit(&c->paused, memory_order_relaxed)) {
+		atomic_store_explicit(&c->paused, false, memory_order_relaxed);
+		in->st.paused--;
+		if (c->parked)
+			kick_locked(c);
+	}
+	pthread_mutex_unlock(&in->mtx);
+}
+
+void tr__sp_in_stats_get(tr__sp_in *in, tr__sp_in_stats *st)
+{
+	pthread_mutex_lock(&in->mtx);
+	*st = in->st;
 	pthread_mutex_unlock(&in->mtx);
 }
 
 void tr__sp_in_drop(tr__sp_in *in, uint32_t id)
 {
 	pthread_mutex_lock(&in->mtx);
-	for (struct inconn *c = in->conns; c != NULL; c = c->next) {
-		if (c->id == id) {
-			/* Its read fails at once: conn_lost follows there. */
-			c->closed = true;
-			nng_stream_close(c->st);
-			break;
-		}
-	}
+	struct inconn *c = conn_find(in, id);
+	if (c != NULL)
+		close_locked(c); /* the read side reports the loss */
 	pthread_mutex_unlock(&in->mtx);
-}
-
-static void conn_free(struct inconn *c)
-{
-	nng_aio_stop(c->rx);
-	nng_aio_stop(c->tx);
-	nng_aio_free(c->rx);
-	nng_aio_free(c->tx);
-	nng_stream_free(c->st);
-	free(c->buf);
-	free(c);
 }
 
 void tr__sp_in_reap(tr__sp_in *in)
@@ -987,7 +1197,7 @@ void tr__sp_in_reap(tr__sp_in *in)
 	pthread_mutex_unlock(&in->mtx);
 	while (d != NULL) {
 		struct inconn *nx = d->next;
-		conn_free(d);
+		conn_free(d); /* stopping its aios waits for its callbacks */
 		d = nx;
 	}
 }
@@ -999,10 +1209,8 @@ void tr__sp_in_close(tr__sp_in *in)
 	pthread_mutex_unlock(&in->deliver);
 	pthread_mutex_lock(&in->mtx);
 	in->closing = true;
-	for (struct inconn *c = in->conns; c != NULL; c = c->next) {
-		c->closed = true;
-		nng_stream_close(c->st);
-	}
+	for (struct inconn *c = in->conns; c != NULL; c = c->next)
+		close_locked(c);
 	pthread_mutex_unlock(&in->mtx);
 	for (size_t i = 0; i < in->nlsns; i++)
 		nng_stream_listener_close(in->lsns[i]->l);
@@ -1017,11 +1225,12 @@ void tr__sp_in_free(tr__sp_in *in)
 		nng_aio_stop(in->lsns[i]->aio);
 		nng_aio_free(in->lsns[i]->aio);
 		nng_stream_listener_free(in->lsns[i]->l);
-		free(in->lsns[i]);
 	}
-	free(in->lsns);
-	/* Every connection's read has failed or will at once (closed):
-	 * stopping its aios waits for conn_lost, which moves it to `dead`. */
+	/* No sweep runs after this, so nothing below is freed under us. */
+	nng_aio_stop(in->sweep);
+	/* Every connection is closed: its read fails, or its kick runs, at
+	 * once, and stopping its aios waits for conn_lost, which moves it to
+	 * `dead`. */
 	for (;;) {
 		pthread_mutex_lock(&in->mtx);
 		struct inconn *c = in->conns;
@@ -1029,10 +1238,10 @@ void tr__sp_in_free(tr__sp_in *in)
 		if (c == NULL)
 			break;
 		nng_aio_stop(c->rx);
+		nng_aio_stop(c->kick);
 		nng_aio_stop(c->tx);
 		pthread_mutex_lock(&in->mtx);
-		bool still = !c->dead;
-		if (still) {
+		if (!c->dead) {
 			/* Stopped before its callback saw the close. */
 			for (struct inconn **cp = &in->conns; *cp != NULL;
 			     cp = &(*cp)->next) {
@@ -1048,6 +1257,10 @@ void tr__sp_in_free(tr__sp_in *in)
 		pthread_mutex_unlock(&in->mtx);
 	}
 	tr__sp_in_reap(in);
+	for (size_t i = 0; i < in->nlsns; i++)
+		free(in->lsns[i]);
+	free(in->lsns);
+	nng_aio_free(in->sweep);
 	pthread_mutex_destroy(&in->deliver);
 	pthread_mutex_destroy(&in->mtx);
 	free(in);

@@ -90,6 +90,35 @@ void tr__sp_out_free(tr__sp_out *o);
 
 /* ---- inbound: the node's pull0 listeners -------------------------------- */
 
+/*
+ * Trust and bounds. A connection is untrusted from its accept until the
+ * node calls tr__sp_in_trust for it (once its peer has proved the
+ * cookie). What an untrusted connection can make the node spend is
+ * bounded, whoever is behind it:
+ *
+ * - time: one that is not trusted within handshake_ms of its accept is
+ *   closed (`gone` follows), and counted;
+ * - number: each listener keeps at most max_untrusted_conns of them open;
+ *   accepting one more closes the oldest untrusted connection of that
+ *   listener (`gone` follows), counted. The oldest rather than the new
+ *   one: refusing newcomers would let whoever holds the slots shut every
+ *   honest peer out for as long as they keep reconnecting, while
+ *   evicting the oldest gives every newcomer a slot for at least as long
+ *   as it takes max_untrusted_conns further connections to arrive, which
+ *   an honest handshake (a few round trips) outlives unless the flood is
+ *   very fast; and the oldest is the one closest to its deadline anyway;
+ * - memory: its frames are bounded by max_untrusted bytes (checked on
+ *   the length, before any of the frame is buffered) and its buffer by
+ *   about as much (sp_parse.h);
+ * - descriptors: a closed connection's socket is released within a few
+ *   milliseconds, without waiting for tr__sp_in_reap;
+ * - log lines: these closes report no `refused`, only `gone` and the
+ *   counters of tr__sp_in_stats_get.
+ *
+ * So N listeners cost at most N * max_untrusted_conns untrusted
+ * connections at any time, each for at most handshake_ms.
+ */
+
 typedef struct tr__sp_in tr__sp_in;
 
 typedef struct tr__sp_in_ops {
@@ -104,16 +133,83 @@ typedef struct tr__sp_in_ops {
 	void *arg;
 } tr__sp_in_ops;
 
-/* A set of listeners with no listener yet. A frame longer than
- * max_untrusted bytes on a connection not yet trusted (tr__sp_in_trust),
- * or longer than max_frame on one that is, is refused on its length
- * alone, before any of it is buffered, and closes its connection: a peer
- * that has not proved anything costs at most max_untrusted bytes. */
+#define TR__SP_MAX_FRAME_DEFAULT ((64u << 20) + (64u << 10))
+#define TR__SP_MAX_UNTRUSTED_DEFAULT (64u << 10)
+#define TR__SP_HANDSHAKE_MS_DEFAULT 5000u
+#define TR__SP_MAX_UNTRUSTED_CONNS_DEFAULT 64u
+
+typedef struct tr__sp_in_opts {
+	size_t max_frame;             /* largest frame of a trusted connection;
+	                               * 0 = TR__SP_MAX_FRAME_DEFAULT (64 MiB +
+	                               * 64 KiB) */
+	size_t max_untrusted;         /* largest frame before trust; 0 =
+	                               * TR__SP_MAX_UNTRUSTED_DEFAULT (64 KiB);
+	                               * cut to max_frame if larger */
+	uint32_t handshake_ms;        /* from accept to trust, else closed; 0 =
+	                               * TR__SP_HANDSHAKE_MS_DEFAULT (5000) */
+	uint32_t max_untrusted_conns; /* open untrusted connections per
+	                               * listener; 0 =
+	                               * TR__SP_MAX_UNTRUSTED_CONNS_DEFAULT
+	                               * (64) */
+} tr__sp_in_opts;
+
+/* Sets every option to its default. */
+void tr__sp_in_opts_init(tr__sp_in_opts *opts);
+
+/* A set of listeners with no listener yet, with `opts` (copied; NULL for
+ * the defaults). A frame longer than max_untrusted bytes on a connection
+ * not yet trusted (tr__sp_in_trust), or longer than max_frame on one that
+ * is, is refused on its length alone, before any of it is buffered, and
+ * closes its connection. Errors: TR_ENOMEM. */
+int tr__sp_in_alloc_opts(
+    tr__sp_in **inp, const tr__sp_in_ops *ops, const tr__sp_in_opts *opts);
+
+/* tr__sp_in_alloc_opts with these two limits and the default deadline and
+ * cap. */
 int tr__sp_in_alloc(tr__sp_in **inp, const tr__sp_in_ops *ops, size_t max_frame,
     size_t max_untrusted);
 
-/* Lets connection `id` send frames of up to max_frame bytes. */
+/* Lets connection `id` send frames of up to max_frame bytes, and takes it
+ * out of the handshake deadline and the cap on untrusted connections. */
 void tr__sp_in_trust(tr__sp_in *in, uint32_t id);
+
+/* Receive-side flow control. After tr__sp_in_pause(in, id) returns, no
+ * `frame` call for `id` begins, and once the read already under way (at
+ * most one buffer, up to 256 KiB) completes, nothing more is read from
+ * its socket, so the sender's writes stall once the socket buffers are
+ * full (TCP pushes back). Frames read but not delivered are kept, and
+ * delivered in order after tr__sp_in_resume. Either call may be made from
+ * any thread, also from inside `frame` (for this or another connection),
+ * and neither blocks; both ignore an unknown id, pausing a paused
+ * connection or resuming one that is not paused. Called from another
+ * thread than the one running `frame`, pause cannot stop a call for `id`
+ * that has already begun there.
+ *
+ * A paused connection stays open: pausing never makes `gone` fire, and an
+ * untrusted one is still closed at its deadline or for the cap. While
+ * paused, its peer closing it is only noticed once resumed (or dropped),
+ * and no frame comes from it, heartbeats included: a failure detector
+ * that counts silent ticks must not count a peer it paused. */
+void tr__sp_in_pause(tr__sp_in *in, uint32_t id);
+void tr__sp_in_resume(tr__sp_in *in, uint32_t id);
+
+/* Counters of a tr__sp_in, since its alloc, over all its listeners. */
+typedef struct tr__sp_in_stats {
+	uint64_t accepted;        /* connections accepted */
+	uint64_t closed_deadline; /* closed: not trusted within handshake_ms */
+	uint64_t closed_cap;      /* closed: the oldest untrusted one of its
+	                           * listener when one more came */
+	uint64_t refused;         /* closed: broke the protocol (not an SP
+	                           * push0 header, an ipc message type other
+	                           * than 1, a frame over the limit), or its
+	                           * frame could not be buffered */
+	uint32_t open;            /* connections open now */
+	uint32_t untrusted;       /* of which not trusted yet */
+	uint32_t paused;          /* of which paused */
+} tr__sp_in_stats;
+
+/* Fills `st`. Thread-safe, never blocks for long. */
+void tr__sp_in_stats_get(tr__sp_in *in, tr__sp_in_stats *st);
 
 /* Listens on `url` with `tls` (borrowed; NULL unless tls+tcp://) and
  * stores in *bound a malloc'd copy of the URL with the port the system
@@ -134,7 +230,9 @@ int tr__sp_in_listener_of(tr__sp_in *in, uint32_t id);
 /* Closes connection `id` (never blocks; `gone` follows). */
 void tr__sp_in_drop(tr__sp_in *in, uint32_t id);
 
-/* Frees what closed connections left. Not from a callback. */
+/* Frees what closed connections left. Not from a callback. (Closed
+ * connections are also freed in the background within milliseconds; this
+ * frees at once what is left.) */
 void tr__sp_in_reap(tr__sp_in *in);
 
 /* Stops listening and closes every connection (never blocks): no
