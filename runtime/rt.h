@@ -32,8 +32,9 @@ typedef struct tr__behaviours tr__behaviours;
 #define TR__MF_SIGNAL (1u << 10)  /* a signal (type: TR__SIG_*) */
 #define TR__MF_DOWN (1u << 11)    /* a DOWN: delivered only if monitored */
 #define TR__MF_VIALINK (1u << 12) /* an exit signal sent because of a link */
-#define TR__MF_REMOTE (1u << 13)  /* counted in its target's remote backlog
-                                   * (tr__dist_inject_bounded_locked) */
+#define TR__MF_REMOTE                                                          \
+	(1u << 13) /* counted in its target's remote backlog                   \
+	            * (tr__dist_inject_bounded_locked) */
 #define TR__MF_SYSTEM                                                          \
 	(TR__MF_REPLY | TR__MF_RTIMEO | TR__MF_SIGNAL | TR__MF_DOWN)
 

@@ -223,8 +223,13 @@ static int node_setup(struct tr_node *n, const tr_node_opts *opts)
 	}
 	tr__sp_in_ops ops = tr__node_in_ops;
 	ops.arg = n;
-	int rc =
-	    tr__sp_in_alloc(&n->in, &ops, n->max_frame, TR__NODE_HS_MAX_FRAME);
+	tr__sp_in_opts so;
+	tr__sp_in_opts_init(&so);
+	so.max_frame = n->max_frame;
+	so.max_untrusted = TR__NODE_HS_MAX_FRAME;
+	so.handshake_ms = opts->handshake_ms;
+	so.max_untrusted_conns = opts->max_handshakes;
+	int rc = tr__sp_in_alloc_opts(&n->in, &ops, &so);
 	if (rc == TR_OK)
 		rc = listen_all(n, opts->listen);
 	if (rc != TR_OK)
@@ -291,6 +296,14 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *opts)
 	    opts->max_frame ? opts->max_frame : rt->opts.max_msg_size + 65536;
 	n->max_queue =
 	    opts->max_queue ? opts->max_queue : TR__NODE_DEFAULT_QUEUE;
+	size_t am = opts->recv_actor_max ? opts->recv_actor_max
+	                                 : TR__NODE_DEFAULT_ACTOR_MAX;
+	n->recv_actor_max = am < UINT32_MAX / 2 ? (uint32_t)am : UINT32_MAX / 2;
+	n->recv_max =
+	    opts->recv_max ? opts->recv_max : TR__NODE_DEFAULT_RECV_MAX;
+	/* What a peer may have sent before our BUSY reached it: allow it
+	 * twice an actor's limit before its connection pauses. */
+	n->park_max = (size_t)n->recv_actor_max * 2;
 	if (rc == TR_OK)
 		rc = node_setup(n, opts);
 	if (rc == TR_OK &&
@@ -361,6 +374,31 @@ int tr_node_stats_get(tr_node_stats *st, tr_node *n)
 	    &n->n_hs_refused[TR__HS_R_FULL], memory_order_relaxed);
 	st->handshakes_timed_out = atomic_load_explicit(
 	    &n->n_hs_refused[TR__HS_R_TIMEOUT], memory_order_relaxed);
+	tr__sp_in_stats ss;
+	tr__sp_in_stats_get(n->in, &ss);
+	st->conns_open = ss.open;
+	st->conns_untrusted = ss.untrusted;
+	st->conns_paused = ss.paused;
+	st->conns_closed_deadline = ss.closed_deadline;
+	st->conns_closed_cap = ss.closed_cap;
+	st->conns_refused = ss.refused;
+	tr__flow_stats(n, st);
+	tr__client_stats cs;
+	if (n->client != NULL &&
+	    tr__client_stats_get(&cs, n->client) == TR_OK) {
+		st->client_answered = cs.answered;
+		st->client_failed = cs.failed;
+		st->client_bad_signature = cs.refused[TR__CC_BAD_SIGNATURE];
+		st->client_too_old =
+		    cs.refused[TR__CC_TOO_OLD] + cs.refused[TR__CC_VERSION];
+		st->client_bad_request = cs.refused[TR__CC_BAD_REQUEST];
+		st->client_wrong_node = cs.refused[TR__CC_WRONG_NODE];
+		st->client_replayed =
+		    cs.refused[TR__CC_WINDOW] + cs.refused[TR__CC_REPLAY];
+		st->client_local_type = cs.refused[TR__CC_LOCAL_TYPE];
+		st->client_busy =
+		    cs.refused[TR__CC_BUSY] + cs.refused[TR__CC_CACHE_FULL];
+	}
 	pthread_mutex_lock(&n->lock);
 	for (struct tr__peer *p = n->peers; p != NULL; p = p->next) {
 		st->peers_up += p->state == TR__PS_UP;

@@ -546,6 +546,7 @@ static void frame_in(void *arg, uint32_t pp, const uint8_t *buf, size_t len)
 		atomic_store_explicit(
 		    &p->last_rx, tr__node_now_ms(), memory_order_relaxed);
 		tr__rx_batch(n, p, f->batch);
+		tr__flow_after_frame(n, p);
 	} else if (p != NULL) {
 		/* Undecodable, or a handshake frame on a pair's connection
 		 * (a late one of a crossed handshake): nothing to do. */

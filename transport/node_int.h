@@ -45,6 +45,8 @@ typedef Troupe__Wire__Pid WPid;
 
 #define TR__NODE_DEFAULT_TICK_MS 1000u
 #define TR__NODE_DEFAULT_QUEUE (16u * 1024u * 1024u)
+#define TR__NODE_DEFAULT_ACTOR_MAX (4u * 1024u * 1024u)
+#define TR__NODE_DEFAULT_RECV_MAX (256u * 1024u * 1024u)
 
 /* ---- the peer table ------------------------------------------------------ */
 
@@ -151,10 +153,33 @@ struct tr__peer {
 	uint32_t nlinks, cap_links;
 	struct tr__xmon *mons;
 	uint32_t nmons, cap_mons;
-	/* Flow control (node_flow.c): targets on this peer that told us to
-	 * stop sending to them, until READY. */
-	tr_pid *busy_pids;
+	/* Flow control, sending side (node_flow.c; peer lock): targets on
+	 * this peer that told us BUSY, until READY. */
+	struct tr__busy *busy_to;
 	uint32_t nbusy, cap_busy;
+	/* Flow control, receiving side (node_flow.c; flow lock): messages
+	 * from this peer held back for local actors over their backlog, per
+	 * target, in arrival order. Lock order: peer lock, then flow. */
+	pthread_mutex_t flow;
+	struct tr__park *parks;
+	_Atomic uint32_t nparks;
+	size_t parked; /* bytes in parks */
+	bool paused;   /* its connection: node lock */
+};
+
+/* A target that said BUSY; `name` is "" unless it was reached by name. */
+struct tr__busy {
+	tr_pid pid;
+	char name[TR_NAME_MAX + 1];
+};
+
+/* The messages held back for one local actor, in arrival order. */
+struct tr__park {
+	struct tr__park *next;
+	tr_pid to;
+	char name[TR_NAME_MAX + 1]; /* the name used, if any (for BUSY) */
+	tr_msg *head, *tail;        /* chained through _next */
+	size_t bytes;
 };
 
 /* The node's epoch-based reclamation of entries: every thread that may
@@ -231,7 +256,8 @@ struct tr_node {
 	_Atomic uint32_t top; /* highest index in use */
 	_Atomic uint64_t n_unauth, n_bad, n_refused, n_local;
 	_Atomic uint64_t n_hs_refused[TR__HS_R_NCAUSES];
-	tr__ratelog log_unauth, log_bad, log_local, log_hs[TR__HS_R_NCAUSES];
+	tr__ratelog log_unauth, log_bad, log_local, log_flow;
+	tr__ratelog log_hs[TR__HS_R_NCAUSES];
 	/* The peer of the last named send: a stream of named sends to one
 	 * node then skips the node lock and the walk of the entries. Cleared
 	 * before its entry is retired; read inside an ebr section. */
@@ -261,6 +287,14 @@ struct tr_node {
 	uint32_t nhsc, cap_hsc;
 	struct tr__waiter *waiters;
 	struct tr__linger *linger;
+	/* Flow control (node_flow.c). */
+	uint32_t recv_actor_max;
+	size_t recv_max, park_max;
+	_Atomic uint64_t parked_total;
+	_Atomic uint64_t n_busy_sent, n_busy_refused, n_pauses;
+	bool global_paused; /* node lock */
+	tr_pid *drained;    /* actors that drained: node lock */
+	uint32_t ndrained, cap_drained;
 	struct tr__nmon *nmons;
 	uint32_t nnmons, cap_nmons;
 	pthread_t ticker;
@@ -373,10 +407,13 @@ void tr__out_drop_locked(struct tr__peer *p);
 /* A batch frame from the pair of `p`, decoded and delivered. */
 void tr__rx_batch(
     struct tr_node *n, struct tr__peer *p, const Troupe__Wire__Batch *b);
-int tr__inject_sig(struct tr_node *n, tr_pid to, uint32_t kind, uint32_t flags,
-    uint64_t ref, tr_pid from, const tr_exit_info *info);
-int tr__inject_down(struct tr_node *n, tr_pid to, tr_pid target, uint64_t ref,
-    int reason, const char *text);
+/* A signal or DOWN for local `to`; from the pair of `p` (behind what flow
+ * control holds back for `to`), or the node's own (p NULL). */
+int tr__inject_sig(struct tr_node *n, struct tr__peer *p, tr_pid to,
+    uint32_t kind, uint32_t flags, uint64_t ref, tr_pid from,
+    const tr_exit_info *info);
+int tr__inject_down(struct tr_node *n, struct tr__peer *p, tr_pid to,
+    tr_pid target, uint64_t ref, int reason, const char *text);
 int tr__inject_msg(struct tr_node *n, tr_pid to, uint32_t type,
     const void *data, size_t size, tr_pid from, uint64_t ref, uint32_t flags);
 void tr__exit_info(
@@ -405,6 +442,39 @@ void tr__hs_commit_waiting(struct tr_node *n, struct tr__peer *torn);
 void tr__linger_sweep(struct tr_node *n, bool all);
 /* Node lock held: frees the connections of every handshake (at stop). */
 void tr__hs_close_all_locked(struct tr_node *n);
+
+/* ---- flow control (node_flow.c) ---------------------------------------------
+ */
+
+/* Receive path, inside a dist section: delivers msgs[0..k-1] (taken) to
+ * local `to`, or holds them back behind what is held for it already, or
+ * because `to` is over its backlog. Returns true when `to` has just begun
+ * to be held back: a BUSY is owed to `p` (tr__flow_busy_send, after the
+ * section). `name`: the registered name they were sent to, or NULL. */
+bool tr__flow_deliver(struct tr_node *n, struct tr__peer *p, tr_pid to,
+    const char *name, tr_msg **msgs, uint32_t k);
+/* Any thread: if messages from `p` are held back for `to`, appends `m`
+ * (a signal, taken) behind them, to keep the pair's order; else false. */
+bool tr__flow_hold_sig(
+    struct tr_node *n, struct tr__peer *p, tr_pid to, tr_msg *m);
+/* Tells `p` that local `to` (reached under `name`, or NULL) is busy. */
+void tr__flow_busy_send(
+    struct tr_node *n, struct tr__peer *p, tr_pid to, const char *name);
+/* A BUSY or READY envelope from `p`. */
+void tr__flow_busy_in(struct tr_node *n, struct tr__peer *p, const Env *e);
+/* Peer lock held: whether `to` (or `name`, if not NULL) said BUSY. */
+bool tr__flow_is_busy(const struct tr__peer *p, tr_pid to, const char *name);
+/* After a frame of `p`'s connection `pipe`: pauses reading when `p` has
+ * too much held back, or the node is over recv_max. */
+void tr__flow_after_frame(struct tr_node *n, struct tr__peer *p);
+/* The runtime's `drained` op. */
+void tr__flow_drained(void *arg, tr_pid pid);
+/* Control thread, no lock: delivers what drained actors can take now,
+ * READY to senders, resumes reading when below the bounds. */
+void tr__flow_tick(struct tr_node *n);
+/* Teardown (no lock): frees what is held back for a lost peer. */
+void tr__flow_drop(struct tr_node *n, struct tr__peer *p);
+void tr__flow_stats(struct tr_node *n, tr_node_stats *st);
 
 /* ---- the control thread (node_tick.c)
  * ---------------------------------------- */

@@ -392,11 +392,19 @@ static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
 		e.from = &wfrom;
 	}
 	struct tr__runkey k = {to, from, m->type, NULL};
+	/* Messages, but not replies (the target waits for them) nor
+	 * signals (never starved), stop at a target that said BUSY. */
+	bool stoppable =
+	    (f & (TR__MF_SIGNAL | TR__MF_DOWN | TR__MF_REPLY)) == 0;
 	pthread_mutex_lock(&p->lock);
 	int rc = TR_ENOPROC;
-	if (p->state == TR__PS_UP &&
-	    (!plain || (rc = tr__run_put(n, p, &k, m->data, m->size, true)) ==
-	                   TR__RUN_NONE))
+	if (stoppable && p->nbusy != 0 && tr__flow_is_busy(p, to, NULL)) {
+		rc = TR_EAGAIN;
+		atomic_fetch_add_explicit(
+		    &n->n_busy_refused, 1, memory_order_relaxed);
+	} else if (p->state == TR__PS_UP &&
+	           (!plain || (rc = tr__run_put(n, p, &k, m->data, m->size,
+	                           true)) == TR__RUN_NONE))
 		rc = tr__env_put(n, p, &e, true, plain ? &k : NULL);
 	if (rc == TR_OK) {
 		/* DEMONITOR is sent by the watcher, and also when a dying
@@ -468,15 +476,20 @@ static void op_flush(void *arg)
 	tr__node_ebr_exit(&n->ebr, k);
 }
 
-const tr__dist_ops tr__node_ops = {op_send, op_flush, NULL};
+const tr__dist_ops tr__node_ops = {op_send, op_flush, tr__flow_drained};
 int tr__ctx_put(tr_ctx *ctx, struct tr_node *n, struct tr__peer *p, Env *e,
     const struct tr__runkey *k, WPid *wf)
 {
 	pthread_mutex_lock(&p->lock);
 	int rc = TR_ENOPROC;
-	if (p->state == TR__PS_UP &&
-	    (k == NULL || (rc = tr__run_put(n, p, k, e->payload.data,
-	                       e->payload.len, true)) == TR__RUN_NONE)) {
+	if (k != NULL && k->name != NULL && p->nbusy != 0 &&
+	    tr__flow_is_busy(p, TR_PID_NONE, k->name)) {
+		rc = TR_EAGAIN;
+		atomic_fetch_add_explicit(
+		    &n->n_busy_refused, 1, memory_order_relaxed);
+	} else if (p->state == TR__PS_UP &&
+	           (k == NULL || (rc = tr__run_put(n, p, k, e->payload.data,
+	                              e->payload.len, true)) == TR__RUN_NONE)) {
 		if (e->from == NULL && wf != NULL) {
 			tr__pid_out(n, k->from, wf);
 			e->from = wf;

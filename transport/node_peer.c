@@ -177,6 +177,7 @@ struct tr__peer *tr__peer_new(struct tr_node *n, const char *name, uint64_t inc,
 	p->since_ms = tr__node_now_ms();
 	p->held_tail = &p->held;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->flow, NULL);
 	pthread_cond_init(&p->idle, NULL);
 	atomic_init(&p->last_rx, p->since_ms);
 	atomic_init(&p->dirty, 0);
@@ -245,7 +246,18 @@ void tr__peer_free(struct tr__peer *p)
 	strv_free(p->aliases, p->naliases);
 	free(p->links);
 	free(p->mons);
-	free(p->busy_pids);
+	free(p->busy_to);
+	while (p->parks != NULL) {
+		struct tr__park *pk = p->parks;
+		p->parks = pk->next;
+		tr_msg *m = pk->head;
+		while (m != NULL) {
+			tr_msg *nm = m->_next;
+			tr__msg_free(m);
+			m = nm;
+		}
+		free(pk);
+	}
 	struct tr__held *nx;
 	for (struct tr__held *h = p->held; h != NULL; h = nx) {
 		nx = h->next;
@@ -255,6 +267,7 @@ void tr__peer_free(struct tr__peer *p)
 	if (p->tls != NULL)
 		nng_tls_config_free(p->tls);
 	pthread_cond_destroy(&p->idle);
+	pthread_mutex_destroy(&p->flow);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }

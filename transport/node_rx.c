@@ -10,8 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-int tr__inject_sig(struct tr_node *n, tr_pid to, uint32_t kind, uint32_t flags,
-    uint64_t ref, tr_pid from, const tr_exit_info *info)
+/* Delivers `m` (taken) to local `to`, behind what flow control holds
+ * back for it from `p` (NULL: the node's own signals, which follow
+ * nothing of a peer). */
+static int deliver(struct tr_node *n, struct tr__peer *p, tr_pid to, tr_msg *m)
+{
+	if (tr__flow_hold_sig(n, p, to, m))
+		return TR_OK;
+	int rc = tr__dist_inject(n->rt, to, m);
+	if (rc != TR_OK)
+		tr__msg_free(m);
+	return rc;
+}
+
+int tr__inject_sig(struct tr_node *n, struct tr__peer *p, tr_pid to,
+    uint32_t kind, uint32_t flags, uint64_t ref, tr_pid from,
+    const tr_exit_info *info)
 {
 	tr_msg *m;
 	int rc = tr__msg_new_sys(&m, kind, info, info ? sizeof(*info) : 0);
@@ -20,14 +34,11 @@ int tr__inject_sig(struct tr_node *n, tr_pid to, uint32_t kind, uint32_t flags,
 	m->sender = from;
 	m->ref = ref;
 	m->_flags |= TR__MF_SIGNAL | flags;
-	rc = tr__dist_inject(n->rt, to, m);
-	if (rc != TR_OK)
-		tr__msg_free(m);
-	return rc;
+	return deliver(n, p, to, m);
 }
 
-int tr__inject_down(struct tr_node *n, tr_pid to, tr_pid target, uint64_t ref,
-    int reason, const char *text)
+int tr__inject_down(struct tr_node *n, struct tr__peer *p, tr_pid to,
+    tr_pid target, uint64_t ref, int reason, const char *text)
 {
 	tr_exit_info info;
 	memset(&info, 0, sizeof(info));
@@ -42,10 +53,7 @@ int tr__inject_down(struct tr_node *n, tr_pid to, tr_pid target, uint64_t ref,
 	m->sender = target;
 	m->ref = ref;
 	m->_flags |= TR__MF_DOWN;
-	rc = tr__dist_inject(n->rt, to, m);
-	if (rc != TR_OK)
-		tr__msg_free(m);
-	return rc;
+	return deliver(n, p, to, m);
 }
 
 int tr__inject_msg(struct tr_node *n, tr_pid to, uint32_t type,
@@ -77,8 +85,15 @@ int tr__inject_msg(struct tr_node *n, tr_pid to, uint32_t type,
  * sender could tell apart. */
 #define RX_RUN 64u /* messages handed over at once, at most */
 
+#define RX_BUSY 8u /* BUSYs owed after a section, at most (more: next time) */
+
 struct rx {
 	struct tr_node *n;
+	struct tr__peer *p;
+	const char *run_name; /* the name the pending run was sent to */
+	uint32_t nbusy;
+	tr_pid busy[RX_BUSY];
+	const char *busy_name[RX_BUSY];
 	bool in; /* inside the runtime's epoch section */
 	unsigned rec;
 	const char *name; /* the last name looked up (in the frame) */
@@ -97,10 +112,12 @@ static void rx_flush(struct rx *r)
 		tr__dist_enter(r->n->rt, &r->rec);
 		r->in = true;
 	}
-	if (tr__dist_inject_many_locked(r->n->rt, r->run_to, r->run, r->nrun) !=
-	    TR_OK)
-		for (uint32_t i = 0; i < r->nrun; i++)
-			tr__msg_free(r->run[i]);
+	if (tr__flow_deliver(
+	        r->n, r->p, r->run_to, r->run_name, r->run, r->nrun) &&
+	    r->nbusy < RX_BUSY) {
+		r->busy[r->nbusy] = r->run_to;
+		r->busy_name[r->nbusy++] = r->run_name;
+	}
 	r->nrun = 0;
 }
 
@@ -111,12 +128,16 @@ static void rx_leave(struct rx *r)
 		tr__dist_exit(r->n->rt, r->rec);
 		r->in = false;
 	}
+	/* Out of the section: the network may be touched. */
+	for (uint32_t i = 0; i < r->nbusy; i++)
+		tr__flow_busy_send(r->n, r->p, r->busy[i], r->busy_name[i]);
+	r->nbusy = 0;
 }
 
 /* Queues a message for `to` behind the pending run; a dead target drops
  * it, as tr__dist_inject would. */
-static void rx_inject(struct rx *r, tr_pid to, uint32_t type, const void *data,
-    size_t size, tr_pid from, uint64_t ref, uint32_t flags)
+static void rx_inject(struct rx *r, tr_pid to, const char *name, uint32_t type,
+    const void *data, size_t size, tr_pid from, uint64_t ref, uint32_t flags)
 {
 	tr_msg *m;
 	if (tr__msg_new_sys(&m, type, data, size) != TR_OK)
@@ -124,9 +145,11 @@ static void rx_inject(struct rx *r, tr_pid to, uint32_t type, const void *data,
 	m->sender = from;
 	m->ref = ref;
 	m->_flags |= flags;
-	if (r->nrun != 0 && (r->nrun == RX_RUN || !tr_pid_eq(r->run_to, to)))
+	if (r->nrun != 0 && (r->nrun == RX_RUN || !tr_pid_eq(r->run_to, to) ||
+	                        r->run_name != name))
 		rx_flush(r);
 	r->run_to = to;
+	r->run_name = name;
 	r->run[r->nrun++] = m;
 }
 
@@ -197,7 +220,7 @@ static void link_in(
 {
 	pthread_mutex_lock(&p->lock);
 	int rc = p->state == TR__PS_UP
-	             ? tr__inject_sig(n, loc, TR__SIG_LINK, 0, 0, rem, NULL)
+	             ? tr__inject_sig(n, p, loc, TR__SIG_LINK, 0, 0, rem, NULL)
 	             : TR_ECLOSED;
 	if (rc == TR_OK)
 		tr__xlink_add(p, loc, rem);
@@ -240,8 +263,8 @@ static void spawn_in(
 				free(arg);
 		}
 		if (err == TR_OK && link) {
-			if (tr__inject_sig(n, pid, TR__SIG_LINK, 0, 0, from,
-			        NULL) == TR_OK)
+			if (tr__inject_sig(n, NULL, pid, TR__SIG_LINK, 0, 0,
+			        from, NULL) == TR_OK)
 				tr__xlink_add(p, pid, from);
 		}
 	}
@@ -280,16 +303,16 @@ static void spawn_reply_in(
 /* Delivers a plain message and the rest of its run (Envelope.more) to
  * `to`; a payload over the runtime's limit is dropped, as one sent
  * locally would be refused. */
-static void rx_run(struct rx *r, tr_pid to, const Env *e, tr_pid from,
-    uint64_t ref, uint32_t flags)
+static void rx_run(struct rx *r, tr_pid to, const char *name, const Env *e,
+    tr_pid from, uint64_t ref, uint32_t flags)
 {
 	size_t max = r->n->rt->opts.max_msg_size;
 	if (e->payload.len <= max)
-		rx_inject(r, to, e->type, e->payload.data, e->payload.len, from,
-		    ref, flags);
+		rx_inject(r, to, name, e->type, e->payload.data, e->payload.len,
+		    from, ref, flags);
 	for (size_t i = 0; i < e->n_more; i++)
 		if (e->more[i].len <= max)
-			rx_inject(r, to, e->type, e->more[i].data,
+			rx_inject(r, to, name, e->type, e->more[i].data,
 			    e->more[i].len, from, ref, flags);
 }
 
@@ -332,7 +355,7 @@ static void named_in(
 	}
 	if (err != TR_OK)
 		return; /* as in Erlang: an unknown name drops the message */
-	rx_run(r, pid, e, from, 0, 0);
+	rx_run(r, pid, e->name, e, from, 0, 0);
 }
 
 static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
@@ -352,6 +375,11 @@ static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
 		named_in(r, p, e, from);
 		return;
 	}
+	if (c == TROUPE__WIRE__CONTROL__CONTROL_BUSY ||
+	    c == TROUPE__WIRE__CONTROL__CONTROL_READY) {
+		tr__flow_busy_in(n, p, e);
+		return;
+	}
 	if (!tr__pid_local(n, e->to, &to))
 		return; /* not ours, or an earlier incarnation of us */
 	tr_exit_info info;
@@ -360,8 +388,8 @@ static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
 		uint32_t flags = (e->flags & TR__ENV_REPLY) ? TR__MF_REPLY : 0;
 		if (e->type == TR__NODE_T_WHEREIS_REPLY) {
 			int32_t err = e->error;
-			rx_inject(
-			    r, to, e->type, &err, sizeof(err), from, e->ref, 0);
+			rx_inject(r, to, NULL, e->type, &err, sizeof(err), from,
+			    e->ref, 0);
 			return;
 		}
 		if (e->type == TR_MSG_REFUSED && flags != 0) {
@@ -372,8 +400,8 @@ static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
 				memcpy(&err, e->payload.data, sizeof(err));
 			if (err >= 0)
 				err = TR_EINVAL;
-			rx_inject(r, to, TR_MSG_REFUSED, &err, sizeof(err),
-			    from, e->ref, flags);
+			rx_inject(r, to, NULL, TR_MSG_REFUSED, &err,
+			    sizeof(err), from, e->ref, flags);
 			return;
 		}
 		if (tr_msg_type_local(e->type)) {
@@ -381,7 +409,7 @@ static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
 			refuse_local(n, p, e, from);
 			return;
 		}
-		rx_run(r, to, e, from, e->ref, flags);
+		rx_run(r, to, NULL, e, from, e->ref, flags);
 		return;
 	}
 	/* Signals: rare, and some take locks or call tr_kill. */
@@ -395,7 +423,8 @@ static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
 		pthread_mutex_lock(&p->lock);
 		tr__xlink_del(p, to, from);
 		pthread_mutex_unlock(&p->lock);
-		(void)tr__inject_sig(n, to, TR__SIG_UNLINK, 0, 0, from, NULL);
+		(void)tr__inject_sig(
+		    n, p, to, TR__SIG_UNLINK, 0, 0, from, NULL);
 		return;
 	case TROUPE__WIRE__CONTROL__CONTROL_EXIT: {
 		bool vialink = (e->flags & TR__ENV_VIALINK) != 0;
@@ -412,7 +441,7 @@ static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
 			return;
 		}
 		tr__exit_info(&info, from, e->reason, e->reason_text);
-		(void)tr__inject_sig(n, to, TR__SIG_EXIT,
+		(void)tr__inject_sig(n, p, to, TR__SIG_EXIT,
 		    vialink ? TR__MF_VIALINK : 0, 0, from, &info);
 		return;
 	}
@@ -422,7 +451,7 @@ static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
 		pthread_mutex_lock(&p->lock);
 		rc = p->state == TR__PS_UP
 		         ? tr__inject_sig(
-		               n, to, TR__SIG_MONITOR, 0, e->ref, from, NULL)
+		               n, p, to, TR__SIG_MONITOR, 0, e->ref, from, NULL)
 		         : TR_ECLOSED;
 		if (rc == TR_OK)
 			tr__xmon_add(p, e->ref, to, from, false);
@@ -436,14 +465,14 @@ static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
 		tr__xmon_del(p, e->ref, false);
 		pthread_mutex_unlock(&p->lock);
 		(void)tr__inject_sig(
-		    n, to, TR__SIG_DEMONITOR, 0, e->ref, from, NULL);
+		    n, p, to, TR__SIG_DEMONITOR, 0, e->ref, from, NULL);
 		return;
 	case TROUPE__WIRE__CONTROL__CONTROL_DOWN:
 		pthread_mutex_lock(&p->lock);
 		tr__xmon_del(p, e->ref, true);
 		pthread_mutex_unlock(&p->lock);
 		(void)tr__inject_down(
-		    n, to, from, e->ref, e->reason, e->reason_text);
+		    n, p, to, from, e->ref, e->reason, e->reason_text);
 		return;
 	case TROUPE__WIRE__CONTROL__CONTROL_SPAWN_REPLY:
 		spawn_reply_in(n, p, to, e, from);
@@ -456,7 +485,7 @@ static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
 void tr__rx_batch(
     struct tr_node *n, struct tr__peer *p, const Troupe__Wire__Batch *b)
 {
-	struct rx r = {.n = n};
+	struct rx r = {.n = n, .p = p};
 	for (size_t i = 0; i < b->n_envelopes; i++)
 		env_in(&r, p, b->envelopes[i]);
 	rx_leave(&r);

@@ -59,26 +59,28 @@ void tr__teardown(struct tr_node *n, struct tr__peer *p)
 	p->nlinks = p->nmons = p->cap_links = p->cap_mons = 0;
 	/* In-flight messages on a broken connection are lost. */
 	tr__out_drop_locked(p);
-	free(p->busy_pids);
-	p->busy_pids = NULL;
+	free(p->busy_to);
+	p->busy_to = NULL;
 	p->nbusy = p->cap_busy = 0;
 	pthread_mutex_unlock(&p->lock);
+	tr__flow_drop(n, p);
 
 	tr_exit_info info;
 	for (uint32_t i = 0; i < nl; i++) {
 		tr__exit_info(&info, links[i].rem, TR_REASON_NOCONNECTION, "");
-		(void)tr__inject_sig(n, links[i].loc, TR__SIG_EXIT,
+		(void)tr__inject_sig(n, NULL, links[i].loc, TR__SIG_EXIT,
 		    TR__MF_VIALINK, 0, links[i].rem, &info);
 	}
 	for (uint32_t i = 0; i < nm; i++) {
 		if (mons[i].mine)
-			(void)tr__inject_down(n, mons[i].loc, mons[i].rem,
+			(void)tr__inject_down(n, NULL, mons[i].loc, mons[i].rem,
 			    mons[i].ref, TR_REASON_NOCONNECTION, "");
 		else
 			/* The watcher is gone with its node: the target
 			 * forgets it, so its list does not grow. */
-			(void)tr__inject_sig(n, mons[i].loc, TR__SIG_DEMONITOR,
-			    0, mons[i].ref, mons[i].rem, NULL);
+			(void)tr__inject_sig(n, NULL, mons[i].loc,
+			    TR__SIG_DEMONITOR, 0, mons[i].ref, mons[i].rem,
+			    NULL);
 	}
 	free(links);
 	free(mons);
@@ -105,6 +107,10 @@ static void tick_peers_locked(struct tr_node *n, int64_t t, int64_t tick)
 		nx = p->next;
 		if (p->state != TR__PS_UP)
 			continue;
+		/* A connection we stopped reading is not silent: it is us. */
+		if (p->paused || n->global_paused)
+			atomic_store_explicit(
+			    &p->last_rx, t, memory_order_relaxed);
 		int64_t rx =
 		    atomic_load_explicit(&p->last_rx, memory_order_relaxed);
 		if (t - rx > TR__NODE_DOWN_TICKS * tick)
@@ -130,6 +136,12 @@ void *tr__ticker_main(void *arg)
 			pthread_mutex_lock(&n->lock);
 			continue;
 		}
+		if (n->ndrained != 0) {
+			pthread_mutex_unlock(&n->lock);
+			tr__flow_tick(n);
+			pthread_mutex_lock(&n->lock);
+			continue;
+		}
 		int64_t t = tr__node_now_ms();
 		if (t >= next) {
 			next = t + tick;
@@ -139,6 +151,7 @@ void *tr__ticker_main(void *arg)
 			tr__flush_all(n, false);
 			tr__sp_in_reap(n->in); /* closed inbound connections */
 			tr__linger_sweep(n, false);
+			tr__flow_tick(n);
 			tr__peer_reclaim(n);
 			pthread_mutex_lock(&n->lock);
 			continue;

@@ -52,9 +52,16 @@ typedef struct tr_node_opts {
 	const char *tls_key_file;  /* tls+tcp://: its private key */
 	uint32_t handshake_ms;     /* a connection must prove the cookie
 	                            * this soon after it came; 0 = 5000 ms */
-	uint32_t max_handshakes;   /* handshakes started by others at once
-	                            * (beyond it the oldest is closed);
-	                            * 0 = 64 */
+	uint32_t max_handshakes;   /* handshakes started by others at once,
+	                            * and connections not proved yet per
+	                            * listener (beyond it the oldest is
+	                            * closed); 0 = 64 */
+	size_t recv_actor_max;     /* remote bytes in one actor's mailbox
+	                            * before its senders are told BUSY;
+	                            * 0 = 4 MiB */
+	size_t recv_max;           /* remote bytes in all mailboxes and held
+	                            * back together before the node stops
+	                            * reading; 0 = 256 MiB */
 	const char *client_url;    /* optional: a rep0 endpoint for programs
 	                            * that are not nodes (docs/client.md);
 	                            * tls+tcp:// uses tls_cert_file and
@@ -131,6 +138,36 @@ typedef struct tr_node_stats {
 	uint32_t peers_known;          /* entries in the table, up or not */
 	uint64_t local_refused; /* messages of a local-only type from the
 	                         * wire (tr_msg_type_local) */
+	/* Inbound connections (all listeners). */
+	uint32_t conns_open;            /* open now */
+	uint32_t conns_untrusted;       /* of which not proved yet */
+	uint32_t conns_paused;          /* of which paused (flow control) */
+	uint64_t conns_closed_deadline; /* no proof within handshake_ms */
+	uint64_t conns_closed_cap;      /* the oldest untrusted one of a
+	                                 * listener, to make room */
+	uint64_t conns_refused;         /* broke the SP protocol, a frame
+	                                 * over the limit */
+	/* Flow control of what other nodes send here. */
+	uint64_t recv_backlog;  /* bytes of remote messages in mailboxes */
+	uint64_t recv_parked;   /* bytes held back for busy actors */
+	uint64_t busy_sent;     /* BUSY told to a sender (an actor over
+	                         * recv_actor_max) */
+	uint64_t busy_refused;  /* local sends refused with TR_EAGAIN: the
+	                         * remote target said BUSY */
+	uint64_t recv_pauses;   /* connections paused (over recv_max, or a
+	                         * sender that ignores BUSY) */
+	/* The client endpoint (client_url), if any: answered calls, and
+	 * refusals by cause (docs/client.md). */
+	uint64_t client_answered;
+	uint64_t client_failed;       /* accepted, the call failed */
+	uint64_t client_bad_signature;
+	uint64_t client_too_old;      /* an old client protocol, or major */
+	uint64_t client_bad_request;
+	uint64_t client_wrong_node;
+	uint64_t client_replayed;     /* outside the window, or a replay */
+	uint64_t client_local_type;
+	uint64_t client_busy;         /* client_max_calls in progress, or
+	                               * the replay cache full */
 } tr_node_stats;
 
 /* Fills `st`. Thread-safe. Errors: TR_EINVAL. */

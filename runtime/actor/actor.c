@@ -410,7 +410,8 @@ int tr__dist_inject_bounded_locked(
 		 * request, or this second load sees the take. */
 		uint32_t low = limit / 2 > 0 ? limit / 2 : 1;
 		atomic_store_explicit(&a->rin_low, low, memory_order_seq_cst);
-		if (atomic_load_explicit(&a->rin, memory_order_seq_cst) >= limit)
+		if (atomic_load_explicit(&a->rin, memory_order_seq_cst) >=
+		    limit)
 			return TR_EAGAIN;
 		/* It drained meanwhile: deliver, and let the request stand
 		 * (at worst one drained call more than needed). */
@@ -435,9 +436,9 @@ uint64_t tr__dist_backlog(tr_runtime *rt)
 void tr__rin_taken(tr_runtime *rt, tr__actor *a, uint32_t bytes)
 {
 	atomic_fetch_sub_explicit(&rt->rin_total, bytes, memory_order_relaxed);
-	uint32_t now = atomic_fetch_sub_explicit(&a->rin, bytes,
-	                   memory_order_seq_cst) -
-	               bytes;
+	uint32_t now =
+	    atomic_fetch_sub_explicit(&a->rin, bytes, memory_order_seq_cst) -
+	    bytes;
 	uint32_t low = atomic_load_explicit(&a->rin_low, memory_order_seq_cst);
 	if (TR_LIKELY(low == 0 || now > low))
 		return;

@@ -4,6 +4,7 @@
  *   troupe-test-node NAME LISTEN-URL COOKIE [--tick MS] [--max-frame B]
  *                    [--tls CA CERT KEY] [--connect URL] [--probe]
  *                    [--keep-connecting URL] [--sup] [--inc N]
+ *                    [--recv-actor-max B] [--recv-max B]
  *
  * It starts a runtime and a node, registers an actor "echo", makes the
  * behaviours "echo" and "crasher" spawnable by other nodes, prints
@@ -19,7 +20,9 @@
  * as long as it runs (the obvious way to keep a mesh connected). With
  * --sup it registers a one_for_one supervisor without children as "sup",
  * for starts of children by name from other nodes ("echo" is registered
- * for that too). --inc sets the incarnation.
+ * for that too). --inc sets the incarnation. An actor "slow" takes about
+ * 20 us over each TT_SLOW message (test_node_proto.h), for tests of flow
+ * control, whose limits the --recv options set.
  *
  * With --probe it also registers an actor "probe" (test_node_proto.h) for
  * tests of pids passed on between nodes; the probe also registers and
@@ -31,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <troupe/node.h>
@@ -69,6 +73,29 @@ static int echo_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour echo_b = {"echo", echo_init, echo_handle, NULL};
+
+static int slow_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	struct tt_slow_count *c = state;
+	if (m->type == TT_SLOW && m->size == sizeof(uint64_t)) {
+		uint64_t seq;
+		memcpy(&seq, m->data, sizeof(seq));
+		c->bad += seq != c->got;
+		c->got++;
+		struct timespec t0, t;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		while ((t.tv_sec - t0.tv_sec) * 1000000000 +
+		           (t.tv_nsec - t0.tv_nsec) <
+		       20000);
+	} else if (m->type == TT_SLOW_COUNT && m->ref != 0) {
+		(void)tr_reply(ctx, m, TT_SLOW_COUNT, c, sizeof(*c));
+	}
+	return 0;
+}
+
+static const tr_behaviour slow_b = {"slow", NULL, slow_handle, NULL};
 static const tr_behaviour crasher_b = {"crasher", echo_init, echo_handle, NULL};
 
 /* ---- the probe (--probe) ------------------------------------------------ */
@@ -263,6 +290,11 @@ int main(int argc, char **argv)
 			keep = argv[++i];
 		} else if (strcmp(argv[i], "--sup") == 0) {
 			sup = true;
+		} else if (strcmp(argv[i], "--recv-actor-max") == 0 &&
+		           i + 1 < argc) {
+			o.recv_actor_max = (size_t)atol(argv[++i]);
+		} else if (strcmp(argv[i], "--recv-max") == 0 && i + 1 < argc) {
+			o.recv_max = (size_t)atol(argv[++i]);
 		} else if (strcmp(argv[i], "--inc") == 0 && i + 1 < argc) {
 			o.incarnation = strtoull(argv[++i], NULL, 10);
 		} else {
@@ -289,6 +321,11 @@ int main(int argc, char **argv)
 	    tr_register(rt, "echo", echo) != TR_OK ||
 	    tr_node_register_behaviour(node, "echo", &echo_b) != TR_OK ||
 	    tr_node_register_behaviour(node, "crasher", &crasher_b) != TR_OK)
+		return 1;
+	static struct tt_slow_count slow_count;
+	tr_pid slow;
+	if (tr_spawn(&slow, rt, &slow_b, &slow_count, NULL) != TR_OK ||
+	    tr_register(rt, "slow", slow) != TR_OK)
 		return 1;
 	tr_pid probe_pid;
 	if (probe && (tr_spawn(&probe_pid, rt, &probe_b, NULL, NULL) != TR_OK ||

@@ -10,6 +10,17 @@
 #define TT_ECHO 100u  /* echo: sent back to the sender; payload any */
 #define TT_CRASH 101u /* echo: crash with the int32 reason in the payload */
 
+/* The "slow" actor (node_main.c): takes a while over each TT_SLOW (a
+ * uint64_t seq, expected to count up from 0), and answers a request of
+ * TT_SLOW_COUNT with a struct tt_slow_count. */
+#define TT_SLOW 102u
+#define TT_SLOW_COUNT 103u
+
+struct tt_slow_count {
+	uint64_t got; /* TT_SLOW messages taken */
+	uint64_t bad; /* of which out of order */
+};
+
 /* The "probe" actor (node_main.c --probe), for tests of pids passed on
  * between three nodes. It remembers the sender of TT_PROBE_SUB as its
  * reporter and the sender of TT_PROBE_INTRO as its peer, and tells the
