@@ -3,8 +3,12 @@
  *
  * A node is a runtime with a name, an incarnation and one or more listen
  * URLs (tcp://, ipc://, tls+tcp://). Nodes that share a cookie connect and
- * prove it to each other (HMAC over random challenges; the cookie never
- * crosses the wire). Once connected, a tr_pid can name an actor on another
+ * prove it to each other (HMAC over random challenges with a key derived
+ * from the cookie; the cookie never crosses the wire). Nothing a party
+ * sends before it has proved the cookie changes what a node knows of its
+ * peers, and what such a party can make the node spend is bounded (one
+ * connection for handshake_ms, 64 KiB of frame, max_handshakes at once).
+ * Once connected, a tr_pid can name an actor on another
  * node: tr_send, tr_link, tr_monitor, tr_kill and tr_request work on it as
  * on a local pid. On the wire a pid always carries its node's name and
  * incarnation in envelope fields (sender, target), independent of the
@@ -12,6 +16,16 @@
  * that is connected to the actor's node. A tr_pid's `node` field is a local
  * index into this node's table of peers: copy pids freely within a process,
  * but do not write their raw bytes into payloads bound for other nodes.
+ * Message types that are local-only (tr_msg_type_local) never cross.
+ *
+ * Flow control: a sender's queue for a peer is bounded (max_queue: sends
+ * fail with TR_EAGAIN), and so is what a receiving node holds. An actor
+ * whose mailbox holds more than recv_actor_max bytes of remote messages
+ * makes its senders' nodes refuse further sends to it with TR_EAGAIN
+ * until it has caught up (BUSY / READY); a node that holds more than
+ * recv_max stops reading its connections until it is back under. Neither
+ * stalls signals or heartbeats of other actors, and neither declares
+ * anyone down (docs/distribution.md, "Flow control").
  *
  * Failure detection: every connection carries heartbeats each tick (default
  * 1 s); a peer silent for 4 ticks (killed, frozen, cut off) is declared
@@ -103,7 +117,11 @@ TR_API const char *tr_node_listen_url(const tr_node *node, size_t i);
  * else TR_NODE_NAME_MAX + 1 bytes). Errors: TR_ETIMEDOUT, TR_EINVAL (a
  * bad URL), TR_ENOTSUP (as for tr_node_start), and TR_ECLOSED when the
  * peer refused us (wrong cookie, incompatible version; the reason is
- * logged). Connecting to a connected node is a no-op. */
+ * logged). Connecting to a connected node is a no-op whatever the URL (an
+ * alias of its address included): the pair there is stays, so two nodes
+ * that keep dialling each other converge on one pair. Crossed handshakes
+ * are resolved by a fixed rule (the one started by the lower name wins),
+ * and the connect that gave way succeeds once the pair is up. */
 TR_API int tr_node_connect(
     tr_node *node, const char *url, int64_t timeout_ms, char *peer);
 
@@ -125,19 +143,19 @@ TR_API int tr_node_name_of(char *buf, size_t cap, tr_node *node, tr_pid pid);
 
 /* Counters of a node, for operations: what was refused and why. */
 typedef struct tr_node_stats {
-	uint32_t peers_up;           /* connected and authenticated now */
-	uint64_t frames_unauth;      /* dropped: from a pipe that has not
-	                              * proved the cookie */
-	uint64_t frames_malformed;   /* dropped: undecodable or invalid */
-	uint64_t handshakes_refused; /* wrong cookie or proof, bad version,
-	                              * our own name, a stale incarnation */
-	uint64_t handshakes_evicted; /* pending handshakes closed to make
-	                              * room (more than 64 at once) */
+	uint32_t peers_up;             /* connected and authenticated now */
+	uint64_t frames_unauth;        /* dropped: from a pipe that has not
+	                                * proved the cookie */
+	uint64_t frames_malformed;     /* dropped: undecodable or invalid */
+	uint64_t handshakes_refused;   /* wrong cookie or proof, bad version,
+	                                * our own name, a stale incarnation */
+	uint64_t handshakes_evicted;   /* pending handshakes closed to make
+	                                * room (more than 64 at once) */
 	uint64_t handshakes_timed_out; /* past their deadline */
 	uint32_t handshakes_pending;   /* started by others, now */
 	uint32_t peers_known;          /* entries in the table, up or not */
-	uint64_t local_refused; /* messages of a local-only type from the
-	                         * wire (tr_msg_type_local) */
+	uint64_t local_refused;        /* messages of a local-only type from the
+	                                * wire (tr_msg_type_local) */
 	/* Inbound connections (all listeners). */
 	uint32_t conns_open;            /* open now */
 	uint32_t conns_untrusted;       /* of which not proved yet */
@@ -148,26 +166,26 @@ typedef struct tr_node_stats {
 	uint64_t conns_refused;         /* broke the SP protocol, a frame
 	                                 * over the limit */
 	/* Flow control of what other nodes send here. */
-	uint64_t recv_backlog;  /* bytes of remote messages in mailboxes */
-	uint64_t recv_parked;   /* bytes held back for busy actors */
-	uint64_t busy_sent;     /* BUSY told to a sender (an actor over
-	                         * recv_actor_max) */
-	uint64_t busy_refused;  /* local sends refused with TR_EAGAIN: the
-	                         * remote target said BUSY */
-	uint64_t recv_pauses;   /* connections paused (over recv_max, or a
-	                         * sender that ignores BUSY) */
+	uint64_t recv_backlog; /* bytes of remote messages in mailboxes */
+	uint64_t recv_parked;  /* bytes held back for busy actors */
+	uint64_t busy_sent;    /* BUSY told to a sender (an actor over
+	                        * recv_actor_max) */
+	uint64_t busy_refused; /* local sends refused with TR_EAGAIN: the
+	                        * remote target said BUSY */
+	uint64_t recv_pauses;  /* connections paused (over recv_max, or a
+	                        * sender that ignores BUSY) */
 	/* The client endpoint (client_url), if any: answered calls, and
 	 * refusals by cause (docs/client.md). */
 	uint64_t client_answered;
-	uint64_t client_failed;       /* accepted, the call failed */
+	uint64_t client_failed; /* accepted, the call failed */
 	uint64_t client_bad_signature;
-	uint64_t client_too_old;      /* an old client protocol, or major */
+	uint64_t client_too_old; /* an old client protocol, or major */
 	uint64_t client_bad_request;
 	uint64_t client_wrong_node;
-	uint64_t client_replayed;     /* outside the window, or a replay */
+	uint64_t client_replayed; /* outside the window, or a replay */
 	uint64_t client_local_type;
-	uint64_t client_busy;         /* client_max_calls in progress, or
-	                               * the replay cache full */
+	uint64_t client_busy; /* client_max_calls in progress, or
+	                       * the replay cache full */
 } tr_node_stats;
 
 /* Fills `st`. Thread-safe. Errors: TR_EINVAL. */

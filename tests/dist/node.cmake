@@ -17,3 +17,13 @@ target_link_libraries(test_node_guard PRIVATE nng::nng)
 target_compile_definitions(test_node_guard PRIVATE
   TT_NODE_MAIN="$<TARGET_FILE:troupe_test_node>")
 add_dependencies(test_node_guard troupe_test_node)
+
+# A node that sees another restart 100,000 times: memory, descriptors and
+# its table stay flat (TROUPE_CHURN sets the count).
+troupe_dist_test(test_node_churn dist 900 test_node_churn.c)
+
+# The C examples of docs/distribution.md compile as plain C11.
+add_test(NAME test_doc_c COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/doc_c.sh
+  ${CMAKE_C_COMPILER} ${PROJECT_SOURCE_DIR}/include
+  ${PROJECT_SOURCE_DIR}/docs/distribution.md)
+set_tests_properties(test_doc_c PROPERTIES TIMEOUT 60 LABELS dist)
