@@ -301,9 +301,15 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *opts)
 	n->recv_actor_max = am < UINT32_MAX / 2 ? (uint32_t)am : UINT32_MAX / 2;
 	n->recv_max =
 	    opts->recv_max ? opts->recv_max : TR__NODE_DEFAULT_RECV_MAX;
-	/* What a peer may have sent before our BUSY reached it: allow it
-	 * twice an actor's limit before its connection pauses. */
+	/* What a peer may have sent before our BUSY reached it: its queue
+	 * for us (max_queue, 16 MiB by default) and the socket buffers.
+	 * Allow twice that, or twice an actor's limit, before its connection
+	 * pauses, but never more than the node's own bound. */
 	n->park_max = (size_t)n->recv_actor_max * 2;
+	if (n->park_max < 2 * (size_t)TR__NODE_DEFAULT_QUEUE)
+		n->park_max = 2 * (size_t)TR__NODE_DEFAULT_QUEUE;
+	if (n->park_max > n->recv_max)
+		n->park_max = n->recv_max;
 	if (rc == TR_OK)
 		rc = node_setup(n, opts);
 	if (rc == TR_OK &&

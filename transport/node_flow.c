@@ -15,9 +15,11 @@
  *   back and sends READY. Signals for an actor with messages held back wait
  *   behind them (per-pair order), signals for any other actor do not.
  * - Per peer: what is held back for a peer is what it sent before BUSY
- *   reached it, one round trip's worth. A peer that holds back more than
- *   park_max (it ignores BUSY) has its connection paused: nothing more is
- *   read from it, TCP pushes back, and its own queue fills to TR_EAGAIN.
+ *   reached it: what its queue for us held then, and one round trip. A
+ *   peer with more than park_max held back (twice the default max_queue,
+ *   or twice recv_actor_max; more means it ignores BUSY) has its
+ *   connection paused: nothing more is read from it, TCP pushes back, and
+ *   its own queue fills to TR_EAGAIN.
  * - Per node: when the backlog of all actors plus what is held back passes
  *   recv_max, every connection is paused until it is below three quarters
  *   of it. A paused connection is not counted as silent by the failure
@@ -232,8 +234,8 @@ void tr__flow_after_frame(struct tr_node *n, struct tr__peer *p)
 		if (!n->global_paused)
 			pause_locked(n, p);
 		tr__ratelogf(&n->log_flow, n->rt, 0,
-		    "NODE %s: stopped reading from node %s: %zu bytes held "
-		    "back for busy actors (it does not heed BUSY)",
+		    "NODE %s: stopped reading from node %s for a while: %zu "
+		    "bytes held back for busy actors",
 		    n->name, p->name, p->parked);
 	}
 	if (over_node && !n->global_paused) {

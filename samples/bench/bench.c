@@ -74,7 +74,7 @@ static const char usage_line[] =
     "usage: troupe-bench [-s SCHEDULERS] [-p] pingpong N | ring ACTORS HOPS"
     " | spawn N | fanin SENDERS PER_SENDER | idle N | sup-restart N"
 #ifdef TROUPE_BENCH_REMOTE
-    " | remote-pingpong N | remote-stream N"
+    " | remote-pingpong N | remote-stream N | remote-flood N"
 #endif
     "\n";
 
@@ -706,6 +706,25 @@ static const tr_behaviour counter_server = {
     .handle = counter_handle,
 };
 
+/* remote-flood's receiver: a counter that takes SLOW_US over each item,
+ * so that a sender outruns it and flow control has work to do. */
+#define SLOW_US 2.0
+
+static int slow_handle(tr_ctx *ctx, void *state, const tr_msg *msg)
+{
+	if (msg->type == MSG_ITEM) {
+		double t0 = now_s();
+		while ((now_s() - t0) * 1e6 < SLOW_US)
+			;
+	}
+	return counter_handle(ctx, state, msg);
+}
+
+static const tr_behaviour slow_server = {
+    .name = "slow",
+    .handle = slow_handle,
+};
+
 /* The node's log, less the two lines every run writes (the peer coming up,
  * and going down when the benchmark ends): anything else is news. */
 static void remote_log(void *user, const char *line)
@@ -724,7 +743,7 @@ static void remote_log(void *user, const char *line)
  * the server stops cleanly. */
 static int serve_main(int argc, char **argv)
 {
-	static struct counter counter;
+	static struct counter counter, slow;
 	const char *listen[] = {"tcp://127.0.0.1:0", NULL};
 	tr_runtime_opts ro;
 	tr_node_opts no;
@@ -757,6 +776,8 @@ static int serve_main(int argc, char **argv)
 	must(tr_spawn(&pid, rt, &counter_server, &counter, NULL),
 	    "spawn counter");
 	must(tr_register(rt, "counter", pid), "register counter");
+	must(tr_spawn(&pid, rt, &slow_server, &slow, NULL), "spawn slow");
+	must(tr_register(rt, "slow", pid), "register slow");
 	printf("READY %s\n", tr_node_listen_url(node, 0));
 	fflush(stdout);
 
@@ -1001,7 +1022,9 @@ static uint64_t run_remote_pingpong(
  * dropped, and the scheduler is not spun while the socket drains. */
 
 struct streamer {
-	uint64_t left; /* items still to send */
+	const char *to; /* the server's actor: "counter", or "slow" */
+	uint64_t left;  /* items still to send */
+	uint64_t refused; /* sends refused with TR_EAGAIN (and retried) */
 	unsigned char payload[STREAM_PAYLOAD];
 };
 
@@ -1011,11 +1034,13 @@ static void stream_burst(tr_ctx *ctx, struct streamer *s)
 	int err = TR_OK;
 
 	for (; n > 0; n--, s->left--) {
-		err = tr_send_remote_named(ctx, SERVER_NAME, "counter",
-		    MSG_ITEM, s->payload, sizeof s->payload);
+		err = tr_send_remote_named(ctx, SERVER_NAME, s->to, MSG_ITEM,
+		    s->payload, sizeof s->payload);
 		if (err != TR_OK)
 			break;
 	}
+	if (err == TR_EAGAIN)
+		s->refused++;
 	if (err == TR_EAGAIN)
 		must(tr_send_after(ctx, NULL, tr_self(ctx), RETRY_MS, 0,
 		         MSG_SEND_MORE, NULL, 0),
@@ -1033,7 +1058,7 @@ static int streamer_init(tr_ctx *ctx, void *arg, void **state)
 
 	(void)state;
 	must(tr_monitor_node(ctx, SERVER_NAME, true), "monitor node");
-	must(tr_send_remote_named(ctx, SERVER_NAME, "counter", MSG_START,
+	must(tr_send_remote_named(ctx, SERVER_NAME, s->to, MSG_START,
 	         &s->left, sizeof s->left),
 	    "send start");
 	stream_burst(ctx, s);
@@ -1066,12 +1091,57 @@ static uint64_t run_remote_stream(
 	double t0;
 
 	remote_start(rt);
+	s.to = "counter";
 	s.left = a[0];
 	memset(s.payload, 'x', sizeof s.payload);
 	t0 = now_s();
 	must(tr_spawn(NULL, rt, &streamer, &s, NULL), "spawn streamer");
 	wait_done(port);
 	*secs = now_s() - t0;
+	return a[0];
+}
+
+/* A line of /proc/PID/status, in kB ("VmRSS", "VmHWM"), or -1. */
+static long proc_kb(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, key, strlen(key)) == 0 &&
+		    line[strlen(key)] == ':')
+			kb = strtol(line + strlen(key) + 1, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+/* remote-flood N: as remote-stream, to an actor that takes SLOW_US over
+ * each item: the sender outruns it, and the receiver's flow control tells
+ * it BUSY. N messages. Also prints the receiving process's resident
+ * memory before and at its peak, and the sends refused (and retried). */
+static uint64_t run_remote_flood(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	static struct streamer s;
+	double t0;
+	long rss0;
+
+	remote_start(rt);
+	rss0 = proc_kb(remote.pid, "VmRSS");
+	s.to = "slow";
+	s.left = a[0];
+	memset(s.payload, 'x', sizeof s.payload);
+	t0 = now_s();
+	must(tr_spawn(NULL, rt, &streamer, &s, NULL), "spawn streamer");
+	wait_done(port);
+	*secs = now_s() - t0;
+	printf("remote-flood receiver_rss_kb %ld peak_kb %ld refused %" PRIu64
+	       "\n",
+	    rss0, proc_kb(remote.pid, "VmHWM"), s.refused);
 	return a[0];
 }
 #endif /* TROUPE_BENCH_REMOTE */
@@ -1096,6 +1166,7 @@ static const struct workload workloads[] = {
 #ifdef TROUPE_BENCH_REMOTE
     {"remote-pingpong", 1, false, run_remote_pingpong},
     {"remote-stream", 1, false, run_remote_stream},
+    {"remote-flood", 1, false, run_remote_flood},
 #endif
 };
 

@@ -14,7 +14,7 @@
 #   PEERS         peers to run                 ("erlang caf")
 #   WORKLOADS     workloads to run             ("pingpong ring spawn fanin idle
 #                                               sup-restart remote-pingpong
-#                                               remote-stream")
+#                                               remote-stream remote-flood")
 #   TROUPE_OPTS   troupe-bench options         ("-s 2": the peer script limits
 #                                               both peers to 2 schedulers)
 #
@@ -22,6 +22,12 @@
 # samples/bench/peers/sup_restart.erl, is compiled into a temporary directory
 # and run here with erl +S 2, when erlc and erl are on the PATH. CAF has no
 # supervisors, so it has no figure for that row.
+#
+# remote-flood floods a slow actor of another node (2 us of work per
+# message): besides its rate, the row below it gives the receiving
+# process's peak resident memory, which is what the workload is about. Its
+# Erlang twin, samples/bench/peers/remote_flood.erl, is run here (two BEAM
+# nodes, erl +S 2), as sup_restart.erl is.
 #
 # remote-pingpong and remote-stream run between two node processes on
 # 127.0.0.1 (troupe-bench starts the second one itself; the peer script starts
@@ -34,7 +40,7 @@ peer="${2:-${PEER_SH:-../shared/bench/peer.sh}}"
 k="${K:-5}"
 peers="${PEERS:-erlang caf}"
 all_workloads="pingpong ring spawn fanin idle sup-restart"
-all_workloads+=" remote-pingpong remote-stream"
+all_workloads+=" remote-pingpong remote-stream remote-flood"
 workloads="${WORKLOADS:-$all_workloads}"
 topts="${TROUPE_OPTS--s 2}"
 
@@ -58,6 +64,7 @@ params() {
 	sup-restart) echo 20000 ;;
 	remote-pingpong) echo 20000 ;;
 	remote-stream) echo 1000000 ;;
+	remote-flood) echo 1000000 ;;
 	*) return 1 ;;
 	esac
 }
@@ -71,8 +78,9 @@ has_workload() {
 	case "$1,$2" in
 	troupe,remote-*) "$bench" -h | grep -q remote-pingpong ;;
 	troupe,*) return 0 ;;
-	erlang,sup-restart) command -v erlc >/dev/null && command -v erl >/dev/null ;;
-	*,sup-restart) return 1 ;;
+	erlang,sup-restart | erlang,remote-flood)
+		command -v erlc >/dev/null && command -v erl >/dev/null ;;
+	*,sup-restart | *,remote-flood) return 1 ;;
 	caf,remote-*) return 1 ;;
 	*) return 0 ;;
 	esac
@@ -84,12 +92,28 @@ has_workload() {
 build_erl_peer() {
 	[ -z "$beams" ] || return 0
 	beams=$(mktemp -d) || return 1
-	erlc -o "$beams" "$here/peers/sup_restart.erl"
+	erlc -o "$beams" "$here/peers/sup_restart.erl" \
+	    "$here/peers/remote_flood.erl"
 }
 
 erl_sup_restart() {
 	erl -noshell +S 2 -pa "$beams" \
 	    -eval "sup_restart:main(['$1']), init:stop()."
+}
+
+# remote-flood's twin: a server node with the slow process, and a client.
+erl_remote_flood() {
+	local srv="troupe_flood_srv_$$" srvpid out
+	erl -noshell +S 2 -sname "$srv" -setcookie troupeflood -pa "$beams" \
+	    -s remote_flood serve &
+	srvpid=$!
+	sleep 2
+	out=$(erl -noshell +S 2 -sname "troupe_flood_cli_$$" \
+	    -setcookie troupeflood -pa "$beams" \
+	    -eval "remote_flood:main(['$1', '$srv']), init:stop()." 2>&1)
+	kill "$srvpid" 2>/dev/null
+	wait "$srvpid" 2>/dev/null
+	printf '%s\n' "$out"
 }
 
 # One run: prints "<ops/s> <bytes_per_actor or ->", or fails.
@@ -101,11 +125,14 @@ one_run() {
 		out=$("$bench" $topts "$w" "$@" 2>&1) || return 1
 	elif [ "$w" = sup-restart ]; then
 		out=$(erl_sup_restart "$@" 2>&1) || return 1
+	elif [ "$w" = remote-flood ]; then
+		out=$(erl_remote_flood "$@") || return 1
 	else
 		out=$(bash "$peer" "$sys" "$w" "$@" 2>&1) || return 1
 	fi
 	ops=$(awk -v w="$w" '$1 == w && $3 == "ops" && $NF == "ops/s" { print $(NF - 1) }' <<<"$out")
-	bytes=$(awk '$1 == "bytes_per_actor" { print $2 }' <<<"$out")
+	bytes=$(awk '$1 == "bytes_per_actor" { print $2 }
+		$1 == "remote-flood" && $2 == "receiver_rss_kb" { print $5 }' <<<"$out")
 	[ -n "$ops" ] || return 1
 	echo "$ops ${bytes:--}"
 }
@@ -121,7 +148,8 @@ for w in $workloads; do
 	systems=""
 	for sys in troupe $peers; do
 		if ! has_workload "$sys" "$w" ||
-			{ [ "$sys,$w" = erlang,sup-restart ] && ! build_erl_peer; }; then
+			{ { [ "$sys,$w" = erlang,sup-restart ] ||
+			[ "$sys,$w" = erlang,remote-flood ]; } && ! build_erl_peer; }; then
 			ops[$sys,$w]=- bytes[$sys,$w]=-
 			continue
 		fi
@@ -206,10 +234,12 @@ for w in $workloads; do
 	for p in $peers; do printf ' %12s' "${ops[$p,$w]}"; done
 	for p in $peers; do printf ' %9s' "$(ratio "${ops[troupe,$w]}" "${ops[$p,$w]}")"; done
 	[ "$w" = idle ] && printf '\n' || printf '  %s\n' "$(target "$w")"
-	if [ "$w" = idle ]; then
-		printf '%-16s %12s' "idle B/actor" "${bytes[troupe,$w]}"
+	if [ "$w" = idle ] || [ "$w" = remote-flood ]; then
+		label="idle B/actor"
+		[ "$w" = remote-flood ] && label="flood peak kB"
+		printf '%-16s %12s' "$label" "${bytes[troupe,$w]}"
 		for p in $peers; do printf ' %12s' "${bytes[$p,$w]}"; done
 		for p in $peers; do printf ' %9s' "$(ratio "${bytes[$p,$w]}" "${bytes[troupe,$w]}")"; done
-		printf '  %s\n' "$(target idle)"
+		if [ "$w" = idle ]; then printf '  %s\n' "$(target idle)"; else printf '\n'; fi
 	fi
 done
