@@ -4,9 +4,15 @@
 #   build-test/  warnings as errors
 #   build-tsan/  ThreadSanitizer
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer (+ leaks)
-# TROUPE_TEST_SANITIZERS=0 skips the two sanitizer passes. The last line of
-# output is "N passed, N failed", summed over the passes; the exit status is
-# non-zero if any step failed.
+# then, when clang is there, a fuzz pass:
+#   build-fuzz/  every libFuzzer target of tests/fuzz, TROUPE_FUZZ_SECONDS
+#                (default 60) each on a copy of its seed corpus, a few at
+#                once; a crash, leak, timeout or memory blow-up fails it
+#                (docs/fuzzing.md).
+# TROUPE_TEST_SANITIZERS=0 skips the two sanitizer passes, TROUPE_TEST_FUZZ=0
+# the fuzz pass. The last line of output is "N passed, N failed", summed over
+# the passes (each fuzz target counts as one); the exit status is non-zero if
+# any step failed.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -82,6 +88,80 @@ tsan_needs_no_aslr() {
 	[ "$bits" -gt 28 ] && setarch "$(uname -m)" -R true 2>/dev/null
 }
 
+# The fuzz pass: builds build-fuzz with clang and runs every target for
+# TROUPE_FUZZ_SECONDS on a fresh copy of its seeds (the checked-in corpus
+# is never written), up to $ncpu targets at once. Logs and whatever a
+# crash left are in build-fuzz/fuzz-run/.
+run_fuzz() {
+	local dir=build-fuzz secs=${TROUPE_FUZZ_SECONDS:-60}
+	local cc
+	cc=$(command -v clang || true)
+	if [ -z "$cc" ]; then
+		banner "fuzz pass skipped (no clang)"
+		return
+	fi
+	banner "[fuzz] configure $dir ($(elapsed))"
+	if ! CC=$cc cmake -S . -B "$dir" -DCMAKE_C_COMPILER="$cc" \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_FUZZ=ON \
+		-DTROUPE_BUILD_TESTS=OFF -DTROUPE_BUILD_SAMPLES=OFF; then
+		errors+=("fuzz: configure failed")
+		return
+	fi
+	banner "[fuzz] build $dir ($(elapsed))"
+	if ! cmake --build "$dir" -j "$ncpu"; then
+		errors+=("fuzz: build failed")
+		return
+	fi
+	banner "[fuzz] run each target for ${secs}s ($(elapsed))"
+	local run=$dir/fuzz-run
+	rm -rf "$run"
+	mkdir -p "$run"
+	local -a names=()
+	local bin name
+	for bin in "$dir"/tests/fuzz/fuzz_*; do
+		[ -f "$bin" ] && [ -x "$bin" ] || continue
+		name=${bin##*/fuzz_}
+		mkdir -p "$run/$name/corpus" "$run/$name/artifacts"
+		if [ -d "tests/fuzz/corpus/$name" ]; then
+			cp -r "tests/fuzz/corpus/$name/." "$run/$name/corpus/"
+		fi
+		while [ "$(jobs -rp | wc -l)" -ge "$ncpu" ]; do
+			wait -n
+		done
+		# -timeout: an input that takes this long is a failure (a
+		# hang); -rss_limit_mb: so is a process past this much.
+		(
+			timeout $((secs + 300)) "$bin" -max_total_time="$secs" \
+				-rss_limit_mb=2048 -timeout=30 -print_final_stats=1 \
+				-artifact_prefix="$run/$name/artifacts/" \
+				"$run/$name/corpus" >"$run/$name.log" 2>&1
+			echo $? >"$run/$name.rc"
+		) &
+		names+=("$name")
+	done
+	wait
+	if [ ${#names[@]} -eq 0 ]; then
+		errors+=("fuzz: no targets were built")
+		return
+	fi
+	local rc last crash
+	for name in "${names[@]}"; do
+		rc=$(cat "$run/$name.rc" 2>/dev/null || echo 1)
+		last=$(grep -E '^#[0-9]+' "$run/$name.log" | tail -n 1)
+		last=$(sed -E 's/^#([0-9]+)[[:space:]]+[A-Z]+[[:space:]]+/\1 runs, /; s/ corp:.*exec\/s: ([0-9]+).*/, \1 exec\/s/' <<<"$last")
+		crash=$(ls "$run/$name/artifacts" 2>/dev/null | head -n 1)
+		if [ "$rc" -eq 0 ] && [ -z "$crash" ]; then
+			passed=$((passed + 1))
+			echo "fuzz_$name: ${secs}s, $last, no crash"
+		else
+			failed=$((failed + 1))
+			echo "fuzz_$name: FAILED (status $rc) after $last; see $run/$name.log"
+			grep -E '^==[0-9]+==ERROR|^SUMMARY|deadly signal|ERROR: libFuzzer' "$run/$name.log" | head -n 5
+			errors+=("fuzz: fuzz_$name failed (status $rc): $run/$name.log${crash:+, input $run/$name/artifacts/$crash}")
+		fi
+	done
+}
+
 banner "setup: system packages"
 if bash deploy/setup.sh; then
 	run_pass werror build-test "" \
@@ -97,6 +177,12 @@ if bash deploy/setup.sh; then
 			-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_WERROR=OFF -DTROUPE_SANITIZE=address
 	else
 		banner "sanitizer passes skipped (TROUPE_TEST_SANITIZERS=0)"
+	fi
+
+	if [ "${TROUPE_TEST_FUZZ:-1}" != 0 ]; then
+		run_fuzz
+	else
+		banner "fuzz pass skipped (TROUPE_TEST_FUZZ=0)"
 	fi
 else
 	errors+=("setup failed")

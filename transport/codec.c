@@ -3,6 +3,7 @@
  */
 #include "codec.h"
 
+#include <limits.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -300,11 +301,19 @@ static bool get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
 	return false;
 }
 
+/* protobuf-c reads a tag or a length prefix of at most five bytes (a
+ * longer one, even a valid varint, fails its unpack) and takes no length
+ * over INT_MAX: the fast path leaves such input to protobuf-c (FAST_NO),
+ * so that both accept the same frames. */
+#define PB_PREFIX_MAX 5
+
 /* The next field's number (1..15, else 0) and wire type. */
 static unsigned get_tag(const uint8_t **pp, const uint8_t *end, unsigned *wt)
 {
+	const uint8_t *start = *pp;
 	uint64_t tag;
-	if (!get_varint(pp, end, &tag) || (tag >> 3) > 15)
+	if (!get_varint(pp, end, &tag) || *pp - start > PB_PREFIX_MAX ||
+	    (tag >> 3) > 15)
 		return 0;
 	*wt = (unsigned)(tag & 7);
 	return (unsigned)(tag >> 3);
@@ -313,8 +322,10 @@ static unsigned get_tag(const uint8_t **pp, const uint8_t *end, unsigned *wt)
 /* A length-delimited field's extent, checked against `end`. */
 static bool get_len(const uint8_t **pp, const uint8_t *end, size_t *len)
 {
+	const uint8_t *start = *pp;
 	uint64_t v;
-	if (!get_varint(pp, end, &v) || v > (uint64_t)(end - *pp))
+	if (!get_varint(pp, end, &v) || *pp - start > PB_PREFIX_MAX ||
+	    v > INT_MAX || v > (uint64_t)(end - *pp))
 		return false;
 	*len = (size_t)v;
 	return true;

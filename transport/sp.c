@@ -1147,6 +1147,10 @@ void tr__sp_in_trust(tr__sp_in *in, uint32_t id)
 	pthread_mutex_unlock(&in->mtx);
 }
 
+/* The read under way is left to complete rather than cancelled: a
+ * cancelled read on nng's TLS stream aborts the TCP read under it, which
+ * fails the whole connection. The read side parks once it sees the flag,
+ * with what it read kept in the parser. */
 void tr__sp_in_pause(tr__sp_in *in, uint32_t id)
 {
 	pthread_mutex_lock(&in->mtx);

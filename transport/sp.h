@@ -175,7 +175,8 @@ void tr__sp_in_trust(tr__sp_in *in, uint32_t id);
 
 /* Receive-side flow control. After tr__sp_in_pause(in, id) returns, no
  * `frame` call for `id` begins, and once the read already under way (at
- * most one buffer, up to 256 KiB) completes, nothing more is read from
+ * most what the connection's buffer has room for: 256 KiB, or the rest of a
+ * larger frame being read) completes, nothing more is read from
  * its socket, so the sender's writes stall once the socket buffers are
  * full (TCP pushes back). Frames read but not delivered are kept, and
  * delivered in order after tr__sp_in_resume. Either call may be made from
