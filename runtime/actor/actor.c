@@ -359,19 +359,19 @@ int tr__dist_inject_locked(tr_runtime *rt, tr_pid to, tr_msg *m)
 	return tr__deliver(rt, NULL, to, m);
 }
 
-int tr__dist_inject_many_locked(
-    tr_runtime *rt, tr_pid to, tr_msg **msgs, size_t n)
+/* The actor of a local pid from the wire (inside a section), or NULL:
+ * counted as `n` dropped messages, as a send to a dead pid is. */
+static tr__actor *wire_target(tr_runtime *rt, tr_pid to, size_t n)
 {
-	if (to.node != 0)
-		return TR_EINVAL;
-	if (n == 0)
-		return TR_OK;
 	tr__actor *a = tr__lookup(rt, to);
-	if (TR_UNLIKELY(a == NULL)) {
-		atomic_fetch_add_explicit(
-		    &rt->x_dropped, n, memory_order_relaxed);
-		return TR_ENOPROC;
-	}
+	if (TR_UNLIKELY(a == NULL))
+		atomic_fetch_add_explicit(&rt->x_dropped, n, memory_order_relaxed);
+	return a;
+}
+
+/* Pushes msgs[0..n-1] (n > 0) onto a's mailbox as one chain. */
+static void chain_push(tr_runtime *rt, tr__actor *a, tr_msg **msgs, size_t n)
+{
 	/* The chain is private until the exchange below: plain links. */
 	for (size_t i = 0; i + 1 < n; i++)
 		__atomic_store_n(
@@ -388,6 +388,19 @@ int tr__dist_inject_many_locked(
 	if ((prev & 1u) != 0)
 		tr__schedule(rt, NULL, a, true);
 	atomic_fetch_add_explicit(&rt->x_sent, n, memory_order_relaxed);
+}
+
+int tr__dist_inject_many_locked(
+    tr_runtime *rt, tr_pid to, tr_msg **msgs, size_t n)
+{
+	if (to.node != 0)
+		return TR_EINVAL;
+	if (n == 0)
+		return TR_OK;
+	tr__actor *a = wire_target(rt, to, n);
+	if (a == NULL)
+		return TR_ENOPROC;
+	chain_push(rt, a, msgs, n);
 	return TR_OK;
 }
 
@@ -398,12 +411,9 @@ int tr__dist_inject_bounded_locked(
 		return TR_EINVAL;
 	if (n == 0)
 		return TR_OK;
-	tr__actor *a = tr__lookup(rt, to);
-	if (TR_UNLIKELY(a == NULL)) {
-		atomic_fetch_add_explicit(
-		    &rt->x_dropped, n, memory_order_relaxed);
+	tr__actor *a = wire_target(rt, to, n);
+	if (a == NULL)
 		return TR_ENOPROC;
-	}
 	if (atomic_load_explicit(&a->rin, memory_order_seq_cst) >= limit) {
 		/* Ask to hear of the drain first, then look again: either
 		 * the owner's take (seq_cst, in tr__rin_taken) sees the
@@ -425,7 +435,8 @@ int tr__dist_inject_bounded_locked(
 	 * was not added. */
 	atomic_fetch_add_explicit(&a->rin, bytes, memory_order_relaxed);
 	atomic_fetch_add_explicit(&rt->rin_total, bytes, memory_order_relaxed);
-	return tr__dist_inject_many_locked(rt, to, msgs, n);
+	chain_push(rt, a, msgs, n);
+	return TR_OK;
 }
 
 uint64_t tr__dist_backlog(tr_runtime *rt)

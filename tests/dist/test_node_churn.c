@@ -19,19 +19,6 @@
 
 #include "node_child.h"
 
-static long rss_kb(void)
-{
-	char line[256];
-	FILE *f = fopen("/proc/self/status", "r");
-	long kb = -1;
-	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	if (f != NULL)
-		fclose(f);
-	return kb;
-}
-
 static int fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -126,7 +113,7 @@ static void test_restarts(void **state)
 		tr_node_stop(c);
 		if (i == cycles / 10) {
 			tt_sleep_ms(200);
-			rss_warm = rss_kb();
+			rss_warm = tt_proc_kb(0, "VmRSS");
 			fds_warm = fds();
 		}
 	}
@@ -139,7 +126,7 @@ static void test_restarts(void **state)
 		assert_rc(tr_node_stats_get(&st, t), TR_OK);
 	} while (st.peers_up != 0 && tt_now_ms() < until);
 	tt_sleep_ms(300);
-	long rss_end = rss_kb();
+	long rss_end = tt_proc_kb(0, "VmRSS");
 	int fds_end = fds();
 	assert_rc(tr_node_stats_get(&st, t), TR_OK);
 	print_message("%ld restarts in %lld ms (%.0f/s); RSS %ld -> %ld kB "

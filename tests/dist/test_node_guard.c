@@ -560,20 +560,6 @@ static int flooder_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 static const tr_behaviour flooder_b = {
     "flooder", flooder_init, flooder_handle, NULL};
 
-static long rss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	long kb = -1;
-	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	if (f != NULL)
-		fclose(f);
-	return kb;
-}
-
 /* A slow actor flooded from another node: the receiving node's memory
  * stays bounded, the sender sees TR_EAGAIN and never loses a message,
  * every message arrives in order, the node's other actors answer
@@ -592,7 +578,7 @@ static void test_flood(void **state)
 	assert_rc(
 	    tr_node_whereis(&slow, e->node, "alpha", "slow", WAIT_MS), TR_OK);
 	call_ok(e, echo);
-	long base = rss_kb(e->kids[k].pid), peak = base;
+	long base = tt_proc_kb(e->kids[k].pid, "VmRSS"), peak = base;
 	struct flood *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
 	f->to = slow;
@@ -606,7 +592,7 @@ static void test_flood(void **state)
 		call_ok(e, echo);
 		if (tt_now_ms() - t0 > worst)
 			worst = tt_now_ms() - t0;
-		long r = rss_kb(e->kids[k].pid);
+		long r = tt_proc_kb(e->kids[k].pid, "VmRSS");
 		if (r > peak)
 			peak = r;
 		tt_sleep_ms(20);
@@ -631,7 +617,7 @@ static void test_flood(void **state)
 			memcpy(&c, r->data, sizeof(c));
 			tr_msg_free(r);
 		}
-		long rr = rss_kb(e->kids[k].pid);
+		long rr = tt_proc_kb(e->kids[k].pid, "VmRSS");
 		if (rr > peak)
 			peak = rr;
 		tt_sleep_ms(50);
