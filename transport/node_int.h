@@ -256,7 +256,8 @@ struct tr_node {
 	_Atomic uint32_t top; /* highest index in use */
 	_Atomic uint64_t n_unauth, n_bad, n_refused, n_local;
 	_Atomic uint64_t n_hs_refused[TR__HS_R_NCAUSES];
-	tr__ratelog log_unauth, log_bad, log_local, log_flow;
+	tr__ratelog log_unauth, log_bad, log_local, log_flow, log_conns;
+	uint64_t seen_deadline, seen_cap; /* control thread: logged so far */
 	tr__ratelog log_hs[TR__HS_R_NCAUSES];
 	/* The peer of the last named send: a stream of named sends to one
 	 * node then skips the node lock and the walk of the entries. Cleared

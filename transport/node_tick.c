@@ -120,6 +120,28 @@ static void tick_peers_locked(struct tr_node *n, int64_t t, int64_t tick)
 	}
 }
 
+/* Connections the connection layer closed unproved (at the handshake
+ * deadline, or the oldest for the cap) are counted there; say so in the
+ * log too, once in a while. */
+static void log_conns(struct tr_node *n)
+{
+	tr__sp_in_stats st;
+	tr__sp_in_stats_get(n->in, &st);
+	uint64_t d = st.closed_deadline - n->seen_deadline;
+	uint64_t c = st.closed_cap - n->seen_cap;
+	if (d == 0 && c == 0)
+		return;
+	if (tr__ratelogf(&n->log_conns, n->rt, 0,
+	        "NODE %s: closed connections that proved nothing: %llu at "
+	        "the handshake deadline, %llu to make room (%u unproved "
+	        "open)",
+	        n->name, (unsigned long long)d, (unsigned long long)c,
+	        st.untrusted)) {
+		n->seen_deadline = st.closed_deadline;
+		n->seen_cap = st.closed_cap;
+	}
+}
+
 void *tr__ticker_main(void *arg)
 {
 	struct tr_node *n = arg;
@@ -150,6 +172,7 @@ void *tr__ticker_main(void *arg)
 			pthread_mutex_unlock(&n->lock);
 			tr__flush_all(n, false);
 			tr__sp_in_reap(n->in); /* closed inbound connections */
+			log_conns(n);
 			tr__linger_sweep(n, false);
 			tr__flow_tick(n);
 			tr__peer_reclaim(n);

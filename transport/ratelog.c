@@ -20,7 +20,7 @@ void tr__ratelog_init(tr__ratelog *r)
 	atomic_init(&r->suppressed, 0);
 }
 
-void tr__ratelogf(
+bool tr__ratelogf(
     tr__ratelog *r, tr_runtime *rt, uint32_t interval_ms, const char *fmt, ...)
 {
 	int64_t now = mono_ms();
@@ -33,7 +33,7 @@ void tr__ratelogf(
 	        now + iv, memory_order_relaxed, memory_order_relaxed)) {
 		atomic_fetch_add_explicit(
 		    &r->suppressed, 1, memory_order_relaxed);
-		return;
+		return false;
 	}
 	uint64_t more =
 	    atomic_exchange_explicit(&r->suppressed, 0, memory_order_relaxed);
@@ -43,9 +43,10 @@ void tr__ratelogf(
 	int k = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (k < 0)
-		return;
+		return false;
 	if (more != 0 && (size_t)k < sizeof(line))
 		snprintf(line + k, sizeof(line) - (size_t)k,
 		    " (%llu more since)", (unsigned long long)more);
 	tr_log(rt, line);
+	return true;
 }

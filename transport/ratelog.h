@@ -9,6 +9,7 @@
 #define TR_RATELOG_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "troupe/troupe.h"
@@ -27,8 +28,8 @@ void tr__ratelog_init(tr__ratelog *r);
 /* Logs the formatted line through tr_log(rt, ...) unless this cause
  * logged one less than `interval_ms` ago (0: TR__RATELOG_MS); a line
  * after a quiet spell ends with " (N more since)". Lines are cut at 511
- * bytes. */
-void tr__ratelogf(tr__ratelog *r, tr_runtime *rt, uint32_t interval_ms,
+ * bytes. Returns whether it logged. */
+bool tr__ratelogf(tr__ratelog *r, tr_runtime *rt, uint32_t interval_ms,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif
