@@ -55,7 +55,7 @@ static void park_append(
 		k->head = m;
 	k->tail = m;
 	k->bytes += b;
-	p->parked += b;
+	atomic_fetch_add_explicit(&p->parked, b, memory_order_relaxed);
 	atomic_fetch_add_explicit(&n->parked_total, b, memory_order_relaxed);
 }
 
@@ -224,7 +224,8 @@ static void pause_locked(struct tr_node *n, struct tr__peer *p)
 
 void tr__flow_after_frame(struct tr_node *n, struct tr__peer *p)
 {
-	bool over_peer = p->parked > n->park_max;
+	size_t parked = atomic_load_explicit(&p->parked, memory_order_relaxed);
+	bool over_peer = parked > n->park_max;
 	bool over_node = total(n) > n->recv_max;
 	if (!over_peer && !over_node)
 		return;
@@ -236,7 +237,7 @@ void tr__flow_after_frame(struct tr_node *n, struct tr__peer *p)
 		tr__ratelogf(&n->log_flow, n->rt, 0,
 		    "NODE %s: stopped reading from node %s for a while: %zu "
 		    "bytes held back for busy actors",
-		    n->name, p->name, p->parked);
+		    n->name, p->name, parked);
 	}
 	if (over_node && !n->global_paused) {
 		n->global_paused = true;
@@ -301,7 +302,7 @@ static bool unpark(struct tr_node *n, struct tr__peer *p, tr_pid to, char *name)
 		if (rest == NULL)
 			pk->tail = NULL;
 		pk->bytes -= b;
-		p->parked -= b;
+		atomic_fetch_sub_explicit(&p->parked, b, memory_order_relaxed);
 		atomic_fetch_sub_explicit(
 		    &n->parked_total, b, memory_order_relaxed);
 	}
@@ -339,7 +340,8 @@ void tr__flow_tick(struct tr_node *n)
 				tr__sp_in_resume(n->in, p->inp);
 	}
 	for (struct tr__peer *p = n->peers; p != NULL; p = p->next) {
-		if (!p->paused || p->parked >= n->park_max / 2)
+		if (!p->paused || atomic_load_explicit(&p->parked,
+		                      memory_order_relaxed) >= n->park_max / 2)
 			continue;
 		p->paused = false;
 		if (!n->global_paused && p->inp != 0)
@@ -361,9 +363,9 @@ void tr__flow_drop(struct tr_node *n, struct tr__peer *p)
 		}
 		park_remove(p, pk);
 	}
-	atomic_fetch_sub_explicit(
-	    &n->parked_total, p->parked, memory_order_relaxed);
-	p->parked = 0;
+	atomic_fetch_sub_explicit(&n->parked_total,
+	    atomic_exchange_explicit(&p->parked, 0, memory_order_relaxed),
+	    memory_order_relaxed);
 	pthread_mutex_unlock(&p->flow);
 }
 

@@ -365,7 +365,8 @@ static tr__actor *wire_target(tr_runtime *rt, tr_pid to, size_t n)
 {
 	tr__actor *a = tr__lookup(rt, to);
 	if (TR_UNLIKELY(a == NULL))
-		atomic_fetch_add_explicit(&rt->x_dropped, n, memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &rt->x_dropped, n, memory_order_relaxed);
 	return a;
 }
 
