@@ -1140,8 +1140,8 @@ static uint64_t run_remote_flood(
 	wait_done(port);
 	*secs = now_s() - t0;
 	printf("remote-flood receiver_rss_kb %ld peak_kb %ld refused %" PRIu64
-	       "\n",
-	    rss0, proc_kb(remote.pid, "VmHWM"), s.refused);
+	       " accepted %" PRIu64 "\n",
+	    rss0, proc_kb(remote.pid, "VmHWM"), s.refused, a[0]);
 	return a[0];
 }
 #endif /* TROUPE_BENCH_REMOTE */

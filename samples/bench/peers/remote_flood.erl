@@ -11,7 +11,7 @@
 %% Prints, as troupe-bench does:
 %%
 %%   remote-flood <N> ops in <seconds> s = <msgs/s> ops/s
-%%   remote-flood receiver_rss_kb <before> peak_kb <peak> refused 0
+%%   remote-flood receiver_rss_kb <before> peak_kb <peak> refused 0 accepted <N>
 %%
 %% The receiver's resident memory is read from its /proc/self/status
 %% (VmRSS before, VmHWM after). Erlang refuses no send: a sender whose
@@ -53,7 +53,8 @@ main([NA, SrvName]) ->
     Peak = rpc:call(Srv, erlang, apply, [fun() -> status_kb("VmHWM") end, []]),
     S = Us / 1.0e6,
     io:format("remote-flood ~B ops in ~.4f s = ~B ops/s~n", [N, S, round(N / S)]),
-    io:format("remote-flood receiver_rss_kb ~B peak_kb ~B refused 0~n", [Rss0, Peak]).
+    io:format("remote-flood receiver_rss_kb ~B peak_kb ~B refused 0 accepted ~B~n",
+              [Rss0, Peak, N]).
 
 run(N, Srv) ->
     {slow, Srv} ! {start, N, self()},
