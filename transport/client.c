@@ -492,7 +492,21 @@ typedef struct slot {
 	uint64_t ref, mref;               /* the request and its monitor */
 	uint32_t timeout_ms;
 	char name[72]; /* to_name, printable, for messages */
+	nng_pipe pipe; /* the connection of the request being handled, or
+	                * NNG_PIPE_INITIALIZER */
 } slot;
+
+/* One admitted connection, in the endpoint's table (see conn_mu). */
+typedef struct conn {
+	uint32_t id;   /* nng_pipe_id of the pipe; 0 marks a free cell */
+	uint32_t busy; /* its requests being verified, called or answered */
+	nng_time last; /* when it was admitted, a request of it arrived, or
+	                * a reply to it ended: what idleness counts from */
+	bool closing;  /* closed as idle; it leaves at its REM_POST */
+} conn;
+
+/* Causes of the connection log lines. */
+enum { CL_REFUSED, CL_IDLE, CL_COUNT };
 
 /* START's payload. */
 typedef struct start_msg {
@@ -533,6 +547,29 @@ struct tr__client {
 	_Atomic uint64_t refused[TR__CC_COUNT];
 	_Atomic uint64_t answered, failed;
 	tr__ratelog log[TR__CC_COUNT];
+
+	/* The admitted connections: an open-addressing table of at least
+	 * twice max_conns cells keyed by pipe id, so that it never fills
+	 * and probes stay short. Written by the pipe notifications (nng's
+	 * threads), the slot callbacks and the actor (a request's start
+	 * and end) and the sweep, all under `conn_mu`, a leaf lock: no nng
+	 * call is made while it is held. */
+	pthread_mutex_t conn_mu;
+	bool conn_mu_init;
+	conn *conns;
+	uint32_t conn_mask; /* cells - 1; cells is a power of two */
+	uint32_t nconns;    /* entries, closing ones included */
+	uint32_t max_conns;
+	uint32_t idle_ms;
+	nng_duration sweep_ms;
+	nng_aio *sweep; /* the idle sweep's sleep */
+	_Atomic uint64_t conns_refused, conns_idle_closed;
+	tr__ratelog conn_log[CL_COUNT];
+	/* For the log lines of the pipe notifications, which may come
+	 * before `url` is known (tcp://...:0): the configured URL until
+	 * then. Release/acquire: a reader of `url` sees its bytes. */
+	char *cfg_url;
+	_Atomic(const char *) log_url;
 };
 
 static uint64_t wall_ms(void)
@@ -579,8 +616,13 @@ static nng_msg *reply_msg(
 	return m;
 }
 
+static void conn_end(tr__client *c, slot *s);
+
+/* Receives the next request; whatever request the slot handled before
+ * has ended. */
 static void slot_recv(slot *s)
 {
+	conn_end(s->c, s);
 	s->state = S_RECV;
 	nng_aio_set_timeout(s->aio, NNG_DURATION_INFINITE);
 	nng_ctx_recv(s->ctx, s->aio);
@@ -619,6 +661,204 @@ static void note_refusal(tr__client *c, const tr__client_verdict *vd)
 static void release_call(tr__client *c)
 {
 	atomic_fetch_sub_explicit(&c->calls, 1, memory_order_relaxed);
+}
+
+/* ---- connections ----------------------------------------------------------
+ *
+ * nng runs a socket's pipe notifications for each connection: ADD_PRE
+ * once its SP header exchange is done and before the protocol sees it
+ * (closing the pipe there refuses it), REM_POST once it is gone, also for
+ * one refused in ADD_PRE (nng 1.5.2 runs every later event of a pipe
+ * whose ADD_PRE ran). nng_close returns only after every REM_POST of the
+ * socket has run. */
+
+static uint32_t conn_home(const tr__client *c, uint32_t id)
+{
+	/* Pipe ids are consecutive: spread them (Fibonacci hashing). */
+	return (id * 2654435761u) & c->conn_mask;
+}
+
+/* The cell of `id`, or UINT32_MAX. Under conn_mu. */
+static uint32_t conn_find(const tr__client *c, uint32_t id)
+{
+	uint32_t i = conn_home(c, id);
+
+	if (id == 0)
+		return UINT32_MAX;
+	while (c->conns[i].id != 0) {
+		if (c->conns[i].id == id)
+			return i;
+		i = (i + 1) & c->conn_mask;
+	}
+	return UINT32_MAX;
+}
+
+/* Adds `id`; the caller checked that nconns < max_conns (so there is a
+ * free cell). Under conn_mu. */
+static void conn_insert(tr__client *c, uint32_t id, nng_time now)
+{
+	uint32_t i = conn_home(c, id);
+
+	while (c->conns[i].id != 0)
+		i = (i + 1) & c->conn_mask;
+	c->conns[i] = (conn){.id = id, .last = now};
+	c->nconns++;
+}
+
+/* Empties cell `i` and closes the gap (backward shift), so that lookups
+ * need no tombstones. Under conn_mu. */
+static void conn_remove_at(tr__client *c, uint32_t i)
+{
+	uint32_t j = i;
+
+	for (;;) {
+		uint32_t h;
+
+		j = (j + 1) & c->conn_mask;
+		if (c->conns[j].id == 0)
+			break;
+		h = conn_home(c, c->conns[j].id);
+		/* The entry at j may move back to the hole at i if i is on
+		 * its probe sequence, that is, no nearer to j than its home
+		 * is (cyclically). */
+		if (((j - h) & c->conn_mask) >= ((j - i) & c->conn_mask)) {
+			c->conns[i] = c->conns[j];
+			i = j;
+		}
+	}
+	c->conns[i] = (conn){0};
+	c->nconns--;
+}
+
+static const char *log_url(tr__client *c)
+{
+	/* acquire: pairs with the release store in listen_on. */
+	return atomic_load_explicit(&c->log_url, memory_order_acquire);
+}
+
+static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	tr__client *c = arg;
+	int id = nng_pipe_id(p);
+	uint32_t i, open = 0;
+	bool refuse = false;
+
+	if (id <= 0)
+		return;
+	pthread_mutex_lock(&c->conn_mu);
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		if (c->nconns >= c->max_conns) {
+			refuse = true;
+			open = c->nconns;
+		} else {
+			conn_insert(c, (uint32_t)id, nng_clock());
+		}
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		/* Not found: one refused above. */
+		if ((i = conn_find(c, (uint32_t)id)) != UINT32_MAX)
+			conn_remove_at(c, i);
+	}
+	pthread_mutex_unlock(&c->conn_mu);
+	if (!refuse)
+		return;
+	atomic_fetch_add_explicit(&c->conns_refused, 1, memory_order_relaxed);
+	tr__ratelogf(&c->conn_log[CL_REFUSED], c->rt, 0,
+	    "client endpoint %s: refused a connection: %u are open, the "
+	    "limit (client_max_conns)",
+	    log_url(c), open);
+	/* Before the protocol has seen it: no request of it is read. */
+	(void)nng_pipe_close(p);
+}
+
+/* A request arrived on `s` from pipe `p`: its connection is busy until
+ * the request ends (conn_end). Returns false if the sweep is closing the
+ * connection as idle: it found no request in progress, and this one must
+ * not be served either, so that the client can send it again on a new
+ * connection and be served there (as the request is then neither
+ * recorded nor called). Slot callback. */
+static bool conn_begin(tr__client *c, slot *s, nng_pipe p)
+{
+	uint32_t i;
+	bool ok = true;
+
+	s->pipe = p;
+	pthread_mutex_lock(&c->conn_mu);
+	if ((i = conn_find(c, (uint32_t)nng_pipe_id(p))) != UINT32_MAX) {
+		c->conns[i].busy++;
+		c->conns[i].last = nng_clock();
+		ok = !c->conns[i].closing;
+	}
+	pthread_mutex_unlock(&c->conn_mu);
+	return ok;
+}
+
+/* The request `s` handled has ended (its reply sent, dropped or never
+ * made): its connection's idle time starts again. Not found: the
+ * connection went meanwhile. */
+static void conn_end(tr__client *c, slot *s)
+{
+	uint32_t i;
+	int id = nng_pipe_id(s->pipe);
+
+	if (id <= 0)
+		return;
+	s->pipe = (nng_pipe)NNG_PIPE_INITIALIZER;
+	pthread_mutex_lock(&c->conn_mu);
+	if ((i = conn_find(c, (uint32_t)id)) != UINT32_MAX) {
+		if (c->conns[i].busy > 0)
+			c->conns[i].busy--;
+		c->conns[i].last = nng_clock();
+	}
+	pthread_mutex_unlock(&c->conn_mu);
+}
+
+/* The sweep's callback: closes the connections idle for idle_ms, then
+ * sleeps again. The table is walked in batches so that no nng call is
+ * made under conn_mu. */
+static void sweep_cb(void *arg)
+{
+	enum { BATCH = 32 };
+	tr__client *c = arg;
+	nng_pipe batch[BATCH];
+	uint32_t n, i = 0;
+	nng_time now;
+	int rv = nng_aio_result(c->sweep);
+
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED ||
+	    atomic_load_explicit(&c->stopping, memory_order_relaxed))
+		return;
+	now = nng_clock();
+	do {
+		n = 0;
+		pthread_mutex_lock(&c->conn_mu);
+		for (; i <= c->conn_mask && n < BATCH; i++) {
+			conn *e = &c->conns[i];
+
+			/* `last` may be later than `now`: a request came
+			 * since. */
+			if (e->id == 0 || e->closing || e->busy > 0 ||
+			    e->last + c->idle_ms > now)
+				continue;
+			/* It stays, and counts against max_conns, until
+			 * nng has closed it (REM_POST). */
+			e->closing = true;
+			batch[n].id = e->id;
+			n++;
+		}
+		pthread_mutex_unlock(&c->conn_mu);
+		for (uint32_t k = 0; k < n; k++) {
+			/* A pipe that is gone already leaves on its own. */
+			if (nng_pipe_close(batch[k]) != 0)
+				continue;
+			atomic_fetch_add_explicit(
+			    &c->conns_idle_closed, 1, memory_order_relaxed);
+			tr__ratelogf(&c->conn_log[CL_IDLE], c->rt, 0,
+			    "client endpoint %s: closed a connection idle "
+			    "for %u ms (client_idle_ms)",
+			    log_url(c), c->idle_ms);
+		}
+	} while (i <= c->conn_mask);
+	nng_sleep_aio(c->sweep_ms, c->sweep);
 }
 
 /* A frame arrived on `s` (callback): refuse it at once, or hand it to the
@@ -729,6 +969,12 @@ static void slot_cb(void *arg)
 		}
 		m = nng_aio_get_msg(s->aio);
 		nng_aio_set_msg(s->aio, NULL);
+		if (!conn_begin(c, s, nng_msg_get_pipe(m))) {
+			/* Its connection is being closed as idle. */
+			nng_msg_free(m);
+			slot_recv(s);
+			return;
+		}
 		on_request(s, m);
 		return;
 	case S_SEND:
@@ -940,6 +1186,10 @@ static void client_free(tr__client *c)
 		tr__client_request_free(c->slots[i].req);
 	free(c->slots);
 	free(c->active);
+	free(c->conns);
+	if (c->conn_mu_init)
+		pthread_mutex_destroy(&c->conn_mu);
+	free(c->cfg_url);
 	tr_msg_free(c->stop);
 	tr__client_verifier_fini(&c->v);
 	tr__nonce_cache_free(c->cache);
@@ -980,6 +1230,8 @@ static void client_close(tr__client *c)
 	for (uint32_t i = 0; c->slots != NULL && i < c->nslots; i++)
 		if (c->slots[i].aio != NULL)
 			nng_aio_stop(c->slots[i].aio);
+	if (c->sweep != NULL)
+		nng_aio_stop(c->sweep);
 	for (uint32_t i = 0; c->slots != NULL && i < c->nslots; i++) {
 		slot *s = &c->slots[i];
 
@@ -992,9 +1244,14 @@ static void client_close(tr__client *c)
 			nng_ctx_close(s->ctx);
 		s->ctx_open = false;
 	}
+	/* Runs the REM_POST of every connection left: the table is still
+	 * there for them. */
 	if (c->sock_open)
 		nng_close(c->sock);
 	c->sock_open = false;
+	if (c->sweep != NULL)
+		nng_aio_free(c->sweep);
+	c->sweep = NULL;
 	for (uint32_t i = 0; c->slots != NULL && i < c->nslots; i++) {
 		if (c->slots[i].aio != NULL)
 			nng_aio_free(c->slots[i].aio);
@@ -1048,6 +1305,12 @@ static int listen_on(tr__client *c, const tr__client_opts *o)
 	if ((rv = tr__nng_err(nng_rep0_open(&c->sock))) != TR_OK)
 		return rv;
 	c->sock_open = true;
+	/* Before the listener starts, so that every connection is seen. */
+	if ((rv = tr__nng_err(nng_pipe_notify(
+	         c->sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, c))) != TR_OK ||
+	    (rv = tr__nng_err(nng_pipe_notify(
+	         c->sock, NNG_PIPE_EV_REM_POST, pipe_cb, c))) != TR_OK)
+		return rv;
 	/* nng 1.5.2 accepts messages of any size by default: bound both the
 	 * socket and the listener, as every listener of troupe does. A
 	 * longer frame is refused on its length header: the connection is
@@ -1069,7 +1332,11 @@ static int listen_on(tr__client *c, const tr__client_opts *o)
 	} else {
 		c->url = strdup(o->url);
 	}
-	return c->url != NULL ? TR_OK : TR_ENOMEM;
+	if (c->url == NULL)
+		return TR_ENOMEM;
+	/* release: pairs with the acquire in log_url. */
+	atomic_store_explicit(&c->log_url, c->url, memory_order_release);
+	return TR_OK;
 }
 
 int tr__client_start(tr__client **cp, tr_runtime *rt, const tr__client_opts *o)
@@ -1082,7 +1349,8 @@ int tr__client_start(tr__client **cp, tr_runtime *rt, const tr__client_opts *o)
 	*cp = NULL;
 	if (rt == NULL || o == NULL || o->url == NULL || o->cookie == NULL ||
 	    o->cookie[0] == '\0' || o->node == NULL || o->node[0] == '\0' ||
-	    o->max_calls > TR__CLIENT_MAX_CALLS_CAP)
+	    o->max_calls > TR__CLIENT_MAX_CALLS_CAP ||
+	    o->max_conns > TR__CLIENT_MAX_CONNS_CAP)
 		return TR_EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -1093,17 +1361,36 @@ int tr__client_start(tr__client **cp, tr_runtime *rt, const tr__client_opts *o)
 	    o->max_request != 0 ? o->max_request : TR__CLIENT_MAX_REQUEST;
 	c->max_calls = o->max_calls != 0 ? o->max_calls : TR__CLIENT_MAX_CALLS;
 	c->nslots = c->max_calls + TR__CLIENT_SPARE;
+	c->max_conns = o->max_conns != 0 ? o->max_conns : TR__CLIENT_MAX_CONNS;
+	c->idle_ms = o->idle_ms != 0 ? o->idle_ms : TR__CLIENT_IDLE_MS;
+	c->sweep_ms = (nng_duration)(c->idle_ms / 8);
+	if (c->sweep_ms < 5)
+		c->sweep_ms = 5;
+	if (c->sweep_ms > 1000)
+		c->sweep_ms = 1000;
 	if (pthread_mutex_init(&c->mu, NULL) != 0) {
 		free(c);
 		return TR_ENOMEM;
 	}
 	c->mu_init = true;
-	c->slots = calloc(c->nslots, sizeof(*c->slots));
-	c->active = calloc(c->nslots, sizeof(*c->active));
-	if (c->slots == NULL || c->active == NULL) {
+	if (pthread_mutex_init(&c->conn_mu, NULL) != 0) {
 		rv = TR_ENOMEM;
 		goto fail;
 	}
+	c->conn_mu_init = true;
+	c->conn_mask = 1;
+	while (c->conn_mask + 1 < 2 * c->max_conns)
+		c->conn_mask = 2 * c->conn_mask + 1;
+	c->slots = calloc(c->nslots, sizeof(*c->slots));
+	c->active = calloc(c->nslots, sizeof(*c->active));
+	c->conns = calloc((size_t)c->conn_mask + 1, sizeof(*c->conns));
+	c->cfg_url = strdup(o->url);
+	if (c->slots == NULL || c->active == NULL || c->conns == NULL ||
+	    c->cfg_url == NULL) {
+		rv = TR_ENOMEM;
+		goto fail;
+	}
+	atomic_init(&c->log_url, c->cfg_url);
 	if ((rv = tr__nonce_cache_alloc(&c->cache, o->nonces)) != TR_OK ||
 	    (rv = tr__client_verifier_init(
 	         &c->v, o->cookie, o->node, o->window_ms, c->cache)) != TR_OK ||
@@ -1133,8 +1420,11 @@ int tr__client_start(tr__client **cp, tr_runtime *rt, const tr__client_opts *o)
 		    TR_OK)
 			goto fail;
 	}
+	if ((rv = tr__nng_err(nng_aio_alloc(&c->sweep, sweep_cb, c))) != TR_OK)
+		goto fail;
 	for (uint32_t i = 0; i < c->nslots; i++)
 		slot_recv(&c->slots[i]);
+	nng_sleep_aio(c->sweep_ms, c->sweep);
 	*cp = c;
 	return TR_OK;
 fail:
@@ -1158,6 +1448,13 @@ int tr__client_stats_get(tr__client_stats *st, tr__client *c)
 	st->answered = atomic_load_explicit(&c->answered, memory_order_relaxed);
 	st->failed = atomic_load_explicit(&c->failed, memory_order_relaxed);
 	st->calls = atomic_load_explicit(&c->calls, memory_order_relaxed);
+	st->conns_refused =
+	    atomic_load_explicit(&c->conns_refused, memory_order_relaxed);
+	st->conns_idle_closed =
+	    atomic_load_explicit(&c->conns_idle_closed, memory_order_relaxed);
+	pthread_mutex_lock(&c->conn_mu);
+	st->conns = c->nconns;
+	pthread_mutex_unlock(&c->conn_mu);
 	return TR_OK;
 }
 

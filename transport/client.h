@@ -60,6 +60,9 @@
 #define TR__CLIENT_CALL_MS 5000        /* call timeout when timeout_ms is 0 */
 #define TR__CLIENT_CALL_MAX_MS 30000   /* cap on a request's timeout_ms */
 #define TR__CLIENT_WHY_MAX 256         /* longest reason, NUL included */
+#define TR__CLIENT_MAX_CONNS 256       /* default connections open at once */
+#define TR__CLIENT_MAX_CONNS_CAP 65536 /* largest max_conns accepted */
+#define TR__CLIENT_IDLE_MS 60000       /* default idle time before a close */
 
 /* The endpoint's own messages to its actor, in the local-only range (they
  * carry slot numbers of one process; tr_msg_type_local is true for both,
@@ -206,8 +209,35 @@ int tr__client_sign(uint8_t **frame, size_t *len, const void *key, size_t klen,
  *     callee's name after its request went out.
  *   - A reply waits at most TR__CLIENT_SEND_MS for a client that does not
  *     read, then is dropped and its context receives again.
- * Every refusal is counted by cause (tr__client_stats_get) and logged at
- * most once per 10 s per cause (ratelog.h). */
+ *   - Connections: at most max_conns are open at once. nng tells the
+ *     endpoint of each connection once its SP header exchange is done,
+ *     before it may carry a request (a pipe notification); one beyond
+ *     the limit is closed there, without a byte of a request read, and
+ *     counted (conns_refused). So the frames nng holds for connections
+ *     total at most max_conns * max_request bytes.
+ *   - Idle connections: one that has no request being verified, called
+ *     or answered, and received none for idle_ms (counted from when it
+ *     was admitted, its last request arrived, or its last reply ended),
+ *     is closed (conns_idle_closed). A slow call keeps its connection;
+ *     a connection that trickles a frame and never completes it does
+ *     not. A sweep on one nng sleep, every idle_ms / 8 (between 5 ms
+ *     and 1 s), finds them: a connection is closed between idle_ms and
+ *     idle_ms plus that period after it went quiet. No thread and no
+ *     timer per connection: a table allocated at start, at most 96
+ *     bytes per unit of max_conns (12 KiB for the default).
+ *   - Not reached by the two above: a connection that has not finished
+ *     its SP header exchange (its TLS handshake included) is nng's
+ *     alone, as nng 1.5.2 tells of none before. nng closes it after
+ *     10 s; their number is not bounded here.
+ *   What a client sees of either close: its connection closed, no
+ *   reply. Neither closes a connection with a request in progress, so a
+ *   request still waiting for its reply then never reached an actor and
+ *   its nonce was not recorded. A req0 socket dials again
+ *   (NNG_OPT_RECONNMINT, 100 ms by default) and sends such a request
+ *   again on the new connection, where it is served; one refused for
+ *   the limit is admitted once others close.
+ * Every refusal and close is counted by cause (tr__client_stats_get) and
+ * logged at most once per 10 s per cause (ratelog.h). */
 typedef struct tr__client tr__client;
 
 /* How to start an endpoint. Zero-initialise, then fill. */
@@ -220,6 +250,11 @@ typedef struct tr__client_opts {
 	uint32_t max_calls;   /* calls in progress; 0: TR__CLIENT_MAX_CALLS,
 	                       * at most TR__CLIENT_MAX_CALLS_CAP */
 	size_t nonces;        /* replay cache capacity; 0: TR__CLIENT_NONCES */
+	uint32_t max_conns;   /* connections open at once; 0:
+	                       * TR__CLIENT_MAX_CONNS, at most
+	                       * TR__CLIENT_MAX_CONNS_CAP */
+	uint32_t idle_ms;     /* a connection quiet this long is closed; 0:
+	                       * TR__CLIENT_IDLE_MS */
 	const char *tls_cert; /* tls+tcp:// only: the node's certificate and */
 	const char *tls_key;  /* its private key, PEM text (the contents of
 	                       * tr_node_opts' tls_cert_file / tls_key_file) */
@@ -231,11 +266,11 @@ typedef struct tr__client_opts {
  * Over tls+tcp:// the endpoint presents tls_cert and does not ask the
  * client for a certificate (requests are signed; TLS adds privacy and
  * proves the node to the client). Errors: TR_EINVAL (a NULL or empty
- * argument, max_calls above the cap, a malformed URL, tls+tcp:// without
- * tls_cert and tls_key, or ones nng cannot load), TR_ENOTSUP (a transport
- * nng lacks), TR_EEXIST (address in use), TR_ENOMEM, TR_ECLOSED (the
- * runtime is stopping, other nng failures). On error nothing is left
- * behind. Call from a plain thread. */
+ * argument, max_calls or max_conns above its cap, a malformed URL,
+ * tls+tcp:// without tls_cert and tls_key, or ones nng cannot load),
+ * TR_ENOTSUP (a transport nng lacks), TR_EEXIST (address in use),
+ * TR_ENOMEM, TR_ECLOSED (the runtime is stopping, other nng failures). On error
+ * nothing is left behind. Call from a plain thread. */
 int tr__client_start(
     tr__client **c, tr_runtime *rt, const tr__client_opts *opts);
 
@@ -244,7 +279,8 @@ int tr__client_start(
 const char *tr__client_url(const tr__client *c);
 
 /* Counters since the start. Every refusal counts once under its cause;
- * `answered` and `failed` count accepted requests by outcome. */
+ * `answered` and `failed` count accepted requests by outcome; connections
+ * refused and closed as idle have counters of their own. */
 typedef struct tr__client_stats {
 	uint64_t refused[TR__CC_COUNT]; /* by cause; [TR__CC_OK] is 0 */
 	uint64_t answered; /* the actor replied; its reply was sent back */
@@ -252,6 +288,14 @@ typedef struct tr__client_stats {
 	                    * timeout, the actor exited, a local-only reply,
 	                    * out of memory */
 	uint32_t calls;    /* calls in progress now */
+	/* Connections open now: admitted and not yet gone (closing ones
+	 * included), never above max_conns. */
+	uint32_t conns;
+	/* Connections closed as soon as their SP headers were exchanged,
+	 * because max_conns were open. */
+	uint64_t conns_refused;
+	/* Connections closed after idle_ms without a request. */
+	uint64_t conns_idle_closed;
 } tr__client_stats;
 
 /* Fills `st`. Thread-safe. Errors: TR_EINVAL. */

@@ -258,6 +258,8 @@ static int node_setup(struct tr_node *n, const tr_node_opts *opts)
 		    .window_ms = opts->client_window_ms,
 		    .max_request = opts->client_max_request,
 		    .max_calls = opts->client_max_calls,
+		    .max_conns = opts->client_max_conns,
+		    .idle_ms = opts->client_idle_ms,
 		    .tls_cert = n->tls_cert,
 		    .tls_key = n->tls_key,
 		};
@@ -404,6 +406,9 @@ int tr_node_stats_get(tr_node_stats *st, tr_node *n)
 		st->client_local_type = cs.refused[TR__CC_LOCAL_TYPE];
 		st->client_busy =
 		    cs.refused[TR__CC_BUSY] + cs.refused[TR__CC_CACHE_FULL];
+		st->client_conns = cs.conns;
+		st->client_conns_refused = cs.conns_refused;
+		st->client_conns_idle_closed = cs.conns_idle_closed;
 	}
 	pthread_mutex_lock(&n->lock);
 	for (struct tr__peer *p = n->peers; p != NULL; p = p->next) {

@@ -88,6 +88,12 @@ typedef struct tr_node_opts {
 	uint32_t client_max_calls; /* client calls in progress at once (at
 	                            * most 65536); beyond, a request gets
 	                            * TR_EAGAIN at once; 0 = 64 */
+	uint32_t client_max_conns; /* client connections open at once (at
+	                            * most 65536); one beyond is closed as
+	                            * soon as it is made; 0 = 256 */
+	uint32_t client_idle_ms;   /* a client connection with no request
+	                            * for this long (none in progress) is
+	                            * closed; 0 = 60000 ms */
 } tr_node_opts;
 
 TR_API void tr_node_opts_init(tr_node_opts *opts);
@@ -186,6 +192,12 @@ typedef struct tr_node_stats {
 	uint64_t client_local_type;
 	uint64_t client_busy; /* client_max_calls in progress, or
 	                       * the replay cache full */
+	/* Connections to the client endpoint: open now, closed at once
+	 * because client_max_conns were open, closed after client_idle_ms
+	 * without a request. */
+	uint32_t client_conns;
+	uint64_t client_conns_refused;
+	uint64_t client_conns_idle_closed;
 } tr_node_stats;
 
 /* Fills `st`. Thread-safe. Errors: TR_EINVAL. */

@@ -3,7 +3,8 @@
  * node binding, old clients, local-only types), the replay cache against
  * a model, the endpoint from C (slow calls that occupy only their slots,
  * the bound on calls, the frame limit enforced on the length, raw SP over
- * TCP as docs/client.md describes it, TLS, the counters), and the shell
+ * TCP as docs/client.md describes it, the bounds on connections (how many,
+ * how long idle, descriptors after many), TLS, the counters), and the shell
  * recipe of docs/client.md run as written with protoc, openssl and nngcat.
  */
 #include "common.h"
@@ -23,6 +24,7 @@
 #include "client.h"
 #include "codec.h"
 #include "crypto.h"
+#include "troupe/node.h"
 
 #define COOKIE "s3cret cookie"
 #define NODE "alpha"
@@ -625,12 +627,17 @@ static const tr_behaviour local_b = {.name = "local", .handle = local_handle};
 
 /* Log lines of the endpoint, counted by the cause they name. */
 static atomic_uint log_lines[TR__CC_COUNT];
+static atomic_uint log_conn_refused, log_conn_idle;
 
 static void count_log(void *user, const char *line)
 {
 	char want[64];
 
 	(void)user;
+	if (strstr(line, "refused a connection") != NULL)
+		atomic_fetch_add(&log_conn_refused, 1);
+	if (strstr(line, "closed a connection idle") != NULL)
+		atomic_fetch_add(&log_conn_idle, 1);
 	for (int k = 1; k < TR__CC_COUNT; k++) {
 		snprintf(want, sizeof(want), "refused a request (%s)",
 		    tr__client_cause_name((tr__client_cause)k));
@@ -713,6 +720,8 @@ static void fx_runtime(struct fx *fx)
 	assert_rc(tr_runtime_start(&fx->rt, &o), TR_OK);
 	for (int k = 0; k < TR__CC_COUNT; k++)
 		atomic_store(&log_lines[k], 0);
+	atomic_store(&log_conn_refused, 0);
+	atomic_store(&log_conn_idle, 0);
 	tr_runtime_set_log(fx->rt, count_log, NULL);
 	for (size_t i = 0; i < sizeof(actors) / sizeof(actors[0]); i++) {
 		assert_rc(
@@ -929,6 +938,10 @@ static void test_endpoint(void **state)
 	assert_int_equal(st.answered, 1);
 	assert_int_equal(st.failed, 3);
 	assert_int_equal(st.calls, 0);
+	/* One connection, the whole time. */
+	assert_int_equal(st.conns, 1);
+	assert_int_equal(st.conns_refused, 0);
+	assert_int_equal(st.conns_idle_closed, 0);
 	assert_rc(tr__client_stats_get(NULL, fx->client), TR_EINVAL);
 	assert_rc(tr__client_stats_get(&st, NULL), TR_EINVAL);
 
@@ -1218,6 +1231,9 @@ static void test_start_errors(void **state)
 	o = opts_for(fx->url);
 	o.max_calls = TR__CLIENT_MAX_CALLS_CAP + 1;
 	assert_rc(tr__client_start(&c, fx->rt, &o), TR_EINVAL);
+	o = opts_for(fx->url);
+	o.max_conns = TR__CLIENT_MAX_CONNS_CAP + 1;
+	assert_rc(tr__client_start(&c, fx->rt, &o), TR_EINVAL);
 	o = opts_for("nonsense");
 	assert_rc(tr__client_start(&c, fx->rt, &o), TR_EINVAL);
 	o = opts_for("nope://x");
@@ -1499,6 +1515,405 @@ static void test_endpoint_too_large(void **state)
 	assert_rc(rep->error, TR_OK);
 	tr__client_reply_free(rep);
 	nng_close(s);
+	fx_stop(fx);
+}
+
+/* ---- bounds on connections ------------------------------------------------
+ */
+
+/* The most connections seen open at once by `sample`. */
+static uint32_t conns_peak;
+
+/* The endpoint's counters, keeping note of the peak of open connections. */
+static tr__client_stats sample(struct fx *fx)
+{
+	tr__client_stats st = stats(fx);
+
+	if (st.conns > conns_peak)
+		conns_peak = st.conns;
+	return st;
+}
+
+/* Connections the endpoint has decided on: admitted and still open, or
+ * refused. */
+static uint64_t conns_seen(struct fx *fx)
+{
+	tr__client_stats st = sample(fx);
+
+	return st.conns + st.conns_refused;
+}
+
+/* Whether the node closed `fd` within `ms`: the read sees the end of the
+ * stream (or a reset). */
+static bool closed_by_node(int fd, int ms)
+{
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+	uint8_t b;
+
+	if (poll(&pf, 1, ms) != 1)
+		return false;
+	return recv(fd, &b, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* A raw TCP connection that has done its SP handshake. */
+static int sp_connect(int port)
+{
+	int fd = tcp_connect(port);
+
+	sp_handshake(fd);
+	return fd;
+}
+
+/* A req socket that dials in the background (a connection refused at
+ * once is no error to nng: it dials again). */
+static nng_socket req_open_bg(const char *url)
+{
+	nng_socket s;
+
+	assert_int_equal(nng_req0_open(&s), 0);
+	assert_int_equal(
+	    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, TT_WAIT_MS), 0);
+	assert_int_equal(
+	    nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, TT_WAIT_MS), 0);
+	assert_int_equal(nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK), 0);
+	return s;
+}
+
+/* At most max_conns connections are open at once: one beyond is closed
+ * as soon as its SP headers are exchanged, before any request of it is
+ * read; each is counted, and the cause logged once per interval. A req
+ * client that comes while the endpoint is full is refused again at each
+ * redial, its request waiting on its side; it is served once another
+ * client leaves. */
+static void test_endpoint_conn_cap(void **state)
+{
+	enum { CAP = 4, EXTRA = 3 };
+	struct fx *fx = *state;
+	tr__client_opts o = opts_for(NULL);
+	Troupe__Wire__ClientReply *rep;
+	tr__client_stats st;
+	int fd[CAP + EXTRA], port;
+	struct req r;
+	nng_socket s;
+	nng_aio *aio;
+	nng_msg *m;
+	uint8_t *f;
+	size_t len;
+	int64_t t0 = tt_now_ms();
+
+	conns_peak = 0;
+	o.max_conns = CAP;
+	port = fx_start_tcp(fx, &o);
+	for (int i = 0; i < CAP + EXTRA; i++) {
+		fd[i] = sp_connect(port);
+		/* One at a time, so that the first CAP are the ones let
+		 * in. */
+		assert_true(
+		    TT_WAIT_FOR(conns_seen(fx) == (uint64_t)i + 1, TT_WAIT_MS));
+	}
+	st = sample(fx);
+	assert_int_equal(st.conns, CAP);
+	assert_int_equal(st.conns_refused, EXTRA);
+	for (int i = CAP; i < CAP + EXTRA; i++) {
+		assert_true(closed_by_node(fd[i], TT_WAIT_MS));
+		close(fd[i]);
+	}
+	/* The admitted ones stay, and are served. */
+	for (int i = 0; i < CAP; i++)
+		assert_false(closed_by_node(fd[i], i == 0 ? 200 : 0));
+	r = req_at(wall_ms());
+	f = frame_of(&len, &r, COOKIE);
+	sp_send(fd[1], 0x80000001u, f, len);
+	free(f);
+	{
+		uint32_t id;
+
+		rep = sp_recv(fd[1], &id);
+		assert_int_equal(id, 0x80000001u);
+		assert_rc(rep->error, TR_OK);
+		tr__client_reply_free(rep);
+	}
+
+	/* A req client, full house: its request waits on its side while
+	 * its connections are refused. */
+	s = req_open_bg(fx->url);
+	r = req_at(wall_ms());
+	f = frame_of(&len, &r, COOKIE);
+	assert_int_equal(nng_msg_alloc(&m, 0), 0);
+	assert_int_equal(nng_msg_append(m, f, len), 0);
+	free(f);
+	assert_int_equal(nng_aio_alloc(&aio, NULL, NULL), 0);
+	nng_aio_set_msg(aio, m);
+	nng_aio_set_timeout(aio, TT_WAIT_MS);
+	nng_send_aio(s, aio);
+	assert_true(
+	    TT_WAIT_FOR(sample(fx).conns_refused >= EXTRA + 2, TT_WAIT_MS));
+	assert_int_equal(sample(fx).answered, 1);
+	/* A place frees: the req client gets it, sends, is answered. */
+	close(fd[0]);
+	nng_aio_wait(aio);
+	assert_int_equal(nng_aio_result(aio), 0);
+	nng_aio_free(aio);
+	rep = recv_reply(s);
+	assert_rc(rep->error, TR_OK);
+	assert_int_equal(rep->payload.len, strlen("echo: hello"));
+	tr__client_reply_free(rep);
+	st = sample(fx);
+	assert_int_equal(st.conns, CAP);
+	assert_int_equal(st.answered, 2);
+	assert_true(conns_peak <= CAP);
+	/* Counted every time, logged once per 10 s. */
+	if (tt_now_ms() - t0 < 9000)
+		assert_int_equal(atomic_load(&log_conn_refused), 1);
+	else
+		assert_true(atomic_load(&log_conn_refused) >= 1);
+	print_message("%" PRIu64 " connections refused, %u log line(s)\n",
+	    st.conns_refused, atomic_load(&log_conn_refused));
+
+	nng_close(s);
+	for (int i = 1; i < CAP; i++)
+		close(fd[i]);
+	assert_true(TT_WAIT_FOR(sample(fx).conns == 0, TT_WAIT_MS));
+	assert_true(conns_peak <= CAP);
+	fx_stop(fx);
+}
+
+/* A connection with no request for idle_ms is closed; one that sends a
+ * request now and then stays, and so does one whose call is in progress
+ * for longer than idle_ms: its idle time starts when its reply is sent.
+ * A req client whose connection was closed as idle dials again by itself
+ * and is served. */
+static void test_endpoint_idle(void **state)
+{
+	enum { IDLE = 1000, QUIET = 2 };
+	struct fx *fx = *state;
+	tr__client_opts o = opts_for(NULL);
+	Troupe__Wire__ClientReply *rep;
+	int quiet[QUIET], busy, calling, port, rounds = 0;
+	uint64_t closed;
+	int64_t t0, t;
+	struct req r;
+	uint32_t id;
+	uint8_t *f;
+	size_t len;
+	nng_socket s;
+
+	o.idle_ms = IDLE;
+	port = fx_start_tcp(fx, &o);
+	t0 = tt_now_ms();
+	for (int i = 0; i < QUIET; i++)
+		quiet[i] = sp_connect(port);
+	busy = sp_connect(port);
+	calling = sp_connect(port);
+	assert_true(TT_WAIT_FOR(stats(fx).conns == QUIET + 2, TT_WAIT_MS));
+	r = req_at(wall_ms());
+	r.to = "hole";
+	r.timeout_ms = 3 * IDLE;
+	f = frame_of(&len, &r, COOKIE);
+	sp_send(calling, 0x80000001u, f, len);
+	free(f);
+	assert_true(TT_WAIT_FOR(stats(fx).calls == 1, TT_WAIT_MS));
+
+	/* Not closed before their time (checked only while it is early
+	 * enough to tell). */
+	for (int i = 0; i < QUIET; i++) {
+		bool gone = closed_by_node(quiet[i], 0);
+
+		if (tt_now_ms() < t0 + IDLE)
+			assert_false(gone);
+	}
+	/* The busy one keeps calling, well within idle_ms each time, until
+	 * the slow call ends (after 3 idle times); the quiet ones go
+	 * meanwhile. */
+	for (;;) {
+		struct pollfd pf = {.fd = calling, .events = POLLIN};
+
+		assert_true(poll(&pf, 1, 0) >= 0);
+		if (pf.revents != 0)
+			break;
+		assert_true(tt_now_ms() - t0 < TT_WAIT_MS);
+		r = req_at(wall_ms());
+		f = frame_of(&len, &r, COOKIE);
+		sp_send(busy, 0x80000000u | (uint32_t)++rounds, f, len);
+		free(f);
+		rep = sp_recv(busy, &id);
+		assert_int_equal(id, 0x80000000u | (uint32_t)rounds);
+		assert_rc(rep->error, TR_OK);
+		tr__client_reply_free(rep);
+		tt_sleep_ms(50);
+	}
+	for (int i = 0; i < QUIET; i++) {
+		assert_true(closed_by_node(quiet[i], TT_WAIT_MS));
+		close(quiet[i]);
+	}
+	/* The slow call's connection was kept for its reply. */
+	rep = sp_recv(calling, &id);
+	t = tt_now_ms();
+	assert_int_equal(id, 0x80000001u);
+	assert_rc(rep->error, TR_ETIMEDOUT);
+	tr__client_reply_free(rep);
+	assert_int_equal(stats(fx).conns_idle_closed, QUIET);
+	assert_int_equal(stats(fx).conns, 2);
+	print_message("%d calls on the busy connection over %" PRId64
+	              " ms; quiet ones closed\n",
+	    rounds, t - t0);
+
+	/* Now both are quiet: each goes an idle time after its last reply
+	 * (had the slow call's counted from its request, it would go at
+	 * the next sweep). */
+	assert_true(closed_by_node(calling, TT_WAIT_MS));
+	assert_true(tt_now_ms() - t >= IDLE / 4);
+	assert_true(closed_by_node(busy, TT_WAIT_MS));
+	close(calling);
+	close(busy);
+	assert_true(
+	    TT_WAIT_FOR(stats(fx).conns_idle_closed == QUIET + 2, TT_WAIT_MS));
+	/* Counted every time, logged once per 10 s. */
+	if (tt_now_ms() - t0 < 9000)
+		assert_int_equal(atomic_load(&log_conn_idle), 1);
+	else
+		assert_true(atomic_load(&log_conn_idle) >= 1);
+
+	/* A req client left quiet past idle_ms: its connection is closed,
+	 * it dials again, and its next call is served. */
+	s = req_open(fx->url);
+	closed = stats(fx).conns_idle_closed;
+	assert_true(
+	    TT_WAIT_FOR(stats(fx).conns_idle_closed > closed + 1, TT_WAIT_MS));
+	r = req_at(wall_ms());
+	rep = call_req(s, &r, COOKIE);
+	assert_rc(rep->error, TR_OK);
+	tr__client_reply_free(rep);
+	nng_close(s);
+	assert_true(TT_WAIT_FOR(stats(fx).conns == 0, TT_WAIT_MS));
+	fx_stop(fx);
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory's own */
+}
+
+/* Many connections made and dropped, over the limit and under it, by
+ * raw clients and req sockets, and left for the node to close as idle:
+ * afterwards this process (both ends) holds as many descriptors as
+ * before, and the endpoint counts no connection. */
+static void test_endpoint_conn_fds(void **state)
+{
+	enum { CAP = 4, PER = 8, ROUNDS = 40, IDLE = 200 };
+	struct fx *fx = *state;
+	tr__client_opts o = opts_for(NULL);
+	Troupe__Wire__ClientReply *rep;
+	tr__client_stats st;
+	int fd[PER], port, fds0, fds1;
+	struct req r;
+	nng_socket s;
+
+	conns_peak = 0;
+	o.max_conns = CAP;
+	o.idle_ms = IDLE;
+	port = fx_start_tcp(fx, &o);
+	/* A first req socket brings up whatever nng keeps for good. */
+	s = req_open(fx->url);
+	r = req_at(wall_ms());
+	rep = call_req(s, &r, COOKIE);
+	assert_rc(rep->error, TR_OK);
+	tr__client_reply_free(rep);
+	nng_close(s);
+	assert_true(TT_WAIT_FOR(stats(fx).conns == 0, TT_WAIT_MS));
+	fds0 = count_fds();
+
+	for (int round = 0; round < ROUNDS; round++) {
+		for (int i = 0; i < PER; i++)
+			fd[i] = sp_connect(port);
+		(void)sample(fx);
+		for (int i = 0; i < PER; i++)
+			close(fd[i]);
+		if (round % 8 == 0) {
+			assert_true(
+			    TT_WAIT_FOR(sample(fx).conns == 0, TT_WAIT_MS));
+			s = req_open(fx->url);
+			r = req_at(wall_ms());
+			rep = call_req(s, &r, COOKIE);
+			assert_rc(rep->error, TR_OK);
+			tr__client_reply_free(rep);
+			nng_close(s);
+		}
+	}
+	/* And a full house left for the node to close. */
+	assert_true(TT_WAIT_FOR(sample(fx).conns == 0, TT_WAIT_MS));
+	for (int i = 0; i < CAP; i++)
+		fd[i] = sp_connect(port);
+	for (int i = 0; i < CAP; i++) {
+		assert_true(closed_by_node(fd[i], TT_WAIT_MS));
+		close(fd[i]);
+	}
+	assert_true(TT_WAIT_FOR(sample(fx).conns == 0, TT_WAIT_MS));
+	st = sample(fx);
+	assert_true(st.conns_refused > 0);
+	assert_true(st.conns_idle_closed >= CAP);
+	assert_true(conns_peak <= CAP);
+	/* nng closes its ends on its own threads: wait for it. */
+	assert_true(TT_WAIT_FOR(count_fds() <= fds0, TT_WAIT_MS));
+	fds1 = count_fds();
+	print_message("descriptors %d before, %d after %d connections; %" PRIu64
+	              " refused, %" PRIu64 " closed as idle\n",
+	    fds0, fds1, ROUNDS * PER + CAP, st.conns_refused,
+	    st.conns_idle_closed);
+	assert_true(fds1 <= fds0);
+	fx_stop(fx);
+}
+
+/* The node's options reach its endpoint, and its counters the node's:
+ * with client_max_conns 2, a third req client is refused (again at each
+ * redial) while two are connected; with client_idle_ms short, a quiet
+ * one is closed. */
+static void test_node_client_conns(void **state)
+{
+	struct fx *fx = *state;
+	tr_node_opts o;
+	tr_node *node;
+	tr_node_stats st;
+	char url[340];
+	nng_socket s[3];
+
+	fx_runtime(fx);
+	snprintf(url, sizeof(url), "ipc://%s/node-client.ipc", fx->dir);
+	tr_node_opts_init(&o);
+	o.name = NODE;
+	o.cookie = COOKIE;
+	o.listen = (const char *const[]){"tcp://127.0.0.1:0", NULL};
+	o.client_url = url;
+	o.client_max_conns = 2;
+	o.client_idle_ms = 300;
+	assert_rc(tr_node_start(&node, fx->rt, &o), TR_OK);
+	for (int i = 0; i < 3; i++)
+		s[i] = req_open_bg(url);
+	assert_true(TT_WAIT_FOR(tr_node_stats_get(&st, node) == TR_OK &&
+	                            st.client_conns_refused >= 2,
+	    TT_WAIT_MS));
+	assert_true(st.client_conns <= 2);
+	for (int i = 0; i < 3; i++)
+		nng_close(s[i]);
+	assert_true(TT_WAIT_FOR(
+	    tr_node_stats_get(&st, node) == TR_OK && st.client_conns == 0,
+	    TT_WAIT_MS));
+	/* A quiet one is closed after client_idle_ms. */
+	s[0] = req_open_bg(url);
+	assert_true(TT_WAIT_FOR(tr_node_stats_get(&st, node) == TR_OK &&
+	                            st.client_conns_idle_closed >= 1,
+	    TT_WAIT_MS));
+	nng_close(s[0]);
+	tr_node_stop(node);
 	fx_stop(fx);
 }
 
@@ -1862,6 +2277,14 @@ int main(void)
 	        test_endpoint_raw_sp, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_endpoint_too_large, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_endpoint_conn_cap, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_endpoint_idle, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_endpoint_conn_fds, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_node_client_conns, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_endpoint_tls, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_recipe, fx_setup, fx_teardown),
