@@ -163,7 +163,7 @@ struct tr__peer {
 	pthread_mutex_t flow;
 	struct tr__park *parks;
 	_Atomic uint32_t nparks;
-	size_t parked; /* bytes in parks */
+	_Atomic size_t parked; /* bytes in parks; written under flow */
 	bool paused;   /* its connection: node lock */
 };
 
