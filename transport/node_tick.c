@@ -113,6 +113,16 @@ static void tick_peers_locked(struct tr_node *n, int64_t t, int64_t tick)
 			    &p->last_rx, t, memory_order_relaxed);
 		int64_t rx =
 		    atomic_load_explicit(&p->last_rx, memory_order_relaxed);
+		if (t - rx > TR__NODE_DOWN_TICKS * tick && p->inp != 0) {
+			/* No whole frame for 4 ticks; but bytes of a large
+			 * one may be arriving: that is not silence. */
+			int64_t q = tr__sp_in_quiet_ms(n->in, p->inp);
+			if (q >= 0 && q <= TR__NODE_DOWN_TICKS * tick) {
+				rx = t - q;
+				atomic_store_explicit(
+				    &p->last_rx, rx, memory_order_relaxed);
+			}
+		}
 		if (t - rx > TR__NODE_DOWN_TICKS * tick)
 			tr__peer_down_locked(n, p, "no heartbeat for 4 ticks");
 		else

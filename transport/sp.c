@@ -583,6 +583,9 @@ struct inconn {
 	_Atomic bool trusted;
 	_Atomic bool closed; /* its stream is closed */
 	_Atomic bool paused;
+	/* nng_clock() of the last bytes read (relaxed: a liveness hint for
+	 * the node's failure detector). */
+	_Atomic uint64_t last_rx;
 	/* Under in->mtx. */
 	bool ulisted; /* on the untrusted list */
 	bool dead;    /* moved to in->dead; `gone` reported or under way */
@@ -834,6 +837,7 @@ static void in_rx_cb(void *arg)
 		return;
 	}
 	tr__sp_parse_commit(&c->parse, nng_aio_count(c->rx));
+	atomic_store_explicit(&c->last_rx, nng_clock(), memory_order_relaxed);
 	rx_run(c);
 }
 
@@ -999,6 +1003,7 @@ static void accept_cb(void *arg)
 	in->st.accepted++;
 	in->st.open++;
 	c->deadline = nng_clock() + in->opts.handshake_ms;
+	atomic_init(&c->last_rx, nng_clock());
 	ulist_add(ls, c);
 	if (ls->nuntrusted > in->opts.max_untrusted_conns) {
 		in->st.closed_cap++;
@@ -1134,6 +1139,21 @@ int tr__sp_in_listener_of(tr__sp_in *in, uint32_t id)
 	int k = c != NULL ? c->ls->idx : -1;
 	pthread_mutex_unlock(&in->mtx);
 	return k;
+}
+
+int64_t tr__sp_in_quiet_ms(tr__sp_in *in, uint32_t id)
+{
+	pthread_mutex_lock(&in->mtx);
+	struct inconn *c = conn_find(in, id);
+	int64_t ms = -1;
+	if (c != NULL) {
+		uint64_t t =
+		    atomic_load_explicit(&c->last_rx, memory_order_relaxed);
+		uint64_t now = nng_clock();
+		ms = t != 0 && now >= t ? (int64_t)(now - t) : -1;
+	}
+	pthread_mutex_unlock(&in->mtx);
+	return ms;
 }
 
 void tr__sp_in_trust(tr__sp_in *in, uint32_t id)

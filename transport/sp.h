@@ -169,6 +169,11 @@ int tr__sp_in_alloc_opts(
 int tr__sp_in_alloc(tr__sp_in **inp, const tr__sp_in_ops *ops, size_t max_frame,
     size_t max_untrusted);
 
+/* Milliseconds since bytes last arrived on connection `id` (a frame may be
+ * under way: a peer sending a large frame is not silent), or -1 if it is
+ * gone. */
+int64_t tr__sp_in_quiet_ms(tr__sp_in *in, uint32_t id);
+
 /* Lets connection `id` send frames of up to max_frame bytes, and takes it
  * out of the handshake deadline and the cap on untrusted connections. */
 void tr__sp_in_trust(tr__sp_in *in, uint32_t id);

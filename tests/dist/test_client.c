@@ -1080,7 +1080,7 @@ static void test_endpoint_slow_calls(void **state)
 		slow[i] = req_open(fx->url);
 		r = req_at(wall_ms());
 		r.to = "hole";
-		r.timeout_ms = 2000;
+		r.timeout_ms = 5000;
 		send_req(slow[i], &r);
 	}
 	/* All K are in progress (so none of them waits in nng). */
@@ -1100,15 +1100,15 @@ static void test_endpoint_slow_calls(void **state)
 	print_message("fast call with %d slow ones outstanding: worst %" PRId64
 	              " ms\n",
 	    K, worst);
-	/* Generous (sanitizer builds), but far below the slow calls' 2 s. */
-	assert_true(worst < 1000);
+	/* The behaviour, not a speed: all 20 fast calls were answered while
+	 * every slow call still held its slot (they end after 5 s). */
 	assert_int_equal(stats(fx).calls, K);
 
 	for (size_t i = 0; i < K; i++) {
 		rep = recv_reply(slow[i]);
 		assert_rc(rep->error, TR_ETIMEDOUT);
 		assert_non_null(strstr(rep->message, "hole"));
-		assert_non_null(strstr(rep->message, "2000 ms"));
+		assert_non_null(strstr(rep->message, "5000 ms"));
 		tr__client_reply_free(rep);
 		nng_close(slow[i]);
 	}
@@ -1131,7 +1131,6 @@ static void test_endpoint_busy(void **state)
 	nng_socket slow[MAX], s;
 	uint8_t *f;
 	size_t len;
-	int64_t t0;
 
 	o.max_calls = MAX;
 	fx_start_with(fx, &o);
@@ -1139,16 +1138,16 @@ static void test_endpoint_busy(void **state)
 		slow[i] = req_open(fx->url);
 		r = req_at(wall_ms());
 		r.to = "hole";
-		r.timeout_ms = 1500;
+		r.timeout_ms = 5000;
 		send_req(slow[i], &r);
 	}
 	assert_true(TT_WAIT_FOR(stats(fx).calls == MAX, TT_WAIT_MS));
 	s = req_open(fx->url);
 	r = req_at(wall_ms());
 	f = frame_of(&len, &r, COOKIE);
-	t0 = tt_now_ms();
 	rep = roundtrip(s, f, len);
-	assert_true(tt_now_ms() - t0 < 1000);
+	/* Answered at once: while every slot is still held. */
+	assert_int_equal(stats(fx).calls, MAX);
 	assert_rc(rep->error, TR_EAGAIN);
 	assert_non_null(strstr(rep->message, "limit of 3 calls"));
 	tr__client_reply_free(rep);
@@ -1189,15 +1188,15 @@ static void test_endpoint_stop_busy(void **state)
 		s[i] = req_open(fx->url);
 		r = req_at(wall_ms());
 		r.to = "hole";
-		r.timeout_ms = 300;
+		r.timeout_ms = 30000;
 		send_req(s[i], &r);
 	}
 	tt_sleep_ms(50);
 	t0 = tt_now_ms();
 	tr__client_stop(fx->client);
 	fx->client = NULL;
-	/* Never waits for an actor. */
-	assert_true(tt_now_ms() - t0 < 2000);
+	/* Never waits for an actor: the calls would hold it for 30 s. */
+	assert_true(tt_now_ms() - t0 < 20000);
 	assert_rc(tr__client_start(&fx->client, fx->rt, &o), TR_OK);
 	for (size_t i = 0; i < N; i++)
 		nng_close(s[i]);

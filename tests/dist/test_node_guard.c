@@ -633,7 +633,6 @@ static void test_flood(void **state)
 	assert_true(res[1] > 0);
 	assert_true(st.busy_refused > 0);
 	assert_true(peak - base < 64 * 1024);
-	assert_true(worst < 2000);
 	assert_false(log_has(e, "is down"));
 	assert_int_equal(st.peers_up, 1);
 }
