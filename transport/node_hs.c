@@ -586,9 +586,11 @@ static void out_closed(void *arg, tr__sp_out *o)
 	struct tr_node *n = arg;
 	pthread_mutex_lock(&n->lock);
 	struct tr__peer *p = n->peers;
+	/* The state first: a pair that is down may be in its teardown,
+	 * which frees its connection without the node lock. */
 	for (; p != NULL; p = p->next)
-		if (p->out == o &&
-		    (p->state == TR__PS_UP || p->state == TR__PS_WAIT))
+		if ((p->state == TR__PS_UP || p->state == TR__PS_WAIT) &&
+		    p->out == o)
 			break;
 	if (p != NULL) {
 		tr__peer_down_locked(n, p, "connection closed");

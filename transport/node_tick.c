@@ -43,11 +43,17 @@ void tr__teardown(struct tr_node *n, struct tr__peer *p)
 	while (p->busy)
 		pthread_cond_wait(&p->idle, &p->lock);
 	pthread_mutex_unlock(&p->lock);
-	tr__sp_out_free(p->out); /* waits for its callbacks' return */
+	tr__sp_out *out = p->out;
+	nng_tls_config *tls = p->tls;
+	tr__sp_out_free(out); /* waits for its callbacks' return */
+	if (tls != NULL)
+		nng_tls_config_free(tls);
+	/* Under the node lock, as the callbacks that look for a pair by
+	 * its connection read it there. */
+	pthread_mutex_lock(&n->lock);
 	p->out = NULL;
-	if (p->tls != NULL)
-		nng_tls_config_free(p->tls);
 	p->tls = NULL;
+	pthread_mutex_unlock(&n->lock);
 	if (p->inp != 0)
 		tr__sp_in_drop(n->in, p->inp);
 	pthread_mutex_lock(&p->lock);

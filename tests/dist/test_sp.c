@@ -1367,8 +1367,10 @@ static void test_untrusted_flood(void **state)
 	assert_true(st.closed_cap > 0);
 	assert_int_equal(st.refused, 0);
 	/* Descriptors: the honest connection's two (both ends are in this
-	 * process), the cap, and those closed in the last few ms. */
-	assert_true(sm.max_fds <= fds0 + 2 + (int)cap + 64);
+	 * process), the cap, and those closed but not yet freed by the
+	 * background reaper, which lags on a loaded machine: bounded, and
+	 * far below the flood's 3000. */
+	assert_true(sm.max_fds <= fds0 + 2 + 4 * (int)cap + 256);
 	assert_true(fds1 <= fds0 + 2);
 	/* The first connections cost the threads' allocator arenas a few
 	 * MiB, once (ThreadSanitizer's shadow some tens); the two thirds
