@@ -173,7 +173,7 @@ if bash deploy/setup.sh; then
 			"TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 TROUPE_STRESS_ACTORS=$stress TROUPE_CHURN=5000" \
 			-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_WERROR=OFF -DTROUPE_SANITIZE=thread
 		run_pass asan build-asan \
-			"ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 TROUPE_STRESS_ACTORS=$stress TROUPE_CHURN=10000" \
+			"ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$root/tests/lsan.supp UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 TROUPE_STRESS_ACTORS=$stress TROUPE_CHURN=10000" \
 			-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_WERROR=OFF -DTROUPE_SANITIZE=address
 	else
 		banner "sanitizer passes skipped (TROUPE_TEST_SANITIZERS=0)"

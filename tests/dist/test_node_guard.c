@@ -148,7 +148,27 @@ struct keeper {
 	const char *urls[2];
 	atomic_bool stop;
 	atomic_int fails;
+	pthread_t thread;
 };
+
+/* The running keeper, stopped by the teardown too when a test fails
+ * before it could stop it (its node is about to be freed). */
+static struct keeper *keeper_running;
+
+static void keeper_stop(void)
+{
+	if (keeper_running == NULL)
+		return;
+	atomic_store(&keeper_running->stop, true);
+	pthread_join(keeper_running->thread, NULL);
+	keeper_running = NULL;
+}
+
+static int guard_teardown(void **state)
+{
+	keeper_stop();
+	return teardown(state);
+}
 
 static void *keep_connecting(void *arg)
 {
@@ -183,8 +203,9 @@ static void test_mutual_dialing(void **state)
 	}
 	kp.urls[0] = e->kids[k].url;
 	kp.urls[1] = alias;
-	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, keep_connecting, &kp), 0);
+	assert_int_equal(
+	    pthread_create(&kp.thread, NULL, keep_connecting, &kp), 0);
+	keeper_running = &kp;
 	tt_sleep_ms(300);
 	tr_pid echo = remote_echo(e, "alpha");
 	int64_t until = tt_now_ms() + 4000;
@@ -194,8 +215,7 @@ static void test_mutual_dialing(void **state)
 		calls++;
 		tt_sleep_ms(10);
 	}
-	atomic_store(&kp.stop, true);
-	pthread_join(t, NULL);
+	keeper_stop();
 	assert_true(calls > 50);
 	assert_int_equal(atomic_load(&kp.fails), 0);
 	assert_false(log_has(e, "is down"));
@@ -642,8 +662,8 @@ int main(void)
 	tt_save_signals();
 	signal(SIGPIPE, SIG_IGN);
 #define BOTH(fn)                                                               \
-	cmocka_unit_test_setup_teardown(fn, setup_ipc, teardown),              \
-	    cmocka_unit_test_setup_teardown(fn, setup_tcp, teardown)
+	cmocka_unit_test_setup_teardown(fn, setup_ipc, guard_teardown),        \
+	    cmocka_unit_test_setup_teardown(fn, setup_tcp, guard_teardown)
 	const struct CMUnitTest tests[] = {
 	    BOTH(test_hostile_hello),
 	    BOTH(test_mutual_dialing),
