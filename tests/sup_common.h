@@ -22,12 +22,13 @@ enum {
 struct tt_wcfg {
 	char id;
 	struct tt_evlog *log;
-	bool trap;           /* trap exits and ignore the EXIT messages */
-	int fail_from;       /* init fails from this start on (1: the first); 0:
-	                      * never */
-	int fail_reason;     /* what init fails with */
-	_Atomic int starts;  /* init calls */
-	_Atomic int running; /* initialised and not yet terminated */
+	bool trap;             /* trap exits and ignore the EXIT messages */
+	_Atomic int fail_from; /* init fails from this start on (1: the
+	                        * first); 0: never */
+	int fail_reason;       /* what init fails with (TR_INIT_IGNORE: init
+	                        * ignores the start) */
+	_Atomic int starts;    /* init calls */
+	_Atomic int running;   /* initialised and not yet terminated */
 	_Atomic int terms;
 	_Atomic int last_reason;      /* of the last terminate */
 	_Atomic int exits_seen;       /* EXIT messages trapped */
@@ -158,7 +159,8 @@ static TT_UNUSED tr_pid tt_child(tr_runtime *rt, tr_pid sup, const char *id)
 	tr_child_info info[64];
 	size_t n = 0;
 
-	assert_rc(tr_sup_which_children(info, 64, &n, rt, sup), TR_OK);
+	assert_rc(
+	    tr_sup_which_children(info, 64, &n, rt, sup, TT_WAIT_MS), TR_OK);
 	for (size_t i = 0; i < n && i < 64; i++)
 		if (strcmp(info[i].id, id) == 0)
 			return info[i].pid;
@@ -172,7 +174,8 @@ static TT_UNUSED bool tt_has_child(tr_runtime *rt, tr_pid sup, const char *id)
 	tr_child_info info[64];
 	size_t n = 0;
 
-	assert_rc(tr_sup_which_children(info, 64, &n, rt, sup), TR_OK);
+	assert_rc(
+	    tr_sup_which_children(info, 64, &n, rt, sup, TT_WAIT_MS), TR_OK);
 	for (size_t i = 0; i < n && i < 64; i++)
 		if (strcmp(info[i].id, id) == 0)
 			return true;
@@ -184,7 +187,7 @@ static TT_UNUSED tr_child_counts tt_counts(tr_runtime *rt, tr_pid sup)
 	tr_child_counts c;
 
 	memset(&c, 0, sizeof(c));
-	assert_rc(tr_sup_count_children(&c, rt, sup), TR_OK);
+	assert_rc(tr_sup_count_children(&c, rt, sup, TT_WAIT_MS), TR_OK);
 	return c;
 }
 
