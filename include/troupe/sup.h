@@ -172,7 +172,8 @@ struct tr_sup_args {
 
 /* The supervisor behaviour, to nest a supervisor in a tree: a child spec
  * with start = &tr_sup_behaviour, arg = a tr_sup_args that outlives the
- * tree, type = TR_CHILD_SUPERVISOR and shutdown TR_SHUTDOWN_INFINITY. */
+ * tree (its init_arg too), type = TR_CHILD_SUPERVISOR and shutdown
+ * TR_SHUTDOWN_INFINITY. */
 TR_API extern const tr_behaviour tr_sup_behaviour;
 
 /* Exit reasons of a supervisor whose init fails for a cause of its own
@@ -234,16 +235,17 @@ TR_API int tr_sup_start_link_args(
  * TR_ETIMEDOUT if no answer came in time: the request may still be carried
  * out after that (OTP's gen_server:call has the same caveat), and a late
  * answer is dropped. Strings given to a call are copied into the request;
- * a blob argument (below) is read by the supervisor when it handles the
- * request, possibly after a timeout. */
+ * a blob argument (the `arg` of a spec by name, or of a simple_one_for_one
+ * template made by name) is read by the supervisor when it handles the
+ * request, possibly after a timeout: keep it until the call has an answer,
+ * or start such a child with tr_sup_start_named_child, whose request
+ * carries its argument. */
 
 /* Adds a child and starts it. For simple_one_for_one, `spec` must be NULL
  * and `arg` is the new child's spawn argument: borrowed as above, or, when
  * the template was made by name, NULL or a `const tr_blob *` that is
- * copied when the supervisor handles the request (keep it until the call
- * returns with an answer; after TR_ETIMEDOUT, use tr_sup_start_named_child,
- * whose request carries its argument, if it cannot be kept); for the other
- * strategies `arg` is ignored. The new pid goes to *child (may be NULL);
+ * copied when the supervisor handles the request (see above); for the
+ * other strategies `arg` is ignored. The new pid goes to *child (may be NULL);
  * TR_OK with TR_PID_NONE means the child's init ignored the start (OTP's
  * {ok, undefined}: the spec is kept, stopped, unless the child is temporary
  * or dynamic). Errors: TR_EALREADY (a running child has this id, or the
