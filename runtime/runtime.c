@@ -25,6 +25,7 @@ static const char *const err_text[] = {
     [-TR_EINIT] = "actor init failed",
     [-TR_EALREADY] = "already started",
     [-TR_ERUNNING] = "child is running",
+    [-TR_ERESTARTING] = "child is restarting",
 };
 
 /* A code added below TR_E_LAST's old value moves TR_E_LAST and needs a

@@ -5,8 +5,9 @@
  * A worker's argument is a struct tt_wcfg that outlives the supervisor (it
  * is borrowed, as tr_child_spec says). The worker records its starts and
  * ends in the config's counters and in an event log ("Ia" init of a, "Fa"
- * failed init, "Ta:s" terminate with reason shutdown, "Xa" an EXIT message
- * trapped), so a test can check who was stopped and started, in what order.
+ * failed init, "Na" init that ignored its start, "Ta:s" terminate with
+ * reason shutdown, "Xa" an EXIT message trapped), so a test can check who
+ * was stopped and started, in what order.
  */
 #ifndef TROUPE_TESTS_SUP_COMMON_H
 #define TROUPE_TESTS_SUP_COMMON_H
@@ -17,17 +18,24 @@
 
 enum {
 	TT_W_STOP = 0x7100, /* payload: int reason; > 0 crashes by return */
+	TT_W_UNLINK,        /* request, payload: tr_pid; the worker unlinks
+	                     * itself from that pid, then replies */
 };
 
 struct tt_wcfg {
 	char id;
 	struct tt_evlog *log;
-	bool trap;           /* trap exits and ignore the EXIT messages */
-	int fail_from;       /* init fails from this start on (1: the first); 0:
-	                      * never */
-	int fail_reason;     /* what init fails with */
-	_Atomic int starts;  /* init calls */
-	_Atomic int running; /* initialised and not yet terminated */
+	bool trap;             /* trap exits and ignore the EXIT messages */
+	_Atomic int fail_from; /* init fails from this start on (1: the
+	                        * first); 0: never */
+	int fail_reason;       /* what init fails with (TR_INIT_IGNORE: init
+	                        * ignores the start) */
+	int on_shutdown;       /* with trap: an EXIT `shutdown` makes it exit
+	                        * with this reason (0: it ignores it) */
+	const char *reg_name;  /* init registers the worker under this name
+	                        * (NULL: none); fails with 1 if it cannot */
+	_Atomic int starts;    /* init calls */
+	_Atomic int running;   /* initialised and not yet terminated */
 	_Atomic int terms;
 	_Atomic int last_reason;      /* of the last terminate */
 	_Atomic int exits_seen;       /* EXIT messages trapped */
@@ -45,9 +53,13 @@ static int tt_worker_init(tr_ctx *ctx, void *arg, void **state)
 	int n = atomic_fetch_add(&cfg->starts, 1) + 1;
 
 	if (cfg->fail_from > 0 && n >= cfg->fail_from) {
-		tt_ev(cfg->log, 'F', cfg->id, cfg->fail_reason);
+		tt_ev(cfg->log, cfg->fail_reason == TR_INIT_IGNORE ? 'N' : 'F',
+		    cfg->id, cfg->fail_reason);
 		return cfg->fail_reason;
 	}
+	if (cfg->reg_name != NULL && tr_register(tr_runtime_of(ctx),
+	                                 cfg->reg_name, tr_self(ctx)) != TR_OK)
+		return 1;
 	st = malloc(sizeof(*st));
 	if (st == NULL)
 		return 1;
@@ -72,6 +84,18 @@ static int tt_worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		atomic_store(&st->cfg->last_exit_reason, info.reason);
 		atomic_fetch_add(&st->cfg->exits_seen, 1);
 		tt_ev(st->cfg->log, 'X', st->cfg->id, info.reason);
+		if (info.reason == TR_REASON_SHUTDOWN &&
+		    st->cfg->on_shutdown != 0)
+			tr_exit(ctx, st->cfg->on_shutdown);
+		return 0;
+	}
+	if (m->type == TT_W_UNLINK && m->ref != 0) {
+		tr_pid from;
+
+		TT_ACHECK(m->size == sizeof(from));
+		memcpy(&from, m->data, sizeof(from));
+		TT_ACHECK(tr_unlink(ctx, from) == TR_OK);
+		TT_ACHECK(tr_reply(ctx, m, TT_W_UNLINK, NULL, 0) == TR_OK);
 		return 0;
 	}
 	if (m->type == TT_W_STOP) {
@@ -158,7 +182,8 @@ static TT_UNUSED tr_pid tt_child(tr_runtime *rt, tr_pid sup, const char *id)
 	tr_child_info info[64];
 	size_t n = 0;
 
-	assert_rc(tr_sup_which_children(info, 64, &n, rt, sup), TR_OK);
+	assert_rc(
+	    tr_sup_which_children(info, 64, &n, rt, sup, TT_WAIT_MS), TR_OK);
 	for (size_t i = 0; i < n && i < 64; i++)
 		if (strcmp(info[i].id, id) == 0)
 			return info[i].pid;
@@ -172,7 +197,8 @@ static TT_UNUSED bool tt_has_child(tr_runtime *rt, tr_pid sup, const char *id)
 	tr_child_info info[64];
 	size_t n = 0;
 
-	assert_rc(tr_sup_which_children(info, 64, &n, rt, sup), TR_OK);
+	assert_rc(
+	    tr_sup_which_children(info, 64, &n, rt, sup, TT_WAIT_MS), TR_OK);
 	for (size_t i = 0; i < n && i < 64; i++)
 		if (strcmp(info[i].id, id) == 0)
 			return true;
@@ -184,7 +210,7 @@ static TT_UNUSED tr_child_counts tt_counts(tr_runtime *rt, tr_pid sup)
 	tr_child_counts c;
 
 	memset(&c, 0, sizeof(c));
-	assert_rc(tr_sup_count_children(&c, rt, sup), TR_OK);
+	assert_rc(tr_sup_count_children(&c, rt, sup, TT_WAIT_MS), TR_OK);
 	return c;
 }
 
@@ -205,6 +231,18 @@ static TT_UNUSED tr_pid tt_wait_restart(
 static TT_UNUSED void tt_wstop(tr_runtime *rt, tr_pid pid, int reason)
 {
 	assert_rc(tr_post(rt, pid, TT_W_STOP, &reason, sizeof(reason)), TR_OK);
+}
+
+/* Makes worker `pid` unlink itself from `from` (its supervisor), and
+ * waits until it has. */
+static TT_UNUSED void tt_wunlink(tr_runtime *rt, tr_pid pid, tr_pid from)
+{
+	tr_msg *r = NULL;
+
+	assert_rc(
+	    tr_call(&r, rt, pid, TT_W_UNLINK, &from, sizeof(from), TT_WAIT_MS),
+	    TR_OK);
+	tr_msg_free(r);
 }
 
 /* Crashes worker `pid` and waits until it is dead. */

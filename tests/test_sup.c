@@ -28,7 +28,8 @@ static void test_start_and_stop_order(void **state)
 	sup = tt_sup_start(rt, &f, specs, 3);
 	/* All started, in order, before tr_sup_start returned. */
 	tt_assert_events(&evlog, 0, "Ia Ib Ic");
-	assert_rc(tr_sup_which_children(info, 4, &n, rt, sup), TR_OK);
+	assert_rc(
+	    tr_sup_which_children(info, 4, &n, rt, sup, TT_WAIT_MS), TR_OK);
 	assert_int_equal(n, 3);
 	assert_string_equal(info[0].id, "a");
 	assert_string_equal(info[1].id, "b");
@@ -46,7 +47,8 @@ static void test_start_and_stop_order(void **state)
 	                     atomic_load(&c.running),
 	    0);
 	assert_rc(
-	    tr_sup_count_children(&(tr_child_counts){0}, rt, sup), TR_ENOPROC);
+	    tr_sup_count_children(&(tr_child_counts){0}, rt, sup, TT_WAIT_MS),
+	    TR_ENOPROC);
 	tt_pstop(fx);
 }
 
@@ -210,8 +212,9 @@ static void test_restart_types(void **state)
 		cnt = tt_counts(rt, sup);
 		assert_int_equal(cnt.specs, 3);
 		assert_int_equal(cnt.active, 2);
-		assert_rc(
-		    tr_sup_restart_child(&pid, rt, sup, "trans", NULL), TR_OK);
+		assert_rc(tr_sup_restart_child(
+		              &pid, rt, sup, "trans", TT_WAIT_MS, NULL),
+		    TR_OK);
 		assert_true(tr_is_alive(rt, pid));
 	}
 	old = tt_child(rt, sup, "trans");
@@ -226,7 +229,8 @@ static void test_restart_types(void **state)
 	assert_int_equal(cnt.specs, 2);
 	assert_int_equal(cnt.active, 2);
 	assert_int_equal(atomic_load(&m.starts), 1);
-	assert_rc(tr_sup_restart_child(&pid, rt, sup, "temp", NULL), TR_ENOENT);
+	assert_rc(tr_sup_restart_child(&pid, rt, sup, "temp", TT_WAIT_MS, NULL),
+	    TR_ENOENT);
 
 	tt_sup_stop(rt, port, w, sup);
 	assert_int_equal(atomic_load(&p.running) + atomic_load(&t.running) +
@@ -462,28 +466,31 @@ static void test_shutdown_kinds(void **state)
 	sup = tt_sup_start(rt, &f, specs, 3);
 
 	/* Brutal kill: killed at once, no shutdown signal first. */
-	assert_rc(tr_sup_terminate_child(rt, sup, "k"), TR_OK);
+	assert_rc(tr_sup_terminate_child(rt, sup, "k", TT_WAIT_MS), TR_OK);
 	assert_int_equal(atomic_load(&k.running), 0);
 	assert_int_equal(atomic_load(&k.last_reason), TR_REASON_KILLED);
 	assert_int_equal(atomic_load(&k.exits_seen), 0);
 
 	/* A timeout: a shutdown signal (trapped and ignored), then a kill. */
-	assert_rc(tr_sup_terminate_child(rt, sup, "s"), TR_OK);
+	assert_rc(tr_sup_terminate_child(rt, sup, "s", TT_WAIT_MS), TR_OK);
 	assert_int_equal(atomic_load(&s.running), 0);
 	assert_int_equal(atomic_load(&s.exits_seen), 1);
 	assert_int_equal(atomic_load(&s.last_exit_reason), TR_REASON_SHUTDOWN);
 	assert_int_equal(atomic_load(&s.last_reason), TR_REASON_KILLED);
 
 	/* A child that obeys stops with shutdown, long before its timeout. */
-	assert_rc(tr_sup_terminate_child(rt, sup, "o"), TR_OK);
+	assert_rc(tr_sup_terminate_child(rt, sup, "o", TT_WAIT_MS), TR_OK);
 	assert_int_equal(atomic_load(&o.running), 0);
 	assert_int_equal(atomic_load(&o.last_reason), TR_REASON_SHUTDOWN);
 	tt_assert_events(&evlog, 3, "Tk:k Xs Ts:k To:s");
 
 	/* The specs stay; the same holds when the supervisor stops. */
-	assert_rc(tr_sup_restart_child(&pid, rt, sup, "s", NULL), TR_OK);
-	assert_rc(tr_sup_restart_child(&pid, rt, sup, "k", NULL), TR_OK);
-	assert_rc(tr_sup_restart_child(&pid, rt, sup, "o", NULL), TR_OK);
+	assert_rc(
+	    tr_sup_restart_child(&pid, rt, sup, "s", TT_WAIT_MS, NULL), TR_OK);
+	assert_rc(
+	    tr_sup_restart_child(&pid, rt, sup, "k", TT_WAIT_MS, NULL), TR_OK);
+	assert_rc(
+	    tr_sup_restart_child(&pid, rt, sup, "o", TT_WAIT_MS, NULL), TR_OK);
 	tt_sup_stop(rt, port, w, sup);
 	assert_int_equal(atomic_load(&s.running), 0);
 	assert_int_equal(atomic_load(&s.last_reason), TR_REASON_KILLED);

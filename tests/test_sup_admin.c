@@ -29,9 +29,11 @@ static void test_child_admin(void **state)
 	pa = tt_child(rt, sup, "a");
 
 	/* start_child: a new id starts, after the others. */
-	assert_rc(tr_sup_start_child(&pb, rt, sup, &sb, NULL, NULL), TR_OK);
+	assert_rc(tr_sup_start_child(&pb, rt, sup, &sb, NULL, TT_WAIT_MS, NULL),
+	    TR_OK);
 	assert_true(tr_is_alive(rt, pb));
-	assert_rc(tr_sup_which_children(info, 4, &n, rt, sup), TR_OK);
+	assert_rc(
+	    tr_sup_which_children(info, 4, &n, rt, sup, TT_WAIT_MS), TR_OK);
 	assert_int_equal(n, 2);
 	assert_string_equal(info[0].id, "a");
 	assert_string_equal(info[1].id, "b");
@@ -39,33 +41,37 @@ static void test_child_admin(void **state)
 
 	/* The id of a running child: already started, with its pid. */
 	pid = TR_PID_NONE;
-	assert_rc(tr_sup_start_child(&pid, rt, sup, &specs[0], NULL, NULL),
+	assert_rc(tr_sup_start_child(
+	              &pid, rt, sup, &specs[0], NULL, TT_WAIT_MS, NULL),
 	    TR_EALREADY);
 	assert_true(tr_pid_eq(pid, pa));
 
 	/* Running: no restart, no delete. */
-	assert_rc(tr_sup_restart_child(&pid, rt, sup, "a", NULL), TR_ERUNNING);
-	assert_rc(tr_sup_delete_child(rt, sup, "a"), TR_ERUNNING);
+	assert_rc(tr_sup_restart_child(&pid, rt, sup, "a", TT_WAIT_MS, NULL),
+	    TR_ERUNNING);
+	assert_rc(tr_sup_delete_child(rt, sup, "a", TT_WAIT_MS), TR_ERUNNING);
 
 	/* Terminated: the spec stays (already present), and restarts with
 	 * a new pid. */
-	assert_rc(tr_sup_terminate_child(rt, sup, "a"), TR_OK);
+	assert_rc(tr_sup_terminate_child(rt, sup, "a", TT_WAIT_MS), TR_OK);
 	assert_false(tr_is_alive(rt, pa));
 	assert_true(tr_pid_is_none(tt_child(rt, sup, "a")));
 	cnt = tt_counts(rt, sup);
 	assert_int_equal(cnt.specs, 2);
 	assert_int_equal(cnt.active, 1);
-	assert_rc(tr_sup_start_child(&pid, rt, sup, &specs[0], NULL, NULL),
+	assert_rc(tr_sup_start_child(
+	              &pid, rt, sup, &specs[0], NULL, TT_WAIT_MS, NULL),
 	    TR_EEXIST);
-	assert_rc(tr_sup_terminate_child(rt, sup, "a"), TR_OK);
-	assert_rc(tr_sup_restart_child(&pid, rt, sup, "a", NULL), TR_OK);
+	assert_rc(tr_sup_terminate_child(rt, sup, "a", TT_WAIT_MS), TR_OK);
+	assert_rc(
+	    tr_sup_restart_child(&pid, rt, sup, "a", TT_WAIT_MS, NULL), TR_OK);
 	assert_false(tr_pid_eq(pid, pa));
 	assert_true(tr_is_alive(rt, pid));
 	assert_true(tr_pid_eq(tt_child(rt, sup, "a"), pid));
 
 	/* Deleting a stopped child forgets it. */
-	assert_rc(tr_sup_terminate_child(rt, sup, "b"), TR_OK);
-	assert_rc(tr_sup_delete_child(rt, sup, "b"), TR_OK);
+	assert_rc(tr_sup_terminate_child(rt, sup, "b", TT_WAIT_MS), TR_OK);
+	assert_rc(tr_sup_delete_child(rt, sup, "b", TT_WAIT_MS), TR_OK);
 	assert_false(tt_has_child(rt, sup, "b"));
 	cnt = tt_counts(rt, sup);
 	assert_int_equal(cnt.specs, 1);
@@ -73,18 +79,25 @@ static void test_child_admin(void **state)
 	assert_int_equal(cnt.workers, 1);
 
 	/* Unknown ids. */
-	assert_rc(tr_sup_delete_child(rt, sup, "b"), TR_ENOENT);
-	assert_rc(tr_sup_terminate_child(rt, sup, "b"), TR_ENOENT);
-	assert_rc(tr_sup_restart_child(&pid, rt, sup, "b", NULL), TR_ENOENT);
-	assert_rc(tr_sup_terminate_child(rt, sup, "nobody"), TR_ENOENT);
+	assert_rc(tr_sup_delete_child(rt, sup, "b", TT_WAIT_MS), TR_ENOENT);
+	assert_rc(tr_sup_terminate_child(rt, sup, "b", TT_WAIT_MS), TR_ENOENT);
+	assert_rc(tr_sup_restart_child(&pid, rt, sup, "b", TT_WAIT_MS, NULL),
+	    TR_ENOENT);
+	assert_rc(
+	    tr_sup_terminate_child(rt, sup, "nobody", TT_WAIT_MS), TR_ENOENT);
 
 	/* A pid that is not a child. */
-	assert_rc(tr_sup_terminate_pid(rt, sup, w), TR_ENOENT);
-	assert_rc(tr_sup_terminate_pid(rt, sup, pb), TR_ENOENT);
+	assert_rc(tr_sup_terminate_pid(rt, sup, w, TT_WAIT_MS), TR_ENOENT);
+	assert_rc(tr_sup_terminate_pid(rt, sup, pb, TT_WAIT_MS), TR_ENOENT);
 	assert_true(tr_is_alive(rt, w));
-	/* A child's pid works for any strategy. */
+	/* Nor is a child's pid, but for simple_one_for_one: OTP looks a pid
+	 * up among the ids of the other strategies, and answers not_found
+	 * (the child lives on). */
 	pid = tt_child(rt, sup, "a");
-	assert_rc(tr_sup_terminate_pid(rt, sup, pid), TR_OK);
+	assert_rc(tr_sup_terminate_pid(rt, sup, pid, TT_WAIT_MS), TR_ENOENT);
+	assert_true(tr_is_alive(rt, pid));
+	assert_true(tr_pid_eq(tt_child(rt, sup, "a"), pid));
+	assert_rc(tr_sup_terminate_child(rt, sup, "a", TT_WAIT_MS), TR_OK);
 	assert_false(tr_is_alive(rt, pid));
 	assert_true(tr_pid_is_none(tt_child(rt, sup, "a")));
 
@@ -92,10 +105,12 @@ static void test_child_admin(void **state)
 	tt_sup_stop(rt, port, w, sup);
 
 	/* A supervisor that is gone. */
-	assert_rc(tr_sup_terminate_child(rt, sup, "a"), TR_ENOPROC);
+	assert_rc(tr_sup_terminate_child(rt, sup, "a", TT_WAIT_MS), TR_ENOPROC);
 	assert_rc(
-	    tr_sup_start_child(&pid, rt, sup, &sb, NULL, NULL), TR_ENOPROC);
-	assert_rc(tr_sup_which_children(info, 4, &n, rt, sup), TR_ENOPROC);
+	    tr_sup_start_child(&pid, rt, sup, &sb, NULL, TT_WAIT_MS, NULL),
+	    TR_ENOPROC);
+	assert_rc(tr_sup_which_children(info, 4, &n, rt, sup, TT_WAIT_MS),
+	    TR_ENOPROC);
 	tt_pstop(fx);
 }
 
@@ -137,7 +152,8 @@ static void test_start_child_fails(void **state)
 	sup = tt_sup_start(rt, &f, specs, 1);
 	before = tt_counts(rt, sup);
 	reason = 0;
-	assert_rc(tr_sup_start_child(&pid, rt, sup, &specs[1], NULL, &reason),
+	assert_rc(tr_sup_start_child(
+	              &pid, rt, sup, &specs[1], NULL, TT_WAIT_MS, &reason),
 	    TR_EINIT);
 	assert_int_equal(reason, 55);
 	after = tt_counts(rt, sup);
@@ -145,20 +161,24 @@ static void test_start_child_fails(void **state)
 	assert_false(tt_has_child(rt, sup, "b"));
 	/* So the id is free: with a good spec it starts. */
 	specs[1] = tt_wspec("b", &c);
-	assert_rc(
-	    tr_sup_start_child(&pid, rt, sup, &specs[1], NULL, NULL), TR_OK);
+	assert_rc(tr_sup_start_child(
+	              &pid, rt, sup, &specs[1], NULL, TT_WAIT_MS, NULL),
+	    TR_OK);
 	assert_true(tr_is_alive(rt, pid));
 
 	/* restart_child whose init fails: TR_EINIT, and the child stays
 	 * stopped. */
 	b.fail_from = 0;
 	specs[1] = tt_wspec("b2", &b);
-	assert_rc(
-	    tr_sup_start_child(&pid, rt, sup, &specs[1], NULL, NULL), TR_OK);
-	assert_rc(tr_sup_terminate_child(rt, sup, "b2"), TR_OK);
+	assert_rc(tr_sup_start_child(
+	              &pid, rt, sup, &specs[1], NULL, TT_WAIT_MS, NULL),
+	    TR_OK);
+	assert_rc(tr_sup_terminate_child(rt, sup, "b2", TT_WAIT_MS), TR_OK);
 	b.fail_from = 1;
 	reason = 0;
-	assert_rc(tr_sup_restart_child(&pid, rt, sup, "b2", &reason), TR_EINIT);
+	assert_rc(
+	    tr_sup_restart_child(&pid, rt, sup, "b2", TT_WAIT_MS, &reason),
+	    TR_EINIT);
 	assert_int_equal(reason, 55);
 	assert_true(tr_pid_is_none(tt_child(rt, sup, "b2")));
 
@@ -253,7 +273,8 @@ static void test_which_and_count(void **state)
 	assert_int_equal(cnt.supervisors, 1);
 	assert_int_equal(cnt.workers, 2);
 
-	assert_rc(tr_sup_which_children(info, 3, &n, rt, sup), TR_OK);
+	assert_rc(
+	    tr_sup_which_children(info, 3, &n, rt, sup, TT_WAIT_MS), TR_OK);
 	assert_int_equal(n, 3);
 	assert_int_equal(info[0].type, TR_CHILD_WORKER);
 	assert_int_equal(info[1].type, TR_CHILD_SUPERVISOR);
@@ -264,16 +285,18 @@ static void test_which_and_count(void **state)
 	/* A smaller buffer: the total still comes back. */
 	memset(info, 0x5a, sizeof(info));
 	n = 0;
-	assert_rc(tr_sup_which_children(info, 1, &n, rt, sup), TR_OK);
+	assert_rc(
+	    tr_sup_which_children(info, 1, &n, rt, sup, TT_WAIT_MS), TR_OK);
 	assert_int_equal(n, 3);
 	assert_string_equal(info[0].id, "a");
 	assert_int_equal((unsigned char)info[1].id[0], 0x5a);
 	n = 0;
-	assert_rc(tr_sup_which_children(NULL, 0, &n, rt, sup), TR_OK);
+	assert_rc(
+	    tr_sup_which_children(NULL, 0, &n, rt, sup, TT_WAIT_MS), TR_OK);
 	assert_int_equal(n, 3);
 
 	/* A stopped child counts as a spec, not as active. */
-	assert_rc(tr_sup_terminate_child(rt, sup, "inner"), TR_OK);
+	assert_rc(tr_sup_terminate_child(rt, sup, "inner", TT_WAIT_MS), TR_OK);
 	cnt = tt_counts(rt, sup);
 	assert_int_equal(cnt.specs, 3);
 	assert_int_equal(cnt.active, 2);
@@ -378,13 +401,16 @@ static void test_validation(void **state)
 	/* start_child checks its spec the same way. */
 	bad[1] = tt_wspec(too_long, &a);
 	assert_rc(
-	    tr_sup_start_child(&pid, rt, sup, &bad[1], NULL, NULL), TR_EINVAL);
+	    tr_sup_start_child(&pid, rt, sup, &bad[1], NULL, TT_WAIT_MS, NULL),
+	    TR_EINVAL);
 	bad[1] = tt_wspec("c", &a);
 	bad[1].significant = true;
 	assert_rc(
-	    tr_sup_start_child(&pid, rt, sup, &bad[1], NULL, NULL), TR_EINVAL);
+	    tr_sup_start_child(&pid, rt, sup, &bad[1], NULL, TT_WAIT_MS, NULL),
+	    TR_EINVAL);
 	assert_rc(
-	    tr_sup_start_child(&pid, rt, sup, NULL, NULL, NULL), TR_EINVAL);
+	    tr_sup_start_child(&pid, rt, sup, NULL, NULL, TT_WAIT_MS, NULL),
+	    TR_EINVAL);
 	assert_int_equal(tt_counts(rt, sup).specs, 2);
 	tt_sup_stop(rt, port, w, sup);
 
@@ -398,7 +424,8 @@ static int fn_count_from_actor(tr_ctx *ctx, void *arg)
 {
 	tr_child_counts c;
 
-	return tr_sup_count_children(&c, tr_runtime_of(ctx), *(tr_pid *)arg);
+	return tr_sup_count_children(
+	    &c, tr_runtime_of(ctx), *(tr_pid *)arg, TT_WAIT_MS);
 }
 
 static void test_admin_from_actor_refused(void **state)
@@ -618,7 +645,7 @@ static void test_simple_one_for_one(void **state)
 
 	for (size_t i = 0; i < nkids; i++) {
 		assert_rc(tr_sup_start_child(&pids[i], rt, sup, NULL,
-		              (i & 1) ? &odd : &even, NULL),
+		              (i & 1) ? &odd : &even, TT_WAIT_MS, NULL),
 		    TR_OK);
 		assert_false(tr_pid_is_none(pids[i]));
 	}
@@ -633,7 +660,9 @@ static void test_simple_one_for_one(void **state)
 	assert_int_equal(cnt.supervisors, 0);
 
 	/* Listed in start order, with the pids handed out, no ids. */
-	assert_rc(tr_sup_which_children(info, nkids + 1, &n, rt, sup), TR_OK);
+	assert_rc(
+	    tr_sup_which_children(info, nkids + 1, &n, rt, sup, TT_WAIT_MS),
+	    TR_OK);
 	assert_int_equal(n, nkids);
 	for (size_t i = 0; i < nkids; i++) {
 		assert_true(tr_pid_eq(info[i].pid, pids[i]));
@@ -642,16 +671,20 @@ static void test_simple_one_for_one(void **state)
 
 	/* A spec is refused; so are the id-based calls. */
 	assert_rc(
-	    tr_sup_start_child(&pid, rt, sup, &spec, &odd, NULL), TR_EINVAL);
-	assert_rc(tr_sup_restart_child(&pid, rt, sup, "dyn", NULL), TR_ENOTSUP);
-	assert_rc(tr_sup_delete_child(rt, sup, "dyn"), TR_ENOTSUP);
-	assert_rc(tr_sup_terminate_child(rt, sup, "dyn"), TR_ENOTSUP);
+	    tr_sup_start_child(&pid, rt, sup, &spec, &odd, TT_WAIT_MS, NULL),
+	    TR_EINVAL);
+	assert_rc(tr_sup_restart_child(&pid, rt, sup, "dyn", TT_WAIT_MS, NULL),
+	    TR_ENOTSUP);
+	assert_rc(tr_sup_delete_child(rt, sup, "dyn", TT_WAIT_MS), TR_ENOTSUP);
+	assert_rc(
+	    tr_sup_terminate_child(rt, sup, "dyn", TT_WAIT_MS), TR_ENOTSUP);
 
 	/* Terminated by pid: gone for good. */
-	assert_rc(tr_sup_terminate_pid(rt, sup, pids[10]), TR_OK);
+	assert_rc(tr_sup_terminate_pid(rt, sup, pids[10], TT_WAIT_MS), TR_OK);
 	assert_false(tr_is_alive(rt, pids[10]));
-	assert_rc(tr_sup_terminate_pid(rt, sup, pids[10]), TR_ENOENT);
-	assert_rc(tr_sup_terminate_pid(rt, sup, w), TR_ENOENT);
+	assert_rc(
+	    tr_sup_terminate_pid(rt, sup, pids[10], TT_WAIT_MS), TR_ENOENT);
+	assert_rc(tr_sup_terminate_pid(rt, sup, w, TT_WAIT_MS), TR_ENOENT);
 	cnt = tt_counts(rt, sup);
 	assert_int_equal(cnt.specs, nkids - 1);
 	assert_int_equal(cnt.active, nkids - 1);
@@ -665,7 +698,9 @@ static void test_simple_one_for_one(void **state)
 	cnt = tt_counts(rt, sup);
 	assert_int_equal(cnt.specs, nkids - 1);
 	assert_int_equal(cnt.active, nkids - 1);
-	assert_rc(tr_sup_which_children(info, nkids + 1, &n, rt, sup), TR_OK);
+	assert_rc(
+	    tr_sup_which_children(info, nkids + 1, &n, rt, sup, TT_WAIT_MS),
+	    TR_OK);
 	assert_int_equal(n, nkids - 1);
 	for (size_t i = 0; i < n; i++)
 		assert_false(tr_pid_eq(info[i].pid, victim));
@@ -710,8 +745,9 @@ static void test_auto_shutdown_any(void **state)
 	(void)tt_wait_restart(rt, sup, "s", old);
 
 	/* Stopped by the supervisor is not "on its own". */
-	assert_rc(tr_sup_terminate_child(rt, sup, "s"), TR_OK);
-	assert_rc(tr_sup_restart_child(&old, rt, sup, "s", NULL), TR_OK);
+	assert_rc(tr_sup_terminate_child(rt, sup, "s", TT_WAIT_MS), TR_OK);
+	assert_rc(
+	    tr_sup_restart_child(&old, rt, sup, "s", TT_WAIT_MS, NULL), TR_OK);
 	tt_quiesce(rt);
 	assert_true(tr_is_alive(rt, sup));
 	tt_assert_none(port, TT_P_DOWN, TR_PID_NONE);
@@ -791,11 +827,13 @@ static void test_request_while_shutting_down(void **state)
 
 	assert_rc(tr_kill(rt, sup, TR_REASON_SHUTDOWN), TR_OK);
 	assert_true(TT_WAIT_FOR(atomic_load(&s.exits_seen) == 1, TT_WAIT_MS));
-	assert_rc(tr_sup_count_children(&cnt, rt, sup), TR_ECLOSED);
-	assert_rc(tr_sup_which_children(info, 2, &n, rt, sup), TR_ECLOSED);
+	assert_rc(tr_sup_count_children(&cnt, rt, sup, TT_WAIT_MS), TR_ECLOSED);
+	assert_rc(tr_sup_which_children(info, 2, &n, rt, sup, TT_WAIT_MS),
+	    TR_ECLOSED);
 	assert_rc(
-	    tr_sup_start_child(&pid, rt, sup, &sb, NULL, NULL), TR_ECLOSED);
-	assert_rc(tr_sup_terminate_child(rt, sup, "s"), TR_ECLOSED);
+	    tr_sup_start_child(&pid, rt, sup, &sb, NULL, TT_WAIT_MS, NULL),
+	    TR_ECLOSED);
+	assert_rc(tr_sup_terminate_child(rt, sup, "s", TT_WAIT_MS), TR_ECLOSED);
 	assert_int_equal(atomic_load(&b.starts), 0);
 
 	/* Let it finish. */

@@ -9,6 +9,9 @@
 #include "sup_common.h"
 
 #include "rt.h"
+/* The supervisors' own declaration of the core function they use: with
+ * rt.h's in the same unit, the compiler checks that the two agree. */
+#include "sup/core.h"
 
 #define LONG_PERIOD 3600000u
 
@@ -341,7 +344,12 @@ static void test_reply_decode(void **state)
 	memcpy(m->data, p, sizeof(p));
 	assert_rc(tr_sup_named_reply_decode(&r, m), TR_EINVAL);
 	put_le32(p, 1);
-	put_le32(p + 16, 0); /* TR_OK without a child */
+	put_le32(p + 16, 0); /* TR_OK without a child: its init ignored */
+	memcpy(m->data, p, sizeof(p));
+	assert_rc(tr_sup_named_reply_decode(&r, m), TR_OK);
+	assert_rc(r.err, TR_OK);
+	assert_true(tr_pid_is_none(r.child));
+	put_le32(p + 4, (uint32_t)TR_EALREADY); /* already started, no pid */
 	memcpy(m->data, p, sizeof(p));
 	assert_rc(tr_sup_named_reply_decode(&r, m), TR_EINVAL);
 	put_le32(p + 4, (uint32_t)TR_ENOENT);
@@ -417,16 +425,17 @@ static void test_start_named(void **state)
 	    tr_sup_start_named_child(&pid, rt, sup, &sp, TT_WAIT_MS, NULL),
 	    TR_EALREADY);
 	assert_true(tr_pid_eq(pid, pa));
-	assert_rc(tr_sup_terminate_child(rt, sup, "a"), TR_OK);
+	assert_rc(tr_sup_terminate_child(rt, sup, "a", TT_WAIT_MS), TR_OK);
 	assert_int_equal(atomic_load(&nws[1].running), 0);
 	assert_rc(
 	    tr_sup_start_named_child(&pid, rt, sup, &sp, TT_WAIT_MS, NULL),
 	    TR_EEXIST);
-	assert_rc(tr_sup_restart_child(&pid, rt, sup, "a", NULL), TR_OK);
+	assert_rc(
+	    tr_sup_restart_child(&pid, rt, sup, "a", TT_WAIT_MS, NULL), TR_OK);
 	assert_false(tr_pid_eq(pid, pa));
 	assert_int_equal(atomic_load(&nws[1].starts), 2);
-	assert_rc(tr_sup_terminate_child(rt, sup, "a"), TR_OK);
-	assert_rc(tr_sup_delete_child(rt, sup, "a"), TR_OK);
+	assert_rc(tr_sup_terminate_child(rt, sup, "a", TT_WAIT_MS), TR_OK);
+	assert_rc(tr_sup_delete_child(rt, sup, "a", TT_WAIT_MS), TR_OK);
 	assert_false(tt_has_child(rt, sup, "a"));
 
 	/* An unknown name: nothing started, nothing kept. */
@@ -434,7 +443,8 @@ static void test_start_named(void **state)
 	assert_rc(
 	    tr_sup_start_named_child(&pid, rt, sup, &sp, TT_WAIT_MS, NULL),
 	    TR_ENOENT);
-	assert_rc(tr_sup_which_children(info, 4, &n, rt, sup), TR_OK);
+	assert_rc(
+	    tr_sup_which_children(info, 4, &n, rt, sup, TT_WAIT_MS), TR_OK);
 	assert_int_equal(n, 0);
 
 	/* A failing init: its reason, and no spec kept. */
@@ -589,20 +599,25 @@ static void test_local_specs_by_name(void **state)
 	tr_child_spec sp;
 	tr_child_spec_init(&sp, "named2", NULL, NULL);
 	sp.start_name = "nw";
-	assert_rc(tr_sup_start_child(&pid, rt, sup, &sp, NULL, NULL), TR_OK);
+	assert_rc(
+	    tr_sup_start_child(&pid, rt, sup, &sp, NULL, TT_WAIT_MS, NULL),
+	    TR_OK);
 	assert_int_equal(atomic_load(&nws[0].empty_starts), 1);
 	sp.id = "named3";
 	sp.start_name = "unregistered";
 	assert_rc(
-	    tr_sup_start_child(&pid, rt, sup, &sp, NULL, NULL), TR_ENOENT);
+	    tr_sup_start_child(&pid, rt, sup, &sp, NULL, TT_WAIT_MS, NULL),
+	    TR_ENOENT);
 	sp.start = &nw; /* both */
 	sp.start_name = "nw";
 	assert_rc(
-	    tr_sup_start_child(&pid, rt, sup, &sp, NULL, NULL), TR_EINVAL);
+	    tr_sup_start_child(&pid, rt, sup, &sp, NULL, TT_WAIT_MS, NULL),
+	    TR_EINVAL);
 	sp.start = NULL;
 	sp.start_name = "";
 	assert_rc(
-	    tr_sup_start_child(&pid, rt, sup, &sp, NULL, NULL), TR_EINVAL);
+	    tr_sup_start_child(&pid, rt, sup, &sp, NULL, TT_WAIT_MS, NULL),
+	    TR_EINVAL);
 	tt_sup_stop(rt, port, w, sup);
 
 	/* tr_sup_start checks names too: unknown, empty, neither. */
@@ -687,12 +702,16 @@ static void test_simple_by_name(void **state)
 	struct nw_arg a9 = nw_arg(9, 0);
 	tr_blob *blob = tr__blob_new(&a9, sizeof(a9));
 	assert_non_null(blob);
-	assert_rc(tr_sup_start_child(&pid, rt, sup, NULL, blob, NULL), TR_OK);
+	assert_rc(
+	    tr_sup_start_child(&pid, rt, sup, NULL, blob, TT_WAIT_MS, NULL),
+	    TR_OK);
 	free(blob);
 	assert_int_equal(nw_get(rt, pid).key, 9);
-	assert_rc(tr_sup_start_child(&pid, rt, sup, NULL, NULL, NULL), TR_OK);
+	assert_rc(
+	    tr_sup_start_child(&pid, rt, sup, NULL, NULL, TT_WAIT_MS, NULL),
+	    TR_OK);
 	assert_int_equal(atomic_load(&nws[0].empty_starts), 1);
-	assert_rc(tr_sup_terminate_pid(rt, sup, pid), TR_OK);
+	assert_rc(tr_sup_terminate_pid(rt, sup, pid, TT_WAIT_MS), TR_OK);
 
 	/* A failing init of a dynamic child keeps nothing. */
 	struct nw_arg bad = nw_arg(10, 33);
@@ -849,8 +868,8 @@ static void test_malformed(void **state)
 
 	/* Through all of that, the supervisor still starts what it should. */
 	tr_pid pid;
-	assert_rc(tr_sup_terminate_child(rt, sup, "m"), TR_OK);
-	assert_rc(tr_sup_delete_child(rt, sup, "m"), TR_OK);
+	assert_rc(tr_sup_terminate_child(rt, sup, "m", TT_WAIT_MS), TR_OK);
+	assert_rc(tr_sup_delete_child(rt, sup, "m", TT_WAIT_MS), TR_OK);
 	tr_sup_named_reply r;
 	assert_rc(raw_call(rt, sup, good, len, &r), TR_OK);
 	pid = tt_child(rt, sup, "m");
@@ -1034,7 +1053,7 @@ static void *term_thread(void *p)
 {
 	struct term_arg *t = p;
 
-	t->rc = tr_sup_terminate_child(t->rt, t->sup, "s");
+	t->rc = tr_sup_terminate_child(t->rt, t->sup, "s", TT_WAIT_MS);
 	return NULL;
 }
 
@@ -1079,7 +1098,8 @@ static void test_deferred_and_closed(void **state)
 
 	/* A start that waits behind a terminate when the supervisor is
 	 * told to stop is answered TR_ECLOSED, in the portable layout. */
-	assert_rc(tr_sup_restart_child(&ps, rt, sup, "s", NULL), TR_OK);
+	assert_rc(
+	    tr_sup_restart_child(&ps, rt, sup, "s", TT_WAIT_MS, NULL), TR_OK);
 	ta = (struct term_arg){.rt = rt, .sup = sup};
 	assert_int_equal(pthread_create(&th, NULL, term_thread, &ta), 0);
 	assert_true(TT_WAIT_FOR(atomic_load(&s.exits_seen) == 2, TT_WAIT_MS));

@@ -33,10 +33,20 @@
  * child must be transient or temporary.
  *
  * Child starts are synchronous (TR_SPAWN_SYNC_INIT): a child whose init
- * fails makes the start fail with its reason, and its spec is not kept.
+ * fails makes the start fail with its reason, and its spec is not kept. A
+ * child whose init returns TR_INIT_IGNORE (troupe.h, OTP's `ignore`) is not
+ * started, and the start succeeds without a pid: a static child keeps its
+ * spec (stopped, as after terminate_child) unless it is temporary; a
+ * dynamic child leaves nothing, also when a restart of it is ignored.
+ *
+ * While a child is being stopped (terminate, a group restart, the
+ * supervisor's shutdown) the supervisor monitors it, as OTP does: a child
+ * that unlinked itself from its supervisor is still seen to end.
+ *
  * Events (a child exited, was restarted, the intensity was reached) are
  * reported as one-line "SUPERVISOR REPORT" lines through the runtime's log
- * handler (tr_runtime_set_log), like OTP's supervisor reports.
+ * handler (tr_runtime_set_log), like OTP's supervisor reports; a report
+ * about a child carries the reason that child really exited with.
  *
  * A child's behaviour is given by address (a tr_behaviour pointer) or by
  * the name it was registered under (tr_behaviour_register). Other nodes and
@@ -121,25 +131,49 @@ typedef struct tr_child_spec {
 	bool significant;
 	const char *start_name; /* instead of start: a registered behaviour's
 	                         * name, 1..TR_NAME_MAX bytes; else NULL */
+	const char *name;       /* NULL, or the name (1..TR_NAME_MAX bytes,
+	                         * copied) the child is registered under
+	                         * while it runs, OTP's {local, Name}: a
+	                         * start finds it held by another actor and
+	                         * fails with TR_EALREADY and that actor's
+	                         * pid, without running init; else the
+	                         * supervisor registers the child once its
+	                         * init has returned (its init must not take
+	                         * another name) */
 } tr_child_spec;
 
 /* Fills a spec with OTP's defaults for a worker: permanent, shutdown 5000
- * ms, not significant, started by address (start_name NULL). */
+ * ms, not significant, started by address (start_name NULL), no registered
+ * name. */
 TR_API void tr_child_spec_init(
     tr_child_spec *spec, const char *id, const tr_behaviour *start, void *arg);
 
 /* The argument of tr_sup_behaviour: what a supervisor is made of. It is
  * copied by the supervisor's init (specs included, ids copied), so it may
  * live on the caller's stack. */
-typedef struct tr_sup_args {
+typedef struct tr_sup_args tr_sup_args;
+struct tr_sup_args {
 	tr_sup_flags flags;
 	const tr_child_spec *specs;
 	size_t nspecs;
-} tr_sup_args;
+	/* Optional, OTP's Mod:init/1: called by the supervisor's init at
+	 * every start (restarts by a parent included), on the thread that
+	 * starts it, before anything else, with init_arg and a copy of these
+	 * arguments (init NULL in it) that it may change; what the copy then
+	 * points to must stay valid until init returns. It must not block.
+	 * It returns TR_OK to go on with the copy, TR_INIT_IGNORE for OTP's
+	 * `ignore` (no supervisor: tr_sup_start_args gives TR_OK and no pid,
+	 * a parent supervisor treats it as a child that ignored its start),
+	 * or a reason > 0 that the start fails with (TR_EINIT); any other
+	 * value fails it as bad arguments. */
+	int (*init)(void *init_arg, tr_sup_args *args);
+	void *init_arg;
+};
 
 /* The supervisor behaviour, to nest a supervisor in a tree: a child spec
  * with start = &tr_sup_behaviour, arg = a tr_sup_args that outlives the
- * tree, type = TR_CHILD_SUPERVISOR and shutdown TR_SHUTDOWN_INFINITY. */
+ * tree (its init_arg too), type = TR_CHILD_SUPERVISOR and shutdown
+ * TR_SHUTDOWN_INFINITY. */
 TR_API extern const tr_behaviour tr_sup_behaviour;
 
 /* Exit reasons of a supervisor whose init fails for a cause of its own
@@ -150,20 +184,25 @@ TR_API extern const tr_behaviour tr_sup_behaviour;
 #define TR_SUP_REASON_NOSTART                                                  \
 	0x73757002 /* no memory, or a child could not                          \
 	            * be spawned (not its init) */
+#define TR_SUP_REASON_ALREADY_STARTED                                          \
+	0x73757003 /* a child's registered name is held                        \
+	            * by another actor */
 
 /* Starts a supervisor and, before returning, all its children in order.
  * The supervisor is not linked to the caller, whether the caller is a plain
  * thread or an actor; stop it with tr_kill(rt, sup, TR_REASON_SHUTDOWN). An
  * actor that wants it linked (OTP's start_link) calls tr_sup_start_link.
+ * On failure *sup is TR_PID_NONE.
  * Errors: TR_EINVAL (flags or a spec is invalid: unknown strategy,
  * auto_shutdown, restart or child type, period 0, a shutdown below
  * TR_SHUTDOWN_INFINITY, an empty, too long or duplicate id, neither or both
  * of start and start_name, a NULL start->handle, an empty or too long
- * start_name, a significant permanent child, simple_one_for_one with other
- * than exactly one spec), TR_ENOENT (a start_name that is not registered),
- * TR_EINIT (a child failed to start; the children already started are
- * stopped again, and *init_reason, if not NULL, holds the reason),
- * TR_ECLOSED, TR_ENOMEM. */
+ * start_name or name, a significant permanent child, simple_one_for_one
+ * with other than exactly one spec), TR_ENOENT (a start_name that is not
+ * registered), TR_EINIT (a child failed to start; the children already
+ * started are stopped again, and *init_reason, if not NULL, holds the
+ * reason), TR_EALREADY (a child's name is held by another actor; likewise
+ * stopped again), TR_ECLOSED, TR_ENOMEM. */
 TR_API int tr_sup_start(tr_pid *sup, tr_runtime *rt, const tr_sup_flags *flags,
     const tr_child_spec *specs, size_t nspecs, int *init_reason);
 
@@ -175,52 +214,88 @@ TR_API int tr_sup_start_link(tr_ctx *ctx, tr_pid *sup,
     const tr_sup_flags *flags, const tr_child_spec *specs, size_t nspecs,
     int *init_reason);
 
-/* Child administration: blocking calls to the supervisor, for plain
- * threads (an actor gets TR_EINVAL; it can send the same requests with
- * tr_request, see docs/supervision.md). Each returns TR_ENOPROC if `sup` is
- * not alive and TR_ECLOSED if it is shutting down. */
+/* tr_sup_start and tr_sup_start_link with the whole tr_sup_args, for a
+ * supervisor with an init callback (args->init). `args` is read only
+ * during the call. When init returns TR_INIT_IGNORE they return TR_OK
+ * with *sup = TR_PID_NONE, as OTP's start_link returns `ignore`; a
+ * reason > 0 from init gives TR_EINIT with it. Errors as tr_sup_start
+ * (arguments an init callback gives are checked once it has: TR_EINVAL
+ * then as well). */
+TR_API int tr_sup_start_args(
+    tr_pid *sup, tr_runtime *rt, const tr_sup_args *args, int *init_reason);
+TR_API int tr_sup_start_link_args(
+    tr_ctx *ctx, tr_pid *sup, const tr_sup_args *args, int *init_reason);
+
+/* Child administration: calls to the supervisor from plain threads, each
+ * bounded by `timeout_ms` (negative: wait for ever, as OTP's calls do).
+ * They are tr_call()s: an actor gets TR_EINVAL, and sends the same
+ * requests without blocking with the builders below (tr_sup_req_*,
+ * tr_sup_request_send). Each returns TR_ENOPROC if `sup` is not alive or
+ * exits before it answers, TR_ECLOSED if it is shutting down, and
+ * TR_ETIMEDOUT if no answer came in time: the request may still be carried
+ * out after that (OTP's gen_server:call has the same caveat), and a late
+ * answer is dropped. Strings given to a call are copied into the request;
+ * a blob argument (the `arg` of a spec by name, or of a simple_one_for_one
+ * template made by name) is read by the supervisor when it handles the
+ * request, possibly after a timeout: keep it until the call has an answer,
+ * or start such a child with tr_sup_start_named_child, whose request
+ * carries its argument. */
 
 /* Adds a child and starts it. For simple_one_for_one, `spec` must be NULL
  * and `arg` is the new child's spawn argument: borrowed as above, or, when
  * the template was made by name, NULL or a `const tr_blob *` that is
- * copied; for the other strategies `arg` is ignored. A blob given as an
- * argument must stay valid until the call returns. The new pid goes to
- * *child (may be NULL). Errors: TR_EALREADY (a running child has this id;
- * *child is set to it), TR_EEXIST (a stopped child has this id), TR_EINVAL
- * (bad spec), TR_ENOENT (its start_name is not registered), TR_EINIT (the
+ * copied when the supervisor handles the request (see above); for the
+ * other strategies `arg` is ignored. The new pid goes to *child (may be NULL);
+ * TR_OK with TR_PID_NONE means the child's init ignored the start (OTP's
+ * {ok, undefined}: the spec is kept, stopped, unless the child is temporary
+ * or dynamic). Errors: TR_EALREADY (a running child has this id, or the
+ * spec's name is held by another actor; *child is set to that pid),
+ * TR_EEXIST (a stopped or restarting child has this id), TR_EINVAL (bad
+ * spec), TR_ENOENT (its start_name is not registered), TR_EINIT (the
  * child's init failed: no spec is kept; *init_reason holds the reason if
  * not NULL). */
 TR_API int tr_sup_start_child(tr_pid *child, tr_runtime *rt, tr_pid sup,
-    const tr_child_spec *spec, void *arg, int *init_reason);
+    const tr_child_spec *spec, void *arg, int64_t timeout_ms, int *init_reason);
 
 /* Stops a child by its shutdown spec; the spec is kept (unless temporary).
- * Stopping a child that is not running succeeds. Errors: TR_ENOENT,
- * TR_ENOTSUP (simple_one_for_one: use tr_sup_terminate_pid). */
-TR_API int tr_sup_terminate_child(tr_runtime *rt, tr_pid sup, const char *id);
+ * Stopping a child that is not running succeeds; one that is restarting
+ * stops trying. Errors: TR_ENOENT, TR_ENOTSUP (simple_one_for_one: use
+ * tr_sup_terminate_pid). */
+TR_API int tr_sup_terminate_child(
+    tr_runtime *rt, tr_pid sup, const char *id, int64_t timeout_ms);
 
-/* Stops a dynamic child of a simple_one_for_one supervisor (or any child)
- * by pid. Errors: TR_ENOENT (not a child of this supervisor). */
-TR_API int tr_sup_terminate_pid(tr_runtime *rt, tr_pid sup, tr_pid child);
+/* Stops a dynamic child of a simple_one_for_one supervisor by pid.
+ * Errors: TR_ENOENT (not a child of this supervisor, or a supervisor of
+ * another strategy, whose children are named by id: OTP's not_found). */
+TR_API int tr_sup_terminate_pid(
+    tr_runtime *rt, tr_pid sup, tr_pid child, int64_t timeout_ms);
 
-/* Starts a stopped child again from its spec. Errors: TR_ENOENT,
- * TR_ERUNNING, TR_EINIT, TR_ENOTSUP (simple_one_for_one). */
+/* Starts a stopped child again from its spec; TR_OK with *child =
+ * TR_PID_NONE if its init ignored the start. Errors: TR_ENOENT,
+ * TR_ERUNNING (it runs; *child is its pid), TR_ERESTARTING (the supervisor
+ * is trying to restart it), TR_EINIT, TR_EALREADY (its name is held by
+ * another actor, whose pid goes to *child), TR_ENOTSUP
+ * (simple_one_for_one). */
 TR_API int tr_sup_restart_child(tr_pid *child, tr_runtime *rt, tr_pid sup,
-    const char *id, int *init_reason);
+    const char *id, int64_t timeout_ms, int *init_reason);
 
 /* Deletes the spec of a stopped child. Errors: TR_ENOENT, TR_ERUNNING,
- * TR_ENOTSUP (simple_one_for_one). */
-TR_API int tr_sup_delete_child(tr_runtime *rt, tr_pid sup, const char *id);
+ * TR_ERESTARTING, TR_ENOTSUP (simple_one_for_one). */
+TR_API int tr_sup_delete_child(
+    tr_runtime *rt, tr_pid sup, const char *id, int64_t timeout_ms);
 
 typedef struct tr_child_info {
 	char id[TR_NAME_MAX + 1]; /* "" for simple_one_for_one children */
 	tr_pid pid;               /* TR_PID_NONE when not running */
 	tr_child_type type;
+	bool restarting; /* not running, and the supervisor is trying to
+	                  * restart it (OTP's `restarting`) */
 } tr_child_info;
 
 /* Lists the children, in start order, into out[0..cap); *n gets the total
  * number (which may exceed cap). */
-TR_API int tr_sup_which_children(
-    tr_child_info *out, size_t cap, size_t *n, tr_runtime *rt, tr_pid sup);
+TR_API int tr_sup_which_children(tr_child_info *out, size_t cap, size_t *n,
+    tr_runtime *rt, tr_pid sup, int64_t timeout_ms);
 
 typedef struct tr_child_counts {
 	uint32_t specs;       /* all children, running or not */
@@ -230,22 +305,26 @@ typedef struct tr_child_counts {
 } tr_child_counts;
 
 TR_API int tr_sup_count_children(
-    tr_child_counts *counts, tr_runtime *rt, tr_pid sup);
+    tr_child_counts *counts, tr_runtime *rt, tr_pid sup, int64_t timeout_ms);
 
 /* ------------------------------------------------------------------------ */
 /* The request protocol behind the admin calls                               */
 /* ------------------------------------------------------------------------ */
 
-/* The calls above are tr_call()s to the supervisor. An actor sends the same
- * requests with tr_request(ctx, &ref, sup, TR_SUP_REQ_*, &req, sizeof req,
- * timeout) and gets back a TR_SUP_REPLY message (ref = the request's)
- * whose payload is a tr_sup_reply. Type tags from TR_SUP_MSG_BASE to
+/* The calls above are tr_call()s to the supervisor of requests that an
+ * actor sends itself, without blocking: build one with a tr_sup_req_*
+ * builder, send it with tr_sup_request_send (tr_request underneath, with
+ * its timeout), and decode the message that answers it with
+ * tr_sup_reply_decode in handle. Type tags from TR_SUP_MSG_BASE to
  * TR_SUP_MSG_BASE + 0xff are the supervisor's local protocol, and the two
  * tags of the portable range below its portable one; its other messages
  * are ignored. A supervisor answers requests in the order they arrive; one
  * that arrives while the supervisor is stopping children (a group restart,
  * a terminate) is answered when that is done, except which/count, which
  * are answered at once, and a malformed request, which is refused at once.
+ * A supervisor that stops answers the requests it holds with TR_ECLOSED;
+ * one that is killed answers nothing, so give requests a timeout (or
+ * monitor the supervisor).
  *
  * These requests carry a tr_child_spec (function pointers, a void *) and
  * the replies raw pids, so the tags lie in the local-only range (troupe.h,
@@ -262,13 +341,21 @@ TR_API int tr_sup_count_children(
 #define TR_SUP_REQ_COUNT_CHILDREN (TR_SUP_MSG_BASE + 7)
 #define TR_SUP_REPLY (TR_SUP_MSG_BASE + 0x10)
 
-/* A request: zero it, then fill the fields its type reads. */
+/* A request, as the builders fill it. Every string it names lives in it,
+ * so it may be sent and forgotten; only what a spec borrows by contract (a
+ * behaviour, an argument by address, a blob argument) is read from the
+ * sender's memory when the supervisor handles it. */
 typedef struct tr_sup_request {
+	uint32_t type; /* the TR_SUP_REQ_* tag it is sent with */
 	/* TERMINATE_CHILD, RESTART_CHILD, DELETE_CHILD: the child's id;
-	 * START_CHILD with a spec: the spec's id (spec.id is not read). */
+	 * START_CHILD with a spec: the spec's id. */
 	char id[TR_NAME_MAX + 1];
+	/* START_CHILD with a spec: its start_name and name ("": NULL). */
+	char start_name[TR_NAME_MAX + 1];
+	char name[TR_NAME_MAX + 1];
 	/* START_CHILD: whether `spec` holds a spec (it must not for
-	 * simple_one_for_one, and must for the other strategies). */
+	 * simple_one_for_one, and must for the other strategies); its id,
+	 * start_name and name are not read (the fields above are). */
 	bool has_spec;
 	tr_child_spec spec;
 	void *arg;    /* START_CHILD, simple_one_for_one: the spawn argument */
@@ -276,18 +363,62 @@ typedef struct tr_sup_request {
 	uint32_t cap; /* WHICH_CHILDREN: how many entries the reply may hold */
 } tr_sup_request;
 
-/* The reply to any request. */
+/* The builders: each fills *q for one request (zeroing it first) and
+ * returns TR_OK, or TR_EINVAL (q NULL; an id NULL, empty or longer than
+ * TR_NAME_MAX; a spec's start_name or name of a bad length). A spec is
+ * checked in full by the supervisor. Thread-safe. */
+TR_API int tr_sup_req_start_child(
+    tr_sup_request *q, const tr_child_spec *spec, void *arg);
+TR_API int tr_sup_req_terminate_child(tr_sup_request *q, const char *id);
+TR_API int tr_sup_req_terminate_pid(tr_sup_request *q, tr_pid child);
+TR_API int tr_sup_req_restart_child(tr_sup_request *q, const char *id);
+TR_API int tr_sup_req_delete_child(tr_sup_request *q, const char *id);
+TR_API int tr_sup_req_which_children(tr_sup_request *q, size_t cap);
+TR_API int tr_sup_req_count_children(tr_sup_request *q);
+
+/* Sends a built request from the running actor: tr_request(ctx, ref, sup,
+ * q->type, q, sizeof *q, timeout_ms). Exactly one answer reaches the
+ * actor's handle, with `ref`: the supervisor's TR_SUP_REPLY, a refusal, or
+ * the timeout; tr_sup_reply_decode reads any of them. Errors: TR_EINVAL
+ * (NULL, a request no builder made), those of tr_request (TR_ENOPROC: the
+ * supervisor is not alive, and nothing will arrive). */
+TR_API int tr_sup_request_send(tr_ctx *ctx, uint64_t *ref, tr_pid sup,
+    const tr_sup_request *q, int64_t timeout_ms);
+
+/* The reply to any request (the payload of TR_SUP_REPLY). */
 typedef struct tr_sup_reply {
 	int32_t err;            /* TR_OK or a TR_E* code, as the calls above */
 	int32_t init_reason;    /* err == TR_EINIT: the child's init reason */
 	tr_pid pid;             /* START_CHILD, RESTART_CHILD: the child (also
-	                         * with TR_EALREADY) */
+	                         * with TR_EALREADY and TR_ERUNNING) */
 	tr_child_counts counts; /* COUNT_CHILDREN */
 	uint32_t total;         /* WHICH_CHILDREN: number of children */
 	uint32_t n;             /* WHICH_CHILDREN: entries that follow,
 	                         * min(total, cap) */
 	tr_child_info children[]; /* WHICH_CHILDREN, in start order */
 } tr_sup_reply;
+
+/* A decoded answer to a request. */
+typedef struct tr_sup_result {
+	int32_t err;            /* TR_OK or a TR_E* code, as the calls above
+	                         * return; TR_ETIMEDOUT for the request's
+	                         * timeout, a refusal's code for a refusal */
+	int32_t init_reason;    /* err == TR_EINIT: the child's init reason */
+	tr_pid pid;             /* as tr_sup_reply.pid */
+	tr_child_counts counts; /* COUNT_CHILDREN */
+	uint32_t total;         /* WHICH_CHILDREN: number of children */
+	uint32_t n;             /* WHICH_CHILDREN: entries in `children` */
+	const tr_child_info *children; /* WHICH_CHILDREN: n entries inside
+	                                * the message decoded, valid while it
+	                                * is (in handle: until it returns) */
+} tr_sup_result;
+
+/* Decodes the message that answered a request (TR_SUP_REPLY), or its
+ * TR_MSG_TIMEOUT (err = TR_ETIMEDOUT) or TR_MSG_REFUSED (err = the
+ * refusal's code). Errors: TR_EINVAL (NULL, another type, a malformed
+ * payload); TR_OK means *out holds the answer, whose own err may be an
+ * error. Thread-safe. */
+TR_API int tr_sup_reply_decode(tr_sup_result *out, const tr_msg *reply);
 
 /* ------------------------------------------------------------------------ */
 /* Starting children from other nodes and from clients                       */
@@ -324,14 +455,14 @@ typedef struct tr_sup_reply {
  * for an unknown behaviour), builds the child spec itself (start_name
  * style: start = the registered behaviour, each start gets a fresh tr_blob
  * copy of the argument) and answers with OTP's start_child results, like
- * tr_sup_start_child: TR_OK, TR_EALREADY (with the running child),
- * TR_EEXIST, TR_EINIT (with the init reason; no spec is kept), TR_ENOMEM,
- * TR_ECLOSED. For simple_one_for_one it starts a dynamic child of the
- * template with the argument, if the template was made by name (its
- * start_name): the id must be empty and the behaviour the template's (else
- * TR_EINVAL); restart, shutdown, type and significant are checked but the
- * template's apply. A template made by address gives TR_ENOTSUP: its
- * argument is a pointer, which a remote caller cannot give.
+ * tr_sup_start_child: TR_OK (with no child if its init ignored the start),
+ * TR_EALREADY (with the running child), TR_EEXIST, TR_EINIT (with the init
+ * reason; no spec is kept), TR_ENOMEM, TR_ECLOSED. For simple_one_for_one it
+ * starts a dynamic child of the template with the argument, if the template was
+ * made by name (its start_name): the id must be empty and the behaviour the
+ * template's (else TR_EINVAL); restart, shutdown, type and significant are
+ * checked but the template's apply. A template made by address gives
+ * TR_ENOTSUP: its argument is a pointer, which a remote caller cannot give.
  *
  * TR_SUP_NAMED_REPLY payload, exactly TR_SUP_NAMED_REPLY_SIZE bytes, all
  * little-endian:
@@ -341,7 +472,8 @@ typedef struct tr_sup_reply {
  *        4    4 err           i32, TR_OK or a TR_E* code
  *        8    4 init_reason   i32, with TR_EINIT: the child's init reason
  *       12    4 slot          u32, with TR_OK and TR_EALREADY: the child
- *       16    4 gen           u32, (else 0)
+ *       16    4 gen           u32, (else 0; 0 also with TR_OK when the
+ *                             child's init ignored the start)
  *
  * The child always lives on the supervisor's node, so its pid is
  * {reply->sender.node, slot, gen}: tr_sup_named_child_pid builds it, and
@@ -406,7 +538,8 @@ static inline tr_pid tr_sup_named_child_pid(
 typedef struct tr_sup_named_reply {
 	int32_t err;         /* TR_OK or a TR_E* code, as described above */
 	int32_t init_reason; /* err == TR_EINIT: the child's init reason */
-	tr_pid child;        /* TR_OK, TR_EALREADY: the child; else none */
+	tr_pid child;        /* TR_OK, TR_EALREADY: the child; else none
+	                      * (none also with TR_OK: init ignored it) */
 } tr_sup_named_reply;
 
 /* Decodes the message an actor got back for its START_NAMED tr_request

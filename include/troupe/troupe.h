@@ -78,10 +78,12 @@ enum {
 	TR_EINIT = -11,    /* the actor's init failed (see init_reason) */
 	TR_EALREADY = -12, /* already started (a running child has this id) */
 	TR_ERUNNING = -13, /* not allowed while the child is running */
+	TR_ERESTARTING = -14, /* not allowed while the supervisor is trying
+	                       * to restart the child */
 	/* The lowest code: every code from TR_OK down to TR_E_LAST has its
 	 * own text in tr_strerror. A new code goes below the last one and
 	 * moves TR_E_LAST with it. */
-	TR_E_LAST = TR_ERUNNING,
+	TR_E_LAST = TR_ERESTARTING,
 };
 
 /* Returns a static, human-readable description of an error code. Never NULL;
@@ -286,9 +288,9 @@ typedef struct tr_ctx tr_ctx;
  *
  * init: optional. Runs as the actor's first turn, before any message. It
  *   receives the spawn argument and stores the actor's state in `*state`
- *   (initially the argument itself). Return TR_OK, or a reason (> 0) to
- *   crash at once; terminate is then not called, so init frees what it
- *   allocated.
+ *   (initially the argument itself). Return TR_OK, a reason (> 0) to
+ *   crash at once, or TR_INIT_IGNORE (below); terminate is then not
+ *   called, so init frees what it allocated.
  * handle: required. Called once per message. Return 0 to go on; a positive
  *   value crashes the actor with that reason (as tr_crash).
  * terminate: optional. Called exactly once when an initialised actor exits,
@@ -300,6 +302,15 @@ typedef struct tr_behaviour {
 	int (*handle)(tr_ctx *ctx, void *state, const tr_msg *msg);
 	void (*terminate)(tr_ctx *ctx, void *state, int reason);
 } tr_behaviour;
+
+/* A reserved return value of init, OTP's `ignore`: the actor is not
+ * wanted. It ends at once, as after a failed init (no terminate), but with
+ * reason normal and without a crash report; a synchronous spawn
+ * (TR_SPAWN_SYNC_INIT) returns TR_EINIT with *init_reason set to
+ * TR_INIT_IGNORE, so that the spawner can tell "not wanted" from a
+ * failure. Supervisors treat such a child as OTP's do (sup.h). It is no
+ * exit reason: no actor exits with it. */
+#define TR_INIT_IGNORE (-100)
 
 /* Spawn flags. */
 #define TR_SPAWN_SYNC_INIT                                                     \

@@ -481,7 +481,7 @@ static bool children_of(
 {
 	size_t n;
 
-	return tr_sup_which_children(out, want, &n, rt, sup) == TR_OK &&
+	return tr_sup_which_children(out, want, &n, rt, sup, -1) == TR_OK &&
 	       n == want;
 }
 

@@ -528,7 +528,8 @@ static void test_named_child(void **state)
 	tr_child_spec cs;
 	memset(&cs, 0, sizeof(cs));
 	assert_rc(
-	    tr_sup_start_child(&again, e->rt, sup, &cs, NULL, NULL), TR_EINVAL);
+	    tr_sup_start_child(&again, e->rt, sup, &cs, NULL, WAIT_MS, NULL),
+	    TR_EINVAL);
 }
 
 /* ---- flooding a slow actor on another node ------------------------------- */

@@ -1,0 +1,167 @@
+/*
+ * Children: the list in start order, starting one, and the supervisor
+ * reports.
+ *
+ * A child starts with tr_spawn_link and TR_SPAWN_SYNC_INIT, so its init has
+ * run (or failed, or ignored the start) by the time the spawn returns. A
+ * child of type supervisor learns from the start hint (sup.c) that this
+ * supervisor is its parent.
+ *
+ * A child whose spec gives a registered name (OTP's {local, Name} in its
+ * start function) is looked up first: a name held by another actor fails
+ * the start with TR_EALREADY and that actor's pid, as OTP's start_link
+ * answers {error, {already_started, Pid}}, and the child's init never runs.
+ * Otherwise the child is registered once its init has returned, before the
+ * start is answered; OTP registers before init (see docs/supervision.md).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sup_int.h"
+
+void tr__sup_report(
+    sup *s, const child *c, tr_pid pid, const char *event, int reason)
+{
+	char line[256];
+	const char *id = c != NULL && c->id[0] != '\0' ? c->id : "-";
+	snprintf(line, sizeof(line),
+	    "SUPERVISOR REPORT sup=<%u.%u.%u> child=%s pid=<%u.%u.%u> "
+	    "event=%s reason=%d (%s)",
+	    s->self.node, s->self.slot, s->self.gen, id, pid.node, pid.slot,
+	    pid.gen, event, reason, tr_reason_name(reason));
+	tr_log(s->rt, line);
+}
+
+/* ---- the list ----------------------------------------------------------- */
+
+void tr__sup_list_append(sup *s, child *c)
+{
+	c->next = NULL;
+	c->prev = s->tail;
+	if (s->tail != NULL)
+		s->tail->next = c;
+	else
+		s->head = c;
+	s->tail = c;
+	s->nchildren++;
+}
+
+void tr__sup_child_remove(sup *s, child *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		s->tail = c->prev;
+	s->nchildren--;
+	if (s->cursor == c)
+		s->cursor = c->prev;
+	if (s->term_child == c)
+		s->term_child = NULL;
+	tr__sup_child_free(c);
+}
+
+child *tr__sup_find_id(sup *s, const char *id)
+{
+	for (child *c = s->head; c != NULL; c = c->next)
+		if (strcmp(c->id, id) == 0)
+			return c;
+	return NULL;
+}
+
+/* ---- starting ----------------------------------------------------------- */
+
+/* Registers a child that has just passed its init under its spec's name.
+ * Another actor may have taken the name since it was looked up; then the
+ * child is undone (unlinked first, so that its end is no exit of ours) and
+ * the start fails like a name found taken. */
+static int claim_name(
+    tr_ctx *ctx, sup *s, tr_pid pid, const char *name, tr_pid *holder)
+{
+	int rc = tr_register(s->rt, name, pid);
+	/* TR_ENOPROC: it is gone already, and its EXIT is on its way; the
+	 * start succeeded and the exit is handled as any other. */
+	if (rc == TR_OK || rc == TR_ENOPROC)
+		return TR_OK;
+	tr_pid who;
+	if (tr_whereis(&who, s->rt, name) == TR_OK && tr_pid_eq(who, pid))
+		return TR_OK; /* its init registered the name itself */
+	(void)tr_unlink(ctx, pid);
+	(void)tr_kill(s->rt, pid, TR_REASON_KILL);
+	if (rc == TR_EEXIST && tr_whereis(holder, s->rt, name) == TR_OK)
+		return TR_EALREADY;
+	/* The child took another name (TR_EEXIST), or no memory. */
+	return rc;
+}
+
+int tr__sup_child_start(
+    tr_ctx *ctx, sup *s, child *c, int *reason, tr_pid *holder)
+{
+	*reason = 0;
+	*holder = TR_PID_NONE;
+	tr_blob *fresh = NULL;
+	tr_pid pid;
+	int r = 0;
+	int rc;
+	if (c->name != NULL && tr_whereis(holder, s->rt, c->name) == TR_OK) {
+		rc = TR_EALREADY;
+		goto failed;
+	}
+	rc = tr__pm_reserve(&s->map);
+	if (rc != TR_OK)
+		goto failed;
+	void *arg = c->arg;
+	if (c->by_name) {
+		/* Each start owns its copy: the previous run may have
+		 * changed or freed its own. */
+		fresh = c->blob != NULL
+		            ? tr__sup_blob_new(c->blob->data, c->blob->size)
+		            : tr__sup_blob_new(NULL, 0);
+		if (fresh == NULL) {
+			rc = TR_ENOMEM;
+			goto failed;
+		}
+		arg = fresh;
+	}
+	start_hint h = {.arg = arg, .parent = s->self, .err = TR_OK};
+	start_hint *prev = tr__sup_hint_set(&h);
+	rc = tr_spawn_link(ctx, &pid, c->start, arg,
+	    &(tr_spawn_opts){.flags = TR_SPAWN_SYNC_INIT, .init_reason = &r});
+	tr__sup_hint_set(prev);
+	if (rc != TR_OK) {
+		/* A failed init owned the blob; any other failure never
+		 * handed it over. */
+		if (rc != TR_EINIT)
+			free(fresh);
+		if (rc == TR_EINIT && r == TR_INIT_IGNORE)
+			return SUP_IGNORED;
+		*reason = r;
+		goto failed;
+	}
+	if (c->name != NULL) {
+		rc = claim_name(ctx, s, pid, c->name, holder);
+		if (rc != TR_OK)
+			goto failed;
+	}
+	c->pid = pid;
+	c->state = C_RUNNING;
+	tr__pm_put(&s->map, pid, c);
+	return TR_OK;
+
+failed:
+	tr__sup_report(s, c, *holder, "start_failed",
+	    rc == TR_EINIT      ? *reason
+	    : rc == TR_EALREADY ? TR_SUP_REASON_ALREADY_STARTED
+	                        : TR_SUP_REASON_NOSTART);
+	return rc;
+}
+
+void tr__sup_child_gone(sup *s, child *c)
+{
+	tr__pm_del(&s->map, c->pid);
+	c->pid = TR_PID_NONE;
+}
