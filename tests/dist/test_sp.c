@@ -1367,8 +1367,10 @@ static void test_untrusted_flood(void **state)
 	assert_true(st.closed_cap > 0);
 	assert_int_equal(st.refused, 0);
 	/* Descriptors: the honest connection's two (both ends are in this
-	 * process), the cap, and those closed in the last few ms. */
-	assert_true(sm.max_fds <= fds0 + 2 + (int)cap + 64);
+	 * process), the cap, and those closed whose end nng's threads have
+	 * not run yet (a few dozen; a few hundred on a loaded machine, as
+	 * when the whole suite runs at once). A leak would be thousands. */
+	assert_true(sm.max_fds <= fds0 + 2 + (int)cap + 256);
 	assert_true(fds1 <= fds0 + 2);
 	/* The first connections cost the threads' allocator arenas a few
 	 * MiB, once (ThreadSanitizer's shadow some tens); the two thirds
