@@ -1592,6 +1592,7 @@ int main(void)
 	};
 	alarm(300);
 	signal(SIGPIPE, SIG_IGN);
+	/* TEST_FILTER=test_untrusted_flood runs only the tests so named. */
 	if (getenv("TEST_FILTER") != NULL)
 		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	pattern_init();

@@ -51,6 +51,7 @@ static bool valid(const Troupe__Wire__Frame *f)
 	case TROUPE__WIRE__FRAME__BODY_HELLO:
 	case TROUPE__WIRE__FRAME__BODY_PROOF:
 	case TROUPE__WIRE__FRAME__BODY_REJECT:
+	case TROUPE__WIRE__FRAME__BODY_ACK:
 		return f->hello != NULL; /* the union's one pointer */
 	case TROUPE__WIRE__FRAME__BODY_BATCH:
 		if (f->batch == NULL)
@@ -59,7 +60,7 @@ static bool valid(const Troupe__Wire__Frame *f)
 			const Troupe__Wire__Envelope *e =
 			    f->batch->envelopes[i];
 			int c = (int)e->control;
-			if (c < 0 || c > 10)
+			if (c < 0 || c > TROUPE__WIRE__CONTROL__CONTROL_READY)
 				return false;
 			if (e->n_more != 0 && c != 0 && c != 10)
 				return false;
@@ -149,6 +150,7 @@ static void frame_check(
 			CHECK(str_eq(x->listen[i], y->listen[i]));
 		CHECK(bin_eq(x->nonce, y->nonce));
 		CHECK(bin_eq(x->proof, y->proof));
+		CHECK(bin_eq(x->echo, y->echo));
 		CHECK(unknown_eq(&x->base, &y->base));
 		break;
 	}
@@ -156,8 +158,13 @@ static void frame_check(
 		CHECK(bin_eq(a->proof->proof, b->proof->proof));
 		CHECK(unknown_eq(&a->proof->base, &b->proof->base));
 		break;
+	case TROUPE__WIRE__FRAME__BODY_ACK:
+		CHECK(bin_eq(a->ack->proof, b->ack->proof));
+		CHECK(unknown_eq(&a->ack->base, &b->ack->base));
+		break;
 	case TROUPE__WIRE__FRAME__BODY_REJECT:
 		CHECK(str_eq(a->reject->reason, b->reject->reason));
+		CHECK(a->reject->code == b->reject->code);
 		CHECK(unknown_eq(&a->reject->base, &b->reject->base));
 		break;
 	case TROUPE__WIRE__FRAME__BODY_BATCH:
