@@ -78,6 +78,9 @@ static void test_restarts(void **state)
 	tr_node *t;
 	assert_rc(tr_node_start(&t, rt, &o), TR_OK);
 
+	/* Memory is measured from the point where the table holds its cap
+	 * of departed entries (4096) on: before, it fills by design. */
+	long warm_at = cycles / 10 > 4196 ? cycles / 10 : 4196;
 	long rss_warm = 0;
 	int fds_warm = 0;
 	tr_pid first = TR_PID_NONE;
@@ -117,10 +120,11 @@ static void test_restarts(void **state)
 				    TR_ENOPROC);
 		}
 		tr_node_stop(c);
-		if (i == cycles / 10) {
+		if (i == 0)
+			fds_warm = fds();
+		if (i == warm_at) {
 			tt_sleep_ms(200);
 			rss_warm = tt_proc_kb(0, "VmRSS");
-			fds_warm = fds();
 		}
 	}
 	int64_t ms = tt_now_ms() - t0;
@@ -136,16 +140,17 @@ static void test_restarts(void **state)
 	int fds_end = fds();
 	assert_rc(tr_node_stats_get(&st, t), TR_OK);
 	print_message("%ld restarts in %lld ms (%.0f/s); RSS %ld -> %ld kB "
-	              "after a tenth; fds %d -> %d; %u entries\n",
+	              "after %ld restarts; fds %d -> %d; %u entries\n",
 	    cycles, (long long)ms, cycles * 1000.0 / (double)(ms ? ms : 1),
-	    rss_warm, rss_end, fds_warm, fds_end, st.peers_known);
+	    rss_warm, rss_end, warm_at, fds_warm, fds_end, st.peers_known);
 	assert_int_equal(st.peers_up, 0);
 	/* Entries of the departed are capped (TR__PEER_IDLE_MAX, 4096). */
 	assert_true(st.peers_known <= 4096 + 2);
 	assert_true(fds_end <= fds_warm + 2);
 	/* Flat: at most a few MiB beyond the state after a tenth of the
 	 * run (the idle entries fill up to their cap meanwhile). */
-	assert_true(rss_end - rss_warm < 16 * 1024);
+	if (cycles > warm_at + 1000)
+		assert_true(rss_end - rss_warm < 16 * 1024);
 	tr_node_stop(t);
 	tr_runtime_stop(rc);
 	tr_runtime_stop(rt);
