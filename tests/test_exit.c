@@ -2,9 +2,9 @@
  * Exit signal tests, after erts' exit signal tests: the reasons (normal,
  * shutdown, kill/killed, noproc, user reasons with text); tr_kill from a
  * thread and from an actor; trapping; a `normal` signal ignored by a
- * non-trapping actor, unless it sent it to itself; cascades along links; a crash stays with its actor,
- * releases its name before the signals go out, and is reported; tr_call to
- * an actor that dies without replying.
+ * non-trapping actor, unless it sent it to itself; cascades along links; a
+ * crash stays with its actor, releases its name before the signals go out, and
+ * is reported; tr_call to an actor that dies without replying.
  */
 #include "probe.h"
 

@@ -680,8 +680,8 @@ static void test_init_exit_terminates(void **state)
 
 	/* Synchronous: the start fails, and terminate ran before. */
 	tr_spawn_opts so = {.flags = TR_SPAWN_SYNC_INIT, .init_reason = &why};
-	assert_rc(tr_spawn(&p, rt, &ie_bhv, (void *)(intptr_t)6, &so),
-	    TR_EINIT);
+	assert_rc(
+	    tr_spawn(&p, rt, &ie_bhv, (void *)(intptr_t)6, &so), TR_EINIT);
 	assert_int_equal(why, 6);
 	assert_int_equal(atomic_load(&g_ie_terms), 4);
 	assert_int_equal(atomic_load(&g_ie_reason), 6);

@@ -286,8 +286,8 @@ static int waiter_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 			tt_sleep_ms(1);
 		TT_ACHECK(sent_now(rt) != before);
 		rc = tr_timer_cancel(rt, w->t);
-		TT_ACHECK(tr_reply(ctx, m, MSG_WAITED, &rc, sizeof(rc)) ==
-		          TR_OK);
+		TT_ACHECK(
+		    tr_reply(ctx, m, MSG_WAITED, &rc, sizeof(rc)) == TR_OK);
 		return 0;
 	}
 	case MSG_OWN:
@@ -318,8 +318,8 @@ static const tr_behaviour waiter_bhv = {
     .terminate = free_state,
 };
 
-static void waiter_seen(tr_runtime *rt, tr_pid w, uint32_t *deadlines,
-    int32_t *own_cancel)
+static void waiter_seen(
+    tr_runtime *rt, tr_pid w, uint32_t *deadlines, int32_t *own_cancel)
 {
 	tr_msg *r = NULL;
 	uint32_t v[2];
@@ -367,8 +367,9 @@ static void test_cancel_after_fire(void **state)
 	/* Cancelled from the handler of its own message: too late, it is
 	 * being delivered (TR_ENOENT), and it came once. */
 	assert_rc(tr_post(rt, w, MSG_OWN, NULL, 0), TR_OK);
-	assert_true(TT_WAIT_FOR(
-	    (waiter_seen(rt, w, &deadlines, &own), deadlines == 1), TT_WAIT_MS));
+	assert_true(
+	    TT_WAIT_FOR((waiter_seen(rt, w, &deadlines, &own), deadlines == 1),
+	        TT_WAIT_MS));
 	assert_rc(own, TR_ENOENT);
 
 	/* A port: the message is in its mailbox when the cancel comes. */
