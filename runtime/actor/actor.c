@@ -251,6 +251,10 @@ tr__actor *tr__actor_new(tr_runtime *rt, tr__sched *s, uint32_t kind)
 	a->port = NULL;
 	atomic_init(&a->has_name, 0);
 	atomic_init(&a->kill_pending, 0);
+	/* The block may have been a message or another actor: a backlog
+	 * left in it would hold this one's remote traffic back for ever. */
+	atomic_init(&a->rin, 0);
+	atomic_init(&a->rin_low, 0);
 	tr__mb_init(a, kind == TR__K_PORT);
 	a->state = NULL;
 	a->qnext = NULL;
