@@ -781,8 +781,10 @@ TR_API int tr_call_then(tr_ctx *ctx, uint64_t *ref, tr_pid to, uint32_t type,
  * then twice as long each time, up to 100 ms apart. A callee that dies
  * after it got the request, or with the request still in its mailbox,
  * ends the call with TR_ENOPROC: it is not retried. When the deadline
- * passes with a request or a lookup under way the status is TR_ETIMEDOUT;
- * when it passes with nobody found to call, TR_ENOPROC with a NULL reply.
+ * passes with the request sent and unanswered the status is
+ * TR_ETIMEDOUT; when it passes before anyone was found to send it to
+ * (between tries, or with a lookup on another node unanswered),
+ * TR_ENOPROC with a NULL reply.
  * Without a deadline (timeout_ms < 0) a name that never comes is waited
  * for, so give calls by name a timeout. Errors: as tr_call_then, plus
  * TR_EINVAL for a NULL, empty or too long name, TR_ENOPROC when

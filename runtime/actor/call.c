@@ -401,10 +401,11 @@ static void call_event(tr__sched *s, tr__actor *a, int i, tr_msg *m, bool reply)
 			finish(s, a, i, rc, NULL);
 		return;
 	}
-	/* The deadline. */
+	/* The deadline: with a request out, it went unanswered; otherwise
+	 * nobody was found to take it. */
 	p->timer = 0; /* it fired */
 	finish(
-	    s, a, i, c->state == C_BACKOFF ? TR_ENOPROC : TR_ETIMEDOUT, NULL);
+	    s, a, i, c->state == C_WAITING ? TR_ETIMEDOUT : TR_ENOPROC, NULL);
 }
 
 bool tr__call_dispatch(tr__sched *s, tr__actor *a, tr_msg *m)
