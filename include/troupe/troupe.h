@@ -597,7 +597,10 @@ typedef struct tr_exit_info {
  * with the same reason, or arrives as a TR_MSG_EXIT message if it traps
  * exits. If `pid` is not alive, TR_ENOPROC is returned and the running
  * actor gets an exit signal with reason noproc (so it dies unless it traps
- * exits), as in Erlang. Linking to self does nothing. */
+ * exits), as in Erlang. A pid of another node that is not connected
+ * cannot be reached: the link is made (TR_OK) and fires at once, with an
+ * exit signal noconnection, as it would have had the connection been lost
+ * after it was made. Linking to self does nothing. */
 TR_API int tr_link(tr_ctx *ctx, tr_pid pid);
 
 /* Removes the link with `pid`, if any. After it returns, no exit signal
@@ -608,8 +611,10 @@ TR_API int tr_unlink(tr_ctx *ctx, tr_pid pid);
 /* Monitors `pid`: when it exits, the running actor gets a TR_MSG_DOWN
  * message carrying `*ref` and the reason. Monitors stack: each call is a
  * new one with its own reference. A target that is not alive yields DOWN
- * with reason noproc at once (the call still returns TR_OK). Errors:
- * TR_EINVAL, TR_ENOMEM. */
+ * with reason noproc at once (the call still returns TR_OK), and one on a
+ * node that is not connected DOWN noconnection (noproc for a stale pid of
+ * an earlier incarnation of a node that is connected again), as in
+ * Erlang. Errors: TR_EINVAL, TR_ENOMEM. */
 TR_API int tr_monitor(tr_ctx *ctx, uint64_t *ref, tr_pid pid);
 
 /* Removes a monitor. After it returns no DOWN for `ref` is delivered.
@@ -743,7 +748,9 @@ TR_API int tr_call(tr_msg **reply, tr_runtime *rt, tr_pid to, uint32_t type,
  *                 (noconnection for a lost node), or NULL when there was
  *                 no DOWN (a call by name that found nobody to call);
  *   a TR_E* code  the callee's node refused the request before delivering
- *                 it; `reply` is the TR_MSG_REFUSED message.
+ *                 it; `reply` is the TR_MSG_REFUSED message. (Or a call
+ *                 by name could not try again: TR_ENOMEM, or TR_ECLOSED
+ *                 while the runtime stops; `reply` is NULL.)
  *
  * The callee is monitored for the length of the call, as gen_server:call
  * does, so a callee that dies answers at once; the monitor is removed
