@@ -213,12 +213,9 @@ struct tr_runtime {
 	_Atomic uintptr_t *pids; /* the actor table (see actor.c) */
 	uint32_t pid_cap;
 	uint32_t slot_cache_max; /* per scheduler, <= TR__SLOT_CACHE */
-	/* The log (log.c): set by tr_runtime_set_log(ger) before actors
-	 * log, read by every thread that logs. */
-	tr_log_handler_fn log_ev;
-	void *log_ev_user;
-	tr_log_fn log_fn;
-	void *log_user;
+	/* The log (log.c): the handler, replaced as a whole by
+	 * tr_runtime_set_log(ger) and read by every thread that logs. */
+	_Atomic(struct tr__log_sink *) log_sink;
 	_Atomic int log_level;
 	/* The name of the node the runtime belongs to, copied when a
 	 * distribution layer attaches (log metadata, calls by name); valid
@@ -413,6 +410,7 @@ bool tr__registry_name_of(tr_runtime *rt, tr__actor *a, char *name);
  */
 
 int tr__log_init(tr_runtime *rt);
+void tr__log_fini(tr_runtime *rt); /* frees the handlers ever set */
 /* The node name for log metadata and calls by name, or NULL. */
 const char *tr__node_name(tr_runtime *rt);
 /* The crash report of an actor that is exiting (actor.c). */

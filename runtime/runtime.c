@@ -161,6 +161,7 @@ int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
 		tr__timers_free(rt);
 		tr__behaviours_fini(rt);
 		tr__registry_fini(rt);
+		tr__log_fini(rt);
 		rt_free(rt);
 		return rc;
 	}
@@ -247,6 +248,7 @@ void tr_runtime_stop(tr_runtime *rt)
 	tr__bpool_free(rt);
 	tr__behaviours_fini(rt);
 	tr__registry_fini(rt);
+	tr__log_fini(rt);
 	rt_free(rt);
 }
 

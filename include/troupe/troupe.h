@@ -282,7 +282,8 @@ TR_API int tr_runtime_stats_get(tr_runtime_stats *st, tr_runtime *rt);
  * stderr. Handlers run on the thread that logs (a scheduler, the node's
  * threads, a plain thread), possibly on several at once, so they must be
  * thread-safe; they must not block for long, and must not log themselves.
- * Set the handler before actors run; the level may change at any time. */
+ * The handler and the level may be changed at any time (a thread that was
+ * calling the old handler may finish that call after the change). */
 
 /* Levels, most severe first (syslog's and OTP's). */
 enum {

@@ -24,10 +24,49 @@
  * buffer of their own size. */
 #define LINE_STACK 1024
 
+/* A handler as set: immutable once published, so that a thread that logs
+ * reads the function and its argument as one. Replaced ones are kept
+ * (a thread may still be calling them) until the runtime stops. */
+struct tr__log_sink {
+	tr_log_handler_fn ev;
+	tr_log_fn line;
+	void *user;
+	struct tr__log_sink *prev;
+};
+
 int tr__log_init(tr_runtime *rt)
 {
 	atomic_init(&rt->log_level, TR_LOG_INFO);
+	atomic_init(&rt->log_sink, NULL);
 	return TR_OK;
+}
+
+void tr__log_fini(tr_runtime *rt)
+{
+	struct tr__log_sink *k =
+	    atomic_load_explicit(&rt->log_sink, memory_order_acquire);
+	while (k != NULL) {
+		struct tr__log_sink *prev = k->prev;
+		free(k);
+		k = prev;
+	}
+	atomic_store_explicit(&rt->log_sink, NULL, memory_order_relaxed);
+}
+
+static void sink_set(
+    tr_runtime *rt, tr_log_handler_fn ev, tr_log_fn line, void *user)
+{
+	struct tr__log_sink *k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return; /* the handler there is stays */
+	k->ev = ev;
+	k->line = line;
+	k->user = user;
+	/* Setters are rare and may race only with each other's lists:
+	 * exchange, then link. Release: pairs with the acquire load in
+	 * deliver, publishing the sink's fields. */
+	k->prev =
+	    atomic_exchange_explicit(&rt->log_sink, k, memory_order_acq_rel);
 }
 
 const char *tr__node_name(tr_runtime *rt)
@@ -53,22 +92,14 @@ const char *tr_log_level_name(int level)
 
 void tr_runtime_set_logger(tr_runtime *rt, tr_log_handler_fn fn, void *user)
 {
-	if (rt == NULL)
-		return;
-	rt->log_fn = NULL;
-	rt->log_user = NULL;
-	rt->log_ev_user = user;
-	rt->log_ev = fn;
+	if (rt != NULL)
+		sink_set(rt, fn, NULL, fn != NULL ? user : NULL);
 }
 
 void tr_runtime_set_log(tr_runtime *rt, tr_log_fn fn, void *user)
 {
-	if (rt == NULL)
-		return;
-	rt->log_ev = NULL;
-	rt->log_ev_user = NULL;
-	rt->log_user = user;
-	rt->log_fn = fn;
+	if (rt != NULL)
+		sink_set(rt, NULL, fn, fn != NULL ? user : NULL);
 }
 
 void tr_runtime_set_log_level(tr_runtime *rt, int level)
@@ -111,10 +142,13 @@ static void default_handler(const tr_log_event *ev)
 
 static void deliver(tr_runtime *rt, const tr_log_event *ev)
 {
-	if (rt->log_ev != NULL)
-		rt->log_ev(rt->log_ev_user, ev);
-	else if (rt->log_fn != NULL)
-		rt->log_fn(rt->log_user, ev->text);
+	/* Acquire: pairs with the exchange in sink_set. */
+	const struct tr__log_sink *k =
+	    atomic_load_explicit(&rt->log_sink, memory_order_acquire);
+	if (k != NULL && k->ev != NULL)
+		k->ev(k->user, ev);
+	else if (k != NULL && k->line != NULL)
+		k->line(k->user, ev->text);
 	else
 		default_handler(ev);
 }
