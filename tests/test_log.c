@@ -295,7 +295,7 @@ static void test_formats(void **state)
 	    tr_log_uint("u", 18446744073709551615ull),
 	    tr_log_bool("b", true),
 	    tr_log_pid("p", (tr_pid){0, 7, 2}),
-	    {.key = "d", .kind = TR_LOG_F_DOUBLE, .v = {.d = 0.5}},
+	    tr_log_double("d", 0.5),
 	};
 	tr_log_event ev = {
 	    .level = TR_LOG_ERROR,

@@ -301,7 +301,8 @@ enum {
  * "debug"; "unknown" for other values. */
 TR_API const char *tr_log_level_name(int level);
 
-/* A structured field of an event: a key and a typed value. */
+/* A structured field of an event: a key and a typed value (made with
+ * tr_log_str, tr_log_int, ... below). */
 enum {
 	TR_LOG_F_STR = 0, /* v.s: a NUL-terminated string (NULL: "") */
 	TR_LOG_F_INT,     /* v.i */
@@ -326,31 +327,55 @@ typedef struct tr_log_field {
 
 static inline tr_log_field tr_log_str(const char *key, const char *s)
 {
-	tr_log_field f = {key, TR_LOG_F_STR, {.s = s}};
+	tr_log_field f;
+	f.key = key;
+	f.kind = TR_LOG_F_STR;
+	f.v.s = s;
 	return f;
 }
 
 static inline tr_log_field tr_log_int(const char *key, int64_t i)
 {
-	tr_log_field f = {key, TR_LOG_F_INT, {.i = i}};
+	tr_log_field f;
+	f.key = key;
+	f.kind = TR_LOG_F_INT;
+	f.v.i = i;
 	return f;
 }
 
 static inline tr_log_field tr_log_uint(const char *key, uint64_t u)
 {
-	tr_log_field f = {key, TR_LOG_F_UINT, {.u = u}};
+	tr_log_field f;
+	f.key = key;
+	f.kind = TR_LOG_F_UINT;
+	f.v.u = u;
 	return f;
 }
 
 static inline tr_log_field tr_log_bool(const char *key, bool b)
 {
-	tr_log_field f = {key, TR_LOG_F_BOOL, {.b = b}};
+	tr_log_field f;
+	f.key = key;
+	f.kind = TR_LOG_F_BOOL;
+	f.v.b = b;
 	return f;
 }
 
 static inline tr_log_field tr_log_pid(const char *key, tr_pid pid)
 {
-	tr_log_field f = {key, TR_LOG_F_PID, {.pid = pid}};
+	tr_log_field f;
+	f.key = key;
+	f.kind = TR_LOG_F_PID;
+	f.v.pid = pid;
+	return f;
+}
+
+static inline tr_log_field tr_log_double(const char *key, double d)
+{
+	tr_log_field f;
+	f.key = key;
+	f.kind = TR_LOG_F_DOUBLE;
+	f.v.d = d;
 	return f;
 }
 
