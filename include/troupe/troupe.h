@@ -792,11 +792,12 @@ typedef int (*tr_call_fn)(
  * `data` and tag `type`; `fn(ctx, state, status, reply, arg)` runs once
  * with the outcome, after at most `timeout_ms` (negative: no deadline).
  * The call's reference goes to `*ref` (may be NULL), for tr_call_cancel.
- * Errors (then `fn` is never called): TR_EINVAL (ctx or fn NULL, data NULL
- * with size > 0, a reserved type, called from terminate while the runtime
- * stops), TR_EMSGSIZE, TR_ENOMEM, TR_ENOPROC (`to` is not alive, or its
- * node is not connected), TR_EAGAIN (a busy remote target), TR_ECLOSED
- * (the runtime is stopping and cannot arm the timeout). */
+ * Errors (then `fn` is never called): TR_EINVAL (ctx or fn NULL, `to`
+ * none, data NULL with size > 0, a reserved type), TR_EMSGSIZE,
+ * TR_ENOMEM, TR_ENOPROC (`to` is not alive, or its node is not
+ * connected), TR_EAGAIN (a remote target that said BUSY, or a full queue
+ * to its node), TR_ECLOSED (the runtime is stopping and cannot arm the
+ * timeout). */
 TR_API int tr_call_then(tr_ctx *ctx, uint64_t *ref, tr_pid to, uint32_t type,
     const void *data, size_t size, int64_t timeout_ms, tr_call_fn fn,
     void *arg);
