@@ -217,11 +217,13 @@ struct tr_runtime {
 	 * tr_runtime_set_log(ger) and read by every thread that logs. */
 	_Atomic(struct tr__log_sink *) log_sink;
 	_Atomic int log_level;
-	/* The name of the node the runtime belongs to, copied when a
-	 * distribution layer attaches (log metadata, calls by name); valid
-	 * once has_node_name is set, never changed after. */
-	_Atomic uint32_t has_node_name;
-	char node_name[256];
+	/* The name of the node the runtime belongs to while a distribution
+	 * layer is attached, or NULL (log metadata, calls by name): an
+	 * immutable copy made at attach, kept, with those of earlier
+	 * attaches, in node_names until the runtime stops (a thread that
+	 * logs may still read one after a detach). */
+	_Atomic(struct tr__node_name *) node_name;
+	struct tr__node_name *node_names; /* attach/detach only */
 
 	/* Shared, rarely written. */
 	TR_CACHE_ALIGNED _Atomic uint32_t stopping; /* no new spawns */
@@ -408,6 +410,11 @@ bool tr__registry_name_of(tr_runtime *rt, tr__actor *a, char *name);
 
 /* ---- the log (log.c) ------------------------------------------------------
  */
+
+struct tr__node_name {
+	struct tr__node_name *prev;
+	char name[];
+};
 
 int tr__log_init(tr_runtime *rt);
 void tr__log_fini(tr_runtime *rt); /* frees the handlers ever set */

@@ -323,13 +323,21 @@ int tr__dist_attach(tr_runtime *rt, const tr__dist_ops *ops, void *arg)
 		return TR_EEXIST;
 	rt->dist_arg = arg;
 	const char *name = ops->name != NULL ? ops->name(arg) : NULL;
-	if (name != NULL && atomic_load_explicit(&rt->has_node_name,
-	                        memory_order_relaxed) == 0) {
-		snprintf(rt->node_name, sizeof(rt->node_name), "%s", name);
-		/* Release: pairs with the acquire load in tr__node_name. */
-		atomic_store_explicit(
-		    &rt->has_node_name, 1, memory_order_release);
+	struct tr__node_name *nn = rt->node_names;
+	if (name != NULL && (nn == NULL || strcmp(nn->name, name) != 0)) {
+		/* A node of another name than the last one: a new copy. A
+		 * node that restarts under its name reuses the old one. */
+		size_t len = strlen(name) + 1;
+		nn = malloc(sizeof(*nn) + len);
+		if (nn != NULL) {
+			memcpy(nn->name, name, len);
+			nn->prev = rt->node_names;
+			rt->node_names = nn;
+		}
 	}
+	/* Release: pairs with the acquire load in tr__node_name. */
+	atomic_store_explicit(
+	    &rt->node_name, name != NULL ? nn : NULL, memory_order_release);
 	atomic_store_explicit(&rt->dist_ops, ops, memory_order_release);
 	return TR_OK;
 }
@@ -343,6 +351,7 @@ void *tr__dist_arg(tr_runtime *rt)
 
 void tr__dist_detach(tr_runtime *rt)
 {
+	atomic_store_explicit(&rt->node_name, NULL, memory_order_relaxed);
 	atomic_store_explicit(&rt->dist_ops, NULL, memory_order_seq_cst);
 	/* Every call of the layer's ops runs inside a scheduler turn or an
 	 * ext section (dist_send, the flush at a turn's end): once those

@@ -38,11 +38,13 @@ int tr__log_init(tr_runtime *rt)
 {
 	atomic_init(&rt->log_level, TR_LOG_INFO);
 	atomic_init(&rt->log_sink, NULL);
+	atomic_init(&rt->node_name, NULL);
 	return TR_OK;
 }
 
 void tr__log_fini(tr_runtime *rt)
 {
+	/* Single-threaded: the runtime is stopping. */
 	struct tr__log_sink *k =
 	    atomic_load_explicit(&rt->log_sink, memory_order_acquire);
 	while (k != NULL) {
@@ -51,6 +53,14 @@ void tr__log_fini(tr_runtime *rt)
 		k = prev;
 	}
 	atomic_store_explicit(&rt->log_sink, NULL, memory_order_relaxed);
+	struct tr__node_name *nn = rt->node_names;
+	while (nn != NULL) {
+		struct tr__node_name *prev = nn->prev;
+		free(nn);
+		nn = prev;
+	}
+	rt->node_names = NULL;
+	atomic_store_explicit(&rt->node_name, NULL, memory_order_relaxed);
 }
 
 static void sink_set(
@@ -72,9 +82,9 @@ static void sink_set(
 const char *tr__node_name(tr_runtime *rt)
 {
 	/* Acquire: pairs with the release store in tr__dist_attach. */
-	return atomic_load_explicit(&rt->has_node_name, memory_order_acquire)
-	           ? rt->node_name
-	           : NULL;
+	const struct tr__node_name *nn =
+	    atomic_load_explicit(&rt->node_name, memory_order_acquire);
+	return nn != NULL ? nn->name : NULL;
 }
 
 static const char *const level_names[] = {"emergency", "alert", "critical",

@@ -447,8 +447,9 @@ static void node_logger(void *user, const tr_log_event *ev)
 {
 	(void)user;
 	pthread_mutex_lock(&node_mu);
-	if (ev->node != NULL && strcmp(ev->text, "about this node") == 0)
-		snprintf(seen_node, sizeof(seen_node), "%s", ev->node);
+	if (strcmp(ev->text, "about this node") == 0)
+		snprintf(seen_node, sizeof(seen_node), "%s",
+		    ev->node != NULL ? ev->node : "(none)");
 	pthread_mutex_unlock(&node_mu);
 }
 
@@ -460,6 +461,19 @@ static void test_log_node(void **state)
 	tr_logf(e->rt, TR_LOG_INFO, "about this node");
 	pthread_mutex_lock(&node_mu);
 	assert_string_equal(seen_node, "tnode");
+	pthread_mutex_unlock(&node_mu);
+
+	/* No node, then a node of another name on the same runtime. */
+	tr_node_stop(e->node);
+	e->node = NULL;
+	tr_logf(e->rt, TR_LOG_INFO, "about this node");
+	pthread_mutex_lock(&node_mu);
+	assert_string_equal(seen_node, "(none)");
+	pthread_mutex_unlock(&node_mu);
+	assert_rc(node_up(e, "tnode2", false), TR_OK);
+	tr_logf(e->rt, TR_LOG_INFO, "about this node");
+	pthread_mutex_lock(&node_mu);
+	assert_string_equal(seen_node, "tnode2");
 	pthread_mutex_unlock(&node_mu);
 	tr_runtime_set_log(e->rt, env_log, e);
 }
