@@ -28,7 +28,24 @@ typedef struct tr__dist_ops {
 	 * scheduler, in a turn, or a port's thread): queue the work and
 	 * return at once. */
 	void (*drained)(void *arg, tr_pid pid);
+	/* The node's name (may be NULL): read once, when the layer attaches,
+	 * for log metadata and to tell calls by name that are local. */
+	const char *(*name)(void *arg);
+	/* Name lookup on another node, for calls by name (may be NULL):
+	 * asks node `node_name` which pid is registered there as `name`,
+	 * and answers the local pid `from` later with a reply-flagged
+	 * (TR__MF_REPLY) message of type TR__DIST_WHEREIS_REPLY whose `ref`
+	 * is `ref`, whose sender is the pid found and whose payload is an
+	 * int32_t: TR_OK, or TR_ENOENT when the name is not registered
+	 * there. Returns TR_OK when the question went out, TR_ENOPROC when
+	 * no such node is connected (nothing will come). Called by the
+	 * thread running the actor `from`, as `send`. */
+	int (*whereis)(void *arg, tr_pid from, const char *node_name,
+	    const char *name, uint64_t ref);
 } tr__dist_ops;
+
+/* The answer to the `whereis` op (a system type: no user sends it). */
+#define TR__DIST_WHEREIS_REPLY 0xFFFF00F1u
 
 /* Attaches a layer; one per runtime. Errors: TR_EINVAL, TR_EEXIST. */
 int tr__dist_attach(tr_runtime *rt, const tr__dist_ops *ops, void *arg);

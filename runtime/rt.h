@@ -35,8 +35,12 @@ typedef struct tr__behaviours tr__behaviours;
 #define TR__MF_REMOTE                                                          \
 	(1u << 13) /* counted in its target's remote backlog                   \
 	            * (tr__dist_inject_bounded_locked) */
+#define TR__MF_TIMER                                                           \
+	(1u << 14) /* a timer's message: _rsv holds the timer, which           \
+	            * must still be live when it is handled (timer.c) */
 #define TR__MF_SYSTEM                                                          \
-	(TR__MF_REPLY | TR__MF_RTIMEO | TR__MF_SIGNAL | TR__MF_DOWN)
+	(TR__MF_REPLY | TR__MF_RTIMEO | TR__MF_SIGNAL | TR__MF_DOWN |          \
+	    TR__MF_TIMER)
 
 /* Signal kinds, carried in the type of a TR__MF_SIGNAL message. */
 enum {
@@ -47,6 +51,10 @@ enum {
 	TR__SIG_DEMONITOR, /* ref: the monitor */
 };
 
+/* A call's next try (call.c): a timer message to the caller itself, with
+ * TR__MF_RTIMEO and the call's reference. */
+#define TR__MSG_CALL_RETRY 0xFFFF0020u
+
 #define TR__MSG_HDR ((size_t)offsetof(tr_msg, data))
 
 /* ---- actors ------------------------------------------------------------- */
@@ -56,6 +64,8 @@ enum {
 	TR__A_RUNNING, /* initialised */
 	TR__A_EXITING, /* tr_exit called; dies at the end of the callback */
 	TR__A_DEAD,
+	TR__A_REPLAY, /* running; tr_replay asked for the deferred messages to
+	               * be handled again once the callback returns */
 };
 
 enum { TR__K_ACTOR = 0, TR__K_PORT = 1 };
@@ -100,10 +110,20 @@ _Static_assert(sizeof(struct tr__actor) == 128, "actor is two cache lines");
 /* Parts of an actor most actors never use. */
 struct tr__ext {
 	struct tr__pending {
-		uint64_t ref;
+		uint64_t ref;  /* what the awaited answer carries */
+		uint64_t uref; /* the caller's reference (timeouts carry it) */
 		tr_timer timer;
-	} * pending; /* outstanding tr_request()s */
+		struct tr__call *call; /* NULL: a tr_request */
+	} * pending; /* outstanding requests and calls (call.c) */
 	uint32_t npending, cap_pending;
+	uint32_t ncalls; /* of which calls with a continuation */
+	bool in_cont;    /* a call's continuation is running */
+	bool resaved;    /* the replayed message was deferred again */
+	/* Deferred messages (tr_defer), oldest first, chained through
+	 * _next, and the one being handled again (tr_replay). */
+	tr_msg *saved_head, *saved_tail;
+	uint32_t nsaved;
+	tr_msg *replaying;
 	tr_pid *links; /* linked actors, each once */
 	uint32_t nlinks, cap_links;
 	struct tr__mon {
@@ -193,8 +213,17 @@ struct tr_runtime {
 	_Atomic uintptr_t *pids; /* the actor table (see actor.c) */
 	uint32_t pid_cap;
 	uint32_t slot_cache_max; /* per scheduler, <= TR__SLOT_CACHE */
-	tr_log_fn log_fn;
-	void *log_user;
+	/* The log (log.c): the handler, replaced as a whole by
+	 * tr_runtime_set_log(ger) and read by every thread that logs. */
+	_Atomic(struct tr__log_sink *) log_sink;
+	_Atomic int log_level;
+	/* The name of the node the runtime belongs to while a distribution
+	 * layer is attached, or NULL (log metadata, calls by name): an
+	 * immutable copy made at attach, kept, with those of earlier
+	 * attaches, in node_names until the runtime stops (a thread that
+	 * logs may still read one after a detach). */
+	_Atomic(struct tr__node_name *) node_name;
+	struct tr__node_name *node_names; /* attach/detach only */
 
 	/* Shared, rarely written. */
 	TR_CACHE_ALIGNED _Atomic uint32_t stopping; /* no new spawns */
@@ -306,6 +335,7 @@ void tr__epoch_barrier(tr_runtime *rt);
 #define TR__A_NOTERM 0x100u   /* init failed: terminate is not owed */
 #define TR__A_TRAP 0x200u     /* trapping exits */
 #define TR__A_NOREPORT 0x400u /* killed by a signal: no crash report */
+#define TR__A_IGNORED 0x800u  /* init returned TR_INIT_IGNORE */
 
 tr__ext *tr__ext_of(tr__actor *a);
 /* Handles a system message; true if it is to be passed to handle. */
@@ -331,6 +361,24 @@ int tr__msg_new_sys(tr_msg **mp, uint32_t type, const void *data, size_t size);
 /* Sends a signal from `from` (ref and payload optional). */
 int tr__sig_send(tr_runtime *rt, tr__sched *s, tr_pid from, tr_pid to,
     uint32_t kind, uint32_t flags, uint64_t ref, const tr_exit_info *info);
+/* tr_monitor and tr_demonitor for the actor `a`, run by the thread that
+ * runs it (`s` may be NULL off the schedulers). */
+int tr__monitor(
+    tr_runtime *rt, tr__sched *s, tr__actor *a, tr_pid pid, uint64_t *ref);
+void tr__demonitor(tr_runtime *rt, tr__sched *s, tr__actor *a, uint64_t ref);
+
+/* ---- calls and requests (call.c) ----------------------------------------- */
+
+/* A reply (TR__MF_REPLY) or a timer of a request or call (TR__MF_RTIMEO)
+ * reached `a`: true if it goes on to handle (a tr_request's answer); false
+ * if it was dropped (nobody waits for it) or taken by a call. */
+bool tr__call_dispatch(tr__sched *s, tr__actor *a, tr_msg *m);
+/* A DOWN that passed tr__sig_dispatch: true if it ended (or retried) one
+ * of a's calls, which then took it; false if it goes on to handle. */
+bool tr__call_down(tr__sched *s, tr__actor *a, tr_msg *m);
+/* An exiting actor forgets its requests and calls (no continuation runs)
+ * and cancels their timers. */
+void tr__calls_free(tr_runtime *rt, tr__actor *a);
 
 /* ---- timers, blocking pool, registry ------------------------------------- */
 
@@ -341,6 +389,11 @@ uint64_t tr__timers_armed(tr_runtime *rt);
 int tr__timer_arm(tr_runtime *rt, tr_timer *id, tr_pid to, tr_pid from,
     int64_t delay_ms, int64_t interval_ms, uint32_t type, uint32_t flags,
     uint64_t ref, const void *data, size_t size);
+/* A message with TR__MF_TIMER was taken from a mailbox: true if its timer
+ * is still live (it goes to handle), false if the timer was cancelled
+ * since it was sent (it is dropped). Either way the message no longer
+ * holds the timer. Any thread. */
+bool tr__timer_take(tr_runtime *rt, const tr_msg *m);
 
 int tr__bpool_init(tr_runtime *rt);
 void tr__bpool_fini(tr_runtime *rt); /* runs queued jobs, stops */
@@ -352,6 +405,31 @@ void tr__registry_fini(tr_runtime *rt);
 /* Drops the name of an exiting actor, copying it into `name` (of
  * TR_NAME_MAX + 1 bytes) for the crash report. */
 void tr__registry_release(tr_runtime *rt, tr__actor *a, char *name);
+/* Copies the registered name of the live actor `a` into `name` (of
+ * TR_NAME_MAX + 1 bytes); false, with "" in `name`, if it has none. */
+bool tr__registry_name_of(tr_runtime *rt, tr__actor *a, char *name);
+
+/* ---- the log (log.c) ------------------------------------------------------
+ */
+
+struct tr__node_name {
+	struct tr__node_name *prev;
+	char name[];
+};
+
+int tr__log_init(tr_runtime *rt);
+void tr__log_fini(tr_runtime *rt); /* frees the handlers ever set */
+/* The node name for log metadata and calls by name, or NULL. */
+const char *tr__node_name(tr_runtime *rt);
+/* The crash report of an actor that is exiting (actor.c). */
+void tr__log_crash(tr_runtime *rt, tr__actor *a, int reason, const char *name,
+    const char *text, const char *where, uint32_t type);
+
+/* ---- deferred messages (actor.c) ------------------------------------------
+ */
+
+/* Frees the deferred messages of an exiting actor. */
+void tr__saved_free(tr__actor *a);
 
 /* ---- behaviours by name, blobs, refusals (behaviours.c) ------------------ */
 

@@ -147,6 +147,8 @@ int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
 
 	int rc = tr__registry_init(rt);
 	if (rc == TR_OK)
+		rc = tr__log_init(rt);
+	if (rc == TR_OK)
 		rc = tr__behaviours_init(rt);
 	if (rc == TR_OK)
 		rc = tr__timers_init(rt);
@@ -160,6 +162,7 @@ int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
 		tr__timers_free(rt);
 		tr__behaviours_fini(rt);
 		tr__registry_fini(rt);
+		tr__log_fini(rt);
 		rt_free(rt);
 		return rc;
 	}
@@ -170,24 +173,6 @@ int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
 unsigned tr_runtime_schedulers(const tr_runtime *rt)
 {
 	return rt != NULL ? rt->nsched : 0;
-}
-
-void tr_log(tr_runtime *rt, const char *line)
-{
-	if (rt == NULL || line == NULL)
-		return;
-	if (rt->log_fn != NULL)
-		rt->log_fn(rt->log_user, line);
-	else
-		fprintf(stderr, "%s\n", line);
-}
-
-void tr_runtime_set_log(tr_runtime *rt, tr_log_fn fn, void *user)
-{
-	if (rt == NULL)
-		return;
-	rt->log_user = user;
-	rt->log_fn = fn;
 }
 
 static bool quiescent_now(tr_runtime *rt)
@@ -264,6 +249,7 @@ void tr_runtime_stop(tr_runtime *rt)
 	tr__bpool_free(rt);
 	tr__behaviours_fini(rt);
 	tr__registry_fini(rt);
+	tr__log_fini(rt);
 	rt_free(rt);
 }
 

@@ -2,9 +2,9 @@
  * Exit signal tests, after erts' exit signal tests: the reasons (normal,
  * shutdown, kill/killed, noproc, user reasons with text); tr_kill from a
  * thread and from an actor; trapping; a `normal` signal ignored by a
- * non-trapping actor; cascades along links; a crash stays with its actor,
- * releases its name before the signals go out, and is reported; tr_call to
- * an actor that dies without replying.
+ * non-trapping actor, unless it sent it to itself; cascades along links; a
+ * crash stays with its actor, releases its name before the signals go out, and
+ * is reported; tr_call to an actor that dies without replying.
  */
 #include "probe.h"
 
@@ -187,6 +187,57 @@ static void test_normal_signal_ignored(void **state)
 	tt_ping(port, c);
 	tt_assert_none(port, TT_P_TERM, TR_PID_NONE);
 	tt_assert_none(port, TT_P_EXIT, TR_PID_NONE);
+	tt_pstop(fx);
+}
+
+static int fn_exit_self_normal(tr_ctx *ctx, void *arg)
+{
+	(void)arg;
+	return tr_kill(tr_runtime_of(ctx), tr_self(ctx), TR_REASON_NORMAL);
+}
+
+/* exit(self(), normal), as erl_link_SUITE's self_exit: the one normal exit
+ * signal that a process which does not trap exits acts on. It ends with
+ * reason normal (no crash report), its links get EXIT normal and its
+ * monitors DOWN normal; one that traps gets an EXIT message from itself
+ * and lives on. */
+static void test_normal_exit_self(void **state)
+{
+	struct tt_fixture *fx = tt_begin(state);
+	tr_runtime *rt = tt_pstart(fx, 2);
+	tr_port *port = tt_port(fx);
+	tr_pid a = tt_probe_spawn(rt, port, false);
+	tr_pid w = tt_probe_spawn(rt, port, true);
+	tr_pid m = tt_probe_spawn(rt, port, false);
+	tr_pid t = tt_probe_spawn(rt, port, true);
+	struct tt_note n;
+	uint64_t ref;
+	char pid_a[32];
+
+	snprintf(pid_a, sizeof(pid_a), "%u.%u", a.slot, a.gen);
+	assert_rc(tt_link(port, w, a), TR_OK);
+	ref = tt_monitor(port, m, a);
+	assert_rc(tt_run(port, a, fn_exit_self_normal, NULL), TR_OK);
+	tt_expect_term(port, a, TR_REASON_NORMAL);
+	tt_expect_exit(port, w, a, TR_REASON_NORMAL);
+	n = tt_expect_down(port, m, a, TR_REASON_NORMAL);
+	assert_int_equal(n.info.ref, ref);
+	assert_true(TT_WAIT_FOR(!tr_is_alive(rt, a), TT_WAIT_MS));
+
+	/* Trapping: a message from itself. */
+	assert_rc(tt_run(port, t, fn_exit_self_normal, NULL), TR_OK);
+	n = tt_expect_exit(port, t, t, TR_REASON_NORMAL);
+	assert_int_equal(n.info.ref, 0);
+	tt_ping(port, t);
+
+	/* The same signal from another actor still changes nothing. */
+	struct tt_pid_arg k = {.pid = m, .reason = TR_REASON_NORMAL};
+	assert_rc(tt_run(port, t, tt_fn_kill, &k), TR_OK);
+	tt_quiesce(rt);
+	tt_ping(port, m);
+	tt_ping(port, w);
+	tt_assert_none(port, TT_P_TERM, TR_PID_NONE);
+	assert_false(tt_logcap_has(tt_cap, pid_a, NULL));
 	tt_pstop(fx);
 }
 
@@ -496,6 +547,7 @@ int main(void)
 	    TT_PTEST(test_kill_untrappable),
 	    TT_PTEST(test_kill_from_thread_and_actor),
 	    TT_PTEST(test_normal_signal_ignored),
+	    TT_PTEST(test_normal_exit_self),
 	    TT_PTEST(test_trap_exit_toggle),
 	    TT_PTEST(test_cascade),
 	    TT_PTEST(test_crash_isolated),

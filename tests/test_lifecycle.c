@@ -610,6 +610,120 @@ static void test_wait_quiescent(void **state)
 	tt_assert_actors_ok();
 }
 
+/* An init that calls tr_exit and returns TR_OK has initialised the actor:
+ * it ends before any message, and terminate runs with the state init
+ * stored (so nothing leaks). With TR_SPAWN_SYNC_INIT the spawn still fails
+ * with TR_EINIT and the reason. An init that fails returns its reason and
+ * gets no terminate (test_pid). */
+static _Atomic unsigned g_ie_terms, g_ie_handled;
+static _Atomic int g_ie_reason;
+
+static int ie_init(tr_ctx *ctx, void *arg, void **state)
+{
+	int *st = malloc(sizeof(*st));
+
+	TT_ACHECK(st != NULL);
+	if (st != NULL)
+		*st = 77;
+	*state = st;
+	tr_exit(ctx, (int)(intptr_t)arg);
+	return TR_OK;
+}
+
+static int ie_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	(void)ctx;
+	(void)state;
+	(void)m;
+	atomic_fetch_add(&g_ie_handled, 1);
+	return 0;
+}
+
+static void ie_terminate(tr_ctx *ctx, void *state, int reason)
+{
+	(void)ctx;
+	TT_ACHECK(state != NULL && *(int *)state == 77);
+	atomic_store(&g_ie_reason, reason);
+	atomic_fetch_add(&g_ie_terms, 1);
+	free(state);
+}
+
+static const tr_behaviour ie_bhv = {
+    .name = "init_exit",
+    .init = ie_init,
+    .handle = ie_handle,
+    .terminate = ie_terminate,
+};
+
+static void test_init_exit_terminates(void **state)
+{
+	struct tt_fixture *fx = tt_begin(state);
+	tr_runtime *rt = tt_start(fx, 2);
+	const int reasons[] = {TR_REASON_NORMAL, TR_REASON_SHUTDOWN, 5};
+	int why = 0;
+	tr_pid p;
+
+	/* The crash reports of reasons 5 and 6 are expected. */
+	tr_runtime_set_log_level(rt, TR_LOG_CRITICAL);
+	atomic_store(&g_ie_terms, 0);
+	atomic_store(&g_ie_handled, 0);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_rc(tr_spawn(&p, rt, &ie_bhv,
+		              (void *)(intptr_t)reasons[i], NULL),
+		    TR_OK);
+		(void)tr_post(rt, p, MSG_PING, NULL, 0);
+		tt_quiesce(rt);
+		assert_false(tr_is_alive(rt, p));
+		assert_int_equal(atomic_load(&g_ie_terms), i + 1);
+		assert_int_equal(atomic_load(&g_ie_reason), reasons[i]);
+	}
+
+	/* Synchronous: the start fails, and terminate ran before. */
+	tr_spawn_opts so = {.flags = TR_SPAWN_SYNC_INIT, .init_reason = &why};
+	assert_rc(
+	    tr_spawn(&p, rt, &ie_bhv, (void *)(intptr_t)6, &so), TR_EINIT);
+	assert_int_equal(why, 6);
+	assert_int_equal(atomic_load(&g_ie_terms), 4);
+	assert_int_equal(atomic_load(&g_ie_reason), 6);
+	assert_int_equal(atomic_load(&g_ie_handled), 0);
+	tt_stop(fx);
+	/* Nothing more at stop: each ran once. */
+	assert_int_equal(atomic_load(&g_ie_terms), 4);
+	tt_assert_actors_ok();
+}
+
+static int ignore_init(tr_ctx *ctx, void *arg, void **state)
+{
+	(void)ctx;
+	(void)arg;
+	(void)state;
+	return TR_INIT_IGNORE;
+}
+
+static const tr_behaviour ignore_bhv = {
+    "ignorer", ignore_init, ie_handle, NULL};
+
+/* OTP's ignore: the actor ends at once, with reason normal, as no crash;
+ * a synchronous spawn tells the spawner. */
+static void test_init_ignore(void **state)
+{
+	struct tt_fixture *fx = tt_begin(state);
+	tr_runtime *rt = tt_start(fx, 2);
+	int why = 0;
+	tr_pid p;
+	tr_spawn_opts so = {.flags = TR_SPAWN_SYNC_INIT, .init_reason = &why};
+	assert_rc(tr_spawn(&p, rt, &ignore_bhv, NULL, &so), TR_EINIT);
+	assert_int_equal(why, TR_INIT_IGNORE);
+	assert_rc(tr_spawn(&p, rt, &ignore_bhv, NULL, NULL), TR_OK);
+	tt_quiesce(rt);
+	assert_false(tr_is_alive(rt, p));
+	tr_runtime_stats st;
+	assert_rc(tr_runtime_stats_get(&st, rt), TR_OK);
+	assert_int_equal(st.crashes, 0);
+	tt_stop(fx);
+	tt_assert_actors_ok();
+}
+
 /* A timeout of 0 polls: an idle runtime is quiescent right now. */
 static void test_wait_quiescent_poll(void **state)
 {
@@ -638,6 +752,8 @@ int main(void)
 	    TT_TEST(test_reason_name),
 	    TT_TEST(test_wait_quiescent),
 	    TT_TEST(test_wait_quiescent_poll),
+	    TT_TEST(test_init_ignore),
+	    TT_TEST(test_init_exit_terminates),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

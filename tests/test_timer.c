@@ -1,6 +1,7 @@
 /*
- * Timer tests: one-shot order, equal deadlines, cancel, periodic timers and
- * timers armed from a plain thread.
+ * Timer tests: one-shot order, equal deadlines, cancel (also of a timer
+ * whose message is already in the mailbox: it is never delivered),
+ * periodic timers and timers armed from a plain thread.
  *
  * Timers send to the test's port, so what arrives there is exactly what
  * fired, in firing order. Actor-armed timers are armed by an "agent" actor
@@ -218,14 +219,14 @@ static void test_periodic(void **state)
 	assert_rc(tr_runtime_wait_quiescent(rt, 3 * INTERVAL_MS), TR_ETIMEDOUT);
 	assert_rc(tr_timer_cancel(rt, t), TR_OK);
 
-	/* Ticks sent before cancel returned may be queued: take them now.
-	 * Nothing may be sent from here on. */
+	/* Ticks sent before cancel returned may be queued, but none of them
+	 * reaches the port any more: they are dropped when taken. */
 	while (tr_port_recv(&m, port, 0) == TR_OK) {
 		assert_int_equal(m->type, MSG_TICK);
 		tr_msg_free(m);
 		drained++;
 	}
-	print_message("ticks queued at cancel: %u\n", drained);
+	assert_int_equal(drained, 0);
 
 	/* Wait five intervals, marked by a sentinel: a tick sent after the
 	 * cancel would arrive before it. */
@@ -234,6 +235,157 @@ static void test_periodic(void **state)
 	tt_assert_port_empty(port);
 	assert_rc(tr_timer_cancel(rt, t), TR_ENOENT);
 	/* Nothing armed any more. */
+	tt_quiesce(rt);
+	tt_stop(fx);
+	tt_assert_actors_ok();
+}
+
+/* ---- a cancelled timer's message is never delivered --------------------- */
+
+enum {
+	MSG_WAIT = 20, /* arm a deadline to self, let it fire, cancel it */
+	MSG_WAITED,    /* reply: int32_t, what the cancel returned */
+	MSG_DEADLINE,  /* the deadline timer's message */
+	MSG_SEEN,      /* request: how many MSG_DEADLINE came; reply uint32_t */
+	MSG_OWN,       /* arm a deadline that cancels itself when it comes */
+};
+
+struct waiter {
+	tr_timer t;
+	uint32_t deadlines;
+	int32_t own_cancel; /* what cancelling a timer from its own message
+	                     * returned */
+};
+
+static uint64_t sent_now(tr_runtime *rt)
+{
+	tr_runtime_stats st;
+	TT_ACHECK(tr_runtime_stats_get(&st, rt) == TR_OK);
+	return st.msgs_sent;
+}
+
+/* The receive ... after pattern: the actor arms a deadline for itself,
+ * the awaited message comes (here: the request that armed it is still
+ * being handled, so the deadline's message is certainly behind it in the
+ * mailbox), and it cancels the deadline. */
+static int waiter_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	struct waiter *w = state;
+	tr_runtime *rt = tr_runtime_of(ctx);
+	int32_t rc;
+
+	switch (m->type) {
+	case MSG_WAIT: {
+		uint64_t before = sent_now(rt);
+		rc = tr_send_after(
+		    ctx, &w->t, tr_self(ctx), 0, 0, MSG_DEADLINE, NULL, 0);
+		TT_ACHECK(rc == TR_OK);
+		/* Let it fire: its message lands in this mailbox. */
+		int64_t dl = tt_now_ms() + TT_WAIT_MS;
+		while (sent_now(rt) == before && tt_now_ms() < dl)
+			tt_sleep_ms(1);
+		TT_ACHECK(sent_now(rt) != before);
+		rc = tr_timer_cancel(rt, w->t);
+		TT_ACHECK(
+		    tr_reply(ctx, m, MSG_WAITED, &rc, sizeof(rc)) == TR_OK);
+		return 0;
+	}
+	case MSG_OWN:
+		rc = tr_send_after(
+		    ctx, &w->t, tr_self(ctx), 1, 0, MSG_DEADLINE, NULL, 0);
+		TT_ACHECK(rc == TR_OK);
+		w->own_cancel = 1;
+		return 0;
+	case MSG_DEADLINE:
+		w->deadlines++;
+		if (w->own_cancel == 1)
+			w->own_cancel = tr_timer_cancel(rt, w->t);
+		return 0;
+	case MSG_SEEN: {
+		uint32_t r[2] = {w->deadlines, (uint32_t)w->own_cancel};
+		TT_ACHECK(tr_reply(ctx, m, MSG_SEEN, r, sizeof(r)) == TR_OK);
+		return 0;
+	}
+	}
+	return 0;
+}
+
+static void free_state(tr_ctx *ctx, void *state, int reason);
+
+static const tr_behaviour waiter_bhv = {
+    .name = "waiter",
+    .handle = waiter_handle,
+    .terminate = free_state,
+};
+
+static void waiter_seen(
+    tr_runtime *rt, tr_pid w, uint32_t *deadlines, int32_t *own_cancel)
+{
+	tr_msg *r = NULL;
+	uint32_t v[2];
+
+	assert_rc(tr_call(&r, rt, w, MSG_SEEN, NULL, 0, TT_WAIT_MS), TR_OK);
+	assert_int_equal(r->size, sizeof(v));
+	memcpy(v, r->data, sizeof(v));
+	tr_msg_free(r);
+	*deadlines = v[0];
+	*own_cancel = (int32_t)v[1];
+}
+
+static void test_cancel_after_fire(void **state)
+{
+	struct tt_fixture *fx = tt_begin(state);
+	tr_runtime *rt = tt_start(fx, 2);
+	tr_port *port = tt_port(fx);
+	struct waiter *ws = calloc(1, sizeof(*ws));
+	tr_pid me = tr_port_pid(port);
+	tr_runtime_stats before, after;
+	uint32_t deadlines;
+	int32_t rc, own;
+	tr_timer t = 0;
+	tr_msg *r = NULL;
+
+	assert_non_null(ws);
+	tr_pid w = tt_spawn(rt, &waiter_bhv, ws);
+
+	/* An actor's own deadline, fired and in its mailbox: the cancel
+	 * succeeds and the message is dropped when its turn comes. */
+	for (int i = 0; i < 3; i++) {
+		before = tt_stats(rt);
+		assert_rc(
+		    tr_call(&r, rt, w, MSG_WAIT, NULL, 0, TT_WAIT_MS), TR_OK);
+		assert_int_equal(r->size, sizeof(rc));
+		memcpy(&rc, r->data, sizeof(rc));
+		tr_msg_free(r);
+		assert_rc(rc, TR_OK);
+		waiter_seen(rt, w, &deadlines, &own);
+		assert_int_equal(deadlines, 0);
+		after = tt_stats(rt);
+		assert_true(after.msgs_dropped >= before.msgs_dropped + 1);
+	}
+
+	/* Cancelled from the handler of its own message: too late, it is
+	 * being delivered (TR_ENOENT), and it came once. */
+	assert_rc(tr_post(rt, w, MSG_OWN, NULL, 0), TR_OK);
+	assert_true(
+	    TT_WAIT_FOR((waiter_seen(rt, w, &deadlines, &own), deadlines == 1),
+	        TT_WAIT_MS));
+	assert_rc(own, TR_ENOENT);
+
+	/* A port: the message is in its mailbox when the cancel comes. */
+	before = tt_stats(rt);
+	assert_rc(tr_post_after(rt, &t, me, 0, 0, MSG_FIRE, NULL, 0), TR_OK);
+	assert_true(
+	    TT_WAIT_FOR(tt_stats(rt).msgs_sent > before.msgs_sent, TT_WAIT_MS));
+	assert_rc(tr_timer_cancel(rt, t), TR_OK);
+	assert_rc(tr_timer_cancel(rt, t), TR_ENOENT);
+	tt_assert_port_empty(port);
+
+	/* Fired and taken: no longer cancellable. */
+	assert_rc(tr_post_after(rt, &t, me, 0, 0, MSG_FIRE, NULL, 0), TR_OK);
+	tr_msg_free(tt_recv(port, TT_WAIT_MS));
+	assert_rc(tr_timer_cancel(rt, t), TR_ENOENT);
+
 	tt_quiesce(rt);
 	tt_stop(fx);
 	tt_assert_actors_ok();
@@ -383,6 +535,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    TT_TEST(test_send_after_order),
 	    TT_TEST(test_cancel),
+	    TT_TEST(test_cancel_after_fire),
 	    TT_TEST(test_periodic),
 	    TT_TEST(test_periodic_stops_when_target_dies),
 	    TT_TEST(test_post_after),

@@ -576,6 +576,56 @@ int tr_node_name_of(char *buf, size_t cap, tr_node *n, tr_pid pid)
 	return rc;
 }
 
+_Static_assert(TR__NODE_T_WHEREIS_REPLY == TR__DIST_WHEREIS_REPLY,
+    "the runtime's calls by name read the node's lookup answers");
+
+const char *tr__node_op_name(void *arg)
+{
+	return ((struct tr_node *)arg)->name;
+}
+
+/* The runtime's whereis op: tr_node_whereis's question, asked for an
+ * actor (a call by name); its answer is a reply to `from`. The runtime
+ * calls it within an actor's turn (the flush at its end sends it) or an
+ * ext section. */
+int tr__node_op_whereis(void *arg, tr_pid from, const char *node_name,
+    const char *name, uint64_t ref)
+{
+	struct tr_node *n = arg;
+	if (strcmp(node_name, n->name) == 0 || !tr__node_name_ok(node_name))
+		return TR_EINVAL; /* the runtime resolves its own names */
+	Env e = TROUPE__WIRE__ENVELOPE__INIT;
+	WPid wf;
+	tr__pid_out(n, from, &wf);
+	e.from = &wf;
+	e.control = TROUPE__WIRE__CONTROL__CONTROL_NAMED_SEND;
+	e.name = (char *)name;
+	e.type = TR__NODE_T_WHEREIS;
+	e.ref = ref;
+	unsigned k = tr__node_ebr_enter(&n->ebr);
+	struct tr__peer *p = peer_up_ref(n, node_name);
+	int rc = TR_ENOPROC;
+	if (p != NULL) {
+		pthread_mutex_lock(&p->lock);
+		rc = p->state == TR__PS_UP ? tr__env_put(n, p, &e, false, NULL)
+		                           : TR_ENOPROC;
+		nng_msg *out = rc == TR_OK ? tr__kick_locked(p) : NULL;
+		pthread_mutex_unlock(&p->lock);
+		if (out != NULL)
+			tr__start_send(p, out);
+		if (rc == TR_OK) {
+			if (tr__current != NULL && tr__current->rt == n->rt)
+				/* The scheduler flushes at the turn's end. */
+				atomic_store_explicit(
+				    &p->dirty, 1, memory_order_relaxed);
+			else
+				tr__flush_peer(n, p, true);
+		}
+	}
+	tr__node_ebr_exit(&n->ebr, k);
+	return rc;
+}
+
 int tr_node_register_behaviour(
     tr_node *n, const char *name, const tr_behaviour *b)
 {
@@ -650,11 +700,13 @@ int tr_monitor_node(tr_ctx *ctx, const char *node_name, bool on)
 			                : w->name != NULL &&
 			                      strcmp(w->name, node_name) == 0;
 			if (tr_pid_eq(w->pid, self) && same) {
+				/* Subscriptions count, as in OTP: one off
+				 * undoes one on. */
 				free(w->name);
 				*w = n->nmons[--n->nnmons];
-			} else {
-				i++;
+				break;
 			}
+			i++;
 		}
 	}
 	pthread_mutex_unlock(&n->lock);

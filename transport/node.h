@@ -19,9 +19,11 @@
  * CONTROL_NAMED_SEND with this reserved type: the receiving node answers
  * itself, with a CONTROL_NONE envelope of type TR__NODE_T_WHEREIS_REPLY
  * whose `from` is the pid found and whose `error` is 0 or TR_ENOENT. No
- * actor ever sees the request; the answer reaches the asking port. */
+ * actor ever sees the request; the answer reaches the asking port (a
+ * plain thread's tr_node_whereis) or actor (a call by name, through the
+ * runtime's whereis op), as a reply. */
 #define TR__NODE_T_WHEREIS 0xFFFF00F0u
-#define TR__NODE_T_WHEREIS_REPLY 0xFFFF00F1u
+#define TR__NODE_T_WHEREIS_REPLY 0xFFFF00F1u /* = TR__DIST_WHEREIS_REPLY */
 
 /* The protocol minor this build speaks within its major (Hello.minor;
  * proto/troupe.proto lists what each minor adds). */

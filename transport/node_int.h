@@ -315,6 +315,10 @@ bool tr__node_grow(void **v, uint32_t n, uint32_t *cap, size_t elem);
 bool tr__node_name_ok(const char *s);
 /* Node lock held: NODEUP / NODEDOWN to the node monitors. */
 void tr__node_event_locked(struct tr_node *n, uint32_t type, const char *name);
+/* The runtime's `name` and `whereis` ops (dist.h). */
+const char *tr__node_op_name(void *arg);
+int tr__node_op_whereis(void *arg, tr_pid from, const char *node_name,
+    const char *name, uint64_t ref);
 
 /* ---- the peer table (node_peer.c) -----------------------------------------
  */

@@ -315,6 +315,40 @@ enum {
 	BK_MON_THEIRS_DEL
 };
 
+/* A LINK or MONITOR for a pid of a node that is not connected: it would
+ * have fired with noconnection had the connection been lost after it was
+ * made, so it fires now (Erlang answers a monitor or link to a node it
+ * cannot reach the same way): the sender gets DOWN noconnection, or an
+ * exit signal noconnection through the link, from `to`. A pid of an
+ * earlier incarnation of a node that is up again is stale, not
+ * unreachable: TR_ENOPROC, and the runtime answers noproc. */
+static int answer_unreachable(
+    struct tr_node *n, struct tr__peer *p, tr_pid to, tr_msg *m)
+{
+	tr_pid from = m->sender;
+	if (from.node != 0 || tr_pid_is_none(from))
+		return TR_ENOPROC;
+	pthread_mutex_lock(&n->lock);
+	bool stale = tr__peer_up(n, p->name) != NULL;
+	pthread_mutex_unlock(&n->lock);
+	if (stale)
+		return TR_ENOPROC;
+	int rc;
+	if (m->type == TR__SIG_MONITOR) {
+		rc = tr__inject_down(
+		    n, NULL, from, to, m->ref, TR_REASON_NOCONNECTION, "");
+	} else {
+		tr_exit_info info;
+		tr__exit_info(&info, to, TR_REASON_NOCONNECTION, "");
+		rc = tr__inject_sig(
+		    n, NULL, from, TR__SIG_EXIT, TR__MF_VIALINK, 0, to, &info);
+	}
+	if (rc != TR_OK)
+		return rc;
+	tr__msg_free(m);
+	return TR_OK;
+}
+
 static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
 {
 	struct tr__peer *p = tr__peer_at(n, to.node);
@@ -398,6 +432,7 @@ static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
 	    (f & (TR__MF_SIGNAL | TR__MF_DOWN | TR__MF_REPLY)) == 0;
 	pthread_mutex_lock(&p->lock);
 	int rc = TR_ENOPROC;
+	bool down = p->state != TR__PS_UP;
 	if (stoppable && p->nbusy != 0 && tr__flow_is_busy(p, to, NULL)) {
 		rc = TR_EAGAIN;
 		atomic_fetch_add_explicit(
@@ -431,6 +466,9 @@ static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
 	pthread_mutex_unlock(&p->lock);
 	if (out != NULL)
 		tr__start_send(p, out);
+	if (rc == TR_ENOPROC && down &&
+	    (bk == BK_LINK_ADD || bk == BK_MON_MINE_ADD))
+		return answer_unreachable(n, p, to, m);
 	if (rc != TR_OK)
 		return rc;
 	tr__msg_free(m);
@@ -476,7 +514,13 @@ static void op_flush(void *arg)
 	tr__node_ebr_exit(&n->ebr, k);
 }
 
-const tr__dist_ops tr__node_ops = {op_send, op_flush, tr__flow_drained};
+const tr__dist_ops tr__node_ops = {
+    .send = op_send,
+    .flush = op_flush,
+    .drained = tr__flow_drained,
+    .name = tr__node_op_name,
+    .whereis = tr__node_op_whereis,
+};
 int tr__ctx_put(tr_ctx *ctx, struct tr_node *n, struct tr__peer *p, Env *e,
     const struct tr__runkey *k, WPid *wf)
 {

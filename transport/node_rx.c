@@ -387,9 +387,11 @@ static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
 	if (c == TROUPE__WIRE__CONTROL__CONTROL_NONE) {
 		uint32_t flags = (e->flags & TR__ENV_REPLY) ? TR__MF_REPLY : 0;
 		if (e->type == TR__NODE_T_WHEREIS_REPLY) {
+			/* A reply: an actor's call by name (dist.h's whereis
+			 * op) awaits it, and drops it if it came too late. */
 			int32_t err = e->error;
 			rx_inject(r, to, NULL, e->type, &err, sizeof(err), from,
-			    e->ref, 0);
+			    e->ref, TR__MF_REPLY);
 			return;
 		}
 		if (e->type == TR_MSG_REFUSED && flags != 0) {

@@ -30,9 +30,11 @@
  * Failure detection: every connection carries heartbeats each tick (default
  * 1 s); a peer silent for 4 ticks (killed, frozen, cut off) is declared
  * down: every link across it fires with reason noconnection, every monitor
- * gets DOWN noconnection, and node monitors get TR_MSG_NODEDOWN. Messages
- * in flight on a broken connection may be lost; per-pair order is kept. A
- * restarted peer has a new incarnation: its old pids are stale everywhere.
+ * gets DOWN noconnection, and node monitors get TR_MSG_NODEDOWN. A link or
+ * monitor made later to a pid of a node that is not connected fires
+ * noconnection at once. Messages in flight on a broken connection may be
+ * lost; per-pair order is kept. A restarted peer has a new incarnation:
+ * its old pids are stale everywhere (links and monitors to them: noproc).
  *
  * No nng or protobuf-c type appears here. One node per runtime.
  */
@@ -244,9 +246,15 @@ typedef struct tr_node_event {
 
 /* Subscribes the running actor to TR_MSG_NODEUP / TR_MSG_NODEDOWN messages
  * (payload tr_node_event) for `node_name`, or for every node when it is
- * NULL (Erlang's monitor_node / net_kernel:monitor_nodes). A node not
- * connected now yields NODEDOWN at once when named. Errors: TR_EINVAL,
- * TR_ENOMEM, TR_ENOTSUP (no node). */
+ * NULL (Erlang's monitor_node / net_kernel:monitor_nodes), with `on`; with
+ * `on` false, removes one such subscription (none left: nothing happens).
+ * Subscriptions count, as OTP's monitor_node(Node, true) does: each one
+ * gets its own messages (two subscriptions, two NODEDOWNs), and it takes
+ * as many calls with `on` false to end them. A node not connected now
+ * yields NODEDOWN at once when named. Unlike OTP's monitor_node, a
+ * subscription stays after a NODEDOWN (it also hears the NODEUP of a
+ * reconnect) until it is turned off or the actor exits. Errors:
+ * TR_EINVAL, TR_ENOMEM, TR_ENOTSUP (no node). */
 TR_API int tr_monitor_node(tr_ctx *ctx, const char *node_name, bool on);
 
 #ifdef __cplusplus

@@ -40,6 +40,7 @@
 #ifndef TROUPE_TROUPE_H
 #define TROUPE_TROUPE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -204,6 +205,9 @@ typedef struct tr_blocking_result {
 
 typedef struct tr_runtime tr_runtime;
 
+/* The context of a running actor, handed to each callback (see Actors). */
+typedef struct tr_ctx tr_ctx;
+
 typedef struct tr_runtime_opts {
 	unsigned schedulers; /* scheduler threads; 0 = one per online core.
 	                      * At most TR_MAX_SCHEDULERS. */
@@ -264,24 +268,226 @@ typedef struct tr_runtime_stats {
 /* Fills `st`. Thread-safe. Errors: TR_EINVAL. */
 TR_API int tr_runtime_stats_get(tr_runtime_stats *st, tr_runtime *rt);
 
-/* Crash reports. The handler is called on the thread where the actor died,
- * after its terminate callback, with a one-line report. The default writes
- * it to stderr. NULL restores the default. Set it before actors run. */
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* The runtime's log follows OTP's logger: each entry is an event with a
+ * level, a text, metadata (the actor it is about, its registered name and
+ * behaviour, the node) and, for reports, structured fields, so that one
+ * handler can print readable lines and another write JSON. The runtime's
+ * own reports are events too: an actor that crashes produces a
+ * "crash_report" (level error), the supervisors "supervisor_report"s.
+ *
+ * One handler per runtime receives every event at or above the runtime's
+ * level (more severe). The default writes tr_log_format_text's line to
+ * stderr. Handlers run on the thread that logs (a scheduler, the node's
+ * threads, a plain thread), possibly on several at once, so they must be
+ * thread-safe; they must not block for long, and must not log themselves.
+ * The handler and the level may be changed at any time (a thread that was
+ * calling the old handler may finish that call after the change). */
+
+/* Levels, most severe first (syslog's and OTP's). */
+enum {
+	TR_LOG_EMERGENCY = 0,
+	TR_LOG_ALERT = 1,
+	TR_LOG_CRITICAL = 2,
+	TR_LOG_ERROR = 3,
+	TR_LOG_WARNING = 4,
+	TR_LOG_NOTICE = 5,
+	TR_LOG_INFO = 6,
+	TR_LOG_DEBUG = 7,
+};
+
+/* "emergency", "alert", "critical", "error", "warning", "notice", "info",
+ * "debug"; "unknown" for other values. */
+TR_API const char *tr_log_level_name(int level);
+
+/* A structured field of an event: a key and a typed value (made with
+ * tr_log_str, tr_log_int, ... below). */
+enum {
+	TR_LOG_F_STR = 0, /* v.s: a NUL-terminated string (NULL: "") */
+	TR_LOG_F_INT,     /* v.i */
+	TR_LOG_F_UINT,    /* v.u */
+	TR_LOG_F_BOOL,    /* v.b */
+	TR_LOG_F_PID,     /* v.pid, rendered "<node.slot.gen>" */
+	TR_LOG_F_DOUBLE,  /* v.d */
+};
+
+typedef struct tr_log_field {
+	const char *key; /* ASCII, no quotes or spaces (a JSON key as is) */
+	uint32_t kind;   /* TR_LOG_F_* */
+	union {
+		const char *s;
+		int64_t i;
+		uint64_t u;
+		bool b;
+		tr_pid pid;
+		double d;
+	} v;
+} tr_log_field;
+
+static inline tr_log_field tr_log_str(const char *key, const char *s)
+{
+	tr_log_field f;
+	f.key = key;
+	f.kind = TR_LOG_F_STR;
+	f.v.s = s;
+	return f;
+}
+
+static inline tr_log_field tr_log_int(const char *key, int64_t i)
+{
+	tr_log_field f;
+	f.key = key;
+	f.kind = TR_LOG_F_INT;
+	f.v.i = i;
+	return f;
+}
+
+static inline tr_log_field tr_log_uint(const char *key, uint64_t u)
+{
+	tr_log_field f;
+	f.key = key;
+	f.kind = TR_LOG_F_UINT;
+	f.v.u = u;
+	return f;
+}
+
+static inline tr_log_field tr_log_bool(const char *key, bool b)
+{
+	tr_log_field f;
+	f.key = key;
+	f.kind = TR_LOG_F_BOOL;
+	f.v.b = b;
+	return f;
+}
+
+static inline tr_log_field tr_log_pid(const char *key, tr_pid pid)
+{
+	tr_log_field f;
+	f.key = key;
+	f.kind = TR_LOG_F_PID;
+	f.v.pid = pid;
+	return f;
+}
+
+static inline tr_log_field tr_log_double(const char *key, double d)
+{
+	tr_log_field f;
+	f.key = key;
+	f.kind = TR_LOG_F_DOUBLE;
+	f.v.d = d;
+	return f;
+}
+
+/* A log event. Everything it points to is borrowed: valid during the
+ * handler call only (copy what must be kept). */
+typedef struct tr_log_event {
+	int level;             /* TR_LOG_* */
+	const char *domain;    /* what kind of event: "log" for tr_logf and
+	                        * tr_log lines, "crash_report",
+	                        * "supervisor_report", or an application's
+	                        * own; NULL when emitting means "log" */
+	const char *text;      /* the event as one line of text, complete in
+	                        * itself (a line handler gets exactly this);
+	                        * never NULL in a handler */
+	uint64_t time_us;      /* wall clock, microseconds since the epoch;
+	                        * 0 when emitting means "now" */
+	tr_pid pid;            /* the actor the event is about, or none */
+	const char *name;      /* its registered name, or NULL */
+	const char *behaviour; /* its behaviour's name, or NULL */
+	const char *node;      /* this node's name, or NULL (no node) */
+	const tr_log_field *fields; /* the report's fields, or NULL */
+	size_t nfields;
+} tr_log_event;
+
+/* An event handler. */
+typedef void (*tr_log_handler_fn)(void *user, const tr_log_event *ev);
+
+/* Installs `fn` as the runtime's handler (NULL: the default, text lines
+ * on stderr). Replaces a line handler set with tr_runtime_set_log. */
+TR_API void tr_runtime_set_logger(
+    tr_runtime *rt, tr_log_handler_fn fn, void *user);
+
+/* A line handler: gets each event's `text` only. */
 typedef void (*tr_log_fn)(void *user, const char *line);
+
+/* Installs a line handler (NULL: the default handler), for users of the
+ * line-based log: every event reaches `fn` as its text, which for the
+ * runtime's crash reports is the line "CRASH REPORT pid=<n.s.g> name=...
+ * behaviour=... reason=N (name: text) in=...". Replaces an event handler
+ * set with tr_runtime_set_logger. */
 TR_API void tr_runtime_set_log(tr_runtime *rt, tr_log_fn fn, void *user);
 
-/* Writes one report line through the runtime's log handler (crash and
- * supervisor reports use it; so may applications). Thread-safe as far as
- * the handler is. */
+/* Events less severe than `level` are dropped before anything is
+ * formatted. The default is TR_LOG_INFO. Thread-safe. */
+TR_API void tr_runtime_set_log_level(tr_runtime *rt, int level);
+
+/* Whether an event of `level` would reach the handler now. Thread-safe. */
+TR_API bool tr_log_enabled(const tr_runtime *rt, int level);
+
+/* Emits an event (domain "log") whose text is formatted like printf, with
+ * no actor metadata (the node's is filled in). Thread-safe as far as the
+ * handler is. */
+TR_API void tr_logf(tr_runtime *rt, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* tr_logf with a va_list, for wrappers. */
+TR_API void tr_vlogf(tr_runtime *rt, int level, const char *fmt, va_list ap);
+
+/* tr_logf from an actor: the event carries the running actor's pid,
+ * registered name and behaviour name. */
+TR_API void tr_ctx_logf(tr_ctx *ctx, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Emits a structured event as given: NULL domain means "log", NULL text
+ * "", time 0 now, node NULL this node's name. The level filter applies.
+ * This is how reports are made (a supervisor's, an application's).
+ * Thread-safe as far as the handler is. Nothing is kept. */
+TR_API void tr_log_emit(tr_runtime *rt, const tr_log_event *ev);
+
+/* tr_log_emit from an actor: where `ev` leaves them unset (pid none, name
+ * or behaviour NULL) the running actor's pid, registered name and
+ * behaviour name are filled in. A supervisor emits its reports with it. */
+TR_API void tr_log_emit_ctx(tr_ctx *ctx, const tr_log_event *ev);
+
+/* Writes one line through the log, as before events existed (an event of
+ * domain "log" and level warning: the lines written so are reports of
+ * something amiss, such as a node's refusals), so existing callers and
+ * line handlers see the same lines. Thread-safe as far as the handler
+ * is. */
 TR_API void tr_log(tr_runtime *rt, const char *line);
+
+/* Renders `ev` into `buf` (`cap` bytes, NUL-terminated when cap > 0) as
+ * the default handler prints it, one line without a newline:
+ *   2025-01-31T12:00:00.123456Z info <0.5.1> worker.1: the text
+ *   2025-01-31T12:00:00.123456Z error [crash_report] CRASH REPORT ...
+ * time (UTC), level, then for a "log" event its actor's pid and name when
+ * it has them (its text does not name them), for a report its domain in
+ * brackets (its text names what it is about), then the text. Returns the
+ * length the whole line has, as snprintf does (truncated when >= cap). */
+TR_API int tr_log_format_text(char *buf, size_t cap, const tr_log_event *ev);
+
+/* Renders `ev` as one JSON object without a newline: "time" (RFC 3339,
+ * UTC, microseconds), "level", "domain", "text", then "pid", "name",
+ * "behaviour" and "node" when set, and "fields" (an object of the report's
+ * fields) when there are any. Strings are escaped as JSON requires.
+ * Returns the length as tr_log_format_text. */
+TR_API int tr_log_format_json(char *buf, size_t cap, const tr_log_event *ev);
 
 /* ------------------------------------------------------------------------ */
 /* Actors                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* The context of a running actor, handed to each callback. Valid only during
- * that callback, on that thread. */
-typedef struct tr_ctx tr_ctx;
+/* A tr_ctx (declared above) is valid only during the callback it was
+ * handed to, on that thread. */
 
 /* A behaviour: what an actor does. All callbacks run on a scheduler thread,
  * one at a time per actor; they must not block (use tr_run_blocking).
@@ -289,8 +495,13 @@ typedef struct tr_ctx tr_ctx;
  * init: optional. Runs as the actor's first turn, before any message. It
  *   receives the spawn argument and stores the actor's state in `*state`
  *   (initially the argument itself). Return TR_OK, a reason (> 0) to
- *   crash at once, or TR_INIT_IGNORE (below); terminate is then not
- *   called, so init frees what it allocated.
+ *   crash at once, or TR_INIT_IGNORE (below): with a reason or
+ *   TR_INIT_IGNORE terminate is not called, so init frees what it
+ *   allocated (OTP's {stop, Reason} and ignore). An init that returns
+ *   TR_OK has initialised the actor, even if it called tr_exit: the actor
+ *   then ends without handling a message, and terminate runs with the
+ *   state init stored (OTP would skip terminate; in C it frees the
+ *   state).
  * handle: required. Called once per message. Return 0 to go on; a positive
  *   value crashes the actor with that reason (as tr_crash).
  * terminate: optional. Called exactly once when an initialised actor exits,
@@ -356,8 +567,9 @@ static inline tr_pid tr_sender(const tr_msg *m)
 
 /* Ends the running actor with `reason` once the current callback returns:
  * TR_REASON_NORMAL for a normal exit, anything else is logged as a crash.
- * Calling it again replaces the reason. From init it ends the actor without
- * calling terminate. */
+ * Calling it again replaces the reason. From an init that then returns
+ * TR_OK it ends the actor before any message, and terminate still runs
+ * with the state init stored (see tr_behaviour). */
 TR_API void tr_exit(tr_ctx *ctx, int reason);
 
 /* Same as tr_exit, for a crash (a reason that is not normal). A reason of
@@ -423,7 +635,10 @@ typedef struct tr_exit_info {
  * with the same reason, or arrives as a TR_MSG_EXIT message if it traps
  * exits. If `pid` is not alive, TR_ENOPROC is returned and the running
  * actor gets an exit signal with reason noproc (so it dies unless it traps
- * exits), as in Erlang. Linking to self does nothing. */
+ * exits), as in Erlang. A pid of another node that is not connected
+ * cannot be reached: the link is made (TR_OK) and fires at once, with an
+ * exit signal noconnection, as it would have had the connection been lost
+ * after it was made. Linking to self does nothing. */
 TR_API int tr_link(tr_ctx *ctx, tr_pid pid);
 
 /* Removes the link with `pid`, if any. After it returns, no exit signal
@@ -434,8 +649,10 @@ TR_API int tr_unlink(tr_ctx *ctx, tr_pid pid);
 /* Monitors `pid`: when it exits, the running actor gets a TR_MSG_DOWN
  * message carrying `*ref` and the reason. Monitors stack: each call is a
  * new one with its own reference. A target that is not alive yields DOWN
- * with reason noproc at once (the call still returns TR_OK). Errors:
- * TR_EINVAL, TR_ENOMEM. */
+ * with reason noproc at once (the call still returns TR_OK), and one on a
+ * node that is not connected DOWN noconnection (noproc for a stale pid of
+ * an earlier incarnation of a node that is connected again), as in
+ * Erlang. Errors: TR_EINVAL, TR_ENOMEM. */
 TR_API int tr_monitor(tr_ctx *ctx, uint64_t *ref, tr_pid pid);
 
 /* Removes a monitor. After it returns no DOWN for `ref` is delivered.
@@ -448,8 +665,12 @@ TR_API bool tr_trap_exit(tr_ctx *ctx, bool on);
 /* Sends `pid` an exit signal with `reason` (Erlang's exit/2), from the
  * running actor when called from one, else from no one. TR_REASON_KILL
  * cannot be trapped: the target dies with TR_REASON_KILLED. TR_REASON_NORMAL
- * is ignored by a target that does not trap exits. Errors: TR_EINVAL,
- * TR_ENOPROC. Thread-safe. */
+ * is ignored by a target that does not trap exits, except when the target
+ * is the caller itself (exit(self(), normal)): it then ends with reason
+ * normal once its callback returns (after the messages ahead of the
+ * signal in its mailbox), and one that traps exits gets the TR_MSG_EXIT
+ * message instead, as in Erlang. Other reasons kill a non-trapping
+ * target with that reason. Errors: TR_EINVAL, TR_ENOPROC. Thread-safe. */
 TR_API int tr_kill(tr_runtime *rt, tr_pid pid, int reason);
 
 /* tr_spawn, linked to the running actor before the child runs at all. */
@@ -549,6 +770,111 @@ TR_API int tr_reply(tr_ctx *ctx, const tr_msg *req, uint32_t type,
 TR_API int tr_call(tr_msg **reply, tr_runtime *rt, tr_pid to, uint32_t type,
     const void *data, size_t size, int64_t timeout_ms);
 
+/* Calls between actors (gen_server:call from a gen_server). An actor must
+ * not block, so the answer comes back as a continuation: `fn` runs later
+ * in the caller, on its thread, in place of handle (the message that ends
+ * the call is not handed to handle), with the caller's state and exactly
+ * one outcome in `status`:
+ *
+ *   TR_OK         `reply` is the callee's reply (tr_reply), borrowed for
+ *                 the length of the call;
+ *   TR_ETIMEDOUT  no answer within the timeout; `reply` is NULL. A reply
+ *                 that comes later is dropped;
+ *   TR_ENOPROC    the callee was not alive, or exited (or its node was
+ *                 lost) before it replied: `reply` is the TR_MSG_DOWN
+ *                 message whose tr_exit_info gives the reason
+ *                 (noconnection for a lost node), or NULL when there was
+ *                 no DOWN (a call by name that found nobody to call);
+ *   a TR_E* code  the callee's node refused the request before delivering
+ *                 it; `reply` is the TR_MSG_REFUSED message. (Or a call
+ *                 by name could not try again: TR_ENOMEM, or TR_ECLOSED
+ *                 while the runtime stops; `reply` is NULL.)
+ *
+ * The callee is monitored for the length of the call, as gen_server:call
+ * does, so a callee that dies answers at once; the monitor is removed
+ * before `fn` runs (no DOWN of it reaches handle). `fn` returns as handle
+ * does: 0 to go on, a reason (> 0) to crash. It may start calls itself.
+ * If the caller exits first, its pending calls are forgotten and `fn` is
+ * not called. Requests and replies are ordinary messages for the callee:
+ * it answers with tr_reply, whatever kind of caller asked. */
+typedef int (*tr_call_fn)(
+    tr_ctx *ctx, void *state, int status, const tr_msg *reply, void *arg);
+
+/* Calls `to` (a local or remote pid) from the running actor with a copy of
+ * `data` and tag `type`; `fn(ctx, state, status, reply, arg)` runs once
+ * with the outcome, after at most `timeout_ms` (negative: no deadline).
+ * The call's reference goes to `*ref` (may be NULL), for tr_call_cancel.
+ * Errors (then `fn` is never called): TR_EINVAL (ctx or fn NULL, `to`
+ * none, data NULL with size > 0, a reserved type), TR_EMSGSIZE,
+ * TR_ENOMEM, TR_ENOPROC (`to` is not alive, or its node is not
+ * connected), TR_EAGAIN (a remote target that said BUSY, or a full queue
+ * to its node), TR_ECLOSED (the runtime is stopping and cannot arm the
+ * timeout). */
+TR_API int tr_call_then(tr_ctx *ctx, uint64_t *ref, tr_pid to, uint32_t type,
+    const void *data, size_t size, int64_t timeout_ms, tr_call_fn fn,
+    void *arg);
+
+/* tr_call_then by registered name: `name` on node `node_name`, or on this
+ * node when `node_name` is NULL or this node's own name (Erlang's
+ * gen_server:call(Name, ...) and gen_server:call({Name, Node}, ...)). The
+ * name is resolved when the call starts, on the node that holds it (one
+ * round trip for another node's name), and the pid found is called and
+ * monitored. The call resolves again and retries, until the deadline,
+ * when nobody holds the name (a server that its supervisor is restarting
+ * has no name for a moment) and when the pid found turns out to be dead
+ * before the request reached it (DOWN noproc: the request was never
+ * seen, so sending it again cannot run it twice); tries are spaced 1 ms,
+ * then twice as long each time, up to 100 ms apart. A callee that dies
+ * after it got the request, or with the request still in its mailbox,
+ * ends the call with TR_ENOPROC: it is not retried. When the deadline
+ * passes with the request sent and unanswered the status is
+ * TR_ETIMEDOUT; when it passes before anyone was found to send it to
+ * (between tries, or with a lookup on another node unanswered),
+ * TR_ENOPROC with a NULL reply.
+ * Without a deadline (timeout_ms < 0) a name that never comes is waited
+ * for, so give calls by name a timeout. Errors: as tr_call_then, plus
+ * TR_EINVAL for a NULL, empty or too long name, TR_ENOPROC when
+ * `node_name` names a node that is not connected (nothing is retried
+ * then, as OTP's {nodedown, Node}; a node lost during a lookup ends the
+ * call with TR_ENOPROC and a NULL reply), TR_ENOTSUP for another node's
+ * name when this runtime is not a node. */
+TR_API int tr_call_named_then(tr_ctx *ctx, uint64_t *ref, const char *node_name,
+    const char *name, uint32_t type, const void *data, size_t size,
+    int64_t timeout_ms, tr_call_fn fn, void *arg);
+
+/* Forgets the running actor's call or request `ref` (from tr_call_then,
+ * tr_call_named_then or tr_request): its continuation is not called, its
+ * timeout is cancelled, the callee is no longer monitored, and a reply
+ * that still comes is dropped. Errors: TR_EINVAL, TR_ENOENT (no such call
+ * pending: it ended, or was never made by this actor). */
+TR_API int tr_call_cancel(tr_ctx *ctx, uint64_t ref);
+
+/* ------------------------------------------------------------------------ */
+/* Deferred messages (a save queue)                                          */
+/* ------------------------------------------------------------------------ */
+
+/* Sets the message being handled aside without copying it, as gen_statem
+ * postpones an event: handle returns, the next message comes, and the
+ * deferred one waits in the actor's save queue until tr_replay. Call it
+ * from handle with the `msg` it was given (from a call's continuation it
+ * is refused); the message then stays valid, owned by the runtime, until
+ * it is handled again. Deferred messages are kept in the order they
+ * arrived, without a bound, and freed if the actor exits. Errors:
+ * TR_EINVAL (NULL, or `msg` is not the message being handled). */
+TR_API int tr_defer(tr_ctx *ctx, const tr_msg *msg);
+
+/* Once the current callback returns, hands every deferred message to
+ * handle again, oldest first, before any message still in the mailbox
+ * (gen_statem retries postponed events after a state change). A replayed
+ * message may be deferred again (it keeps its place among the deferred
+ * ones). tr_replay during a replay starts again from the oldest deferred
+ * message once the one being handled returns. Returns the number of
+ * messages that will be replayed (0: nothing deferred, nothing done). */
+TR_API uint32_t tr_replay(tr_ctx *ctx);
+
+/* The number of messages in the running actor's save queue. */
+TR_API uint32_t tr_deferred(const tr_ctx *ctx);
+
 /* ------------------------------------------------------------------------ */
 /* Ports: a mailbox for a plain thread                                       */
 /* ------------------------------------------------------------------------ */
@@ -600,9 +926,15 @@ TR_API int tr_post_after(tr_runtime *rt, tr_timer *timer, tr_pid to,
     int64_t delay_ms, int64_t interval_ms, uint32_t type, const void *data,
     size_t size);
 
-/* Cancels a timer. TR_OK: it will not fire again, and no message of it is
- * sent after this returns (a message already sent may still be in the
- * mailbox). TR_ENOENT: it already fired (one-shot) or was cancelled, or the
+/* Cancels a timer. TR_OK: it will not fire again, and no message of it
+ * reaches its target after this returns: a message it sent to a local
+ * actor or port that is not handled yet is dropped from the mailbox when
+ * its turn comes. So an actor that arms a timer as a deadline (Erlang's
+ * receive ... after) and cancels it when the awaited message comes never
+ * sees the timer's message afterwards, whatever the race. (A message to a
+ * pid of another node is out of reach once sent.) TR_ENOENT: its message
+ * was already handled (or is being handled: a one-shot timer cancelled by
+ * the handler of its own message), it was cancelled already, or the
  * reference is unknown. Thread-safe. */
 TR_API int tr_timer_cancel(tr_runtime *rt, tr_timer timer);
 

@@ -251,6 +251,8 @@ tr__actor *tr__actor_new(tr_runtime *rt, tr__sched *s, uint32_t kind)
 	a->port = NULL;
 	atomic_init(&a->has_name, 0);
 	atomic_init(&a->kill_pending, 0);
+	/* The block may have been a message or another actor: a backlog
+	 * left in it would hold this one's remote traffic back for ever. */
 	atomic_init(&a->rin, 0);
 	atomic_init(&a->rin_low, 0);
 	tr__mb_init(a, kind == TR__K_PORT);
@@ -320,6 +322,22 @@ int tr__dist_attach(tr_runtime *rt, const tr__dist_ops *ops, void *arg)
 	if (atomic_load_explicit(&rt->dist_ops, memory_order_acquire) != NULL)
 		return TR_EEXIST;
 	rt->dist_arg = arg;
+	const char *name = ops->name != NULL ? ops->name(arg) : NULL;
+	struct tr__node_name *nn = rt->node_names;
+	if (name != NULL && (nn == NULL || strcmp(nn->name, name) != 0)) {
+		/* A node of another name than the last one: a new copy. A
+		 * node that restarts under its name reuses the old one. */
+		size_t len = strlen(name) + 1;
+		nn = malloc(sizeof(*nn) + len);
+		if (nn != NULL) {
+			memcpy(nn->name, name, len);
+			nn->prev = rt->node_names;
+			rt->node_names = nn;
+		}
+	}
+	/* Release: pairs with the acquire load in tr__node_name. */
+	atomic_store_explicit(
+	    &rt->node_name, name != NULL ? nn : NULL, memory_order_release);
 	atomic_store_explicit(&rt->dist_ops, ops, memory_order_release);
 	return TR_OK;
 }
@@ -333,6 +351,7 @@ void *tr__dist_arg(tr_runtime *rt)
 
 void tr__dist_detach(tr_runtime *rt)
 {
+	atomic_store_explicit(&rt->node_name, NULL, memory_order_relaxed);
 	atomic_store_explicit(&rt->dist_ops, NULL, memory_order_seq_cst);
 	/* Every call of the layer's ops runs inside a scheduler turn or an
 	 * ext section (dist_send, the flush at a turn's end): once those
@@ -663,7 +682,9 @@ int tr__spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
 		}
 		bool ok = run_init(ctx, a);
 		if (!ok) {
-			int reason = a->reason;
+			int reason = (a->status & TR__A_IGNORED) != 0
+			                 ? TR_INIT_IGNORE
+			                 : a->reason;
 			if (parent != NULL)
 				tr__sig_spawn_unbind(
 				    parent, a, link, mref != NULL ? *mref : 0);
@@ -712,133 +733,8 @@ void tr_crash(tr_ctx *ctx, int reason)
 	tr_exit(ctx, reason == TR_REASON_NORMAL ? 1 : reason);
 }
 
-/* ---- request / reply --------------------------------------------------------
- */
-
-static tr__ext *ext_of(tr__actor *a)
-{
-	if (a->ext == NULL)
-		a->ext = calloc(1, sizeof(tr__ext));
-	return a->ext;
-}
-
-static int pending_add(tr__actor *a, uint64_t ref, tr_timer timer)
-{
-	tr__ext *x = ext_of(a);
-	if (x == NULL)
-		return TR_ENOMEM;
-	if (x->npending == x->cap_pending) {
-		uint32_t cap = x->cap_pending ? x->cap_pending * 2 : 4;
-		void *p = realloc(x->pending, cap * sizeof(*x->pending));
-		if (p == NULL)
-			return TR_ENOMEM;
-		x->pending = p;
-		x->cap_pending = cap;
-	}
-	x->pending[x->npending].ref = ref;
-	x->pending[x->npending].timer = timer;
-	x->npending++;
-	return TR_OK;
-}
-
-/* Removes the pending request `ref`; returns whether it was pending, and
- * its timer. Outstanding requests are usually few, so a scan is cheapest. */
-static bool pending_take(tr__actor *a, uint64_t ref, tr_timer *timer)
-{
-	tr__ext *x = a->ext;
-	if (x == NULL)
-		return false;
-	for (uint32_t i = 0; i < x->npending; i++) {
-		if (x->pending[i].ref == ref) {
-			*timer = x->pending[i].timer;
-			x->pending[i] = x->pending[--x->npending];
-			return true;
-		}
-	}
-	return false;
-}
-
-int tr_request(tr_ctx *ctx, uint64_t *ref, tr_pid to, uint32_t type,
-    const void *data, size_t size, int64_t timeout_ms)
-{
-	if (ctx == NULL || (data == NULL && size != 0) || type >= TR_MSG_SYSTEM)
-		return TR_EINVAL;
-	tr_runtime *rt = ctx->rt;
-	tr_msg *m;
-	int rc = tr__msg_new(&m, rt, type, data, size);
-	if (rc != TR_OK)
-		return rc;
-	uint64_t r = tr__new_ref(rt);
-	m->sender = ctx->a->pid;
-	m->ref = r;
-	tr_timer timer = 0;
-	if (timeout_ms >= 0) {
-		rc = tr__timer_arm(rt, &timer, ctx->a->pid, TR_PID_NONE,
-		    timeout_ms, 0, TR_MSG_TIMEOUT, TR__MF_RTIMEO, r, NULL, 0);
-		if (rc != TR_OK) {
-			tr__msg_free(m);
-			return rc;
-		}
-	}
-	rc = pending_add(ctx->a, r, timer);
-	if (rc == TR_OK) {
-		rc = ctx_deliver(ctx, to, m);
-		if (rc != TR_OK) {
-			tr_timer t;
-			(void)pending_take(ctx->a, r, &t);
-		}
-	}
-	if (rc != TR_OK) {
-		tr__msg_free(m);
-		if (timer != 0)
-			(void)tr_timer_cancel(rt, timer);
-		return rc;
-	}
-	if (ref != NULL)
-		*ref = r;
-	return TR_OK;
-}
-
-int tr_reply(tr_ctx *ctx, const tr_msg *req, uint32_t type, const void *data,
-    size_t size)
-{
-	if (ctx == NULL || req == NULL || req->ref == 0 ||
-	    (data == NULL && size != 0) || type >= TR_MSG_SYSTEM)
-		return TR_EINVAL;
-	tr_msg *m;
-	int rc = tr__msg_new(&m, ctx->rt, type, data, size);
-	if (rc != TR_OK)
-		return rc;
-	m->sender = ctx->a->pid;
-	m->ref = req->ref;
-	m->_flags |= TR__MF_REPLY;
-	rc = ctx_deliver(ctx, req->sender, m);
-	if (rc != TR_OK)
-		tr__msg_free(m);
-	return rc;
-}
-
 /* ---- running an actor
  * -------------------------------------------------------- */
-
-static void crash_report(tr_runtime *rt, tr__actor *a, int reason,
-    const char *name, const char *text, const char *where, uint32_t type)
-{
-	char line[384];
-	const char *bname = a->b != NULL && a->b->name ? a->b->name : "?";
-	char tbuf[32];
-	if (where != NULL)
-		snprintf(tbuf, sizeof(tbuf), "%s", where);
-	else
-		snprintf(tbuf, sizeof(tbuf), "message type %u", type);
-	snprintf(line, sizeof(line),
-	    "CRASH REPORT pid=<%u.%u.%u> name=%s behaviour=%s reason=%d "
-	    "(%s%s%s) "
-	    "in=%s",
-	    a->pid.node, a->pid.slot, a->pid.gen, name[0] ? name : "-", bname,
-	    reason, tr_reason_name(reason), text[0] ? ": " : "", text, tbuf);
-	tr_log(rt, line);
-}
 
 /* The exit path of an actor, on the thread running it: terminate, make
  * its pid dead, release its name, then (the caller) retire its memory. */
@@ -855,10 +751,10 @@ static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx, tr__actor *a,
 	}
 	a->state = NULL;
 	tr__ext *x = a->ext;
-	if (x != NULL)
-		for (uint32_t i = 0; i < x->npending; i++)
-			if (x->pending[i].timer != 0)
-				(void)tr_timer_cancel(rt, x->pending[i].timer);
+	if (x != NULL) {
+		tr__calls_free(rt, a);
+		tr__saved_free(a);
+	}
 	tr__actor_unpublish(rt, a);
 	/* Pairs with the fence in tr_register: either it sees the pid dead,
 	 * or we see its name. */
@@ -869,8 +765,8 @@ static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx, tr__actor *a,
 	tr__slot_release(rt, s, a->pid.slot);
 	if (reason != TR_REASON_NORMAL && reason != TR_REASON_SHUTDOWN &&
 	    report) {
-		crash_report(rt, a, reason, name, x != NULL ? x->exit_text : "",
-		    where, type);
+		tr__log_crash(rt, a, reason, name,
+		    x != NULL ? x->exit_text : "", where, type);
 		if (s != NULL)
 			bump(&s->n_crashes);
 		else
@@ -900,42 +796,205 @@ static bool run_init(tr_ctx *ctx, tr__actor *a)
 	void *st = a->state;
 	int rc = a->b->init != NULL ? a->b->init(ctx, st, &st) : TR_OK;
 	a->state = st;
+	if (rc == TR_INIT_IGNORE) {
+		/* OTP's ignore: not wanted, which is no crash. */
+		a->status = TR__A_EXITING | TR__A_NOTERM | TR__A_NOREPORT |
+		            TR__A_IGNORED;
+		a->reason = TR_REASON_NORMAL;
+		return false;
+	}
 	if (rc != TR_OK) {
 		a->status = TR__A_EXITING | TR__A_NOTERM;
 		a->reason = rc > 0 ? rc : (rc == 0 ? 1 : rc);
 		return false;
 	}
-	if (STATUS(a) == TR__A_EXITING) {
-		a->status |= TR__A_NOTERM;
+	/* An init that called tr_exit and returned TR_OK initialised the
+	 * actor: terminate runs and frees the state init stored. */
+	return STATUS(a) != TR__A_EXITING;
+}
+
+/* A system message: signals, DOWNs, timer messages, replies and request
+ * timeouts. True if it goes on to handle. */
+static TR_NOINLINE bool sys_dispatch(tr__sched *s, tr__actor *a, tr_msg *m)
+{
+	uint32_t f = m->_flags;
+	if ((f & (TR__MF_SIGNAL | TR__MF_DOWN)) != 0) {
+		if (!tr__sig_dispatch(s, a, m))
+			return false;
+		/* A DOWN of a call's monitor ends (or retries) the call. */
+		return (f & TR__MF_DOWN) == 0 || !tr__call_down(s, a, m);
+	}
+	if ((f & TR__MF_TIMER) != 0) {
+		if (tr__timer_take(s->rt, m))
+			return true;
+		bump(&s->n_dropped); /* cancelled since it was sent */
 		return false;
 	}
-	return true;
+	return tr__call_dispatch(s, a, m);
 }
 
 /* Handles one message; system messages are filtered here. */
 static inline void dispatch(tr__sched *s, tr__actor *a, tr_msg *m)
 {
-	if (TR_UNLIKELY((m->_flags & TR__MF_SYSTEM) != 0)) {
-		if ((m->_flags & (TR__MF_SIGNAL | TR__MF_DOWN)) != 0) {
-			if (!tr__sig_dispatch(s, a, m))
-				return;
-			goto handle;
-		}
-		tr_timer timer;
-		if (!pending_take(a, m->ref, &timer)) {
-			/* A reply after its timeout, or a timeout after its
-			 * reply: nobody waits for it any more. */
-			bump(&s->n_dropped);
-			return;
-		}
-		if ((m->_flags & TR__MF_REPLY) != 0 && timer != 0)
-			(void)tr_timer_cancel(s->rt, timer);
-	}
-handle:;
+	if (TR_UNLIKELY((m->_flags & TR__MF_SYSTEM) != 0) &&
+	    !sys_dispatch(s, a, m))
+		return;
 	int rc = a->b->handle(&s->ctx, a->state, m);
 	if (TR_UNLIKELY(rc != 0)) {
 		a->status = (a->status & ~0xffu) | TR__A_EXITING;
 		a->reason = rc;
+	}
+}
+
+/* ---- deferred messages ------------------------------------------------------
+ *
+ * The message handed to handle is still in the mailbox: it is the queue's
+ * tail, serving as its stub until the next pop frees it. tr_defer takes it
+ * out by putting the actor's own stub back in its place, so the mailbox
+ * moves on without it and nothing is copied. Deferred messages are kept
+ * in a list of the actor's extension, chained through their link word,
+ * which nobody else touches once a message has left the queue.
+ */
+
+static void saved_push(tr__ext *x, tr_msg *m)
+{
+	__atomic_store_n(tr__link(m), NULL, __ATOMIC_RELAXED);
+	if (x->saved_tail != NULL)
+		__atomic_store_n(tr__link(x->saved_tail), m, __ATOMIC_RELAXED);
+	else
+		x->saved_head = m;
+	x->saved_tail = m;
+	x->nsaved++;
+}
+
+/* Takes the tail `m` out of the mailbox of `a` (the thread running it). */
+static void mb_detach_tail(tr__actor *a, tr_msg *m)
+{
+	tr_msg *stub = tr__stub(a);
+	/* Acquire: pairs with the release store of the link in
+	 * tr__mb_push, as in tr__mb_pop. */
+	tr_msg *next = __atomic_load_n(tr__link(m), __ATOMIC_ACQUIRE);
+	if (next == NULL) {
+		/* m may be the head, which the next sender links to: make the
+		 * stub the head instead. Release: the stub's cleared link is
+		 * visible to the sender whose exchange finds the stub. */
+		a->stub_next = NULL;
+		uintptr_t head = (uintptr_t)m;
+		if (atomic_compare_exchange_strong_explicit(&a->mb_head, &head,
+		        (uintptr_t)stub, memory_order_release,
+		        memory_order_relaxed)) {
+			a->mb_tail = stub;
+			return;
+		}
+		/* A sender swapped the head already and is about to link
+		 * its message to m; it will within a few instructions. */
+		while ((next = __atomic_load_n(
+		            tr__link(m), __ATOMIC_ACQUIRE)) == NULL)
+			tr__cpu_relax();
+	}
+	/* m is not the head: no sender writes its link any more, and the
+	 * stub, off the queue, is written by this thread only. */
+	a->stub_next = next;
+	a->mb_tail = stub;
+}
+
+int tr_defer(tr_ctx *ctx, const tr_msg *msg)
+{
+	if (ctx == NULL || msg == NULL || ctx->s == NULL)
+		return TR_EINVAL;
+	tr__actor *a = ctx->a;
+	tr__ext *x = tr__ext_of(a);
+	if (x == NULL)
+		return TR_ENOMEM;
+	if (x->in_cont)
+		return TR_EINVAL; /* a call's answer is not handle's */
+	tr_msg *m = (tr_msg *)msg;
+	if (m == x->replaying) {
+		x->resaved = true; /* replay() keeps it */
+		return TR_OK;
+	}
+	if (m != a->mb_tail || m == tr__stub(a))
+		return TR_EINVAL;
+	mb_detach_tail(a, m);
+	saved_push(x, m);
+	return TR_OK;
+}
+
+uint32_t tr_replay(tr_ctx *ctx)
+{
+	if (ctx == NULL || ctx->a->ext == NULL || ctx->a->ext->nsaved == 0)
+		return 0;
+	tr__actor *a = ctx->a;
+	/* Only a running actor: one that is exiting frees them instead. */
+	if (STATUS(a) == TR__A_RUNNING)
+		a->status = (a->status & ~0xffu) | TR__A_REPLAY;
+	return a->ext->nsaved;
+}
+
+uint32_t tr_deferred(const tr_ctx *ctx)
+{
+	return ctx != NULL && ctx->a->ext != NULL ? ctx->a->ext->nsaved : 0;
+}
+
+void tr__saved_free(tr__actor *a)
+{
+	tr__ext *x = a->ext;
+	tr_msg *m = x->saved_head;
+	while (m != NULL) {
+		tr_msg *next = __atomic_load_n(tr__link(m), __ATOMIC_RELAXED);
+		tr__msg_free(m);
+		m = next;
+	}
+	x->saved_head = x->saved_tail = NULL;
+	x->nsaved = 0;
+}
+
+/* Appends the list at `m` to the save queue. */
+static void saved_append(tr__ext *x, tr_msg *m)
+{
+	while (m != NULL) {
+		tr_msg *next = __atomic_load_n(tr__link(m), __ATOMIC_RELAXED);
+		saved_push(x, m);
+		m = next;
+	}
+}
+
+/* Hands the deferred messages to handle again, oldest first (tr_replay),
+ * before the mailbox goes on. */
+static void replay(tr__sched *s, tr__actor *a)
+{
+	tr__ext *x = a->ext;
+	a->status = (a->status & ~0xffu) | TR__A_RUNNING;
+	tr_msg *list = x->saved_head;
+	x->saved_head = x->saved_tail = NULL;
+	x->nsaved = 0;
+	while (list != NULL) {
+		tr_msg *m = list;
+		list = __atomic_load_n(tr__link(m), __ATOMIC_RELAXED);
+		x->replaying = m;
+		x->resaved = false;
+		int rc = a->b->handle(&s->ctx, a->state, m);
+		x->replaying = NULL;
+		if (x->resaved)
+			saved_push(x, m);
+		else
+			tr__msg_free(m);
+		if (TR_UNLIKELY(rc != 0)) {
+			a->status = (a->status & ~0xffu) | TR__A_EXITING;
+			a->reason = rc;
+		}
+		if (STATUS(a) == TR__A_RUNNING)
+			continue;
+		/* Exiting: the rest is freed with the actor. Replay asked
+		 * again: start over from the oldest, those not replayed yet
+		 * after those deferred again. */
+		saved_append(x, list);
+		if (STATUS(a) != TR__A_REPLAY)
+			return;
+		a->status = (a->status & ~0xffu) | TR__A_RUNNING;
+		list = x->saved_head;
+		x->saved_head = x->saved_tail = NULL;
+		x->nsaved = 0;
 	}
 }
 
@@ -983,11 +1042,17 @@ void tr__run_actor(tr__sched *s, tr__actor *a)
 			rin += tr__rin_size(m);
 		dispatch(s, a, m);
 		if (TR_UNLIKELY(STATUS(a) != TR__A_RUNNING)) {
-			if (rin != 0)
-				tr__rin_taken(s->rt, a, rin);
-			actor_exit(s->rt, s, &s->ctx, a, NULL, m->type);
-			tr__retire(s->rt, s, a);
-			return;
+			uint32_t type = m->type; /* m may be deferred, or freed
+			                          * in the replay */
+			if (STATUS(a) == TR__A_REPLAY)
+				replay(s, a);
+			if (STATUS(a) != TR__A_RUNNING) {
+				if (rin != 0)
+					tr__rin_taken(s->rt, a, rin);
+				actor_exit(s->rt, s, &s->ctx, a, NULL, type);
+				tr__retire(s->rt, s, a);
+				return;
+			}
 		}
 		if (--n == 0)
 			break;

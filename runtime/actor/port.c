@@ -54,7 +54,7 @@ static int take_copy(tr_msg **out, tr_port *p)
 {
 	tr__actor *a = p->a;
 	tr_msg *m;
-	do {
+	for (;;) {
 		m = tr__mb_pop(a);
 		if (m == NULL)
 			return TR_ENOENT;
@@ -62,7 +62,14 @@ static int take_copy(tr_msg **out, tr_port *p)
 			tr__rin_taken(p->rt, a, tr__rin_size(m));
 		/* A port has no links and watches nothing itself: signals
 		 * sent to its pid mean nothing to it. */
-	} while ((m->_flags & TR__MF_SIGNAL) != 0);
+		if ((m->_flags & TR__MF_SIGNAL) != 0)
+			continue;
+		/* The message of a timer cancelled since it was sent. */
+		if ((m->_flags & TR__MF_TIMER) != 0 &&
+		    !tr__timer_take(p->rt, m))
+			continue;
+		break;
+	}
 	/* Header fields one by one: the link word may be being written by
 	 * the next sender right now (m is the mailbox's stub until the next
 	 * pop). */
@@ -72,7 +79,7 @@ static int take_copy(tr_msg **out, tr_port *p)
 		return rc;
 	c->ref = m->ref;
 	c->sender = m->sender;
-	c->_flags |= m->_flags & ~(TR__MF_CLASS | TR__MF_REMOTE);
+	c->_flags |= m->_flags & ~(TR__MF_CLASS | TR__MF_REMOTE | TR__MF_TIMER);
 	*out = c;
 	return TR_OK;
 }

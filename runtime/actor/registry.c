@@ -218,6 +218,22 @@ void tr__registry_release(tr_runtime *rt, tr__actor *a, char *name)
 	pthread_mutex_unlock(&r->lock);
 }
 
+bool tr__registry_name_of(tr_runtime *rt, tr__actor *a, char *name)
+{
+	name[0] = '\0';
+	if (!atomic_load_explicit(&a->has_name, memory_order_relaxed))
+		return false;
+	tr__registry *r = rt->registry;
+	pthread_mutex_lock(&r->lock);
+	rnode *n = r->by_slot[a->pid.slot % NBUCKETS];
+	while (n != NULL && !tr_pid_eq(n->pid, a->pid))
+		n = n->next_slot;
+	if (n != NULL)
+		strcpy(name, n->name);
+	pthread_mutex_unlock(&r->lock);
+	return n != NULL;
+}
+
 int tr_send_named(
     tr_ctx *ctx, const char *name, uint32_t type, const void *data, size_t size)
 {

@@ -14,6 +14,8 @@
 
 #define TR_LIKELY(x) __builtin_expect(!!(x), 1)
 #define TR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* For the cold half of a hot function: kept out of its body. */
+#define TR_NOINLINE __attribute__((noinline))
 
 /* Monotonic clock in nanoseconds. */
 uint64_t tr__now_ns(void);

@@ -234,6 +234,10 @@ bool tr__sig_dispatch(tr__sched *s, tr__actor *a, tr_msg *m)
 		}
 		if (info.reason != TR_REASON_NORMAL)
 			set_exit(a, info.reason, info.text, TR__A_NOREPORT);
+		else if (!vialink && tr_pid_eq(from, a->pid))
+			/* exit(self(), normal): the one normal exit signal
+			 * that ends a process that does not trap exits. */
+			set_exit(a, TR_REASON_NORMAL, info.text, 0);
 		return false;
 	}
 	default:
@@ -276,6 +280,8 @@ void tr__sig_drain(
 	while ((m = tr__mb_pop(a)) != NULL) {
 		if ((m->_flags & TR__MF_REMOTE) != 0)
 			tr__rin_taken(rt, a, tr__rin_size(m));
+		if ((m->_flags & TR__MF_TIMER) != 0)
+			(void)tr__timer_take(rt, m); /* frees a fired entry */
 		if ((m->_flags & TR__MF_SIGNAL) == 0)
 			continue;
 		tr_exit_info info;
@@ -345,8 +351,10 @@ int tr_unlink(tr_ctx *ctx, tr_pid pid)
 }
 
 /* Records a monitor held by `a` on `pid` under a fresh reference and asks
- * the target to watch; a target already gone answers DOWN noproc at once. */
-static int monitor(
+ * the target to watch; a target already gone answers DOWN noproc at once
+ * (and a pid of a node that is not connected, noconnection: the
+ * distribution layer answers for it). */
+int tr__monitor(
     tr_runtime *rt, tr__sched *s, tr__actor *a, tr_pid pid, uint64_t *ref)
 {
 	tr__ext *x = tr__ext_of(a);
@@ -375,20 +383,30 @@ int tr_monitor(tr_ctx *ctx, uint64_t *ref, tr_pid pid)
 {
 	if (ctx == NULL || tr_pid_is_none(pid))
 		return TR_EINVAL;
-	return monitor(ctx->rt, sched_of(ctx), ctx->a, pid, ref);
+	return tr__monitor(ctx->rt, sched_of(ctx), ctx->a, pid, ref);
+}
+
+static int demonitor(tr_runtime *rt, tr__sched *s, tr__actor *a, uint64_t ref)
+{
+	tr__ext *x = a->ext;
+	tr_pid target;
+	if (x == NULL || !mon_remove(x->watching, &x->nwatching, ref, &target))
+		return TR_ENOENT;
+	(void)tr__sig_send(
+	    rt, s, a->pid, target, TR__SIG_DEMONITOR, 0, ref, NULL);
+	return TR_OK;
+}
+
+void tr__demonitor(tr_runtime *rt, tr__sched *s, tr__actor *a, uint64_t ref)
+{
+	(void)demonitor(rt, s, a, ref);
 }
 
 int tr_demonitor(tr_ctx *ctx, uint64_t ref)
 {
 	if (ctx == NULL)
 		return TR_EINVAL;
-	tr__ext *x = ctx->a->ext;
-	tr_pid target;
-	if (x == NULL || !mon_remove(x->watching, &x->nwatching, ref, &target))
-		return TR_ENOENT;
-	(void)tr__sig_send(ctx->rt, sched_of(ctx), ctx->a->pid, target,
-	    TR__SIG_DEMONITOR, 0, ref, NULL);
-	return TR_OK;
+	return demonitor(ctx->rt, sched_of(ctx), ctx->a, ref);
 }
 
 bool tr_trap_exit(tr_ctx *ctx, bool on)

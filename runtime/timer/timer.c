@@ -8,6 +8,15 @@
  * that no message of a cancelled timer is sent after it returns. Timers are
  * not on the message hot path (a send does not touch them), so the lock is
  * named here and accepted.
+ *
+ * A message already sent is caught too: a timer's message to a local pid
+ * carries the timer's reference (TR__MF_TIMER, in _rsv), and the thread
+ * that takes it from the mailbox asks tr__timer_take whether the timer is
+ * still live. A one-shot timer that fired keeps its entry (without its
+ * payload) until its message is taken, so a cancel in between finds it
+ * and frees it, and the message is then dropped; a periodic timer's
+ * messages are live while the timer is. That costs the lock once more per
+ * timer message, on the receiving side.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +33,8 @@ typedef struct tentry {
 	uint32_t type, flags;
 	uint32_t gen;  /* bumped on free: stale tr_timer ids fail */
 	uint32_t hidx; /* position in the heap, or UINT32_MAX */
+	bool fired;    /* one-shot, out of the heap: its message waits to be
+	                * taken (tr__timer_take) */
 	uint32_t next_free;
 	size_t size;
 	void *data;
@@ -106,20 +117,33 @@ static void entry_free(tr__timers *t, uint32_t e)
 	tentry *x = &t->ents[e];
 	free(x->data);
 	x->data = NULL;
+	x->fired = false;
 	x->gen++;
 	x->next_free = t->free_head;
 	t->free_head = e;
+}
+
+static inline tr_timer timer_id(const tentry *x, uint32_t e)
+{
+	return ((uint64_t)x->gen << 32) | (uint64_t)(e + 1);
 }
 
 static void fire(tr_runtime *rt, tr__timers *t, uint32_t e)
 {
 	tentry *x = &t->ents[e];
 	tr_msg *m;
+	/* Request timeouts have their own guard (the pending reference, in
+	 * call.c); a message to another node cannot be called back. */
+	bool guarded = x->to.node == 0 && (x->flags & TR__MF_RTIMEO) == 0;
 	int rc = tr__msg_new(&m, rt, x->type, x->data, x->size);
 	if (rc == TR_OK) {
 		m->sender = x->from;
 		m->ref = x->ref;
 		m->_flags |= x->flags;
+		if (guarded) {
+			m->_flags |= TR__MF_TIMER;
+			m->_rsv = timer_id(x, e);
+		}
 		rc = tr__deliver_any(rt, x->to, m);
 		if (rc != TR_OK)
 			tr__msg_free(m);
@@ -137,6 +161,14 @@ static void fire(tr_runtime *rt, tr__timers *t, uint32_t e)
 		return;
 	}
 	heap_remove(t, 0);
+	if (rc == TR_OK && guarded) {
+		/* The entry stays until its message is taken. Its taker
+		 * waits for this lock, so it cannot come before. */
+		free(x->data);
+		x->data = NULL;
+		x->fired = true;
+		return;
+	}
 	entry_free(t, e);
 }
 
@@ -310,8 +342,9 @@ int tr__timer_arm(tr_runtime *rt, tr_timer *id, tr_pid to, tr_pid from,
 	atomic_store_explicit(&t->armed, t->nheap, memory_order_release);
 	if (t->heap[0] == e)
 		pthread_cond_signal(&t->cond);
+	x->fired = false;
 	if (id != NULL)
-		*id = ((uint64_t)x->gen << 32) | (uint64_t)(e + 1);
+		*id = timer_id(x, e);
 	pthread_mutex_unlock(&t->lock);
 	return TR_OK;
 }
@@ -327,14 +360,44 @@ int tr_timer_cancel(tr_runtime *rt, tr_timer timer)
 	uint32_t gen = (uint32_t)(timer >> 32);
 	int rc = TR_ENOENT;
 	pthread_mutex_lock(&t->lock);
-	if (e < t->nents && t->ents[e].gen == gen && t->ents[e].hidx != NONE &&
-	    t->ents[e].hidx < t->nheap && t->heap[t->ents[e].hidx] == e) {
-		heap_remove(t, t->ents[e].hidx);
-		entry_free(t, e);
-		rc = TR_OK;
+	if (e < t->nents && t->ents[e].gen == gen) {
+		tentry *x = &t->ents[e];
+		if (x->hidx != NONE && x->hidx < t->nheap &&
+		    t->heap[x->hidx] == e) {
+			heap_remove(t, x->hidx);
+			entry_free(t, e);
+			rc = TR_OK;
+		} else if (x->fired) {
+			/* Fired, its message not taken yet: freeing the entry
+			 * makes tr__timer_take drop it. */
+			entry_free(t, e);
+			rc = TR_OK;
+		}
 	}
 	pthread_mutex_unlock(&t->lock);
 	return rc;
+}
+
+bool tr__timer_take(tr_runtime *rt, const tr_msg *m)
+{
+	tr__timers *t = rt->timers;
+	if (t == NULL)
+		return true;
+	uint32_t e = (uint32_t)(m->_rsv & 0xffffffffu) - 1;
+	uint32_t gen = (uint32_t)(m->_rsv >> 32);
+	bool live = false;
+	pthread_mutex_lock(&t->lock);
+	if (e < t->nents && t->ents[e].gen == gen) {
+		tentry *x = &t->ents[e];
+		if (x->fired) {
+			entry_free(t, e);
+			live = true;
+		} else if (x->hidx != NONE) {
+			live = true; /* a periodic timer, still armed */
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return live;
 }
 
 int tr_send_after(tr_ctx *ctx, tr_timer *timer, tr_pid to, int64_t delay_ms,
