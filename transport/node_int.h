@@ -45,7 +45,7 @@ typedef Troupe__Wire__Pid WPid;
 
 #define TR__NODE_DEFAULT_TICK_MS 1000u
 #define TR__NODE_DEFAULT_QUEUE (16u * 1024u * 1024u)
-#define TR__NODE_DEFAULT_ACTOR_MAX (4u * 1024u * 1024u)
+#define TR__NODE_DEFAULT_ACTOR_MAX (16u * 1024u * 1024u)
 #define TR__NODE_DEFAULT_RECV_MAX (256u * 1024u * 1024u)
 
 /* ---- the peer table ------------------------------------------------------ */

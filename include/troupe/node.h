@@ -74,7 +74,7 @@ typedef struct tr_node_opts {
 	                            * closed); 0 = 64 */
 	size_t recv_actor_max;     /* remote bytes in one actor's mailbox
 	                            * before its senders are told BUSY;
-	                            * 0 = 4 MiB */
+	                            * 0 = 16 MiB */
 	size_t recv_max;           /* remote bytes in all mailboxes and held
 	                            * back together before the node stops
 	                            * reading; 0 = 256 MiB */
