@@ -136,6 +136,12 @@ static void rx_leave(struct rx *r)
 
 /* Queues a message for `to` behind the pending run; a dead target drops
  * it, as tr__dist_inject would. */
+/* Names of two runs: the same string, or both none. */
+static bool same_name(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
 static void rx_inject(struct rx *r, tr_pid to, const char *name, uint32_t type,
     const void *data, size_t size, tr_pid from, uint64_t ref, uint32_t flags)
 {
@@ -146,7 +152,7 @@ static void rx_inject(struct rx *r, tr_pid to, const char *name, uint32_t type,
 	m->ref = ref;
 	m->_flags |= flags;
 	if (r->nrun != 0 && (r->nrun == RX_RUN || !tr_pid_eq(r->run_to, to) ||
-	                        r->run_name != name))
+	                        !same_name(r->run_name, name)))
 		rx_flush(r);
 	r->run_to = to;
 	r->run_name = name;
