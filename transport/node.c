@@ -523,7 +523,9 @@ int tr_node_whereis(tr_pid *pid, tr_node *n, const char *node_name,
 	e.ref = ref;
 	unsigned k = tr__node_ebr_enter(&n->ebr);
 	struct tr__peer *p = peer_up_ref(n, node_name);
-	rc = p != NULL ? tr__env_send_now(n, p, &e, true) : TR_ENOPROC;
+	uint32_t id = p != NULL ? p->id : 0;
+	rc = p != NULL ? tr__ask_send(n, p, &e, tr_port_pid(port), ref)
+	               : TR_ENOPROC;
 	tr__node_ebr_exit(&n->ebr, k);
 	int64_t deadline =
 	    timeout_ms < 0 ? INT64_MAX : tr__node_now_ms() + timeout_ms;
@@ -547,6 +549,18 @@ int tr_node_whereis(tr_pid *pid, tr_node *n, const char *node_name,
 			break;
 		}
 		tr_msg_free(m);
+	}
+	if (rc == TR_ETIMEDOUT) {
+		/* Unanswered: the pair forgets the lookup (an answer or a
+		 * teardown removes it otherwise). */
+		k = tr__node_ebr_enter(&n->ebr);
+		p = tr__peer_at(n, id);
+		if (p != NULL) {
+			pthread_mutex_lock(&p->lock);
+			tr__xask_del(p, ref, tr_port_pid(port));
+			pthread_mutex_unlock(&p->lock);
+		}
+		tr__node_ebr_exit(&n->ebr, k);
 	}
 	tr_port_close(port);
 	return rc;
@@ -604,24 +618,7 @@ int tr__node_op_whereis(void *arg, tr_pid from, const char *node_name,
 	e.ref = ref;
 	unsigned k = tr__node_ebr_enter(&n->ebr);
 	struct tr__peer *p = peer_up_ref(n, node_name);
-	int rc = TR_ENOPROC;
-	if (p != NULL) {
-		pthread_mutex_lock(&p->lock);
-		rc = p->state == TR__PS_UP ? tr__env_put(n, p, &e, false, NULL)
-		                           : TR_ENOPROC;
-		nng_msg *out = rc == TR_OK ? tr__kick_locked(p) : NULL;
-		pthread_mutex_unlock(&p->lock);
-		if (out != NULL)
-			tr__start_send(p, out);
-		if (rc == TR_OK) {
-			if (tr__current != NULL && tr__current->rt == n->rt)
-				/* The scheduler flushes at the turn's end. */
-				atomic_store_explicit(
-				    &p->dirty, 1, memory_order_relaxed);
-			else
-				tr__flush_peer(n, p, true);
-		}
-	}
+	int rc = p != NULL ? tr__ask_send(n, p, &e, from, ref) : TR_ENOPROC;
 	tr__node_ebr_exit(&n->ebr, k);
 	return rc;
 }

@@ -84,6 +84,18 @@ struct tr__xmon {
 	bool mine;
 };
 
+/* A name lookup (CONTROL_NAMED_SEND of TR__NODE_T_WHEREIS) awaiting its
+ * answer from the peer: the local `loc` that asked, under `ref`. If the
+ * pair goes down first, teardown answers it TR_ENOPROC at once, as a
+ * gen_server:call by {Name, Node} fails at once on nodedown. At most
+ * TR__PEER_ASKS_MAX per pair; past that a lookup goes unrecorded and a
+ * lost pair leaves it to its timeout. */
+struct tr__xask {
+	uint64_t ref;
+	tr_pid loc;
+};
+#define TR__PEER_ASKS_MAX 4096u
+
 /* A frame that came on a pair's connection before the pair could take
  * it (TR__PS_WAIT): replayed once it is up. */
 struct tr__held {
@@ -153,6 +165,8 @@ struct tr__peer {
 	uint32_t nlinks, cap_links;
 	struct tr__xmon *mons;
 	uint32_t nmons, cap_mons;
+	struct tr__xask *asks;
+	uint32_t nasks, cap_asks;
 	/* Flow control, sending side (node_flow.c; peer lock): targets on
 	 * this peer that told us BUSY, until READY. */
 	struct tr__busy *busy_to;
@@ -362,6 +376,9 @@ void tr__xlink_del(struct tr__peer *p, tr_pid loc, tr_pid rem);
 void tr__xmon_add(
     struct tr__peer *p, uint64_t ref, tr_pid loc, tr_pid rem, bool mine);
 void tr__xmon_del(struct tr__peer *p, uint64_t ref, bool mine);
+/* Lookups awaiting an answer (struct tr__xask); peer lock held. */
+void tr__xask_add(struct tr__peer *p, uint64_t ref, tr_pid loc);
+void tr__xask_del(struct tr__peer *p, uint64_t ref, tr_pid loc);
 
 /* ---- sending (node_out.c) --------------------------------------------------
  */
@@ -391,6 +408,12 @@ int tr__frame_put(
  * flushes it. */
 int tr__env_send_now(
     struct tr_node *n, struct tr__peer *p, const Env *e, bool direct);
+/* Sends a name lookup `e` asked by the local `loc` under `ref`, recorded
+ * as awaiting its answer (struct tr__xask). Within a turn of this node's
+ * runtime the turn's end flushes it; elsewhere it is flushed now.
+ * TR_ENOPROC if the pair is not up. */
+int tr__ask_send(struct tr_node *n, struct tr__peer *p, const Env *e,
+    tr_pid loc, uint64_t ref);
 void tr__flush_peer(struct tr_node *n, struct tr__peer *p, bool direct);
 void tr__flush_all(struct tr_node *n, bool direct);
 /* Peer lock held: the next frame for the send slot, if it is free. */

@@ -304,6 +304,28 @@ int tr__env_send_now(
 	return rc;
 }
 
+int tr__ask_send(struct tr_node *n, struct tr__peer *p, const Env *e,
+    tr_pid loc, uint64_t ref)
+{
+	pthread_mutex_lock(&p->lock);
+	int rc = p->state == TR__PS_UP ? tr__env_put(n, p, e, false, NULL)
+	                               : TR_ENOPROC;
+	if (rc == TR_OK)
+		tr__xask_add(p, ref, loc);
+	nng_msg *out = rc == TR_OK ? tr__kick_locked(p) : NULL;
+	pthread_mutex_unlock(&p->lock);
+	if (out != NULL)
+		tr__start_send(p, out);
+	if (rc != TR_OK)
+		return rc;
+	if (tr__current != NULL && tr__current->rt == n->rt)
+		/* The scheduler flushes at the turn's end. */
+		atomic_store_explicit(&p->dirty, 1, memory_order_relaxed);
+	else
+		tr__flush_peer(n, p, true);
+	return TR_OK;
+}
+
 /* ---- sending (the dist hook) -------------------------------------------- */
 
 enum {

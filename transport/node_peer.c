@@ -246,6 +246,7 @@ void tr__peer_free(struct tr__peer *p)
 	strv_free(p->aliases, p->naliases);
 	free(p->links);
 	free(p->mons);
+	free(p->asks);
 	free(p->busy_to);
 	while (p->parks != NULL) {
 		struct tr__park *pk = p->parks;
@@ -365,6 +366,24 @@ void tr__xmon_del(struct tr__peer *p, uint64_t ref, bool mine)
 	for (uint32_t i = 0; i < p->nmons; i++) {
 		if (p->mons[i].ref == ref && p->mons[i].mine == mine) {
 			p->mons[i] = p->mons[--p->nmons];
+			return;
+		}
+	}
+}
+
+void tr__xask_add(struct tr__peer *p, uint64_t ref, tr_pid loc)
+{
+	if (p->nasks < TR__PEER_ASKS_MAX &&
+	    tr__node_grow(
+	        (void **)&p->asks, p->nasks, &p->cap_asks, sizeof(*p->asks)))
+		p->asks[p->nasks++] = (struct tr__xask){ref, loc};
+}
+
+void tr__xask_del(struct tr__peer *p, uint64_t ref, tr_pid loc)
+{
+	for (uint32_t i = 0; i < p->nasks; i++) {
+		if (p->asks[i].ref == ref && tr_pid_eq(p->asks[i].loc, loc)) {
+			p->asks[i] = p->asks[--p->nasks];
 			return;
 		}
 	}

@@ -396,6 +396,9 @@ static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
 			/* A reply: an actor's call by name (dist.h's whereis
 			 * op) awaits it, and drops it if it came too late. */
 			int32_t err = e->error;
+			pthread_mutex_lock(&p->lock);
+			tr__xask_del(p, e->ref, to);
+			pthread_mutex_unlock(&p->lock);
 			rx_inject(r, to, NULL, e->type, &err, sizeof(err), from,
 			    e->ref, TR__MF_REPLY);
 			return;

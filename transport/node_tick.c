@@ -59,10 +59,13 @@ void tr__teardown(struct tr_node *n, struct tr__peer *p)
 	pthread_mutex_lock(&p->lock);
 	struct tr__xlink *links = p->links;
 	struct tr__xmon *mons = p->mons;
-	uint32_t nl = p->nlinks, nm = p->nmons;
+	struct tr__xask *asks = p->asks;
+	uint32_t nl = p->nlinks, nm = p->nmons, na = p->nasks;
 	p->links = NULL;
 	p->mons = NULL;
+	p->asks = NULL;
 	p->nlinks = p->nmons = p->cap_links = p->cap_mons = 0;
+	p->nasks = p->cap_asks = 0;
 	/* In-flight messages on a broken connection are lost. */
 	tr__out_drop_locked(p);
 	free(p->busy_to);
@@ -88,8 +91,14 @@ void tr__teardown(struct tr_node *n, struct tr__peer *p)
 			    TR__SIG_DEMONITOR, 0, mons[i].ref, mons[i].rem,
 			    NULL);
 	}
+	/* A lookup that will get no answer fails now: no such node. */
+	int32_t gone = TR_ENOPROC;
+	for (uint32_t i = 0; i < na; i++)
+		(void)tr__inject_msg(n, asks[i].loc, TR__NODE_T_WHEREIS_REPLY,
+		    &gone, sizeof(gone), TR_PID_NONE, asks[i].ref, TR__MF_REPLY);
 	free(links);
 	free(mons);
+	free(asks);
 	pthread_mutex_lock(&n->lock);
 	if (p->was_up)
 		tr__node_event_locked(n, TR_MSG_NODEDOWN, p->name);

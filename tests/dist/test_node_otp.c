@@ -3,8 +3,8 @@
  * to a pid of a node that is not connected fires noconnection (a stale pid
  * of an earlier incarnation, noproc), node monitor subscriptions count as
  * OTP's monitor_node does, calls from an actor to another node's actor by
- * pid and by {name, node} (gen_server:call), and the node's name in log
- * events.
+ * pid and by {name, node} (gen_server:call), lookups by name that fail
+ * at once when their node is lost, and the node's name in log events.
  *
  * This process is one node ("tnode") with an agent actor the test thread
  * drives; the others run the test node program (node_main.c). Each test
@@ -439,6 +439,50 @@ static void test_remote_calls(void **state)
 	assert_rc(agent_cmd(e, CMD_CALL, &c), TR_ENOPROC);
 }
 
+/* A lookup by name on another node, from a plain thread (tr_node_whereis)
+ * and from an actor's call by {name, node}, fails at once with TR_ENOPROC
+ * when the node is lost before it answers, as gen_server:call({Name,
+ * Node}) exits at once on nodedown, rather than at its deadline. */
+struct lookup {
+	struct env *e;
+	int rc;
+};
+
+static void *lookup_main(void *arg)
+{
+	struct lookup *l = arg;
+	tr_pid pid;
+	l->rc = tr_node_whereis(&pid, l->e->node, "alpha", "echo", 60000);
+	return NULL;
+}
+
+static void test_lookup_lost_node(void **state)
+{
+	struct env *e = *state;
+	int k = pair_up(e, "alpha");
+	(void)remote_echo(e, "alpha");
+	/* Frozen, alpha reads nothing and answers nothing. */
+	assert_int_equal(kill(e->kids[k].pid, SIGSTOP), 0);
+	struct lookup l = {e, 1};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, lookup_main, &l), 0);
+	struct cmd c;
+	memset(&c, 0, sizeof(c));
+	snprintf(c.node, sizeof(c.node), "alpha");
+	snprintf(c.name, sizeof(c.name), "echo");
+	c.type = 8;
+	c.timeout_ms = 60000;
+	assert_rc(agent_cmd(e, CMD_CALL_NAMED, &c), TR_OK);
+	tt_sleep_ms(200); /* both lookups are out */
+	assert_int_equal(kill(e->kids[k].pid, SIGKILL), 0);
+	struct done d = expect_done(e, DOWN_BOUND_MS + 2000);
+	assert_rc(d.status, TR_ENOPROC);
+	assert_int_equal(d.type, 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_rc(l.rc, TR_ENOPROC);
+	kill_child(&e->kids[k]);
+}
+
 /* Log events of a node carry its name. */
 static pthread_mutex_t node_mu = PTHREAD_MUTEX_INITIALIZER;
 static char seen_node[64];
@@ -489,6 +533,7 @@ int main(void)
 	    BOTH(test_down_node_pids),
 	    BOTH(test_monitor_node_counts),
 	    BOTH(test_remote_calls),
+	    BOTH(test_lookup_lost_node),
 	    cmocka_unit_test_setup_teardown(test_log_node, setup_ipc, teardown),
 	};
 	if (getenv("TT_NODE_FILTER") != NULL)
