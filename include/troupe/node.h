@@ -135,7 +135,14 @@ TR_API int tr_node_connect(
 
 /* The pid of a registered actor on a connected node, for sending by pid
  * (tr_send) later. Blocking call from a plain thread. Errors: TR_ENOENT
- * (no such name there), TR_ENOPROC (no such node connected). */
+ * (no such name there), TR_ENOPROC (no such node connected, or its
+ * connection was lost before it answered: that ends the wait at once, as
+ * nodedown ends a gen_server:call), TR_ETIMEDOUT.
+ *
+ * A node that stopped may still be seen up for a moment (until its
+ * connection's close arrives, or 4 ticks of silence), and connecting to
+ * it in that moment is a no-op: a lookup then fails with TR_ENOPROC, and
+ * one after the NODEDOWN reaches the new node. */
 TR_API int tr_node_whereis(tr_pid *pid, tr_node *node, const char *node_name,
     const char *name, int64_t timeout_ms);
 
