@@ -463,6 +463,12 @@ static void test_lookup_lost_node(void **state)
 	(void)remote_echo(e, "alpha");
 	/* Frozen, alpha reads nothing and answers nothing. */
 	assert_int_equal(kill(e->kids[k].pid, SIGSTOP), 0);
+	/* kill returns before a thread running on another core stops;
+	 * waitpid reports the stop once every thread has. */
+	int st;
+	assert_int_equal(waitpid(e->kids[k].pid, &st, WUNTRACED),
+	    e->kids[k].pid);
+	assert_true(WIFSTOPPED(st));
 	struct lookup l = {e, 1};
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, lookup_main, &l), 0);
