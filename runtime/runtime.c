@@ -7,7 +7,21 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "abi.h"
 #include "rt.h"
+
+/* The version the library was built as (troupe/version.h comes from the
+ * CMake project version), which is what a program runs with whatever
+ * headers it was compiled against. */
+unsigned tr_version(void)
+{
+	return TR_VERSION;
+}
+
+const char *tr_version_string(void)
+{
+	return TR_VERSION_STRING;
+}
 
 /* Indexed by -err, from TR_OK down to TR_E_LAST. */
 static const char *const err_text[] = {
@@ -61,12 +75,6 @@ const char *tr_reason_name(int reason)
 	}
 }
 
-void tr_runtime_opts_init(tr_runtime_opts *opts)
-{
-	if (opts != NULL)
-		memset(opts, 0, sizeof(*opts));
-}
-
 static void rt_free(tr_runtime *rt)
 {
 	if (rt->sched != NULL) {
@@ -89,10 +97,13 @@ int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
 	if (rtp == NULL)
 		return TR_EINVAL;
 	*rtp = NULL;
+	/* The caller's options over the defaults: fields its struct_size
+	 * does not reach keep them. */
 	tr_runtime_opts o;
 	tr_runtime_opts_init(&o);
-	if (opts != NULL)
-		o = *opts;
+	int rc = tr__struct_in(&o, sizeof(o), opts, TR_RUNTIME_OPTS_V1_SIZE);
+	if (rc != TR_OK)
+		return rc;
 	if (o.schedulers == 0) {
 		o.schedulers = tr__ncores();
 		if (o.schedulers > TR_MAX_SCHEDULERS)
@@ -145,7 +156,7 @@ int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
 	}
 	rt->pids = p;
 
-	int rc = tr__registry_init(rt);
+	rc = tr__registry_init(rt);
 	if (rc == TR_OK)
 		rc = tr__log_init(rt);
 	if (rc == TR_OK)
@@ -253,11 +264,16 @@ void tr_runtime_stop(tr_runtime *rt)
 	rt_free(rt);
 }
 
-int tr_runtime_stats_get(tr_runtime_stats *st, tr_runtime *rt)
+/* The counters are filled into a struct of the library's size, then copied
+ * into the caller's as far as its struct_size reaches. */
+int tr_runtime_stats_get(tr_runtime_stats *out, tr_runtime *rt)
 {
-	if (st == NULL || rt == NULL)
+	if (rt == NULL ||
+	    tr__struct_out_ok(out, TR_RUNTIME_STATS_V1_SIZE) != TR_OK)
 		return TR_EINVAL;
-	memset(st, 0, sizeof(*st));
+	tr_runtime_stats all;
+	tr_runtime_stats_init(&all);
+	tr_runtime_stats *st = &all;
 	uint64_t spawned = atomic_load(&rt->x_spawned);
 	uint64_t died = atomic_load(&rt->x_died);
 	st->msgs_sent = atomic_load(&rt->x_sent);
@@ -278,10 +294,34 @@ int tr_runtime_stats_get(tr_runtime_stats *st, tr_runtime *rt)
 		    atomic_load_explicit(&s->n_parks, memory_order_relaxed);
 		st->crashes +=
 		    atomic_load_explicit(&s->n_crashes, memory_order_relaxed);
-		st->turns[i] =
+		st->turns +=
 		    atomic_load_explicit(&s->n_turns, memory_order_relaxed);
 	}
 	st->actors_spawned = spawned;
 	st->actors_alive = spawned >= died ? spawned - died : 0;
+	tr__struct_out(out, &all, sizeof(all));
+	return TR_OK;
+}
+
+int tr_runtime_sched_stats_get(tr_sched_stats *out, tr_runtime *rt, unsigned i)
+{
+	if (rt == NULL || i >= rt->nsched ||
+	    tr__struct_out_ok(out, TR_SCHED_STATS_V1_SIZE) != TR_OK)
+		return TR_EINVAL;
+	/* Relaxed: each counter is written by its scheduler alone and read
+	 * as a recent value; nothing else is published through them. */
+	const tr__sched *s = rt->sched[i];
+	tr_sched_stats st;
+	tr_sched_stats_init(&st);
+	st.turns = atomic_load_explicit(&s->n_turns, memory_order_relaxed);
+	st.steals = atomic_load_explicit(&s->n_steals, memory_order_relaxed);
+	st.parks = atomic_load_explicit(&s->n_parks, memory_order_relaxed);
+	st.msgs_sent = atomic_load_explicit(&s->n_sent, memory_order_relaxed);
+	st.msgs_dropped =
+	    atomic_load_explicit(&s->n_dropped, memory_order_relaxed);
+	st.spawned = atomic_load_explicit(&s->n_spawned, memory_order_relaxed);
+	st.exited = atomic_load_explicit(&s->n_died, memory_order_relaxed);
+	st.crashes = atomic_load_explicit(&s->n_crashes, memory_order_relaxed);
+	tr__struct_out(out, &st, sizeof(st));
 	return TR_OK;
 }

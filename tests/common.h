@@ -244,9 +244,8 @@ static inline void tt_quiesce(tr_runtime *rt)
 
 static inline tr_runtime_stats tt_stats(tr_runtime *rt)
 {
-	tr_runtime_stats st;
+	tr_runtime_stats st = TR_STRUCT_INIT(tr_runtime_stats);
 
-	memset(&st, 0, sizeof(st));
 	assert_rc(tr_runtime_stats_get(&st, rt), TR_OK);
 	return st;
 }

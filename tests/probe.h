@@ -277,7 +277,8 @@ static TT_UNUSED tr_pid tt_probe_spawn_cfg(
     tr_runtime *rt, tr_port *port, bool trap, const struct tt_probe *tmpl)
 {
 	struct tt_probe *p = calloc(1, sizeof(*p));
-	tr_spawn_opts so = {.flags = trap ? TR_SPAWN_TRAP_EXIT : 0};
+	tr_spawn_opts so = {.struct_size = sizeof(tr_spawn_opts),
+	    .flags = trap ? TR_SPAWN_TRAP_EXIT : 0};
 	tr_pid pid = TR_PID_NONE;
 
 	assert_non_null(p);

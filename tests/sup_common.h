@@ -179,7 +179,7 @@ static TT_UNUSED tr_pid tt_sup_start(
  * test if the supervisor has no such child. */
 static TT_UNUSED tr_pid tt_child(tr_runtime *rt, tr_pid sup, const char *id)
 {
-	tr_child_info info[64];
+	tr_child_info info[64] = {TR_STRUCT_INIT(tr_child_info)};
 	size_t n = 0;
 
 	assert_rc(
@@ -194,7 +194,7 @@ static TT_UNUSED tr_pid tt_child(tr_runtime *rt, tr_pid sup, const char *id)
 /* Whether the supervisor has a child `id`. */
 static TT_UNUSED bool tt_has_child(tr_runtime *rt, tr_pid sup, const char *id)
 {
-	tr_child_info info[64];
+	tr_child_info info[64] = {TR_STRUCT_INIT(tr_child_info)};
 	size_t n = 0;
 
 	assert_rc(
@@ -207,9 +207,8 @@ static TT_UNUSED bool tt_has_child(tr_runtime *rt, tr_pid sup, const char *id)
 
 static TT_UNUSED tr_child_counts tt_counts(tr_runtime *rt, tr_pid sup)
 {
-	tr_child_counts c;
+	tr_child_counts c = TR_STRUCT_INIT(tr_child_counts);
 
-	memset(&c, 0, sizeof(c));
 	assert_rc(tr_sup_count_children(&c, rt, sup, TT_WAIT_MS), TR_OK);
 	return c;
 }

@@ -362,7 +362,8 @@ static void test_refusal_unawaited(void **state)
 	tr_port *port = tt_port(fx);
 	struct requester rq = {.report = tr_port_pid(port)};
 	tr_pid a = tt_spawn(rt, &requester, &rq);
-	tr_runtime_stats st0, st1;
+	tr_runtime_stats st0 = TR_STRUCT_INIT(tr_runtime_stats),
+	                 st1 = TR_STRUCT_INIT(tr_runtime_stats);
 
 	tt_quiesce(rt);
 	st0 = tt_stats(rt);

@@ -315,7 +315,8 @@ static void test_crash_isolated(void **state)
 	tr_port *port = tt_port(fx);
 	tr_pid a = tt_probe_spawn(rt, port, false);
 	tr_pid b = tt_probe_spawn(rt, port, false);
-	tr_runtime_stats before, after;
+	tr_runtime_stats before = TR_STRUCT_INIT(tr_runtime_stats),
+	                 after = TR_STRUCT_INIT(tr_runtime_stats);
 
 	tt_quiesce(rt);
 	before = tt_stats(rt);

@@ -87,6 +87,7 @@ static void test_opts_init(void **state)
 	memset(&o, 0xA5, sizeof(o));
 	memset(&zero, 0, sizeof(zero));
 	tr_runtime_opts_init(&o);
+	assert_int_equal(o.struct_size, sizeof(o));
 	assert_int_equal(o.schedulers, 0);
 	assert_false(o.pin);
 	assert_int_equal(o.blocking_threads, 0);
@@ -333,8 +334,9 @@ static void test_spawn_errors(void **state)
 {
 	struct tt_fixture *fx = tt_begin(state);
 	tr_runtime *rt = tt_start(fx, 2);
-	tr_spawn_opts so = {.flags = 1u << 31};
-	tr_runtime_stats st;
+	tr_spawn_opts so = {
+	    .struct_size = sizeof(tr_spawn_opts), .flags = 1u << 31};
+	tr_runtime_stats st = TR_STRUCT_INIT(tr_runtime_stats);
 	tr_pid pid;
 	int arg = 0;
 
@@ -679,7 +681,9 @@ static void test_init_exit_terminates(void **state)
 	}
 
 	/* Synchronous: the start fails, and terminate ran before. */
-	tr_spawn_opts so = {.flags = TR_SPAWN_SYNC_INIT, .init_reason = &why};
+	tr_spawn_opts so = {.struct_size = sizeof(tr_spawn_opts),
+	    .flags = TR_SPAWN_SYNC_INIT,
+	    .init_reason = &why};
 	assert_rc(
 	    tr_spawn(&p, rt, &ie_bhv, (void *)(intptr_t)6, &so), TR_EINIT);
 	assert_int_equal(why, 6);
@@ -711,13 +715,15 @@ static void test_init_ignore(void **state)
 	tr_runtime *rt = tt_start(fx, 2);
 	int why = 0;
 	tr_pid p;
-	tr_spawn_opts so = {.flags = TR_SPAWN_SYNC_INIT, .init_reason = &why};
+	tr_spawn_opts so = {.struct_size = sizeof(tr_spawn_opts),
+	    .flags = TR_SPAWN_SYNC_INIT,
+	    .init_reason = &why};
 	assert_rc(tr_spawn(&p, rt, &ignore_bhv, NULL, &so), TR_EINIT);
 	assert_int_equal(why, TR_INIT_IGNORE);
 	assert_rc(tr_spawn(&p, rt, &ignore_bhv, NULL, NULL), TR_OK);
 	tt_quiesce(rt);
 	assert_false(tr_is_alive(rt, p));
-	tr_runtime_stats st;
+	tr_runtime_stats st = TR_STRUCT_INIT(tr_runtime_stats);
 	assert_rc(tr_runtime_stats_get(&st, rt), TR_OK);
 	assert_int_equal(st.crashes, 0);
 	tt_stop(fx);

@@ -97,7 +97,8 @@ static int logger_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		tr_ctx_logf(ctx, TR_LOG_DEBUG, "not shown");
 		tr_log_field f[2] = {
 		    tr_log_str("child", "worker.1"), tr_log_int("restarts", 3)};
-		tr_log_event ev = {.level = TR_LOG_ERROR,
+		tr_log_event ev = {.struct_size = sizeof(tr_log_event),
+		    .level = TR_LOG_ERROR,
 		    .domain = "supervisor_report",
 		    .text = "SUPERVISOR REPORT child=worker.1",
 		    .fields = f,
@@ -369,6 +370,7 @@ static void test_formats(void **state)
 	    tr_log_double("d", 0.5),
 	};
 	tr_log_event ev = {
+	    .struct_size = sizeof(tr_log_event),
 	    .level = TR_LOG_ERROR,
 	    .domain = "supervisor_report",
 	    .text = "said \"hi\"",

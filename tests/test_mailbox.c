@@ -167,7 +167,7 @@ static void test_many_producers_one_consumer(void **state)
 	pthread_t th[N_THREAD_PRODUCERS];
 	tr_pid sink, prod[N_ACTOR_PRODUCERS];
 	struct report r;
-	tr_runtime_stats st;
+	tr_runtime_stats st = TR_STRUCT_INIT(tr_runtime_stats);
 
 	assert_non_null(s);
 	s->report_to = tr_port_pid(port);

@@ -408,7 +408,8 @@ static void test_init_crash(void **state)
 {
 	struct tt_fixture *fx = tt_begin(state);
 	tr_runtime *rt = tt_start(fx, 2);
-	tr_runtime_stats before, after;
+	tr_runtime_stats before = TR_STRUCT_INIT(tr_runtime_stats),
+	                 after = TR_STRUCT_INIT(tr_runtime_stats);
 	tr_pid c, echo;
 
 	log_reset();

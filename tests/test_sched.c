@@ -157,7 +157,7 @@ static void test_work_stealing(void **state)
 	tr_runtime *rt = tt_start(fx, 2);
 	tr_port *port = tt_port(fx);
 	tr_pid spawner, report_to = tr_port_pid(port);
-	tr_runtime_stats st;
+	tr_runtime_stats st = TR_STRUCT_INIT(tr_runtime_stats);
 
 	atomic_store(&g_work_done, 0);
 	assert_int_equal(tr_runtime_schedulers(rt), 2);
@@ -174,15 +174,22 @@ static void test_work_stealing(void **state)
 	assert_int_equal(atomic_load(&g_work_done), N_WORKERS * ROUNDS);
 
 	st = tt_stats(rt);
+	tr_sched_stats s0 = TR_STRUCT_INIT(tr_sched_stats);
+	tr_sched_stats s1 = TR_STRUCT_INIT(tr_sched_stats);
+	assert_rc(tr_runtime_sched_stats_get(&s0, rt, 0), TR_OK);
+	assert_rc(tr_runtime_sched_stats_get(&s1, rt, 1), TR_OK);
 	print_message("steals %" PRIu64 ", turns %" PRIu64 " / %" PRIu64
 	              ", parks %" PRIu64 "\n",
-	    st.steals, st.turns[0], st.turns[1], st.parks);
+	    st.steals, s0.turns, s1.turns, st.parks);
 	assert_true(st.steals > 0);
-	assert_true(st.turns[0] > 0);
-	assert_true(st.turns[1] > 0);
-	/* No scheduler beyond the two asked for ever ran a turn. */
-	for (int i = 2; i < TR_MAX_SCHEDULERS; i++)
-		assert_int_equal(st.turns[i], 0);
+	assert_true(s0.turns > 0);
+	assert_true(s1.turns > 0);
+	/* The per-scheduler counters add up to the runtime's. */
+	assert_true(st.turns == s0.turns + s1.turns);
+	assert_true(st.steals == s0.steals + s1.steals);
+	/* There is no scheduler beyond the two asked for. */
+	tr_sched_stats s2 = TR_STRUCT_INIT(tr_sched_stats);
+	assert_rc(tr_runtime_sched_stats_get(&s2, rt, 2), TR_EINVAL);
 	tt_stop(fx);
 	tt_assert_actors_ok();
 }

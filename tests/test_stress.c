@@ -130,7 +130,8 @@ static void test_million_spawn_send_exit(void **state)
 	tr_runtime *rt = tt_start(fx, 2);
 	tr_port *port = tt_port(fx);
 	struct counter *c = calloc(1, sizeof(*c));
-	tr_runtime_stats base, st;
+	tr_runtime_stats base = TR_STRUCT_INIT(tr_runtime_stats),
+	                 st = TR_STRUCT_INIT(tr_runtime_stats);
 	tr_pid counter;
 	int64_t t0;
 
@@ -207,7 +208,8 @@ static void test_million_idle_then_stop(void **state)
 	uint64_t n = stress_actors();
 	tr_runtime *rt = tt_start(fx, 2);
 	tr_pid *pids = malloc(n * sizeof(*pids));
-	tr_runtime_stats base, st;
+	tr_runtime_stats base = TR_STRUCT_INIT(tr_runtime_stats),
+	                 st = TR_STRUCT_INIT(tr_runtime_stats);
 	int64_t t0;
 
 	assert_non_null(pids);

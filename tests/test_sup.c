@@ -20,7 +20,7 @@ static void test_start_and_stop_order(void **state)
 	tr_child_spec specs[] = {
 	    tt_wspec("a", &a), tt_wspec("b", &b), tt_wspec("c", &c)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
-	tr_child_info info[4];
+	tr_child_info info[4] = {TR_STRUCT_INIT(tr_child_info)};
 	size_t n = 0;
 	tr_pid sup;
 
@@ -46,8 +46,9 @@ static void test_start_and_stop_order(void **state)
 	assert_int_equal(atomic_load(&a.running) + atomic_load(&b.running) +
 	                     atomic_load(&c.running),
 	    0);
-	assert_rc(
-	    tr_sup_count_children(&(tr_child_counts){0}, rt, sup, TT_WAIT_MS),
+	assert_rc(tr_sup_count_children(
+	              &(tr_child_counts)TR_STRUCT_INIT(tr_child_counts), rt,
+	              sup, TT_WAIT_MS),
 	    TR_ENOPROC);
 	tt_pstop(fx);
 }
@@ -182,7 +183,7 @@ static void test_restart_types(void **state)
 	tr_child_spec specs[] = {
 	    tt_wspec("perm", &p), tt_wspec("trans", &t), tt_wspec("temp", &m)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 20, LONG_PERIOD);
-	tr_child_counts cnt;
+	tr_child_counts cnt = TR_STRUCT_INIT(tr_child_counts);
 	tr_pid sup, pid, old;
 
 	specs[1].restart = TR_RESTART_TRANSIENT;
@@ -251,7 +252,7 @@ static void test_temporary_bystander(void **state)
 	tr_child_spec specs[] = {
 	    tt_wspec("a", &a), tt_wspec("temp", &m), tt_wspec("c", &c)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ALL, 5, LONG_PERIOD);
-	tr_child_counts cnt;
+	tr_child_counts cnt = TR_STRUCT_INIT(tr_child_counts);
 	tr_pid sup, pa, pc;
 
 	specs[1].restart = TR_RESTART_TEMPORARY;
@@ -371,7 +372,7 @@ static void test_escalation(void **state)
 	    tt_wspec("y", &y), tt_supspec("inner", &inner)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, LONG_PERIOD);
 	tr_pid outer, in1, in2, x1, x2, py;
-	tr_child_counts cnt;
+	tr_child_counts cnt = TR_STRUCT_INIT(tr_child_counts);
 
 	reset_log();
 	outer = tt_sup_start(rt, &f, outer_specs, 2);

@@ -19,8 +19,8 @@ static void test_child_admin(void **state)
 	tr_child_spec specs[] = {tt_wspec("a", &a)};
 	tr_child_spec sb = tt_wspec("b", &b);
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
-	tr_child_info info[4];
-	tr_child_counts cnt;
+	tr_child_info info[4] = {TR_STRUCT_INIT(tr_child_info)};
+	tr_child_counts cnt = TR_STRUCT_INIT(tr_child_counts);
 	tr_pid sup, pa, pb, pid;
 	size_t n;
 
@@ -127,8 +127,10 @@ static void test_start_child_fails(void **state)
 	tr_child_spec specs[] = {
 	    tt_wspec("a", &a), tt_wspec("b", &b), tt_wspec("c", &c)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
-	tr_child_counts before, after;
-	tr_runtime_stats st0, st1;
+	tr_child_counts before = TR_STRUCT_INIT(tr_child_counts),
+	                after = TR_STRUCT_INIT(tr_child_counts);
+	tr_runtime_stats st0 = TR_STRUCT_INIT(tr_runtime_stats),
+	                 st1 = TR_STRUCT_INIT(tr_runtime_stats);
 	tr_pid sup, pid;
 	int reason = 0;
 
@@ -261,8 +263,8 @@ static void test_which_and_count(void **state)
 	tr_child_spec specs[] = {
 	    tt_wspec("a", &a), tt_supspec("inner", &inner), tt_wspec("b", &b)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
-	tr_child_info info[3];
-	tr_child_counts cnt;
+	tr_child_info info[3] = {TR_STRUCT_INIT(tr_child_info)};
+	tr_child_counts cnt = TR_STRUCT_INIT(tr_child_counts);
 	size_t n = 0;
 	tr_pid sup;
 
@@ -284,6 +286,7 @@ static void test_which_and_count(void **state)
 
 	/* A smaller buffer: the total still comes back. */
 	memset(info, 0x5a, sizeof(info));
+	info[0].struct_size = sizeof(info[0]); /* the stride */
 	n = 0;
 	assert_rc(
 	    tr_sup_which_children(info, 1, &n, rt, sup, TT_WAIT_MS), TR_OK);
@@ -326,7 +329,8 @@ static void test_validation(void **state)
 	char longest[TR_NAME_MAX + 1], too_long[TR_NAME_MAX + 2];
 	tr_child_spec good[2], bad[2];
 	tr_sup_flags f, fbad;
-	tr_runtime_stats st0, st1;
+	tr_runtime_stats st0 = TR_STRUCT_INIT(tr_runtime_stats),
+	                 st1 = TR_STRUCT_INIT(tr_runtime_stats);
 	tr_pid sup = TR_PID_NONE, pid;
 
 	memset(longest, 'l', TR_NAME_MAX);
@@ -422,7 +426,7 @@ static void test_validation(void **state)
 
 static int fn_count_from_actor(tr_ctx *ctx, void *arg)
 {
-	tr_child_counts c;
+	tr_child_counts c = TR_STRUCT_INIT(tr_child_counts);
 
 	return tr_sup_count_children(
 	    &c, tr_runtime_of(ctx), *(tr_pid *)arg, TT_WAIT_MS);
@@ -630,8 +634,9 @@ static void test_simple_one_for_one(void **state)
 	tr_sup_flags f = tt_flags(TR_SUP_SIMPLE_ONE_FOR_ONE, 5, LONG_PERIOD);
 	const size_t nkids = (size_t)tt_env_u64("TT_SUP_CHILDREN", 2000);
 	tr_child_info *info = calloc(nkids + 1, sizeof(*info));
+	tr_child_info_init(&info[0]);
 	tr_pid *pids = calloc(nkids, sizeof(*pids));
-	tr_child_counts cnt;
+	tr_child_counts cnt = TR_STRUCT_INIT(tr_child_counts);
 	tr_pid sup, pid, victim;
 	size_t n = 0;
 
@@ -815,8 +820,8 @@ static void test_request_while_shutting_down(void **state)
 	tr_child_spec specs[] = {tt_wspec("s", &s)};
 	tr_child_spec sb = tt_wspec("b", &b);
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 1, 5000);
-	tr_child_counts cnt;
-	tr_child_info info[2];
+	tr_child_counts cnt = TR_STRUCT_INIT(tr_child_counts);
+	tr_child_info info[2] = {TR_STRUCT_INIT(tr_child_info)};
 	size_t n;
 	tr_pid sup, ps, pid;
 

@@ -402,7 +402,7 @@ static void test_start_named(void **state)
 	struct nw_arg a1 = nw_arg(1, 0);
 	tr_sup_named_spec sp;
 	tr_pid pa = TR_PID_NONE, pid;
-	tr_child_info info[4];
+	tr_child_info info[4] = {TR_STRUCT_INIT(tr_child_info)};
 	int reason = -1;
 	size_t n;
 

@@ -268,8 +268,8 @@ static void test_ignore_static(void **state)
 	tr_child_spec specs[] = {
 	    tt_wspec("p", &p), tt_wspec("t", &t), tt_wspec("k", &k)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 5, LONG_PERIOD);
-	tr_child_info info[4];
-	tr_child_counts cnt;
+	tr_child_info info[4] = {TR_STRUCT_INIT(tr_child_info)};
+	tr_child_counts cnt = TR_STRUCT_INIT(tr_child_counts);
 	size_t n = 0;
 	tr_pid sup, pid;
 
@@ -320,7 +320,7 @@ static void test_ignore_start_child(void **state)
 	tr_child_spec temp = tt_wspec("temp", &ig);
 	tr_child_spec ok = tt_wspec("ok", &k);
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 5, LONG_PERIOD);
-	tr_child_counts cnt;
+	tr_child_counts cnt = TR_STRUCT_INIT(tr_child_counts);
 	tr_pid sup, pid;
 
 	temp.restart = TR_RESTART_TEMPORARY;
@@ -411,7 +411,7 @@ static void test_ignore_on_restart(void **state)
 	tr_child_spec one[] = {tt_wspec("c", &c)};
 	tr_child_spec two[] = {tt_wspec("a", &a), tt_wspec("b", &b)};
 	tr_sup_flags f = tt_flags(TR_SUP_ONE_FOR_ONE, 5, LONG_PERIOD);
-	tr_child_info info[2];
+	tr_child_info info[2] = {TR_STRUCT_INIT(tr_child_info)};
 	size_t n;
 	tr_pid sup, pa;
 
@@ -506,7 +506,8 @@ static void test_ignore_sup_init(void **state)
 	    .rc = TR_OK, .specs = specs, .nspecs = 1};
 	struct sup_init_cfg fails = {.rc = 77}, bad = {.rc = -7};
 	struct link_start ls = {.args = &args};
-	tr_runtime_stats st0, st1;
+	tr_runtime_stats st0 = TR_STRUCT_INIT(tr_runtime_stats),
+	                 st1 = TR_STRUCT_INIT(tr_runtime_stats);
 	tr_pid sup;
 	int reason = 0;
 
@@ -695,7 +696,7 @@ static void test_name_taken_at_sup_start(void **state)
 
 static bool is_restarting(tr_runtime *rt, tr_pid sup, const char *id)
 {
-	tr_child_info info[4];
+	tr_child_info info[4] = {TR_STRUCT_INIT(tr_child_info)};
 	size_t n = 0;
 
 	assert_rc(
@@ -783,8 +784,8 @@ static void test_call_timeouts(void **state)
 	tr_child_spec sa = tt_wspec("a", &a);
 	tr_pid quiet = tt_spawn(rt, &silent, NULL);
 	tr_sup_named_spec ns;
-	tr_child_info info[2];
-	tr_child_counts cnt;
+	tr_child_info info[2] = {TR_STRUCT_INIT(tr_child_info)};
+	tr_child_counts cnt = TR_STRUCT_INIT(tr_child_counts);
 	size_t n;
 	tr_pid pid;
 

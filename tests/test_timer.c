@@ -259,7 +259,7 @@ struct waiter {
 
 static uint64_t sent_now(tr_runtime *rt)
 {
-	tr_runtime_stats st;
+	tr_runtime_stats st = TR_STRUCT_INIT(tr_runtime_stats);
 	TT_ACHECK(tr_runtime_stats_get(&st, rt) == TR_OK);
 	return st.msgs_sent;
 }
@@ -339,7 +339,8 @@ static void test_cancel_after_fire(void **state)
 	tr_port *port = tt_port(fx);
 	struct waiter *ws = calloc(1, sizeof(*ws));
 	tr_pid me = tr_port_pid(port);
-	tr_runtime_stats before, after;
+	tr_runtime_stats before = TR_STRUCT_INIT(tr_runtime_stats),
+	                 after = TR_STRUCT_INIT(tr_runtime_stats);
 	uint32_t deadlines;
 	int32_t rc, own;
 	tr_timer t = 0;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "abi.h"
 #include "codec.h"
 #include "crypto.h"
 
@@ -81,12 +82,6 @@ void tr__node_event_locked(struct tr_node *n, uint32_t type, const char *name)
 
 /* ---- lifecycle ------------------------------------------------------------
  */
-
-void tr_node_opts_init(tr_node_opts *opts)
-{
-	if (opts != NULL)
-		memset(opts, 0, sizeof(*opts));
-}
 
 static char *read_file(const char *path)
 {
@@ -268,11 +263,21 @@ static int node_setup(struct tr_node *n, const tr_node_opts *opts)
 	return rc;
 }
 
-int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *opts)
+int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *uopts)
 {
-	if (nodep == NULL || rt == NULL || opts == NULL ||
-	    !tr__node_name_ok(opts->name) || opts->cookie == NULL ||
-	    opts->cookie[0] == '\0' || opts->listen == NULL)
+	/* The caller's options over the defaults: fields its struct_size
+	 * does not reach keep them. */
+	tr_node_opts o;
+	tr_node_opts_init(&o);
+	if (uopts == NULL)
+		return TR_EINVAL;
+	int orc = tr__struct_in(&o, sizeof(o), uopts, TR_NODE_OPTS_V1_SIZE);
+	if (orc != TR_OK)
+		return orc;
+	const tr_node_opts *opts = &o;
+	if (nodep == NULL || rt == NULL || !tr__node_name_ok(opts->name) ||
+	    opts->cookie == NULL || opts->cookie[0] == '\0' ||
+	    opts->listen == NULL)
 		return TR_EINVAL;
 	*nodep = NULL;
 	if (tr__dist_arg(rt) != NULL)
@@ -365,11 +370,15 @@ void tr_node_stop(tr_node *n)
 	node_free(n);
 }
 
-int tr_node_stats_get(tr_node_stats *st, tr_node *n)
+/* The counters are filled into a struct of the library's size, then copied
+ * into the caller's as far as its struct_size reaches. */
+int tr_node_stats_get(tr_node_stats *out, tr_node *n)
 {
-	if (st == NULL || n == NULL)
+	if (n == NULL || tr__struct_out_ok(out, TR_NODE_STATS_V1_SIZE) != TR_OK)
 		return TR_EINVAL;
-	memset(st, 0, sizeof(*st));
+	tr_node_stats all;
+	tr_node_stats_init(&all);
+	tr_node_stats *st = &all;
 	st->frames_unauth =
 	    atomic_load_explicit(&n->n_unauth, memory_order_relaxed);
 	st->frames_malformed =
@@ -417,6 +426,7 @@ int tr_node_stats_get(tr_node_stats *st, tr_node *n)
 	}
 	tr__hs_counts(n->hs, &st->handshakes_pending, NULL, NULL);
 	pthread_mutex_unlock(&n->lock);
+	tr__struct_out(out, &all, sizeof(all));
 	return TR_OK;
 }
 

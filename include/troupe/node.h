@@ -51,7 +51,10 @@ typedef struct tr_node tr_node;
 
 #define TR_NODE_NAME_MAX 255
 
+/* Options of a node. Versioned (troupe.h, "Versioned structs"): fill
+ * with tr_node_opts_init. */
 typedef struct tr_node_opts {
+	uint32_t struct_size;      /* sizeof(tr_node_opts), by the _init */
 	const char *name;          /* unique among connected nodes, 1..255
 	                            * bytes (e.g. "alpha" or "alpha@host") */
 	uint64_t incarnation;      /* 0: the start time in ms */
@@ -98,13 +101,24 @@ typedef struct tr_node_opts {
 	                            * closed; 0 = 60000 ms */
 } tr_node_opts;
 
-TR_API void tr_node_opts_init(tr_node_opts *opts);
+/* The size of the first version of tr_node_opts. */
+#define TR_NODE_OPTS_V1_SIZE TR_STRUCT_END(tr_node_opts, client_idle_ms)
+
+/* Fills `opts` with the defaults (all zero: no name, no cookie, the
+ * defaults above) and sets its struct_size. */
+static inline void tr_node_opts_init(tr_node_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->struct_size = (uint32_t)sizeof(*opts);
+}
 
 /* Starts the node of runtime `rt`: listens, and attaches to the runtime so
- * that pids of other nodes route through it. Errors: TR_EINVAL (missing
- * name or cookie, bad URL), TR_EEXIST (the runtime has a node already,
- * or a listen address is in use), TR_ENOTSUP (a scheme other than tcp://,
- * ipc:// and tls+tcp://, or a transport nng was built without), TR_ENOMEM,
+ * that pids of other nodes route through it. Errors: TR_EINVAL (opts NULL
+ * or not initialised (struct_size 0 or below TR_NODE_OPTS_V1_SIZE), missing
+ * name or cookie, bad URL), TR_EEXIST (the runtime has a node already, or
+ * a listen address is in use), TR_ENOTSUP (a scheme other than tcp://,
+ * ipc:// and tls+tcp://, a transport nng was built without, or opts from a
+ * newer troupe that sets an option this library does not have), TR_ENOMEM,
  * and TR_ECLOSED. */
 TR_API int tr_node_start(
     tr_node **node, tr_runtime *rt, const tr_node_opts *opts);
@@ -156,8 +170,10 @@ TR_API int tr_send_remote_named(tr_ctx *ctx, const char *node_name,
  * name for node 0). Errors: TR_ENOENT, TR_EINVAL. */
 TR_API int tr_node_name_of(char *buf, size_t cap, tr_node *node, tr_pid pid);
 
-/* Counters of a node, for operations: what was refused and why. */
+/* Counters of a node, for operations: what was refused and why.
+ * Versioned: set struct_size with tr_node_stats_init before each get. */
 typedef struct tr_node_stats {
+	uint32_t struct_size;          /* sizeof(tr_node_stats), by the _init */
 	uint32_t peers_up;             /* connected and authenticated now */
 	uint64_t frames_unauth;        /* dropped: from a pipe that has not
 	                                * proved the cookie */
@@ -209,7 +225,20 @@ typedef struct tr_node_stats {
 	uint64_t client_conns_idle_closed;
 } tr_node_stats;
 
-/* Fills `st`. Thread-safe. Errors: TR_EINVAL. */
+/* The size of the first version of tr_node_stats. */
+#define TR_NODE_STATS_V1_SIZE                                                  \
+	TR_STRUCT_END(tr_node_stats, client_conns_idle_closed)
+
+/* Zeroes `st` and sets its struct_size. */
+static inline void tr_node_stats_init(tr_node_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->struct_size = (uint32_t)sizeof(*st);
+}
+
+/* Fills the fields of `st` that fit in its struct_size (never a byte past
+ * it); struct_size itself is left as it is. Thread-safe. Errors: TR_EINVAL
+ * (NULL, struct_size 0 or below TR_NODE_STATS_V1_SIZE). */
 TR_API int tr_node_stats_get(tr_node_stats *st, tr_node *node);
 
 /* ---- remote spawn ------------------------------------------------------- */

@@ -90,16 +90,31 @@ typedef enum tr_auto_shutdown {
 #define TR_SHUTDOWN_BRUTAL_KILL 0
 #define TR_SHUTDOWN_INFINITY (-1)
 
+/* A supervisor's flags. Versioned (troupe.h, "Versioned structs"): fill
+ * with tr_sup_flags_init. */
 typedef struct tr_sup_flags {
+	uint32_t struct_size; /* sizeof(tr_sup_flags), by the _init */
 	tr_sup_strategy strategy;
 	uint32_t intensity; /* MaxR: restarts allowed within the period */
 	uint32_t period_ms; /* MaxT, > 0 */
 	tr_auto_shutdown auto_shutdown;
 } tr_sup_flags;
 
+/* The size of the first version of tr_sup_flags. */
+#define TR_SUP_FLAGS_V1_SIZE TR_STRUCT_END(tr_sup_flags, auto_shutdown)
+
 /* one_for_one, intensity 1, period 5000 ms, auto_shutdown never: OTP's
- * defaults. */
-TR_API void tr_sup_flags_init(tr_sup_flags *flags);
+ * defaults; sets struct_size. A field that a later troupe adds and this
+ * caller does not know takes that troupe's default. */
+static inline void tr_sup_flags_init(tr_sup_flags *flags)
+{
+	memset(flags, 0, sizeof(*flags));
+	flags->struct_size = (uint32_t)sizeof(*flags);
+	flags->strategy = TR_SUP_ONE_FOR_ONE;
+	flags->intensity = 1;
+	flags->period_ms = 5000;
+	flags->auto_shutdown = TR_AUTO_SHUTDOWN_NEVER;
+}
 
 /* A child spec names what the child runs in one of two ways:
  *
@@ -114,8 +129,13 @@ TR_API void tr_sup_flags_init(tr_sup_flags *flags);
  *   the actor owns, as with a remote spawn (troupe.h, tr_blob). This is the
  *   form a start from another node or a client takes (see
  *   TR_SUP_REQ_START_NAMED below), and the form a simple_one_for_one
- *   template must take for such starts. */
+ *   template must take for such starts.
+ *
+ * Versioned (troupe.h, "Versioned structs"): fill with tr_child_spec_init.
+ * In an array of specs every entry has the same struct_size, which is also
+ * the array's stride (TR_EINVAL otherwise). */
 typedef struct tr_child_spec {
+	uint32_t struct_size;      /* sizeof(tr_child_spec), by the _init */
 	const char *id;            /* unique within the supervisor; copied;
 	                            * 1..TR_NAME_MAX bytes */
 	const tr_behaviour *start; /* what the child runs; must outlive it;
@@ -142,18 +162,34 @@ typedef struct tr_child_spec {
 	                         * another name) */
 } tr_child_spec;
 
+/* The size of the first version of tr_child_spec. */
+#define TR_CHILD_SPEC_V1_SIZE TR_STRUCT_END(tr_child_spec, name)
+
 /* Fills a spec with OTP's defaults for a worker: permanent, shutdown 5000
  * ms, not significant, started by address (start_name NULL), no registered
- * name. */
-TR_API void tr_child_spec_init(
-    tr_child_spec *spec, const char *id, const tr_behaviour *start, void *arg);
+ * name; sets struct_size. */
+static inline void tr_child_spec_init(
+    tr_child_spec *spec, const char *id, const tr_behaviour *start, void *arg)
+{
+	memset(spec, 0, sizeof(*spec));
+	spec->struct_size = (uint32_t)sizeof(*spec);
+	spec->id = id;
+	spec->start = start;
+	spec->arg = arg;
+	spec->restart = TR_RESTART_PERMANENT;
+	spec->shutdown_ms = 5000;
+	spec->type = TR_CHILD_WORKER;
+	spec->significant = false;
+}
 
 /* The argument of tr_sup_behaviour: what a supervisor is made of. It is
  * copied by the supervisor's init (specs included, ids copied), so it may
- * live on the caller's stack. */
+ * live on the caller's stack. Its layout is frozen but for `flags`, its
+ * last member, which is versioned (fill it with tr_sup_flags_init): the
+ * supervisor reads flags.struct_size bytes of it and nothing beyond, so new
+ * options of a supervisor go into tr_sup_flags. */
 typedef struct tr_sup_args tr_sup_args;
 struct tr_sup_args {
-	tr_sup_flags flags;
 	const tr_child_spec *specs;
 	size_t nspecs;
 	/* Optional, OTP's Mod:init/1: called by the supervisor's init at
@@ -168,6 +204,7 @@ struct tr_sup_args {
 	 * value fails it as bad arguments. */
 	int (*init)(void *init_arg, tr_sup_args *args);
 	void *init_arg;
+	tr_sup_flags flags; /* last: it grows with new versions */
 };
 
 /* The supervisor behaviour, to nest a supervisor in a tree: a child spec
@@ -284,7 +321,10 @@ TR_API int tr_sup_restart_child(tr_pid *child, tr_runtime *rt, tr_pid sup,
 TR_API int tr_sup_delete_child(
     tr_runtime *rt, tr_pid sup, const char *id, int64_t timeout_ms);
 
+/* A child, as tr_sup_which_children lists it. Versioned (troupe.h,
+ * "Versioned structs"): set struct_size with tr_child_info_init. */
 typedef struct tr_child_info {
+	uint32_t struct_size;     /* sizeof(tr_child_info), by the _init */
 	char id[TR_NAME_MAX + 1]; /* "" for simple_one_for_one children */
 	tr_pid pid;               /* TR_PID_NONE when not running */
 	tr_child_type type;
@@ -292,18 +332,48 @@ typedef struct tr_child_info {
 	                  * restart it (OTP's `restarting`) */
 } tr_child_info;
 
+/* The size of the first version of tr_child_info. */
+#define TR_CHILD_INFO_V1_SIZE TR_STRUCT_END(tr_child_info, restarting)
+
+/* Zeroes `info` and sets its struct_size. */
+static inline void tr_child_info_init(tr_child_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->struct_size = (uint32_t)sizeof(*info);
+}
+
 /* Lists the children, in start order, into out[0..cap); *n gets the total
- * number (which may exceed cap). */
+ * number (which may exceed cap). out[0].struct_size (tr_child_info_init)
+ * is the stride of `out`: each entry filled gets that struct_size and the
+ * fields that fit in it, and nothing past out + cap * stride is written.
+ * Errors: TR_EINVAL (out NULL with cap > 0, out[0].struct_size 0 or below
+ * TR_CHILD_INFO_V1_SIZE), and those of the admin calls above. */
 TR_API int tr_sup_which_children(tr_child_info *out, size_t cap, size_t *n,
     tr_runtime *rt, tr_pid sup, int64_t timeout_ms);
 
+/* What tr_sup_count_children counts. Versioned (troupe.h, "Versioned
+ * structs"): set struct_size with tr_child_counts_init. */
 typedef struct tr_child_counts {
+	uint32_t struct_size; /* sizeof(tr_child_counts), by the _init */
 	uint32_t specs;       /* all children, running or not */
 	uint32_t active;      /* running */
 	uint32_t supervisors; /* of type supervisor */
 	uint32_t workers;     /* of type worker */
 } tr_child_counts;
 
+/* The size of the first version of tr_child_counts. */
+#define TR_CHILD_COUNTS_V1_SIZE TR_STRUCT_END(tr_child_counts, workers)
+
+/* Zeroes `counts` and sets its struct_size. */
+static inline void tr_child_counts_init(tr_child_counts *counts)
+{
+	memset(counts, 0, sizeof(*counts));
+	counts->struct_size = (uint32_t)sizeof(*counts);
+}
+
+/* Counts the children into the fields of *counts that fit in its
+ * struct_size. Errors: TR_EINVAL (NULL, struct_size 0 or below
+ * TR_CHILD_COUNTS_V1_SIZE), and those of the admin calls above. */
 TR_API int tr_sup_count_children(
     tr_child_counts *counts, tr_runtime *rt, tr_pid sup, int64_t timeout_ms);
 

@@ -36,6 +36,19 @@
  * ------
  * Fallible calls return an int: TR_OK (0) or a negative TR_E* code.
  * Output parameters come first.
+ *
+ * Versioned structs
+ * -----------------
+ * A struct that the caller allocates and the library reads or fills
+ * (options, statistics, specs) starts with `uint32_t struct_size`, which
+ * its inline _init sets to the size the caller was compiled with. Call the
+ * _init before anything else: the library reads only the fields that fit
+ * in struct_size (those past it take their defaults) and fills only what
+ * fits; a struct_size of 0 or below the struct's first version
+ * (TR_*_V1_SIZE) is refused with TR_EINVAL. A new troupe adds fields only
+ * at the end of such a struct, so a program keeps working with a newer
+ * library of the same SOVERSION without being rebuilt. docs/abi.md has the
+ * rules, and which structs are frozen instead.
  */
 #ifndef TROUPE_TROUPE_H
 #define TROUPE_TROUPE_H
@@ -44,6 +57,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "troupe/version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,9 +72,39 @@ extern "C" {
 #define TR_API
 #endif
 
-#define TR_VERSION_MAJOR 0
-#define TR_VERSION_MINOR 1
-#define TR_VERSION_PATCH 0
+/* ------------------------------------------------------------------------ */
+/* Versions                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* TR_VERSION_MAJOR, _MINOR, _PATCH, TR_VERSION and TR_VERSION_STRING
+ * (troupe/version.h) are the version this program was compiled against.
+ * These two give the version of the library it runs with, which may be
+ * newer (docs/abi.md, "Versions"): tr_version() is TR_VERSION_NUMBER(major,
+ * minor, patch), tr_version_string() "MAJOR.MINOR.PATCH" (static). Both
+ * are thread-safe and may be called before any runtime exists. */
+TR_API unsigned tr_version(void);
+TR_API const char *tr_version_string(void);
+
+/* The size of `type` up to the end of `field`. */
+#define TR_STRUCT_END(type, field)                                             \
+	(offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* An initializer for a versioned struct whose defaults are all zero, such
+ * as an output struct, with struct_size set:
+ *   tr_runtime_stats st = TR_STRUCT_INIT(tr_runtime_stats);
+ * (the same as its _init; tr_sup_flags and tr_child_spec have defaults
+ * that are not zero and need theirs). */
+#define TR_STRUCT_INIT(type)                                                   \
+	{                                                                      \
+		.struct_size = sizeof(type)                                    \
+	}
+
+/* Whether the versioned struct at `p` (of type `type`) is large enough to
+ * hold `field`: for reading a struct that another version of troupe made,
+ * such as a tr_log_event in a handler (the library reads the caller's
+ * structs the same way). */
+#define TR_STRUCT_HAS(p, type, field)                                          \
+	((size_t)(p)->struct_size >= TR_STRUCT_END(type, field))
 
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                    */
@@ -211,10 +257,12 @@ typedef struct tr_runtime tr_runtime;
 /* The context of a running actor, handed to each callback (see Actors). */
 typedef struct tr_ctx tr_ctx;
 
+/* Options of a runtime. Versioned: fill with tr_runtime_opts_init. */
 typedef struct tr_runtime_opts {
-	unsigned schedulers; /* scheduler threads; 0 = one per online core.
-	                      * At most TR_MAX_SCHEDULERS. */
-	bool pin;            /* pin scheduler i to online core i % ncores */
+	uint32_t struct_size; /* sizeof(tr_runtime_opts), by the _init */
+	unsigned schedulers;  /* scheduler threads; 0 = one per online core.
+	                       * At most TR_MAX_SCHEDULERS. */
+	bool pin;             /* pin scheduler i to online core i % ncores */
 	unsigned blocking_threads; /* threads for tr_run_blocking; 0 = 4 */
 	uint32_t max_actors;       /* capacity of the actor table; 0 = 16 Mi.
 	                            * Address space is reserved up front, memory
@@ -226,15 +274,26 @@ typedef struct tr_runtime_opts {
 	                            * before it parks; 0 = 100 us */
 } tr_runtime_opts;
 
+/* The size of the first version of tr_runtime_opts. */
+#define TR_RUNTIME_OPTS_V1_SIZE TR_STRUCT_END(tr_runtime_opts, spin_us)
+
+/* The most schedulers this version of the library runs; not part of any
+ * struct's layout, so a later version may raise it. */
 #define TR_MAX_SCHEDULERS 64
 
-/* Fills `opts` with the defaults (all zero). */
-TR_API void tr_runtime_opts_init(tr_runtime_opts *opts);
+/* Fills `opts` with the defaults (all zero) and sets its struct_size. */
+static inline void tr_runtime_opts_init(tr_runtime_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->struct_size = (uint32_t)sizeof(*opts);
+}
 
 /* Starts a runtime and its threads. `opts` may be NULL for the defaults.
- * Errors: TR_EINVAL (rtp NULL, too many schedulers, batch of 0 after
- * defaults), TR_ENOMEM (memory or threads could not be had; nothing is
- * left behind). Several runtimes may live in one process. */
+ * Errors: TR_EINVAL (rtp NULL, opts not initialised (struct_size 0 or
+ * below TR_RUNTIME_OPTS_V1_SIZE), too many schedulers, batch of 0 after
+ * defaults), TR_ENOTSUP (opts from a newer troupe sets an option this
+ * library does not have), TR_ENOMEM (memory or threads could not be had;
+ * nothing is left behind). Several runtimes may live in one process. */
 TR_API int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts);
 
 /* Waits until the runtime is quiescent: no actor runnable or running, no
@@ -256,8 +315,10 @@ TR_API void tr_runtime_stop(tr_runtime *rt);
 TR_API unsigned tr_runtime_schedulers(const tr_runtime *rt);
 
 /* Counters, read without stopping the runtime (each figure is exact when the
- * runtime is quiescent, a recent value otherwise). */
+ * runtime is quiescent, a recent value otherwise). Versioned: set
+ * struct_size with tr_runtime_stats_init before each get. */
 typedef struct tr_runtime_stats {
+	uint32_t struct_size;    /* sizeof(tr_runtime_stats), by the _init */
 	uint64_t actors_alive;   /* spawned and not yet exited */
 	uint64_t actors_spawned; /* since start */
 	uint64_t msgs_sent;      /* accepted by a live mailbox */
@@ -265,11 +326,55 @@ typedef struct tr_runtime_stats {
 	uint64_t steals;         /* actors taken from another scheduler */
 	uint64_t parks;          /* times a scheduler went to sleep */
 	uint64_t crashes; /* actors that exited with a non-normal reason */
-	uint64_t turns[TR_MAX_SCHEDULERS]; /* actor turns run per scheduler */
+	uint64_t turns;   /* actor turns run, all schedulers together */
 } tr_runtime_stats;
 
-/* Fills `st`. Thread-safe. Errors: TR_EINVAL. */
+/* The size of the first version of tr_runtime_stats. */
+#define TR_RUNTIME_STATS_V1_SIZE TR_STRUCT_END(tr_runtime_stats, turns)
+
+/* Zeroes `st` and sets its struct_size. */
+static inline void tr_runtime_stats_init(tr_runtime_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->struct_size = (uint32_t)sizeof(*st);
+}
+
+/* Fills the fields of `st` that fit in its struct_size (never a byte past
+ * it); struct_size itself is left as it is. Thread-safe. Errors: TR_EINVAL
+ * (NULL, struct_size 0 or below TR_RUNTIME_STATS_V1_SIZE). */
 TR_API int tr_runtime_stats_get(tr_runtime_stats *st, tr_runtime *rt);
+
+/* Counters of one scheduler thread, for spotting an imbalance. Versioned:
+ * set struct_size with tr_sched_stats_init. */
+typedef struct tr_sched_stats {
+	uint32_t struct_size;  /* sizeof(tr_sched_stats), by the _init */
+	uint64_t turns;        /* actor turns run */
+	uint64_t steals;       /* actors taken from another scheduler */
+	uint64_t parks;        /* times it went to sleep */
+	uint64_t msgs_sent;    /* accepted by a live mailbox, sent from it */
+	uint64_t msgs_dropped; /* sends from it that were refused */
+	uint64_t spawned;      /* actors spawned from it */
+	uint64_t exited;       /* actors that exited on it */
+	uint64_t crashes;      /* of which with a non-normal reason */
+} tr_sched_stats;
+
+/* The size of the first version of tr_sched_stats. */
+#define TR_SCHED_STATS_V1_SIZE TR_STRUCT_END(tr_sched_stats, crashes)
+
+/* Zeroes `st` and sets its struct_size. */
+static inline void tr_sched_stats_init(tr_sched_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->struct_size = (uint32_t)sizeof(*st);
+}
+
+/* Fills the fields of `st` that fit in its struct_size with the counters
+ * of scheduler `i` (0 .. tr_runtime_schedulers(rt) - 1). Work done by
+ * plain threads (tr_post, timers, blocking results, the node's threads)
+ * counts in tr_runtime_stats only. Thread-safe. Errors: TR_EINVAL (NULL,
+ * struct_size 0 or below TR_SCHED_STATS_V1_SIZE, `i` out of range). */
+TR_API int tr_runtime_sched_stats_get(
+    tr_sched_stats *st, tr_runtime *rt, unsigned i);
 
 /* ------------------------------------------------------------------------ */
 /* Logging                                                                   */
@@ -385,8 +490,12 @@ static inline tr_log_field tr_log_double(const char *key, double d)
 }
 
 /* A log event. Everything it points to is borrowed: valid during the
- * handler call only (copy what must be kept). */
+ * handler call only (copy what must be kept). Versioned: an event to emit
+ * is filled with tr_log_event_init; a handler gets one whose struct_size
+ * is the library's (read a field added after the first version only when
+ * TR_STRUCT_HAS says it is there). */
 typedef struct tr_log_event {
+	uint32_t struct_size;  /* sizeof(tr_log_event), by the _init */
 	int level;             /* TR_LOG_* */
 	const char *domain;    /* what kind of event: "log" for tr_logf and
 	                        * tr_log lines, "crash_report",
@@ -404,6 +513,18 @@ typedef struct tr_log_event {
 	const tr_log_field *fields; /* the report's fields, or NULL */
 	size_t nfields;
 } tr_log_event;
+
+/* The size of the first version of tr_log_event. */
+#define TR_LOG_EVENT_V1_SIZE TR_STRUCT_END(tr_log_event, nfields)
+
+/* Zeroes `ev` (domain "log", time now, no metadata), sets its struct_size
+ * and its level. */
+static inline void tr_log_event_init(tr_log_event *ev, int level)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->struct_size = (uint32_t)sizeof(*ev);
+	ev->level = level;
+}
 
 /* An event handler. */
 typedef void (*tr_log_handler_fn)(void *user, const tr_log_event *ev);
@@ -450,10 +571,13 @@ TR_API void tr_ctx_logf(tr_ctx *ctx, int level, const char *fmt, ...)
 #endif
     ;
 
-/* Emits a structured event as given: NULL domain means "log", NULL text
- * "", time 0 now, node NULL this node's name. The level filter applies.
- * This is how reports are made (a supervisor's, an application's).
- * Thread-safe as far as the handler is. Nothing is kept. */
+/* Emits a structured event as given (made with tr_log_event_init): NULL
+ * domain means "log", NULL text "", time 0 now, node NULL this node's
+ * name. The level filter applies. This is how reports are made (a
+ * supervisor's, an application's). An event whose struct_size is 0 or
+ * below TR_LOG_EVENT_V1_SIZE, or that sets a field this library does not
+ * know, is dropped (there is no error to return). Thread-safe as far as
+ * the handler is. Nothing is kept. */
 TR_API void tr_log_emit(tr_runtime *rt, const tr_log_event *ev);
 
 /* tr_log_emit from an actor: where `ev` leaves them unset (pid none, name
@@ -475,7 +599,9 @@ TR_API void tr_log(tr_runtime *rt, const char *line);
  * time (UTC), level, then for a "log" event its actor's pid and name when
  * it has them (its text does not name them), for a report its domain in
  * brackets (its text names what it is about), then the text. Returns the
- * length the whole line has, as snprintf does (truncated when >= cap). */
+ * length the whole line has, as snprintf does (truncated when >= cap).
+ * NULL, or an event whose struct_size is bad (see tr_log_emit), renders
+ * as the empty string. */
 TR_API int tr_log_format_text(char *buf, size_t cap, const tr_log_event *ev);
 
 /* Renders `ev` as one JSON object without a newline: "time" (RFC 3339,
@@ -534,11 +660,23 @@ typedef struct tr_behaviour {
 	                              * is gone and TR_EINIT is returned */
 #define TR_SPAWN_TRAP_EXIT (1u << 2) /* start with trap_exit on */
 
+/* Options of a spawn. Versioned: fill with tr_spawn_opts_init. */
 typedef struct tr_spawn_opts {
-	uint32_t flags;   /* TR_SPAWN_* ; other bits are refused */
+	uint32_t struct_size; /* sizeof(tr_spawn_opts), by the _init */
+	uint32_t flags;       /* TR_SPAWN_* ; other bits are refused */
 	int *init_reason; /* optional: with TR_SPAWN_SYNC_INIT, where to store
 	                   * the reason init failed with */
 } tr_spawn_opts;
+
+/* The size of the first version of tr_spawn_opts. */
+#define TR_SPAWN_OPTS_V1_SIZE TR_STRUCT_END(tr_spawn_opts, init_reason)
+
+/* Fills `opts` with the defaults (no flags) and sets its struct_size. */
+static inline void tr_spawn_opts_init(tr_spawn_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->struct_size = (uint32_t)sizeof(*opts);
+}
 
 /* Spawns an actor running `b` with spawn argument `arg` and stores its pid
  * in `*pid` (which may be NULL). The actor runs init on its first turn,
@@ -549,7 +687,9 @@ typedef struct tr_spawn_opts {
  * stay valid for the actor's lifetime (a static const struct is usual).
  * `opts` may be NULL. Ownership of `arg` passes to the actor on TR_OK (init
  * always runs, even if the runtime stops first); on error the caller keeps
- * it. Errors: TR_EINVAL (rt or b NULL, b->handle NULL, opts->flags not 0),
+ * it. Errors: TR_EINVAL (rt or b NULL, b->handle NULL, opts not
+ * initialised, unknown bits in opts->flags), TR_ENOTSUP (opts from a newer
+ * troupe sets an option this library does not have),
  * TR_ECLOSED (the runtime is stopping), TR_ENOMEM (no memory, or
  * max_actors actors alive). Thread-safe. */
 TR_API int tr_spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b,

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "dist.h"
 #include "mem/pool.h"
 #include "rt.h"
@@ -633,7 +634,12 @@ static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx, tr__actor *a,
 int tr__spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
     const tr_spawn_opts *opts, tr__actor *parent, bool link, uint64_t *mref)
 {
-	uint32_t flags = opts != NULL ? opts->flags : 0;
+	tr_spawn_opts o;
+	tr_spawn_opts_init(&o);
+	int rc = tr__struct_in(&o, sizeof(o), opts, TR_SPAWN_OPTS_V1_SIZE);
+	if (rc != TR_OK)
+		return rc;
+	uint32_t flags = o.flags;
 	if (rt == NULL || b == NULL || b->handle == NULL ||
 	    (flags & ~(TR_SPAWN_SYNC_INIT | TR_SPAWN_TRAP_EXIT)) != 0)
 		return TR_EINVAL;
@@ -694,8 +700,8 @@ int tr__spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b, void *arg,
 			tr__retire(rt, s, a);
 			if (s != NULL)
 				s->ctx.a = saved;
-			if (opts->init_reason != NULL)
-				*opts->init_reason = reason;
+			if (o.init_reason != NULL)
+				*o.init_reason = reason;
 			return TR_EINIT;
 		}
 		if (s != NULL)

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "abi.h"
+
 #include "rt.h"
 
 /* Lines up to this long are formatted on the stack; longer ones in a
@@ -170,11 +172,20 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* Reads the caller's event into `e`, a struct of the library's size:
+ * fields past its struct_size keep the defaults of tr_log_event_init. */
+static bool event_in(tr_log_event *e, const tr_log_event *ev)
+{
+	tr_log_event_init(e, TR_LOG_INFO);
+	return ev != NULL &&
+	       tr__struct_in(e, sizeof(*e), ev, TR_LOG_EVENT_V1_SIZE) == TR_OK;
+}
+
 void tr_log_emit(tr_runtime *rt, const tr_log_event *ev)
 {
-	if (rt == NULL || ev == NULL || !tr_log_enabled(rt, ev->level))
+	tr_log_event e;
+	if (rt == NULL || !event_in(&e, ev) || !tr_log_enabled(rt, e.level))
 		return;
-	tr_log_event e = *ev;
 	if (e.domain == NULL)
 		e.domain = "log";
 	if (e.text == NULL)
@@ -190,9 +201,10 @@ void tr_log_emit(tr_runtime *rt, const tr_log_event *ev)
 
 void tr_log_emit_ctx(tr_ctx *ctx, const tr_log_event *ev)
 {
-	if (ctx == NULL || ev == NULL || !tr_log_enabled(ctx->rt, ev->level))
+	tr_log_event e;
+	if (ctx == NULL || !event_in(&e, ev) ||
+	    !tr_log_enabled(ctx->rt, e.level))
 		return;
-	tr_log_event e = *ev;
 	tr__actor *a = ctx->a;
 	char name[TR_NAME_MAX + 1];
 	if (tr_pid_is_none(e.pid))
@@ -235,7 +247,10 @@ void tr_vlogf(tr_runtime *rt, int level, const char *fmt, va_list ap)
 	const char *text = vformat(stack, &heap, fmt, ap);
 	if (text == NULL)
 		return;
-	tr_log_event e = {.level = level, .domain = "log", .text = text};
+	tr_log_event e;
+	tr_log_event_init(&e, level);
+	e.domain = "log";
+	e.text = text;
 	tr_log_emit(rt, &e);
 	free(heap);
 }
@@ -260,7 +275,10 @@ void tr_ctx_logf(tr_ctx *ctx, int level, const char *fmt, ...)
 	va_end(ap);
 	if (text == NULL)
 		return;
-	tr_log_event e = {.level = level, .domain = "log", .text = text};
+	tr_log_event e;
+	tr_log_event_init(&e, level);
+	e.domain = "log";
+	e.text = text;
 	tr_log_emit_ctx(ctx, &e);
 	free(heap);
 }
@@ -269,8 +287,10 @@ void tr_log(tr_runtime *rt, const char *line)
 {
 	if (line == NULL)
 		return;
-	tr_log_event e = {
-	    .level = TR_LOG_WARNING, .domain = "log", .text = line};
+	tr_log_event e;
+	tr_log_event_init(&e, TR_LOG_WARNING);
+	e.domain = "log";
+	e.text = line;
 	tr_log_emit(rt, &e);
 }
 
@@ -341,11 +361,13 @@ static bool is_log(const tr_log_event *ev)
 	return ev->domain == NULL || strcmp(ev->domain, "log") == 0;
 }
 
-int tr_log_format_text(char *buf, size_t cap, const tr_log_event *ev)
+int tr_log_format_text(char *buf, size_t cap, const tr_log_event *evp)
 {
 	out o = {buf, cap, 0};
-	if (ev == NULL)
+	tr_log_event e;
+	if (!event_in(&e, evp))
 		return finish(&o);
+	const tr_log_event *ev = &e;
 	put_time(&o, ev->time_us);
 	puts_(&o, " ");
 	puts_(&o, tr_log_level_name(ev->level));
@@ -444,11 +466,13 @@ static void put_field(out *o, const tr_log_field *f)
 	}
 }
 
-int tr_log_format_json(char *buf, size_t cap, const tr_log_event *ev)
+int tr_log_format_json(char *buf, size_t cap, const tr_log_event *evp)
 {
 	out o = {buf, cap, 0};
-	if (ev == NULL)
+	tr_log_event e;
+	if (!event_in(&e, evp))
 		return finish(&o);
+	const tr_log_event *ev = &e;
 	puts_(&o, "{\"time\":\"");
 	put_time(&o, ev->time_us);
 	puts_(&o, "\"");
@@ -523,6 +547,7 @@ void tr__log_crash(tr_runtime *rt, tr__actor *a, int reason, const char *name,
 	if (where == NULL)
 		f[n++] = tr_log_uint("message_type", type);
 	tr_log_event ev = {
+	    .struct_size = sizeof(tr_log_event),
 	    .level = TR_LOG_ERROR,
 	    .domain = "crash_report",
 	    .text = line,

@@ -299,6 +299,7 @@ static void req_which(
 	uint32_t i = 0;
 	for (child *c = s->head; c != NULL && i < n; c = c->next, i++) {
 		tr_child_info *ci = &r->children[i];
+		ci->struct_size = sizeof(*ci);
 		memcpy(ci->id, c->id, strlen(c->id) + 1);
 		ci->pid = child_running(c) ? c->pid : TR_PID_NONE;
 		ci->type = (tr_child_type)c->type;
@@ -312,6 +313,7 @@ static void req_count(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref)
 {
 	tr_sup_reply r;
 	memset(&r, 0, sizeof(r));
+	r.counts.struct_size = sizeof(r.counts);
 	for (child *c = s->head; c != NULL; c = c->next) {
 		r.counts.specs++;
 		if (child_running(c))

@@ -15,6 +15,7 @@
  */
 #include <string.h>
 
+#include "abi.h"
 #include "sup_int.h"
 
 /* ---- building requests -------------------------------------------------- */
@@ -59,14 +60,19 @@ int tr_sup_req_start_child(
 	q->arg = arg;
 	if (spec == NULL)
 		return TR_OK;
-	if (spec->id == NULL || put_name(q->id, spec->id) != TR_OK ||
+	if (spec->struct_size < TR_CHILD_SPEC_V1_SIZE || spec->id == NULL ||
+	    put_name(q->id, spec->id) != TR_OK ||
 	    put_name(q->start_name, spec->start_name) != TR_OK ||
 	    put_name(q->name, spec->name) != TR_OK) {
 		memset(q, 0, sizeof(*q));
 		return TR_EINVAL;
 	}
+	/* The request holds the spec in the library's own layout. */
+	if (tr__sup_spec_in(&q->spec, spec) != TR_OK) {
+		memset(q, 0, sizeof(*q));
+		return TR_EINVAL;
+	}
 	q->has_spec = true;
-	q->spec = *spec;
 	q->spec.id = NULL;
 	q->spec.start_name = NULL;
 	q->spec.name = NULL;
@@ -277,6 +283,10 @@ int tr_sup_which_children(tr_child_info *out, size_t cap, size_t *n,
 {
 	if (out == NULL && cap != 0)
 		return TR_EINVAL;
+	/* The caller's entries have the caller's size: out[0] says which. */
+	size_t stride = cap != 0 ? out[0].struct_size : 0;
+	if (cap != 0 && tr__struct_out_ok(out, TR_CHILD_INFO_V1_SIZE) != TR_OK)
+		return TR_EINVAL;
 	tr_sup_request q;
 	(void)tr_sup_req_which_children(&q, cap);
 	tr_msg *m;
@@ -287,8 +297,13 @@ int tr_sup_which_children(tr_child_info *out, size_t cap, size_t *n,
 	rc = res.err;
 	if (rc == TR_OK) {
 		size_t k = res.n < cap ? res.n : cap;
-		if (k > 0)
-			memcpy(out, res.children, k * sizeof(tr_child_info));
+		for (size_t i = 0; i < k; i++) {
+			tr_child_info *o =
+			    (tr_child_info *)((char *)out + i * stride);
+			o->struct_size = (uint32_t)stride;
+			tr__struct_out(
+			    o, &res.children[i], sizeof(tr_child_info));
+		}
 		if (n != NULL)
 			*n = res.total;
 	}
@@ -299,13 +314,13 @@ int tr_sup_which_children(tr_child_info *out, size_t cap, size_t *n,
 int tr_sup_count_children(
     tr_child_counts *counts, tr_runtime *rt, tr_pid sup, int64_t timeout_ms)
 {
-	if (counts == NULL)
+	if (tr__struct_out_ok(counts, TR_CHILD_COUNTS_V1_SIZE) != TR_OK)
 		return TR_EINVAL;
 	tr_sup_request q;
 	(void)tr_sup_req_count_children(&q);
 	tr_sup_result res;
 	int rc = call_simple(&res, rt, sup, &q, timeout_ms);
 	if (rc == TR_OK)
-		*counts = res.counts;
+		tr__struct_out(counts, &res.counts, sizeof(res.counts));
 	return rc;
 }

@@ -182,7 +182,9 @@ int tr__sup_child_start(
 	start_hint h = {.arg = arg, .parent = s->self, .err = TR_OK};
 	start_hint *prev = tr__sup_hint_set(&h);
 	rc = tr_spawn_link(ctx, &pid, c->start, arg,
-	    &(tr_spawn_opts){.flags = TR_SPAWN_SYNC_INIT, .init_reason = &r});
+	    &(tr_spawn_opts){.struct_size = sizeof(tr_spawn_opts),
+	        .flags = TR_SPAWN_SYNC_INIT,
+	        .init_reason = &r});
 	tr__sup_hint_set(prev);
 	if (rc != TR_OK) {
 		/* A failed init owned the blob; any other failure never

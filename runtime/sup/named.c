@@ -103,6 +103,7 @@ int tr__sup_named_decode(
 	    (flags & ~NQ_SIGNIFICANT) != 0 || asz != n - TR_SUP_NAMED_HDR_SIZE)
 		return TR_EINVAL;
 	tr_child_spec spec = {
+	    .struct_size = sizeof(tr_child_spec),
 	    .restart = (tr_restart)restart,
 	    .shutdown_ms = shutdown,
 	    .type = (tr_child_type)type,
@@ -185,6 +186,7 @@ int tr_sup_named_encode(
 		return TR_EINVAL;
 	size_t size = tr_sup_named_size(spec);
 	tr_child_spec policy = {
+	    .struct_size = sizeof(tr_child_spec),
 	    .restart = spec->restart,
 	    .shutdown_ms = spec->shutdown_ms,
 	    .type = spec->type,

@@ -10,32 +10,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "sup_int.h"
 
-void tr_sup_flags_init(tr_sup_flags *flags)
+/* ---- the caller's versioned structs ------------------------------------- */
+
+int tr__sup_flags_in(tr_sup_flags *dst, const tr_sup_flags *src)
 {
-	if (flags == NULL)
-		return;
-	memset(flags, 0, sizeof(*flags));
-	flags->strategy = TR_SUP_ONE_FOR_ONE;
-	flags->intensity = 1;
-	flags->period_ms = 5000;
-	flags->auto_shutdown = TR_AUTO_SHUTDOWN_NEVER;
+	tr_sup_flags_init(dst);
+	if (src == NULL)
+		return TR_EINVAL;
+	return tr__struct_in(dst, sizeof(*dst), src, TR_SUP_FLAGS_V1_SIZE);
 }
 
-void tr_child_spec_init(
-    tr_child_spec *spec, const char *id, const tr_behaviour *start, void *arg)
+int tr__sup_args_in(tr_sup_args *dst, const tr_sup_args *src)
 {
-	if (spec == NULL)
-		return;
-	memset(spec, 0, sizeof(*spec));
-	spec->id = id;
-	spec->start = start;
-	spec->arg = arg;
-	spec->restart = TR_RESTART_PERMANENT;
-	spec->shutdown_ms = 5000;
-	spec->type = TR_CHILD_WORKER;
-	spec->significant = false;
+	if (src == NULL)
+		return TR_EINVAL;
+	/* The frozen part as it is; the flags as far as they reach. */
+	memcpy(dst, src, offsetof(tr_sup_args, flags));
+	return tr__sup_flags_in(&dst->flags, &src->flags);
+}
+
+int tr__sup_spec_in(tr_child_spec *dst, const tr_child_spec *src)
+{
+	tr_child_spec_init(dst, NULL, NULL, NULL);
+	if (src == NULL)
+		return TR_EINVAL;
+	return tr__struct_in(dst, sizeof(*dst), src, TR_CHILD_SPEC_V1_SIZE);
+}
+
+int tr__sup_spec_at(tr_child_spec *dst, const tr_child_spec *specs, size_t i)
+{
+	/* The caller's array has the caller's stride: its first entry's
+	 * struct_size, which every entry must repeat. */
+	uint32_t stride = specs[0].struct_size;
+	const tr_child_spec *c =
+	    (const tr_child_spec *)((const char *)specs + i * (size_t)stride);
+	if (stride < TR_CHILD_SPEC_V1_SIZE || c->struct_size != stride)
+		return TR_EINVAL;
+	return tr__sup_spec_in(dst, c);
 }
 
 /* ---- checks ------------------------------------------------------------- */
@@ -90,14 +104,18 @@ bool tr__sup_valid_args(const tr_sup_args *a)
 	if (a->flags.strategy == TR_SUP_SIMPLE_ONE_FOR_ONE && a->nspecs != 1)
 		return false;
 	for (size_t i = 0; i < a->nspecs; i++) {
-		const tr_child_spec *c = &a->specs[i];
-		if (!tr__sup_valid_id(c->id) || !tr__sup_valid_spec_body(c))
+		tr_child_spec c;
+		if (tr__sup_spec_at(&c, a->specs, i) != TR_OK ||
+		    !tr__sup_valid_id(c.id) || !tr__sup_valid_spec_body(&c))
 			return false;
 		/* Quadratic, but static child lists are short and this runs
 		 * once per supervisor start. */
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(a->specs[j].id, c->id) == 0)
+		for (size_t j = 0; j < i; j++) {
+			tr_child_spec o;
+			if (tr__sup_spec_at(&o, a->specs, j) != TR_OK ||
+			    strcmp(o.id, c.id) == 0)
 				return false;
+		}
 	}
 	return true;
 }
@@ -190,6 +208,7 @@ int tr__sup_child_from_spec(
 tr_child_spec tr__sup_tmpl_spec(const sup *s)
 {
 	return (tr_child_spec){
+	    .struct_size = sizeof(tr_child_spec),
 	    .restart = (tr_restart)s->tmpl->restart,
 	    .shutdown_ms = s->tmpl->shutdown_ms,
 	    .type = (tr_child_type)s->tmpl->type,

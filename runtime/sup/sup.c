@@ -152,22 +152,32 @@ static int start_children(tr_ctx *ctx, sup *s, start_hint *h)
  * copy of the arguments, ignore the start, or fail it. */
 static int call_init(const tr_sup_args **a, tr_sup_args *copy)
 {
-	*copy = **a;
+	tr_sup_args given = **a; /* read in full by sup_init already */
+	*copy = given;
 	copy->init = NULL;
-	int rc = (*a)->init((*a)->init_arg, copy);
-	if (rc == TR_OK)
+	int rc = given.init(given.init_arg, copy);
+	if (rc == TR_OK) {
+		/* The callback may have put flags of its own (its own
+		 * struct_size) into the copy: read them as a caller's. */
+		tr_sup_args changed = *copy;
+		if (tr__sup_args_in(copy, &changed) != TR_OK)
+			return TR_EINVAL; /* bad arguments from init */
 		*a = copy;
+	}
 	return rc;
 }
 
 static int sup_init(tr_ctx *ctx, void *arg, void **state)
 {
-	const tr_sup_args *a = arg;
 	start_hint *h = cur_hint;
 	if (h != NULL && h->arg == arg)
 		cur_hint = NULL; /* taken: a grandchild must not see it */
 	else
 		h = NULL;
+	/* The caller's arguments, their flags as far as they reach. */
+	tr_sup_args given;
+	const tr_sup_args *a =
+	    tr__sup_args_in(&given, arg) == TR_OK ? &given : NULL;
 	tr_sup_args copy;
 	if (a != NULL && a->init != NULL) {
 		int rc = call_init(&a, &copy);
@@ -193,16 +203,18 @@ static int sup_init(tr_ctx *ctx, void *arg, void **state)
 	s->ring = malloc(s->ring_cap * sizeof(*s->ring));
 	if (s->ring == NULL)
 		goto fail;
+	/* The specs were checked (tr__sup_valid_args), so each reads. */
+	tr_child_spec sp;
 	if (sup_is_simple(s)) {
-		err = tr__sup_child_from_spec(
-		    s->rt, &a->specs[0], a->specs[0].id, &s->tmpl);
+		(void)tr__sup_spec_at(&sp, a->specs, 0);
+		err = tr__sup_child_from_spec(s->rt, &sp, sp.id, &s->tmpl);
 		if (err != TR_OK)
 			goto fail;
 	} else {
 		for (size_t i = 0; i < a->nspecs; i++) {
 			child *c;
-			err = tr__sup_child_from_spec(
-			    s->rt, &a->specs[i], a->specs[i].id, &c);
+			(void)tr__sup_spec_at(&sp, a->specs, i);
+			err = tr__sup_child_from_spec(s->rt, &sp, sp.id, &c);
 			if (err != TR_OK)
 				goto fail;
 			tr__sup_list_append(s, c);
@@ -335,7 +347,9 @@ static int sup_start(tr_ctx *ctx, tr_pid *sup_pid, tr_runtime *rt,
 	if (sup_pid != NULL)
 		*sup_pid = TR_PID_NONE;
 	/* Arguments an init callback will give are checked once it has. */
-	if (a == NULL || (a->init == NULL && !tr__sup_valid_args(a)))
+	tr_sup_args given;
+	if (tr__sup_args_in(&given, a) != TR_OK ||
+	    (given.init == NULL && !tr__sup_valid_args(&given)))
 		return TR_EINVAL;
 	start_hint h = {
 	    .arg = a,
@@ -344,7 +358,10 @@ static int sup_start(tr_ctx *ctx, tr_pid *sup_pid, tr_runtime *rt,
 	};
 	start_hint *prev = tr__sup_hint_set(&h);
 	int r = 0;
-	tr_spawn_opts o = {.flags = TR_SPAWN_SYNC_INIT, .init_reason = &r};
+	tr_spawn_opts o;
+	tr_spawn_opts_init(&o);
+	o.flags = TR_SPAWN_SYNC_INIT;
+	o.init_reason = &r;
 	tr_pid pid = TR_PID_NONE;
 	int rc =
 	    ctx != NULL
@@ -371,9 +388,9 @@ int tr_sup_start(tr_pid *sup, tr_runtime *rt, const tr_sup_flags *flags,
 {
 	if (init_reason != NULL)
 		*init_reason = 0;
-	if (rt == NULL || flags == NULL)
+	tr_sup_args a = {.specs = specs, .nspecs = nspecs};
+	if (rt == NULL || tr__sup_flags_in(&a.flags, flags) != TR_OK)
 		return TR_EINVAL;
-	tr_sup_args a = {.flags = *flags, .specs = specs, .nspecs = nspecs};
 	return sup_start(NULL, sup, rt, &a, init_reason);
 }
 
@@ -382,9 +399,9 @@ int tr_sup_start_link(tr_ctx *ctx, tr_pid *sup, const tr_sup_flags *flags,
 {
 	if (init_reason != NULL)
 		*init_reason = 0;
-	if (ctx == NULL || flags == NULL)
+	tr_sup_args a = {.specs = specs, .nspecs = nspecs};
+	if (ctx == NULL || tr__sup_flags_in(&a.flags, flags) != TR_OK)
 		return TR_EINVAL;
-	tr_sup_args a = {.flags = *flags, .specs = specs, .nspecs = nspecs};
 	return sup_start(ctx, sup, tr_runtime_of(ctx), &a, init_reason);
 }
 

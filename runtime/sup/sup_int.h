@@ -195,6 +195,17 @@ static inline uint64_t sup_new_tok(sup *s)
 
 /* ---- spec.c ------------------------------------------------------------- */
 
+/* The caller's versioned structs (troupe.h, "Versioned structs") read into
+ * the library's own: fields past the caller's struct_size take their
+ * defaults. TR_OK, TR_EINVAL (NULL, struct_size 0 or too small, an array
+ * whose entries differ in struct_size) or TR_ENOTSUP (a field this
+ * library does not know is set). tr__sup_spec_at reads entry i of an
+ * array of specs, whose stride is specs[0].struct_size. */
+int tr__sup_flags_in(tr_sup_flags *dst, const tr_sup_flags *src);
+int tr__sup_args_in(tr_sup_args *dst, const tr_sup_args *src);
+int tr__sup_spec_in(tr_child_spec *dst, const tr_child_spec *src);
+int tr__sup_spec_at(tr_child_spec *dst, const tr_child_spec *specs, size_t i);
+
 bool tr__sup_valid_flags(const tr_sup_flags *f);
 /* An id or a name: 1..TR_NAME_MAX bytes. */
 bool tr__sup_valid_id(const char *id);

@@ -228,7 +228,8 @@ static void part_ring(tr_runtime *rt, tr_port *port)
 {
 	static struct ring_head head;
 	tr_pid *next = calloc(RING_ACTORS, sizeof *next);
-	tr_runtime_stats st0, st1;
+	tr_runtime_stats st0 = TR_STRUCT_INIT(tr_runtime_stats),
+	                 st1 = TR_STRUCT_INIT(tr_runtime_stats);
 	struct ring_start start;
 	long long rss0, rss1;
 	double t0, tspawn, tlaps, tdown;
@@ -495,7 +496,7 @@ static void part_blocking(tr_runtime *rt, tr_port *port)
 int main(int argc, char **argv)
 {
 	tr_runtime_opts opts;
-	tr_runtime_stats st;
+	tr_runtime_stats st = TR_STRUCT_INIT(tr_runtime_stats);
 	tr_runtime *rt;
 	tr_port *port;
 	double t0 = now_s();

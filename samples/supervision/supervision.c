@@ -487,7 +487,8 @@ static bool children_of(
 
 static bool snapshot(struct tree *t, tr_runtime *rt, tr_pid top)
 {
-	tr_child_info top_c[2], pool_c[NWORKERS];
+	tr_child_info top_c[2] = {TR_STRUCT_INIT(tr_child_info)},
+	              pool_c[NWORKERS] = {TR_STRUCT_INIT(tr_child_info)};
 
 	memset(t, 0, sizeof *t);
 	t->top = top;
@@ -1013,7 +1014,8 @@ int main(void)
 	w.target = top;
 	w.report_to = tr_port_pid(port);
 	err = tr_spawn(NULL, rt, &watcher, &w,
-	    &(tr_spawn_opts){.flags = TR_SPAWN_SYNC_INIT});
+	    &(tr_spawn_opts){.struct_size = sizeof(tr_spawn_opts),
+	        .flags = TR_SPAWN_SYNC_INIT});
 	if (err == TR_OK)
 		err = tr_kill(rt, top, TR_REASON_SHUTDOWN);
 	reason = 1;

@@ -2,10 +2,14 @@
 # Compiles the C blocks of a document that are marked "<!-- c: NAME -->"
 # as plain C11 (-pedantic, warnings as errors), against the public
 # headers: documentation whose examples do not build misleads.
-#   doc_c.sh CC INCLUDE_DIR DOC...
+#   doc_c.sh CC INCLUDE_DIR[:INCLUDE_DIR...] DOC...
+# (the public headers and the build tree's generated troupe/version.h)
 set -euo pipefail
-cc=$1 inc=$2
+cc=$1
+IFS=: read -r -a incs <<<"$2"
 shift 2
+inc_flags=()
+for d in "${incs[@]}"; do inc_flags+=("-I$d"); done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=0
@@ -19,7 +23,7 @@ for doc in "$@"; do
 done
 for f in "$tmp"/*.c; do
 	[ -e "$f" ] || continue
-	"$cc" -std=c11 -pedantic -Wall -Wextra -Werror -I"$inc" -c "$f" \
+	"$cc" -std=c11 -pedantic -Wall -Wextra -Werror "${inc_flags[@]}" -c "$f" \
 		-o "${f%.c}.o"
 	echo "ok: $(basename "$f") compiles"
 	n=$((n + 1))

@@ -22,8 +22,9 @@ add_dependencies(test_node_guard troupe_test_node)
 # its table stay flat (TROUPE_CHURN sets the count).
 troupe_dist_test(test_node_churn dist 900 test_node_churn.c)
 
-# The C examples of docs/distribution.md compile as plain C11.
+# The C examples of docs/distribution.md compile as plain C11, against the
+# public headers and the generated troupe/version.h.
 add_test(NAME test_doc_c COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/doc_c.sh
-  ${CMAKE_C_COMPILER} ${PROJECT_SOURCE_DIR}/include
+  ${CMAKE_C_COMPILER} ${PROJECT_SOURCE_DIR}/include:${TROUPE_GENERATED_INCLUDE_DIR}
   ${PROJECT_SOURCE_DIR}/docs/distribution.md)
 set_tests_properties(test_doc_c PROPERTIES TIMEOUT 60 LABELS dist)

@@ -1881,7 +1881,7 @@ static void test_node_client_conns(void **state)
 	struct fx *fx = *state;
 	tr_node_opts o;
 	tr_node *node;
-	tr_node_stats st;
+	tr_node_stats st = TR_STRUCT_INIT(tr_node_stats);
 	char url[340];
 	nng_socket s[3];
 

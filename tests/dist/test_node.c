@@ -519,7 +519,7 @@ static void test_bad_urls(void **state)
 	assert_rc(
 	    tr_node_connect(e->node, "inproc://x", 1000, NULL), TR_ENOTSUP);
 	assert_rc(tr_node_connect(e->node, "not a url", 1000, NULL), TR_EINVAL);
-	tr_node_stats st;
+	tr_node_stats st = TR_STRUCT_INIT(tr_node_stats);
 	assert_rc(tr_node_stats_get(&st, e->node), TR_OK);
 	assert_int_equal(st.peers_up, 0);
 }
@@ -545,7 +545,7 @@ static void test_wrong_cookie(void **state)
 	assert_rc(
 	    tr_node_whereis(&pid, e->node, "beta", "echo", 1000), TR_ENOPROC);
 	/* The refusal is counted for operators. */
-	tr_node_stats st;
+	tr_node_stats st = TR_STRUCT_INIT(tr_node_stats);
 	assert_rc(tr_node_stats_get(&st, e->node), TR_OK);
 	assert_true(st.handshakes_refused >= 1);
 	assert_int_equal(st.peers_up, 0);
@@ -609,7 +609,8 @@ static void test_malformed(void **state)
 	call_ok(e, remote_echo(e, "alpha"));
 
 	/* The same garbage at our own node is counted, not delivered. */
-	tr_node_stats st0, st1;
+	tr_node_stats st0 = TR_STRUCT_INIT(tr_node_stats),
+	              st1 = TR_STRUCT_INIT(tr_node_stats);
 	assert_rc(tr_node_stats_get(&st0, e->node), TR_OK);
 	assert_int_equal(nng_push0_open(&s), 0);
 	assert_int_equal(

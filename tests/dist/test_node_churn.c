@@ -98,7 +98,7 @@ static void test_restarts(void **state)
 			/* Connecting to a node that is up is a no-op, and
 			 * the previous life may not be seen down yet: a
 			 * lookup would go to it, and fail. Wait for it. */
-			tr_node_stats ws;
+			tr_node_stats ws = TR_STRUCT_INIT(tr_node_stats);
 			int64_t wl = tt_now_ms() + 10000;
 			for (;;) {
 				assert_rc(tr_node_stats_get(&ws, t), TR_OK);
@@ -144,7 +144,7 @@ static void test_restarts(void **state)
 	}
 	int64_t ms = tt_now_ms() - t0;
 	/* Let the last teardowns and reclamations run. */
-	tr_node_stats st;
+	tr_node_stats st = TR_STRUCT_INIT(tr_node_stats);
 	int64_t until = tt_now_ms() + 10000;
 	do {
 		tt_sleep_ms(50);

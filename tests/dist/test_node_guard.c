@@ -127,7 +127,7 @@ static void test_hostile_hello(void **state)
 	tt_sleep_ms(6 * TICK_MS);
 	call_ok(e, echo);
 	assert_false(log_has(e, "node alpha is down"));
-	tr_node_stats st;
+	tr_node_stats st = TR_STRUCT_INIT(tr_node_stats);
 	assert_rc(tr_node_stats_get(&st, e->node), TR_OK);
 	assert_int_equal(st.peers_up, 1);
 	/* The accepts those Hellos cost end at the handshake deadline. */
@@ -219,7 +219,7 @@ static void test_mutual_dialing(void **state)
 	assert_true(calls > 50);
 	assert_int_equal(atomic_load(&kp.fails), 0);
 	assert_false(log_has(e, "is down"));
-	tr_node_stats st;
+	tr_node_stats st = TR_STRUCT_INIT(tr_node_stats);
 	assert_rc(tr_node_stats_get(&st, e->node), TR_OK);
 	assert_int_equal(st.peers_up, 1);
 }
@@ -470,7 +470,7 @@ static void test_local_types(void **state)
 	assert_true(refused);
 	tr_msg *m;
 	assert_rc(tr_port_recv(&m, victim, 300), TR_ETIMEDOUT);
-	tr_node_stats st;
+	tr_node_stats st = TR_STRUCT_INIT(tr_node_stats);
 	assert_rc(tr_node_stats_get(&st, e->node), TR_OK);
 	assert_int_equal(st.local_refused, 2);
 	assert_true(log_has(e, "local-only type"));
@@ -643,7 +643,7 @@ static void test_flood(void **state)
 			peak = rr;
 		tt_sleep_ms(50);
 	}
-	tr_node_stats st;
+	tr_node_stats st = TR_STRUCT_INIT(tr_node_stats);
 	assert_rc(tr_node_stats_get(&st, e->node), TR_OK);
 	print_message("flood: %llu accepted, %llu refused (%llu busy), "
 	              "receiver RSS %ld -> %ld kB, worst echo %lld ms\n",

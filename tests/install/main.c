@@ -30,6 +30,15 @@ static const tr_behaviour adder = {
 
 int main(void)
 {
+	/* The installed headers carry the generated version, and the library
+	 * found at run time is that version. */
+	if (tr_version() != TR_VERSION ||
+	    strcmp(tr_version_string(), TR_VERSION_STRING) != 0) {
+		fprintf(stderr, "version: headers %s, library %s\n",
+		    TR_VERSION_STRING, tr_version_string());
+		return 1;
+	}
+
 	tr_runtime_opts opts;
 	tr_runtime_opts_init(&opts);
 	opts.schedulers = 2;
