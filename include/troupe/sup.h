@@ -230,7 +230,9 @@ TR_API extern const tr_behaviour tr_sup_behaviour;
  * thread or an actor; stop it with tr_kill(rt, sup, TR_REASON_SHUTDOWN). An
  * actor that wants it linked (OTP's start_link) calls tr_sup_start_link.
  * On failure *sup is TR_PID_NONE.
- * Errors: TR_EINVAL (flags or a spec is invalid: unknown strategy,
+ * Errors: TR_EINVAL (flags or a spec is invalid: not initialised (a
+ * struct_size of 0 or below its first version's, specs of different
+ * struct_size), unknown strategy,
  * auto_shutdown, restart or child type, period 0, a shutdown below
  * TR_SHUTDOWN_INFINITY, an empty, too long or duplicate id, neither or both
  * of start and start_name, a NULL start->handle, an empty or too long
@@ -435,8 +437,9 @@ typedef struct tr_sup_request {
 
 /* The builders: each fills *q for one request (zeroing it first) and
  * returns TR_OK, or TR_EINVAL (q NULL; an id NULL, empty or longer than
- * TR_NAME_MAX; a spec's start_name or name of a bad length). A spec is
- * checked in full by the supervisor. Thread-safe. */
+ * TR_NAME_MAX; a spec not initialised, or whose start_name or name has a
+ * bad length). The request holds a copy of the spec in this library's
+ * layout. A spec is checked in full by the supervisor. Thread-safe. */
 TR_API int tr_sup_req_start_child(
     tr_sup_request *q, const tr_child_spec *spec, void *arg);
 TR_API int tr_sup_req_terminate_child(tr_sup_request *q, const char *id);

@@ -688,10 +688,10 @@ static inline void tr_spawn_opts_init(tr_spawn_opts *opts)
  * `opts` may be NULL. Ownership of `arg` passes to the actor on TR_OK (init
  * always runs, even if the runtime stops first); on error the caller keeps
  * it. Errors: TR_EINVAL (rt or b NULL, b->handle NULL, opts not
- * initialised, unknown bits in opts->flags), TR_ENOTSUP (opts from a newer
- * troupe sets an option this library does not have),
- * TR_ECLOSED (the runtime is stopping), TR_ENOMEM (no memory, or
- * max_actors actors alive). Thread-safe. */
+ * initialised (struct_size 0 or below TR_SPAWN_OPTS_V1_SIZE), unknown bits
+ * in opts->flags), TR_ENOTSUP (opts from a newer troupe sets an option this
+ * library does not have), TR_ECLOSED (the runtime is stopping), TR_ENOMEM
+ * (no memory, or max_actors actors alive). Thread-safe. */
 TR_API int tr_spawn(tr_pid *pid, tr_runtime *rt, const tr_behaviour *b,
     void *arg, const tr_spawn_opts *opts);
 
