@@ -267,14 +267,13 @@ static void test_supervisor_report_event(void **state)
 	int reason = 0;
 	assert_rc(tr_sup_start(&sup, rt, &f, &spec, 1, &reason), TR_OK);
 	assert_rc(tr_register(rt, "top", sup), TR_OK);
-	tr_child_info info[1];
+	tr_child_info info[1] = {TR_STRUCT_INIT(tr_child_info)};
 	size_t n = 0;
 	assert_rc(tr_sup_which_children(info, 1, &n, rt, sup, 10000), TR_OK);
 	assert_int_equal(n, 1);
 	assert_rc(tr_post(rt, info[0].pid, MSG_CRASH, NULL, 0), TR_OK);
-	assert_true(
-	    TT_WAIT_FOR(cap_find("supervisor_report", "event=restarted") >= 0,
-	        10000));
+	assert_true(TT_WAIT_FOR(
+	    cap_find("supervisor_report", "event=restarted") >= 0, 10000));
 
 	int i = cap_find("supervisor_report", "event=child_terminated");
 	assert_true(i >= 0);

@@ -69,11 +69,11 @@ void tr__sup_report(tr_ctx *ctx, sup *s, const child *c, tr_pid pid,
 		f[n++] = tr_log_str("child_type",
 		    c->type == TR_CHILD_SUPERVISOR ? "supervisor" : "worker");
 		f[n++] = tr_log_int("shutdown_ms", c->shutdown_ms);
-		f[n++] = tr_log_str("start", c->start != NULL && c->start->name
-		                                 ? c->start->name
-		                                 : "");
+		f[n++] = tr_log_str("start",
+		    c->start != NULL && c->start->name ? c->start->name : "");
 	}
 	tr_log_event ev = {
+	    .struct_size = sizeof(tr_log_event),
 	    .level = level,
 	    .domain = "supervisor_report",
 	    .text = line,
