@@ -111,7 +111,7 @@ bool tr__flow_deliver(struct tr_node *n, struct tr__peer *p, tr_pid to,
 	if (rc != TR_EAGAIN) {
 		/* A dead or stale target: dropped, as a local send to it. */
 		for (uint32_t i = 0; i < k; i++)
-			tr__msg_free(msgs[i]);
+			tr__dist_msg_free(msgs[i]);
 		return false;
 	}
 	pthread_mutex_lock(&p->flow);
@@ -122,7 +122,7 @@ bool tr__flow_deliver(struct tr_node *n, struct tr__peer *p, tr_pid to,
 		 * than lose messages silently. */
 		if (tr__dist_inject_many_locked(n->rt, to, msgs, k) != TR_OK)
 			for (uint32_t i = 0; i < k; i++)
-				tr__msg_free(msgs[i]);
+				tr__dist_msg_free(msgs[i]);
 		return false;
 	}
 	for (uint32_t i = 0; i < k; i++)
@@ -297,7 +297,7 @@ static bool unpark(struct tr_node *n, struct tr__peer *p, tr_pid to, char *name)
 			break; /* it asked to hear of the next drain */
 		if (rc != TR_OK)
 			for (uint32_t i = 0; i < k; i++)
-				tr__msg_free(run[i]);
+				tr__dist_msg_free(run[i]);
 		pk->head = rest;
 		if (rest == NULL)
 			pk->tail = NULL;
@@ -359,7 +359,7 @@ void tr__flow_drop(struct tr_node *n, struct tr__peer *p)
 		tr_msg *nx;
 		for (tr_msg *m = pk->head; m != NULL; m = nx) {
 			nx = m->_next;
-			tr__msg_free(m);
+			tr__dist_msg_free(m);
 		}
 		park_remove(p, pk);
 	}

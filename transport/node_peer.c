@@ -254,7 +254,7 @@ void tr__peer_free(struct tr__peer *p)
 		tr_msg *m = pk->head;
 		while (m != NULL) {
 			tr_msg *nm = m->_next;
-			tr__msg_free(m);
+			tr__dist_msg_free(m);
 			m = nm;
 		}
 		free(pk);

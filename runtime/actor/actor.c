@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist.h"
+#include "dist/dist.h"
 #include "mem/pool.h"
 #include "rt.h"
 
