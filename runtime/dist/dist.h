@@ -11,7 +11,7 @@
  * internals (rt.h), only this file and the public troupe/troupe.h. It sits
  * alone in its folder so that a layer's include path can name the folder
  * and see nothing else of runtime/; transport/ builds that way
- * (docs/distribution.md, "Libraries and linking").
+ * (docs/abi.md, "Libraries and linking").
  *
  * Every function here is exported from libtroupe.so (TR__DIST_API), so that
  * a layer built as a shared library of its own (libtroupe-node.so) drives
