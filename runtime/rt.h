@@ -306,11 +306,10 @@ void tr__retire(tr_runtime *rt, tr__sched *s, tr__actor *a);
 bool tr__all_parked(tr_runtime *rt);
 unsigned tr__ext_active(tr_runtime *rt);
 /* Takes `bytes` off the remote backlog of `a` (TR__MF_REMOTE messages it
- * has taken from its mailbox), and tells the distribution layer when the
+ * has taken from its mailbox, each counted as tr__rin_size in
+ * dist/dist.h), and tells the distribution layer when the
  * backlog fell to the level it waits for. The thread running `a`. */
 void tr__rin_taken(tr_runtime *rt, tr__actor *a, uint32_t bytes);
-/* What a TR__MF_REMOTE message counts in a backlog: tr__rin_size
- * (dist/dist.h). */
 /* Waits until every thread that was inside a scheduler turn or an ext
  * section when it was called has left it. Not from a scheduler. */
 void tr__epoch_barrier(tr_runtime *rt);

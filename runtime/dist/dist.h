@@ -169,7 +169,8 @@ typedef struct tr__dist_ops {
 #define TR__DIST_WHEREIS_REPLY 0xFFFF00F1u
 
 /* Attaches a layer; one per runtime. Errors: TR_EINVAL, TR_EEXIST. */
-TR__DIST_API int tr__dist_attach(tr_runtime *rt, const tr__dist_ops *ops, void *arg);
+TR__DIST_API int tr__dist_attach(
+    tr_runtime *rt, const tr__dist_ops *ops, void *arg);
 
 /* Detaches it; sends to remote pids fail with TR_ENOPROC afterwards, and
  * once it returns no call of the layer's ops is running or will start, so
