@@ -1,9 +1,10 @@
 /*
  * The distribution interface's entry points into the runtime's internals
- * (dist/dist.h): message allocation, references, behaviours by name, and
- * what a layer needs to know of the thread it runs on, so that a layer
- * built as a library of its own needs none of rt.h's structs. Attaching,
- * detaching and injecting live with delivery, in actor/actor.c.
+ * (dist/dist.h): message allocation, the runtime's header of a message,
+ * references, behaviours by name, and what a layer needs to know of the
+ * thread it runs on, so that a layer built as a library of its own needs
+ * none of rt.h's structs. Attaching, detaching and injecting live with
+ * delivery, in actor/actor.c.
  *
  * These are exported (TR__DIST_API) thin wrappers rather than exports of
  * the internal functions themselves: the runtime keeps calling its hidden
@@ -25,6 +26,21 @@ int tr__dist_msg_new(tr_msg **mp, uint32_t type, const void *data, size_t size)
 void tr__dist_msg_free(tr_msg *m)
 {
 	tr__msg_free(m);
+}
+
+uint32_t tr__dist_rin_size(const tr_msg *m)
+{
+	return tr__rin_size(m);
+}
+
+tr_msg *tr__dist_msg_next(const tr_msg *m)
+{
+	return tr__msg_next(m);
+}
+
+void tr__dist_msg_set_next(tr_msg *m, tr_msg *next)
+{
+	tr__msg_set_next(m, next);
 }
 
 uint64_t tr__dist_new_ref(tr_runtime *rt)

@@ -35,8 +35,8 @@ typedef struct tr__behaviours tr__behaviours;
 	(1u << 13) /* counted in its target's remote backlog                   \
 	            * (tr__dist_inject_bounded_locked) */
 #define TR__MF_TIMER                                                           \
-	(1u << 14) /* a timer's message: _rsv holds the timer, which           \
-	            * must still be live when it is handled (timer.c) */
+	(1u << 14) /* a timer's message: its header's rsv holds the timer,     \
+	            * which must still be live when it is handled (timer.c) */
 #define TR__MF_SYSTEM                                                          \
 	(TR__MF_REPLY | TR__MF_RTIMEO | TR__MF_SIGNAL | TR__MF_DOWN |          \
 	    TR__MF_TIMER)
@@ -45,7 +45,42 @@ typedef struct tr__behaviours tr__behaviours;
  * TR__MF_RTIMEO and the call's reference. */
 #define TR__MSG_CALL_RETRY 0xFFFF0020u
 
-#define TR__MSG_HDR ((size_t)offsetof(tr_msg, data))
+/* The runtime's header of a message, right before its public part (the
+ * tr_msg a pointer names): the mailbox link word and a reserved word (a
+ * timer's id, for TR__MF_TIMER). Its size keeps the public part, and so
+ * the payload, 16-byte aligned in a 64-byte aligned block. */
+typedef struct tr__mhdr {
+	void *next;
+	uint64_t rsv;
+} tr__mhdr;
+_Static_assert(sizeof(tr__mhdr) % 16 == 0,
+    "the payload stays 16-byte aligned");
+
+static inline tr__mhdr *tr__mh(const tr_msg *m)
+{
+	return (tr__mhdr *)(void *)((char *)(uintptr_t)m - sizeof(tr__mhdr));
+}
+
+/* The message whose block (header included) starts at `block`. */
+static inline tr_msg *tr__msg_at(void *block)
+{
+	return (tr_msg *)(void *)((char *)block + sizeof(tr__mhdr));
+}
+
+/* The next message of a list the holder keeps itself (not a mailbox:
+ * those use tr__link's atomics). */
+static inline tr_msg *tr__msg_next(const tr_msg *m)
+{
+	return tr__mh(m)->next;
+}
+
+static inline void tr__msg_set_next(tr_msg *m, tr_msg *next)
+{
+	tr__mh(m)->next = next;
+}
+
+/* Bytes of a message's block before its payload. */
+#define TR__MSG_HDR (sizeof(tr__mhdr) + offsetof(tr_msg, data))
 
 /* ---- actors ------------------------------------------------------------- */
 
@@ -110,7 +145,7 @@ struct tr__ext {
 	bool in_cont;    /* a call's continuation is running */
 	bool resaved;    /* the replayed message was deferred again */
 	/* Deferred messages (tr_defer), oldest first, chained through
-	 * _next, and the one being handled again (tr_replay). */
+	 * their headers' link, and the one being handled again (tr_replay). */
 	tr_msg *saved_head, *saved_tail;
 	uint32_t nsaved;
 	tr_msg *replaying;
@@ -306,10 +341,15 @@ void tr__retire(tr_runtime *rt, tr__sched *s, tr__actor *a);
 bool tr__all_parked(tr_runtime *rt);
 unsigned tr__ext_active(tr_runtime *rt);
 /* Takes `bytes` off the remote backlog of `a` (TR__MF_REMOTE messages it
- * has taken from its mailbox, each counted as tr__rin_size in
- * dist/dist.h), and tells the distribution layer when the
+ * has taken from its mailbox, each counted as tr__rin_size), and tells the distribution layer when the
  * backlog fell to the level it waits for. The thread running `a`. */
 void tr__rin_taken(tr_runtime *rt, tr__actor *a, uint32_t bytes);
+/* What a TR__MF_REMOTE message counts in a backlog (a layer asks
+ * tr__dist_rin_size, dist/dist.h). */
+static inline uint32_t tr__rin_size(const tr_msg *m)
+{
+	return m->size + (uint32_t)TR__MSG_HDR;
+}
 /* Waits until every thread that was inside a scheduler turn or an ext
  * section when it was called has left it. Not from a scheduler. */
 void tr__epoch_barrier(tr_runtime *rt);
@@ -457,18 +497,20 @@ int tr__reply_refused(
 /* ---- mailbox (Vyukov/Pony intrusive MPSC queue) ---------------------------
  */
 
-/* The link word of a message (or of an actor's stub). The public tr_msg
- * declares it as a plain pointer, so it is accessed with the GCC/Clang
- * __atomic builtins rather than through an _Atomic type. */
+/* The link word of a message (or of an actor's stub), in the runtime's
+ * header. It is a plain pointer, accessed with the GCC/Clang __atomic
+ * builtins rather than through an _Atomic type. */
 static inline void **tr__link(tr_msg *m)
 {
-	return &m->_next;
+	return &tr__mh(m)->next;
 }
 
 static inline tr_msg *tr__stub(tr__actor *a)
 {
-	/* Only the link word of the stub is ever touched. */
-	return (tr_msg *)(void *)&a->stub_next;
+	/* Only the link word of the stub is ever touched: the message it
+	 * stands for is the one whose header's link is stub_next. */
+	return (tr_msg *)(void *)((char *)&a->stub_next -
+	                          offsetof(tr__mhdr, next) + sizeof(tr__mhdr));
 }
 
 /* Starts a mailbox holding only its stub. `idle` marks it empty+idle, so

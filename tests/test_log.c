@@ -1,13 +1,16 @@
 /*
  * The log: events with levels, printf-style texts, metadata (pid, name,
- * behaviour) and fields; crash reports as structured events; the text and
- * JSON renderings; the default handler on stderr; and line handlers
- * (tr_runtime_set_log), which keep getting the lines they always got.
+ * behaviour) and fields; crash and supervisor reports as structured
+ * events; the text and JSON renderings; the default handler on stderr; and
+ * line handlers (tr_runtime_set_log), which keep getting the lines they
+ * always got.
  */
 #include "common.h"
 
 #include <pthread.h>
 #include <unistd.h>
+
+#include <troupe/sup.h>
 
 enum {
 	MSG_LOG = 1, /* log with tr_ctx_logf and tr_log_emit_ctx */
@@ -232,6 +235,74 @@ static void test_crash_report_event(void **state)
 	tt_stop(fx);
 }
 
+/* The index of the first captured event of `domain` whose text has
+ * `needle`, or -1. */
+static int cap_find(const char *domain, const char *needle)
+{
+	for (unsigned i = 0; i < cap_count(); i++) {
+		struct cap_ev c = cap_get(i);
+		if (strcmp(c.domain, domain) == 0 && strstr(c.text, needle))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* Supervisor reports are structured events from the supervisor (its pid,
+ * registered name and behaviour), with OTP's report in fields: the error
+ * context, the child's real exit reason, and the offender's spec. */
+static void test_supervisor_report_event(void **state)
+{
+	struct tt_fixture *fx = tt_begin(state);
+	tr_runtime *rt = tt_start(fx, 2);
+
+	cap_reset();
+	tr_runtime_set_logger(rt, cap_fn, NULL);
+	tr_sup_flags f;
+	tr_sup_flags_init(&f);
+	f.intensity = 5;
+	tr_child_spec spec;
+	tr_child_spec_init(&spec, "db", &logger_bhv, NULL);
+	tr_pid sup;
+	int reason = 0;
+	assert_rc(tr_sup_start(&sup, rt, &f, &spec, 1, &reason), TR_OK);
+	assert_rc(tr_register(rt, "top", sup), TR_OK);
+	tr_child_info info[1];
+	size_t n = 0;
+	assert_rc(tr_sup_which_children(info, 1, &n, rt, sup, 10000), TR_OK);
+	assert_int_equal(n, 1);
+	assert_rc(tr_post(rt, info[0].pid, MSG_CRASH, NULL, 0), TR_OK);
+	assert_true(
+	    TT_WAIT_FOR(cap_find("supervisor_report", "event=restarted") >= 0,
+	        10000));
+
+	int i = cap_find("supervisor_report", "event=child_terminated");
+	assert_true(i >= 0);
+	struct cap_ev c = cap_get((unsigned)i);
+	assert_int_equal(c.level, TR_LOG_ERROR);
+	assert_true(tr_pid_eq(c.pid, sup));
+	assert_string_equal(c.name, "top");
+	assert_string_equal(c.behaviour, "supervisor");
+	assert_non_null(strstr(c.json, "\"context\":\"child_terminated\""));
+	assert_non_null(strstr(c.json, "\"reason\":42"));
+	assert_non_null(strstr(c.json, "\"reason_name\":\"error\""));
+	assert_non_null(strstr(c.json, "\"child\":\"db\""));
+	assert_non_null(strstr(c.json, "\"restart_type\":\"permanent\""));
+	assert_non_null(strstr(c.json, "\"child_type\":\"worker\""));
+	assert_non_null(strstr(c.json, "\"shutdown_ms\":5000"));
+	assert_non_null(strstr(c.json, "\"start\":\"logger_bhv\""));
+	/* The line handlers' text is the line it always was. */
+	assert_non_null(strstr(c.text, "SUPERVISOR REPORT sup=<0."));
+	assert_non_null(strstr(c.text, " child=db "));
+	assert_non_null(strstr(c.text, " reason=42 (error)"));
+
+	/* The restart that worked is a notice, with the same reason. */
+	c = cap_get((unsigned)cap_find("supervisor_report", "event=restarted"));
+	assert_int_equal(c.level, TR_LOG_NOTICE);
+	assert_non_null(strstr(c.json, "\"context\":\"restarted\""));
+	assert_non_null(strstr(c.json, "\"reason\":42"));
+	tt_stop(fx);
+}
+
 static pthread_mutex_t lines_mu = PTHREAD_MUTEX_INITIALIZER;
 static char lines[8][512];
 static unsigned nlines;
@@ -382,6 +453,7 @@ int main(void)
 	    TT_TEST(test_levels),
 	    TT_TEST(test_actor_metadata),
 	    TT_TEST(test_crash_report_event),
+	    TT_TEST(test_supervisor_report_event),
 	    TT_TEST(test_line_handler),
 	    cmocka_unit_test(test_formats),
 	    TT_TEST(test_default_handler),

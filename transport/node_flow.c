@@ -47,10 +47,10 @@ static struct tr__park *park_find(struct tr__peer *p, tr_pid to)
 static void park_append(
     struct tr_node *n, struct tr__peer *p, struct tr__park *k, tr_msg *m)
 {
-	size_t b = tr__rin_size(m);
-	m->_next = NULL;
+	size_t b = tr__dist_rin_size(m);
+	tr__dist_msg_set_next(m, NULL);
 	if (k->tail != NULL)
-		k->tail->_next = m;
+		tr__dist_msg_set_next(k->tail, m);
 	else
 		k->head = m;
 	k->tail = m;
@@ -284,13 +284,13 @@ static bool unpark(struct tr_node *n, struct tr__peer *p, tr_pid to, char *name)
 		uint32_t k = 0;
 		size_t b = 0;
 		for (tr_msg *m = pk->head; m != NULL && k < UNPARK_RUN;
-		     m = m->_next) {
+		     m = tr__dist_msg_next(m)) {
 			run[k++] = m;
-			b += tr__rin_size(m);
+			b += tr__dist_rin_size(m);
 		}
 		if (k == 0)
 			break;
-		tr_msg *rest = run[k - 1]->_next;
+		tr_msg *rest = tr__dist_msg_next(run[k - 1]);
 		int rc = tr__dist_inject_bounded_locked(
 		    n->rt, to, run, k, n->recv_actor_max);
 		if (rc == TR_EAGAIN)
@@ -358,7 +358,7 @@ void tr__flow_drop(struct tr_node *n, struct tr__peer *p)
 		struct tr__park *pk = p->parks;
 		tr_msg *nx;
 		for (tr_msg *m = pk->head; m != NULL; m = nx) {
-			nx = m->_next;
+			nx = tr__dist_msg_next(m);
 			tr__dist_msg_free(m);
 		}
 		park_remove(p, pk);

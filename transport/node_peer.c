@@ -253,7 +253,7 @@ void tr__peer_free(struct tr__peer *p)
 		p->parks = pk->next;
 		tr_msg *m = pk->head;
 		while (m != NULL) {
-			tr_msg *nm = m->_next;
+			tr_msg *nm = tr__dist_msg_next(m);
 			tr__dist_msg_free(m);
 			m = nm;
 		}

@@ -145,17 +145,20 @@ TR_API const char *tr_reason_name(int reason);
 /* A message is a type tag plus `size` bytes of payload. Payload bytes start
  * 16-byte aligned, so a receiver may read a struct straight out of `data`.
  *
- * Fields whose name starts with '_' belong to the runtime. A message handed
- * to a behaviour's handle callback is borrowed: it stays valid until the
+ * Messages are made by the runtime only (tr_port_recv, handle's argument),
+ * never by the user, so the runtime keeps what it needs to queue one (its
+ * mailbox link and reserved words) in a header of its own before this
+ * struct, out of the ABI: that header may change between releases, the
+ * offsets of the fields below may not. `_flags` is the runtime's too (it
+ * fills what would be padding); leave it alone. A message handed to a
+ * behaviour's handle callback is borrowed: it stays valid until the
  * callback returns and must not be freed or modified. */
 typedef struct tr_msg {
-	void *_next;     /* runtime: mailbox link */
 	uint64_t ref;    /* request/reply/timer/blocking-job reference, or 0 */
 	tr_pid sender;   /* the sending actor, or TR_PID_NONE */
 	uint32_t type;   /* the type tag given by the sender */
 	uint32_t size;   /* payload size in bytes */
 	uint32_t _flags; /* runtime: size class and delivery flags */
-	uint64_t _rsv;   /* runtime: reserved */
 	_Alignas(16) unsigned char data[];
 } tr_msg;
 

@@ -28,20 +28,22 @@ static tr_msg *msg_alloc(uint32_t type, size_t size)
 {
 	size_t total = TR__MSG_HDR + size;
 	unsigned cls = tr__pool_class(total);
-	tr_msg *m;
+	void *b;
 	if (TR_LIKELY(cls != TR__POOL_LARGE))
-		m = tr__pool_alloc(cls);
+		b = tr__pool_alloc(cls);
 	else
-		m = aligned_alloc(64, (total + 63) & ~(size_t)63);
-	if (TR_UNLIKELY(m == NULL))
+		b = aligned_alloc(64, (total + 63) & ~(size_t)63);
+	if (TR_UNLIKELY(b == NULL))
 		return NULL;
-	m->_next = NULL;
+	tr__mhdr *h = b;
+	h->next = NULL;
+	h->rsv = 0;
+	tr_msg *m = tr__msg_at(b);
 	m->ref = 0;
 	m->sender = TR_PID_NONE;
 	m->type = type;
 	m->size = (uint32_t)size;
 	m->_flags = cls;
-	m->_rsv = 0;
 	return m;
 }
 
@@ -67,9 +69,9 @@ void tr__msg_free(tr_msg *m)
 {
 	unsigned cls = m->_flags & TR__MF_CLASS;
 	if (TR_LIKELY(cls != TR__POOL_LARGE))
-		tr__pool_free(cls, m);
+		tr__pool_free(cls, tr__mh(m));
 	else
-		free(m);
+		free(tr__mh(m));
 }
 
 int tr__msg_new_sys(tr_msg **mp, uint32_t type, const void *data, size_t size)

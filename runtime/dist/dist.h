@@ -23,7 +23,9 @@
  * Messages a layer handles are ordinary tr_msg (troupe/troupe.h). Besides
  * the public fields it reads and writes the delivery flags of `_flags`
  * listed below (TR__MF_*), never its low byte, which is the pool class the
- * message was allocated from.
+ * message was allocated from. The runtime's header before a tr_msg (its
+ * link and reserved words) is reached only through the functions below,
+ * so that its layout stays the runtime's business.
  */
 #ifndef TR_DIST_H
 #define TR_DIST_H
@@ -68,11 +70,17 @@ enum {
 };
 
 /* What a message counts in a remote backlog (tr__dist_inject_bounded_locked,
- * tr__dist_backlog): its payload plus its header. */
-static inline uint32_t tr__rin_size(const tr_msg *m)
-{
-	return m->size + (uint32_t)sizeof(tr_msg);
-}
+ * tr__dist_backlog): its payload plus the runtime's header and tr_msg's.
+ * Any thread. */
+TR__DIST_API uint32_t tr__dist_rin_size(const tr_msg *m);
+
+/* The link word of a message the layer owns, for a list it keeps itself
+ * (messages parked by flow control): it lives in the runtime's header of
+ * the message, outside the public tr_msg (troupe/troupe.h), and is the
+ * runtime's again once the message is handed to tr__dist_inject*. Only
+ * the thread that holds the list (or its lock). */
+TR__DIST_API tr_msg *tr__dist_msg_next(const tr_msg *m);
+TR__DIST_API void tr__dist_msg_set_next(tr_msg *m, tr_msg *next);
 
 /* A message for the layer to inject: any type (system types included), no
  * size limit, `sender` none, `ref` 0 and no flags; data[0..size) is copied

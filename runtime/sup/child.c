@@ -20,17 +20,69 @@
 
 #include "sup_int.h"
 
-void tr__sup_report(
-    sup *s, const child *c, tr_pid pid, const char *event, int reason)
+static const char *restart_name(uint8_t r)
 {
+	switch (r) {
+	case TR_RESTART_PERMANENT:
+		return "permanent";
+	case TR_RESTART_TRANSIENT:
+		return "transient";
+	case TR_RESTART_TEMPORARY:
+		return "temporary";
+	default:
+		return "unknown";
+	}
+}
+
+/* Events of trouble are errors, as OTP's supervisor reports; a restart
+ * that worked and the supervisor's own orderly stop are notices. */
+static int report_level(const char *event)
+{
+	return strcmp(event, "restarted") == 0 || strcmp(event, "shutdown") == 0
+	           ? TR_LOG_NOTICE
+	           : TR_LOG_ERROR;
+}
+
+void tr__sup_report(tr_ctx *ctx, sup *s, const child *c, tr_pid pid,
+    const char *event, int reason)
+{
+	int level = report_level(event);
+	if (!tr_log_enabled(s->rt, level))
+		return;
 	char line[256];
 	const char *id = c != NULL && c->id[0] != '\0' ? c->id : "-";
+	/* The line is the one line handlers have always received. */
 	snprintf(line, sizeof(line),
 	    "SUPERVISOR REPORT sup=<%u.%u.%u> child=%s pid=<%u.%u.%u> "
 	    "event=%s reason=%d (%s)",
 	    s->self.node, s->self.slot, s->self.gen, id, pid.node, pid.slot,
 	    pid.gen, event, reason, tr_reason_name(reason));
-	tr_log(s->rt, line);
+	tr_log_field f[9];
+	size_t n = 0;
+	f[n++] = tr_log_str("context", event);
+	f[n++] = tr_log_int("reason", reason);
+	f[n++] = tr_log_str("reason_name", tr_reason_name(reason));
+	f[n++] = tr_log_str("child", c != NULL ? c->id : "");
+	f[n++] = tr_log_pid("child_pid", pid);
+	if (c != NULL) {
+		f[n++] = tr_log_str("restart_type", restart_name(c->restart));
+		f[n++] = tr_log_str("child_type",
+		    c->type == TR_CHILD_SUPERVISOR ? "supervisor" : "worker");
+		f[n++] = tr_log_int("shutdown_ms", c->shutdown_ms);
+		f[n++] = tr_log_str("start", c->start != NULL && c->start->name
+		                                 ? c->start->name
+		                                 : "");
+	}
+	tr_log_event ev = {
+	    .level = level,
+	    .domain = "supervisor_report",
+	    .text = line,
+	    .fields = f,
+	    .nfields = n,
+	};
+	/* From the supervisor's own turn: the event is about it, and carries
+	 * its pid, registered name and behaviour. */
+	tr_log_emit_ctx(ctx, &ev);
 }
 
 /* ---- the list ----------------------------------------------------------- */
@@ -153,7 +205,7 @@ int tr__sup_child_start(
 	return TR_OK;
 
 failed:
-	tr__sup_report(s, c, *holder, "start_failed",
+	tr__sup_report(ctx, s, c, *holder, "start_failed",
 	    rc == TR_EINIT      ? *reason
 	    : rc == TR_EALREADY ? TR_SUP_REASON_ALREADY_STARTED
 	                        : TR_SUP_REASON_NOSTART);

@@ -78,8 +78,7 @@ static bool schedule_retry(tr_ctx *ctx, sup *s, child *c)
 	if (tr_send(ctx, s->self, MSG_RETRY, &c->retry_tok,
 	        sizeof(c->retry_tok)) == TR_OK)
 		return true;
-	tr__sup_report(
-	    s, c, TR_PID_NONE, "reached_max_restart_intensity", c->last_reason);
+	tr__sup_report(ctx, s, c, TR_PID_NONE, "reached_max_restart_intensity", c->last_reason);
 	return false;
 }
 
@@ -95,7 +94,7 @@ static bool restart_one(tr_ctx *ctx, sup *s, child *c)
 		/* The reason it was restarted for: the one it exited with
 		 * (a bystander of a group restart: the one it was stopped
 		 * with). */
-		tr__sup_report(s, c, c->pid, "restarted", c->last_reason);
+		tr__sup_report(ctx, s, c, c->pid, "restarted", c->last_reason);
 		return true;
 	}
 	if (rc == SUP_IGNORED) {
@@ -136,7 +135,7 @@ void tr__sup_group_step(tr_ctx *ctx, sup *s)
 void tr__sup_restart(tr_ctx *ctx, sup *s, child *c)
 {
 	if (!add_restart(s)) {
-		tr__sup_report(s, c, TR_PID_NONE,
+		tr__sup_report(ctx, s, c, TR_PID_NONE,
 		    "reached_max_restart_intensity", c->last_reason);
 		tr__sup_begin_shutdown(ctx, s, TR_REASON_SHUTDOWN);
 		return;
@@ -183,21 +182,19 @@ void tr__sup_child_exited(tr_ctx *ctx, sup *s, child *c, int reason)
 	bool abnormal = !normal_exit(reason);
 	switch (c->restart) {
 	case TR_RESTART_PERMANENT:
-		tr__sup_report(s, c, TR_PID_NONE, "child_terminated", reason);
+		tr__sup_report(ctx, s, c, TR_PID_NONE, "child_terminated", reason);
 		tr__sup_restart(ctx, s, c);
 		return;
 	case TR_RESTART_TRANSIENT:
 		if (abnormal) {
-			tr__sup_report(
-			    s, c, TR_PID_NONE, "child_terminated", reason);
+			tr__sup_report(ctx, s, c, TR_PID_NONE, "child_terminated", reason);
 			tr__sup_restart(ctx, s, c);
 			return;
 		}
 		break;
 	default:
 		if (abnormal)
-			tr__sup_report(
-			    s, c, TR_PID_NONE, "child_terminated", reason);
+			tr__sup_report(ctx, s, c, TR_PID_NONE, "child_terminated", reason);
 		break;
 	}
 	/* Not restarted: a temporary child's spec goes, and so does a dynamic
@@ -225,8 +222,7 @@ void tr__sup_on_exit(tr_ctx *ctx, sup *s, const tr_exit_info *x)
 		    x->reason == TR_REASON_SHUTDOWN)
 			tr__sup_begin_shutdown(ctx, s, x->reason);
 		else if (x->reason != TR_REASON_NOPROC)
-			tr__sup_report(
-			    s, NULL, x->pid, "ignored_exit", x->reason);
+			tr__sup_report(ctx, s, NULL, x->pid, "ignored_exit", x->reason);
 		return;
 	}
 	if (c->state == C_STOPPING) {
@@ -240,8 +236,7 @@ void tr__sup_on_exit(tr_ctx *ctx, sup *s, const tr_exit_info *x)
 		 * OTP's shutdown of it would find, and report. */
 		c->state = C_STOPPED;
 		if (tr__sup_stop_error(c, x->reason))
-			tr__sup_report(
-			    s, c, x->pid, "shutdown_error", x->reason);
+			tr__sup_report(ctx, s, c, x->pid, "shutdown_error", x->reason);
 		return;
 	}
 	if (s->op != OP_NONE) {

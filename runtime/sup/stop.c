@@ -72,7 +72,7 @@ void tr__sup_child_stopped(
 	c->state = C_STOPPED;
 	c->last_reason = reason;
 	if (tr__sup_stop_error(c, reason))
-		tr__sup_report(s, c, pid, "shutdown_error", reason);
+		tr__sup_report(ctx, s, c, pid, "shutdown_error", reason);
 
 	if (c == s->term_child) {
 		s->term_child = NULL;
@@ -125,13 +125,13 @@ void tr__sup_on_kill_timer(sup *s, uint64_t tok)
 /* A child found stopped when its turn to be stopped comes: it is stopped,
  * and an exit of its own that was not acted upon is reported as OTP's
  * shutdown of it would report it. */
-static void settle(sup *s, child *c)
+static void settle(tr_ctx *ctx, sup *s, child *c)
 {
 	if (c->state == C_PENDING) {
 		s->npending--;
 		if (!c->pending_retry &&
 		    tr__sup_stop_error(c, c->pending_reason))
-			tr__sup_report(s, c, TR_PID_NONE, "shutdown_error",
+			tr__sup_report(ctx, s, c, TR_PID_NONE, "shutdown_error",
 			    c->pending_reason);
 		c->pending_retry = false;
 	}
@@ -151,7 +151,7 @@ bool tr__sup_walk_stop(tr_ctx *ctx, sup *s, child *stop_at, bool drop_temp)
 			return false;
 		case C_PENDING:
 		case C_RESTARTING:
-			settle(s, c);
+			settle(ctx, s, c);
 			break;
 		default:
 			break;
@@ -191,7 +191,7 @@ static void stop_parallel(tr_ctx *ctx, sup *s)
 		if (c->state == C_RUNNING)
 			tr__sup_child_stop(ctx, s, c, false);
 		else if (c->state == C_PENDING || c->state == C_RESTARTING)
-			settle(s, c);
+			settle(ctx, s, c);
 	}
 	if (ms <= 0 || s->nstopping == 0)
 		return;
@@ -211,7 +211,7 @@ void tr__sup_begin_shutdown(tr_ctx *ctx, sup *s, int reason)
 	s->shutting_down = true;
 	s->exit_reason = reason;
 	if (!s->reaper)
-		tr__sup_report(s, NULL, TR_PID_NONE, "shutdown", reason);
+		tr__sup_report(ctx, s, NULL, TR_PID_NONE, "shutdown", reason);
 	tr__sup_flush_deferred(ctx, s, TR_ECLOSED);
 	s->op = OP_SHUTDOWN;
 	if (sup_is_simple(s))

@@ -226,8 +226,12 @@ void tr__pm_del(pidmap *m, tr_pid p);
 
 /* ---- child.c ------------------------------------------------------------ */
 
-void tr__sup_report(
-    sup *s, const child *c, tr_pid pid, const char *event, int reason);
+/* Emits a supervisor report (domain "supervisor_report", from the
+ * supervisor's ctx): `event` is OTP's error context, `c` the child it is
+ * about (NULL: the supervisor itself), `pid` the child's pid or another
+ * pid the event names, `reason` the exit or init reason. */
+void tr__sup_report(tr_ctx *ctx, sup *s, const child *c, tr_pid pid,
+    const char *event, int reason);
 void tr__sup_list_append(sup *s, child *c);
 /* Unlinks a child that is not running and frees it. */
 void tr__sup_child_remove(sup *s, child *c);

@@ -10,7 +10,7 @@
  * named here and accepted.
  *
  * A message already sent is caught too: a timer's message to a local pid
- * carries the timer's reference (TR__MF_TIMER, in _rsv), and the thread
+ * carries the timer's reference (TR__MF_TIMER, in its header's rsv), and the thread
  * that takes it from the mailbox asks tr__timer_take whether the timer is
  * still live. A one-shot timer that fired keeps its entry (without its
  * payload) until its message is taken, so a cancel in between finds it
@@ -142,7 +142,7 @@ static void fire(tr_runtime *rt, tr__timers *t, uint32_t e)
 		m->_flags |= x->flags;
 		if (guarded) {
 			m->_flags |= TR__MF_TIMER;
-			m->_rsv = timer_id(x, e);
+			tr__mh(m)->rsv = timer_id(x, e);
 		}
 		rc = tr__deliver_any(rt, x->to, m);
 		if (rc != TR_OK)
@@ -383,8 +383,8 @@ bool tr__timer_take(tr_runtime *rt, const tr_msg *m)
 	tr__timers *t = rt->timers;
 	if (t == NULL)
 		return true;
-	uint32_t e = (uint32_t)(m->_rsv & 0xffffffffu) - 1;
-	uint32_t gen = (uint32_t)(m->_rsv >> 32);
+	uint32_t e = (uint32_t)(tr__mh(m)->rsv & 0xffffffffu) - 1;
+	uint32_t gen = (uint32_t)(tr__mh(m)->rsv >> 32);
 	bool live = false;
 	pthread_mutex_lock(&t->lock);
 	if (e < t->nents && t->ents[e].gen == gen) {
