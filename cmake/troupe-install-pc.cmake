@@ -1,7 +1,9 @@
-# Writes and installs troupe.pc. Included from an install(CODE) rule, so
-# CMAKE_INSTALL_PREFIX is the prefix being installed to right now. The caller
-# sets TROUPE_PC_IN, TROUPE_PC_WORK, TROUPE_PC_LIBDIR, TROUPE_PC_INCLUDEDIR
-# and TROUPE_PC_VERSION.
+# Writes and installs a pkg-config file (troupe.pc, troupe-node.pc).
+# Included from an install(CODE) rule, so CMAKE_INSTALL_PREFIX is the prefix
+# being installed to right now. The caller sets TROUPE_PC_IN (the template),
+# TROUPE_PC_NAME (the file's name without .pc), TROUPE_PC_WORK,
+# TROUPE_PC_LIBDIR, TROUPE_PC_INCLUDEDIR, TROUPE_PC_VERSION and, for
+# templates that use it, TROUPE_PC_LIBS_PRIVATE.
 
 set(TROUPE_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
 
@@ -21,6 +23,6 @@ else()
   set(_troupe_pc_dest "${CMAKE_INSTALL_PREFIX}/${TROUPE_PC_LIBDIR}/pkgconfig")
 endif()
 
-configure_file("${TROUPE_PC_IN}" "${TROUPE_PC_WORK}/troupe.pc" @ONLY)
+configure_file("${TROUPE_PC_IN}" "${TROUPE_PC_WORK}/${TROUPE_PC_NAME}.pc" @ONLY)
 # file(INSTALL) honours DESTDIR and records the file in install_manifest.txt.
-file(INSTALL "${TROUPE_PC_WORK}/troupe.pc" DESTINATION "${_troupe_pc_dest}")
+file(INSTALL "${TROUPE_PC_WORK}/${TROUPE_PC_NAME}.pc" DESTINATION "${_troupe_pc_dest}")

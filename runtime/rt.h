@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dist/dist.h"
 #include "platform/platform.h"
 #include "troupe/troupe.h"
 
@@ -25,13 +26,11 @@ typedef struct tr__behaviours tr__behaviours;
 
 /* ---- messages ----------------------------------------------------------- */
 
-/* tr_msg._flags: the low byte is the pool class, the rest delivery flags. */
+/* tr_msg._flags: the low byte is the pool class, the rest delivery flags.
+ * Bits 8 to 12 (TR__MF_REPLY .. TR__MF_VIALINK) and the signal kinds
+ * (TR__SIG_*) cross to the distribution layer and are defined in
+ * dist/dist.h; those below are the runtime's own. */
 #define TR__MF_CLASS 0xffu
-#define TR__MF_REPLY (1u << 8)    /* a reply: delivered only if awaited */
-#define TR__MF_RTIMEO (1u << 9)   /* a request's timeout */
-#define TR__MF_SIGNAL (1u << 10)  /* a signal (type: TR__SIG_*) */
-#define TR__MF_DOWN (1u << 11)    /* a DOWN: delivered only if monitored */
-#define TR__MF_VIALINK (1u << 12) /* an exit signal sent because of a link */
 #define TR__MF_REMOTE                                                          \
 	(1u << 13) /* counted in its target's remote backlog                   \
 	            * (tr__dist_inject_bounded_locked) */
@@ -41,15 +40,6 @@ typedef struct tr__behaviours tr__behaviours;
 #define TR__MF_SYSTEM                                                          \
 	(TR__MF_REPLY | TR__MF_RTIMEO | TR__MF_SIGNAL | TR__MF_DOWN |          \
 	    TR__MF_TIMER)
-
-/* Signal kinds, carried in the type of a TR__MF_SIGNAL message. */
-enum {
-	TR__SIG_LINK = 0xFFFF0100u,
-	TR__SIG_UNLINK,
-	TR__SIG_EXIT,      /* payload: tr_exit_info */
-	TR__SIG_MONITOR,   /* ref: the monitor */
-	TR__SIG_DEMONITOR, /* ref: the monitor */
-};
 
 /* A call's next try (call.c): a timer message to the caller itself, with
  * TR__MF_RTIMEO and the call's reference. */
@@ -351,10 +341,11 @@ void tr__retire(tr_runtime *rt, tr__sched *s, tr__actor *a);
 bool tr__all_parked(tr_runtime *rt);
 unsigned tr__ext_active(tr_runtime *rt);
 /* Takes `bytes` off the remote backlog of `a` (TR__MF_REMOTE messages it
- * has taken from its mailbox), and tells the distribution layer when the
+ * has taken from its mailbox, each counted as tr__rin_size), and tells the distribution layer when the
  * backlog fell to the level it waits for. The thread running `a`. */
 void tr__rin_taken(tr_runtime *rt, tr__actor *a, uint32_t bytes);
-/* What a TR__MF_REMOTE message counts in a backlog. */
+/* What a TR__MF_REMOTE message counts in a backlog (a layer asks
+ * tr__dist_rin_size, dist/dist.h). */
 static inline uint32_t tr__rin_size(const tr_msg *m)
 {
 	return m->size + (uint32_t)TR__MSG_HDR;

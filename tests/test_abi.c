@@ -8,7 +8,7 @@
  * An "older caller" of a struct that has had one version so far is
  * simulated twice: through the public calls with struct_size set to the
  * first version's size, and through the library's own reader
- * (runtime/abi/abi.h) with a struct of two versions made up here, so that
+ * (runtime/dist/abi.h) with a struct of two versions made up here, so that
  * the defaults of a field the caller does not know are checked too.
  */
 #include "common.h"

@@ -280,6 +280,10 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *uopts)
 	    opts->listen == NULL)
 		return TR_EINVAL;
 	*nodep = NULL;
+	/* A node layer and a runtime from different releases disagree on
+	 * the flags and payloads that cross dist.h: refuse to attach. */
+	if (tr__dist_version() != TR__DIST_VERSION)
+		return TR_ENOTSUP;
 	if (tr__dist_arg(rt) != NULL)
 		return TR_EEXIST;
 	struct tr_node *n = calloc(1, sizeof(*n));
@@ -299,8 +303,8 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *uopts)
 	}
 	int rc = tr__node_hs_key(n->hs_key, opts->cookie);
 	n->tick_ms = opts->tick_ms ? opts->tick_ms : TR__NODE_DEFAULT_TICK_MS;
-	n->max_frame =
-	    opts->max_frame ? opts->max_frame : rt->opts.max_msg_size + 65536;
+	n->max_msg = tr__dist_max_msg(rt);
+	n->max_frame = opts->max_frame ? opts->max_frame : n->max_msg + 65536;
 	n->max_queue =
 	    opts->max_queue ? opts->max_queue : TR__NODE_DEFAULT_QUEUE;
 	size_t am = opts->recv_actor_max ? opts->recv_actor_max
@@ -500,9 +504,10 @@ int tr_send_remote_named(tr_ctx *ctx, const char *node_name, const char *name,
 	if (ctx == NULL || node_name == NULL || name == NULL ||
 	    (data == NULL && size != 0) || tr_msg_type_local(type))
 		return TR_EINVAL;
-	if (size > ctx->rt->opts.max_msg_size)
+	tr_runtime *rt = tr_runtime_of(ctx);
+	if (size > tr__dist_max_msg(rt))
 		return TR_EMSGSIZE;
-	struct tr_node *n = tr_node_of(ctx->rt);
+	struct tr_node *n = tr_node_of(rt);
 	if (n == NULL)
 		return TR_ENOPROC;
 	unsigned k = tr__node_ebr_enter(&n->ebr);
@@ -522,7 +527,7 @@ int tr_node_whereis(tr_pid *pid, tr_node *n, const char *node_name,
 	int rc = tr_port_open(&port, n->rt);
 	if (rc != TR_OK)
 		return rc;
-	uint64_t ref = tr__new_ref(n->rt);
+	uint64_t ref = tr__dist_new_ref(n->rt);
 	Env e = TROUPE__WIRE__ENVELOPE__INIT;
 	WPid wf;
 	tr__pid_out(n, tr_port_pid(port), &wf);
@@ -647,10 +652,10 @@ int tr_spawn_remote(tr_ctx *ctx, uint64_t *ref, const char *node_name,
 	if (ctx == NULL || node_name == NULL || behaviour == NULL ||
 	    (arg == NULL && size != 0))
 		return TR_EINVAL;
-	struct tr_node *n = tr_node_of(ctx->rt);
+	struct tr_node *n = tr_node_of(tr_runtime_of(ctx));
 	if (n == NULL)
 		return TR_ENOPROC;
-	uint64_t r = tr__new_ref(ctx->rt);
+	uint64_t r = tr__dist_new_ref(tr_runtime_of(ctx));
 	Env e = TROUPE__WIRE__ENVELOPE__INIT;
 	WPid wf;
 	tr__pid_out(n, tr_self(ctx), &wf);
@@ -675,7 +680,7 @@ int tr_monitor_node(tr_ctx *ctx, const char *node_name, bool on)
 {
 	if (ctx == NULL || (node_name != NULL && !tr__node_name_ok(node_name)))
 		return TR_EINVAL;
-	struct tr_node *n = tr_node_of(ctx->rt);
+	struct tr_node *n = tr_node_of(tr_runtime_of(ctx));
 	if (n == NULL)
 		return TR_ENOTSUP;
 	tr_pid self = tr_self(ctx);

@@ -47,10 +47,10 @@ static struct tr__park *park_find(struct tr__peer *p, tr_pid to)
 static void park_append(
     struct tr_node *n, struct tr__peer *p, struct tr__park *k, tr_msg *m)
 {
-	size_t b = tr__rin_size(m);
-	tr__msg_set_next(m, NULL);
+	size_t b = tr__dist_rin_size(m);
+	tr__dist_msg_set_next(m, NULL);
 	if (k->tail != NULL)
-		tr__msg_set_next(k->tail, m);
+		tr__dist_msg_set_next(k->tail, m);
 	else
 		k->head = m;
 	k->tail = m;
@@ -111,7 +111,7 @@ bool tr__flow_deliver(struct tr_node *n, struct tr__peer *p, tr_pid to,
 	if (rc != TR_EAGAIN) {
 		/* A dead or stale target: dropped, as a local send to it. */
 		for (uint32_t i = 0; i < k; i++)
-			tr__msg_free(msgs[i]);
+			tr__dist_msg_free(msgs[i]);
 		return false;
 	}
 	pthread_mutex_lock(&p->flow);
@@ -122,7 +122,7 @@ bool tr__flow_deliver(struct tr_node *n, struct tr__peer *p, tr_pid to,
 		 * than lose messages silently. */
 		if (tr__dist_inject_many_locked(n->rt, to, msgs, k) != TR_OK)
 			for (uint32_t i = 0; i < k; i++)
-				tr__msg_free(msgs[i]);
+				tr__dist_msg_free(msgs[i]);
 		return false;
 	}
 	for (uint32_t i = 0; i < k; i++)
@@ -284,20 +284,20 @@ static bool unpark(struct tr_node *n, struct tr__peer *p, tr_pid to, char *name)
 		uint32_t k = 0;
 		size_t b = 0;
 		for (tr_msg *m = pk->head; m != NULL && k < UNPARK_RUN;
-		     m = tr__msg_next(m)) {
+		     m = tr__dist_msg_next(m)) {
 			run[k++] = m;
-			b += tr__rin_size(m);
+			b += tr__dist_rin_size(m);
 		}
 		if (k == 0)
 			break;
-		tr_msg *rest = tr__msg_next(run[k - 1]);
+		tr_msg *rest = tr__dist_msg_next(run[k - 1]);
 		int rc = tr__dist_inject_bounded_locked(
 		    n->rt, to, run, k, n->recv_actor_max);
 		if (rc == TR_EAGAIN)
 			break; /* it asked to hear of the next drain */
 		if (rc != TR_OK)
 			for (uint32_t i = 0; i < k; i++)
-				tr__msg_free(run[i]);
+				tr__dist_msg_free(run[i]);
 		pk->head = rest;
 		if (rest == NULL)
 			pk->tail = NULL;
@@ -358,8 +358,8 @@ void tr__flow_drop(struct tr_node *n, struct tr__peer *p)
 		struct tr__park *pk = p->parks;
 		tr_msg *nx;
 		for (tr_msg *m = pk->head; m != NULL; m = nx) {
-			nx = tr__msg_next(m);
-			tr__msg_free(m);
+			nx = tr__dist_msg_next(m);
+			tr__dist_msg_free(m);
 		}
 		park_remove(p, pk);
 	}

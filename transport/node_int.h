@@ -35,7 +35,6 @@
 #include "hs.h"
 #include "node.h"
 #include "ratelog.h"
-#include "rt.h"
 #include "sp.h"
 #include "troupe.pb-c.h"
 #include "troupe/node.h"
@@ -257,6 +256,7 @@ struct tr_node {
 	uint8_t hs_key[TR__HS_KEY_LEN];
 	uint32_t tick_ms;
 	size_t max_frame, max_queue;
+	size_t max_msg; /* the runtime's payload limit (tr__dist_max_msg) */
 	char **urls;
 	size_t nurls;
 	char *tls_ca, *tls_cert, *tls_key; /* PEM text */

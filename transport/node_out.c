@@ -19,7 +19,7 @@
 
 static bool on_our_sched(struct tr_node *n)
 {
-	return tr__current != NULL && tr__current->rt == n->rt;
+	return tr__dist_in_turn(n->rt);
 }
 
 static bool q_push(struct tr__peer *p, nng_msg *m)
@@ -318,7 +318,7 @@ int tr__ask_send(struct tr_node *n, struct tr__peer *p, const Env *e,
 		tr__start_send(p, out);
 	if (rc != TR_OK)
 		return rc;
-	if (tr__current != NULL && tr__current->rt == n->rt)
+	if (on_our_sched(n))
 		/* The scheduler flushes at the turn's end. */
 		atomic_store_explicit(&p->dirty, 1, memory_order_relaxed);
 	else
@@ -367,7 +367,7 @@ static int answer_unreachable(
 	}
 	if (rc != TR_OK)
 		return rc;
-	tr__msg_free(m);
+	tr__dist_msg_free(m);
 	return TR_OK;
 }
 
@@ -493,7 +493,7 @@ static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
 		return answer_unreachable(n, p, to, m);
 	if (rc != TR_OK)
 		return rc;
-	tr__msg_free(m);
+	tr__dist_msg_free(m);
 	if (on_our_sched(n))
 		/* The scheduler calls flush at the end of this turn. */
 		atomic_store_explicit(&p->dirty, 1, memory_order_relaxed);
@@ -568,10 +568,11 @@ int tr__ctx_put(tr_ctx *ctx, struct tr_node *n, struct tr__peer *p, Env *e,
 		tr__start_send(p, out);
 	if (rc != TR_OK)
 		return rc;
-	if (ctx->s != NULL) {
+	if (tr__dist_turn_dirty(ctx)) {
+		/* The scheduler calls flush at the end of this turn. */
 		atomic_store_explicit(&p->dirty, 1, memory_order_relaxed);
-		ctx->s->dist_dirty = true;
 	} else {
+		/* No scheduler (a runtime being torn down): send now. */
 		tr__flush_peer(n, p, true);
 	}
 	return TR_OK;

@@ -253,8 +253,8 @@ void tr__peer_free(struct tr__peer *p)
 		p->parks = pk->next;
 		tr_msg *m = pk->head;
 		while (m != NULL) {
-			tr_msg *nm = tr__msg_next(m);
-			tr__msg_free(m);
+			tr_msg *nm = tr__dist_msg_next(m);
+			tr__dist_msg_free(m);
 			m = nm;
 		}
 		free(pk);

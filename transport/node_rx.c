@@ -19,7 +19,7 @@ static int deliver(struct tr_node *n, struct tr__peer *p, tr_pid to, tr_msg *m)
 		return TR_OK;
 	int rc = tr__dist_inject(n->rt, to, m);
 	if (rc != TR_OK)
-		tr__msg_free(m);
+		tr__dist_msg_free(m);
 	return rc;
 }
 
@@ -28,7 +28,7 @@ int tr__inject_sig(struct tr_node *n, struct tr__peer *p, tr_pid to,
     const tr_exit_info *info)
 {
 	tr_msg *m;
-	int rc = tr__msg_new_sys(&m, kind, info, info ? sizeof(*info) : 0);
+	int rc = tr__dist_msg_new(&m, kind, info, info ? sizeof(*info) : 0);
 	if (rc != TR_OK)
 		return rc;
 	m->sender = from;
@@ -47,7 +47,7 @@ int tr__inject_down(struct tr_node *n, struct tr__peer *p, tr_pid to,
 	info.ref = ref;
 	snprintf(info.text, sizeof(info.text), "%s", text ? text : "");
 	tr_msg *m;
-	int rc = tr__msg_new_sys(&m, TR_MSG_DOWN, &info, sizeof(info));
+	int rc = tr__dist_msg_new(&m, TR_MSG_DOWN, &info, sizeof(info));
 	if (rc != TR_OK)
 		return rc;
 	m->sender = target;
@@ -60,7 +60,7 @@ int tr__inject_msg(struct tr_node *n, tr_pid to, uint32_t type,
     const void *data, size_t size, tr_pid from, uint64_t ref, uint32_t flags)
 {
 	tr_msg *m;
-	int rc = tr__msg_new_sys(&m, type, data, size);
+	int rc = tr__dist_msg_new(&m, type, data, size);
 	if (rc != TR_OK)
 		return rc;
 	m->sender = from;
@@ -68,7 +68,7 @@ int tr__inject_msg(struct tr_node *n, tr_pid to, uint32_t type,
 	m->_flags |= flags;
 	rc = tr__dist_inject(n->rt, to, m);
 	if (rc != TR_OK)
-		tr__msg_free(m);
+		tr__dist_msg_free(m);
 	return rc;
 }
 
@@ -146,7 +146,7 @@ static void rx_inject(struct rx *r, tr_pid to, const char *name, uint32_t type,
     const void *data, size_t size, tr_pid from, uint64_t ref, uint32_t flags)
 {
 	tr_msg *m;
-	if (tr__msg_new_sys(&m, type, data, size) != TR_OK)
+	if (tr__dist_msg_new(&m, type, data, size) != TR_OK)
 		return;
 	m->sender = from;
 	m->ref = ref;
@@ -242,7 +242,7 @@ static void spawn_in(
 	if (tr_pid_is_none(from))
 		return;
 	const tr_behaviour *b =
-	    e->name != NULL ? tr__behaviour_find(n->rt, e->name) : NULL;
+	    e->name != NULL ? tr__dist_behaviour_find(n->rt, e->name) : NULL;
 	bool link = (e->flags & TR__ENV_LINK) != 0;
 	tr_pid pid = TR_PID_NONE;
 	int err = TR_ENOENT;
@@ -312,7 +312,7 @@ static void spawn_reply_in(
 static void rx_run(struct rx *r, tr_pid to, const char *name, const Env *e,
     tr_pid from, uint64_t ref, uint32_t flags)
 {
-	size_t max = r->n->rt->opts.max_msg_size;
+	size_t max = r->n->max_msg;
 	if (e->payload.len <= max)
 		rx_inject(r, to, name, e->type, e->payload.data, e->payload.len,
 		    from, ref, flags);

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "abi.h"
-#include "dist.h"
+#include "dist/dist.h"
 #include "mem/pool.h"
 #include "rt.h"
 

@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist.h"
+#include "dist/dist.h"
 #include "rt.h"
 
 enum { C_WAITING, C_RESOLVING, C_BACKOFF };

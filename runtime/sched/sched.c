@@ -33,7 +33,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "dist.h"
+#include "dist/dist.h"
 #include "rt.h"
 
 #define RUNNEXT_MAX 64u

@@ -1,8 +1,10 @@
 # Node tests (transport/node.c): multi-process tests that fork/exec the
-# test node program below.
+# test node program below. It uses the public API only and links the
+# shared libraries, as an application would, so that every multi-process
+# test runs its nodes on libtroupe-node.so over libtroupe.so.
 add_executable(troupe_test_node node_main.c)
 target_include_directories(troupe_test_node PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(troupe_test_node PRIVATE troupe_node Threads::Threads)
+target_link_libraries(troupe_test_node PRIVATE troupe::node Threads::Threads)
 
 troupe_dist_test(test_node dist 600 test_node.c)
 target_link_libraries(test_node PRIVATE nng::nng)
@@ -20,7 +22,7 @@ add_dependencies(test_node_guard troupe_test_node)
 
 # A node that sees another restart 100,000 times: memory, descriptors and
 # its table stay flat (TROUPE_CHURN sets the count).
-troupe_dist_test(test_node_churn dist 900 test_node_churn.c)
+troupe_dist_test_public(test_node_churn dist 900 test_node_churn.c)
 
 # The C examples of docs/distribution.md compile as plain C11, against the
 # public headers and the generated troupe/version.h.

@@ -3,6 +3,11 @@
  * process connect over ipc:// (in a fresh temp dir) with a shared cookie,
  * and an actor on one is called from the other through its registered
  * name. Exits 0 on success.
+ *
+ * run.sh builds it linked with the shared runtime and node layer together
+ * (CMake and pkg-config), where the runtimes started here are those of
+ * libtroupe.so and the nodes attach to them from libtroupe-node.so, and
+ * linked statically.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>

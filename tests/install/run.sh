@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Install test: installs a troupe build into a temporary prefix, then builds
 # and runs a small consumer against it twice, once through the CMake package
-# (find_package(troupe)) and once through pkg-config (troupe.pc).
+# (find_package(troupe)) and once through pkg-config (troupe.pc). When the
+# node layer is installed, a node consumer too, the same ways
+# (troupe::troupe with troupe::node, troupe::node_static, troupe-node.pc
+# shared and static); the shared ones must load libtroupe.so and
+# libtroupe-node.so from the prefix, one runtime between them.
 #
 # usage: run.sh BUILD_DIR CONSUMER_SOURCE_DIR [CONFIG]
 # env:   CMAKE_COMMAND (default: cmake), CC (default: cc)
@@ -22,6 +26,33 @@ step() { printf '\n-- %s\n' "$*"; }
 step "install $build_dir into $prefix"
 "$cmake" --install "$build_dir" --prefix "$prefix" ${config:+--config "$config"}
 
+# $1 loads libtroupe.so and libtroupe-node.so, both from the test prefix
+# (LD_LIBRARY_PATH or the build's RPATH), and no copy of either else.
+check_shared_node() {
+	local deps rt node
+	deps=$(ldd "$1")
+	rt=$(awk '$1 ~ /^libtroupe\.so/ { print $3 }' <<<"$deps")
+	node=$(awk '$1 ~ /^libtroupe-node\.so/ { print $3 }' <<<"$deps")
+	case $rt in
+	"$prefix"/*) ;;
+	*) echo "error: $1 loads libtroupe from '$rt', not the test prefix" >&2; exit 1 ;;
+	esac
+	case $node in
+	"$prefix"/*) ;;
+	*) echo "error: $1 loads libtroupe-node from '$node', not the test prefix" >&2; exit 1 ;;
+	esac
+	echo "$(basename "$1"): libtroupe = $rt, libtroupe-node = $node"
+}
+
+# A static node consumer carries its runtime: it loads neither library.
+check_static_node() {
+	if ldd "$1" | grep -q 'libtroupe'; then
+		echo "error: $1 is static but loads a troupe library:" >&2
+		ldd "$1" >&2
+		exit 1
+	fi
+}
+
 step "consumer via find_package(troupe)"
 "$cmake" -S "$src_dir" -B "$tmp/consumer" \
 	-DCMAKE_PREFIX_PATH="$prefix" \
@@ -37,9 +68,24 @@ esac
 "$tmp/consumer/consumer_static"
 if [ -e "$prefix"/*/cmake/troupe/troupe-node-targets.cmake ] ||
 	[ -n "$(find "$prefix" -name troupe-node-targets.cmake -print -quit)" ]; then
-	[ -x "$tmp/consumer/consumer_node" ] ||
+	have_node=1
+	[ -x "$tmp/consumer/consumer_node" ] && [ -x "$tmp/consumer/consumer_node_static" ] ||
 		{ echo "error: troupe::node is installed but was not found" >&2; exit 1; }
+	# The node library must not carry a runtime of its own: it exports its
+	# API (node.h) and takes the runtime's, distribution interface
+	# included, from libtroupe.so.
+	node_so=$(find "$prefix" -name 'libtroupe-node.so.*.*' -print -quit)
+	[ -n "$node_so" ] || { echo "error: libtroupe-node.so was not installed" >&2; exit 1; }
+	extra=$(nm -D --defined-only "$node_so" | awk '{ print $3 }' |
+		grep -v -E '^tr_(node_|send_remote_named$|spawn_remote$|monitor_node$)' || true)
+	[ -z "$extra" ] ||
+		{ printf 'error: %s exports more than node.h:\n%s\n' "$node_so" "$extra" >&2; exit 1; }
+	nm -D --undefined-only "$node_so" | grep -q ' tr__dist_attach$' ||
+		{ echo "error: $node_so does not take tr__dist_attach from libtroupe.so" >&2; exit 1; }
+	check_shared_node "$tmp/consumer/consumer_node"
 	"$tmp/consumer/consumer_node"
+	check_static_node "$tmp/consumer/consumer_node_static"
+	"$tmp/consumer/consumer_node_static"
 fi
 
 step "consumer via pkg-config"
@@ -63,5 +109,26 @@ case $loaded in
 *) echo "error: the consumer loads libtroupe from '$loaded', not the test prefix" >&2; exit 1 ;;
 esac
 "$tmp/consumer_pc"
+
+if [ -n "${have_node:-}" ]; then
+	step "node consumer via pkg-config"
+	pkg-config --print-errors --exists troupe-node
+	# shellcheck disable=SC2046
+	"$cc" -std=c11 -Wall -Wextra -Werror "$src_dir/node_main.c" -o "$tmp/consumer_node_pc" \
+		$(pkg-config --cflags --libs troupe-node)
+	check_shared_node "$tmp/consumer_node_pc"
+	"$tmp/consumer_node_pc"
+
+	step "static node consumer via pkg-config --static"
+	# The archives by name, and everything else they need from the .pc
+	# files' private fields (Requires.private, Libs.private).
+	static_libs=$(pkg-config --static --libs troupe-node |
+		sed -e 's/-ltroupe-node\b/-l:libtroupe-node.a/' -e 's/-ltroupe\b/-l:libtroupe.a/')
+	# shellcheck disable=SC2046,SC2086
+	"$cc" -std=c11 -Wall -Wextra -Werror "$src_dir/node_main.c" -o "$tmp/consumer_node_pc_static" \
+		$(pkg-config --cflags troupe-node) $static_libs
+	check_static_node "$tmp/consumer_node_pc_static"
+	"$tmp/consumer_node_pc_static"
+fi
 
 step "install test passed"
