@@ -31,14 +31,17 @@
 #include "troupe.pb-c.h"
 
 #define TICK_MS 100
+#define FLOOD_TICK_MS 500
+#define FLOOD_TICK_STR "500"
 #define WAIT_MS 10000
 #define MAX_CHILDREN 4
 #define T_INC 777u /* this node's incarnation */
 
 #include "node_env.h"
 
-/* This node with a known incarnation and a short handshake deadline. */
-static void guard_node_up(struct env *e)
+/* This node with a known incarnation and a short handshake deadline,
+ * ticking every `tick_ms`. */
+static void guard_node_up_tick(struct env *e, uint32_t tick_ms)
 {
 	char url[300];
 	url_for(e, url, sizeof(url), "tnode", false);
@@ -48,10 +51,15 @@ static void guard_node_up(struct env *e)
 	o.name = "tnode";
 	o.listen = listen;
 	o.cookie = "secret";
-	o.tick_ms = TICK_MS;
+	o.tick_ms = tick_ms;
 	o.incarnation = T_INC;
 	o.handshake_ms = 1000;
 	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_OK);
+}
+
+static void guard_node_up(struct env *e)
+{
+	guard_node_up_tick(e, TICK_MS);
 }
 
 static size_t pack(uint8_t **buf, const Troupe__Wire__Frame *f)
@@ -588,9 +596,12 @@ static const tr_behaviour flooder_b = {
 static void test_flood(void **state)
 {
 	struct env *e = *state;
-	guard_node_up(e);
-	const char *args[] = {
-	    "--recv-actor-max", "262144", "--recv-max", "8388608", NULL};
+	/* A failure-detection bound of 2 s on both sides: this is about
+	 * memory and order under a flood, and a loaded machine (the flooded
+	 * node spins on two cores) must not starve a 400 ms bound. */
+	guard_node_up_tick(e, FLOOD_TICK_MS);
+	const char *args[] = {"--recv-actor-max", "262144", "--recv-max",
+	    "8388608", "--tick", FLOOD_TICK_STR, NULL};
 	int k = child_start(e, "alpha", "secret", args, false);
 	assert_true(k >= 0);
 	assert_rc(
@@ -619,7 +630,13 @@ static void test_flood(void **state)
 		tt_sleep_ms(20);
 	}
 	tr_msg *m;
-	assert_rc(tr_port_recv(&m, e->port, WAIT_MS), TR_OK);
+	int drc = tr_port_recv(&m, e->port, WAIT_MS);
+	if (drc != TR_OK)
+		fail_msg("the flooder did not finish: %s, %llu sent, %llu "
+		         "refused",
+		    tr_is_alive(e->rt, fl) ? "alive" : "gone",
+		    (unsigned long long)f->seq,
+		    (unsigned long long)f->refused);
 	assert_int_equal(m->type, T_FLOOD_DONE);
 	uint64_t res[2];
 	memcpy(res, m->data, sizeof(res));
