@@ -58,7 +58,8 @@ int tr__pidc_parse(struct tr__pidc *v, const void *buf, size_t len)
 	/* Exactly one encoding: a shorter buffer is a truncated pid, a
 	 * longer one holds bytes nobody accounted for. Both are refused,
 	 * never read past `len`. */
-	if (b == NULL || tr_pid_encoded_size(b, len) != len)
+	size_t need = tr_pid_encoded_size(b, len);
+	if (need == 0 || need != len)
 		return TR_EINVAL;
 	size_t l = b[1];
 	if (l == 0 || memchr(b + HDR, '\0', l) != NULL)
