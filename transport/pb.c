@@ -9,7 +9,7 @@
 #include "pid_codec.h"
 #include "troupe/pb.h"
 
-/* ---- type tags ---------------------------------------------------------- */
+/* ---- type tags ----------------------------------------------------------- */
 
 uint32_t tr_pb_type(const ProtobufCMessageDescriptor *d)
 {
@@ -24,7 +24,7 @@ uint32_t tr_pb_type(const ProtobufCMessageDescriptor *d)
 	return TR_PB_TYPE_BASE + h % (TR_MSG_LOCAL_BASE - TR_PB_TYPE_BASE);
 }
 
-/* ---- packing -------------------------------------------------------------- */
+/* ---- packing ------------------------------------------------------------- */
 
 static bool is_msg(const ProtobufCMessage *msg)
 {
@@ -32,8 +32,8 @@ static bool is_msg(const ProtobufCMessage *msg)
 	       msg->descriptor->magic == PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC;
 }
 
-int tr_pb_msg(tr_msg **out, tr_runtime *rt, uint32_t type,
-    const ProtobufCMessage *msg)
+int tr_pb_msg(
+    tr_msg **out, tr_runtime *rt, uint32_t type, const ProtobufCMessage *msg)
 {
 	if (out == NULL)
 		return TR_EINVAL;
@@ -83,7 +83,7 @@ int tr_post_pb(
 	return rc;
 }
 
-/* ---- unpacking under a budget ------------------------------------------- */
+/* ---- unpacking under a budget -------------------------------------------- */
 
 /* Each block carries a header of this size (enough to keep what follows
  * aligned for any type), charged to the budget with the block. */
@@ -142,7 +142,8 @@ int tr_pb_unpack(ProtobufCMessage **out, const tr_msg *m,
 	ProtobufCAllocator a = {budget_alloc, block_free, &b};
 	/* The length is the message's, from the runtime (or the node's
 	 * frame), never from the bytes: protobuf-c reads no further. */
-	ProtobufCMessage *r = protobuf_c_message_unpack(desc, &a, m->size, m->data);
+	ProtobufCMessage *r =
+	    protobuf_c_message_unpack(desc, &a, m->size, m->data);
 	if (r == NULL)
 		return b.oom ? TR_ENOMEM : b.over ? TR_EMSGSIZE : TR_EINVAL;
 	*out = r;
@@ -155,7 +156,7 @@ void tr_pb_free(ProtobufCMessage *msg)
 		protobuf_c_message_free_unpacked(msg, &free_allocator);
 }
 
-/* ---- pids ------------------------------------------------------------------ */
+/* ---- pids ---------------------------------------------------------------- */
 
 int tr_pb_pid_set(Troupe__Pid *out, char *name, tr_node *node, tr_pid pid)
 {
@@ -182,12 +183,11 @@ int tr_pb_pid_get(tr_pid *pid, tr_node *node, const Troupe__Pid *in)
 {
 	if (pid != NULL)
 		*pid = TR_PID_NONE;
-	if (pid == NULL || in == NULL || in->base.descriptor !=
-	    &troupe__pid__descriptor || in->node == NULL)
+	if (pid == NULL || in == NULL ||
+	    in->base.descriptor != &troupe__pid__descriptor || in->node == NULL)
 		return TR_EINVAL;
-	struct tr__pidc v = {
-	    in->node, strnlen(in->node, TR_NODE_NAME_MAX + 1), in->incarnation,
-	    in->slot, in->gen};
+	struct tr__pidc v = {in->node, strnlen(in->node, TR_NODE_NAME_MAX + 1),
+	    in->incarnation, in->slot, in->gen};
 	uint8_t buf[TR_PID_ENCODED_MAX];
 	size_t len;
 	if (tr__pidc_write(&v, buf, sizeof(buf), &len) != TR_OK)

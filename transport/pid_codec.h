@@ -25,7 +25,8 @@ struct tr__pidc {
  * length into `*len`. TR_EINVAL when `v` has a name of a bad length, an
  * incarnation or a generation of 0; TR_EMSGSIZE (with *len the size
  * needed) when cap is too small. */
-int tr__pidc_write(const struct tr__pidc *v, void *buf, size_t cap, size_t *len);
+int tr__pidc_write(
+    const struct tr__pidc *v, void *buf, size_t cap, size_t *len);
 
 /* Parses exactly `len` bytes at `buf`. TR_EINVAL on anything that is not
  * one whole, valid version-1 encoding (troupe/pid.h). */

@@ -61,11 +61,11 @@ TR_API uint32_t tr_pb_type(const ProtobufCMessageDescriptor *desc);
 
 /* Packs `msg` once, straight into a new message of tag `type`
  * (TR_PB_TYPE_AUTO: tr_pb_type(msg->descriptor)), for tr_send_msg or
- * tr_post_msg; on TR_OK the caller owns *out (tr_msg_free). Errors: TR_EINVAL (NULL, not a message, a type of the
- * runtime's), TR_EMSGSIZE (the packed size is above the runtime's
- * max_msg_size), TR_ENOMEM. */
-TR_API int tr_pb_msg(tr_msg **out, tr_runtime *rt, uint32_t type,
-    const ProtobufCMessage *msg);
+ * tr_post_msg; on TR_OK the caller owns *out (tr_msg_free). Errors: TR_EINVAL
+ * (NULL, not a message, a type of the runtime's), TR_EMSGSIZE (the packed size
+ * is above the runtime's max_msg_size), TR_ENOMEM. */
+TR_API int tr_pb_msg(
+    tr_msg **out, tr_runtime *rt, uint32_t type, const ProtobufCMessage *msg);
 
 /* Sends `msg`, packed once into the message that is sent (no second
  * copy), with tag `type` (TR_PB_TYPE_AUTO as for tr_pb_msg) from the
@@ -102,8 +102,8 @@ TR_API void tr_pb_free(ProtobufCMessage *msg);
  * form of `pid` as this node names it: out->node then points to `name`,
  * a buffer of TR_NODE_NAME_MAX + 1 bytes of the caller's that must live as
  * long as `out` is used (packed). Errors: as tr_pid_encode. */
-TR_API int tr_pb_pid_set(Troupe__Pid *out, char *name, tr_node *node,
-    tr_pid pid);
+TR_API int tr_pb_pid_set(
+    Troupe__Pid *out, char *name, tr_node *node, tr_pid pid);
 
 /* The pid of this node that `in` means, as tr_pid_decode gives it
  * (errors included: TR_ENOPROC for a stale pid, TR_EINVAL for NULL, an

@@ -57,7 +57,8 @@ static void relay(tr_ctx *ctx, tr_node *node, const tr_msg *m)
 	unsigned char buf[TT_RELAY_MAX * TR_PID_ENCODED_MAX];
 	size_t len = 0, l;
 	for (int i = 1; i < n && rc == TR_OK; i++, len += l)
-		rc = tr_pid_encode(buf + len, sizeof(buf) - len, &l, node, pids[i]);
+		rc = tr_pid_encode(
+		    buf + len, sizeof(buf) - len, &l, node, pids[i]);
 	if (rc == TR_OK)
 		rc = tr_send(ctx, pids[0], TT_RELAY, buf, len);
 	if (rc != TR_OK)
@@ -82,7 +83,8 @@ static void job(tr_ctx *ctx, tr_node *node, const tr_msg *m)
 	Troupe__Pid me, others[TT_RELAY_MAX], *op[TT_RELAY_MAX];
 	char names[TT_RELAY_MAX + 1][TR_NODE_NAME_MAX + 1];
 	if (rc == TR_OK)
-		rc = tr_pb_pid_set(&me, names[TT_RELAY_MAX], node, tr_self(ctx));
+		rc =
+		    tr_pb_pid_set(&me, names[TT_RELAY_MAX], node, tr_self(ctx));
 	out.reply_to = &me;
 	for (size_t i = 0; i < in->n_others && i < TT_RELAY_MAX && rc == TR_OK;
 	     i++) {

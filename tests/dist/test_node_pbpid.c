@@ -63,8 +63,8 @@ static int start_node(struct env *e, const char *name, const char *connect)
 	int k = child_start(e, name, "secret", connect ? args : NULL, false);
 	assert_true(k >= 0);
 	char peer[TR_NODE_NAME_MAX + 1];
-	assert_rc(tr_node_connect(e->node, e->kids[k].url, WAIT_MS, peer),
-	    TR_OK);
+	assert_rc(
+	    tr_node_connect(e->node, e->kids[k].url, WAIT_MS, peer), TR_OK);
 	assert_string_equal(peer, name);
 	return k;
 }
@@ -72,7 +72,8 @@ static int start_node(struct env *e, const char *name, const char *connect)
 static tr_pid relay_of(struct env *e, const char *node)
 {
 	tr_pid pid;
-	assert_rc(tr_node_whereis(&pid, e->node, node, "relay", WAIT_MS), TR_OK);
+	assert_rc(
+	    tr_node_whereis(&pid, e->node, node, "relay", WAIT_MS), TR_OK);
 	return pid;
 }
 
@@ -382,7 +383,8 @@ int main(void)
 	cmocka_unit_test_setup_teardown(fn, setup_ipc, teardown),              \
 	    cmocka_unit_test_setup_teardown(fn, setup_tcp, teardown)
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_pid_local, setup_ipc, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_pid_local, setup_ipc, teardown),
 	    cmocka_unit_test_setup_teardown(test_pb_local, setup_ipc, teardown),
 	    BOTH(test_pid_travels),
 	    BOTH(test_pid_third_node),

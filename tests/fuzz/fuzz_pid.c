@@ -21,8 +21,8 @@
 #define NO_COVERAGE __attribute__((no_sanitize("coverage")))
 
 /* The reference: whether `b` is one whole, valid version-1 encoding. */
-NO_COVERAGE static bool reference(const uint8_t *b, size_t n, uint64_t *inc,
-    uint32_t *slot, uint32_t *gen)
+NO_COVERAGE static bool reference(
+    const uint8_t *b, size_t n, uint64_t *inc, uint32_t *slot, uint32_t *gen)
 {
 	if (n < 2 || b[0] != 1 || b[1] == 0 || n != 18u + b[1])
 		return false;

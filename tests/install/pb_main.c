@@ -52,8 +52,8 @@ int main(void)
 		     tr_pb_unpack(&pm, m, &shop__order__descriptor, 4096) ==
 		         TR_OK &&
 		     strcmp(((Shop__Order *)pm)->item, "tea") == 0 &&
-		     tr_pb_pid_get(&back, node, ((Shop__Order *)pm)->reply_to) ==
-		         TR_OK &&
+		     tr_pb_pid_get(
+		         &back, node, ((Shop__Order *)pm)->reply_to) == TR_OK &&
 		     tr_pid_eq(back, tr_port_pid(port));
 		tr_pb_free(pm);
 		tr_msg_free(m);
