@@ -90,8 +90,9 @@ TR_API int tr_post_pb(
  * compare m->type with tr_pb_type(desc) (or the tag agreed on) first.
  * Errors (*out is NULL): TR_EINVAL (NULL arguments, budget 0, a desc that
  * is not a message descriptor, or bytes that are not a valid message of
- * that type: a malformed payload), TR_EMSGSIZE (the budget is too small
- * for this payload), TR_ENOMEM (the system is out of memory). */
+ * that type: a malformed payload), TR_EMSGSIZE (the budget ran out: too
+ * small for this payload, or hit before the bytes proved malformed), TR_ENOMEM
+ * (the system is out of memory). */
 TR_API int tr_pb_unpack(ProtobufCMessage **out, const tr_msg *m,
     const ProtobufCMessageDescriptor *desc, size_t budget);
 
