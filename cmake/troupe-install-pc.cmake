@@ -2,14 +2,14 @@
 # Included from an install(CODE) rule, so CMAKE_INSTALL_PREFIX is the prefix
 # being installed to right now. The caller sets TROUPE_PC_IN (the template),
 # TROUPE_PC_NAME (the file's name without .pc), TROUPE_PC_WORK,
-# TROUPE_PC_LIBDIR, TROUPE_PC_INCLUDEDIR, TROUPE_PC_VERSION and, for
+# TROUPE_PC_LIBDIR, TROUPE_PC_INCLUDEDIR, TROUPE_PC_DATADIR, TROUPE_PC_VERSION and, for
 # templates that use it, TROUPE_PC_LIBS_PRIVATE.
 
 set(TROUPE_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
 
 # GNUInstallDirs dirs are usually relative to the prefix; keep them so in the
 # .pc file, so that a relocated tree can be fixed by editing one line.
-foreach(kind LIBDIR INCLUDEDIR)
+foreach(kind LIBDIR INCLUDEDIR DATADIR)
   if(IS_ABSOLUTE "${TROUPE_PC_${kind}}")
     set(TROUPE_PC_${kind}_ABS "${TROUPE_PC_${kind}}")
   else()

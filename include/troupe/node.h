@@ -15,7 +15,9 @@
  * payload, so a pid received from one node reaches its actor from any node
  * that is connected to the actor's node. A tr_pid's `node` field is a local
  * index into this node's table of peers: copy pids freely within a process,
- * but do not write their raw bytes into payloads bound for other nodes.
+ * but do not write their raw bytes into payloads bound for other nodes;
+ * put them there with tr_pid_encode (troupe/pid.h), or as a troupe.Pid in
+ * a protobuf message (troupe/pb.h).
  * Message types that are local-only (tr_msg_type_local) never cross.
  *
  * Flow control: a sender's queue for a peer is bounded (max_queue: sends

@@ -4,7 +4,8 @@
 # (find_package(troupe)) and once through pkg-config (troupe.pc). When the
 # node layer is installed, a node consumer too, the same ways
 # (troupe::troupe with troupe::node, troupe::node_static, troupe-node.pc
-# shared and static); the shared ones must load libtroupe.so and
+# shared and static) and a protobuf payload consumer whose .proto imports
+# the installed troupe/pid.proto; the shared ones must load libtroupe.so and
 # libtroupe-node.so from the prefix, one runtime between them.
 #
 # usage: run.sh BUILD_DIR CONSUMER_SOURCE_DIR [CONFIG]
@@ -72,12 +73,12 @@ if [ -e "$prefix"/*/cmake/troupe/troupe-node-targets.cmake ] ||
 	[ -x "$tmp/consumer/consumer_node" ] && [ -x "$tmp/consumer/consumer_node_static" ] ||
 		{ echo "error: troupe::node is installed but was not found" >&2; exit 1; }
 	# The node library must not carry a runtime of its own: it exports its
-	# API (node.h) and takes the runtime's, distribution interface
+	# API (node.h, pid.h, pb.h and the generated code of troupe/pid.proto) and takes the runtime's, distribution interface
 	# included, from libtroupe.so.
 	node_so=$(find "$prefix" -name 'libtroupe-node.so.*.*' -print -quit)
 	[ -n "$node_so" ] || { echo "error: libtroupe-node.so was not installed" >&2; exit 1; }
 	extra=$(nm -D --defined-only "$node_so" | awk '{ print $3 }' |
-		grep -v -E '^tr_(node_|send_remote_named$|spawn_remote$|monitor_node$)' || true)
+		grep -v -E '^tr_(node_|send_remote_named$|spawn_remote$|monitor_node$|pid_(encode|decode|encoded_size)$|(send|post)_pb$|pb_)|^troupe__pid__' || true)
 	[ -z "$extra" ] ||
 		{ printf 'error: %s exports more than node.h:\n%s\n' "$node_so" "$extra" >&2; exit 1; }
 	nm -D --undefined-only "$node_so" | grep -q ' tr__dist_attach$' ||
@@ -86,6 +87,8 @@ if [ -e "$prefix"/*/cmake/troupe/troupe-node-targets.cmake ] ||
 	"$tmp/consumer/consumer_node"
 	check_static_node "$tmp/consumer/consumer_node_static"
 	"$tmp/consumer/consumer_node_static"
+	check_shared_node "$tmp/consumer/consumer_pb"
+	"$tmp/consumer/consumer_pb"
 fi
 
 step "consumer via pkg-config"
@@ -129,6 +132,17 @@ if [ -n "${have_node:-}" ]; then
 		$(pkg-config --cflags troupe-node) $static_libs
 	check_static_node "$tmp/consumer_node_pc_static"
 	"$tmp/consumer_node_pc_static"
+
+	step "protobuf payload consumer via pkg-config (protodir)"
+	mkdir -p "$tmp/pbgen"
+	protoc-c --proto_path="$(pkg-config --variable=protodir troupe-node)" \
+		--proto_path="$src_dir" --c_out="$tmp/pbgen" "$src_dir/order.proto"
+	# shellcheck disable=SC2046
+	"$cc" -std=c11 -Wall -Wextra -Werror -I"$tmp/pbgen" "$src_dir/pb_main.c" \
+		"$tmp/pbgen/order.pb-c.c" -o "$tmp/consumer_pb_pc" \
+		$(pkg-config --cflags --libs troupe-node libprotobuf-c)
+	check_shared_node "$tmp/consumer_pb_pc"
+	"$tmp/consumer_pb_pc"
 fi
 
 step "install test passed"
