@@ -36,6 +36,14 @@
  * lost; per-pair order is kept. A restarted peer has a new incarnation:
  * its old pids are stale everywhere (links and monitors to them: noproc).
  *
+ * Clusters: a node joins by knowing one member. Pairs tell each other
+ * which nodes they are connected to, and each connects to those it is not
+ * (transitive connect; connect_all); seeds (seeds, TROUPE_SEEDS, a
+ * tr_node_seed_source) are dialled at start; a lost peer is redialled
+ * with backoff (100 ms doubling to 5 s, jittered; reconnect) and
+ * forgotten after 60 s without a connect. tr_node_list is nodes().
+ * docs/distribution.md, "Clusters", has the bounds.
+ *
  * No nng or protobuf-c type appears here. One node per runtime.
  */
 #ifndef TROUPE_NODE_H
