@@ -533,7 +533,7 @@ int64_t tr__mesh_tick_locked(struct tr_node *n, int64_t now)
 			member_remove(n, i--); /* stopped for good */
 			continue;
 		}
-		if (m->next_ms == INT64_MAX)
+		if (m->next_ms == INT64_MAX || m->nurls == 0)
 			continue;
 		if (now < m->next_ms) {
 			due = m->next_ms < due ? m->next_ms : due;
