@@ -323,6 +323,82 @@ static void test_monitor_reports_up(void **state)
 	tr_port_close(mon);
 }
 
+/* TROUPE_SEEDS, read by the children at their start (they inherit this
+ * process's environment). */
+static void test_seeds_from_env(void **state)
+{
+	struct env *e = *state;
+	assert_rc(node_up(e, "tnode", false), TR_OK);
+	assert_int_equal(setenv("TROUPE_SEEDS",
+	                     tr_node_listen_url(e->node, 0), 1),
+	    0);
+	int a = child_start(e, "n1", "secret", NULL, false);
+	int b = child_start(e, "n2", "secret", NULL, false);
+	unsetenv("TROUPE_SEEDS");
+	assert_true(a >= 0 && b >= 0);
+	assert_true(wait_mesh(e, kid_names, 2, 2, 2, WAIT_MS));
+}
+
+struct src_arg {
+	const char *url;
+	int calls;
+};
+
+static int src_resolve(void *user, tr_node_seed_add_fn *add, void *sink)
+{
+	struct src_arg *a = user;
+	a->calls++;
+	add(sink, "not a url"); /* ignored */
+	add(sink, a->url);
+	return TR_OK;
+}
+
+static const tr_node_seed_source test_src = {src_resolve, 200};
+
+/* A seed source of the caller's (what a DNS source would be): asked at
+ * start and then periodically, its URLs dialled. */
+static void test_seed_source(void **state)
+{
+	struct env *e = *state;
+	int k = child_start(e, "n1", "secret", NULL, false);
+	assert_true(k >= 0);
+	char url[300];
+	url_for(e, url, sizeof(url), "tnode", false);
+	const char *listen[2] = {url, NULL};
+	struct src_arg arg = {e->kids[k].url, 0};
+	tr_node_opts o;
+	tr_node_opts_init(&o);
+	o.name = "tnode";
+	o.listen = listen;
+	o.cookie = "secret";
+	o.tick_ms = TICK_MS;
+	o.seed_source = &test_src;
+	o.seed_user = &arg;
+	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_OK);
+	int64_t end = now_ms() + WAIT_MS;
+	while (here_count(e) != 1 && now_ms() < end)
+		usleep(50 * 1000);
+	assert_int_equal(here_count(e), 1);
+	usleep(5 * 200 * 1000);
+	tr_node_stats st;
+	tr_node_stats_init(&st);
+	assert_rc(tr_node_stats_get(&st, e->node), TR_OK);
+	assert_int_equal(st.members_known, 2); /* the seed URL and n1 */
+	tr_node_stop(e->node); /* the source is read until the stop */
+	e->node = NULL;
+	assert_true(arg.calls >= 2);
+
+	/* Bad seeds are refused at the start. */
+	const char *bad[] = {"", NULL};
+	o.seed_source = NULL;
+	o.seeds = bad;
+	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_EINVAL);
+	o.seeds = NULL;
+	o.connect_all = 7;
+	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_EINVAL);
+	e->node = NULL;
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -335,6 +411,8 @@ int main(void)
 	    BOTH(test_kill_and_restart),
 	    BOTH(test_transient_loss),
 	    BOTH(test_monitor_reports_up),
+	    BOTH(test_seeds_from_env),
+	    BOTH(test_seed_source),
 	};
 	if (getenv("TT_NODE_FILTER") != NULL)
 		cmocka_set_test_filter(getenv("TT_NODE_FILTER"));
