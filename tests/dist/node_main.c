@@ -27,8 +27,9 @@
  *
  * --seed gives seed URLs (tr_node_opts.seeds, up to 8), --connect-all 0
  * and --reconnect 0 turn transitive connect and reconnecting off. An
- * actor "nodes" answers TT_NODES with the nodes connected
- * (test_node_proto.h).
+ * actor "nodes" answers TT_NODES with the nodes connected, and
+ * "nodemon" TT_NODE_EVENTS with the NODEUPs and NODEDOWNs it saw of a
+ * node (test_node_proto.h).
  *
  * With --probe it also registers an actor "probe" (test_node_proto.h) for
  * tests of pids passed on between nodes; the probe also registers and
@@ -122,6 +123,70 @@ static int nodes_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour nodes_b = {"nodes", NULL, nodes_handle, NULL};
+
+/* "nodemon": NODEUP / NODEDOWN counted per node name (a few nodes). */
+#define NODEMON_MAX 16
+struct nodemon {
+	char name[NODEMON_MAX][TR_NODE_NAME_MAX + 1];
+	struct tt_node_events ev[NODEMON_MAX];
+	int n;
+};
+
+static struct tt_node_events *nodemon_of(struct nodemon *s, const char *name)
+{
+	for (int i = 0; i < s->n; i++)
+		if (strcmp(s->name[i], name) == 0)
+			return &s->ev[i];
+	if (s->n == NODEMON_MAX)
+		return NULL;
+	snprintf(s->name[s->n], sizeof(s->name[0]), "%s", name);
+	memset(&s->ev[s->n], 0, sizeof(s->ev[0]));
+	return &s->ev[s->n++];
+}
+
+static int nodemon_init(tr_ctx *ctx, void *arg, void **state)
+{
+	(void)arg;
+	struct nodemon *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return TR_ENOMEM;
+	*state = s;
+	return tr_monitor_node(ctx, NULL, true);
+}
+
+static int nodemon_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	struct nodemon *s = state;
+	tr_node_event ev;
+	if ((m->type == TR_MSG_NODEUP || m->type == TR_MSG_NODEDOWN) &&
+	    m->size >= sizeof(ev.node)) {
+		memcpy(ev.node, m->data, sizeof(ev.node));
+		ev.node[TR_NODE_NAME_MAX] = '\0';
+		struct tt_node_events *c = nodemon_of(s, ev.node);
+		if (c != NULL) {
+			c->ups += m->type == TR_MSG_NODEUP;
+			c->downs += m->type == TR_MSG_NODEDOWN;
+		}
+	} else if (m->type == TT_NODE_EVENTS && m->ref != 0) {
+		char name[TR_NODE_NAME_MAX + 1];
+		size_t l = m->size < TR_NODE_NAME_MAX ? m->size : TR_NODE_NAME_MAX;
+		memcpy(name, m->data, l);
+		name[l] = '\0';
+		struct tt_node_events z = {0, 0}, *c = nodemon_of(s, name);
+		(void)tr_reply(ctx, m, TT_NODE_EVENTS, c ? c : &z, sizeof(z));
+	}
+	return 0;
+}
+
+static void nodemon_terminate(tr_ctx *ctx, void *state, int reason)
+{
+	(void)ctx;
+	(void)reason;
+	free(state);
+}
+
+static const tr_behaviour nodemon_b = {
+    "nodemon", nodemon_init, nodemon_handle, nodemon_terminate};
 static const tr_behaviour crasher_b = {"crasher", echo_init, echo_handle, NULL};
 
 /* ---- the probe (--probe) ------------------------------------------------ */
@@ -369,6 +434,10 @@ int main(int argc, char **argv)
 	tr_pid nodes_pid;
 	if (tr_spawn(&nodes_pid, rt, &nodes_b, NULL, NULL) != TR_OK ||
 	    tr_register(rt, "nodes", nodes_pid) != TR_OK)
+		return 1;
+	tr_pid nodemon_pid;
+	if (tr_spawn(&nodemon_pid, rt, &nodemon_b, NULL, NULL) != TR_OK ||
+	    tr_register(rt, "nodemon", nodemon_pid) != TR_OK)
 		return 1;
 	tr_pid probe_pid;
 	if (probe && (tr_spawn(&probe_pid, rt, &probe_b, NULL, NULL) != TR_OK ||

@@ -7,8 +7,8 @@
  *   node ends up connected to the four others (tr_node_list here, the
  *   "nodes" actor of each child there); tr_node_list's fields.
  * - --connect-all 0 keeps the cluster a star.
- * - A member killed with SIGKILL: one NODEDOWN here, and it leaves the
- *   survivors' lists; restarted with the same name (a new incarnation),
+ * - A member killed with SIGKILL: one NODEDOWN here and on each survivor,
+ *   and it leaves the survivors' lists; restarted with the same name (a new incarnation),
  *   it is reconnected to everyone by itself, with one NODEUP here.
  * - A transient loss (SIGSTOP past the failure-detection bound, SIGCONT):
  *   reconnected by itself, one NODEDOWN and one NODEUP, with reasons.
@@ -69,6 +69,25 @@ static void child_nodes(struct env *e, const char *name, char *buf, size_t cap)
 	memcpy(buf, r->data, l);
 	buf[l] = '\0';
 	tr_msg_free(r);
+}
+
+/* What child `name`'s nodemon saw of node `of`; {~0, ~0} if it cannot be
+ * asked. */
+static struct tt_node_events child_events(
+    struct env *e, const char *name, const char *of)
+{
+	struct tt_node_events ev = {UINT32_MAX, UINT32_MAX};
+	tr_pid pid;
+	if (tr_node_whereis(&pid, e->node, name, "nodemon", 2000) != TR_OK)
+		return ev;
+	tr_msg *r;
+	if (tr_call(&r, e->rt, pid, TT_NODE_EVENTS, of, strlen(of), 2000) !=
+	    TR_OK)
+		return ev;
+	if (r->size == sizeof(ev))
+		memcpy(&ev, r->data, sizeof(ev));
+	tr_msg_free(r);
+	return ev;
 }
 
 static size_t lines(const char *s)
@@ -256,6 +275,13 @@ static void test_kill_and_restart(void **state)
 	count_events(mon, "n2", QUIET_MS, &up, &down);
 	assert_int_equal(up, 0);
 	assert_int_equal(down, 0);
+	/* On each survivor too: n2 went down once and came up twice (its
+	 * first run, and the restart). */
+	for (int i = 0; i < 2; i++) {
+		struct tt_node_events c = child_events(e, surv[i], "n2");
+		assert_int_equal(c.downs, 1);
+		assert_int_equal(c.ups, 2);
+	}
 	tr_port_close(mon);
 }
 
