@@ -293,8 +293,8 @@ void tr__mesh_up_locked(struct tr_node *n, struct tr__peer *p)
 		if (m->seed && m->name[0] == '\0') {
 			for (size_t j = 0; j < p->nlisten; j++)
 				if (strcmp(p->listen[j], m->urls[0]) == 0)
-					snprintf(m->name, sizeof(m->name),
-					    "%s", p->name);
+					snprintf(m->name, sizeof(m->name), "%s",
+					    p->name);
 		}
 		if (strcmp(m->name, p->name) != 0)
 			continue;
@@ -449,8 +449,8 @@ void tr__mesh_gossip_in(struct tr_node *n, struct tr__peer *p, const Env *e)
 	if (!n->mesh.connect_all)
 		return;
 	Troupe__Wire__Members *ms = (Troupe__Wire__Members *)tr__pb_decode(
-	    &troupe__wire__members__descriptor, e->payload.data,
-	    e->payload.len, tr__decode_budget(e->payload.len));
+	    &troupe__wire__members__descriptor, e->payload.data, e->payload.len,
+	    tr__decode_budget(e->payload.len));
 	if (ms == NULL) {
 		atomic_fetch_add_explicit(&n->n_bad, 1, memory_order_relaxed);
 		return;
@@ -550,7 +550,8 @@ int64_t tr__mesh_tick_locked(struct tr_node *n, int64_t now)
 		const char *url = m->urls[m->next_url++ % m->nurls];
 		uint32_t hs = 0;
 		int rc = tr__node_dial_locked(n, url, &hs);
-		atomic_fetch_add_explicit(&ms->n_dials, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &ms->n_dials, 1, memory_order_relaxed);
 		m = &ms->v[i];
 		if (rc == TR_OK && hs != 0) {
 			m->dial = hs;

@@ -8,8 +8,8 @@
  *   "nodes" actor of each child there); tr_node_list's fields.
  * - --connect-all 0 keeps the cluster a star.
  * - A member killed with SIGKILL: one NODEDOWN here and on each survivor,
- *   and it leaves the survivors' lists; restarted with the same name (a new incarnation),
- *   it is reconnected to everyone by itself, with one NODEUP here.
+ *   and it leaves the survivors' lists; restarted with the same name (a new
+ * incarnation), it is reconnected to everyone by itself, with one NODEUP here.
  * - A transient loss (SIGSTOP past the failure-detection bound, SIGCONT):
  *   reconnected by itself, one NODEDOWN and one NODEUP, with reasons.
  * - Node monitors on a port; a subscription to every node reports the
@@ -122,8 +122,8 @@ static int start_kids(struct env *e, int k, const char *extra)
 {
 	const char *seed = tr_node_listen_url(e->node, 0);
 	for (int i = 0; i < k; i++) {
-		const char *args[] = {"--seed", seed, extra ? "--connect-all" : NULL,
-		    extra, NULL};
+		const char *args[] = {"--seed", seed,
+		    extra ? "--connect-all" : NULL, extra, NULL};
 		if (child_start(e, kid_names[i], "secret", args, false) < 0)
 			return -1;
 	}
@@ -172,8 +172,8 @@ static bool wait_event(tr_port *port, uint32_t type, const char *name,
 {
 	int64_t end = now_ms() + ms;
 	uint32_t t;
-	while (now_ms() < end &&
-	       (t = next_event(port, end - now_ms(), out)) != 0)
+	while (
+	    now_ms() < end && (t = next_event(port, end - now_ms(), out)) != 0)
 		if (t == type && strcmp(out->node, name) == 0)
 			return true;
 	return false;
@@ -355,9 +355,8 @@ static void test_seeds_from_env(void **state)
 {
 	struct env *e = *state;
 	assert_rc(node_up(e, "tnode", false), TR_OK);
-	assert_int_equal(setenv("TROUPE_SEEDS",
-	                     tr_node_listen_url(e->node, 0), 1),
-	    0);
+	assert_int_equal(
+	    setenv("TROUPE_SEEDS", tr_node_listen_url(e->node, 0), 1), 0);
 	int a = child_start(e, "n1", "secret", NULL, false);
 	int b = child_start(e, "n2", "secret", NULL, false);
 	unsetenv("TROUPE_SEEDS");

@@ -75,8 +75,8 @@ static void gossip(struct fx *f, const char *prefix, uint32_t k, bool urls)
 		troupe__wire__member__init(&mv[i]);
 		troupe__wire__node_id__init(&idv[i]);
 		snprintf(names[i], sizeof(names[i]), "%s%u", prefix, i);
-		snprintf(us[i], sizeof(us[i]), "ipc://%s/%s.sock", f->dir,
-		    names[i]);
+		snprintf(
+		    us[i], sizeof(us[i]), "ipc://%s/%s.sock", f->dir, names[i]);
 		up[i] = us[i];
 		idv[i].name = names[i];
 		idv[i].incarnation = 1;
@@ -90,8 +90,8 @@ static void gossip(struct fx *f, const char *prefix, uint32_t k, bool urls)
 	ms.n_members = k;
 	uint8_t *buf;
 	size_t len;
-	assert_rc(tr__pb_encode(&buf, &len, (const ProtobufCMessage *)&ms),
-	    TR_OK);
+	assert_rc(
+	    tr__pb_encode(&buf, &len, (const ProtobufCMessage *)&ms), TR_OK);
 	Env e = TROUPE__WIRE__ENVELOPE__INIT;
 	e.control = TROUPE__WIRE__CONTROL__CONTROL_MEMBERS;
 	e.payload.data = buf;
@@ -140,8 +140,8 @@ static void test_bounds(void **state)
 	}
 	st = stats(&f);
 	assert_int_equal(st.members_known, TR__MESH_MAX);
-	assert_int_equal(st.members_refused,
-	    72 + (TR__MESH_GOSSIP_MAX * 10 - TR__MESH_MAX));
+	assert_int_equal(
+	    st.members_refused, 72 + (TR__MESH_GOSSIP_MAX * 10 - TR__MESH_MAX));
 
 	/* The dials to nowhere go on with backoff; nothing grows. */
 	usleep(1500 * 1000);
@@ -174,8 +174,8 @@ static void test_skipped(void **state)
 	ms.n_members = 1;
 	uint8_t *buf;
 	size_t len;
-	assert_rc(tr__pb_encode(&buf, &len, (const ProtobufCMessage *)&ms),
-	    TR_OK);
+	assert_rc(
+	    tr__pb_encode(&buf, &len, (const ProtobufCMessage *)&ms), TR_OK);
 	Env e = TROUPE__WIRE__ENVELOPE__INIT;
 	e.control = TROUPE__WIRE__CONTROL__CONTROL_MEMBERS;
 	e.payload.data = buf;
