@@ -59,11 +59,18 @@ bool tr__node_name_ok(const char *s)
 }
 
 /* Node lock held. Subscriptions of actors that are gone are dropped. */
-void tr__node_event_locked(struct tr_node *n, uint32_t type, const char *name)
+static void event_fill(tr_node_event *ev, const char *name, const char *why)
+{
+	memset(ev, 0, sizeof(*ev));
+	snprintf(ev->node, sizeof(ev->node), "%s", name);
+	snprintf(ev->reason, sizeof(ev->reason), "%s", why);
+}
+
+void tr__node_event_locked(struct tr_node *n, uint32_t type, const char *name,
+    const char *reason)
 {
 	tr_node_event ev;
-	memset(&ev, 0, sizeof(ev));
-	snprintf(ev.node, sizeof(ev.node), "%s", name);
+	event_fill(&ev, name, reason);
 	for (uint32_t i = 0; i < n->nnmons;) {
 		struct tr__nmon *w = &n->nmons[i];
 		if (w->name != NULL && strcmp(w->name, name) != 0) {
@@ -140,6 +147,7 @@ static void node_free(struct tr_node *n)
 		}
 	}
 	tr__hs_free(n->hs);
+	tr__mesh_fini(n);
 	for (uint32_t i = 0; i < n->nnmons; i++)
 		free(n->nmons[i].name);
 	free(n->nmons);
@@ -323,6 +331,8 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *uopts)
 		n->park_max = n->recv_max;
 	if (rc == TR_OK)
 		rc = node_setup(n, opts);
+	if (rc == TR_OK)
+		rc = tr__mesh_init(n, opts);
 	if (rc == TR_OK &&
 	    pthread_create(&n->ticker, NULL, tr__ticker_main, n) != 0)
 		rc = TR_ENOMEM;
@@ -404,6 +414,7 @@ int tr_node_stats_get(tr_node_stats *out, tr_node *n)
 	st->conns_closed_cap = ss.closed_cap;
 	st->conns_refused = ss.refused;
 	tr__flow_stats(n, st);
+	tr__mesh_stats(n, st);
 	tr__client_stats cs;
 	if (n->client != NULL &&
 	    tr__client_stats_get(&cs, n->client) == TR_OK) {
@@ -676,16 +687,15 @@ int tr_spawn_remote(tr_ctx *ctx, uint64_t *ref, const char *node_name,
 	return rc;
 }
 
-int tr_monitor_node(tr_ctx *ctx, const char *node_name, bool on)
+/* One subscription of `pid` (an actor or a port) on or off; the node
+ * lock makes the NODEUPs of the nodes up now and the events after them
+ * one sequence, with nothing lost or doubled in between. */
+static int nmon_set(struct tr_node *n, tr_pid self, const char *node_name,
+    bool on)
 {
-	if (ctx == NULL || (node_name != NULL && !tr__node_name_ok(node_name)))
-		return TR_EINVAL;
-	struct tr_node *n = tr_node_of(tr_runtime_of(ctx));
-	if (n == NULL)
-		return TR_ENOTSUP;
-	tr_pid self = tr_self(ctx);
 	pthread_mutex_lock(&n->lock);
 	int rc = TR_OK;
+	tr_node_event ev;
 	if (on) {
 		char *nm = node_name ? strdup(node_name) : NULL;
 		if ((node_name != NULL && nm == NULL) ||
@@ -693,14 +703,25 @@ int tr_monitor_node(tr_ctx *ctx, const char *node_name, bool on)
 		        sizeof(*n->nmons))) {
 			free(nm);
 			rc = TR_ENOMEM;
-		} else {
+		} else if (nm != NULL) {
 			n->nmons[n->nnmons++] = (struct tr__nmon){self, nm};
-			if (nm != NULL && tr__peer_up(n, nm) == NULL &&
+			if (tr__peer_up(n, nm) == NULL &&
 			    strcmp(nm, n->name) != 0) {
-				tr_node_event ev;
-				memset(&ev, 0, sizeof(ev));
-				snprintf(ev.node, sizeof(ev.node), "%s", nm);
+				event_fill(&ev, nm, "not connected");
 				(void)tr__inject_msg(n, self, TR_MSG_NODEDOWN,
+				    &ev, sizeof(ev), TR_PID_NONE, 0, 0);
+			}
+		} else {
+			n->nmons[n->nnmons++] = (struct tr__nmon){self, NULL};
+			/* Unlike net_kernel:monitor_nodes: the nodes up now
+			 * too, so a subscriber needs no nodes() of its own
+			 * (which would race the subscription). */
+			for (struct tr__peer *p = n->peers; p != NULL;
+			     p = p->next) {
+				if (p->state != TR__PS_UP)
+					continue;
+				event_fill(&ev, p->name, "already up");
+				(void)tr__inject_msg(n, self, TR_MSG_NODEUP,
 				    &ev, sizeof(ev), TR_PID_NONE, 0, 0);
 			}
 		}
@@ -723,4 +744,60 @@ int tr_monitor_node(tr_ctx *ctx, const char *node_name, bool on)
 	}
 	pthread_mutex_unlock(&n->lock);
 	return rc;
+}
+
+int tr_monitor_node(tr_ctx *ctx, const char *node_name, bool on)
+{
+	if (ctx == NULL || (node_name != NULL && !tr__node_name_ok(node_name)))
+		return TR_EINVAL;
+	struct tr_node *n = tr_node_of(tr_runtime_of(ctx));
+	if (n == NULL)
+		return TR_ENOTSUP;
+	return nmon_set(n, tr_self(ctx), node_name, on);
+}
+
+int tr_node_monitor_port(
+    tr_node *n, tr_port *port, const char *node_name, bool on)
+{
+	if (n == NULL || port == NULL ||
+	    (node_name != NULL && !tr__node_name_ok(node_name)))
+		return TR_EINVAL;
+	return nmon_set(n, tr_port_pid(port), node_name, on);
+}
+
+/* Filled under the node lock into entries of the library's size, then
+ * copied out at the caller's stride (abi.md, "Arrays"). */
+int tr_node_list(tr_node_info *out, size_t cap, size_t *count, tr_node *n)
+{
+	if (n == NULL || count == NULL ||
+	    (cap > 0 &&
+	        tr__struct_out_ok(out, TR_NODE_INFO_V1_SIZE) != TR_OK))
+		return TR_EINVAL;
+	uint32_t stride = cap > 0 ? out[0].struct_size : 0;
+	size_t k = 0;
+	int64_t t = tr__node_now_ms();
+	pthread_mutex_lock(&n->lock);
+	for (struct tr__peer *p = n->peers; p != NULL; p = p->next) {
+		if (p->state != TR__PS_UP)
+			continue;
+		if (k < cap) {
+			tr_node_info in;
+			tr_node_info_init(&in);
+			snprintf(in.name, sizeof(in.name), "%s", p->name);
+			in.incarnation = p->inc;
+			if (p->nlisten > 0)
+				snprintf(in.url, sizeof(in.url), "%s",
+				    p->listen[0]);
+			in.up_ms = t > p->since_ms ? (uint64_t)(t - p->since_ms)
+			                           : 0;
+			tr_node_info *dst =
+			    (tr_node_info *)((unsigned char *)out + k * stride);
+			memcpy(dst, &stride, sizeof(stride));
+			tr__struct_out(dst, &in, sizeof(in));
+		}
+		k++;
+	}
+	pthread_mutex_unlock(&n->lock);
+	*count = k;
+	return TR_OK;
 }

@@ -27,7 +27,9 @@
 
 /* The protocol minor this build speaks within its major (Hello.minor;
  * proto/troupe.proto lists what each minor adds). */
-#define TR__NODE_MINOR 0u
+#define TR__NODE_MINOR 1u
+/* The first minor that understands CONTROL_MEMBERS. */
+#define TR__NODE_MINOR_MEMBERS 1u
 
 /* Batching: a batch is cut when it holds this many bytes or messages (an
  * envelope counts one, and each entry of its `more` one more), and in any

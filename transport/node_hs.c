@@ -214,6 +214,7 @@ void tr__peer_down_locked(
 	pipes_unbind(n, p);
 	tr__hs_pair_lost(n->hs, p->hs_id);
 	p->was_up = was == TR__PS_UP;
+	p->down_why = why;
 	p->reaping = true;
 	p->rnext = n->reap;
 	n->reap = p;
@@ -259,7 +260,8 @@ static void finish_up_locked(struct tr_node *n, struct tr__peer *p)
 	pthread_mutex_unlock(&p->lock);
 	tr__node_logf(n, "node %s is up (incarnation %llu)", p->name,
 	    (unsigned long long)p->inc);
-	tr__node_event_locked(n, TR_MSG_NODEUP, p->name);
+	tr__node_event_locked(n, TR_MSG_NODEUP, p->name, "connected");
+	tr__mesh_up_locked(n, p);
 	pthread_cond_broadcast(&n->cv);
 }
 
@@ -337,6 +339,8 @@ static void waiter_done(struct tr_node *n, const tr__hs_act *a)
 		pthread_cond_broadcast(&n->cv);
 		return;
 	}
+	/* No tr_node_connect waits for it: one of the node's own. */
+	tr__mesh_dial_done_locked(n, a->hs, a->rc, a->name);
 }
 
 static void act_dial(struct tr_node *n, tr__hs_act *a, tr__hs_acts *more)
@@ -748,4 +752,43 @@ int tr__node_connect(
 	else if (rc == TR_ECLOSED)
 		tr__node_logf(n, "connect to %s refused", url);
 	return rc;
+}
+
+/* The control thread's own dials (seeds, gossip, reconnects): started
+ * like a tr_node_connect, but nobody waits; the machine's DONE for it
+ * finds no waiter and goes to the mesh (waiter_done). */
+int tr__node_dial_locked(struct tr_node *n, const char *url, uint32_t *hs)
+{
+	*hs = 0;
+	if (n->stopping)
+		return TR_ECLOSED;
+	if (peer_at_url(n, url) != NULL)
+		return TR_OK;
+	struct tr__hsconn c = {0, NULL, NULL};
+	if (!tr__node_grow(
+	        (void **)&n->hsc, n->nhsc, &n->cap_hsc, sizeof(*n->hsc)))
+		return TR_ENOMEM;
+	int rc = push_open(n, url, &c.out, &c.tls);
+	if (rc != TR_OK)
+		return rc;
+	tr__hs_acts acts = {0};
+	uint32_t id = 0;
+	rc = tr__hs_connect(n->hs, &acts, tr__node_now_ms(), url, &id);
+	if (rc != TR_OK) {
+		linger_add(n, c.out, c.tls);
+		tr__hs_acts_clear(&acts);
+		return rc;
+	}
+	c.id = id;
+	n->hsc[n->nhsc++] = c;
+	*hs = id;
+	run_acts(n, &acts);
+	return TR_OK;
+}
+
+void tr__node_dial_cancel_locked(struct tr_node *n, uint32_t hs)
+{
+	tr__hs_acts acts = {0};
+	tr__hs_cancel(n->hs, &acts, hs);
+	run_acts(n, &acts);
 }

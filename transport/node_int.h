@@ -14,6 +14,8 @@
  *   node_tick.c  the control thread: heartbeats, failure detection,
  *                teardown of lost pairs, reclamation
  *   node_flow.c  receive-side flow control (BUSY / READY)
+ *   node_mesh.c  clusters: members to dial (seeds, gossip, lost peers),
+ *                their backoff, membership gossip (CONTROL_MEMBERS)
  *
  * docs/distribution.md is the design. Lock order: the node lock before a
  * peer lock; nothing is called with a peer lock held that takes the node
@@ -116,6 +118,7 @@ struct tr__peer {
 	int64_t since_ms;         /* created, or up since */
 	bool was_up;              /* NODEDOWN is owed at teardown */
 	bool reaping;             /* down, and its teardown has not finished */
+	const char *down_why;     /* why it went down (a static string) */
 	struct tr__peer *wait_on; /* TR__PS_WAIT: the pair it replaces */
 	uint8_t *ack;             /* TR__PS_WAIT: the Ack to send once up */
 	size_t acklen;
@@ -237,6 +240,61 @@ struct tr__linger {
 	nng_tls_config *tls;
 };
 
+/* ---- clusters (node_mesh.c) ---------------------------------------------- */
+
+/* Members known at once (seed URLs, nodes learnt from gossip, lost peers
+ * to redial); past it, gossiped nodes are refused and counted. */
+#define TR__MESH_MAX 1024u
+/* Entries taken from one CONTROL_MEMBERS; the rest are refused. */
+#define TR__MESH_GOSSIP_MAX 128u
+/* URLs kept per member, and their longest. */
+#define TR__MESH_URLS 4u
+#define TR__MESH_URL_MAX TR_NODE_URL_MAX
+/* Redial backoff: doubling from MIN to MAX, each wait jittered to
+ * [half, all] of it. */
+#define TR__MESH_BACKOFF_MIN_MS 100u
+#define TR__MESH_BACKOFF_MAX_MS 5000u
+/* A dial the node started itself is given up after this long. */
+#define TR__MESH_DIAL_MS 3000
+/* A member that is not a seed and has not been connected for this long
+ * is forgotten (a node that stopped for good). */
+#define TR__MESH_FORGET_MS 60000
+#define TR__MESH_RESOLVE_MS 5000u
+
+/* A node this node wants to be connected to. */
+struct tr__member {
+	char name[TR_NODE_NAME_MAX + 1]; /* "" for a seed never reached */
+	char *urls[TR__MESH_URLS];
+	uint32_t nurls;
+	uint32_t next_url; /* the URL of the next dial (round robin) */
+	bool seed;         /* from a seed source: never forgotten */
+	bool up;           /* a pair with `name` is up */
+	int64_t next_ms;   /* no dial before */
+	uint32_t backoff_ms;
+	int64_t lost_ms;   /* not up since (for TR__MESH_FORGET_MS) */
+	uint32_t dial;     /* the handshake of our dial in progress, or 0 */
+	int64_t dial_end;  /* when that dial is given up */
+};
+
+/* The node's members. Node lock, but for the seed sources' fields, which
+ * only the control thread reads. */
+struct tr__mesh {
+	bool connect_all, reconnect;
+	struct tr__member *v;
+	uint32_t n, cap;
+	bool gossip_due; /* a pair came up: tell every peer */
+	uint32_t rng;
+	_Atomic uint64_t n_refused, n_dials;
+	tr__ratelog log_refused, log_src;
+	/* Seed sources: the static list (opts or TROUPE_SEEDS), and the
+	 * caller's. */
+	char **seeds;
+	size_t nseeds;
+	const tr_node_seed_source *src;
+	void *src_user;
+	int64_t next_resolve, next_src;
+};
+
 /* ---- the node ------------------------------------------------------------ */
 
 struct tr__nmon {
@@ -312,6 +370,7 @@ struct tr_node {
 	uint32_t ndrained, cap_drained;
 	struct tr__nmon *nmons;
 	uint32_t nnmons, cap_nmons;
+	struct tr__mesh mesh;
 	pthread_t ticker;
 	bool ticker_started;
 };
@@ -327,8 +386,10 @@ void tr__node_logf(struct tr_node *n, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 bool tr__node_grow(void **v, uint32_t n, uint32_t *cap, size_t elem);
 bool tr__node_name_ok(const char *s);
-/* Node lock held: NODEUP / NODEDOWN to the node monitors. */
-void tr__node_event_locked(struct tr_node *n, uint32_t type, const char *name);
+/* Node lock held: NODEUP / NODEDOWN to the node monitors, with a reason
+ * for humans. */
+void tr__node_event_locked(struct tr_node *n, uint32_t type, const char *name,
+    const char *reason);
 /* The runtime's `name` and `whereis` ops (dist.h). */
 const char *tr__node_op_name(void *arg);
 int tr__node_op_whereis(void *arg, tr_pid from, const char *node_name,
@@ -503,6 +564,41 @@ void tr__flow_tick(struct tr_node *n);
 /* Teardown (no lock): frees what is held back for a lost peer. */
 void tr__flow_drop(struct tr_node *n, struct tr__peer *p);
 void tr__flow_stats(struct tr_node *n, tr_node_stats *st);
+
+/* ---- clusters (node_mesh.c) -------------------------------------------------
+ */
+
+/* At start, before the control thread runs: the options' seeds (or
+ * TROUPE_SEEDS), the seed source, connect_all and reconnect. Errors:
+ * TR_ENOMEM, TR_EINVAL (a seed that is not a URL of 1..511 bytes). */
+int tr__mesh_init(struct tr_node *n, const tr_node_opts *o);
+void tr__mesh_fini(struct tr_node *n);
+/* Node lock held: the pair of `p` is up; its node needs no dial, and
+ * every peer hears of it. */
+void tr__mesh_up_locked(struct tr_node *n, struct tr__peer *p);
+/* Node lock held: the pair of `p` was lost (teardown): redial it with
+ * backoff, unless reconnecting is off or this node stops. */
+void tr__mesh_down_locked(struct tr_node *n, struct tr__peer *p);
+/* Node lock held: a dial of ours (handshake `hs`) ended with `rc`,
+ * reaching node `name` when TR_OK. */
+void tr__mesh_dial_done_locked(
+    struct tr_node *n, uint32_t hs, int rc, const char *name);
+/* A CONTROL_MEMBERS from the pair of `p` (up), no lock held. */
+void tr__mesh_gossip_in(struct tr_node *n, struct tr__peer *p, const Env *e);
+/* Control thread, no lock held: asks the seed sources that are due. */
+void tr__mesh_resolve(struct tr_node *n, int64_t now);
+/* Control thread, node lock held: gossip owed, dials due, dials past
+ * their time. Returns when it next has something to do. */
+int64_t tr__mesh_tick_locked(struct tr_node *n, int64_t now);
+void tr__mesh_stats(struct tr_node *n, tr_node_stats *st);
+
+/* Node lock held: starts a handshake with `url` without waiting for it
+ * (the control thread's own dials); its end is reported to
+ * tr__mesh_dial_done_locked. *hs is 0 when `url` is a pair that is up
+ * already (no dial needed). Errors: as tr_node_connect's start. */
+int tr__node_dial_locked(struct tr_node *n, const char *url, uint32_t *hs);
+/* Node lock held: gives up such a dial. */
+void tr__node_dial_cancel_locked(struct tr_node *n, uint32_t hs);
 
 /* ---- the control thread (node_tick.c)
  * ---------------------------------------- */

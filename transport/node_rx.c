@@ -381,6 +381,11 @@ static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
 		named_in(r, p, e, from);
 		return;
 	}
+	if (c == TROUPE__WIRE__CONTROL__CONTROL_MEMBERS) {
+		rx_leave(r); /* it takes the node lock */
+		tr__mesh_gossip_in(n, p, e);
+		return;
+	}
 	if (c == TROUPE__WIRE__CONTROL__CONTROL_BUSY ||
 	    c == TROUPE__WIRE__CONTROL__CONTROL_READY) {
 		tr__flow_busy_in(n, p, e);

@@ -100,8 +100,11 @@ void tr__teardown(struct tr_node *n, struct tr__peer *p)
 	free(mons);
 	free(asks);
 	pthread_mutex_lock(&n->lock);
-	if (p->was_up)
-		tr__node_event_locked(n, TR_MSG_NODEDOWN, p->name);
+	if (p->was_up) {
+		tr__node_event_locked(n, TR_MSG_NODEDOWN, p->name,
+		    p->down_why != NULL ? p->down_why : "connection lost");
+		tr__mesh_down_locked(n, p);
+	}
 	p->was_up = false;
 	p->reaping = false;
 	/* An entry replaced by a new pair of the same node (or of a newer
@@ -172,6 +175,7 @@ void *tr__ticker_main(void *arg)
 	struct tr_node *n = arg;
 	int64_t tick = n->tick_ms;
 	int64_t next = tr__node_now_ms() + tick;
+	tr__mesh_resolve(n, tr__node_now_ms()); /* the seeds, at once */
 	pthread_mutex_lock(&n->lock);
 	while (!n->stopping || n->reap != NULL) {
 		if (n->reap != NULL) {
@@ -190,6 +194,9 @@ void *tr__ticker_main(void *arg)
 			continue;
 		}
 		int64_t t = tr__node_now_ms();
+		/* Dials of members that are due, and gossip owed: between
+		 * ticks too, so a cluster forms in round trips, not ticks. */
+		int64_t due = tr__mesh_tick_locked(n, t);
 		if (t >= next) {
 			next = t + tick;
 			tick_peers_locked(n, t, tick);
@@ -201,12 +208,16 @@ void *tr__ticker_main(void *arg)
 			tr__linger_sweep(n, false);
 			tr__flow_tick(n);
 			tr__peer_reclaim(n);
+			tr__mesh_resolve(n, t);
 			pthread_mutex_lock(&n->lock);
 			continue;
 		}
+		int64_t until = due < next ? due : next;
+		if (until < t)
+			until = t;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t ns = ts.tv_nsec + (next - t) * 1000000;
+		int64_t ns = ts.tv_nsec + (until - t) * 1000000;
 		ts.tv_sec += ns / 1000000000;
 		ts.tv_nsec = ns % 1000000000;
 		pthread_cond_timedwait(&n->cv, &n->lock, &ts);

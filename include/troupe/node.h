@@ -38,6 +38,14 @@
  * lost; per-pair order is kept. A restarted peer has a new incarnation:
  * its old pids are stale everywhere (links and monitors to them: noproc).
  *
+ * Clusters: a node joins by knowing one member. Pairs tell each other
+ * which nodes they are connected to, and each connects to those it is not
+ * (transitive connect; connect_all); seeds (seeds, TROUPE_SEEDS, a
+ * tr_node_seed_source) are dialled at start; a lost peer is redialled
+ * with backoff (100 ms doubling to 5 s, jittered; reconnect) and
+ * forgotten after 60 s without a connect. tr_node_list is nodes().
+ * docs/distribution.md, "Clusters", has the bounds.
+ *
  * No nng or protobuf-c type appears here. One node per runtime.
  */
 #ifndef TROUPE_NODE_H
@@ -101,7 +109,51 @@ typedef struct tr_node_opts {
 	uint32_t client_idle_ms;   /* a client connection with no request
 	                            * for this long (none in progress) is
 	                            * closed; 0 = 60000 ms */
+	/* ---- clusters (docs/distribution.md, "Clusters"); fields added
+	 * after the first version ---- */
+	const char *const *seeds;  /* NULL-terminated URLs of members to join;
+	                            * dialled at start and redialled with
+	                            * backoff until connected. NULL: the
+	                            * comma-separated URLs of the environment
+	                            * variable TROUPE_SEEDS, if set */
+	const struct tr_node_seed_source *seed_source; /* optional: a further
+	                            * source of seed URLs (e.g. DNS), asked
+	                            * periodically; the node reads it, the
+	                            * caller keeps it alive until
+	                            * tr_node_stop */
+	void *seed_user;           /* seed_source's argument */
+	int32_t connect_all;       /* transitive connect: 0 (default) or
+	                            * TR_NODE_ON: connect to every node a peer
+	                            * is connected to; TR_NODE_OFF: only to
+	                            * what this node dials (Erlang's
+	                            * -connect_all false) */
+	int32_t reconnect;         /* 0 (default) or TR_NODE_ON: redial a
+	                            * lost peer with backoff; TR_NODE_OFF:
+	                            * never redial by itself */
 } tr_node_opts;
+
+/* Values of the tri-state options (connect_all, reconnect): 0 is the
+ * default, which for both is on. */
+#define TR_NODE_ON 1
+#define TR_NODE_OFF (-1)
+
+/* A pluggable source of seed URLs (a static list, DNS, a service
+ * registry). `resolve` is called from the node's control thread, never
+ * from a scheduler or an nng callback: once at start, then every
+ * `interval_ms` (0 = 5000 ms) for as long as the node runs. It calls
+ * `add(sink, url)` for each URL it knows now (the node copies the URL;
+ * URLs of 1..511 bytes are taken, others ignored) and returns TR_OK or an
+ * error, which is logged (at most once per 10 s) and otherwise ignored.
+ * It may block (a DNS lookup), but the node's connects it found wait for
+ * it, so keep it short. Seed URLs are kept until the node stops, at most
+ * 1024 of them together with the nodes learnt from peers; URLs of this
+ * node itself are skipped. The seeds of tr_node_opts (or TROUPE_SEEDS)
+ * are a built-in static source of this kind. */
+typedef void tr_node_seed_add_fn(void *sink, const char *url);
+typedef struct tr_node_seed_source {
+	int (*resolve)(void *user, tr_node_seed_add_fn *add, void *sink);
+	uint32_t interval_ms;
+} tr_node_seed_source;
 
 /* The size of the first version of tr_node_opts. */
 #define TR_NODE_OPTS_V1_SIZE TR_STRUCT_END(tr_node_opts, client_idle_ms)
@@ -225,6 +277,13 @@ typedef struct tr_node_stats {
 	uint32_t client_conns;
 	uint64_t client_conns_refused;
 	uint64_t client_conns_idle_closed;
+	/* Clusters (fields added after the first version). */
+	uint32_t members_known;   /* nodes this node would dial when lost
+	                           * or not yet connected, and seed URLs */
+	uint64_t members_refused; /* gossiped nodes not taken: over the
+	                           * per-message or total bound */
+	uint64_t redials;         /* dials started by the node itself
+	                           * (seeds, gossip, reconnects) */
 } tr_node_stats;
 
 /* The size of the first version of tr_node_stats. */
@@ -242,6 +301,40 @@ static inline void tr_node_stats_init(tr_node_stats *st)
  * it); struct_size itself is left as it is. Thread-safe. Errors: TR_EINVAL
  * (NULL, struct_size 0 or below TR_NODE_STATS_V1_SIZE). */
 TR_API int tr_node_stats_get(tr_node_stats *st, tr_node *node);
+
+/* ---- connected nodes --------------------------------------------------- */
+
+#define TR_NODE_URL_MAX 511
+
+/* One connected node (Erlang's nodes(), with what a user also asks for).
+ * Versioned: fill the array's first entry with tr_node_info_init. */
+typedef struct tr_node_info {
+	uint32_t struct_size;            /* by the _init */
+	char name[TR_NODE_NAME_MAX + 1]; /* its node name */
+	uint64_t incarnation;            /* this run of it */
+	char url[TR_NODE_URL_MAX + 1];   /* the first URL it listens on
+	                                  * (from its Hello; cut to fit) */
+	uint64_t up_ms;                  /* how long the pair has been up */
+} tr_node_info;
+
+/* The size of the first version of tr_node_info. */
+#define TR_NODE_INFO_V1_SIZE TR_STRUCT_END(tr_node_info, up_ms)
+
+static inline void tr_node_info_init(tr_node_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->struct_size = (uint32_t)sizeof(*info);
+}
+
+/* Fills out[0..cap-1] with the nodes connected now (not this one), in no
+ * particular order, and sets *count to how many there are (which may be
+ * more than cap: call again with a larger array). The stride of `out` is
+ * out[0].struct_size (abi.md, "Arrays"), and each entry written is
+ * stamped with it; `out` may be NULL when cap is 0. Thread-safe, any
+ * thread. Errors: TR_EINVAL (node or count NULL; cap > 0 and out NULL or
+ * out[0] not initialised). */
+TR_API int tr_node_list(
+    tr_node_info *out, size_t cap, size_t *count, tr_node *node);
 
 /* ---- remote spawn ------------------------------------------------------- */
 
@@ -278,9 +371,23 @@ typedef struct tr_spawn_reply {
 #define TR_MSG_NODEUP 0xFFFF0011u
 #define TR_MSG_NODEDOWN 0xFFFF0012u
 
+#define TR_NODE_REASON_MAX 127
+
+/* The payload of TR_MSG_NODEUP / TR_MSG_NODEDOWN. Its layout only grows
+ * at the end, and the message's size says how much of it a sender wrote:
+ * `reason` is there when size >= TR_NODE_EVENT_V2_SIZE (it is, from this
+ * library on). */
 typedef struct tr_node_event {
 	char node[TR_NODE_NAME_MAX + 1];
+	char reason[TR_NODE_REASON_MAX + 1]; /* why, for a human: "connected",
+	                                      * "already up", "no heartbeat
+	                                      * for 4 ticks", "connection
+	                                      * closed", "it restarted",
+	                                      * "not connected", ... */
 } tr_node_event;
+
+#define TR_NODE_EVENT_V1_SIZE TR_STRUCT_END(tr_node_event, node)
+#define TR_NODE_EVENT_V2_SIZE TR_STRUCT_END(tr_node_event, reason)
 
 /* Subscribes the running actor to TR_MSG_NODEUP / TR_MSG_NODEDOWN messages
  * (payload tr_node_event) for `node_name`, or for every node when it is
@@ -291,9 +398,24 @@ typedef struct tr_node_event {
  * as many calls with `on` false to end them. A node not connected now
  * yields NODEDOWN at once when named. Unlike OTP's monitor_node, a
  * subscription stays after a NODEDOWN (it also hears the NODEUP of a
- * reconnect) until it is turned off or the actor exits. Errors:
- * TR_EINVAL, TR_ENOMEM, TR_ENOTSUP (no node). */
+ * reconnect) until it is turned off or the actor exits. A subscription
+ * to every node (NULL) also gets, at once, a NODEUP (reason "already up")
+ * for each node connected when it is made, so that a subscriber sees
+ * every node that is up without a race between nodes() and the
+ * subscription (net_kernel:monitor_nodes reports only later changes).
+ * Per down/up cycle of a node, a subscription gets one NODEDOWN and one
+ * NODEUP, with the reason in the event. Errors: TR_EINVAL, TR_ENOMEM,
+ * TR_ENOTSUP (no node). */
 TR_API int tr_monitor_node(tr_ctx *ctx, const char *node_name, bool on);
+
+/* The same subscriptions for a plain thread: the messages go to `port`
+ * (tr_port_recv), exactly as tr_monitor_node sends them to an actor (also
+ * the NODEUPs of the nodes already up for `node_name` NULL, and NODEDOWN
+ * at once for a named node that is not connected). A subscription ends
+ * with `on` false, or by itself once the port is closed. Thread-safe.
+ * Errors: TR_EINVAL (node or port NULL, a bad name), TR_ENOMEM. */
+TR_API int tr_node_monitor_port(
+    tr_node *node, tr_port *port, const char *node_name, bool on);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
  *                    [--tls CA CERT KEY] [--connect URL] [--probe]
  *                    [--keep-connecting URL] [--sup] [--inc N]
  *                    [--recv-actor-max B] [--recv-max B]
+ *                    [--seed URL]... [--connect-all 0|1] [--reconnect 0|1]
  *
  * It starts a runtime and a node, registers an actor "echo", makes the
  * behaviours "echo" and "crasher" spawnable by other nodes, prints
@@ -23,6 +24,12 @@
  * for that too). --inc sets the incarnation. An actor "slow" takes about
  * 20 us over each TT_SLOW message (test_node_proto.h), for tests of flow
  * control, whose limits the --recv options set.
+ *
+ * --seed gives seed URLs (tr_node_opts.seeds, up to 8), --connect-all 0
+ * and --reconnect 0 turn transitive connect and reconnecting off. An
+ * actor "nodes" answers TT_NODES with the nodes connected, and
+ * "nodemon" TT_NODE_EVENTS with the NODEUPs and NODEDOWNs it saw of a
+ * node (test_node_proto.h).
  *
  * With --probe it also registers an actor "probe" (test_node_proto.h) for
  * tests of pids passed on between nodes; the probe also registers and
@@ -96,6 +103,90 @@ static int slow_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 }
 
 static const tr_behaviour slow_b = {"slow", NULL, slow_handle, NULL};
+
+static int nodes_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	(void)state;
+	if (m->type != TT_NODES || m->ref == 0)
+		return 0;
+	tr_node_info v[16];
+	tr_node_info_init(&v[0]);
+	size_t k = 0;
+	char out[16 * (TR_NODE_NAME_MAX + 1)];
+	size_t len = 0;
+	if (tr_node_list(v, 16, &k, tr_node_of(tr_runtime_of(ctx))) == TR_OK)
+		for (size_t i = 0; i < k && i < 16; i++)
+			len += (size_t)snprintf(
+			    out + len, sizeof(out) - len, "%s\n", v[i].name);
+	(void)tr_reply(ctx, m, TT_NODES, out, len);
+	return 0;
+}
+
+static const tr_behaviour nodes_b = {"nodes", NULL, nodes_handle, NULL};
+
+/* "nodemon": NODEUP / NODEDOWN counted per node name (a few nodes). */
+#define NODEMON_MAX 16
+struct nodemon {
+	char name[NODEMON_MAX][TR_NODE_NAME_MAX + 1];
+	struct tt_node_events ev[NODEMON_MAX];
+	int n;
+};
+
+static struct tt_node_events *nodemon_of(struct nodemon *s, const char *name)
+{
+	for (int i = 0; i < s->n; i++)
+		if (strcmp(s->name[i], name) == 0)
+			return &s->ev[i];
+	if (s->n == NODEMON_MAX)
+		return NULL;
+	snprintf(s->name[s->n], sizeof(s->name[0]), "%s", name);
+	memset(&s->ev[s->n], 0, sizeof(s->ev[0]));
+	return &s->ev[s->n++];
+}
+
+static int nodemon_init(tr_ctx *ctx, void *arg, void **state)
+{
+	(void)arg;
+	struct nodemon *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return TR_ENOMEM;
+	*state = s;
+	return tr_monitor_node(ctx, NULL, true);
+}
+
+static int nodemon_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	struct nodemon *s = state;
+	tr_node_event ev;
+	if ((m->type == TR_MSG_NODEUP || m->type == TR_MSG_NODEDOWN) &&
+	    m->size >= sizeof(ev.node)) {
+		memcpy(ev.node, m->data, sizeof(ev.node));
+		ev.node[TR_NODE_NAME_MAX] = '\0';
+		struct tt_node_events *c = nodemon_of(s, ev.node);
+		if (c != NULL) {
+			c->ups += m->type == TR_MSG_NODEUP;
+			c->downs += m->type == TR_MSG_NODEDOWN;
+		}
+	} else if (m->type == TT_NODE_EVENTS && m->ref != 0) {
+		char name[TR_NODE_NAME_MAX + 1];
+		size_t l = m->size < TR_NODE_NAME_MAX ? m->size : TR_NODE_NAME_MAX;
+		memcpy(name, m->data, l);
+		name[l] = '\0';
+		struct tt_node_events z = {0, 0}, *c = nodemon_of(s, name);
+		(void)tr_reply(ctx, m, TT_NODE_EVENTS, c ? c : &z, sizeof(z));
+	}
+	return 0;
+}
+
+static void nodemon_terminate(tr_ctx *ctx, void *state, int reason)
+{
+	(void)ctx;
+	(void)reason;
+	free(state);
+}
+
+static const tr_behaviour nodemon_b = {
+    "nodemon", nodemon_init, nodemon_handle, nodemon_terminate};
 static const tr_behaviour crasher_b = {"crasher", echo_init, echo_handle, NULL};
 
 /* ---- the probe (--probe) ------------------------------------------------ */
@@ -270,6 +361,8 @@ int main(int argc, char **argv)
 	o.cookie = argv[3];
 	o.tick_ms = 100;
 	const char *connect = NULL, *keep = NULL;
+	const char *seeds[9] = {NULL};
+	int nseeds = 0;
 	bool probe = false, sup = false;
 	for (int i = 4; i < argc; i++) {
 		if (strcmp(argv[i], "--tick") == 0 && i + 1 < argc) {
@@ -295,6 +388,17 @@ int main(int argc, char **argv)
 			o.recv_actor_max = (size_t)atol(argv[++i]);
 		} else if (strcmp(argv[i], "--recv-max") == 0 && i + 1 < argc) {
 			o.recv_max = (size_t)atol(argv[++i]);
+		} else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc &&
+		           nseeds < 8) {
+			seeds[nseeds++] = argv[++i];
+			o.seeds = seeds;
+		} else if (strcmp(argv[i], "--connect-all") == 0 &&
+		           i + 1 < argc) {
+			o.connect_all =
+			    atoi(argv[++i]) ? TR_NODE_ON : TR_NODE_OFF;
+		} else if (strcmp(argv[i], "--reconnect") == 0 &&
+		           i + 1 < argc) {
+			o.reconnect = atoi(argv[++i]) ? TR_NODE_ON : TR_NODE_OFF;
 		} else if (strcmp(argv[i], "--inc") == 0 && i + 1 < argc) {
 			o.incarnation = strtoull(argv[++i], NULL, 10);
 		} else {
@@ -326,6 +430,14 @@ int main(int argc, char **argv)
 	tr_pid slow;
 	if (tr_spawn(&slow, rt, &slow_b, &slow_count, NULL) != TR_OK ||
 	    tr_register(rt, "slow", slow) != TR_OK)
+		return 1;
+	tr_pid nodes_pid;
+	if (tr_spawn(&nodes_pid, rt, &nodes_b, NULL, NULL) != TR_OK ||
+	    tr_register(rt, "nodes", nodes_pid) != TR_OK)
+		return 1;
+	tr_pid nodemon_pid;
+	if (tr_spawn(&nodemon_pid, rt, &nodemon_b, NULL, NULL) != TR_OK ||
+	    tr_register(rt, "nodemon", nodemon_pid) != TR_OK)
 		return 1;
 	tr_pid probe_pid;
 	if (probe && (tr_spawn(&probe_pid, rt, &probe_b, NULL, NULL) != TR_OK ||

@@ -355,7 +355,7 @@ static void test_refused_frames(void **state)
 	 * a negative one. */
 	f.body_case = TROUPE__WIRE__FRAME__BODY_BATCH;
 	f.batch = &b.batch;
-	static const int bad[] = {13, 14, 1000, -1};
+	static const int bad[] = {14, 15, 1000, -1};
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		for (size_t pos = 0; pos < 3; pos += 2) {
 			build_batch(&b, 3, 1);

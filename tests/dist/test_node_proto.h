@@ -49,6 +49,20 @@ struct tt_slow_count {
 #define TT_PROBE_UNREG 118u
 #define TT_PROBE_NAME_MAX 63
 
+/* The "nodes" actor (node_main.c) answers a request of TT_NODES with the
+ * names of the nodes its node is connected to (tr_node_list), each ended
+ * by '\n', in no particular order. */
+#define TT_NODES 120u
+/* The "nodemon" actor (node_main.c) watches every node from its start
+ * (tr_monitor_node(NULL)) and answers a request of TT_NODE_EVENTS, whose
+ * payload is a node name (not NUL-terminated), with a struct
+ * tt_node_events for that node. */
+#define TT_NODE_EVENTS 121u
+
+struct tt_node_events {
+	uint32_t ups, downs;
+};
+
 enum {
 	TT_R_SUB = 1,
 	TT_R_INTRO, /* rc: tr_send to the peer; pid: the peer */
