@@ -43,8 +43,8 @@
 #define HUGE_BUDGET ((size_t)1 << 40)
 
 /* codec.h's validation, from the .proto: a body is set; controls are
- * CONTROL_NONE (0) .. CONTROL_NAMED_SEND (10); `more` only with NONE and
- * NAMED_SEND. */
+ * CONTROL_NONE (0) .. CONTROL_MEMBERS (13, minor 1); `more` only with NONE
+ * and NAMED_SEND (10). */
 static bool valid(const Troupe__Wire__Frame *f)
 {
 	switch (f->body_case) {
@@ -60,7 +60,7 @@ static bool valid(const Troupe__Wire__Frame *f)
 			const Troupe__Wire__Envelope *e =
 			    f->batch->envelopes[i];
 			int c = (int)e->control;
-			if (c < 0 || c > TROUPE__WIRE__CONTROL__CONTROL_READY)
+			if (c < 0 || c > TROUPE__WIRE__CONTROL__CONTROL_MEMBERS)
 				return false;
 			if (e->n_more != 0 && c != 0 && c != 10)
 				return false;
