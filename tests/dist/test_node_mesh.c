@@ -15,6 +15,11 @@
  *   not connected to this one TR_ENOPROC, and a pid of B found so and
  *   passed on to C reaches B's actor.
  *
+ * These are the rules of pairs of nodes, so every node here runs with
+ * transitive connect and reconnecting off (connect_all, reconnect):
+ * otherwise B's gossip would connect this node to D and C, and a killed
+ * node would be dialled again. test_node_cluster tests both.
+ *
  * As in test_node.c: every test runs under alarm() over ipc:// (in a fresh
  * temporary directory) and over tcp://127.0.0.1; the fixture kills and
  * reaps the children even when a test fails, and the children ask the
@@ -182,6 +187,8 @@ static int setup(void **state, bool tcp)
 	o.listen = listen;
 	o.cookie = "secret";
 	o.tick_ms = TICK_MS;
+	o.connect_all = TR_NODE_OFF;
+	o.reconnect = TR_NODE_OFF;
 	if (tr_node_start(&e->node, e->rt, &o) != TR_OK)
 		return -1;
 	return 0;
@@ -235,6 +242,10 @@ static int child_start(struct env *e, const char *name, const char *const *args)
 	argv[k++] = name;
 	argv[k++] = url;
 	argv[k++] = "secret";
+	argv[k++] = "--connect-all";
+	argv[k++] = "0";
+	argv[k++] = "--reconnect";
+	argv[k++] = "0";
 	for (int i = 0; args != NULL && args[i] != NULL && k < 15; i++)
 		argv[k++] = args[i];
 	argv[k] = NULL;
