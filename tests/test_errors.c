@@ -1,7 +1,7 @@
 /*
  * Error codes: every code from TR_OK down to TR_E_LAST has a text of its
  * own, so that a code added without one (or without moving TR_E_LAST)
- * fails here.
+ * fails here. And what a refusal's code is (tr_refusal_code).
  */
 #include "common.h"
 
@@ -48,12 +48,37 @@ static void test_outside_the_codes(void **state)
 	assert_string_equal(tr_strerror(INT32_MAX), "unknown error");
 }
 
+/* tr_refusal_code reads a refusal's code, and nothing else. */
+static void test_refusal_code(void **state)
+{
+	(void)state;
+	int32_t err = TR_EAGAIN;
+	tr_msg *m = aligned_alloc(16, sizeof(tr_msg) + 16);
+	assert_non_null(m);
+	memset(m, 0, sizeof(*m));
+	m->type = TR_MSG_REFUSED;
+	m->size = sizeof(err);
+	memcpy(m->data, &err, sizeof(err));
+	assert_int_equal(tr_refusal_code(m), TR_EAGAIN);
+	err = 7; /* not an error code: no answer is a success */
+	memcpy(m->data, &err, sizeof(err));
+	assert_int_equal(tr_refusal_code(m), 0);
+	m->size = 2;
+	assert_int_equal(tr_refusal_code(m), 0);
+	m->size = sizeof(err);
+	m->type = TR_MSG_TIMEOUT;
+	assert_int_equal(tr_refusal_code(m), 0);
+	assert_int_equal(tr_refusal_code(NULL), 0);
+	free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_code_has_text),
 	    cmocka_unit_test(test_supervisor_codes),
 	    cmocka_unit_test(test_outside_the_codes),
+	    cmocka_unit_test(test_refusal_code),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

@@ -242,6 +242,12 @@ static inline bool tr_msg_type_local(uint32_t type)
  * type). */
 #define TR_MSG_REFUSED 0xFFFF0004u
 
+/* The error code a TR_MSG_REFUSED message carries (a negative TR_E* code,
+ * the payload's int32_t), or 0 when `m` is NULL, of another type, or
+ * carries none that could be one (a refusal is never a success). For
+ * actors that use tr_request and get a refusal as the reply. Any thread. */
+TR_API int tr_refusal_code(const tr_msg *m);
+
 /* Payload of a tr_run_blocking() result message (its type is chosen by the
  * caller of tr_run_blocking, its `ref` is the job's reference). */
 typedef struct tr_blocking_result {

@@ -239,19 +239,27 @@ int tr_reply(tr_ctx *ctx, const tr_msg *req, uint32_t type, const void *data,
 	return rc;
 }
 
-/* ---- calls: one try ---------------------------------------------------------
+/* ---- refusals --------------------------------------------------------------
  */
 
-/* The error code a TR_MSG_REFUSED reply carries; TR_EINVAL when it carries
- * none that could be one (a refusal is never a success). */
-static int refusal_code(const tr_msg *r)
+int tr_refusal_code(const tr_msg *m)
 {
 	int32_t err;
-	if (r->size != sizeof(err))
-		return TR_EINVAL;
-	memcpy(&err, r->data, sizeof(err));
-	return err < 0 ? err : TR_EINVAL;
+	if (m == NULL || m->type != TR_MSG_REFUSED || m->size != sizeof(err))
+		return 0;
+	memcpy(&err, m->data, sizeof(err));
+	return err < 0 ? err : 0;
 }
+
+/* A refusal's code as the outcome of a call: never a success. */
+static int refused_rc(const tr_msg *m)
+{
+	int err = tr_refusal_code(m);
+	return err != 0 ? err : TR_EINVAL;
+}
+
+/* ---- calls: one try ---------------------------------------------------------
+ */
 
 /* Monitors `pid`, then sends it the request (`m`, taken on TR_OK, or a
  * fresh copy of the call's when NULL) under reference `r`: the monitor
@@ -389,7 +397,7 @@ static void call_event(tr__sched *s, tr__actor *a, int i, tr_msg *m, bool reply)
 	}
 	if (reply) {
 		finish(s, a, i,
-		    m->type == TR_MSG_REFUSED ? refusal_code(m) : TR_OK, m);
+		    m->type == TR_MSG_REFUSED ? refused_rc(m) : TR_OK, m);
 		return;
 	}
 	if (m->type == TR__MSG_CALL_RETRY) {

@@ -159,17 +159,6 @@ void tr_port_close(tr_port *port)
 	tr__retire(rt, s, a);
 }
 
-/* The error code a TR_MSG_REFUSED reply carries; TR_EINVAL when it carries
- * none that could be one (a refusal is never a success). */
-static int refusal_code(const tr_msg *r)
-{
-	int32_t err;
-	if (r->size != sizeof(err))
-		return TR_EINVAL;
-	memcpy(&err, r->data, sizeof(err));
-	return err < 0 ? err : TR_EINVAL;
-}
-
 int tr_call(tr_msg **reply, tr_runtime *rt, tr_pid to, uint32_t type,
     const void *data, size_t size, int64_t timeout_ms)
 {
@@ -220,7 +209,9 @@ int tr_call(tr_msg **reply, tr_runtime *rt, tr_pid to, uint32_t type,
 				 * these): the code is the answer. Only the
 				 * runtime can send a system type, but a node
 				 * relays what a peer said, so check it. */
-				rc = refusal_code(r);
+				rc = tr_refusal_code(r);
+				if (rc == 0)
+					rc = TR_EINVAL;
 				tr__msg_free(r);
 				break;
 			}

@@ -131,28 +131,29 @@ int tr_sup_request_send(tr_ctx *ctx, uint64_t *ref, tr_pid sup,
 
 /* ---- decoding replies --------------------------------------------------- */
 
+int tr__sup_reply_kind(int32_t *err, const tr_msg *reply, uint32_t type)
+{
+	*err = 0;
+	if (reply->type == type)
+		return 1;
+	if (reply->type == TR_MSG_TIMEOUT) {
+		*err = TR_ETIMEDOUT;
+		return 0;
+	}
+	*err = tr_refusal_code(reply);
+	return *err != 0 ? 0 : -1;
+}
+
 int tr_sup_reply_decode(tr_sup_result *out, const tr_msg *reply)
 {
 	if (out == NULL || reply == NULL)
 		return TR_EINVAL;
 	memset(out, 0, sizeof(*out));
 	int32_t err;
-	switch (reply->type) {
-	case TR_MSG_REFUSED:
-		if (reply->size != sizeof(err))
-			return TR_EINVAL;
-		memcpy(&err, reply->data, sizeof(err));
-		if (err >= 0)
-			return TR_EINVAL;
+	int kind = tr__sup_reply_kind(&err, reply, TR_SUP_REPLY);
+	if (kind <= 0) {
 		out->err = err;
-		return TR_OK;
-	case TR_MSG_TIMEOUT:
-		out->err = TR_ETIMEDOUT;
-		return TR_OK;
-	case TR_SUP_REPLY:
-		break;
-	default:
-		return TR_EINVAL;
+		return kind == 0 ? TR_OK : TR_EINVAL;
 	}
 	if (reply->size < sizeof(tr_sup_reply))
 		return TR_EINVAL;

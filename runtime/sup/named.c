@@ -223,22 +223,10 @@ int tr_sup_named_reply_decode(tr_sup_named_reply *out, const tr_msg *reply)
 		return TR_EINVAL;
 	memset(out, 0, sizeof(*out));
 	int32_t err;
-	switch (reply->type) {
-	case TR_MSG_REFUSED:
-		if (reply->size != sizeof(err))
-			return TR_EINVAL;
-		memcpy(&err, reply->data, sizeof(err));
-		if (err >= 0)
-			return TR_EINVAL;
+	int kind = tr__sup_reply_kind(&err, reply, TR_SUP_NAMED_REPLY);
+	if (kind <= 0) {
 		out->err = err;
-		return TR_OK;
-	case TR_MSG_TIMEOUT:
-		out->err = TR_ETIMEDOUT;
-		return TR_OK;
-	case TR_SUP_NAMED_REPLY:
-		break;
-	default:
-		return TR_EINVAL;
+		return kind == 0 ? TR_OK : TR_EINVAL;
 	}
 	const unsigned char *p = reply->data;
 	if (reply->size != TR_SUP_NAMED_REPLY_SIZE ||

@@ -296,6 +296,14 @@ void tr__sup_reply_err(
 /* Frees what is still queued, answering nobody (the supervisor's end). */
 void tr__sup_free_deferred(sup *s);
 
+/* ---- calls.c ------------------------------------------------------------ */
+
+/* What kind of answer a reply decoder holds: 1 a reply of type `type`, to
+ * decode on; 0 the end of a call without one (a refusal or a timeout), its
+ * code in *err; -1 nothing a supervisor call ends with (another type, a
+ * refusal without a code). */
+int tr__sup_reply_kind(int32_t *err, const tr_msg *reply, uint32_t type);
+
 /* ---- named.c ------------------------------------------------------------ */
 
 /* Decodes and checks a START_NAMED payload. Errors: TR_EINVAL, TR_ENOENT,
