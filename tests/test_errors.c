@@ -1,7 +1,8 @@
 /*
  * Error codes: every code from TR_OK down to TR_E_LAST has a text of its
  * own, so that a code added without one (or without moving TR_E_LAST)
- * fails here. And what a refusal's code is (tr_refusal_code).
+ * fails here. And what a refusal's code is (tr_refusal_code), and what a
+ * name is (tr_name_valid).
  */
 #include "common.h"
 
@@ -72,6 +73,22 @@ static void test_refusal_code(void **state)
 	free(m);
 }
 
+/* tr_name_valid: 1..TR_NAME_MAX bytes. */
+static void test_name_valid(void **state)
+{
+	(void)state;
+	char n[TR_NAME_MAX + 2];
+	memset(n, 'a', sizeof(n));
+	n[TR_NAME_MAX] = '\0';
+	assert_true(tr_name_valid(n));
+	n[TR_NAME_MAX] = 'a';
+	n[TR_NAME_MAX + 1] = '\0';
+	assert_false(tr_name_valid(n));
+	assert_true(tr_name_valid("x"));
+	assert_false(tr_name_valid(""));
+	assert_false(tr_name_valid(NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -79,6 +96,7 @@ int main(void)
 	    cmocka_unit_test(test_supervisor_codes),
 	    cmocka_unit_test(test_outside_the_codes),
 	    cmocka_unit_test(test_refusal_code),
+	    cmocka_unit_test(test_name_valid),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

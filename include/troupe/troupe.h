@@ -1110,6 +1110,19 @@ TR_API int tr_run_blocking(
 
 #define TR_NAME_MAX 64 /* longest name, in bytes, without the final NUL */
 
+/* Whether `name` is one the runtime takes as a name (registered actors,
+ * behaviours, supervisor child ids): 1..TR_NAME_MAX bytes; NULL and ""
+ * are not. */
+static inline bool tr_name_valid(const char *name)
+{
+	if (name == NULL || name[0] == '\0')
+		return false;
+	for (size_t i = 1; i <= TR_NAME_MAX; i++)
+		if (name[i] == '\0')
+			return true;
+	return false; /* strnlen is POSIX, not C11: counted here */
+}
+
 /* Registers `name` for the live actor `pid`. The name is released when the
  * actor exits, before any exit signal goes out. Errors: TR_EINVAL (NULL,
  * empty or too long name, remote pid), TR_EEXIST (name taken, or the actor

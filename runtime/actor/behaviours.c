@@ -48,13 +48,6 @@ void tr__behaviours_fini(tr_runtime *rt)
 	rt->behaviours = NULL;
 }
 
-/* A name of 1..TR_NAME_MAX bytes; NULL, empty or longer is refused. */
-static bool name_ok(const char *name)
-{
-	return name != NULL && name[0] != '\0' &&
-	       strnlen(name, TR_NAME_MAX + 1) <= TR_NAME_MAX;
-}
-
 static bentry *find(tr__behaviours *r, const char *name)
 {
 	for (size_t i = 0; i < r->n; i++)
@@ -68,7 +61,7 @@ int tr_behaviour_register(
 {
 	/* The supervisor's argument is a tr_sup_args full of pointers; one
 	 * started by name would read a blob as such. */
-	if (rt == NULL || !name_ok(name) || b == NULL || b->handle == NULL ||
+	if (rt == NULL || !tr_name_valid(name) || b == NULL || b->handle == NULL ||
 	    b == &tr_sup_behaviour)
 		return TR_EINVAL;
 	tr__behaviours *r = rt->behaviours;
@@ -97,7 +90,7 @@ int tr_behaviour_register(
 
 const tr_behaviour *tr__behaviour_find(tr_runtime *rt, const char *name)
 {
-	if (rt == NULL || !name_ok(name))
+	if (rt == NULL || !tr_name_valid(name))
 		return NULL;
 	tr__behaviours *r = rt->behaviours;
 	pthread_mutex_lock(&r->lock);

@@ -478,12 +478,6 @@ bool tr__call_down(tr__sched *s, tr__actor *a, tr_msg *m)
  * -------------------------------------------------
  */
 
-static bool name_ok(const char *name)
-{
-	return name != NULL && name[0] != '\0' &&
-	       strnlen(name, TR_NAME_MAX + 1) <= TR_NAME_MAX;
-}
-
 /* A new call entry (its continuation set) with the deadline armed; the
  * caller fills it in and makes the first try. */
 static int call_begin(
@@ -557,7 +551,7 @@ int tr_call_named_then(tr_ctx *ctx, uint64_t *ref, const char *node_name,
     const char *name, uint32_t type, const void *data, size_t size,
     int64_t timeout_ms, tr_call_fn fn, void *arg)
 {
-	if (ctx == NULL || fn == NULL || !name_ok(name) ||
+	if (ctx == NULL || fn == NULL || !tr_name_valid(name) ||
 	    (data == NULL && size != 0) || type >= TR_MSG_SYSTEM)
 		return TR_EINVAL;
 	tr_runtime *rt = ctx->rt;

@@ -92,13 +92,6 @@ void tr__registry_fini(tr_runtime *rt)
 	rt->registry = NULL;
 }
 
-static bool name_ok(const char *name)
-{
-	if (name == NULL || name[0] == '\0')
-		return false;
-	return strnlen(name, TR_NAME_MAX + 1) <= TR_NAME_MAX;
-}
-
 /* Runs f inside an epoch section (or on a scheduler) so the looked-up actor
  * cannot be freed meanwhile. */
 typedef struct lookup_scope {
@@ -123,7 +116,7 @@ static void scope_exit(lookup_scope *sc)
 
 int tr_register(tr_runtime *rt, const char *name, tr_pid pid)
 {
-	if (rt == NULL || !name_ok(name) || pid.node != 0)
+	if (rt == NULL || !tr_name_valid(name) || pid.node != 0)
 		return TR_EINVAL;
 	tr__registry *r = rt->registry;
 	lookup_scope sc;
@@ -168,7 +161,7 @@ int tr_register(tr_runtime *rt, const char *name, tr_pid pid)
 
 int tr_unregister(tr_runtime *rt, const char *name)
 {
-	if (rt == NULL || !name_ok(name))
+	if (rt == NULL || !tr_name_valid(name))
 		return TR_EINVAL;
 	tr__registry *r = rt->registry;
 	lookup_scope sc;
@@ -191,7 +184,7 @@ int tr_unregister(tr_runtime *rt, const char *name)
 
 int tr_whereis(tr_pid *pid, tr_runtime *rt, const char *name)
 {
-	if (pid == NULL || rt == NULL || !name_ok(name))
+	if (pid == NULL || rt == NULL || !tr_name_valid(name))
 		return TR_EINVAL;
 	tr__registry *r = rt->registry;
 	pthread_mutex_lock(&r->lock);

@@ -64,10 +64,7 @@ bool tr__sup_valid_flags(const tr_sup_flags *f)
 
 bool tr__sup_valid_id(const char *id)
 {
-	if (id == NULL)
-		return false;
-	size_t n = strnlen(id, TR_NAME_MAX + 1);
-	return n >= 1 && n <= TR_NAME_MAX;
+	return tr_name_valid(id);
 }
 
 bool tr__sup_valid_opt_name(const char *name)
