@@ -304,6 +304,28 @@ int tr__env_send_now(
 	return rc;
 }
 
+/* The end of a put made under p->lock: unlocks, and starts the send of a
+ * batch that is due (rc TR_OK). */
+static void unlock_kick(struct tr__peer *p, int rc)
+{
+	nng_msg *out = rc == TR_OK ? tr__kick_locked(p) : NULL;
+	pthread_mutex_unlock(&p->lock);
+	if (out != NULL)
+		tr__start_send(p, out);
+}
+
+/* After a put: a caller in a scheduler's turn (`in_turn`) leaves the
+ * batch to the flush at the turn's end; any other (a plain thread's
+ * tr_post, tr_call, a port; a runtime being torn down) gets no end of
+ * turn, so the batch goes now, or a call would wait for the tick. */
+static void flush_after_put(struct tr_node *n, struct tr__peer *p, bool in_turn)
+{
+	if (in_turn)
+		atomic_store_explicit(&p->dirty, 1, memory_order_relaxed);
+	else
+		tr__flush_peer(n, p, true);
+}
+
 int tr__ask_send(struct tr_node *n, struct tr__peer *p, const Env *e,
     tr_pid loc, uint64_t ref)
 {
@@ -312,17 +334,10 @@ int tr__ask_send(struct tr_node *n, struct tr__peer *p, const Env *e,
 	                               : TR_ENOPROC;
 	if (rc == TR_OK)
 		tr__xask_add(p, ref, loc);
-	nng_msg *out = rc == TR_OK ? tr__kick_locked(p) : NULL;
-	pthread_mutex_unlock(&p->lock);
-	if (out != NULL)
-		tr__start_send(p, out);
+	unlock_kick(p, rc);
 	if (rc != TR_OK)
 		return rc;
-	if (on_our_sched(n))
-		/* The scheduler flushes at the turn's end. */
-		atomic_store_explicit(&p->dirty, 1, memory_order_relaxed);
-	else
-		tr__flush_peer(n, p, true);
+	flush_after_put(n, p, on_our_sched(n));
 	return TR_OK;
 }
 
@@ -484,23 +499,14 @@ static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
 			break;
 		}
 	}
-	nng_msg *out = rc == TR_OK ? tr__kick_locked(p) : NULL;
-	pthread_mutex_unlock(&p->lock);
-	if (out != NULL)
-		tr__start_send(p, out);
+	unlock_kick(p, rc);
 	if (rc == TR_ENOPROC && down &&
 	    (bk == BK_LINK_ADD || bk == BK_MON_MINE_ADD))
 		return answer_unreachable(n, p, to, m);
 	if (rc != TR_OK)
 		return rc;
 	tr__dist_msg_free(m);
-	if (on_our_sched(n))
-		/* The scheduler calls flush at the end of this turn. */
-		atomic_store_explicit(&p->dirty, 1, memory_order_relaxed);
-	else
-		/* A plain thread (tr_post, tr_call, a port) gets no end of
-		 * turn: send now, or a call would wait for the tick. */
-		tr__flush_peer(n, p, true);
+	flush_after_put(n, p, on_our_sched(n));
 	return TR_OK;
 }
 
@@ -562,19 +568,12 @@ int tr__ctx_put(tr_ctx *ctx, struct tr_node *n, struct tr__peer *p, Env *e,
 		}
 		rc = tr__env_put(n, p, e, true, k);
 	}
-	nng_msg *out = rc == TR_OK ? tr__kick_locked(p) : NULL;
-	pthread_mutex_unlock(&p->lock);
-	if (out != NULL)
-		tr__start_send(p, out);
+	unlock_kick(p, rc);
 	if (rc != TR_OK)
 		return rc;
-	if (tr__dist_turn_dirty(ctx)) {
-		/* The scheduler calls flush at the end of this turn. */
-		atomic_store_explicit(&p->dirty, 1, memory_order_relaxed);
-	} else {
-		/* No scheduler (a runtime being torn down): send now. */
-		tr__flush_peer(n, p, true);
-	}
+	/* tr__dist_turn_dirty is false for a callback on no scheduler (a
+	 * runtime being torn down). */
+	flush_after_put(n, p, tr__dist_turn_dirty(ctx));
 	return TR_OK;
 }
 
