@@ -4,8 +4,12 @@
 # protoc, openssl and nngcat, and check the README's copy of it).
 troupe_dist_test(test_crypto dist 120 ${CMAKE_CURRENT_SOURCE_DIR}/test_crypto.c)
 troupe_dist_test(test_codec dist 300 ${CMAKE_CURRENT_SOURCE_DIR}/test_codec.c)
-troupe_dist_test(test_client dist 300 ${CMAKE_CURRENT_SOURCE_DIR}/test_client.c)
-target_compile_definitions(test_client PRIVATE
-  TT_PROTO_DIR="${PROJECT_SOURCE_DIR}/proto"
-  TT_CLIENT_DOC="${PROJECT_SOURCE_DIR}/docs/client.md"
-  TT_README="${PROJECT_SOURCE_DIR}/README.md")
+troupe_dist_test(test_client_verify dist 120
+  ${CMAKE_CURRENT_SOURCE_DIR}/test_client_verify.c)
+foreach(t test_client test_client_conns test_client_tls)
+  troupe_dist_test(${t} dist 300 ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c)
+  target_compile_definitions(${t} PRIVATE
+    TT_PROTO_DIR="${PROJECT_SOURCE_DIR}/proto"
+    TT_CLIENT_DOC="${PROJECT_SOURCE_DIR}/docs/client.md"
+    TT_README="${PROJECT_SOURCE_DIR}/README.md")
+endforeach()
