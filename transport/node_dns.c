@@ -195,8 +195,8 @@ static void urls_add(struct urls *u, const char *url)
 }
 
 /* The addresses of `host`, each with `port`, into `u`. */
-static int addrs(const tr_node_dns_opts *o, const char *host, unsigned port,
-    struct urls *u)
+static int addrs(
+    const tr_node_dns_opts *o, const char *host, unsigned port, struct urls *u)
 {
 	struct addrinfo hints, *res = NULL;
 	memset(&hints, 0, sizeof(hints));
@@ -211,7 +211,8 @@ static int addrs(const tr_node_dns_opts *o, const char *host, unsigned port,
 		char ip[INET6_ADDRSTRLEN], url[TR_NODE_URL_MAX + 1];
 		int l = -1;
 		if (ai->ai_family == AF_INET) {
-			const struct sockaddr_in *sa = (const void *)ai->ai_addr;
+			const struct sockaddr_in *sa =
+			    (const void *)ai->ai_addr;
 			if (inet_ntop(AF_INET, &sa->sin_addr, ip, sizeof(ip)))
 				l = snprintf(url, sizeof(url), "%s://%s:%u",
 				    o->scheme, ip, port);
@@ -266,8 +267,8 @@ static int srv(const tr_node_dns_opts *o, struct urls *u)
 		rc = TR_ENOMEM;
 		goto out;
 	}
-	int len = res_nsearch(
-	    &rs, o->name, ns_c_in, ns_t_srv, ans, DNS_ANSWER_MAX);
+	int len =
+	    res_nsearch(&rs, o->name, ns_c_in, ns_t_srv, ans, DNS_ANSWER_MAX);
 	if (len < 0) {
 		rc = TR_ENOENT;
 		goto out;

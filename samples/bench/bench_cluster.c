@@ -70,8 +70,8 @@ static int wait_events(tr_port *port, uint32_t type, int want)
 			for (int i = 0; i < n && !dup; i++)
 				dup = strcmp(seen[i], ev->node) == 0;
 			if (!dup && n < CL_MAX)
-				snprintf(seen[n++], sizeof(seen[0]), "%s",
-				    ev->node);
+				snprintf(
+				    seen[n++], sizeof(seen[0]), "%s", ev->node);
 		}
 		tr_msg_free(m);
 	}
@@ -177,8 +177,7 @@ static int64_t kid_time(struct kid *k, const char *what)
 	return strtoll(line + l + 1, NULL, 10);
 }
 
-static void kid_start(struct kid *k, const char *name, const char *seed,
-    int n)
+static void kid_start(struct kid *k, const char *name, const char *seed, int n)
 {
 	int in[2], out[2];
 	if (pipe(in) != 0 || pipe(out) != 0)

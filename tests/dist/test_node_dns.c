@@ -69,27 +69,27 @@ static void test_parse(void **state)
 	assert_int_equal(o.port, 4100);
 	assert_string_equal(o.scheme, "tcp");
 
-	assert_rc(tr_node_dns_parse(&o, buf, sizeof(buf),
-	              "srv:_troupe._tcp.troupe.svc"),
+	assert_rc(tr_node_dns_parse(
+	              &o, buf, sizeof(buf), "srv:_troupe._tcp.troupe.svc"),
 	    TR_OK);
 	assert_string_equal(o.name, "_troupe._tcp.troupe.svc");
 	assert_int_equal(o.kind, TR_NODE_DNS_SRV);
 	assert_int_equal(o.port, 0);
 
-	assert_rc(tr_node_dns_parse(&o, buf, sizeof(buf), "tls+tcp://a.b:9"),
-	    TR_OK);
+	assert_rc(
+	    tr_node_dns_parse(&o, buf, sizeof(buf), "tls+tcp://a.b:9"), TR_OK);
 	assert_string_equal(o.scheme, "tls+tcp");
 	assert_string_equal(o.name, "a.b");
-	assert_rc(tr_node_dns_parse(&o, buf, sizeof(buf), "srv:tcp://x"),
-	    TR_OK);
+	assert_rc(
+	    tr_node_dns_parse(&o, buf, sizeof(buf), "srv:tcp://x"), TR_OK);
 	assert_string_equal(o.scheme, "tcp");
 
 	const char *bad[] = {"", "name", "name:", ":4100", "name:0",
-	    "name:65536", "name:-1", "name:12x", "udp://name:1", "srv:",
-	    "a:b:1", "srv:ipc://x", "a/b:1"};
+	    "name:65536", "name:-1", "name:12x", "udp://name:1",
+	    "srv:", "a:b:1", "srv:ipc://x", "a/b:1"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_rc(tr_node_dns_parse(&o, buf, sizeof(buf), bad[i]),
-		    TR_EINVAL);
+		assert_rc(
+		    tr_node_dns_parse(&o, buf, sizeof(buf), bad[i]), TR_EINVAL);
 	char longname[300];
 	memset(longname, 'a', 254);
 	snprintf(longname + 254, sizeof(longname) - 254, ":1");
