@@ -16,6 +16,8 @@ packages=(
 	libcmocka-dev
 	# distribution tests: command-line clients (nngcat, protoc, openssl)
 	nng-utils protobuf-compiler openssl
+	# DNS discovery test: a DNS server (the binary only, no service)
+	dnsmasq-base
 	# fuzzing (deploy/test.sh's fuzz pass): clang 14 and its libFuzzer,
 	# ASan and UBSan runtimes
 	clang libclang-rt-14-dev

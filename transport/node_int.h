@@ -16,6 +16,7 @@
  *   node_flow.c  receive-side flow control (BUSY / READY)
  *   node_mesh.c  clusters: members to dial (seeds, gossip, lost peers),
  *                their backoff, membership gossip (CONTROL_MEMBERS)
+ *   node_dns.c   DNS discovery (troupe/dns.h), TROUPE_DNS
  *
  * docs/distribution.md is the design. Lock order: the node lock before a
  * peer lock; nothing is called with a peer lock held that takes the node
@@ -293,7 +294,13 @@ struct tr__mesh {
 	const tr_node_seed_source *src;
 	void *src_user;
 	int64_t next_resolve, next_src;
+	struct tr_node_dns *dns; /* made from TROUPE_DNS, owned here */
 };
+
+/* TROUPE_DNS (node_dns.c): a DNS source for a node given none; *d is
+ * NULL when the variable is not set. Errors: as tr_node_dns_parse and
+ * tr_node_dns_alloc. */
+int tr__node_dns_env(struct tr_node_dns **d, tr_runtime *rt);
 
 /* ---- the node ------------------------------------------------------------ */
 

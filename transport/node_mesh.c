@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "troupe/dns.h"
 
 /* Dials of the node's own in progress at once, over all members. */
 #define TR__MESH_DIALS_MAX 32u
@@ -159,6 +160,15 @@ int tr__mesh_init(struct tr_node *n, const tr_node_opts *o)
 	if (ms->src != NULL && ms->src->resolve == NULL)
 		return TR_EINVAL;
 	int rc = TR_OK;
+	/* TROUPE_DNS: a DNS source when the caller gave none. */
+	if (ms->src == NULL &&
+	    (rc = tr__node_dns_env(&ms->dns, n->rt)) == TR_OK &&
+	    ms->dns != NULL) {
+		ms->src = tr_node_dns_source();
+		ms->src_user = ms->dns;
+	}
+	if (rc != TR_OK)
+		return rc;
 	if (o->seeds != NULL) {
 		for (size_t i = 0; o->seeds[i] != NULL && rc == TR_OK; i++)
 			rc = seeds_add(ms, o->seeds[i], strlen(o->seeds[i]));
@@ -190,6 +200,7 @@ void tr__mesh_fini(struct tr_node *n)
 	for (size_t i = 0; i < ms->nseeds; i++)
 		free(ms->seeds[i]);
 	free(ms->seeds);
+	tr_node_dns_free(ms->dns);
 	memset(ms, 0, sizeof(*ms));
 }
 

@@ -41,7 +41,8 @@
  * Clusters: a node joins by knowing one member. Pairs tell each other
  * which nodes they are connected to, and each connects to those it is not
  * (transitive connect; connect_all); seeds (seeds, TROUPE_SEEDS, a
- * tr_node_seed_source) are dialled at start; a lost peer is redialled
+ * tr_node_seed_source such as DNS: troupe/dns.h, TROUPE_DNS) are
+ * dialled at start; a lost peer is redialled
  * with backoff (100 ms doubling to 5 s, jittered; reconnect) and
  * forgotten after 60 s without a connect. tr_node_list is nodes().
  * docs/distribution.md, "Clusters", has the bounds.
@@ -120,7 +121,9 @@ typedef struct tr_node_opts {
 	                            * source of seed URLs (e.g. DNS), asked
 	                            * periodically; the node reads it, the
 	                            * caller keeps it alive until
-	                            * tr_node_stop */
+	                            * tr_node_stop. NULL: a DNS source made
+	                            * from the environment variable
+	                            * TROUPE_DNS, if set (troupe/dns.h) */
 	void *seed_user;           /* seed_source's argument */
 	int32_t connect_all;       /* transitive connect: 0 (default) or
 	                            * TR_NODE_ON: connect to every node a peer

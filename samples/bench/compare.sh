@@ -14,7 +14,8 @@
 #   PEERS         peers to run                 ("erlang caf")
 #   WORKLOADS     workloads to run             ("pingpong ring spawn fanin idle
 #                                               sup-restart remote-pingpong
-#                                               remote-stream remote-flood")
+#                                               remote-stream remote-flood
+#                                               cluster-form")
 #   TROUPE_OPTS   troupe-bench options         ("-s 2": the peer script limits
 #                                               both peers to 2 schedulers)
 #
@@ -29,6 +30,12 @@
 # Erlang twin, samples/bench/peers/remote_flood.erl, is run here (two BEAM
 # nodes, erl +S 2), as sup_restart.erl is.
 #
+# cluster-form times 5 node processes on 127.0.0.1 that each connect to
+# one seed until all are fully meshed (its ops/s is 5 / the formation
+# time), and the row below it the time until the survivors see a node
+# killed with SIGKILL go. Its Erlang twin, samples/bench/peers/
+# cluster_form.erl, starts 5 BEAM nodes with peer and is run here.
+#
 # remote-pingpong and remote-stream run between two node processes on
 # 127.0.0.1 (troupe-bench starts the second one itself; the peer script starts
 # two BEAM nodes). They need a troupe-bench built with the transport, and CAF
@@ -40,7 +47,7 @@ peer="${2:-${PEER_SH:-../shared/bench/peer.sh}}"
 k="${K:-5}"
 peers="${PEERS:-erlang caf}"
 all_workloads="pingpong ring spawn fanin idle sup-restart"
-all_workloads+=" remote-pingpong remote-stream remote-flood"
+all_workloads+=" remote-pingpong remote-stream remote-flood cluster-form"
 workloads="${WORKLOADS:-$all_workloads}"
 topts="${TROUPE_OPTS--s 2}"
 
@@ -65,6 +72,7 @@ params() {
 	remote-pingpong) echo 20000 ;;
 	remote-stream) echo 1000000 ;;
 	remote-flood) echo 1000000 ;;
+	cluster-form) echo 5 ;;
 	*) return 1 ;;
 	esac
 }
@@ -77,10 +85,11 @@ trap '[ -z "$beams" ] || rm -rf "$beams"' EXIT
 has_workload() {
 	case "$1,$2" in
 	troupe,remote-*) "$bench" -h | grep -q remote-pingpong ;;
+	troupe,cluster-form) "$bench" -h | grep -q cluster-form ;;
 	troupe,*) return 0 ;;
-	erlang,sup-restart | erlang,remote-flood)
+	erlang,sup-restart | erlang,remote-flood | erlang,cluster-form)
 		command -v erlc >/dev/null && command -v erl >/dev/null ;;
-	*,sup-restart | *,remote-flood) return 1 ;;
+	*,sup-restart | *,remote-flood | *,cluster-form) return 1 ;;
 	caf,remote-*) return 1 ;;
 	*) return 0 ;;
 	esac
@@ -93,7 +102,7 @@ build_erl_peer() {
 	[ -z "$beams" ] || return 0
 	beams=$(mktemp -d) || return 1
 	erlc -o "$beams" "$here/peers/sup_restart.erl" \
-	    "$here/peers/remote_flood.erl"
+	    "$here/peers/remote_flood.erl" "$here/peers/cluster_form.erl"
 }
 
 erl_sup_restart() {
@@ -116,6 +125,11 @@ erl_remote_flood() {
 	printf '%s\n' "$out"
 }
 
+# cluster-form's twin: 5 BEAM nodes started with peer.
+erl_cluster_form() {
+	erl -noshell -pa "$beams" -eval "cluster_form:main(['$1']), init:stop()."
+}
+
 # One run: prints "<ops/s> <bytes_per_actor or ->", or fails.
 one_run() {
 	local sys=$1 w=$2 out ops bytes
@@ -127,12 +141,15 @@ one_run() {
 		out=$(erl_sup_restart "$@" 2>&1) || return 1
 	elif [ "$w" = remote-flood ]; then
 		out=$(erl_remote_flood "$@") || return 1
+	elif [ "$w" = cluster-form ]; then
+		out=$(erl_cluster_form "$@" 2>&1) || return 1
 	else
 		out=$(bash "$peer" "$sys" "$w" "$@" 2>&1) || return 1
 	fi
 	ops=$(awk -v w="$w" '$1 == w && $3 == "ops" && $NF == "ops/s" { print $(NF - 1) }' <<<"$out")
 	bytes=$(awk '$1 == "bytes_per_actor" { print $2 }
-		$1 == "remote-flood" && $2 == "receiver_rss_kb" { print $5 }' <<<"$out")
+		$1 == "remote-flood" && $2 == "receiver_rss_kb" { print $5 }
+		$1 == "cluster-form" && $2 == "formed_ms" { print $5 }' <<<"$out")
 	[ -n "$ops" ] || return 1
 	echo "$ops ${bytes:--}"
 }
@@ -149,7 +166,8 @@ for w in $workloads; do
 	for sys in troupe $peers; do
 		if ! has_workload "$sys" "$w" ||
 			{ { [ "$sys,$w" = erlang,sup-restart ] ||
-			[ "$sys,$w" = erlang,remote-flood ]; } && ! build_erl_peer; }; then
+			[ "$sys,$w" = erlang,remote-flood ] ||
+			[ "$sys,$w" = erlang,cluster-form ]; } && ! build_erl_peer; }; then
 			ops[$sys,$w]=- bytes[$sys,$w]=-
 			continue
 		fi
@@ -214,6 +232,11 @@ target() {
 			if (t == "-" || e == "-") print ">= " f "x Erlang: n/a"
 			else print ">= " f "x Erlang: " (t >= f * e ? "met" : "MISSED") }'
 		;;
+	cluster-form)
+		awk -v t="$t" 'BEGIN {
+			if (t == "-") print "formation < 1 s: n/a"
+			else print "formation < 1 s: " (t > 5 ? "met" : "MISSED") }'
+		;;
 	idle)
 		awk -v b="${bytes[troupe,idle]}" 'BEGIN {
 			if (b == "-") print "<= 192 B/actor: n/a"
@@ -234,9 +257,10 @@ for w in $workloads; do
 	for p in $peers; do printf ' %12s' "${ops[$p,$w]}"; done
 	for p in $peers; do printf ' %9s' "$(ratio "${ops[troupe,$w]}" "${ops[$p,$w]}")"; done
 	[ "$w" = idle ] && printf '\n' || printf '  %s\n' "$(target "$w")"
-	if [ "$w" = idle ] || [ "$w" = remote-flood ]; then
+	if [ "$w" = idle ] || [ "$w" = remote-flood ] || [ "$w" = cluster-form ]; then
 		label="idle B/actor"
 		[ "$w" = remote-flood ] && label="flood peak kB"
+		[ "$w" = cluster-form ] && label="loss seen ms"
 		printf '%-16s %12s' "$label" "${bytes[troupe,$w]}"
 		for p in $peers; do printf ' %12s' "${bytes[$p,$w]}"; done
 		for p in $peers; do printf ' %9s' "$(ratio "${bytes[$p,$w]}" "${bytes[troupe,$w]}")"; done

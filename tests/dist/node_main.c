@@ -26,7 +26,9 @@
  * control, whose limits the --recv options set.
  *
  * --seed gives seed URLs (tr_node_opts.seeds, up to 8), --connect-all 0
- * and --reconnect 0 turn transitive connect and reconnecting off. An
+ * and --reconnect 0 turn transitive connect and reconnecting off; on
+ * SIGUSR1 it prints "NODES" and the names of the nodes connected (for
+ * scripts, which are no nodes themselves). An
  * actor "nodes" answers TT_NODES with the nodes connected, and
  * "nodemon" TT_NODE_EVENTS with the NODEUPs and NODEDOWNs it saw of a
  * node (test_node_proto.h).
@@ -351,6 +353,7 @@ int main(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	tr_node_opts o;
@@ -465,7 +468,17 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	int sig;
-	sigwait(&set, &sig);
+	while (sigwait(&set, &sig) == 0 && sig == SIGUSR1) {
+		tr_node_info v[16];
+		tr_node_info_init(&v[0]);
+		size_t k = 0;
+		(void)tr_node_list(v, 16, &k, node);
+		printf("NODES");
+		for (size_t i = 0; i < k && i < 16; i++)
+			printf(" %s", v[i].name);
+		printf("\n");
+		fflush(stdout);
+	}
 	tr_node_stop(node);
 	tr_runtime_stop(rt);
 	return 0;

@@ -14,6 +14,10 @@
  *   reconnected by itself, one NODEDOWN and one NODEUP, with reasons.
  * - Node monitors on a port; a subscription to every node reports the
  *   nodes up already.
+ * - Formation and convergence: five nodes from one seed, timed (printed,
+ *   not asserted); a member killed with SIGKILL is gone from every
+ *   survivor's list within the failure-detection bound (4 ticks, plus
+ *   the test's own polling), and each survivor saw one NODEDOWN.
  *
  * Every wait is bounded; the fixture (node_env.h) kills and reaps the
  * children, and each test runs over ipc:// and tcp://127.0.0.1.
@@ -219,6 +223,47 @@ static void test_mesh_from_one_seed(void **state)
 	assert_rc(tr_node_stats_get(&st, e->node), TR_OK);
 	assert_int_equal(st.peers_up, 4);
 	assert_int_equal(st.members_refused, 0);
+}
+
+/* The failure-detection bound: 4 ticks of silence. A killed node's
+ * connections close at once, so it is usually far less; the slack is
+ * the polling of this test (a call to each child) on a loaded machine. */
+#define DETECT_MS (4 * TICK_MS)
+#define POLL_SLACK_MS 3000
+
+static void test_form_and_converge(void **state)
+{
+	struct env *e = *state;
+	assert_rc(node_up(e, "tnode", false), TR_OK);
+	int64_t t0 = now_ms();
+	assert_int_equal(start_kids(e, 4, NULL), 0);
+	int64_t started = now_ms();
+	assert_true(wait_mesh(e, kid_names, 4, 4, 4, WAIT_MS));
+	int64_t meshed = now_ms();
+	fprintf(stderr,
+	    "  %s: 5 nodes from one seed: meshed %lld ms after the first "
+	    "start (%lld ms after the last)\n",
+	    e->tcp ? "tcp" : "ipc", (long long)(meshed - t0),
+	    (long long)(meshed - started));
+
+	/* n3 dies: gone from every survivor's list within the bound. */
+	kill_child(&e->kids[2]);
+	int64_t t1 = now_ms();
+	const char *surv[] = {"n1", "n2", "n4"};
+	assert_true(wait_mesh(e, surv, 3, 3, 3, WAIT_MS));
+	int64_t gone = now_ms() - t1;
+	fprintf(stderr, "  %s: the loss of a node seen by all 4 survivors "
+	                "in %lld ms\n",
+	    e->tcp ? "tcp" : "ipc", (long long)gone);
+	assert_true(gone <= DETECT_MS + POLL_SLACK_MS);
+	char buf[2048];
+	for (int i = 0; i < 3; i++) {
+		child_nodes(e, surv[i], buf, sizeof(buf));
+		assert_null(strstr(buf, "n3\n"));
+		struct tt_node_events c = child_events(e, surv[i], "n3");
+		assert_int_equal(c.downs, 1);
+		assert_int_equal(c.ups, 1);
+	}
 }
 
 static void test_star_without_connect_all(void **state)
@@ -432,6 +477,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(fn, setup_tcp, teardown)
 	const struct CMUnitTest tests[] = {
 	    BOTH(test_mesh_from_one_seed),
+	    BOTH(test_form_and_converge),
 	    BOTH(test_star_without_connect_all),
 	    BOTH(test_kill_and_restart),
 	    BOTH(test_transient_loss),
