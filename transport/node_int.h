@@ -16,6 +16,7 @@
  *   node_flow.c  receive-side flow control (BUSY / READY)
  *   node_mesh.c  clusters: members to dial (seeds, gossip, lost peers),
  *                their backoff, membership gossip (CONTROL_MEMBERS)
+ *   pg*.c        process groups (pg_int.h)
  *
  * docs/distribution.md is the design. Lock order: the node lock before a
  * peer lock; nothing is called with a peer lock held that takes the node
@@ -373,6 +374,7 @@ struct tr_node {
 	struct tr__mesh mesh;
 	pthread_t ticker;
 	bool ticker_started;
+	struct tr__pg *pg; /* process groups (pg_int.h) */
 };
 
 /* ---- shared helpers (node.c) ----------------------------------------------
@@ -599,6 +601,14 @@ void tr__mesh_stats(struct tr_node *n, tr_node_stats *st);
 int tr__node_dial_locked(struct tr_node *n, const char *url, uint32_t *hs);
 /* Node lock held: gives up such a dial. */
 void tr__node_dial_cancel_locked(struct tr_node *n, uint32_t hs);
+
+/* ---- process groups (pg.c) ------------------------------------------------
+ */
+
+/* Once the node is up: the pg layer and its default scope. */
+int tr__pg_start(struct tr_node *n);
+/* First thing at stop: the scope servers end, the scopes are freed. */
+void tr__pg_stop(struct tr_node *n);
 
 /* ---- the control thread (node_tick.c)
  * ---------------------------------------- */
