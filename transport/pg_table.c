@@ -266,21 +266,43 @@ void tr__pg_lpid_gc(struct tr__pg_scope *s, struct tr__pg_lpid *e)
 
 /* ---- monitors and events --------------------------------------------------*/
 
+/* A message whose payload is written in place: tr__dist_msg_new copies
+ * its data, so the payload is built in `tmp` (on the stack when small). */
+static int msg_build(tr_msg **m, uint32_t type, unsigned char *tmp,
+    size_t size, unsigned char **heap)
+{
+	(void)m;
+	(void)type;
+	*heap = NULL;
+	if (size <= 1024)
+		return TR_OK;
+	*heap = malloc(size);
+	(void)tmp;
+	return *heap != NULL ? TR_OK : TR_ENOMEM;
+}
+
 static int event_send(struct tr__pg_scope *s, const struct tr__pg_sub *w,
     const char *group, bool leave, const tr_pid *pids, uint32_t n)
 {
-	tr_msg *m;
-	int rc = tr__dist_msg_new(&m, leave ? TR_MSG_PG_LEAVE : TR_MSG_PG_JOIN,
-	    NULL, TR_PG_EVENT_SIZE(n));
+	_Alignas(16) unsigned char tmp[1024];
+	unsigned char *heap;
+	size_t size = TR_PG_EVENT_SIZE(n);
+	tr_msg *m = NULL;
+	uint32_t type = leave ? TR_MSG_PG_LEAVE : TR_MSG_PG_JOIN;
+	int rc = msg_build(&m, type, tmp, size, &heap);
 	if (rc != TR_OK)
 		return rc;
-	tr_pg_event *ev = (tr_pg_event *)m->data;
+	tr_pg_event *ev = (tr_pg_event *)(heap != NULL ? heap : tmp);
 	memset(ev, 0, offsetof(tr_pg_event, pids));
 	ev->version = TR_PG_EVENT_V1;
 	ev->npids = n;
 	memcpy(ev->scope, s->name, s->len);
 	snprintf(ev->group, sizeof(ev->group), "%s", group);
 	memcpy(ev->pids, pids, (size_t)n * sizeof(tr_pid));
+	rc = tr__dist_msg_new(&m, type, ev, size);
+	free(heap);
+	if (rc != TR_OK)
+		return rc;
 	m->ref = w->ref;
 	rc = tr__dist_inject(s->rt, w->to, m);
 	if (rc != TR_OK)
@@ -382,13 +404,16 @@ int tr__pg_sub_del(struct tr__pg_scope *s, uint64_t ref)
 int tr__pg_change_queue(struct tr__pg_scope *s, uint32_t op, const char *group,
     size_t len, const tr_pid *pids, uint32_t n)
 {
+	_Alignas(16) unsigned char tmp[1024];
+	unsigned char *heap;
 	size_t size = sizeof(struct tr__pg_change) + (size_t)n * sizeof(tr_pid) +
 	              len + 1;
-	tr_msg *m;
-	int rc = tr__dist_msg_new(&m, TR__PG_T_CHANGE, NULL, size);
+	tr_msg *m = NULL;
+	int rc = msg_build(&m, TR__PG_T_CHANGE, tmp, size, &heap);
 	if (rc != TR_OK)
 		return rc;
-	struct tr__pg_change *c = (struct tr__pg_change *)m->data;
+	struct tr__pg_change *c =
+	    (struct tr__pg_change *)(heap != NULL ? heap : tmp);
 	c->leave = op;
 	c->npids = n;
 	c->len = (uint32_t)len;
@@ -397,6 +422,10 @@ int tr__pg_change_queue(struct tr__pg_scope *s, uint32_t op, const char *group,
 	char *name = (char *)(c->pids + n);
 	memcpy(name, group, len);
 	name[len] = '\0';
+	rc = tr__dist_msg_new(&m, TR__PG_T_CHANGE, c, size);
+	free(heap);
+	if (rc != TR_OK)
+		return rc;
 	rc = tr__dist_inject(s->rt, s->server, m);
 	if (rc != TR_OK)
 		tr__dist_msg_free(m);
