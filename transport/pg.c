@@ -39,8 +39,8 @@ static void reg_name(char out[TR_NAME_MAX + 1], const char *scope, size_t len)
 	uint64_t h = 14695981039346656037u;
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ (unsigned char)scope[i]) * 1099511628211u;
-	snprintf(out, TR_NAME_MAX + 1, "troupe.pg#%016llx",
-	    (unsigned long long)h);
+	snprintf(
+	    out, TR_NAME_MAX + 1, "troupe.pg#%016llx", (unsigned long long)h);
 }
 
 static void scope_free(struct tr__pg_scope *s)
@@ -198,8 +198,8 @@ int tr_pg_join(tr_node *n, const char *scope, const char *group,
 		e->joins++;
 	}
 	if (rc == TR_OK)
-		rc = tr__pg_change_queue(s, TR__PG_JOIN, group, len, pids,
-		    (uint32_t)np);
+		rc = tr__pg_change_queue(
+		    s, TR__PG_JOIN, group, len, pids, (uint32_t)np);
 	if (rc == TR_OK) {
 		tr__pg_notify(s, g->name, false, pids, (uint32_t)np);
 	} else if (g != NULL) {
@@ -240,7 +240,8 @@ int tr_pg_leave(tr_node *n, const char *scope, const char *group,
 		/* Out of memory for the change: the table has changed all
 		 * the same (a leave cannot be refused); peers then learn of
 		 * it at their next sync. */
-		(void)tr__pg_change_queue(s, TR__PG_LEAVE, group, len, left, nl);
+		(void)tr__pg_change_queue(
+		    s, TR__PG_LEAVE, group, len, left, nl);
 		tr__pg_notify(s, g->name, true, left, nl);
 		tr__pg_group_gc(s, g);
 	}
@@ -314,8 +315,8 @@ int tr_pg_which_groups(tr_pg_group_name *out, size_t cap, size_t *count,
 
 /* ---- monitors -------------------------------------------------------------*/
 
-static int monitor(tr_node *n, tr_pid to, uint64_t *ref, const char *scope,
-    const char *group)
+static int monitor(
+    tr_node *n, tr_pid to, uint64_t *ref, const char *scope, const char *group)
 {
 	size_t len;
 	if (n == NULL || ref == NULL ||
@@ -336,8 +337,8 @@ int tr_pg_monitor(
 {
 	if (ctx == NULL)
 		return TR_EINVAL;
-	return monitor(tr_node_of(tr_runtime_of(ctx)), tr_self(ctx), ref, scope,
-	    group);
+	return monitor(
+	    tr_node_of(tr_runtime_of(ctx)), tr_self(ctx), ref, scope, group);
 }
 
 int tr_pg_monitor_port(tr_node *n, tr_port *port, uint64_t *ref,
@@ -418,7 +419,8 @@ static uint32_t rnd(void)
 	if (x == 0) {
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		x = (uint32_t)ts.tv_nsec ^ (uint32_t)(uintptr_t)&x ^ 0x9E3779B9u;
+		x = (uint32_t)ts.tv_nsec ^ (uint32_t)(uintptr_t)&x ^
+		    0x9E3779B9u;
 		if (x == 0)
 			x = 1;
 	}
@@ -469,13 +471,12 @@ int tr_pg_send_all(tr_ctx *ctx, const char *scope, const char *group,
 {
 	if (ctx == NULL)
 		return TR_EINVAL;
-	return send_all(ctx, tr_node_of(tr_runtime_of(ctx)), scope, group,
-	    type, data, size, sent);
+	return send_all(ctx, tr_node_of(tr_runtime_of(ctx)), scope, group, type,
+	    data, size, sent);
 }
 
 int tr_pg_send_one(tr_ctx *ctx, const char *scope, const char *group,
-    unsigned mode, uint32_t type, const void *data, size_t size,
-    tr_pid *chosen)
+    unsigned mode, uint32_t type, const void *data, size_t size, tr_pid *chosen)
 {
 	if (ctx == NULL)
 		return TR_EINVAL;
@@ -492,8 +493,7 @@ int tr_pg_post_all(tr_node *n, const char *scope, const char *group,
 }
 
 int tr_pg_post_one(tr_node *n, const char *scope, const char *group,
-    unsigned mode, uint32_t type, const void *data, size_t size,
-    tr_pid *chosen)
+    unsigned mode, uint32_t type, const void *data, size_t size, tr_pid *chosen)
 {
 	if (n == NULL)
 		return TR_EINVAL;
@@ -523,7 +523,8 @@ int tr_pg_stats_get(tr_pg_stats *out, tr_node *n, const char *scope)
 	    atomic_load_explicit(&s->n_malformed, memory_order_relaxed);
 	st.refused_bounds =
 	    atomic_load_explicit(&s->n_bounds, memory_order_relaxed);
-	size_t k = out->struct_size < sizeof(st) ? out->struct_size : sizeof(st);
+	size_t k =
+	    out->struct_size < sizeof(st) ? out->struct_size : sizeof(st);
 	uint32_t keep = out->struct_size;
 	memcpy(out, &st, k);
 	out->struct_size = keep;

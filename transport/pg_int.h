@@ -79,7 +79,7 @@ struct tr__pg_sub {
 /* A peer of the scope, as its server knows it (server only). */
 struct tr__pg_peer {
 	char name[TR_NODE_NAME_MAX + 1];
-	uint32_t node; /* the `node` of its pids; 0: not heard from yet */
+	uint32_t node;    /* the `node` of its pids; 0: not heard from yet */
 	uint32_t pending; /* syncs owed to it not sent yet */
 	bool live;        /* a sync went to it: changes go too */
 	uint32_t epoch;   /* of its sync being received */
@@ -167,8 +167,8 @@ void tr__pg_lpid_gc(struct tr__pg_scope *s, struct tr__pg_lpid *e);
 void tr__pg_notify(struct tr__pg_scope *s, const char *group, bool leave,
     const tr_pid *pids, uint32_t n);
 /* Exclusive: adds a monitor and sends it the current members. */
-int tr__pg_sub_add(struct tr__pg_scope *s, tr_pid to, const char *group,
-    uint64_t *ref);
+int tr__pg_sub_add(
+    struct tr__pg_scope *s, tr_pid to, const char *group, uint64_t *ref);
 int tr__pg_sub_del(struct tr__pg_scope *s, uint64_t ref);
 /* Exclusive: queues a change for the server. */
 int tr__pg_change_queue(struct tr__pg_scope *s, uint32_t op, const char *group,

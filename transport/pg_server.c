@@ -52,8 +52,8 @@ static struct tr__pg_peer *peer_get(struct tr__pg_scope *s, const char *name)
 	if (p != NULL)
 		return p;
 	if (s->npeers >= TR__PG_PEERS_MAX ||
-	    !tr__node_grow((void **)&s->peers, s->npeers, &s->cappeers,
-	        sizeof(*s->peers)))
+	    !tr__node_grow(
+	        (void **)&s->peers, s->npeers, &s->cappeers, sizeof(*s->peers)))
 		return NULL;
 	p = &s->peers[s->npeers++];
 	memset(p, 0, sizeof(*p));
@@ -84,11 +84,13 @@ static void peer_sweep(
 					continue;
 				}
 				tr_pid pid = m->pid;
-				(void)tr__pg_mem_del(s, g, pid, true, UINT32_MAX);
+				(void)tr__pg_mem_del(
+				    s, g, pid, true, UINT32_MAX);
 				p->held--;
 				gone[ng++] = pid;
 				if (ng == 64) {
-					tr__pg_notify(s, g->name, true, gone, ng);
+					tr__pg_notify(
+					    s, g->name, true, gone, ng);
 					ng = 0;
 				}
 			}
@@ -176,8 +178,8 @@ static int owe_sync(struct tr__pg_scope *s, struct tr__pg_peer *p, bool want)
 				/* Pointers into pw move with it: flush the
 				 * part first so none is kept across. */
 				if (ng > 0) {
-					ok = part_put(&buf, &len, &cap, s, gv, ng,
-					    first, false, want);
+					ok = part_put(&buf, &len, &cap, s, gv,
+					    ng, first, false, want);
 					first = false;
 					nparts++;
 					ng = 0;
@@ -186,8 +188,8 @@ static int owe_sync(struct tr__pg_scope *s, struct tr__pg_peer *p, bool want)
 				npv = 0;
 				size_t nc = need * 2 + 64;
 				Troupe__Pid **a = realloc(pv, nc * sizeof(*a));
-				Troupe__Pid *c = a ? realloc(pw, nc * sizeof(*c))
-				                   : NULL;
+				Troupe__Pid *c =
+				    a ? realloc(pw, nc * sizeof(*c)) : NULL;
 				if (a != NULL)
 					pv = a;
 				if (c == NULL) {
@@ -209,10 +211,11 @@ static int owe_sync(struct tr__pg_scope *s, struct tr__pg_peer *p, bool want)
 				}
 			pg->n_pids = need;
 			gv[ng++] = pg;
-			est += g->len + need * (s->n ? 24 + strlen(s->n->name) : 0);
+			est += g->len +
+			       need * (s->n ? 24 + strlen(s->n->name) : 0);
 			if (ng == 64 || est >= TR__PG_SYNC_PART) {
-				ok = part_put(&buf, &len, &cap, s, gv, ng, first,
-				    false, want);
+				ok = part_put(&buf, &len, &cap, s, gv, ng,
+				    first, false, want);
 				first = false;
 				nparts++;
 				ng = 0;
@@ -255,7 +258,8 @@ static void sync_to(struct tr__pg_scope *s, const char *node, bool want)
 {
 	struct tr__pg_peer *p = peer_get(s, node);
 	if (p == NULL) {
-		atomic_fetch_add_explicit(&s->n_bounds, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &s->n_bounds, 1, memory_order_relaxed);
 		tr__ratelogf(&s->log_bound, s->rt, 0,
 		    "pg %s: no room for peer %s", s->name, node);
 		return;
@@ -290,8 +294,8 @@ static void owed_send(tr_ctx *ctx, struct tr__pg_scope *s, const tr_msg *m)
 /* ---- local changes --------------------------------------------------------*/
 
 /* Watches or forgets the local pids of a change, as the table says now. */
-static void track(tr_ctx *ctx, struct tr__pg_scope *s, const tr_pid *pids,
-    uint32_t n)
+static void track(
+    tr_ctx *ctx, struct tr__pg_scope *s, const tr_pid *pids, uint32_t n)
 {
 	pthread_rwlock_wrlock(&s->lock);
 	for (uint32_t i = 0; i < n; i++) {
@@ -482,7 +486,8 @@ static void sync_in(
 	}
 	size_t len;
 	for (size_t i = 0; i < m->n_groups; i++)
-		if (m->groups[i] == NULL || !group_ok(m->groups[i]->name, &len)) {
+		if (m->groups[i] == NULL ||
+		    !group_ok(m->groups[i]->name, &len)) {
 			refuse(s, p->name, "a bad group name");
 			return;
 		}
@@ -491,7 +496,8 @@ static void sync_in(
 		p->epoch++;
 	for (size_t i = 0; i < m->n_groups; i++) {
 		const PGroup *pg = m->groups[i];
-		tr_pid *v = malloc((pg->n_pids ? pg->n_pids : 1) * 2 * sizeof(*v));
+		tr_pid *v =
+		    malloc((pg->n_pids ? pg->n_pids : 1) * 2 * sizeof(*v));
 		if (v == NULL)
 			break;
 		ssize_t k = pids_in(s, from, pg->pids, pg->n_pids, v);
@@ -502,7 +508,8 @@ static void sync_in(
 		}
 		int rc;
 		(void)group_ok(pg->name, &len);
-		struct tr__pg_group *g = tr__pg_group_get(s, pg->name, len, &rc);
+		struct tr__pg_group *g =
+		    tr__pg_group_get(s, pg->name, len, &rc);
 		if (g == NULL) {
 			atomic_fetch_add_explicit(
 			    &s->n_bounds, 1, memory_order_relaxed);
@@ -525,8 +532,8 @@ static void sync_in(
 		sync_to(s, p->name, false);
 }
 
-static void update_in(struct tr__pg_scope *s, struct tr__pg_peer *p,
-    tr_pid from, const Update *u)
+static void update_in(
+    struct tr__pg_scope *s, struct tr__pg_peer *p, tr_pid from, const Update *u)
 {
 	size_t len;
 	if (!scope_ok(s, u->scope) || !group_ok(u->group, &len)) {
@@ -544,10 +551,12 @@ static void update_in(struct tr__pg_scope *s, struct tr__pg_peer *p,
 	}
 	pthread_rwlock_wrlock(&s->lock);
 	int rc = TR_OK;
-	struct tr__pg_group *g = u->leave ? tr__pg_group_find(s, u->group, len)
-	                                  : tr__pg_group_get(s, u->group, len, &rc);
+	struct tr__pg_group *g = u->leave
+	                             ? tr__pg_group_find(s, u->group, len)
+	                             : tr__pg_group_get(s, u->group, len, &rc);
 	if (g == NULL && !u->leave) {
-		atomic_fetch_add_explicit(&s->n_bounds, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &s->n_bounds, 1, memory_order_relaxed);
 		tr__ratelogf(&s->log_bound, s->rt, 0,
 		    "pg %s: group of peer %s refused: %s", s->name, p->name,
 		    tr_strerror(rc));
@@ -588,7 +597,8 @@ static void wire_in(struct tr__pg_scope *s, const tr_msg *m)
 	}
 	struct tr__pg_peer *p = peer_get(s, from);
 	if (p == NULL) {
-		atomic_fetch_add_explicit(&s->n_bounds, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &s->n_bounds, 1, memory_order_relaxed);
 		return;
 	}
 	p->node = m->sender.node;
@@ -596,9 +606,9 @@ static void wire_in(struct tr__pg_scope *s, const tr_msg *m)
 	if (budget < 65536)
 		budget = 65536;
 	ProtobufCMessage *pm;
-	const ProtobufCMessageDescriptor *d = m->type == TR__PG_T_SYNC
-	                                          ? &troupe__pg__sync__descriptor
-	                                          : &troupe__pg__update__descriptor;
+	const ProtobufCMessageDescriptor *d =
+	    m->type == TR__PG_T_SYNC ? &troupe__pg__sync__descriptor
+	                             : &troupe__pg__update__descriptor;
 	if (tr_pb_unpack(&pm, m, d, budget) != TR_OK) {
 		refuse(s, from, "does not decode");
 		return;
@@ -639,7 +649,8 @@ static int server_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		break;
 	case TR_MSG_NODEUP:
 		if (m->size >= TR_NODE_EVENT_V1_SIZE)
-			sync_to(s, ((const tr_node_event *)m->data)->node, true);
+			sync_to(
+			    s, ((const tr_node_event *)m->data)->node, true);
 		break;
 	case TR_MSG_NODEDOWN:
 		if (m->size >= TR_NODE_EVENT_V1_SIZE) {

@@ -231,7 +231,8 @@ struct tr__pg_lpid *tr__pg_lpid_get(
 				struct tr__pg_lpid *e, *nx;
 				for (e = s->pb[i]; e != NULL; e = nx) {
 					nx = e->next;
-					uint32_t h = hash_pid(e->pid) & (nb - 1);
+					uint32_t h =
+					    hash_pid(e->pid) & (nb - 1);
 					e->next = v[h];
 					v[h] = e;
 				}
@@ -266,18 +267,14 @@ void tr__pg_lpid_gc(struct tr__pg_scope *s, struct tr__pg_lpid *e)
 
 /* ---- monitors and events --------------------------------------------------*/
 
-/* A message whose payload is written in place: tr__dist_msg_new copies
- * its data, so the payload is built in `tmp` (on the stack when small). */
-static int msg_build(tr_msg **m, uint32_t type, unsigned char *tmp,
-    size_t size, unsigned char **heap)
+/* tr__dist_msg_new copies its data: a payload is built in a buffer of
+ * the caller's first, on the stack when small, else in *heap. */
+static int buf_get(size_t size, unsigned char **heap)
 {
-	(void)m;
-	(void)type;
 	*heap = NULL;
 	if (size <= 1024)
 		return TR_OK;
 	*heap = malloc(size);
-	(void)tmp;
 	return *heap != NULL ? TR_OK : TR_ENOMEM;
 }
 
@@ -287,9 +284,9 @@ static int event_send(struct tr__pg_scope *s, const struct tr__pg_sub *w,
 	_Alignas(16) unsigned char tmp[1024];
 	unsigned char *heap;
 	size_t size = TR_PG_EVENT_SIZE(n);
-	tr_msg *m = NULL;
+	tr_msg *m;
 	uint32_t type = leave ? TR_MSG_PG_LEAVE : TR_MSG_PG_JOIN;
-	int rc = msg_build(&m, type, tmp, size, &heap);
+	int rc = buf_get(size, &heap);
 	if (rc != TR_OK)
 		return rc;
 	tr_pg_event *ev = (tr_pg_event *)(heap != NULL ? heap : tmp);
@@ -328,8 +325,7 @@ void tr__pg_notify(struct tr__pg_scope *s, const char *group, bool leave,
 			i++;
 			continue;
 		}
-		if (event_send(s, w, group, leave, pids, n) ==
-		    TR_ENOPROC) {
+		if (event_send(s, w, group, leave, pids, n) == TR_ENOPROC) {
 			sub_drop(s, i); /* its subscriber is gone */
 			continue;
 		}
@@ -361,8 +357,8 @@ int tr__pg_sub_add(
 {
 	if (s->nsubs >= TR_PG_MONITORS_MAX)
 		return TR_EAGAIN;
-	if (!tr__node_grow((void **)&s->subs, s->nsubs, &s->capsubs,
-	        sizeof(*s->subs)))
+	if (!tr__node_grow(
+	        (void **)&s->subs, s->nsubs, &s->capsubs, sizeof(*s->subs)))
 		return TR_ENOMEM;
 	struct tr__pg_sub *w = &s->subs[s->nsubs];
 	memset(w, 0, sizeof(*w));
@@ -406,10 +402,10 @@ int tr__pg_change_queue(struct tr__pg_scope *s, uint32_t op, const char *group,
 {
 	_Alignas(16) unsigned char tmp[1024];
 	unsigned char *heap;
-	size_t size = sizeof(struct tr__pg_change) + (size_t)n * sizeof(tr_pid) +
-	              len + 1;
+	size_t size =
+	    sizeof(struct tr__pg_change) + (size_t)n * sizeof(tr_pid) + len + 1;
 	tr_msg *m = NULL;
-	int rc = msg_build(&m, TR__PG_T_CHANGE, tmp, size, &heap);
+	int rc = buf_get(size, &heap);
 	if (rc != TR_OK)
 		return rc;
 	struct tr__pg_change *c =

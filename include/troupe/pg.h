@@ -58,11 +58,11 @@ extern "C" {
 /* Bounds of one scope on one node (docs/pg.md, "Bounds"). Beyond them a
  * local join fails with TR_EAGAIN, and what a peer announces is refused,
  * counted (tr_pg_stats) and logged. */
-#define TR_PG_GROUPS_MAX 65536u    /* groups in a scope */
-#define TR_PG_MEMBERS_MAX 65536u   /* distinct pids in one group */
-#define TR_PG_PEER_MAX 262144u     /* memberships held for one peer */
-#define TR_PG_MONITORS_MAX 4096u   /* monitors of a scope */
-#define TR_PG_SCOPES_MAX 64u       /* scopes running on a node */
+#define TR_PG_GROUPS_MAX 65536u  /* groups in a scope */
+#define TR_PG_MEMBERS_MAX 65536u /* distinct pids in one group */
+#define TR_PG_PEER_MAX 262144u   /* memberships held for one peer */
+#define TR_PG_MONITORS_MAX 4096u /* monitors of a scope */
+#define TR_PG_SCOPES_MAX 64u     /* scopes running on a node */
 
 /* Starts scope `scope` on `node` (Erlang's pg:start_link(Scope)): its
  * server is registered locally as "troupe.pg:" + scope (names longer than
@@ -92,8 +92,8 @@ TR_API int tr_pg_leave(tr_node *node, const char *scope, const char *group,
  * scope (pg:get_members), local ones first, each pid once, and sets
  * *count to how many there are (which may exceed cap; out may be NULL
  * when cap is 0). An unknown group has 0 members (TR_OK). */
-TR_API int tr_pg_members(tr_pid *out, size_t cap, size_t *count,
-    tr_node *node, const char *scope, const char *group);
+TR_API int tr_pg_members(tr_pid *out, size_t cap, size_t *count, tr_node *node,
+    const char *scope, const char *group);
 
 /* The same, for the members on this node only (pg:get_local_members). */
 TR_API int tr_pg_local_members(tr_pid *out, size_t cap, size_t *count,
@@ -107,8 +107,8 @@ typedef struct tr_pg_group_name {
 /* Fills out[0..cap-1] with the groups of the scope that have members
  * (pg:which_groups), in no particular order; *count as for
  * tr_pg_members. */
-TR_API int tr_pg_which_groups(tr_pg_group_name *out, size_t cap,
-    size_t *count, tr_node *node, const char *scope);
+TR_API int tr_pg_which_groups(tr_pg_group_name *out, size_t cap, size_t *count,
+    tr_node *node, const char *scope);
 
 /* ---- monitors (pg:monitor, pg:monitor_scope) ---------------------------- */
 
@@ -145,8 +145,8 @@ typedef struct tr_pg_event {
  * monitor's reference goes to *ref. It ends with tr_pg_demonitor, or when
  * the subscriber is found dead. Errors: TR_EINVAL, TR_ENOENT (no such
  * scope), TR_EAGAIN (TR_PG_MONITORS_MAX), TR_ENOMEM. */
-TR_API int tr_pg_monitor(tr_ctx *ctx, uint64_t *ref, const char *scope,
-    const char *group);
+TR_API int tr_pg_monitor(
+    tr_ctx *ctx, uint64_t *ref, const char *scope, const char *group);
 
 /* The same for a plain thread: the messages go to `port`. */
 TR_API int tr_pg_monitor_port(tr_node *node, tr_port *port, uint64_t *ref,
@@ -196,12 +196,12 @@ TR_API int tr_pg_post_one(tr_node *node, const char *scope, const char *group,
  * tr_pg_stats_init before each get. */
 typedef struct tr_pg_stats {
 	uint32_t struct_size;
-	uint32_t groups;         /* groups with members */
-	uint64_t local_members;  /* (group, pid) entries of local pids */
-	uint64_t remote_members; /* of pids of other nodes */
-	uint32_t peers;          /* nodes of the scope heard from */
-	uint32_t monitors;       /* monitors of the scope */
-	uint32_t tracked;        /* local pids the server watches */
+	uint32_t groups;            /* groups with members */
+	uint64_t local_members;     /* (group, pid) entries of local pids */
+	uint64_t remote_members;    /* of pids of other nodes */
+	uint32_t peers;             /* nodes of the scope heard from */
+	uint32_t monitors;          /* monitors of the scope */
+	uint32_t tracked;           /* local pids the server watches */
 	uint64_t refused_malformed; /* peer messages that did not decode, or
 	                             * named pids not of their sender */
 	uint64_t refused_bounds;    /* memberships refused on a bound */
@@ -217,8 +217,7 @@ static inline void tr_pg_stats_init(tr_pg_stats *st)
 
 /* Fills what fits in st->struct_size. Errors: TR_EINVAL (struct_size
  * below TR_PG_STATS_V1_SIZE), TR_ENOENT (no such scope). */
-TR_API int tr_pg_stats_get(
-    tr_pg_stats *st, tr_node *node, const char *scope);
+TR_API int tr_pg_stats_get(tr_pg_stats *st, tr_node *node, const char *scope);
 
 #ifdef __cplusplus
 }

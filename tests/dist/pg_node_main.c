@@ -22,12 +22,12 @@
  *
  * It dies with its parent (PR_SET_PDEATHSIG).
  */
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <signal.h>
 
 #include <troupe/node.h>
 #include <troupe/pg.h>
@@ -60,10 +60,12 @@ static int garbage_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	if (m->type != TT_PG_GARBAGE || m->ref == 0)
 		return 0;
 	char node[TR_NODE_NAME_MAX + 1];
-	snprintf(node, sizeof(node), "%.*s", (int)m->size, (const char *)m->data);
-	static const unsigned char junk[] = {0xff, 0xff, 0xff, 0x0f, 0x12, 0x80};
-	int rc = tr_send_remote_named(ctx, node, "troupe.pg:" TR_PG_DEFAULT_SCOPE,
-	    0xFFFD0200u, junk, sizeof(junk));
+	snprintf(
+	    node, sizeof(node), "%.*s", (int)m->size, (const char *)m->data);
+	static const unsigned char junk[] = {
+	    0xff, 0xff, 0xff, 0x0f, 0x12, 0x80};
+	int rc = tr_send_remote_named(ctx, node,
+	    "troupe.pg:" TR_PG_DEFAULT_SCOPE, 0xFFFD0200u, junk, sizeof(junk));
 	if (rc == TR_OK)
 		rc = tr_send_remote_named(ctx, node,
 		    "troupe.pg:" TR_PG_DEFAULT_SCOPE, 0xFFFD0201u, junk,
@@ -95,7 +97,8 @@ static int pids_of(char *rest, tr_pid *v, int cap)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s NAME URL COOKIE [options]\n", argv[0]);
+		fprintf(
+		    stderr, "usage: %s NAME URL COOKIE [options]\n", argv[0]);
 		return 2;
 	}
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -128,7 +131,8 @@ int main(int argc, char **argv)
 	tr_pid garbage;
 	if (tr_spawn(&garbage, rt, &garbage_b, NULL, NULL) != TR_OK)
 		return 1;
-	if (connect != NULL && tr_node_connect(node, connect, 10000, NULL) != TR_OK)
+	if (connect != NULL &&
+	    tr_node_connect(node, connect, 10000, NULL) != TR_OK)
 		return 1;
 	printf("READY %s\n", tr_node_listen_url(node, 0));
 	fflush(stdout);
@@ -154,9 +158,10 @@ int main(int argc, char **argv)
 		               strcmp(cmd, "leave") == 0) &&
 		           sscanf(rest, "%255s%n", arg, &off) == 1) {
 			int k = pids_of(rest + off, v, 64);
-			int rc = cmd[0] == 'j'
-			             ? tr_pg_join(node, NULL, arg, v, (size_t)k)
-			             : tr_pg_leave(node, NULL, arg, v, (size_t)k);
+			int rc =
+			    cmd[0] == 'j'
+			        ? tr_pg_join(node, NULL, arg, v, (size_t)k)
+			        : tr_pg_leave(node, NULL, arg, v, (size_t)k);
 			printf("OK %d\n", rc);
 		} else if (strcmp(cmd, "kill") == 0) {
 			int i = atoi(rest);
@@ -172,7 +177,8 @@ int main(int argc, char **argv)
 		} else if (strcmp(cmd, "got") == 0) {
 			printf("GOT");
 			for (int i = 0; i < nworkers; i++)
-				printf(" %llu", (unsigned long long)atomic_load(&got[i]));
+				printf(" %llu",
+				    (unsigned long long)atomic_load(&got[i]));
 			printf("\n");
 		} else if (strcmp(cmd, "stats") == 0) {
 			tr_pg_stats st;

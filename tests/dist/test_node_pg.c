@@ -2,13 +2,15 @@
  * Process groups across real node processes (troupe/pg.h): this process
  * is node "a"; the others are pg_node_main.c, driven over their stdin.
  */
-#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
+#include <errno.h>
+#include <stdatomic.h>
 
 #include <troupe/node.h>
 #include <troupe/pg.h>
@@ -142,7 +144,8 @@ static size_t members_a(const char *group, size_t *local)
 {
 	size_t k = 0, l = 0;
 	assert_int_equal(tr_pg_members(NULL, 0, &k, node, NULL, group), TR_OK);
-	assert_int_equal(tr_pg_local_members(NULL, 0, &l, node, NULL, group), TR_OK);
+	assert_int_equal(
+	    tr_pg_local_members(NULL, 0, &l, node, NULL, group), TR_OK);
 	if (local != NULL)
 		*local = l;
 	return k;
@@ -201,7 +204,8 @@ static void test_three_nodes(void **st)
 	tr_port *port;
 	assert_int_equal(tr_port_open(&port, rt), TR_OK);
 	uint64_t gref, sref;
-	assert_int_equal(tr_pg_monitor_port(node, port, &gref, NULL, "g"), TR_OK);
+	assert_int_equal(
+	    tr_pg_monitor_port(node, port, &gref, NULL, "g"), TR_OK);
 	assert_int_equal(spawn_node(&b, "b"), 0);
 	assert_int_equal(spawn_node(&c, "c"), 0);
 	/* Joins on each node are seen on all. */
@@ -220,7 +224,8 @@ static void test_three_nodes(void **st)
 	members_a("g", &l);
 	assert_int_equal(l, 2);
 	/* A scope monitor made now gets the current members first. */
-	assert_int_equal(tr_pg_monitor_port(node, port, &sref, NULL, NULL), TR_OK);
+	assert_int_equal(
+	    tr_pg_monitor_port(node, port, &sref, NULL, NULL), TR_OK);
 	/* A pid joined twice needs two leaves. */
 	cmd(&b, ans, sizeof(ans), "join g 1 1");
 	assert_true(wait_a("g", 5, 5000));
@@ -236,19 +241,21 @@ static void test_three_nodes(void **st)
 
 	/* Dispatch: local members first, round robin among them. */
 	for (int i = 0; i < 100; i++)
-		assert_int_equal(tr_pg_post_one(node, NULL, "g", TR_PG_ROUND_ROBIN,
-		                     TT_PG_WORK, "x", 1, NULL),
+		assert_int_equal(
+		    tr_pg_post_one(node, NULL, "g", TR_PG_ROUND_ROBIN,
+		        TT_PG_WORK, "x", 1, NULL),
 		    TR_OK);
 	int64_t end = now_ms() + 5000;
-	while (atomic_load(&got[0]) + atomic_load(&got[1]) < 100 && now_ms() < end)
+	while (
+	    atomic_load(&got[0]) + atomic_load(&got[1]) < 100 && now_ms() < end)
 		usleep(2000);
 	assert_int_equal(atomic_load(&got[0]), 50);
 	assert_int_equal(atomic_load(&got[1]), 50);
 	/* Any node: spread over all three members, c's included. */
 	for (int i = 0; i < 30; i++)
-		assert_int_equal(
-		    tr_pg_post_one(node, NULL, "g",
-		        TR_PG_ROUND_ROBIN | TR_PG_ANY_NODE, TT_PG_WORK, "x", 1, NULL),
+		assert_int_equal(tr_pg_post_one(node, NULL, "g",
+		                     TR_PG_ROUND_ROBIN | TR_PG_ANY_NODE,
+		                     TT_PG_WORK, "x", 1, NULL),
 		    TR_OK);
 	size_t sent = 0;
 	assert_int_equal(
@@ -298,7 +305,8 @@ static void test_monitor_events(void **st)
 	assert_int_equal(tr_port_open(&port, rt), TR_OK);
 	uint64_t ref;
 	assert_int_equal(tr_pg_join(node, NULL, "m", &loc[2], 1), TR_OK);
-	assert_int_equal(tr_pg_monitor_port(node, port, &ref, NULL, "m"), TR_OK);
+	assert_int_equal(
+	    tr_pg_monitor_port(node, port, &ref, NULL, "m"), TR_OK);
 	size_t n = 0;
 	assert_int_equal(drain(port, TR_MSG_PG_JOIN, &n, 200), 1); /* current */
 	assert_int_equal(n, 1);
@@ -314,7 +322,8 @@ static void test_monitor_events(void **st)
 	kill_child(&b.c);
 	assert_true(wait_a("m", 0, 3000));
 	n = 0;
-	assert_int_equal(drain(port, TR_MSG_PG_LEAVE, &n, 500), 1); /* node down */
+	assert_int_equal(
+	    drain(port, TR_MSG_PG_LEAVE, &n, 500), 1); /* node down */
 	assert_int_equal(n, 1);
 	end_node(&b, true);
 	assert_int_equal(tr_pg_demonitor(node, NULL, ref), TR_OK);
@@ -384,7 +393,8 @@ static void test_cycles(void **st)
 	assert_true(ps.peers <= 1);
 	assert_true(ps.groups <= 2);
 	int fdn = fd_count();
-	fprintf(stderr, "fds after 10 cycles %d, after %d: %d\n", fd10, cycles, fdn);
+	fprintf(stderr, "fds after 10 cycles %d, after %d: %d\n", fd10, cycles,
+	    fdn);
 	assert_true(fdn <= fd10 + 4);
 }
 
@@ -412,7 +422,8 @@ static void test_bad_input(void **st)
 	/* API errors. */
 	tr_pid remote = {5, 1, 1};
 	assert_int_equal(tr_pg_join(node, NULL, "g", &remote, 1), TR_EINVAL);
-	assert_int_equal(tr_pg_join(node, NULL, "g", &TR_PID_NONE, 1), TR_EINVAL);
+	assert_int_equal(
+	    tr_pg_join(node, NULL, "g", &TR_PID_NONE, 1), TR_EINVAL);
 	assert_int_equal(tr_pg_join(node, NULL, "", loc, 1), TR_EINVAL);
 	char longname[300];
 	memset(longname, 'x', sizeof(longname) - 1);
@@ -427,11 +438,12 @@ static void test_bad_input(void **st)
 	assert_int_equal(
 	    tr_pg_post_one(node, NULL, "g", 7, TT_PG_WORK, NULL, 0, NULL),
 	    TR_EINVAL);
-	assert_int_equal(tr_pg_post_all(node, NULL, "empty", TT_PG_WORK, NULL, 0,
-	                     NULL),
+	assert_int_equal(
+	    tr_pg_post_all(node, NULL, "empty", TT_PG_WORK, NULL, 0, NULL),
 	    TR_ENOENT);
 	assert_int_equal(tr_pg_scope_start(node, NULL), TR_EINVAL);
-	assert_int_equal(tr_pg_scope_start(node, TR_PG_DEFAULT_SCOPE), TR_EEXIST);
+	assert_int_equal(
+	    tr_pg_scope_start(node, TR_PG_DEFAULT_SCOPE), TR_EEXIST);
 	/* Another scope, with a long name (its server's name is hashed). */
 	char ls[201];
 	memset(ls, 's', 200);
