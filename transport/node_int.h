@@ -17,6 +17,7 @@
  *   node_mesh.c  clusters: members to dial (seeds, gossip, lost peers),
  *                their backoff, membership gossip (CONTROL_MEMBERS)
  *   node_dns.c   DNS discovery (troupe/dns.h), TROUPE_DNS
+ *   pg*.c        process groups (pg_int.h)
  *
  * docs/distribution.md is the design. Lock order: the node lock before a
  * peer lock; nothing is called with a peer lock held that takes the node
@@ -380,6 +381,7 @@ struct tr_node {
 	struct tr__mesh mesh;
 	pthread_t ticker;
 	bool ticker_started;
+	struct tr__pg *pg; /* process groups (pg_int.h) */
 };
 
 /* ---- shared helpers (node.c) ----------------------------------------------
@@ -606,6 +608,14 @@ void tr__mesh_stats(struct tr_node *n, tr_node_stats *st);
 int tr__node_dial_locked(struct tr_node *n, const char *url, uint32_t *hs);
 /* Node lock held: gives up such a dial. */
 void tr__node_dial_cancel_locked(struct tr_node *n, uint32_t hs);
+
+/* ---- process groups (pg.c) ------------------------------------------------
+ */
+
+/* Once the node is up: the pg layer and its default scope. */
+int tr__pg_start(struct tr_node *n);
+/* First thing at stop: the scope servers end, the scopes are freed. */
+void tr__pg_stop(struct tr_node *n);
 
 /* ---- the control thread (node_tick.c)
  * ---------------------------------------- */
