@@ -16,16 +16,10 @@
 #include <troupe/pg.h>
 #include <troupe/troupe.h>
 
-#include "node_child.h"
+#include "line_child.h"
 
 #define COOKIE "pg-cookie"
 #define TT_PG_WORK 200u
-
-struct pchild {
-	struct child c;
-	int in;
-	FILE *out;
-};
 
 static tr_runtime *rt;
 static tr_node *node;
@@ -88,56 +82,26 @@ static int stop_a(void **st)
 	return 0;
 }
 
-static int spawn_node(struct pchild *p, const char *name)
+static int spawn_node(struct lchild *p, const char *name)
 {
-	int in[2];
-	if (pipe(in) != 0)
-		return -1;
-	/* The child's stdin: dup'd over 0 around the fork of child_spawn. */
-	int save = dup(0);
-	dup2(in[0], 0);
-	close(in[0]);
 	const char *argv[] = {TT_PG_NODE, name, "tcp://127.0.0.1:0", COOKIE,
 	    "--connect", a_url, NULL};
-	int rc = child_spawn(&p->c, argv, name, 15000);
-	dup2(save, 0);
-	close(save);
-	p->in = in[1];
-	p->out = fdopen(dup(p->c.out), "r");
-	return rc;
+	return lchild_spawn(p, argv, name, 15000);
 }
 
-static void end_node(struct pchild *p, bool hard)
+static void end_node(struct lchild *p, bool hard)
 {
-	if (p->c.pid > 0 && !hard) {
-		(void)!write(p->in, "quit\n", 5);
-		for (int i = 0; i < 500; i++) {
-			if (waitpid(p->c.pid, NULL, WNOHANG) == p->c.pid) {
-				close(p->c.out);
-				p->c.pid = 0;
-				break;
-			}
-			usleep(10000);
-		}
-	}
-	kill_child(&p->c);
-	if (p->out != NULL)
-		fclose(p->out);
-	p->out = NULL;
-	close(p->in);
+	lchild_end(p, hard);
 }
 
 /* Sends one command and reads its one-line answer. */
-static void cmd(struct pchild *p, char *ans, size_t cap, const char *fmt, ...)
+static void cmd(struct lchild *p, char *ans, size_t cap, const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	bool ok = lchild_cmdv(p, ans, cap, 15000, fmt, ap);
 	va_end(ap);
-	line[n++] = '\n';
-	assert_int_equal(write(p->in, line, (size_t)n), n);
-	assert_non_null(fgets(ans, (int)cap, p->out));
+	assert_true(ok);
 }
 
 static size_t members_a(const char *group, size_t *local)
@@ -162,7 +126,7 @@ static bool wait_a(const char *group, size_t want, int ms)
 	return members_a(group, NULL) == want;
 }
 
-static bool wait_child(struct pchild *p, const char *group, size_t want, int ms)
+static bool wait_child(struct lchild *p, const char *group, size_t want, int ms)
 {
 	int64_t end = now_ms() + ms;
 	char ans[256];
@@ -199,7 +163,7 @@ static int drain(tr_port *port, uint32_t type, size_t *pids, int wait_ms)
 static void test_three_nodes(void **st)
 {
 	(void)st;
-	struct pchild b, c;
+	struct lchild b, c;
 	char ans[512];
 	tr_port *port;
 	assert_int_equal(tr_port_open(&port, rt), TR_OK);
@@ -215,7 +179,7 @@ static void test_three_nodes(void **st)
 	assert_int_equal(l, 2);
 	cmd(&b, ans, sizeof(ans), "spawn 3");
 	cmd(&b, ans, sizeof(ans), "join g 0");
-	assert_string_equal(ans, "OK 0\n");
+	assert_string_equal(ans, "OK 0");
 	cmd(&c, ans, sizeof(ans), "spawn 1");
 	cmd(&c, ans, sizeof(ans), "join g 0");
 	assert_true(wait_a("g", 4, 5000));
@@ -299,7 +263,7 @@ static void test_three_nodes(void **st)
 static void test_monitor_events(void **st)
 {
 	(void)st;
-	struct pchild b;
+	struct lchild b;
 	char ans[256];
 	tr_port *port;
 	assert_int_equal(tr_port_open(&port, rt), TR_OK);
@@ -333,7 +297,7 @@ static void test_monitor_events(void **st)
 static void test_restart_converges(void **st)
 {
 	(void)st;
-	struct pchild b;
+	struct lchild b;
 	char ans[256];
 	assert_int_equal(tr_pg_join(node, NULL, "r", &loc[3], 1), TR_OK);
 	for (int round = 0; round < 2; round++) {
@@ -369,7 +333,7 @@ static void test_cycles(void **st)
 	int fd10 = 0;
 	char ans[256];
 	for (int i = 0; i < cycles; i++) {
-		struct pchild b;
+		struct lchild b;
 		assert_int_equal(spawn_node(&b, "b"), 0);
 		cmd(&b, ans, sizeof(ans), "spawn 2");
 		cmd(&b, ans, sizeof(ans), "join c1 0 1");
@@ -401,7 +365,7 @@ static void test_cycles(void **st)
 static void test_bad_input(void **st)
 {
 	(void)st;
-	struct pchild b;
+	struct lchild b;
 	char ans[256];
 	tr_pg_stats ps;
 	tr_pg_stats_init(&ps);
@@ -409,7 +373,7 @@ static void test_bad_input(void **st)
 	uint64_t bad0 = ps.refused_malformed;
 	assert_int_equal(spawn_node(&b, "b"), 0);
 	cmd(&b, ans, sizeof(ans), "garbage a");
-	assert_string_equal(ans, "OK 0\n");
+	assert_string_equal(ans, "OK 0");
 	int64_t end = now_ms() + 3000;
 	do {
 		tr_pg_stats_init(&ps);
