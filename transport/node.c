@@ -354,6 +354,11 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *uopts)
 		return rc;
 	}
 	tr__sp_in_start(n->in);
+	rc = tr__global_start(n);
+	if (rc != TR_OK) {
+		tr_node_stop(n);
+		return rc;
+	}
 	*nodep = n;
 	return TR_OK;
 }
@@ -362,6 +367,7 @@ void tr_node_stop(tr_node *n)
 {
 	if (n == NULL)
 		return;
+	tr__global_stop(n);
 	if (n->client != NULL)
 		tr__client_stop(n->client);
 	n->client = NULL;
