@@ -3,8 +3,11 @@
  * with global names what a test asks (global_proto.h).
  *
  *   troupe-test-gnode NAME LISTEN-URL COOKIE [--tick MS] [--seed URL]...
- *                     [--connect-all 0|1]
+ *                     [--connect-all 0|1] [--reg NAME:METHOD]...
  *
+ * With --reg it waits for a first peer, then registers a holder for each
+ * NAME with METHOD (tr_global_method) before it is ready, so that a test
+ * can have names registered on a side of a partition it cannot reach.
  * It prints "READY <listen url>" and runs until SIGTERM or SIGINT (or its
  * parent dies: it asks the kernel to kill it then).
  */
@@ -97,9 +100,10 @@ static void copy_name(char *dst, const tr_msg *m)
 	dst[l] = '\0';
 }
 
+/* The newest holder of `name`. */
 static struct slot *slot_of(struct gstate *g, const char *name)
 {
-	for (int i = 0; i < SLOTS; i++)
+	for (int i = SLOTS - 1; i >= 0; i--)
 		if (g->s[i].used && strcmp(g->s[i].name, name) == 0)
 			return &g->s[i];
 	return NULL;
@@ -347,6 +351,44 @@ static void gtest_terminate(tr_ctx *ctx, void *state, int reason)
 static const tr_behaviour gtest_b = {
 	"gtest", gtest_init, gtest_handle, gtest_terminate};
 
+/* --reg: after a first peer is up, registers each NAME:METHOD through
+ * gtest, as a test's GT_REG would. */
+static int startup_regs(tr_runtime *rt, tr_pid gt, const char **regs, int n)
+{
+	size_t k = 0;
+	for (int i = 0; i < 1000 && k == 0; i++) {
+		(void)tr_node_list(NULL, 0, &k, node);
+		if (k == 0)
+			usleep(10 * 1000);
+	}
+	tr_port *port;
+	if (k == 0 || tr_port_open(&port, rt) != TR_OK)
+		return -1;
+	int rc = 0;
+	for (int i = 0; i < n && rc == 0; i++) {
+		struct gt_reg rq;
+		memset(&rq, 0, sizeof(rq));
+		rq.token = (uint64_t)i + 1;
+		const char *colon = strchr(regs[i], ':');
+		size_t l = colon ? (size_t)(colon - regs[i]) : strlen(regs[i]);
+		memcpy(rq.name, regs[i], l < TR_GLOBAL_NAME_MAX ? l : 0);
+		rq.method = colon ? atoi(colon + 1) : 0;
+		tr_msg *m = NULL;
+		rc = -1;
+		if (tr_port_send(port, gt, GT_REG, &rq, sizeof(rq)) == TR_OK &&
+		    tr_port_recv(&m, port, 10000) == TR_OK &&
+		    m->type == GT_REG_DONE && m->size == sizeof(struct gt_reg_done))
+			rc = ((const struct gt_reg_done *)m->data)->rc == TR_OK
+			         ? 0
+			         : -1;
+		tr_msg_free(m);
+		if (rc != 0)
+			printf("FAILED --reg %s\n", regs[i]);
+	}
+	tr_port_close(port);
+	return rc;
+}
+
 static void quiet_log(void *user, const char *line)
 {
 	(void)user;
@@ -377,6 +419,8 @@ int main(int argc, char **argv)
 	o.tick_ms = 100;
 	const char *seeds[9] = {NULL};
 	int nseeds = 0;
+	const char *regs[8];
+	int nregs = 0;
 	for (int i = 4; i < argc; i++) {
 		if (strcmp(argv[i], "--tick") == 0 && i + 1 < argc) {
 			o.tick_ms = (uint32_t)atoi(argv[++i]);
@@ -388,6 +432,9 @@ int main(int argc, char **argv)
 		           i + 1 < argc) {
 			o.connect_all =
 			    atoi(argv[++i]) ? TR_NODE_ON : TR_NODE_OFF;
+		} else if (strcmp(argv[i], "--reg") == 0 && i + 1 < argc &&
+		           nregs < 8) {
+			regs[nregs++] = argv[++i];
 		} else {
 			fprintf(stderr, "unknown option %s\n", argv[i]);
 			return 2;
@@ -408,6 +455,8 @@ int main(int argc, char **argv)
 	tr_pid gt;
 	if (tr_spawn(&gt, rt, &gtest_b, NULL, NULL) != TR_OK ||
 	    tr_register(rt, "gtest", gt) != TR_OK)
+		return 1;
+	if (nregs > 0 && startup_regs(rt, gt, regs, nregs) != 0)
 		return 1;
 	printf("READY %s\n", tr_node_listen_url(node, 0));
 	fflush(stdout);
