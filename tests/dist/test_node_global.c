@@ -54,8 +54,16 @@ static int64_t now_ms(void)
 static tr_pid gtest_of(struct env *e, const char *child)
 {
 	tr_pid pid;
-	assert_rc(
-	    tr_node_whereis(&pid, e->node, child, "gtest", WAIT_MS), TR_OK);
+	int64_t t = now_ms();
+	int rc = tr_node_whereis(&pid, e->node, child, "gtest", WAIT_MS);
+	if (rc != TR_OK) {
+		size_t k = 0;
+		(void)tr_node_list(NULL, 0, &k, e->node);
+		fprintf(stderr, "lookup of gtest on %s: %s after %lld ms, %zu "
+		    "nodes up here\n", child, tr_strerror(rc),
+		    (long long)(now_ms() - t), k);
+	}
+	assert_rc(rc, TR_OK);
 	return pid;
 }
 
@@ -446,6 +454,7 @@ static void test_frozen(void **state)
 	assert_true(agree(e, kids, 1, "fz", me, WAIT_MS));
 	kill(e->kids[1].pid, SIGCONT);
 	/* Back (reconnected): it gets the name by sync. */
+	assert_true(wait_mesh(e, kids, 2, 2, 2));
 	assert_true(agree(e, kids, 2, "fz", me, WAIT_MS));
 }
 
