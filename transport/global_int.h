@@ -80,13 +80,15 @@ struct tr__greq {
 struct tr__gentry {
 	struct tr__gentry *next;  /* chain by name */
 	struct tr__gentry *pnext; /* chain by pid */
-	char *name;
-	char *owner; /* the pid's node's name */
+	uint32_t hash; /* of name */
+	uint32_t len;  /* of name */
+	char *owner;   /* the pid's node's name */
 	tr_pid pid;
 	int64_t at_ms;
 	int32_t method;
-	bool local;    /* owned here: monitored under mref */
+	bool local; /* owned here: monitored under mref */
 	uint64_t mref;
+	char name[]; /* in the same allocation: one miss less per lookup */
 };
 
 struct tr__gtable {

@@ -66,7 +66,7 @@ void tr__gentry_out(struct tr__global *g, const struct tr__gentry *x,
 	if (tr_pid_encode(pidbuf, TR_PID_ENCODED_MAX, &len, g->n, x->pid) !=
 	    TR_OK)
 		len = 0;
-	e->name = x->name;
+	e->name = (char *)x->name;
 	e->pid.data = pidbuf;
 	e->pid.len = len;
 	e->at_ms = x->at_ms;

@@ -11,11 +11,14 @@
 
 #define GTAB_MIN 1024u
 
-static uint32_t hash_name(const char *s)
+/* FNV-1a of a name, and its length. */
+static uint32_t hash_name(const char *s, uint32_t *len)
 {
 	uint32_t h = 2166136261u;
-	for (; *s != '\0'; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
+	const char *p = s;
+	for (; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	*len = (uint32_t)(p - s);
 	return h;
 }
 
@@ -43,7 +46,6 @@ int tr__gtab_init(struct tr__gtable *t)
 
 static void entry_free(struct tr__gentry *e)
 {
-	free(e->name);
 	free(e->owner);
 	free(e);
 }
@@ -64,8 +66,11 @@ void tr__gtab_fini(struct tr__gtable *t)
 
 struct tr__gentry *tr__gtab_find(struct tr__gtable *t, const char *name)
 {
-	struct tr__gentry *e = t->byname[hash_name(name) & (t->nb - 1)];
-	while (e != NULL && strcmp(e->name, name) != 0)
+	uint32_t len;
+	uint32_t h = hash_name(name, &len);
+	struct tr__gentry *e = t->byname[h & (t->nb - 1)];
+	while (e != NULL && (e->hash != h || e->len != len ||
+	                        memcmp(e->name, name, len) != 0))
 		e = e->next;
 	return e;
 }
@@ -94,7 +99,7 @@ static void grow_locked(struct tr__gtable *t)
 		struct tr__gentry *nx;
 		for (struct tr__gentry *e = t->byname[i]; e != NULL; e = nx) {
 			nx = e->next;
-			uint32_t h = hash_name(e->name) & (nb - 1);
+			uint32_t h = e->hash & (nb - 1);
 			e->next = bn[h];
 			bn[h] = e;
 			h = hash_pid(e->pid) & (nb - 1);
@@ -115,22 +120,26 @@ struct tr__gentry *tr__gtab_put(struct tr__gtable *t, const char *name,
 	uint32_t n = atomic_load_explicit(&t->n, memory_order_relaxed);
 	if (n >= TR_GLOBAL_MAX_NAMES)
 		return NULL;
-	struct tr__gentry *e = calloc(1, sizeof(*e));
+	uint32_t len;
+	uint32_t hash = hash_name(name, &len);
+	struct tr__gentry *e = calloc(1, sizeof(*e) + len + 1);
 	if (e == NULL)
 		return NULL;
-	e->name = strdup(name);
+	memcpy(e->name, name, len + 1);
+	e->len = len;
 	e->owner = strdup(owner);
-	if (e->name == NULL || e->owner == NULL) {
+	if (e->owner == NULL) {
 		entry_free(e);
 		return NULL;
 	}
+	e->hash = hash;
 	e->pid = pid;
 	e->at_ms = at_ms;
 	e->method = method;
 	pthread_rwlock_wrlock(&t->lock);
 	if (n + 1 > t->nb)
 		grow_locked(t);
-	uint32_t h = hash_name(name) & (t->nb - 1);
+	uint32_t h = e->hash & (t->nb - 1);
 	e->next = t->byname[h];
 	t->byname[h] = e;
 	h = hash_pid(pid) & (t->nb - 1);
@@ -144,7 +153,7 @@ struct tr__gentry *tr__gtab_put(struct tr__gtable *t, const char *name,
 void tr__gtab_del(struct tr__gtable *t, struct tr__gentry *e)
 {
 	pthread_rwlock_wrlock(&t->lock);
-	struct tr__gentry **pp = &t->byname[hash_name(e->name) & (t->nb - 1)];
+	struct tr__gentry **pp = &t->byname[e->hash & (t->nb - 1)];
 	while (*pp != NULL && *pp != e)
 		pp = &(*pp)->next;
 	if (*pp == e)

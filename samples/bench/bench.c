@@ -30,6 +30,8 @@
 #ifdef TROUPE_BENCH_REMOTE
 #include <troupe/node.h>
 
+#include "bench_global.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -75,6 +77,7 @@ static const char usage_line[] =
     " | spawn N | fanin SENDERS PER_SENDER | idle N | sup-restart N"
 #ifdef TROUPE_BENCH_REMOTE
     " | remote-pingpong N | remote-stream N | remote-flood N"
+    " | global-register N | global-lookup N"
 #endif
     "\n";
 
@@ -1167,6 +1170,8 @@ static const struct workload workloads[] = {
     {"remote-pingpong", 1, false, run_remote_pingpong},
     {"remote-stream", 1, false, run_remote_stream},
     {"remote-flood", 1, false, run_remote_flood},
+    {"global-register", 1, false, bench_global_register},
+    {"global-lookup", 1, false, bench_global_lookup},
 #endif
 };
 
@@ -1204,6 +1209,8 @@ int main(int argc, char **argv)
 #ifdef TROUPE_BENCH_REMOTE
 	if (argc > 1 && strcmp(argv[1], "--serve") == 0)
 		return serve_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "--global-serve") == 0)
+		return bench_global_serve(argc, argv);
 	remote.argv0 = argv[0];
 #endif
 	tr_runtime_opts_init(&opts);
