@@ -14,7 +14,8 @@
 #   PEERS         peers to run                 ("erlang caf")
 #   WORKLOADS     workloads to run             ("pingpong ring spawn fanin idle
 #                                               sup-restart remote-pingpong
-#                                               remote-stream remote-flood")
+#                                               remote-stream remote-flood
+#                                               global-register global-lookup")
 #   TROUPE_OPTS   troupe-bench options         ("-s 2": the peer script limits
 #                                               both peers to 2 schedulers)
 #
@@ -29,6 +30,11 @@
 # Erlang twin, samples/bench/peers/remote_flood.erl, is run here (two BEAM
 # nodes, erl +S 2), as sup_restart.erl is.
 #
+# global-register and global-lookup run on a cluster of three node
+# processes (troupe-bench starts the two others itself); their Erlang twin,
+# samples/bench/peers/global_bench.erl, starts two peer BEAM nodes (the
+# peer module, OTP 25) and is run here as sup_restart.erl is.
+#
 # remote-pingpong and remote-stream run between two node processes on
 # 127.0.0.1 (troupe-bench starts the second one itself; the peer script starts
 # two BEAM nodes). They need a troupe-bench built with the transport, and CAF
@@ -41,6 +47,7 @@ k="${K:-5}"
 peers="${PEERS:-erlang caf}"
 all_workloads="pingpong ring spawn fanin idle sup-restart"
 all_workloads+=" remote-pingpong remote-stream remote-flood"
+all_workloads+=" global-register global-lookup"
 workloads="${WORKLOADS:-$all_workloads}"
 topts="${TROUPE_OPTS--s 2}"
 
@@ -65,6 +72,8 @@ params() {
 	remote-pingpong) echo 20000 ;;
 	remote-stream) echo 1000000 ;;
 	remote-flood) echo 1000000 ;;
+	global-register) echo 2000 ;;
+	global-lookup) echo 10000000 ;;
 	*) return 1 ;;
 	esac
 }
@@ -77,6 +86,10 @@ trap '[ -z "$beams" ] || rm -rf "$beams"' EXIT
 has_workload() {
 	case "$1,$2" in
 	troupe,remote-*) "$bench" -h | grep -q remote-pingpong ;;
+	troupe,global-*) "$bench" -h | grep -q global-register ;;
+	erlang,global-*)
+		command -v erlc >/dev/null && command -v erl >/dev/null ;;
+	*,global-*) return 1 ;;
 	troupe,*) return 0 ;;
 	erlang,sup-restart | erlang,remote-flood)
 		command -v erlc >/dev/null && command -v erl >/dev/null ;;
@@ -93,7 +106,7 @@ build_erl_peer() {
 	[ -z "$beams" ] || return 0
 	beams=$(mktemp -d) || return 1
 	erlc -o "$beams" "$here/peers/sup_restart.erl" \
-	    "$here/peers/remote_flood.erl"
+	    "$here/peers/remote_flood.erl" "$here/peers/global_bench.erl"
 }
 
 erl_sup_restart() {
@@ -116,6 +129,12 @@ erl_remote_flood() {
 	printf '%s\n' "$out"
 }
 
+# global-register and global-lookup's twin: this node and two peers.
+erl_global() {
+	erl -noshell +S 2 -sname "troupe_global_$$" -setcookie troupeglobal \
+	    -pa "$beams" -eval "global_bench:main(['$1', '$2']), init:stop()."
+}
+
 # One run: prints "<ops/s> <bytes_per_actor or ->", or fails.
 one_run() {
 	local sys=$1 w=$2 out ops bytes
@@ -127,6 +146,8 @@ one_run() {
 		out=$(erl_sup_restart "$@" 2>&1) || return 1
 	elif [ "$w" = remote-flood ]; then
 		out=$(erl_remote_flood "$@") || return 1
+	elif [ "$w" = global-register ] || [ "$w" = global-lookup ]; then
+		out=$(erl_global "$w" "$@" 2>&1) || return 1
 	else
 		out=$(bash "$peer" "$sys" "$w" "$@" 2>&1) || return 1
 	fi
@@ -149,7 +170,9 @@ for w in $workloads; do
 	for sys in troupe $peers; do
 		if ! has_workload "$sys" "$w" ||
 			{ { [ "$sys,$w" = erlang,sup-restart ] ||
-			[ "$sys,$w" = erlang,remote-flood ]; } && ! build_erl_peer; }; then
+			[ "$sys,$w" = erlang,remote-flood ] ||
+			[ "$sys,$w" = erlang,global-register ] ||
+			[ "$sys,$w" = erlang,global-lookup ]; } && ! build_erl_peer; }; then
 			ops[$sys,$w]=- bytes[$sys,$w]=-
 			continue
 		fi
@@ -213,6 +236,11 @@ target() {
 		awk -v t="$t" -v e="$e" -v f="$f" 'BEGIN {
 			if (t == "-" || e == "-") print ">= " f "x Erlang: n/a"
 			else print ">= " f "x Erlang: " (t >= f * e ? "met" : "MISSED") }'
+		;;
+	global-register | global-lookup)
+		awk -v t="$t" -v e="$e" 'BEGIN {
+			if (t == "-" || e == "-") print ">= 5x Erlang: n/a"
+			else print ">= 5x Erlang: " (t >= 5 * e ? "met" : "MISSED") }'
 		;;
 	idle)
 		awk -v b="${bytes[troupe,idle]}" 'BEGIN {
