@@ -15,15 +15,14 @@ static struct tr__global *global_of(tr_node *n)
 	return n != NULL ? n->global : NULL;
 }
 
-static int req_make(struct tr__greq *rq, struct tr__global *g,
-    const char *name, tr_pid pid, const tr_global_opts *uopts,
-    int64_t timeout_ms)
+static int req_make(struct tr__greq *rq, struct tr__global *g, const char *name,
+    tr_pid pid, const tr_global_opts *uopts, int64_t timeout_ms)
 {
 	tr_global_opts o;
 	tr_global_opts_init(&o);
 	if (uopts != NULL) {
-		int rc = tr__struct_in(&o, sizeof(o), uopts,
-		    TR_GLOBAL_OPTS_V1_SIZE);
+		int rc =
+		    tr__struct_in(&o, sizeof(o), uopts, TR_GLOBAL_OPTS_V1_SIZE);
 		if (rc != TR_OK)
 			return rc;
 	}
@@ -68,8 +67,8 @@ int tr_global_register(tr_node *n, const char *name, tr_pid pid,
 }
 
 int tr_global_register_then(tr_ctx *ctx, uint64_t *ref, const char *name,
-    tr_pid pid, const tr_global_opts *opts, int64_t timeout_ms,
-    tr_call_fn fn, void *arg)
+    tr_pid pid, const tr_global_opts *opts, int64_t timeout_ms, tr_call_fn fn,
+    void *arg)
 {
 	if (ctx == NULL || fn == NULL || name == NULL)
 		return TR_EINVAL;
@@ -118,8 +117,8 @@ int tr_global_whereis(tr_pid *pid, tr_node *n, const char *name)
 	return e != NULL ? TR_OK : TR_ENOENT;
 }
 
-int tr_global_send(tr_ctx *ctx, const char *name, uint32_t type,
-    const void *data, size_t size)
+int tr_global_send(
+    tr_ctx *ctx, const char *name, uint32_t type, const void *data, size_t size)
 {
 	if (ctx == NULL)
 		return TR_EINVAL;
@@ -128,19 +127,19 @@ int tr_global_send(tr_ctx *ctx, const char *name, uint32_t type,
 	return rc == TR_OK ? tr_send(ctx, pid, type, data, size) : rc;
 }
 
-int tr_global_post(tr_node *n, const char *name, uint32_t type,
-    const void *data, size_t size)
+int tr_global_post(
+    tr_node *n, const char *name, uint32_t type, const void *data, size_t size)
 {
 	tr_pid pid;
 	int rc = tr_global_whereis(&pid, n, name);
 	return rc == TR_OK ? tr_post(n->rt, pid, type, data, size) : rc;
 }
 
-int tr_global_names(
-    tr_global_info *out, size_t cap, size_t *count, tr_node *n)
+int tr_global_names(tr_global_info *out, size_t cap, size_t *count, tr_node *n)
 {
 	if (n == NULL || count == NULL ||
-	    (cap > 0 && tr__struct_out_ok(out, TR_GLOBAL_INFO_V1_SIZE) != TR_OK))
+	    (cap > 0 &&
+	        tr__struct_out_ok(out, TR_GLOBAL_INFO_V1_SIZE) != TR_OK))
 		return TR_EINVAL;
 	struct tr__global *g = global_of(n);
 	*count = 0;
@@ -155,7 +154,8 @@ int tr_global_names(
 			if (k < cap) {
 				tr_global_info in;
 				tr_global_info_init(&in);
-				snprintf(in.name, sizeof(in.name), "%s", e->name);
+				snprintf(
+				    in.name, sizeof(in.name), "%s", e->name);
 				in.pid = e->pid;
 				in.registered_ms = e->at_ms;
 				tr_global_info *dst =
@@ -173,19 +173,21 @@ int tr_global_names(
 
 int tr_global_stats_get(tr_global_stats *out, tr_node *n)
 {
-	if (n == NULL || tr__struct_out_ok(out, TR_GLOBAL_STATS_V1_SIZE) != TR_OK)
+	if (n == NULL ||
+	    tr__struct_out_ok(out, TR_GLOBAL_STATS_V1_SIZE) != TR_OK)
 		return TR_EINVAL;
 	tr_global_stats st;
 	tr_global_stats_init(&st);
 	struct tr__global *g = global_of(n);
 	if (g != NULL) {
-		st.names = atomic_load_explicit(&g->tab.n, memory_order_relaxed);
-		st.malformed = atomic_load_explicit(
-		    &g->n_malformed, memory_order_relaxed);
+		st.names =
+		    atomic_load_explicit(&g->tab.n, memory_order_relaxed);
+		st.malformed =
+		    atomic_load_explicit(&g->n_malformed, memory_order_relaxed);
 		st.names_refused =
 		    atomic_load_explicit(&g->n_refused, memory_order_relaxed);
-		st.conflicts = atomic_load_explicit(
-		    &g->n_conflicts, memory_order_relaxed);
+		st.conflicts =
+		    atomic_load_explicit(&g->n_conflicts, memory_order_relaxed);
 		st.claims_retried =
 		    atomic_load_explicit(&g->n_retried, memory_order_relaxed);
 		st.grants_expired =

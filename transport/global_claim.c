@@ -52,8 +52,8 @@ bool tr__gclaim_busy(struct tr__global *g, const char *name)
 	return grant_of(g, name) != NULL;
 }
 
-static bool grant_add(struct tr__global *g, const char *name,
-    const char *claimer, uint64_t claim)
+static bool grant_add(
+    struct tr__global *g, const char *name, const char *claimer, uint64_t claim)
 {
 	if (g->ngrants >= TR__GLOBAL_GRANTS_MAX)
 		return false;
@@ -88,8 +88,8 @@ static void grant_free(struct tr__global *g, struct tr__ggrant **pp)
 }
 
 /* Releases the grant of `claimer`'s claim `claim` (of `name`, if given). */
-static void grant_release(struct tr__global *g, const char *claimer,
-    uint64_t claim, const char *name)
+static void grant_release(
+    struct tr__global *g, const char *claimer, uint64_t claim, const char *name)
 {
 	for (struct tr__ggrant **pp = &g->grants; *pp != NULL;
 	     pp = &(*pp)->next) {
@@ -205,7 +205,8 @@ static void claim_try(struct tr__global *g, struct tr__gclaim *c)
 {
 	struct tr__gentry *e = tr__gtab_find(&g->tab, c->name);
 	if (e != NULL) {
-		claim_finish(g, c, tr_pid_eq(e->pid, c->pid) ? TR_OK : TR_EEXIST);
+		claim_finish(
+		    g, c, tr_pid_eq(e->pid, c->pid) ? TR_OK : TR_EEXIST);
 		return;
 	}
 	if (tr__gtab_find_pid(&g->tab, c->pid) != NULL) {
@@ -268,7 +269,8 @@ void tr__gclaim_start(struct tr__global *g, const char *name, tr_pid pid,
 			GMsg m = TROUPE__GLOBAL__MSG__INIT;
 			m.claim = fwd_id;
 			m.result = rc;
-			(void)tr__gsend(g, fwd_node, TR__GLOBAL_T_FWD_REPLY, &m);
+			(void)tr__gsend(
+			    g, fwd_node, TR__GLOBAL_T_FWD_REPLY, &m);
 		} else {
 			reply(g, caller, ref, rc);
 		}
@@ -340,7 +342,7 @@ static void vote(struct tr__global *g, const char *peer, const GMsg *m)
 		               : TR__GVOTE_BUSY;
 	} else {
 		v.result = grant_add(g, name, peer, m->claim) ? TR__GVOTE_YES
-		                                               : TR__GVOTE_BUSY;
+		                                              : TR__GVOTE_BUSY;
 	}
 	(void)tr__gsend(g, peer, TR__GLOBAL_T_VOTE, &v);
 }
@@ -472,8 +474,7 @@ static void fwd_free(struct tr__global *g, struct tr__gfwd **pp)
 	free(f);
 }
 
-void tr__gclaim_fwd_reply(
-    struct tr__global *g, const char *peer, const GMsg *m)
+void tr__gclaim_fwd_reply(struct tr__global *g, const char *peer, const GMsg *m)
 {
 	for (struct tr__gfwd **pp = &g->fwds; *pp != NULL; pp = &(*pp)->next)
 		if ((*pp)->id == m->claim && strcmp((*pp)->node, peer) == 0) {

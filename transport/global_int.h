@@ -63,7 +63,7 @@ enum { TR__GVOTE_YES = 0, TR__GVOTE_NO = 1, TR__GVOTE_BUSY = 2 };
 #define TR__GLOBAL_GRANTS_MAX 4096u /* grants held at once */
 #define TR__GLOBAL_CLAIMS_MAX 4096u /* claims and forwards in progress */
 #define TR__GLOBAL_MSG_BUDGET(size) (16u * (size_t)(size) + 4096u)
-#define TR__GLOBAL_TICK_MS 5        /* the timer, while anything waits */
+#define TR__GLOBAL_TICK_MS 5 /* the timer, while anything waits */
 /* Slack of a caller's wait over the server's deadline, so that the
  * server's answer (TR_ETIMEDOUT included) comes first. */
 #define TR__GLOBAL_SLACK_MS 1000
@@ -75,14 +75,15 @@ struct tr__greq {
 	char name[TR_GLOBAL_NAME_MAX + 1];
 };
 
-/* ---- the table ------------------------------------------------------------ */
+/* ---- the table ------------------------------------------------------------
+ */
 
 struct tr__gentry {
 	struct tr__gentry *next;  /* chain by name */
 	struct tr__gentry *pnext; /* chain by pid */
-	uint32_t hash; /* of name */
-	uint32_t len;  /* of name */
-	char *owner;   /* the pid's node's name */
+	uint32_t hash;            /* of name */
+	uint32_t len;             /* of name */
+	char *owner;              /* the pid's node's name */
 	tr_pid pid;
 	int64_t at_ms;
 	int32_t method;
@@ -114,7 +115,8 @@ void tr__gtab_del(struct tr__gtable *t, struct tr__gentry *e);
 void tr__gtab_each(struct tr__gtable *t,
     void (*fn)(struct tr__gentry *e, void *arg), void *arg);
 
-/* ---- the server ----------------------------------------------------------- */
+/* ---- the server -----------------------------------------------------------
+ */
 
 /* A vote the server awaits from a peer, and a grant it gave. */
 struct tr__gclaim {
@@ -164,7 +166,7 @@ struct tr__global {
 	    n_expired;
 	tr__ratelog log_bad, log_refused, log_send;
 	/* The server's own (no lock). */
-	tr_ctx *ctx; /* during a turn */
+	tr_ctx *ctx;  /* during a turn */
 	char **peers; /* nodes up now */
 	uint32_t npeers, cap_peers;
 	struct tr__gclaim *claims;
@@ -182,16 +184,15 @@ void tr__global_stop(struct tr_node *n);
 
 /* global_server.c, for global_claim.c. */
 /* Packs and sends `m` as `type` to the server of node `peer`. */
-int tr__gsend(struct tr__global *g, const char *peer, uint32_t type,
-    const GMsg *m);
+int tr__gsend(
+    struct tr__global *g, const char *peer, uint32_t type, const GMsg *m);
 /* Fills `e` (and the caller's buffer `pidbuf`, TR_PID_ENCODED_MAX bytes)
  * from a table entry. */
-void tr__gentry_out(
-    struct tr__global *g, const struct tr__gentry *x, GEntry *e,
+void tr__gentry_out(struct tr__global *g, const struct tr__gentry *x, GEntry *e,
     uint8_t *pidbuf);
 /* A peer's entry, checked: a name of 1..255 bytes, a pid of `peer`. */
-bool tr__gentry_in(struct tr__global *g, const char *peer, const GEntry *e,
-    tr_pid *pid);
+bool tr__gentry_in(
+    struct tr__global *g, const char *peer, const GEntry *e, tr_pid *pid);
 void tr__gbad(struct tr__global *g, const char *peer, const char *what);
 bool tr__gname_ok(const char *s);
 /* Makes `e` an entry of the table as `owner` has it (sync, commit):
@@ -210,12 +211,12 @@ int64_t tr__gwall_ms(void);
 void tr__gclaim_start(struct tr__global *g, const char *name, tr_pid pid,
     int32_t method, int64_t timeout_ms, tr_pid caller, uint64_t ref,
     const char *fwd_node, uint64_t fwd_id);
-void tr__gclaim_in(struct tr__global *g, const char *peer, uint32_t type,
-    const GMsg *m);
+void tr__gclaim_in(
+    struct tr__global *g, const char *peer, uint32_t type, const GMsg *m);
 void tr__gclaim_fwd(struct tr__global *g, const struct tr__greq *rq,
     tr_pid caller, uint64_t ref);
-void tr__gclaim_fwd_reply(struct tr__global *g, const char *peer,
-    const GMsg *m);
+void tr__gclaim_fwd_reply(
+    struct tr__global *g, const char *peer, const GMsg *m);
 void tr__gclaim_nodedown(struct tr__global *g, const char *peer);
 /* Deadlines, retries, grants past their bound. Returns whether anything
  * still waits (the timer stays armed). */

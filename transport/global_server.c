@@ -12,8 +12,8 @@
 #include <time.h>
 
 #include "abi.h"
-#include "global_int.h"
 #include "crypto.h"
+#include "global_int.h"
 #include "troupe/pb.h"
 #include "troupe/pid.h"
 
@@ -58,8 +58,8 @@ int tr__gsend(
 	return rc;
 }
 
-void tr__gentry_out(struct tr__global *g, const struct tr__gentry *x,
-    GEntry *e, uint8_t *pidbuf)
+void tr__gentry_out(struct tr__global *g, const struct tr__gentry *x, GEntry *e,
+    uint8_t *pidbuf)
 {
 	troupe__global__entry__init(e);
 	size_t len = 0;
@@ -261,8 +261,8 @@ static void sync_to(struct tr__global *g, const char *peer)
 static void node_up(struct tr__global *g, const char *peer)
 {
 	if (!peer_up(g, peer)) {
-		if (!tr__node_grow((void **)&g->peers, g->npeers,
-		        &g->cap_peers, sizeof(*g->peers)))
+		if (!tr__node_grow((void **)&g->peers, g->npeers, &g->cap_peers,
+		        sizeof(*g->peers)))
 			return;
 		char *p = strdup(peer);
 		if (p == NULL)
@@ -299,8 +299,8 @@ static void sync_in(struct tr__global *g, const char *peer, const GMsg *m)
 {
 	size_t k = m->n_entries;
 	if (k > TR__GLOBAL_SYNC_MAX) {
-		atomic_fetch_add_explicit(&g->n_refused, k - TR__GLOBAL_SYNC_MAX,
-		    memory_order_relaxed);
+		atomic_fetch_add_explicit(&g->n_refused,
+		    k - TR__GLOBAL_SYNC_MAX, memory_order_relaxed);
 		tr__ratelogf(&g->log_refused, g->n->rt, 0,
 		    "GLOBAL %s: %zu names of a sync from node %s refused "
 		    "(at most %u in one)",
@@ -312,8 +312,8 @@ static void sync_in(struct tr__global *g, const char *peer, const GMsg *m)
 		tr_pid pid;
 		const GEntry *e = m->entries[i];
 		if (tr__gentry_in(g, peer, e, &pid))
-			tr__gapply(
-			    g, peer, e->name, pid, e->at_ms, (int32_t)e->method);
+			tr__gapply(g, peer, e->name, pid, e->at_ms,
+			    (int32_t)e->method);
 	}
 }
 
@@ -454,10 +454,10 @@ static void gs_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour gs_behaviour = {
-	.name = "troupe.global",
-	.init = gs_init,
-	.handle = gs_handle,
-	.terminate = gs_terminate,
+    .name = "troupe.global",
+    .init = gs_init,
+    .handle = gs_handle,
+    .terminate = gs_terminate,
 };
 
 int tr__global_start(struct tr_node *n)

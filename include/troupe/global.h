@@ -122,9 +122,9 @@ TR_API int tr_global_register(tr_node *node, const char *name, tr_pid pid,
  * `timeout_ms`. `ref` (may be NULL) takes the call's reference for
  * tr_call_cancel. Errors (fn is never called): TR_EINVAL (as above, fn or
  * ctx NULL), TR_ENOTSUP (no node), TR_ENOMEM. */
-TR_API int tr_global_register_then(tr_ctx *ctx, uint64_t *ref,
-    const char *name, tr_pid pid, const tr_global_opts *opts,
-    int64_t timeout_ms, tr_call_fn fn, void *arg);
+TR_API int tr_global_register_then(tr_ctx *ctx, uint64_t *ref, const char *name,
+    tr_pid pid, const tr_global_opts *opts, int64_t timeout_ms, tr_call_fn fn,
+    void *arg);
 
 /* Unregisters `name` across the cluster, without waiting: the request
  * goes to the name's owner, which drops it and tells every node. Any
@@ -174,15 +174,15 @@ TR_API int tr_global_names(
 /* Counters of a node's name server. Versioned: tr_global_stats_init. */
 typedef struct tr_global_stats {
 	uint32_t struct_size;
-	uint32_t names;           /* in the table now */
-	uint64_t malformed;       /* messages from peers dropped: undecodable,
-	                           * a bad name or pid, a field out of bounds */
-	uint64_t names_refused;   /* synced names not taken: table full, or
-	                           * past 512 in one message */
-	uint64_t conflicts;       /* conflicts this node resolved against a
-	                           * pid of its own */
-	uint64_t claims_retried;  /* claims withdrawn on a busy vote */
-	uint64_t grants_expired;  /* grants released after their bound */
+	uint32_t names;          /* in the table now */
+	uint64_t malformed;      /* messages from peers dropped: undecodable,
+	                          * a bad name or pid, a field out of bounds */
+	uint64_t names_refused;  /* synced names not taken: table full, or
+	                          * past 512 in one message */
+	uint64_t conflicts;      /* conflicts this node resolved against a
+	                          * pid of its own */
+	uint64_t claims_retried; /* claims withdrawn on a busy vote */
+	uint64_t grants_expired; /* grants released after their bound */
 } tr_global_stats;
 
 #define TR_GLOBAL_STATS_V1_SIZE TR_STRUCT_END(tr_global_stats, grants_expired)

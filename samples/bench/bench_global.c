@@ -45,7 +45,8 @@ static double gb_now(void)
 static void gb_must(int rc, const char *what)
 {
 	if (rc != TR_OK) {
-		fprintf(stderr, "troupe-bench: %s: %s\n", what, tr_strerror(rc));
+		fprintf(
+		    stderr, "troupe-bench: %s: %s\n", what, tr_strerror(rc));
 		exit(1);
 	}
 }
@@ -137,8 +138,8 @@ static bool gb_ready(int fd, char *url, size_t cap)
 	return true;
 }
 
-static void gb_spawn(int i, const char *cookie, const char *seed, char *url,
-    size_t cap)
+static void gb_spawn(
+    int i, const char *cookie, const char *seed, char *url, size_t cap)
 {
 	char name[32], opt[] = "--global-serve", exe[] = "/proc/self/exe";
 	snprintf(name, sizeof name, "gb%d", i + 1);
@@ -235,7 +236,8 @@ static void gb_register(tr_runtime *rt, tr_node *node, uint64_t n)
 	for (uint64_t i = 0; i < n; i++) {
 		tr_pid pid;
 		gb_must(tr_spawn(&pid, rt, &idle_b, NULL, NULL), "spawn");
-		snprintf(name, sizeof name, "bench.%llu", (unsigned long long)i);
+		snprintf(
+		    name, sizeof name, "bench.%llu", (unsigned long long)i);
 		gb_must(tr_global_register(node, name, pid, NULL, 10000),
 		    "register");
 	}
@@ -254,7 +256,8 @@ uint64_t bench_global_register(
 	char name[32];
 	double t0 = gb_now();
 	for (uint64_t i = 0; i < a[0]; i++) {
-		snprintf(name, sizeof name, "bench.%llu", (unsigned long long)i);
+		snprintf(
+		    name, sizeof name, "bench.%llu", (unsigned long long)i);
 		gb_must(tr_global_register(node, name, pids[i], NULL, 10000),
 		    "register");
 	}

@@ -48,7 +48,8 @@ static int holder_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	if (m->type == GT_PING) {
 		tr_pid to;
 		if (tr_pid_decode(&to, node, m->data, m->size) == TR_OK)
-			(void)tr_send(ctx, to, GT_PONG, h->name, strlen(h->name));
+			(void)tr_send(
+			    ctx, to, GT_PONG, h->name, strlen(h->name));
 	} else if (m->type == TR_MSG_GLOBAL_CONFLICT) {
 		(void)tr_send(ctx, h->gtest, GT_PONG, h->name, strlen(h->name));
 	}
@@ -63,7 +64,7 @@ static void holder_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour holder_b = {
-	"holder", holder_init, holder_handle, holder_terminate};
+    "holder", holder_init, holder_handle, holder_terminate};
 
 /* ---- gtest --------------------------------------------------------------- */
 
@@ -234,10 +235,10 @@ static int gtest_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 			break;
 		memcpy(&rq, m->data, sizeof(rq));
 		rq.prefix[sizeof(rq.prefix) - 1] = '\0';
-		g->race = (struct race){true, tr_sender(m), rq.token, 0,
-		    rq.count, 0, ""};
-		snprintf(g->race.prefix, sizeof(g->race.prefix), "%s",
-		    rq.prefix);
+		g->race = (struct race){
+		    true, tr_sender(m), rq.token, 0, rq.count, 0, ""};
+		snprintf(
+		    g->race.prefix, sizeof(g->race.prefix), "%s", rq.prefix);
 		race_step(ctx, g);
 		break;
 	}
@@ -249,7 +250,8 @@ static int gtest_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		w.rc = tr_global_whereis(&pid, node, name);
 		size_t len = 0;
 		if (w.rc == TR_OK)
-			w.rc = tr_pid_encode(w.pid, sizeof(w.pid), &len, node, pid);
+			w.rc = tr_pid_encode(
+			    w.pid, sizeof(w.pid), &len, node, pid);
 		w.len = (uint32_t)len;
 		(void)tr_reply(ctx, m, GT_WHEREIS, &w, sizeof(w));
 		break;
@@ -262,9 +264,9 @@ static int gtest_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	case GT_KILL: {
 		copy_name(name, m);
 		struct slot *s = slot_of(g, name);
-		rc = s != NULL ? tr_kill(tr_runtime_of(ctx), s->pid,
-		                     GT_KILL_REASON)
-		               : TR_ENOENT;
+		rc = s != NULL
+		         ? tr_kill(tr_runtime_of(ctx), s->pid, GT_KILL_REASON)
+		         : TR_ENOENT;
 		(void)tr_reply(ctx, m, GT_KILL, &rc, sizeof(rc));
 		break;
 	}
@@ -349,7 +351,7 @@ static void gtest_terminate(tr_ctx *ctx, void *state, int reason)
 }
 
 static const tr_behaviour gtest_b = {
-	"gtest", gtest_init, gtest_handle, gtest_terminate};
+    "gtest", gtest_init, gtest_handle, gtest_terminate};
 
 /* --reg: after a first peer is up, registers each NAME:METHOD through
  * gtest, as a test's GT_REG would. */
@@ -377,7 +379,8 @@ static int startup_regs(tr_runtime *rt, tr_pid gt, const char **regs, int n)
 		rc = -1;
 		if (tr_port_send(port, gt, GT_REG, &rq, sizeof(rq)) == TR_OK &&
 		    tr_port_recv(&m, port, 10000) == TR_OK &&
-		    m->type == GT_REG_DONE && m->size == sizeof(struct gt_reg_done))
+		    m->type == GT_REG_DONE &&
+		    m->size == sizeof(struct gt_reg_done))
 			rc = ((const struct gt_reg_done *)m->data)->rc == TR_OK
 			         ? 0
 			         : -1;

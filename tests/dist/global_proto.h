@@ -55,7 +55,7 @@ struct gt_where {
 #define GT_STATUS 207u /* reply: struct gt_status */
 struct gt_status {
 	int32_t alive;
-	int32_t reason; /* its DOWN's, when not alive */
+	int32_t reason;    /* its DOWN's, when not alive */
 	int32_t conflicts; /* TR_MSG_GLOBAL_CONFLICT messages it got */
 };
 #define GT_STATS 208u /* no payload; reply: tr_global_stats */

@@ -59,9 +59,10 @@ static tr_pid gtest_of(struct env *e, const char *child)
 	if (rc != TR_OK) {
 		size_t k = 0;
 		(void)tr_node_list(NULL, 0, &k, e->node);
-		fprintf(stderr, "lookup of gtest on %s: %s after %lld ms, %zu "
-		    "nodes up here\n", child, tr_strerror(rc),
-		    (long long)(now_ms() - t), k);
+		fprintf(stderr,
+		    "lookup of gtest on %s: %s after %lld ms, %zu "
+		    "nodes up here\n",
+		    child, tr_strerror(rc), (long long)(now_ms() - t), k);
 	}
 	assert_rc(rc, TR_OK);
 	return pid;
@@ -71,7 +72,8 @@ static uint64_t next_token = 1;
 
 /* The next message of `type` on the port within `ms` whose first 8 bytes
  * are `token` (0: any); others are dropped. NULL on a timeout. */
-static tr_msg *port_wait(struct env *e, uint32_t type, uint64_t token, int64_t ms)
+static tr_msg *port_wait(
+    struct env *e, uint32_t type, uint64_t token, int64_t ms)
 {
 	int64_t end = now_ms() + ms;
 	while (now_ms() < end) {
@@ -99,8 +101,8 @@ static int child_reg(struct env *e, const char *child, const char *name,
 	rq.method = method;
 	rq.spawn_only = spawn_only;
 	snprintf(rq.name, sizeof(rq.name), "%s", name);
-	assert_rc(tr_port_send(e->port, gtest_of(e, child), GT_REG, &rq,
-	              sizeof(rq)),
+	assert_rc(
+	    tr_port_send(e->port, gtest_of(e, child), GT_REG, &rq, sizeof(rq)),
 	    TR_OK);
 	tr_msg *m = port_wait(e, GT_REG_DONE, rq.token, WAIT_MS);
 	assert_non_null(m);
@@ -116,8 +118,8 @@ static tr_msg *child_call(struct env *e, const char *child, uint32_t type,
     const void *data, size_t size)
 {
 	tr_msg *r = NULL;
-	assert_rc(tr_call(&r, e->rt, gtest_of(e, child), type, data, size,
-	              WAIT_MS),
+	assert_rc(
+	    tr_call(&r, e->rt, gtest_of(e, child), type, data, size, WAIT_MS),
 	    TR_OK);
 	return r;
 }
@@ -178,8 +180,9 @@ static bool agree(struct env *e, const char *const *kids, int nk,
 	do {
 		tr_pid p;
 		int rc = tr_global_whereis(&p, e->node, name);
-		bool ok = tr_pid_is_none(pid) ? rc == TR_ENOENT
-		                              : rc == TR_OK && tr_pid_eq(p, pid);
+		bool ok = tr_pid_is_none(pid)
+		              ? rc == TR_ENOENT
+		              : rc == TR_OK && tr_pid_eq(p, pid);
 		for (int i = 0; ok && i < nk; i++) {
 			rc = child_where(e, kids[i], name, &p);
 			ok = tr_pid_is_none(pid)
@@ -209,8 +212,8 @@ static size_t here_count(struct env *e)
 }
 
 /* Waits until this node has `here` peers and each child `there`. */
-static bool wait_mesh(struct env *e, const char *const *kids, int nk,
-    size_t here, uint32_t there)
+static bool wait_mesh(
+    struct env *e, const char *const *kids, int nk, size_t here, uint32_t there)
 {
 	int64_t end = now_ms() + WAIT_MS;
 	while (now_ms() < end) {
@@ -231,7 +234,8 @@ static void start_mesh(struct env *e, const char *const *kids, int nk)
 	const char *seed = tr_node_listen_url(e->node, 0);
 	for (int i = 0; i < nk; i++) {
 		const char *args[] = {"--seed", seed, NULL};
-		assert_true(child_start(e, kids[i], "secret", args, false) >= 0);
+		assert_true(
+		    child_start(e, kids[i], "secret", args, false) >= 0);
 	}
 	assert_true(wait_mesh(e, kids, nk, (size_t)nk, (uint32_t)nk));
 }
@@ -240,11 +244,12 @@ static void ping_via(struct env *e, const char *from, const char *name)
 {
 	uint8_t enc[TR_PID_ENCODED_MAX];
 	size_t len = 0;
-	assert_rc(tr_pid_encode(enc, sizeof(enc), &len, e->node,
-	              tr_port_pid(e->port)),
+	assert_rc(tr_pid_encode(
+	              enc, sizeof(enc), &len, e->node, tr_port_pid(e->port)),
 	    TR_OK);
 	if (from == NULL) {
-		assert_rc(tr_global_post(e->node, name, GT_PING, enc, len), TR_OK);
+		assert_rc(
+		    tr_global_post(e->node, name, GT_PING, enc, len), TR_OK);
 	} else {
 		struct gt_send sd;
 		memset(&sd, 0, sizeof(sd));
@@ -303,7 +308,8 @@ static void test_basic(void **state)
 
 	/* A pid of this node (the port). */
 	tr_pid me = tr_port_pid(e->port);
-	assert_rc(tr_global_register(e->node, "t0.port", me, NULL, 5000), TR_OK);
+	assert_rc(
+	    tr_global_register(e->node, "t0.port", me, NULL, 5000), TR_OK);
 	assert_true(agree(e, kids, 2, "t0.port", me, WAIT_MS));
 
 	/* Node g2 is killed: its names go everywhere within the failure
@@ -334,10 +340,10 @@ static void test_race(void **state)
 		snprintf(rq[i].prefix, sizeof(rq[i].prefix), "race.");
 	}
 	tr_pid g1 = gtest_of(e, "g1"), g2 = gtest_of(e, "g2");
-	assert_rc(tr_port_send(e->port, g1, GT_RACE, &rq[0], sizeof(rq[0])),
-	    TR_OK);
-	assert_rc(tr_port_send(e->port, g2, GT_RACE, &rq[1], sizeof(rq[1])),
-	    TR_OK);
+	assert_rc(
+	    tr_port_send(e->port, g1, GT_RACE, &rq[0], sizeof(rq[0])), TR_OK);
+	assert_rc(
+	    tr_port_send(e->port, g2, GT_RACE, &rq[1], sizeof(rq[1])), TR_OK);
 	uint32_t won = 0;
 	for (int i = 0; i < 2; i++) {
 		tr_msg *m = port_wait(e, GT_RACE_DONE, 0, 25000);
@@ -384,15 +390,16 @@ static void test_partition(void **state)
 	assert_true(child_start(e, "g3", "secret", a3, false) >= 0);
 	usleep(30 * 1000);
 	assert_rc(child_reg(e, "g1", "n", TR_GLOBAL_NOTIFY, false, &n1), TR_OK);
-	assert_rc(child_reg(e, "g1", "u", TR_GLOBAL_UNREGISTER, false, &u1),
-	    TR_OK);
+	assert_rc(
+	    child_reg(e, "g1", "u", TR_GLOBAL_UNREGISTER, false, &u1), TR_OK);
 	/* This side sees its own. */
 	assert_true(agree(e, left, 1, "k", k1, WAIT_MS));
 	assert_true(agree(e, left, 1, "n", n1, WAIT_MS));
 	assert_true(agree(e, left, 1, "u", u1, WAIT_MS));
 
 	/* Heal. */
-	assert_rc(tr_node_connect(e->node, e->kids[1].url, WAIT_MS, NULL), TR_OK);
+	assert_rc(
+	    tr_node_connect(e->node, e->kids[1].url, WAIT_MS, NULL), TR_OK);
 	const char *all[] = {"g1", "g2", "g3"};
 	assert_true(wait_mesh(e, all, 3, 3, 3));
 	assert_true(agree(e, all, 3, "k", k1, WAIT_MS));
@@ -488,8 +495,8 @@ static void test_hostile(void **state)
 	const char *kids[] = {"g1"};
 	start_mesh(e, kids, 1);
 	tr_pid srv;
-	assert_rc(tr_node_whereis(&srv, e->node, "g1", TR_GLOBAL_SERVER_NAME,
-	              WAIT_MS),
+	assert_rc(tr_node_whereis(
+	              &srv, e->node, "g1", TR_GLOBAL_SERVER_NAME, WAIT_MS),
 	    TR_OK);
 
 	/* Bytes that are no message, from a peer: counted, dropped. */
@@ -519,8 +526,8 @@ static void test_hostile(void **state)
 	/* Over the bound: 600 entries, 512 taken. */
 	uint8_t me[TR_PID_ENCODED_MAX];
 	size_t mlen = 0;
-	assert_rc(tr_pid_encode(me, sizeof(me), &mlen, e->node,
-	              tr_port_pid(e->port)),
+	assert_rc(
+	    tr_pid_encode(me, sizeof(me), &mlen, e->node, tr_port_pid(e->port)),
 	    TR_OK);
 	static GEntry ents[600];
 	static GEntry *ptrs[600];
@@ -560,8 +567,8 @@ static void test_hostile(void **state)
 	assert_rc(tr_global_register(NULL, "x", a, NULL, 1000), TR_EINVAL);
 	assert_rc(tr_global_register(e->node, NULL, a, NULL, 1000), TR_EINVAL);
 	assert_rc(tr_global_register(e->node, "", a, NULL, 1000), TR_EINVAL);
-	assert_rc(tr_global_register(e->node, longname, a, NULL, 1000),
-	    TR_EINVAL);
+	assert_rc(
+	    tr_global_register(e->node, longname, a, NULL, 1000), TR_EINVAL);
 	assert_rc(tr_global_register(e->node, "x", TR_PID_NONE, NULL, 1000),
 	    TR_EINVAL);
 	assert_rc(tr_global_register(e->node, "x", a, NULL, -1), TR_EINVAL);
@@ -571,24 +578,24 @@ static void test_hostile(void **state)
 	assert_rc(tr_global_register(e->node, "x", a, &o, 1000), TR_EINVAL);
 	o.struct_size = 0;
 	assert_rc(tr_global_register(e->node, "x", a, &o, 1000), TR_EINVAL);
-	assert_rc(tr_global_register(e->node, "x", dead, NULL, 1000),
-	    TR_ENOPROC);
+	assert_rc(
+	    tr_global_register(e->node, "x", dead, NULL, 1000), TR_ENOPROC);
 	longname[TR_GLOBAL_NAME_MAX] = '\0'; /* 255 bytes: fine */
 	assert_rc(tr_global_register(e->node, longname, a, NULL, 5000), TR_OK);
 	assert_true(agree(e, kids, 1, longname, a, WAIT_MS));
 	/* The same again: fine; another name for it, or the name for
 	 * another pid: taken. */
 	assert_rc(tr_global_register(e->node, longname, a, NULL, 5000), TR_OK);
-	assert_rc(tr_global_register(e->node, "other", a, NULL, 5000),
-	    TR_EEXIST);
-	assert_rc(tr_global_register(e->node, longname, tr_port_pid(e->port),
-	              NULL, 5000),
+	assert_rc(
+	    tr_global_register(e->node, "other", a, NULL, 5000), TR_EEXIST);
+	assert_rc(tr_global_register(
+	              e->node, longname, tr_port_pid(e->port), NULL, 5000),
 	    TR_EEXIST);
 	/* A name g1 holds (for a pid of its own). */
 	tr_pid h;
 	assert_rc(child_reg(e, "g1", "theirs", 0, false, &h), TR_OK);
-	assert_rc(tr_global_register(e->node, "theirs", tr_port_pid(e->port),
-	              NULL, 5000),
+	assert_rc(tr_global_register(
+	              e->node, "theirs", tr_port_pid(e->port), NULL, 5000),
 	    TR_EEXIST);
 	assert_rc(tr_global_whereis(&p, e->node, "nope"), TR_ENOENT);
 	assert_rc(tr_global_whereis(NULL, e->node, "nope"), TR_EINVAL);
@@ -597,8 +604,8 @@ static void test_hostile(void **state)
 	assert_rc(tr_global_unregister(e->node, NULL), TR_EINVAL);
 	assert_rc(tr_global_post(e->node, "nope", 1, NULL, 0), TR_ENOENT);
 	assert_rc(tr_global_send(NULL, "x", 1, NULL, 0), TR_EINVAL);
-	assert_rc(tr_global_register_then(NULL, NULL, "x", a, NULL, 1000,
-	              NULL, NULL),
+	assert_rc(
+	    tr_global_register_then(NULL, NULL, "x", a, NULL, 1000, NULL, NULL),
 	    TR_EINVAL);
 	size_t k;
 	assert_rc(tr_global_names(NULL, 0, NULL, e->node), TR_EINVAL);
