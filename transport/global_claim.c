@@ -316,8 +316,18 @@ static bool unwait(struct tr__gclaim *c, const char *peer)
 static void vote(struct tr__global *g, const char *peer, const GMsg *m)
 {
 	tr_pid pid;
-	if (!tr__gentry_in(g, peer, m->entry, &pid))
+	if (!tr__gentry_in(g, peer, m->entry, &pid)) {
+		/* A claim this node cannot take (a stale pid, or a bad one):
+		 * a no, so that its claimer does not wait for nothing. */
+		if (m->entry != NULL && tr__gname_ok(m->entry->name)) {
+			GMsg v = TROUPE__GLOBAL__MSG__INIT;
+			v.name = m->entry->name;
+			v.claim = m->claim;
+			v.result = TR__GVOTE_NO;
+			(void)tr__gsend(g, peer, TR__GLOBAL_T_VOTE, &v);
+		}
 		return;
+	}
 	const char *name = m->entry->name;
 	GMsg v = TROUPE__GLOBAL__MSG__INIT;
 	uint8_t hb[TR_PID_ENCODED_MAX];
