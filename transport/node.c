@@ -354,7 +354,9 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *uopts)
 		return rc;
 	}
 	tr__sp_in_start(n->in);
-	rc = tr__pg_start(n);
+	rc = tr__global_start(n);
+	if (rc == TR_OK)
+		rc = tr__pg_start(n);
 	if (rc != TR_OK) {
 		tr_node_stop(n);
 		return rc;
@@ -368,6 +370,7 @@ void tr_node_stop(tr_node *n)
 	if (n == NULL)
 		return;
 	tr__pg_stop(n);
+	tr__global_stop(n);
 	if (n->client != NULL)
 		tr__client_stop(n->client);
 	n->client = NULL;

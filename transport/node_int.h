@@ -382,7 +382,14 @@ struct tr_node {
 	pthread_t ticker;
 	bool ticker_started;
 	struct tr__pg *pg; /* process groups (pg_int.h) */
+	struct tr__global *global; /* cluster-wide names (global_int.h) */
 };
+
+/* Cluster-wide names (global_server.c): the name server, started once
+ * the node is up and stopped before its connections close. */
+struct tr__global;
+int tr__global_start(struct tr_node *n);
+void tr__global_stop(struct tr_node *n);
 
 /* ---- shared helpers (node.c) ----------------------------------------------
  */

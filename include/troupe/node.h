@@ -371,6 +371,11 @@ typedef struct tr_spawn_reply {
 
 /* ---- node monitoring ---------------------------------------------------- */
 
+/* Type tags 0xFFFD0000..0xFFFDFFFF are reserved for the node's own
+ * services, whose servers talk to each other with ordinary named sends
+ * (cluster-wide names, troupe/global.h: 0xFFFD0100..0xFFFD01FF); an
+ * application's messages should not use them. */
+
 #define TR_MSG_NODEUP 0xFFFF0011u
 #define TR_MSG_NODEDOWN 0xFFFF0012u
 

@@ -31,6 +31,7 @@
 #include <troupe/node.h>
 
 #include "bench_cluster.h"
+#include "bench_global.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -78,6 +79,7 @@ static const char usage_line[] =
 #ifdef TROUPE_BENCH_REMOTE
     " | remote-pingpong N | remote-stream N | remote-flood N"
     " | cluster-form N"
+    " | global-register N | global-lookup N"
 #endif
     "\n";
 
@@ -1171,6 +1173,8 @@ static const struct workload workloads[] = {
     {"remote-stream", 1, false, run_remote_stream},
     {"remote-flood", 1, false, run_remote_flood},
     {"cluster-form", 1, true, run_cluster_form},
+    {"global-register", 1, false, bench_global_register},
+    {"global-lookup", 1, false, bench_global_lookup},
 #endif
 };
 
@@ -1210,6 +1214,8 @@ int main(int argc, char **argv)
 		return serve_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "--cluster-node") == 0)
 		return bench_cluster_node_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "--global-serve") == 0)
+		return bench_global_serve(argc, argv);
 	remote.argv0 = argv[0];
 #endif
 	tr_runtime_opts_init(&opts);

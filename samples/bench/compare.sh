@@ -15,7 +15,8 @@
 #   WORKLOADS     workloads to run             ("pingpong ring spawn fanin idle
 #                                               sup-restart remote-pingpong
 #                                               remote-stream remote-flood
-#                                               cluster-form")
+#                                               cluster-form global-register
+#                                               global-lookup")
 #   TROUPE_OPTS   troupe-bench options         ("-s 2": the peer script limits
 #                                               both peers to 2 schedulers)
 #
@@ -36,6 +37,11 @@
 # killed with SIGKILL go. Its Erlang twin, samples/bench/peers/
 # cluster_form.erl, starts 5 BEAM nodes with peer and is run here.
 #
+# global-register and global-lookup run on a cluster of three node
+# processes (troupe-bench starts the two others itself); their Erlang twin,
+# samples/bench/peers/global_bench.erl, starts two peer BEAM nodes (the
+# peer module, OTP 25) and is run here as sup_restart.erl is.
+#
 # remote-pingpong and remote-stream run between two node processes on
 # 127.0.0.1 (troupe-bench starts the second one itself; the peer script starts
 # two BEAM nodes). They need a troupe-bench built with the transport, and CAF
@@ -48,6 +54,7 @@ k="${K:-5}"
 peers="${PEERS:-erlang caf}"
 all_workloads="pingpong ring spawn fanin idle sup-restart"
 all_workloads+=" remote-pingpong remote-stream remote-flood cluster-form"
+all_workloads+=" global-register global-lookup"
 workloads="${WORKLOADS:-$all_workloads}"
 topts="${TROUPE_OPTS--s 2}"
 
@@ -73,6 +80,8 @@ params() {
 	remote-stream) echo 1000000 ;;
 	remote-flood) echo 1000000 ;;
 	cluster-form) echo 5 ;;
+	global-register) echo 2000 ;;
+	global-lookup) echo 10000000 ;;
 	*) return 1 ;;
 	esac
 }
@@ -86,6 +95,10 @@ has_workload() {
 	case "$1,$2" in
 	troupe,remote-*) "$bench" -h | grep -q remote-pingpong ;;
 	troupe,cluster-form) "$bench" -h | grep -q cluster-form ;;
+	troupe,global-*) "$bench" -h | grep -q global-register ;;
+	erlang,global-*)
+		command -v erlc >/dev/null && command -v erl >/dev/null ;;
+	*,global-*) return 1 ;;
 	troupe,*) return 0 ;;
 	erlang,sup-restart | erlang,remote-flood | erlang,cluster-form)
 		command -v erlc >/dev/null && command -v erl >/dev/null ;;
@@ -102,7 +115,8 @@ build_erl_peer() {
 	[ -z "$beams" ] || return 0
 	beams=$(mktemp -d) || return 1
 	erlc -o "$beams" "$here/peers/sup_restart.erl" \
-	    "$here/peers/remote_flood.erl" "$here/peers/cluster_form.erl"
+	    "$here/peers/remote_flood.erl" "$here/peers/cluster_form.erl" \
+	    "$here/peers/global_bench.erl"
 }
 
 erl_sup_restart() {
@@ -130,6 +144,12 @@ erl_cluster_form() {
 	erl -noshell -pa "$beams" -eval "cluster_form:main(['$1']), init:stop()."
 }
 
+# global-register and global-lookup's twin: this node and two peers.
+erl_global() {
+	erl -noshell +S 2 -sname "troupe_global_$$" -setcookie troupeglobal \
+	    -pa "$beams" -eval "global_bench:main(['$1', '$2']), init:stop()."
+}
+
 # One run: prints "<ops/s> <bytes_per_actor or ->", or fails.
 one_run() {
 	local sys=$1 w=$2 out ops bytes
@@ -143,6 +163,8 @@ one_run() {
 		out=$(erl_remote_flood "$@") || return 1
 	elif [ "$w" = cluster-form ]; then
 		out=$(erl_cluster_form "$@" 2>&1) || return 1
+	elif [ "$w" = global-register ] || [ "$w" = global-lookup ]; then
+		out=$(erl_global "$w" "$@" 2>&1) || return 1
 	else
 		out=$(bash "$peer" "$sys" "$w" "$@" 2>&1) || return 1
 	fi
@@ -167,7 +189,9 @@ for w in $workloads; do
 		if ! has_workload "$sys" "$w" ||
 			{ { [ "$sys,$w" = erlang,sup-restart ] ||
 			[ "$sys,$w" = erlang,remote-flood ] ||
-			[ "$sys,$w" = erlang,cluster-form ]; } && ! build_erl_peer; }; then
+			[ "$sys,$w" = erlang,cluster-form ] ||
+			[ "$sys,$w" = erlang,global-register ] ||
+			[ "$sys,$w" = erlang,global-lookup ]; } && ! build_erl_peer; }; then
 			ops[$sys,$w]=- bytes[$sys,$w]=-
 			continue
 		fi
@@ -236,6 +260,11 @@ target() {
 		awk -v t="$t" 'BEGIN {
 			if (t == "-") print "formation < 1 s: n/a"
 			else print "formation < 1 s: " (t > 5 ? "met" : "MISSED") }'
+		;;
+	global-register | global-lookup)
+		awk -v t="$t" -v e="$e" 'BEGIN {
+			if (t == "-" || e == "-") print ">= 5x Erlang: n/a"
+			else print ">= 5x Erlang: " (t >= 5 * e ? "met" : "MISSED") }'
 		;;
 	idle)
 		awk -v b="${bytes[troupe,idle]}" 'BEGIN {
