@@ -506,8 +506,8 @@ void tr__global_stop(struct tr_node *n)
 	 * gone within microseconds: waits of 10 us doubling to 10 ms, and a
 	 * runtime that no longer runs actors is given up on after 5 s. */
 	long ns = 10000;
-	for (long waited = 0; waited < 5000000000L &&
-	                      tr_is_alive(n->rt, g->server);
+	for (long waited = 0;
+	     waited < 5000000000L && tr_is_alive(n->rt, g->server);
 	     waited += ns) {
 		nanosleep(&(struct timespec){0, ns}, NULL);
 		if (ns < 10000000)

@@ -80,7 +80,8 @@ struct gt_send {
 
 #define GT_KILL_REASON 7
 
-/* The name servers' SYNC type (transport/global_int.h). */
+/* The name servers' SYNC and CLAIM types (transport/global_int.h). */
 #define GT_T_SYNC 0xFFFD0101u
+#define GT_T_CLAIM 0xFFFD0102u
 
 #endif

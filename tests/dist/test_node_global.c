@@ -18,6 +18,8 @@
  *   declared down.
  * - Malformed and out-of-bound messages from a peer are counted and
  *   dropped; bad API arguments get their error codes.
+ * - A grant whose claimer never ends its claim is released after its
+ *   bound.
  *
  * Every wait is bounded; the fixture (node_env.h) kills and reaps the
  * children.
@@ -33,9 +35,13 @@
 #include <troupe/pid.h>
 
 #include "global.pb-c.h"
+#include "global_int.h"
 #include "global_proto.h"
 
-typedef Troupe__Global__Entry GEntry;
+_Static_assert(
+    GT_T_SYNC == TR__GLOBAL_T_SYNC && GT_T_CLAIM == TR__GLOBAL_T_CLAIM,
+    "the test node's copy of the servers' types");
+
 #include "node_child.h"
 
 #define TICK_MS 100
@@ -615,6 +621,46 @@ static void test_hostile(void **state)
 	(void)tr_kill(e->rt, a, TR_REASON_KILL);
 }
 
+/* A grant to a claimer that never commits nor aborts (this process sends
+ * a CLAIM by hand and ignores the vote) holds the name for its bound (8
+ * ticks, at least 2 s), then is released: a registration of that name on
+ * the granting node waits for it, retrying, and then succeeds. */
+static void test_grant_bound(void **state)
+{
+	struct env *e = *state;
+	const char *kids[] = {"g1"};
+	start_mesh(e, kids, 1);
+	tr_pid srv;
+	assert_rc(tr_node_whereis(
+	              &srv, e->node, "g1", TR_GLOBAL_SERVER_NAME, WAIT_MS),
+	    TR_OK);
+	uint8_t me[TR_PID_ENCODED_MAX];
+	size_t mlen = 0;
+	assert_rc(
+	    tr_pid_encode(me, sizeof(me), &mlen, e->node, tr_port_pid(e->port)),
+	    TR_OK);
+	GEntry ent = TROUPE__GLOBAL__ENTRY__INIT;
+	ent.name = "granted";
+	ent.pid.data = me;
+	ent.pid.len = mlen;
+	Troupe__Global__Msg m = TROUPE__GLOBAL__MSG__INIT;
+	m.entry = &ent;
+	m.claim = 424242;
+	uint8_t buf[512];
+	size_t len = protobuf_c_message_get_packed_size(&m.base);
+	assert_true(len <= sizeof(buf));
+	protobuf_c_message_pack(&m.base, buf);
+	assert_rc(tr_port_send(e->port, srv, GT_T_CLAIM, buf, len), TR_OK);
+	int64_t t0 = now_ms();
+	tr_pid h;
+	assert_rc(child_reg(e, "g1", "granted", 0, false, &h), TR_OK);
+	assert_true(now_ms() - t0 >= 1000); /* it did wait for the grant */
+	assert_true(agree(e, kids, 1, "granted", h, WAIT_MS));
+	tr_global_stats st = child_stats(e, "g1");
+	assert_int_equal(st.grants_expired, 1);
+	assert_true(st.claims_retried > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -625,6 +671,8 @@ int main(void)
 	        test_partition, setup_tcp, teardown),
 	    cmocka_unit_test_setup_teardown(test_frozen, setup_tcp, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile, setup_tcp, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_grant_bound, setup_tcp, teardown),
 	};
 	/* TT_NODE_FILTER=test_race runs one test (a glob, as cmocka's). */
 	if (getenv("TT_NODE_FILTER") != NULL)
