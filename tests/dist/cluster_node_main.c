@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 
 #include <troupe/global.h>
@@ -39,7 +38,8 @@
 #include <troupe/pid.h>
 #include <troupe/troupe.h>
 
-#define SEEDS_MAX 8
+#include "node_proc.h"
+
 #define DOWNS_MAX 64
 #define ITEMS_MAX 4096
 
@@ -180,55 +180,23 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void quiet_log(void *user, const char *line)
-{
-	(void)user;
-	if (getenv("TT_NODE_VERBOSE") != NULL)
-		fprintf(stderr, "[cluster node] %s\n", line);
-}
-
 int main(int argc, char **argv)
 {
-	if (argc < 4) {
-		fprintf(stderr, "usage: %s NAME URL COOKIE [--tick MS] "
-		                "[--seed URL]...\n",
-		    argv[0]);
+	static struct tt_proc p;
+	if (tt_proc_init(&p, argc, argv, "cluster node", 0) != 0)
 		return 2;
-	}
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	tr_node_opts o;
-	tr_node_opts_init(&o);
-	const char *listen[2] = {argv[2], NULL};
-	const char *seeds[SEEDS_MAX + 1] = {NULL};
-	int nseeds = 0;
-	o.name = argv[1];
-	o.listen = listen;
-	o.cookie = argv[3];
-	o.tick_ms = 100;
-	for (int i = 4; i < argc; i++) {
-		if (strcmp(argv[i], "--tick") == 0 && i + 1 < argc)
-			o.tick_ms = (uint32_t)atoi(argv[++i]);
-		else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc &&
-		         nseeds < SEEDS_MAX)
-			seeds[nseeds++] = argv[++i];
-		else
+	for (int i = 4; i < argc; i++)
+		if (!tt_proc_opt(&p, argc, argv, &i))
 			return 2;
-	}
-	if (nseeds > 0)
-		o.seeds = seeds;
-	tr_runtime_opts ro;
-	tr_runtime_opts_init(&ro);
-	ro.schedulers = 1; /* thirty of these share two cores */
-	tr_runtime *rt;
-	if (tr_runtime_start(&rt, &ro) != TR_OK)
+	/* One scheduler: thirty of these share two cores. */
+	if (tt_proc_start(&p, 1) != 0)
 		return 1;
-	tr_runtime_set_log(rt, quiet_log, NULL);
+	tr_runtime *rt = p.rt;
+	node = p.node;
 	tr_pid mon;
-	if (tr_node_start(&node, rt, &o) != TR_OK ||
-	    tr_spawn(&mon, rt, &nodemon_b, NULL, NULL) != TR_OK)
+	if (tr_spawn(&mon, rt, &nodemon_b, NULL, NULL) != TR_OK ||
+	    tt_proc_ready(&p) != 0)
 		return 1;
-	printf("READY %s\n", tr_node_listen_url(node, 0));
-	fflush(stdout);
 
 	char line[1024];
 	while (fgets(line, sizeof(line), stdin) != NULL) {
@@ -271,8 +239,7 @@ int main(int argc, char **argv)
 		}
 		fflush(stdout);
 	}
-	tr_node_stop(node);
-	tr_runtime_stop(rt);
+	tt_proc_stop(&p);
 	printf("BYE\n");
 	fflush(stdout);
 	return 0;

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <troupe/global.h>
@@ -25,6 +24,7 @@
 #include <troupe/troupe.h>
 
 #include "global_proto.h"
+#include "node_proc.h"
 
 static tr_node *node;
 
@@ -392,48 +392,19 @@ static int startup_regs(tr_runtime *rt, tr_pid gt, const char **regs, int n)
 	return rc;
 }
 
-static void quiet_log(void *user, const char *line)
-{
-	(void)user;
-	if (getenv("TT_NODE_VERBOSE") != NULL)
-		fprintf(stderr, "[gnode] %s\n", line);
-}
-
 int main(int argc, char **argv)
 {
-	if (argc < 4) {
-		fprintf(
-		    stderr, "usage: %s NAME URL COOKIE [options]\n", argv[0]);
+	static struct tt_proc p;
+	if (tt_proc_init(&p, argc, argv, "gnode", 0) != 0)
 		return 2;
-	}
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-
-	tr_node_opts o;
-	tr_node_opts_init(&o);
-	const char *listen[2] = {argv[2], NULL};
-	o.name = argv[1];
-	o.listen = listen;
-	o.cookie = argv[3];
-	o.tick_ms = 100;
-	const char *seeds[9] = {NULL};
-	int nseeds = 0;
 	const char *regs[8];
 	int nregs = 0;
 	for (int i = 4; i < argc; i++) {
-		if (strcmp(argv[i], "--tick") == 0 && i + 1 < argc) {
-			o.tick_ms = (uint32_t)atoi(argv[++i]);
-		} else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc &&
-		           nseeds < 8) {
-			seeds[nseeds++] = argv[++i];
-			o.seeds = seeds;
+		if (tt_proc_opt(&p, argc, argv, &i)) {
+			continue;
 		} else if (strcmp(argv[i], "--connect-all") == 0 &&
 		           i + 1 < argc) {
-			o.connect_all =
+			p.o.connect_all =
 			    atoi(argv[++i]) ? TR_NODE_ON : TR_NODE_OFF;
 		} else if (strcmp(argv[i], "--reg") == 0 && i + 1 < argc &&
 		           nregs < 8) {
@@ -443,29 +414,18 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	tr_runtime_opts ro;
-	tr_runtime_opts_init(&ro);
-	ro.schedulers = 2;
-	tr_runtime *rt;
-	if (tr_runtime_start(&rt, &ro) != TR_OK)
+	if (tt_proc_start(&p, 2) != 0)
 		return 1;
-	tr_runtime_set_log(rt, quiet_log, NULL);
-	int rc = tr_node_start(&node, rt, &o);
-	if (rc != TR_OK) {
-		fprintf(stderr, "tr_node_start: %s\n", tr_strerror(rc));
-		return 1;
-	}
+	node = p.node;
 	tr_pid gt;
-	if (tr_spawn(&gt, rt, &gtest_b, NULL, NULL) != TR_OK ||
-	    tr_register(rt, "gtest", gt) != TR_OK)
+	if (tr_spawn(&gt, p.rt, &gtest_b, NULL, NULL) != TR_OK ||
+	    tr_register(p.rt, "gtest", gt) != TR_OK)
 		return 1;
-	if (nregs > 0 && startup_regs(rt, gt, regs, nregs) != 0)
+	if (nregs > 0 && startup_regs(p.rt, gt, regs, nregs) != 0)
 		return 1;
-	printf("READY %s\n", tr_node_listen_url(node, 0));
-	fflush(stdout);
-	int sig;
-	sigwait(&set, &sig);
-	tr_node_stop(node);
-	tr_runtime_stop(rt);
+	if (tt_proc_ready(&p) != 0)
+		return 1;
+	(void)tt_proc_wait(&p);
+	tt_proc_stop(&p);
 	return 0;
 }

@@ -42,7 +42,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +49,7 @@
 #include <troupe/sup.h>
 #include <troupe/troupe.h>
 
+#include "node_proc.h"
 #include "test_node_proto.h"
 
 static int echo_init(tr_ctx *ctx, void *arg, void **state)
@@ -319,13 +319,6 @@ static void probe_terminate(tr_ctx *ctx, void *state, int reason)
 static const tr_behaviour probe_b = {
     "probe", probe_init, probe_handle, probe_terminate};
 
-static void quiet_log(void *user, const char *line)
-{
-	(void)user;
-	if (getenv("TT_NODE_VERBOSE") != NULL)
-		fprintf(stderr, "[child] %s\n", line);
-}
-
 struct keeper {
 	tr_node *node;
 	const char *url;
@@ -343,42 +336,22 @@ static void *keep_connecting(void *arg)
 
 int main(int argc, char **argv)
 {
-	if (argc < 4) {
-		fprintf(
-		    stderr, "usage: %s NAME URL COOKIE [options]\n", argv[0]);
+	static struct tt_proc p;
+	if (tt_proc_init(&p, argc, argv, "child", SIGUSR1) != 0)
 		return 2;
-	}
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-
-	tr_node_opts o;
-	tr_node_opts_init(&o);
-	const char *listen[2] = {argv[2], NULL};
-	o.name = argv[1];
-	o.listen = listen;
-	o.cookie = argv[3];
-	o.tick_ms = 100;
-	const char *connect = NULL, *keep = NULL;
-	const char *seeds[9] = {NULL};
-	int nseeds = 0;
+	tr_node_opts *o = &p.o;
+	const char *keep = NULL;
 	bool probe = false, sup = false;
 	for (int i = 4; i < argc; i++) {
-		if (strcmp(argv[i], "--tick") == 0 && i + 1 < argc) {
-			o.tick_ms = (uint32_t)atoi(argv[++i]);
+		if (tt_proc_opt(&p, argc, argv, &i)) {
+			continue;
 		} else if (strcmp(argv[i], "--max-frame") == 0 &&
 		           i + 1 < argc) {
-			o.max_frame = (size_t)atol(argv[++i]);
+			o->max_frame = (size_t)atol(argv[++i]);
 		} else if (strcmp(argv[i], "--tls") == 0 && i + 3 < argc) {
-			o.tls_ca_file = argv[++i];
-			o.tls_cert_file = argv[++i];
-			o.tls_key_file = argv[++i];
-		} else if (strcmp(argv[i], "--connect") == 0 && i + 1 < argc) {
-			connect = argv[++i];
+			o->tls_ca_file = argv[++i];
+			o->tls_cert_file = argv[++i];
+			o->tls_key_file = argv[++i];
 		} else if (strcmp(argv[i], "--probe") == 0) {
 			probe = true;
 		} else if (strcmp(argv[i], "--keep-connecting") == 0 &&
@@ -388,41 +361,27 @@ int main(int argc, char **argv)
 			sup = true;
 		} else if (strcmp(argv[i], "--recv-actor-max") == 0 &&
 		           i + 1 < argc) {
-			o.recv_actor_max = (size_t)atol(argv[++i]);
+			o->recv_actor_max = (size_t)atol(argv[++i]);
 		} else if (strcmp(argv[i], "--recv-max") == 0 && i + 1 < argc) {
-			o.recv_max = (size_t)atol(argv[++i]);
-		} else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc &&
-		           nseeds < 8) {
-			seeds[nseeds++] = argv[++i];
-			o.seeds = seeds;
+			o->recv_max = (size_t)atol(argv[++i]);
 		} else if (strcmp(argv[i], "--connect-all") == 0 &&
 		           i + 1 < argc) {
-			o.connect_all =
+			o->connect_all =
 			    atoi(argv[++i]) ? TR_NODE_ON : TR_NODE_OFF;
 		} else if (strcmp(argv[i], "--reconnect") == 0 &&
 		           i + 1 < argc) {
-			o.reconnect = atoi(argv[++i]) ? TR_NODE_ON : TR_NODE_OFF;
+			o->reconnect = atoi(argv[++i]) ? TR_NODE_ON : TR_NODE_OFF;
 		} else if (strcmp(argv[i], "--inc") == 0 && i + 1 < argc) {
-			o.incarnation = strtoull(argv[++i], NULL, 10);
+			o->incarnation = strtoull(argv[++i], NULL, 10);
 		} else {
 			fprintf(stderr, "unknown option %s\n", argv[i]);
 			return 2;
 		}
 	}
-
-	tr_runtime_opts ro;
-	tr_runtime_opts_init(&ro);
-	ro.schedulers = 2;
-	tr_runtime *rt;
-	if (tr_runtime_start(&rt, &ro) != TR_OK)
+	if (tt_proc_start(&p, 2) != 0)
 		return 1;
-	tr_runtime_set_log(rt, quiet_log, NULL);
-	tr_node *node;
-	int rc = tr_node_start(&node, rt, &o);
-	if (rc != TR_OK) {
-		fprintf(stderr, "tr_node_start: %s\n", tr_strerror(rc));
-		return 1;
-	}
+	tr_runtime *rt = p.rt;
+	tr_node *node = p.node;
 	tr_pid echo;
 	if (tr_spawn(&echo, rt, &echo_b, NULL, NULL) != TR_OK ||
 	    tr_register(rt, "echo", echo) != TR_OK ||
@@ -446,11 +405,6 @@ int main(int argc, char **argv)
 	if (probe && (tr_spawn(&probe_pid, rt, &probe_b, NULL, NULL) != TR_OK ||
 	                 tr_register(rt, "probe", probe_pid) != TR_OK))
 		return 1;
-	if (connect != NULL &&
-	    (rc = tr_node_connect(node, connect, 10000, NULL)) != TR_OK) {
-		fprintf(stderr, "connect %s: %s\n", connect, tr_strerror(rc));
-		return 1;
-	}
 	if (sup) {
 		tr_sup_flags f;
 		tr_sup_flags_init(&f);
@@ -464,11 +418,10 @@ int main(int argc, char **argv)
 	if (keep != NULL &&
 	    pthread_create(&kt, NULL, keep_connecting, &kp) != 0)
 		return 1;
-	printf("READY %s\n", tr_node_listen_url(node, 0));
-	fflush(stdout);
+	if (tt_proc_ready(&p) != 0)
+		return 1;
 
-	int sig;
-	while (sigwait(&set, &sig) == 0 && sig == SIGUSR1) {
+	while (tt_proc_wait(&p) == SIGUSR1) {
 		tr_node_info v[16];
 		tr_node_info_init(&v[0]);
 		size_t k = 0;
@@ -479,7 +432,6 @@ int main(int argc, char **argv)
 		printf("\n");
 		fflush(stdout);
 	}
-	tr_node_stop(node);
-	tr_runtime_stop(rt);
+	tt_proc_stop(&p);
 	return 0;
 }

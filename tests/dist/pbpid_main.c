@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include <troupe/pb.h>
 #include <troupe/pid.h>
 
+#include "node_proc.h"
 #include "pbpid_proto.h"
 #include "pbpid_test.pb-c.h"
 
@@ -116,70 +116,24 @@ static int relay_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 
 static const tr_behaviour relay_b = {"relay", NULL, relay_handle, NULL};
 
-static void quiet_log(void *user, const char *line)
-{
-	(void)user;
-	if (getenv("TT_NODE_VERBOSE") != NULL)
-		fprintf(stderr, "[child] %s\n", line);
-}
-
 int main(int argc, char **argv)
 {
-	if (argc < 4) {
-		fprintf(stderr, "usage: %s NAME URL COOKIE [--connect URL]\n",
-		    argv[0]);
+	static struct tt_proc p;
+	if (tt_proc_init(&p, argc, argv, "child", 0) != 0)
 		return 2;
-	}
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-
-	tr_node_opts o;
-	tr_node_opts_init(&o);
-	const char *listen[2] = {argv[2], NULL};
-	o.name = argv[1];
-	o.listen = listen;
-	o.cookie = argv[3];
-	o.tick_ms = 100;
-	const char *connect = NULL;
 	for (int i = 4; i < argc; i++) {
-		if (strcmp(argv[i], "--connect") == 0 && i + 1 < argc) {
-			connect = argv[++i];
-		} else {
+		if (!tt_proc_opt(&p, argc, argv, &i)) {
 			fprintf(stderr, "unknown option %s\n", argv[i]);
 			return 2;
 		}
 	}
-	tr_runtime_opts ro;
-	tr_runtime_opts_init(&ro);
-	ro.schedulers = 2;
-	tr_runtime *rt;
-	if (tr_runtime_start(&rt, &ro) != TR_OK)
+	if (tt_proc_start(&p, 2) != 0)
 		return 1;
-	tr_runtime_set_log(rt, quiet_log, NULL);
-	tr_node *node;
-	int rc = tr_node_start(&node, rt, &o);
-	if (rc != TR_OK) {
-		fprintf(stderr, "tr_node_start: %s\n", tr_strerror(rc));
-		return 1;
-	}
 	tr_pid r;
-	if (tr_spawn(&r, rt, &relay_b, NULL, NULL) != TR_OK ||
-	    tr_register(rt, "relay", r) != TR_OK)
+	if (tr_spawn(&r, p.rt, &relay_b, NULL, NULL) != TR_OK ||
+	    tr_register(p.rt, "relay", r) != TR_OK || tt_proc_ready(&p) != 0)
 		return 1;
-	if (connect != NULL &&
-	    (rc = tr_node_connect(node, connect, 10000, NULL)) != TR_OK) {
-		fprintf(stderr, "connect %s: %s\n", connect, tr_strerror(rc));
-		return 1;
-	}
-	printf("READY %s\n", tr_node_listen_url(node, 0));
-	fflush(stdout);
-	int sig;
-	sigwait(&set, &sig);
-	tr_node_stop(node);
-	tr_runtime_stop(rt);
+	(void)tt_proc_wait(&p);
+	tt_proc_stop(&p);
 	return 0;
 }

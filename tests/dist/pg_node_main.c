@@ -27,11 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include <troupe/node.h>
 #include <troupe/pg.h>
 #include <troupe/troupe.h>
+
+#include "node_proc.h"
 
 #define TT_PG_WORK 200u
 #define TT_PG_GARBAGE 201u
@@ -77,12 +78,6 @@ static int garbage_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 
 static const tr_behaviour garbage_b = {"garbage", NULL, garbage_handle, NULL};
 
-static void quiet_log(void *user, const char *line)
-{
-	(void)user;
-	(void)line;
-}
-
 static int pids_of(char *rest, tr_pid *v, int cap)
 {
 	int k = 0;
@@ -96,46 +91,20 @@ static int pids_of(char *rest, tr_pid *v, int cap)
 
 int main(int argc, char **argv)
 {
-	if (argc < 4) {
-		fprintf(
-		    stderr, "usage: %s NAME URL COOKIE [options]\n", argv[0]);
+	static struct tt_proc p;
+	if (tt_proc_init(&p, argc, argv, "pg node", 0) != 0)
 		return 2;
-	}
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	tr_node_opts o;
-	tr_node_opts_init(&o);
-	const char *listen[2] = {argv[2], NULL};
-	o.name = argv[1];
-	o.listen = listen;
-	o.cookie = argv[3];
-	o.tick_ms = 100;
-	const char *connect = NULL;
-	for (int i = 4; i < argc; i++) {
-		if (strcmp(argv[i], "--tick") == 0 && i + 1 < argc)
-			o.tick_ms = (uint32_t)atoi(argv[++i]);
-		else if (strcmp(argv[i], "--connect") == 0 && i + 1 < argc)
-			connect = argv[++i];
-		else
+	for (int i = 4; i < argc; i++)
+		if (!tt_proc_opt(&p, argc, argv, &i))
 			return 2;
-	}
-	tr_runtime_opts ro;
-	tr_runtime_opts_init(&ro);
-	ro.schedulers = 2;
-	tr_runtime *rt;
-	if (tr_runtime_start(&rt, &ro) != TR_OK)
+	if (tt_proc_start(&p, 2) != 0)
 		return 1;
-	tr_runtime_set_log(rt, quiet_log, NULL);
-	tr_node *node;
-	if (tr_node_start(&node, rt, &o) != TR_OK)
-		return 1;
+	tr_runtime *rt = p.rt;
+	tr_node *node = p.node;
 	tr_pid garbage;
-	if (tr_spawn(&garbage, rt, &garbage_b, NULL, NULL) != TR_OK)
+	if (tr_spawn(&garbage, rt, &garbage_b, NULL, NULL) != TR_OK ||
+	    tt_proc_ready(&p) != 0)
 		return 1;
-	if (connect != NULL &&
-	    tr_node_connect(node, connect, 10000, NULL) != TR_OK)
-		return 1;
-	printf("READY %s\n", tr_node_listen_url(node, 0));
-	fflush(stdout);
 
 	char line[4096];
 	while (fgets(line, sizeof(line), stdin) != NULL) {
@@ -205,8 +174,7 @@ int main(int argc, char **argv)
 		}
 		fflush(stdout);
 	}
-	tr_node_stop(node);
-	tr_runtime_stop(rt);
+	tt_proc_stop(&p);
 	printf("BYE\n");
 	fflush(stdout);
 	return 0;
