@@ -847,11 +847,17 @@ static void sweep_cb(void *arg)
 		}
 		pthread_mutex_unlock(&c->conn_mu);
 		for (uint32_t k = 0; k < n; k++) {
-			/* A pipe that is gone already leaves on its own. */
-			if (nng_pipe_close(batch[k]) != 0)
-				continue;
+			/* Counted before the close: its end (REM_POST, on an
+			 * nng thread) may be seen before this thread goes
+			 * on, and the count must not lag behind it. A pipe
+			 * that is gone already leaves on its own. */
 			atomic_fetch_add_explicit(
 			    &c->conns_idle_closed, 1, memory_order_relaxed);
+			if (nng_pipe_close(batch[k]) != 0) {
+				atomic_fetch_sub_explicit(&c->conns_idle_closed,
+				    1, memory_order_relaxed);
+				continue;
+			}
 			tr__ratelogf(&c->conn_log[CL_IDLE], c->rt, 0,
 			    "client endpoint %s: closed a connection idle "
 			    "for %u ms (client_idle_ms)",
