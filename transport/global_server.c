@@ -502,18 +502,9 @@ void tr__global_stop(struct tr_node *n)
 	if (g == NULL)
 		return;
 	(void)tr_kill(n->rt, g->server, TR_REASON_SHUTDOWN);
-	/* Its terminate answers the callers still waiting. It is usually
-	 * gone within microseconds: waits of 10 us doubling to 10 ms, and a
-	 * runtime that no longer runs actors is given up on after 5 s. */
-	long ns = 10000;
-	for (long waited = 0;
-	     waited < 5000000000L && tr_is_alive(n->rt, g->server);
-	     waited += ns) {
-		nanosleep(&(struct timespec){0, ns}, NULL);
-		if (ns < 10000000)
-			ns *= 2;
-	}
-	if (tr_is_alive(n->rt, g->server))
+	/* Its terminate answers the callers still waiting. A runtime that
+	 * no longer runs actors is given up on after 5 s. */
+	if (!tr__node_wait_exit(n, g->server, 5000))
 		return; /* still running: leave it its memory */
 	n->global = NULL;
 	tr__gtab_fini(&g->tab);

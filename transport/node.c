@@ -26,6 +26,19 @@ int64_t tr__node_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+bool tr__node_wait_exit(struct tr_node *n, tr_pid pid, int64_t max_ms)
+{
+	long ns = 10000;
+	for (int64_t waited = 0;
+	     waited < max_ms * 1000000 && tr_is_alive(n->rt, pid);
+	     waited += ns) {
+		nanosleep(&(struct timespec){0, ns}, NULL);
+		if (ns < 10000000)
+			ns *= 2;
+	}
+	return !tr_is_alive(n->rt, pid);
+}
+
 void tr__node_logf(struct tr_node *n, const char *fmt, ...)
 {
 	char line[512];

@@ -395,6 +395,12 @@ void tr__global_stop(struct tr_node *n);
  */
 
 int64_t tr__node_now_ms(void);
+/* Waits until the local actor `pid` (a node service's server, killed by
+ * the caller) has exited, at most `max_ms`: sleeps of 10 us doubling to
+ * 10 ms, since a killed actor is usually gone within microseconds and a
+ * node that starts and stops often should not pay milliseconds. False
+ * when it is still alive (a runtime that no longer runs actors). */
+bool tr__node_wait_exit(struct tr_node *n, tr_pid pid, int64_t max_ms);
 /* The handshake key of a cookie (keys by purpose: the client endpoint
  * signs with another). */
 int tr__node_hs_key(uint8_t out[TR__HS_KEY_LEN], const char *cookie);

@@ -127,8 +127,7 @@ void tr__pg_stop(struct tr_node *n)
 	for (struct tr__pg_scope *t = s; t != NULL; t = t->next)
 		(void)tr_kill(n->rt, t->server, TR_REASON_KILL);
 	for (struct tr__pg_scope *t = s; t != NULL; t = t->next)
-		for (int i = 0; i < 5000 && tr_is_alive(n->rt, t->server); i++)
-			nanosleep(&(struct timespec){0, 1000000}, NULL);
+		(void)tr__node_wait_exit(n, t->server, 5000);
 	while (s != NULL) {
 		struct tr__pg_scope *nx = s->next;
 		scope_free(s);
