@@ -31,6 +31,7 @@
 #include <troupe/node.h>
 
 #include "bench_cluster.h"
+#include "bench_pg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -77,7 +78,7 @@ static const char usage_line[] =
     " | spawn N | fanin SENDERS PER_SENDER | idle N | sup-restart N"
 #ifdef TROUPE_BENCH_REMOTE
     " | remote-pingpong N | remote-stream N | remote-flood N"
-    " | cluster-form N"
+    " | cluster-form N | pg-join N | pg-dispatch N | pg-dispatch-local N"
 #endif
     "\n";
 
@@ -1171,6 +1172,9 @@ static const struct workload workloads[] = {
     {"remote-stream", 1, false, run_remote_stream},
     {"remote-flood", 1, false, run_remote_flood},
     {"cluster-form", 1, true, run_cluster_form},
+    {"pg-join", 1, true, run_pg_join},
+    {"pg-dispatch", 1, true, run_pg_dispatch},
+    {"pg-dispatch-local", 1, true, run_pg_dispatch_local},
 #endif
 };
 
@@ -1210,6 +1214,8 @@ int main(int argc, char **argv)
 		return serve_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "--cluster-node") == 0)
 		return bench_cluster_node_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "--pg-node") == 0)
+		return bench_pg_node_main(argc, argv);
 	remote.argv0 = argv[0];
 #endif
 	tr_runtime_opts_init(&opts);
