@@ -60,8 +60,8 @@
 #define G_WORK "bench.workers"
 #define LOCAL_MEMBERS 4
 #define PEER_MEMBERS 4
-#define BURST 1024   /* ops of one actor turn, then a message to itself */
-#define RETRY_MS 1   /* pause after a send refused with TR_EAGAIN */
+#define BURST 1024    /* ops of one actor turn, then a message to itself */
+#define RETRY_MS 1    /* pause after a send refused with TR_EAGAIN */
 #define WAIT_MS 60000 /* for the peer to start, sync, answer */
 
 enum {
@@ -357,9 +357,9 @@ static void done_wait(tr_port *port, void *out, size_t size)
 /* ---- pg-join --------------------------------------------------------------*/
 
 struct joiner {
-	tr_pid done;    /* the main thread's port */
-	uint64_t left;  /* pairs still to do */
-	int64_t t_end;  /* CLOCK_MONOTONIC after the last pair */
+	tr_pid done;   /* the main thread's port */
+	uint64_t left; /* pairs still to do */
+	int64_t t_end; /* CLOCK_MONOTONIC after the last pair */
 };
 
 static void join_burst(tr_ctx *ctx, struct joiner *j)
@@ -471,8 +471,8 @@ static void dispatch_burst(tr_ctx *ctx, struct dispatcher *d)
 	if (rc != TR_OK && rc != TR_EAGAIN)
 		die("pg send one", rc);
 	d->refused++;
-	must(tr_send_after(ctx, NULL, tr_self(ctx), RETRY_MS, 0, M_MORE, NULL,
-	         0),
+	must(tr_send_after(
+	         ctx, NULL, tr_self(ctx), RETRY_MS, 0, M_MORE, NULL, 0),
 	    "arm a retry");
 }
 
@@ -493,8 +493,8 @@ static int dispatcher_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		memcpy(&c, m->data, sizeof(c));
 		d->got += c;
 		if (++d->answered == d->nto)
-			must(tr_send(ctx, d->done, M_DONE, &d->got,
-			         sizeof(d->got)),
+			must(tr_send(
+			         ctx, d->done, M_DONE, &d->got, sizeof(d->got)),
 			    "send done");
 	}
 	return 0;
@@ -545,6 +545,6 @@ uint64_t run_pg_dispatch(
 uint64_t run_pg_dispatch_local(
     tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
 {
-	return dispatch(rt, port, a[0], TR_PG_ROUND_ROBIN, "pg-dispatch-local",
-	    secs);
+	return dispatch(
+	    rt, port, a[0], TR_PG_ROUND_ROBIN, "pg-dispatch-local", secs);
 }
