@@ -4,6 +4,7 @@
  * line with one line on its stdout.
  *
  *   troupe-test-pg-node NAME LISTEN-URL COOKIE [--tick MS] [--connect URL]
+ *                       [--recv-actor-max BYTES]
  *
  * prints "READY <listen url>", then reads commands (workers are actors
  * numbered from 0 in the order spawned; each counts the TT_PG_WORK
@@ -115,6 +116,9 @@ int main(int argc, char **argv)
 			o.tick_ms = (uint32_t)atoi(argv[++i]);
 		else if (strcmp(argv[i], "--connect") == 0 && i + 1 < argc)
 			connect = argv[++i];
+		else if (strcmp(argv[i], "--recv-actor-max") == 0 &&
+		         i + 1 < argc)
+			o.recv_actor_max = (size_t)atol(argv[++i]);
 		else
 			return 2;
 	}
