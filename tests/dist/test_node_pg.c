@@ -376,7 +376,7 @@ static void test_flood_converges(void **st)
 		usleep(5000);
 	} while (ps.peers < 1 && now_ms() < end);
 	assert_true(ps.peers >= 1);
-	enum { FLOOD = 60000 };
+	enum { FLOOD = 20000 };
 	for (int i = 0; i < FLOOD; i++)
 		assert_int_equal(
 		    tr_pg_join(node, NULL, "f", &loc[0], 1), TR_OK);
