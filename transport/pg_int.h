@@ -36,6 +36,13 @@ struct tr_node;
  * send them, and they never cross a node. */
 #define TR__PG_T_CHANGE 0xFFFF0048u
 #define TR__PG_T_OWED 0xFFFF0049u
+/* Local-only: the server's own timer, a peer to sync with again (its
+ * record's id) after a send to it was refused. Taken only from the
+ * server itself. */
+#define TR__PG_T_RESYNC 0xFFFE5047u
+/* How long after a refused send the peer is synced again (and again,
+ * while sends to it are refused). */
+#define TR__PG_RESYNC_MS 10
 
 /* Bytes of one Sync part, about; a larger table goes in several. */
 #define TR__PG_SYNC_PART 65536u
@@ -82,6 +89,7 @@ struct tr__pg_peer {
 	uint32_t node;    /* the `node` of its pids; 0: not heard from yet */
 	uint32_t pending; /* syncs owed to it not sent yet */
 	bool live;        /* a sync went to it: changes go too */
+	bool resync;      /* a send to it was refused: a resync is armed */
 	uint32_t epoch;   /* of its sync being received */
 	uint64_t id;      /* this record, among the scope's (syncs owed) */
 	uint64_t held;    /* memberships of it in the table */
@@ -113,7 +121,7 @@ struct tr__pg_scope {
 	_Atomic uint32_t npeers_pub; /* npeers, for tr_pg_stats */
 
 	_Atomic uint64_t n_malformed, n_bounds;
-	tr__ratelog log_bad, log_bound;
+	tr__ratelog log_bad, log_bound, log_flow;
 };
 
 /* What tr_node holds. */

@@ -273,6 +273,25 @@ static void sync_to(struct tr__pg_scope *s, const char *node, bool want)
 		    tr_strerror(rc));
 }
 
+/* A send to `p` was refused (flow control: its server is behind and
+ * said BUSY, or this node's queue for it is full; or it is going down).
+ * Nothing more goes to it until a sync, armed TR__PG_RESYNC_MS from now,
+ * has brought it what it missed: a change is never lost to a peer that
+ * stays connected. */
+static void peer_missed(
+    tr_ctx *ctx, struct tr__pg_scope *s, struct tr__pg_peer *p, int rc)
+{
+	p->live = false;
+	if (p->resync)
+		return;
+	tr__ratelogf(&s->log_flow, s->rt, 0,
+	    "pg %s: a send to %s refused (%s): it is synced again", s->name,
+	    p->name, tr_strerror(rc));
+	if (tr_send_after(ctx, NULL, tr_self(ctx), TR__PG_RESYNC_MS, 0,
+	        TR__PG_T_RESYNC, &p->id, sizeof(p->id)) == TR_OK)
+		p->resync = true;
+}
+
 static void owed_send(tr_ctx *ctx, struct tr__pg_scope *s, const tr_msg *m)
 {
 	const struct owed *o = (const void *)m->data;
@@ -280,15 +299,37 @@ static void owed_send(tr_ctx *ctx, struct tr__pg_scope *s, const tr_msg *m)
 	if (p == NULL || p->id != o->peer_id)
 		return; /* it went down since; a new record syncs anew */
 	const unsigned char *q = o->parts;
-	for (uint32_t i = 0; i < o->nparts; i++) {
+	int rc = TR_OK;
+	for (uint32_t i = 0; i < o->nparts && rc == TR_OK; i++) {
 		uint32_t l;
 		memcpy(&l, q, 4);
-		(void)tr_send_remote_named(
+		rc = tr_send_remote_named(
 		    ctx, p->name, s->reg, TR__PG_T_SYNC, q + 4, l);
 		q += 4 + l;
 	}
-	if (--p->pending == 0)
+	--p->pending;
+	if (rc != TR_OK)
+		peer_missed(ctx, s, p, rc);
+	else if (p->pending == 0 && !p->resync)
 		p->live = true;
+}
+
+/* The timer of peer_missed: a sync, unless one is on its way already. */
+static void resync(tr_ctx *ctx, struct tr__pg_scope *s, const tr_msg *m)
+{
+	uint64_t id;
+	if (!tr_pid_eq(m->sender, tr_self(ctx)) || m->size != sizeof(id))
+		return;
+	memcpy(&id, m->data, sizeof(id));
+	for (uint32_t i = 0; i < s->npeers; i++) {
+		struct tr__pg_peer *p = &s->peers[i];
+		if (p->id != id)
+			continue;
+		p->resync = false;
+		if (p->pending == 0)
+			sync_to(s, p->name, false);
+		return;
+	}
 }
 
 /* ---- local changes --------------------------------------------------------*/
@@ -346,11 +387,15 @@ static void change_send(tr_ctx *ctx, struct tr__pg_scope *s, const tr_msg *m)
 		buf = malloc(sz ? sz : 1);
 		if (buf != NULL) {
 			troupe__pg__update__pack(&u, buf);
-			for (uint32_t i = 0; i < s->npeers; i++)
-				if (s->peers[i].live)
-					(void)tr_send_remote_named(ctx,
-					    s->peers[i].name, s->reg,
-					    TR__PG_T_UPDATE, buf, sz);
+			for (uint32_t i = 0; i < s->npeers; i++) {
+				struct tr__pg_peer *p = &s->peers[i];
+				int rc = p->live ? tr_send_remote_named(ctx,
+				                       p->name, s->reg,
+				                       TR__PG_T_UPDATE, buf, sz)
+				                 : TR_OK;
+				if (rc != TR_OK)
+					peer_missed(ctx, s, p, rc);
+			}
 		}
 	}
 	if (buf == NULL)
@@ -638,6 +683,9 @@ static int server_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		break;
 	case TR__PG_T_OWED:
 		owed_send(ctx, s, m);
+		break;
+	case TR__PG_T_RESYNC:
+		resync(ctx, s, m);
 		break;
 	case TR__PG_T_SYNC:
 	case TR__PG_T_UPDATE:

@@ -32,6 +32,7 @@
 
 #include "bench_cluster.h"
 #include "bench_global.h"
+#include "bench_pg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +81,7 @@ static const char usage_line[] =
     " | remote-pingpong N | remote-stream N | remote-flood N"
     " | cluster-form N"
     " | global-register N | global-lookup N"
+    " | pg-join N | pg-dispatch N | pg-dispatch-local N"
 #endif
     "\n";
 
@@ -1175,6 +1177,9 @@ static const struct workload workloads[] = {
     {"cluster-form", 1, true, run_cluster_form},
     {"global-register", 1, false, bench_global_register},
     {"global-lookup", 1, false, bench_global_lookup},
+    {"pg-join", 1, true, run_pg_join},
+    {"pg-dispatch", 1, true, run_pg_dispatch},
+    {"pg-dispatch-local", 1, true, run_pg_dispatch_local},
 #endif
 };
 
@@ -1216,6 +1221,8 @@ int main(int argc, char **argv)
 		return bench_cluster_node_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "--global-serve") == 0)
 		return bench_global_serve(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "--pg-node") == 0)
+		return bench_pg_node_main(argc, argv);
 	remote.argv0 = argv[0];
 #endif
 	tr_runtime_opts_init(&opts);

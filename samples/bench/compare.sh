@@ -16,7 +16,8 @@
 #                                               sup-restart remote-pingpong
 #                                               remote-stream remote-flood
 #                                               cluster-form global-register
-#                                               global-lookup")
+#                                               global-lookup pg-join pg-dispatch
+#                                               pg-dispatch-local")
 #   TROUPE_OPTS   troupe-bench options         ("-s 2": the peer script limits
 #                                               both peers to 2 schedulers)
 #
@@ -42,6 +43,14 @@
 # samples/bench/peers/global_bench.erl, starts two peer BEAM nodes (the
 # peer module, OTP 25) and is run here as sup_restart.erl is.
 #
+# pg-join, pg-dispatch and pg-dispatch-local are process groups between
+# two node processes (troupe-bench starts the second one itself): N
+# join + leave pairs in a group of the default scope, each sent on to the
+# peer (the row below gives the time until the peer has the last change),
+# and N round-robin sends to 8 members on the 2 nodes, or to the 4 local
+# ones. Their Erlang twin, samples/bench/peers/pg_bench.erl, starts the
+# second BEAM node with peer (both erl +S 2) and is run here.
+#
 # remote-pingpong and remote-stream run between two node processes on
 # 127.0.0.1 (troupe-bench starts the second one itself; the peer script starts
 # two BEAM nodes). They need a troupe-bench built with the transport, and CAF
@@ -55,6 +64,7 @@ peers="${PEERS:-erlang caf}"
 all_workloads="pingpong ring spawn fanin idle sup-restart"
 all_workloads+=" remote-pingpong remote-stream remote-flood cluster-form"
 all_workloads+=" global-register global-lookup"
+all_workloads+=" pg-join pg-dispatch pg-dispatch-local"
 workloads="${WORKLOADS:-$all_workloads}"
 topts="${TROUPE_OPTS--s 2}"
 
@@ -82,6 +92,8 @@ params() {
 	cluster-form) echo 5 ;;
 	global-register) echo 2000 ;;
 	global-lookup) echo 10000000 ;;
+	pg-join) echo 200000 ;;
+	pg-dispatch | pg-dispatch-local) echo 1000000 ;;
 	*) return 1 ;;
 	esac
 }
@@ -99,10 +111,11 @@ has_workload() {
 	erlang,global-*)
 		command -v erlc >/dev/null && command -v erl >/dev/null ;;
 	*,global-*) return 1 ;;
+	troupe,pg-*) "$bench" -h | grep -q pg-join ;;
 	troupe,*) return 0 ;;
-	erlang,sup-restart | erlang,remote-flood | erlang,cluster-form)
+	erlang,sup-restart | erlang,remote-flood | erlang,cluster-form | erlang,pg-*)
 		command -v erlc >/dev/null && command -v erl >/dev/null ;;
-	*,sup-restart | *,remote-flood | *,cluster-form) return 1 ;;
+	*,sup-restart | *,remote-flood | *,cluster-form | *,pg-*) return 1 ;;
 	caf,remote-*) return 1 ;;
 	*) return 0 ;;
 	esac
@@ -116,7 +129,7 @@ build_erl_peer() {
 	beams=$(mktemp -d) || return 1
 	erlc -o "$beams" "$here/peers/sup_restart.erl" \
 	    "$here/peers/remote_flood.erl" "$here/peers/cluster_form.erl" \
-	    "$here/peers/global_bench.erl"
+	    "$here/peers/global_bench.erl" "$here/peers/pg_bench.erl"
 }
 
 erl_sup_restart() {
@@ -150,6 +163,12 @@ erl_global() {
 	    -pa "$beams" -eval "global_bench:main(['$1', '$2']), init:stop()."
 }
 
+# The pg workloads' twin: this node and a peer started with peer.
+erl_pg() {
+	erl -noshell +S 2 -sname "troupe_pg_$$" -pa "$beams" \
+	    -eval "pg_bench:main(['$1', '$2']), init:stop()."
+}
+
 # One run: prints "<ops/s> <bytes_per_actor or ->", or fails.
 one_run() {
 	local sys=$1 w=$2 out ops bytes
@@ -165,13 +184,16 @@ one_run() {
 		out=$(erl_cluster_form "$@" 2>&1) || return 1
 	elif [ "$w" = global-register ] || [ "$w" = global-lookup ]; then
 		out=$(erl_global "$w" "$@" 2>&1) || return 1
+	elif [ "${w#pg-}" != "$w" ]; then
+		out=$(erl_pg "$w" "$@" 2>&1) || return 1
 	else
 		out=$(bash "$peer" "$sys" "$w" "$@" 2>&1) || return 1
 	fi
 	ops=$(awk -v w="$w" '$1 == w && $3 == "ops" && $NF == "ops/s" { print $(NF - 1) }' <<<"$out")
 	bytes=$(awk '$1 == "bytes_per_actor" { print $2 }
 		$1 == "remote-flood" && $2 == "receiver_rss_kb" { print $5 }
-		$1 == "cluster-form" && $2 == "formed_ms" { print $5 }' <<<"$out")
+		$1 == "cluster-form" && $2 == "formed_ms" { print $5 }
+		$1 == "pg-join" && $2 == "converge_ms" { print $3 }' <<<"$out")
 	[ -n "$ops" ] || return 1
 	echo "$ops ${bytes:--}"
 }
@@ -191,7 +213,9 @@ for w in $workloads; do
 			[ "$sys,$w" = erlang,remote-flood ] ||
 			[ "$sys,$w" = erlang,cluster-form ] ||
 			[ "$sys,$w" = erlang,global-register ] ||
-			[ "$sys,$w" = erlang,global-lookup ]; } && ! build_erl_peer; }; then
+			[ "$sys,$w" = erlang,global-lookup ] ||
+			{ [ "$sys" = erlang ] && [ "${w#pg-}" != "$w" ]; }; } &&
+			! build_erl_peer; }; then
 			ops[$sys,$w]=- bytes[$sys,$w]=-
 			continue
 		fi
@@ -256,6 +280,11 @@ target() {
 			if (t == "-" || e == "-") print ">= " f "x Erlang: n/a"
 			else print ">= " f "x Erlang: " (t >= f * e ? "met" : "MISSED") }'
 		;;
+	pg-join | pg-dispatch | pg-dispatch-local)
+		awk -v t="$t" -v e="$e" 'BEGIN {
+			if (t == "-" || e == "-") print ">= 5x Erlang: n/a"
+			else print ">= 5x Erlang: " (t >= 5 * e ? "met" : "MISSED") }'
+		;;
 	cluster-form)
 		awk -v t="$t" 'BEGIN {
 			if (t == "-") print "formation < 1 s: n/a"
@@ -286,10 +315,12 @@ for w in $workloads; do
 	for p in $peers; do printf ' %12s' "${ops[$p,$w]}"; done
 	for p in $peers; do printf ' %9s' "$(ratio "${ops[troupe,$w]}" "${ops[$p,$w]}")"; done
 	[ "$w" = idle ] && printf '\n' || printf '  %s\n' "$(target "$w")"
-	if [ "$w" = idle ] || [ "$w" = remote-flood ] || [ "$w" = cluster-form ]; then
+	if [ "$w" = idle ] || [ "$w" = remote-flood ] || [ "$w" = cluster-form ] ||
+		[ "$w" = pg-join ]; then
 		label="idle B/actor"
 		[ "$w" = remote-flood ] && label="flood peak kB"
 		[ "$w" = cluster-form ] && label="loss seen ms"
+		[ "$w" = pg-join ] && label="converge ms"
 		printf '%-16s %12s' "$label" "${bytes[troupe,$w]}"
 		for p in $peers; do printf ' %12s' "${bytes[$p,$w]}"; done
 		for p in $peers; do printf ' %9s' "$(ratio "${bytes[$p,$w]}" "${bytes[troupe,$w]}")"; done

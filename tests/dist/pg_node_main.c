@@ -4,6 +4,7 @@
  * line with one line on its stdout.
  *
  *   troupe-test-pg-node NAME LISTEN-URL COOKIE [--tick MS] [--connect URL]
+ *                       [--recv-actor-max BYTES]
  *
  * prints "READY <listen url>", then reads commands (workers are actors
  * numbered from 0 in the order spawned; each counts the TT_PG_WORK
@@ -94,9 +95,14 @@ int main(int argc, char **argv)
 	static struct tt_proc p;
 	if (tt_proc_init(&p, argc, argv, "pg node", 0) != 0)
 		return 2;
-	for (int i = 4; i < argc; i++)
-		if (!tt_proc_opt(&p, argc, argv, &i))
+	for (int i = 4; i < argc; i++) {
+		if (tt_proc_opt(&p, argc, argv, &i))
+			continue;
+		if (strcmp(argv[i], "--recv-actor-max") == 0 && i + 1 < argc)
+			p.o.recv_actor_max = (size_t)atol(argv[++i]);
+		else
 			return 2;
+	}
 	if (tt_proc_start(&p, 2) != 0)
 		return 1;
 	tr_runtime *rt = p.rt;
