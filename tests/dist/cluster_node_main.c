@@ -41,7 +41,6 @@
 #include "node_proc.h"
 
 #define DOWNS_MAX 64
-#define ITEMS_MAX 4096
 
 static tr_node *node;
 
@@ -135,32 +134,58 @@ static uint64_t items_hash(struct item *v, size_t n)
 	return h;
 }
 
-static struct item items[ITEMS_MAX];
-
+/* The names, all of them however many (tr_global_names tells how many
+ * there are: ask again with room for them). */
 static void cmd_names(void)
 {
-	static tr_global_info info[ITEMS_MAX];
-	size_t n = 0;
-	tr_global_info_init(&info[0]);
-	(void)tr_global_names(info, ITEMS_MAX, &n, node);
-	if (n > ITEMS_MAX)
-		n = ITEMS_MAX;
+	size_t n = 0, cap = 0;
+	tr_global_info *info = NULL;
+	do {
+		cap = n + 64;
+		free(info);
+		info = calloc(cap, sizeof(*info));
+		if (info == NULL)
+			break;
+		tr_global_info_init(&info[0]);
+		(void)tr_global_names(info, cap, &n, node);
+	} while (n > cap);
+	struct item *items = info != NULL ? calloc(n + 1, sizeof(*items)) : NULL;
+	if (items == NULL) {
+		free(info);
+		printf("ERR\n");
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		item_set(&items[i], info[i].name, info[i].pid);
 	printf("NAMES %zu %016llx\n", n,
 	    (unsigned long long)items_hash(items, n));
+	free(items);
+	free(info);
 }
 
 static void cmd_members(const char *group)
 {
-	static tr_pid pids[ITEMS_MAX];
-	size_t n = 0;
-	(void)tr_pg_members(pids, ITEMS_MAX, &n, node, NULL, group);
-	if (n > ITEMS_MAX)
-		n = ITEMS_MAX;
+	size_t n = 0, cap = 0;
+	tr_pid *pids = NULL;
+	do {
+		cap = n + 64;
+		free(pids);
+		pids = calloc(cap, sizeof(*pids));
+		if (pids == NULL)
+			break;
+		(void)tr_pg_members(pids, cap, &n, node, NULL, group);
+	} while (n > cap);
+	struct item *items = pids != NULL ? calloc(n + 1, sizeof(*items)) : NULL;
+	if (items == NULL) {
+		free(pids);
+		printf("ERR\n");
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		item_set(&items[i], "", pids[i]);
 	printf("M %zu %016llx\n", n, (unsigned long long)items_hash(items, n));
+	free(items);
+	free(pids);
 }
 
 static void cmd_downs(void)
