@@ -119,8 +119,7 @@ static void check_a(void)
 	if (gv == NULL)
 		return;
 	size_t ng2;
-	if (tr_pg_which_groups(gv, ng + 1, &ng2, pair.node[0], NULL) !=
-	        TR_OK ||
+	if (tr_pg_which_groups(gv, ng + 1, &ng2, pair.node[0], NULL) != TR_OK ||
 	    ng2 != ng || ng != st.groups)
 		abort(); /* B's messages have all been handled: no change */
 	uint64_t total = 0;

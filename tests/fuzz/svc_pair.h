@@ -85,8 +85,9 @@ static inline int svc_relay_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	if (m->type != SVC_RELAY || m->size < sizeof(h))
 		return 0;
 	memcpy(&h, m->data, sizeof(h));
-	const char *to = h.to == SVC_TO_GLOBAL ? TR_GLOBAL_SERVER_NAME
-	                                       : "troupe.pg:" TR_PG_DEFAULT_SCOPE;
+	const char *to = h.to == SVC_TO_GLOBAL
+	                     ? TR_GLOBAL_SERVER_NAME
+	                     : "troupe.pg:" TR_PG_DEFAULT_SCOPE;
 	if (tr_send_remote_named(ctx, SVC_NODE_A, to, h.type,
 	        m->data + sizeof(h), m->size - sizeof(h)) != TR_OK)
 		atomic_fetch_add_explicit(&p->failed, 1, memory_order_relaxed);
