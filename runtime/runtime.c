@@ -10,6 +10,17 @@
 #include "abi.h"
 #include "rt.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TR_RT_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TR_RT_LSAN 1
+#endif
+#endif
+#ifdef TR_RT_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 /* The version the library was built as (troupe/version.h comes from the
  * CMake project version), which is what a program runs with whatever
  * headers it was compiled against. */
@@ -82,9 +93,14 @@ static void rt_free(tr_runtime *rt)
 			free(rt->sched[i]);
 		free(rt->sched);
 	}
-	if (rt->pids != NULL)
+	if (rt->pids != NULL) {
+#ifdef TR_RT_LSAN
+		__lsan_unregister_root_region(
+		    (void *)rt->pids, (size_t)rt->pid_cap * sizeof(*rt->pids));
+#endif
 		munmap(
 		    (void *)rt->pids, (size_t)rt->pid_cap * sizeof(*rt->pids));
+	}
 	free(rt->slot_free);
 	pthread_mutex_destroy(&rt->gq_lock);
 	pthread_mutex_destroy(&rt->slot_lock);
@@ -155,6 +171,14 @@ int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
 		return TR_ENOMEM;
 	}
 	rt->pids = p;
+#ifdef TR_RT_LSAN
+	/* The table holds the only pointer to each live actor, and
+	 * LeakSanitizer does not scan mmap'd memory: without this, a leak
+	 * check while the runtime runs (libFuzzer's after an input, a
+	 * program's __lsan_do_leak_check) reports every actor, and what it
+	 * holds, as leaked. */
+	__lsan_register_root_region(p, (size_t)rt->pid_cap * sizeof(*rt->pids));
+#endif
 
 	rc = tr__registry_init(rt);
 	if (rc == TR_OK)

@@ -41,12 +41,20 @@ int tr_pid_encode(void *buf, size_t cap, size_t *len, tr_node *n, tr_pid pid)
 	return tr__pidc_write(&v, buf, cap, len);
 }
 
-/* Node lock held: whether an incarnation of `name` later than `inc` is in
- * the table (a restart of that node was seen, so `inc` is gone). */
+/* Node lock held: whether this node has seen an incarnation of `name`
+ * later than `inc` (a restart of that node, so `inc` is gone): an entry
+ * that connected, whether it is up, waiting or down since. An entry made
+ * from a pid in a payload (TR__PS_KNOWN) is hearsay and does not count:
+ * any peer may name any node at any incarnation, and taking its word
+ * would make every pid of the node that is connected now stale here (a
+ * peer could so make this node drop another's global names and pg
+ * members). Every change of an entry's state is made with the node lock
+ * held, so reading it here needs no peer lock. */
 static bool superseded_locked(struct tr_node *n, const char *name, uint64_t inc)
 {
 	for (struct tr__peer *p = n->peers; p != NULL; p = p->next)
-		if (p->inc > inc && strcmp(p->name, name) == 0)
+		if (p->inc > inc && p->state != TR__PS_KNOWN &&
+		    strcmp(p->name, name) == 0)
 			return true;
 	return false;
 }

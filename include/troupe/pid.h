@@ -31,8 +31,10 @@
  * restarted (a new incarnation). A send to a stale pid is dropped, as in
  * Erlang; tr_pid_decode reports what it can tell at once with
  * TR_ENOPROC: a pid of this node of an actor that is not alive, or of an
- * earlier incarnation of this node, or of a node of which this node knows
- * a later incarnation.
+ * earlier incarnation of this node, or of a node of which this node has
+ * been connected to a later incarnation. A later incarnation that a
+ * payload only names proves nothing (any peer can name one) and makes no
+ * pid stale.
  *
  * Nodes that are not connected. A pid of a node this node is not
  * connected to decodes into a pid that names that node (name and

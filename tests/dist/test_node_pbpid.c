@@ -315,6 +315,31 @@ static void test_pid_stale_incarnation(void **state)
 	expect_arrived(e, now, "beta");
 }
 
+/* A later incarnation of a connected node that a payload only names is
+ * hearsay: it decodes (a pid of a node not connected), and the pids of
+ * the incarnation that is connected stay good. */
+static void test_pid_hearsay_incarnation(void **state)
+{
+	struct env *e = *state;
+	assert_rc(node_up(e, "tnode", false), TR_OK);
+	start_node(e, "beta", NULL);
+	tr_pid now = relay_of(e, "beta"), back;
+	unsigned char b[TR_PID_ENCODED_MAX], c[TR_PID_ENCODED_MAX];
+	size_t len = enc(b, sizeof(b), e, now);
+	memcpy(c, b, len);
+	/* Bit 46 of the incarnation (byte 5 of it, after "beta"): a start
+	 * time in ms some two thousand years from now. */
+	c[2 + 4 + 5] ^= 0x40;
+	assert_rc(tr_pid_decode(&back, e->node, c, len), TR_OK);
+	assert_false(tr_pid_eq(back, now));
+	assert_rc(tr_pid_decode(&back, e->node, b, len), TR_OK);
+	assert_true(tr_pid_eq(back, now));
+	unsigned char p[TR_PID_ENCODED_MAX];
+	size_t plen = enc(p, sizeof(p), e, tr_port_pid(e->port));
+	assert_rc(tr_port_send(e->port, back, TT_RELAY, p, plen), TR_OK);
+	expect_arrived(e, now, "beta");
+}
+
 /* A protobuf message with pids round-trips between two nodes; over its
  * budget or malformed, the receiver answers with the error. */
 static void test_pb_nodes(void **state)
@@ -389,6 +414,7 @@ int main(void)
 	    BOTH(test_pid_travels),
 	    BOTH(test_pid_third_node),
 	    BOTH(test_pid_stale_incarnation),
+	    BOTH(test_pid_hearsay_incarnation),
 	    BOTH(test_pb_nodes),
 	};
 	if (getenv("TT_NODE_FILTER") != NULL)

@@ -1,9 +1,10 @@
 /*
- * Writes the seed corpora of fuzz_codec and fuzz_sp into DIR/codec/ and
- * DIR/sp/ (see each target for its input format): frames as the node
- * sends them, the odd but valid encodings protobuf-c accepts, frames
- * codec.h refuses, and SP streams over tcp and ipc, good and bad, cut in
- * various ways. Usage: gen_seeds DIR (cmake --build BUILD --target
+ * Writes the seed corpora of fuzz_codec, fuzz_sp, fuzz_global and fuzz_pg
+ * into DIR/codec/, DIR/sp/, DIR/global/ and DIR/pg/ (see each target for
+ * its input format): frames as the node sends them, the odd but valid
+ * encodings protobuf-c accepts, frames codec.h refuses, SP streams over
+ * tcp and ipc, good and bad, cut in various ways, and the node services'
+ * messages as a peer sends them, valid and refused. Usage: gen_seeds DIR (cmake --build BUILD --target
  * fuzz_seeds writes tests/fuzz/corpus). Seeds found by fuzzing (crashes
  * fixed since, slow inputs) are added by hand next to these, named
  * crash-* or slow-*, and are not written here.
@@ -17,7 +18,13 @@
 #include <sys/stat.h>
 
 #include "codec.h"
+#include "global.pb-c.h"
+#include "global_int.h"
+#include "pg.pb-c.h"
+#include "pg_int.h"
 #include "sp_parse.h"
+#include "svc_pair.h"
+#include "troupe/pid.h"
 
 static const char *root;
 
@@ -368,6 +375,268 @@ static void sp_seeds(void)
 	sp("http", 16, whole, 0, &x);
 }
 
+/* ---- fuzz_global and fuzz_pg: type byte + payload ----------------------- */
+
+/* A portable pid encoding (troupe/pid.h): version, name length, name,
+ * incarnation, slot, gen (little-endian). */
+static size_t pid_enc(uint8_t *b, const char *node, uint64_t inc,
+    uint32_t slot, uint32_t gen)
+{
+	size_t n = strlen(node), k = 0;
+	b[k++] = TR_PID_ENCODING_V1;
+	b[k++] = (uint8_t)n;
+	memcpy(b + k, node, n);
+	k += n;
+	for (int i = 0; i < 8; i++)
+		b[k++] = (uint8_t)(inc >> 8 * i);
+	for (int i = 0; i < 4; i++)
+		b[k++] = (uint8_t)(slot >> 8 * i);
+	for (int i = 0; i < 4; i++)
+		b[k++] = (uint8_t)(gen >> 8 * i);
+	return k;
+}
+
+static void svc_put(const char *sub, const char *name, uint8_t sel,
+    const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (buf == NULL)
+		exit(1);
+	protobuf_c_message_pack(m, buf);
+	put(sub, name, &sel, 1, buf, len);
+	free(buf);
+}
+
+/* The selector byte of fuzz_global: the type's offset from the base. */
+#define GSEL(t) ((uint8_t)((t)-TR__GLOBAL_T_BASE))
+
+struct gpid {
+	uint8_t b[TR_PID_ENCODED_MAX];
+	size_t n;
+};
+
+static void gentry(Troupe__Global__Entry *e, struct gpid *p, const char *name,
+    const char *node, uint64_t inc, uint32_t slot, uint32_t gen, int64_t at,
+    uint32_t method)
+{
+	troupe__global__entry__init(e);
+	p->n = pid_enc(p->b, node, inc, slot, gen);
+	e->name = (char *)name;
+	e->pid.data = p->b;
+	e->pid.len = p->n;
+	e->at_ms = at;
+	e->method = method;
+}
+
+static void global_seeds(void)
+{
+	static const char *const sub = "global";
+	Troupe__Global__Entry e[3];
+	Troupe__Global__Entry *ev[3] = {&e[0], &e[1], &e[2]};
+	struct gpid p[3];
+	Troupe__Global__Msg m;
+	char longname[TR_GLOBAL_NAME_MAX + 2];
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+
+	/* SYNC: names of B's pids, one and several (every method, one name
+	 * twice: the earlier registration wins). */
+	troupe__global__msg__init(&m);
+	gentry(&e[0], &p[0], "svc.a", SVC_NODE_B, SVC_INC_B, 7, 1, 1000, 0);
+	m.entries = ev;
+	m.n_entries = 1;
+	svc_put(sub, "sync-one", GSEL(TR__GLOBAL_T_SYNC), &m.base);
+	gentry(&e[1], &p[1], "svc.b", SVC_NODE_B, SVC_INC_B, 8, 1, 2000, 1);
+	gentry(&e[2], &p[2], "svc.a", SVC_NODE_B, SVC_INC_B, 9, 3, 500, 2);
+	m.n_entries = 3;
+	svc_put(sub, "sync-three-one-name-twice", GSEL(TR__GLOBAL_T_SYNC),
+	    &m.base);
+	/* Refused: a pid of A's (slot 1, gen 1: A's first actor, alive; a
+	 * pid of A's that is not alive is stale, skipped), a stale
+	 * incarnation of B's (skipped), names empty and too long, an unknown
+	 * method, a pid that is no encoding. */
+	gentry(&e[0], &p[0], "svc.a", SVC_NODE_A, SVC_INC_A, 1, 1, 1000, 0);
+	m.n_entries = 1;
+	svc_put(sub, "sync-pid-not-the-senders", GSEL(TR__GLOBAL_T_SYNC),
+	    &m.base);
+	gentry(&e[0], &p[0], "svc.a", SVC_NODE_B, SVC_INC_B - 1, 7, 1, 1000, 0);
+	svc_put(sub, "sync-stale-pid", GSEL(TR__GLOBAL_T_SYNC), &m.base);
+	gentry(&e[0], &p[0], "", SVC_NODE_B, SVC_INC_B, 7, 1, 1000, 0);
+	svc_put(sub, "sync-empty-name", GSEL(TR__GLOBAL_T_SYNC), &m.base);
+	gentry(&e[0], &p[0], longname, SVC_NODE_B, SVC_INC_B, 7, 1, 1000, 0);
+	svc_put(sub, "sync-name-256", GSEL(TR__GLOBAL_T_SYNC), &m.base);
+	gentry(&e[0], &p[0], "svc.a", SVC_NODE_B, SVC_INC_B, 7, 1, 1000, 3);
+	svc_put(sub, "sync-bad-method", GSEL(TR__GLOBAL_T_SYNC), &m.base);
+	gentry(&e[0], &p[0], "svc.a", SVC_NODE_B, SVC_INC_B, 7, 1, 1000, 0);
+	e[0].pid.len = 5;
+	svc_put(sub, "sync-pid-cut", GSEL(TR__GLOBAL_T_SYNC), &m.base);
+
+	/* A claim's messages, as B's server would send them about one name
+	 * (claim 42), and those of a forwarded registration (request 7) for
+	 * a pid of A. */
+	gentry(&e[0], &p[0], "svc.c", SVC_NODE_B, SVC_INC_B, 7, 1, 1000, 0);
+	troupe__global__msg__init(&m);
+	m.entry = &e[0];
+	m.claim = 42;
+	svc_put(sub, "claim", GSEL(TR__GLOBAL_T_CLAIM), &m.base);
+	svc_put(sub, "commit", GSEL(TR__GLOBAL_T_COMMIT), &m.base);
+	svc_put(sub, "remove", GSEL(TR__GLOBAL_T_REMOVE), &m.base);
+	troupe__global__msg__init(&m);
+	m.name = "svc.c";
+	m.claim = 42;
+	svc_put(sub, "abort", GSEL(TR__GLOBAL_T_ABORT), &m.base);
+	svc_put(sub, "vote-yes", GSEL(TR__GLOBAL_T_VOTE), &m.base);
+	m.result = TR__GVOTE_NO;
+	m.holder.data = p[0].b;
+	m.holder.len = p[0].n;
+	svc_put(sub, "vote-no", GSEL(TR__GLOBAL_T_VOTE), &m.base);
+	m.result = TR__GVOTE_BUSY;
+	m.holder.len = 0;
+	svc_put(sub, "vote-busy", GSEL(TR__GLOBAL_T_VOTE), &m.base);
+	troupe__global__msg__init(&m);
+	gentry(&e[1], &p[1], "svc.f", SVC_NODE_A, SVC_INC_A, 1, 1, 0, 2);
+	m.entry = &e[1];
+	m.claim = 7;
+	m.timeout_ms = 200;
+	svc_put(sub, "fwd-reg", GSEL(TR__GLOBAL_T_FWD_REG), &m.base);
+	troupe__global__msg__init(&m);
+	m.claim = 7;
+	m.result = TR_EEXIST;
+	svc_put(sub, "fwd-reply", GSEL(TR__GLOBAL_T_FWD_REPLY), &m.base);
+	troupe__global__msg__init(&m);
+	m.name = "svc.f";
+	svc_put(sub, "fwd-unreg", GSEL(TR__GLOBAL_T_FWD_UNREG), &m.base);
+	m.name = longname;
+	svc_put(sub, "fwd-unreg-name-256", GSEL(TR__GLOBAL_T_FWD_UNREG),
+	    &m.base);
+
+	/* Types just outside the range: the server ignores them. */
+	troupe__global__msg__init(&m);
+	gentry(&e[0], &p[0], "svc.a", SVC_NODE_B, SVC_INC_B, 7, 1, 1000, 0);
+	m.entries = ev;
+	m.n_entries = 1;
+	svc_put(sub, "type-base", 0, &m.base);
+	svc_put(sub, "type-past-last", GSEL(TR__GLOBAL_T_LAST) + 1, &m.base);
+
+	/* Bytes that do not decode. */
+	static const uint8_t junk[] = {GSEL(TR__GLOBAL_T_SYNC), 0xff, 0xff,
+	    0xff, 0x0f, 0x12, 0x80};
+	put(sub, "undecodable", junk, sizeof(junk), NULL, 0);
+	static const uint8_t cut[] = {GSEL(TR__GLOBAL_T_SYNC), 0x32, 0x20,
+	    0x0a, 0x05, 's', 'v'};
+	put(sub, "sync-truncated", cut, sizeof(cut), NULL, 0);
+}
+
+static void pgpid(Troupe__Pid *w, const char *node, uint64_t inc,
+    uint32_t slot, uint32_t gen)
+{
+	troupe__pid__init(w);
+	w->node = (char *)node;
+	w->incarnation = inc;
+	w->slot = slot;
+	w->gen = gen;
+}
+
+/* The selector byte of fuzz_pg. */
+#define PSEL(t) ((uint8_t)((t)-TR__PG_T_SYNC))
+
+static void pg_seeds(void)
+{
+	static const char *const sub = "pg";
+	Troupe__Pid w[4];
+	Troupe__Pid *wv[4] = {&w[0], &w[1], &w[2], &w[3]};
+	pgpid(&w[0], SVC_NODE_B, SVC_INC_B, 7, 1);
+	pgpid(&w[1], SVC_NODE_B, SVC_INC_B, 8, 1);
+	pgpid(&w[2], SVC_NODE_B, SVC_INC_B, 7, 1); /* a second join */
+	pgpid(&w[3], SVC_NODE_B, SVC_INC_B, 9, 2);
+	Troupe__Pg__Group g[2];
+	Troupe__Pg__Group *gv[2] = {&g[0], &g[1]};
+	troupe__pg__group__init(&g[0]);
+	g[0].name = "svc.g";
+	g[0].pids = wv;
+	g[0].n_pids = 3;
+	troupe__pg__group__init(&g[1]);
+	g[1].name = "svc.h";
+	g[1].pids = wv + 3;
+	g[1].n_pids = 1;
+
+	/* Sync: whole, in parts, asking for a reply. */
+	Troupe__Pg__Sync s = TROUPE__PG__SYNC__INIT;
+	s.scope = TR_PG_DEFAULT_SCOPE;
+	s.groups = gv;
+	s.n_groups = 2;
+	s.first = true;
+	s.last = true;
+	svc_put(sub, "sync-whole", PSEL(TR__PG_T_SYNC), &s.base);
+	s.want_reply = true;
+	svc_put(sub, "sync-want-reply", PSEL(TR__PG_T_SYNC), &s.base);
+	s.want_reply = false;
+	s.last = false;
+	s.n_groups = 1;
+	svc_put(sub, "sync-first-part", PSEL(TR__PG_T_SYNC), &s.base);
+	s.first = false;
+	s.last = true;
+	s.groups = gv + 1;
+	svc_put(sub, "sync-last-part", PSEL(TR__PG_T_SYNC), &s.base);
+	s.groups = NULL;
+	s.n_groups = 0;
+	s.first = true;
+	svc_put(sub, "sync-none", PSEL(TR__PG_T_SYNC), &s.base);
+	/* Refused: another scope, a bad group name, a pid of A's (its first
+	 * actor, alive), a stale one of B's (skipped, not refused). */
+	s.groups = gv;
+	s.n_groups = 2;
+	s.scope = "other";
+	svc_put(sub, "sync-other-scope", PSEL(TR__PG_T_SYNC), &s.base);
+	s.scope = TR_PG_DEFAULT_SCOPE;
+	g[1].name = "";
+	svc_put(sub, "sync-empty-group", PSEL(TR__PG_T_SYNC), &s.base);
+	g[1].name = "svc.h";
+	pgpid(&w[3], SVC_NODE_A, SVC_INC_A, 1, 1);
+	svc_put(sub, "sync-pid-not-the-senders", PSEL(TR__PG_T_SYNC), &s.base);
+	pgpid(&w[3], SVC_NODE_B, SVC_INC_B - 1, 9, 2);
+	svc_put(sub, "sync-stale-pid", PSEL(TR__PG_T_SYNC), &s.base);
+	pgpid(&w[3], SVC_NODE_B, SVC_INC_B, 9, 2);
+
+	/* Update: joins (one pid twice), a leave, a leave of all. */
+	Troupe__Pg__Update u = TROUPE__PG__UPDATE__INIT;
+	u.scope = TR_PG_DEFAULT_SCOPE;
+	u.group = "svc.g";
+	u.pids = wv;
+	u.n_pids = 3;
+	svc_put(sub, "update-join", PSEL(TR__PG_T_UPDATE), &u.base);
+	u.leave = true;
+	u.n_pids = 1;
+	svc_put(sub, "update-leave", PSEL(TR__PG_T_UPDATE), &u.base);
+	u.all = true;
+	svc_put(sub, "update-leave-all", PSEL(TR__PG_T_UPDATE), &u.base);
+	u.leave = false;
+	u.all = false;
+	u.scope = "other";
+	svc_put(sub, "update-other-scope", PSEL(TR__PG_T_UPDATE), &u.base);
+	u.scope = TR_PG_DEFAULT_SCOPE;
+	pgpid(&w[0], "", SVC_INC_B, 7, 1);
+	svc_put(sub, "update-pid-no-node", PSEL(TR__PG_T_UPDATE), &u.base);
+	pgpid(&w[0], SVC_NODE_B, SVC_INC_B, 7, 0);
+	svc_put(sub, "update-pid-gen0", PSEL(TR__PG_T_UPDATE), &u.base);
+
+	/* The next type of the range: the server ignores it. */
+	s.groups = gv;
+	s.n_groups = 2;
+	s.first = true;
+	s.last = true;
+	pgpid(&w[0], SVC_NODE_B, SVC_INC_B, 7, 1);
+	svc_put(sub, "type-past-update", 2, &s.base);
+
+	static const uint8_t junk[] = {PSEL(TR__PG_T_SYNC), 0xff, 0xff, 0xff,
+	    0x0f, 0x12, 0x80};
+	put(sub, "undecodable", junk, sizeof(junk), NULL, 0);
+	static const uint8_t cut[] = {PSEL(TR__PG_T_UPDATE), 0x0a, 0x07, 'd',
+	    'e', 'f'};
+	put(sub, "update-truncated", cut, sizeof(cut), NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -381,5 +650,7 @@ int main(int argc, char **argv)
 	}
 	codec_seeds();
 	sp_seeds();
+	global_seeds();
+	pg_seeds();
 	return 0;
 }
