@@ -33,6 +33,7 @@
 #include "bench_cluster.h"
 #include "bench_global.h"
 #include "bench_pg.h"
+#include "bench_remote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -842,9 +843,8 @@ static void make_cookie(char *buf, size_t cap)
 		snprintf(buf + 2 * i, 3, "%02x", raw[i]);
 }
 
-/* Reads the server's "READY <url>" line into `url`, waiting at most
- * SERVER_START_MS. Returns false if it never comes. */
-static bool read_ready(int fd, char *url, size_t cap)
+/* bench_remote.h; waits SERVER_START_MS. */
+bool bench_read_ready(int fd, char *url, size_t cap)
 {
 	char line[512];
 	size_t len = 0;
@@ -920,7 +920,7 @@ static void remote_start(tr_runtime *rt)
 	remote.life = in[1];
 	close(in[0]);
 	close(out[1]);
-	if (!read_ready(out[0], url, sizeof url)) {
+	if (!bench_read_ready(out[0], url, sizeof url)) {
 		fprintf(
 		    stderr, "troupe-bench: the server node did not start\n");
 		exit(1);

@@ -14,6 +14,7 @@
  *                      node's table) go round them.
  */
 #include "bench_global.h"
+#include "bench_remote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -113,31 +114,6 @@ static void gb_kill(void)
 		}
 }
 
-static bool gb_ready(int fd, char *url, size_t cap)
-{
-	char line[512];
-	size_t len = 0;
-	double end = gb_now() + GB_START_MS / 1000.0;
-	while (len < sizeof line - 1 && gb_now() < end) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		ssize_t r = read(fd, line + len, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		if (line[len] == '\n')
-			break;
-		len++;
-	}
-	line[len] = '\0';
-	if (strncmp(line, "READY ", 6) != 0 || len - 6 >= cap)
-		return false;
-	memcpy(url, line + 6, len - 6 + 1);
-	return true;
-}
-
 static void gb_spawn(
     int i, const char *cookie, const char *seed, char *url, size_t cap)
 {
@@ -169,7 +145,7 @@ static void gb_spawn(
 	gb.life[i] = in[1];
 	close(in[0]);
 	close(out[1]);
-	if (!gb_ready(out[0], url, cap)) {
+	if (!bench_read_ready(out[0], url, cap)) {
 		fprintf(stderr, "troupe-bench: node %s did not start\n", name);
 		exit(1);
 	}
