@@ -148,6 +148,21 @@ static void claim_entry(struct tr__global *g, const struct tr__gclaim *c,
 	e->method = (uint32_t)c->method;
 }
 
+/* Sends the claim's entry, as a message of `type` with the claim's id, to
+ * the nodes to[0..n-1]. */
+static void claim_send(struct tr__global *g, const struct tr__gclaim *c,
+    uint32_t type, char *const *to, uint32_t n)
+{
+	GMsg m = TROUPE__GLOBAL__MSG__INIT;
+	GEntry e;
+	uint8_t pb[TR_PID_ENCODED_MAX];
+	claim_entry(g, c, &e, pb);
+	m.entry = &e;
+	m.claim = c->id;
+	for (uint32_t i = 0; i < n; i++)
+		(void)tr__gsend(g, to[i], type, &m);
+}
+
 /* Withdraws the attempt in progress: every peer releases its grant. */
 static void claim_abort(struct tr__global *g, struct tr__gclaim *c)
 {
@@ -170,16 +185,9 @@ static void claim_commit(struct tr__global *g, struct tr__gclaim *c)
 		claim_finish(g, c, rc);
 		return;
 	}
-	GMsg m = TROUPE__GLOBAL__MSG__INIT;
-	GEntry e;
-	uint8_t pb[TR_PID_ENCODED_MAX];
-	claim_entry(g, c, &e, pb);
-	m.entry = &e;
-	m.claim = c->id;
 	/* To every node up now, also those that came up during the claim
 	 * (they missed the claim; a COMMIT is a sync of one entry). */
-	for (uint32_t i = 0; i < g->npeers; i++)
-		(void)tr__gsend(g, g->peers[i], TR__GLOBAL_T_COMMIT, &m);
+	claim_send(g, c, TR__GLOBAL_T_COMMIT, g->peers, g->npeers);
 	wait_free(c);
 	claim_finish(g, c, TR_OK);
 }
@@ -235,14 +243,7 @@ static void claim_try(struct tr__global *g, struct tr__gclaim *c)
 		claim_commit(g, c);
 		return;
 	}
-	GMsg m = TROUPE__GLOBAL__MSG__INIT;
-	GEntry w;
-	uint8_t pb[TR_PID_ENCODED_MAX];
-	claim_entry(g, c, &w, pb);
-	m.entry = &w;
-	m.claim = c->id;
-	for (uint32_t i = 0; i < c->nwait; i++)
-		(void)tr__gsend(g, c->wait[i], TR__GLOBAL_T_CLAIM, &m);
+	claim_send(g, c, TR__GLOBAL_T_CLAIM, c->wait, c->nwait);
 	tr__gtick_arm(g);
 }
 
