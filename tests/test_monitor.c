@@ -292,6 +292,38 @@ static void test_spawn_monitor(void **state)
 	tt_pstop(fx);
 }
 
+/* A monitor that lands in the mailbox of an actor exiting meanwhile is
+ * answered when the actor's memory is reclaimed, often by a scheduler that
+ * has gone idle; the watcher that answer wakes must still run (it once
+ * sat in the idle scheduler's runnext slot while that scheduler parked).
+ * A watcher that stops running fails the next tt_run. */
+static int fn_monitor(tr_ctx *ctx, void *arg)
+{
+	uint64_t ref;
+	return tr_monitor(ctx, &ref, *(const tr_pid *)arg);
+}
+
+static void test_monitor_races_exit(void **state)
+{
+	struct tt_fixture *fx = tt_begin(state);
+	tr_runtime *rt = tt_pstart(fx, 2);
+	tr_port *port = tt_port(fx);
+	_Atomic unsigned downs = 0;
+	struct tt_probe tmpl = {.downs = &downs, .quiet = true};
+	tr_pid w = tt_probe_spawn_cfg(rt, port, false, &tmpl);
+	unsigned rounds = (unsigned)tt_env_u64("TT_MONITOR_ROUNDS", 600) * 4;
+
+	for (unsigned i = 0; i < rounds; i++) {
+		tr_pid v;
+		assert_rc(tr_spawn(&v, rt, &victim, NULL, NULL), TR_OK);
+		assert_rc(tr_port_send(port, v, MSG_GO, NULL, 0), TR_OK);
+		assert_rc(tt_run(port, w, fn_monitor, &v), TR_OK);
+	}
+	assert_true(TT_WAIT_FOR(atomic_load(&downs) == rounds, TT_WAIT_MS));
+	tt_ping(port, w);
+	tt_pstop(fx);
+}
+
 static void test_monitor_one_way(void **state)
 {
 	struct tt_fixture *fx = tt_begin(state);
@@ -334,6 +366,7 @@ int main(void)
 	    TT_PTEST(test_demonitor_races_target_death),
 	    TT_PTEST(test_spawn_monitor),
 	    TT_PTEST(test_monitor_one_way),
+	    TT_PTEST(test_monitor_races_exit),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

@@ -514,7 +514,7 @@ static void park(tr__sched *s)
 	atomic_fetch_or_explicit(&rt->parked, bit, memory_order_seq_cst);
 	/* Pairs with the fence in maybe_wake(). */
 	tr__fence_sc();
-	if (work_visible(rt) || exiting(rt)) {
+	if (work_visible(rt) || s->runnext != NULL || exiting(rt)) {
 		atomic_fetch_and_explicit(
 		    &rt->parked, ~bit, memory_order_acq_rel);
 	} else {
@@ -527,6 +527,17 @@ static void park(tr__sched *s)
 		    &rt->parked, ~bit, memory_order_acq_rel);
 	}
 	go_online(s);
+}
+
+/* Work this scheduler gave itself outside a turn. */
+static tr__actor *own_work(tr__sched *s)
+{
+	tr__actor *a = s->runnext;
+	if (a != NULL) {
+		s->runnext = NULL;
+		return a;
+	}
+	return rq_pop(s);
 }
 
 static tr__actor *find_work(tr__sched *s)
@@ -550,8 +561,14 @@ static tr__actor *idle(tr__sched *s)
 	uint64_t t0 = tr__now_ns();
 	atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
 	for (;;) {
+		/* quiescent() may free retired actors, and answering what was
+		 * left in their mailboxes (tr__sig_drain) wakes actors from
+		 * this thread: into runnext or this ring, where neither the
+		 * thieves' look nor find_work() goes. Look there first. */
 		quiescent(s);
-		tr__actor *a = find_work(s);
+		tr__actor *a = own_work(s);
+		if (a == NULL)
+			a = find_work(s);
 		if (a != NULL) {
 			atomic_fetch_sub_explicit(
 			    &rt->nspinning, 1, memory_order_seq_cst);
