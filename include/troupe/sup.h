@@ -79,6 +79,9 @@ typedef enum tr_restart {
 typedef enum tr_child_type {
 	TR_CHILD_WORKER = 0,
 	TR_CHILD_SUPERVISOR,
+	TR_CHILD_PROCESS, /* runs in an OS process of its own, started by a
+	                   * start_fn (troupe/proc.h: tr_proc_child_spec);
+	                   * counted as a worker by tr_sup_count_children */
 } tr_child_type;
 
 typedef enum tr_auto_shutdown {
@@ -116,7 +119,19 @@ static inline void tr_sup_flags_init(tr_sup_flags *flags)
 	flags->auto_shutdown = TR_AUTO_SHUTDOWN_NEVER;
 }
 
-/* A child spec names what the child runs in one of two ways:
+/* A start function (OTP's {M, F, A} start of a child spec): starts a child
+ * linked to the calling actor (the supervisor, in its init or handle) and
+ * returns TR_OK with its pid in *pid, which may live on another node; TR_OK
+ * with TR_PID_NONE for a child that ignored its start (OTP's ignore);
+ * TR_EINIT with the child's reason in *init_reason; any other error fails
+ * the start as a spawn failure (TR_SUP_REASON_NOSTART). It runs on the
+ * supervisor's scheduler thread and may block it for as long as the start
+ * takes, as OTP's supervisor waits for start_link. `arg` is the spec's,
+ * borrowed (for simple_one_for_one: the tr_sup_start_child argument). */
+typedef int tr_child_start_fn(
+    tr_ctx *ctx, void *arg, tr_pid *pid, int *init_reason);
+
+/* A child spec names what the child runs in one of three ways:
  *
  * - by address: `start` is the behaviour and `arg` the init argument, the
  *   same pointer at every (re)start, borrowed (init must not free it, and
@@ -129,7 +144,10 @@ static inline void tr_sup_flags_init(tr_sup_flags *flags)
  *   the actor owns, as with a remote spawn (troupe.h, tr_blob). This is the
  *   form a start from another node or a client takes (see
  *   TR_SUP_REQ_START_NAMED below), and the form a simple_one_for_one
- *   template must take for such starts.
+ *   template must take for such starts;
+ * - by start function: `start` and `start_name` are NULL and `start_fn`
+ *   starts the child with `arg` (borrowed, as by address); `name` must be
+ *   NULL. Process children (troupe/proc.h) are made this way.
  *
  * Versioned (troupe.h, "Versioned structs"): fill with tr_child_spec_init.
  * In an array of specs every entry has the same struct_size, which is also
@@ -160,6 +178,9 @@ typedef struct tr_child_spec {
 	                         * supervisor registers the child once its
 	                         * init has returned (its init must not take
 	                         * another name) */
+	/* ---- added after the first version ---- */
+	tr_child_start_fn *start_fn; /* instead of start and start_name:
+	                              * the start function, or NULL */
 } tr_child_spec;
 
 /* The size of the first version of tr_child_spec. */
@@ -234,8 +255,9 @@ TR_API extern const tr_behaviour tr_sup_behaviour;
  * struct_size of 0 or below its first version's, specs of different
  * struct_size), unknown strategy,
  * auto_shutdown, restart or child type, period 0, a shutdown below
- * TR_SHUTDOWN_INFINITY, an empty, too long or duplicate id, neither or both
- * of start and start_name, a NULL start->handle, an empty or too long
+ * TR_SHUTDOWN_INFINITY, an empty, too long or duplicate id, not exactly one
+ * of start, start_name and start_fn, a name with start_fn, type
+ * TR_CHILD_PROCESS without start_fn, a NULL start->handle, an empty or too long
  * start_name or name, a significant permanent child, simple_one_for_one
  * with other than exactly one spec), TR_ENOENT (a start_name that is not
  * registered), TR_EINIT (a child failed to start; the children already

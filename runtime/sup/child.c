@@ -67,7 +67,9 @@ void tr__sup_report(tr_ctx *ctx, sup *s, const child *c, tr_pid pid,
 	if (c != NULL) {
 		f[n++] = tr_log_str("restart_type", restart_name(c->restart));
 		f[n++] = tr_log_str("child_type",
-		    c->type == TR_CHILD_SUPERVISOR ? "supervisor" : "worker");
+		    c->type == TR_CHILD_SUPERVISOR ? "supervisor"
+		    : c->type == TR_CHILD_PROCESS  ? "process"
+		                                   : "worker");
 		f[n++] = tr_log_int("shutdown_ms", c->shutdown_ms);
 		f[n++] = tr_log_str("start",
 		    c->start != NULL && c->start->name ? c->start->name : "");
@@ -179,13 +181,22 @@ int tr__sup_child_start(
 		}
 		arg = fresh;
 	}
-	start_hint h = {.arg = arg, .parent = s->self, .err = TR_OK};
-	start_hint *prev = tr__sup_hint_set(&h);
-	rc = tr_spawn_link(ctx, &pid, c->start, arg,
-	    &(tr_spawn_opts){.struct_size = sizeof(tr_spawn_opts),
-	        .flags = TR_SPAWN_SYNC_INIT,
-	        .init_reason = &r});
-	tr__sup_hint_set(prev);
+	if (c->start_fn != NULL) {
+		pid = TR_PID_NONE;
+		rc = c->start_fn(ctx, arg, &pid, &r);
+		if (rc == TR_OK && tr_pid_is_none(pid))
+			return SUP_IGNORED;
+		if (rc == TR_EINIT && r == TR_INIT_IGNORE)
+			r = TR_SUP_REASON_NOSTART;
+	} else {
+		start_hint h = {.arg = arg, .parent = s->self, .err = TR_OK};
+		start_hint *prev = tr__sup_hint_set(&h);
+		rc = tr_spawn_link(ctx, &pid, c->start, arg,
+		    &(tr_spawn_opts){.struct_size = sizeof(tr_spawn_opts),
+		        .flags = TR_SPAWN_SYNC_INIT,
+		        .init_reason = &r});
+		tr__sup_hint_set(prev);
+	}
 	if (rc != TR_OK) {
 		/* A failed init owned the blob; any other failure never
 		 * handed it over. */

@@ -194,8 +194,10 @@ int tr_sup_named_encode(
 	};
 	size_t idlen =
 	    spec->id != NULL ? strnlen(spec->id, TR_NAME_MAX + 1) : 0;
+	/* A process child needs a start function, which no request can
+	 * carry. */
 	if (size == 0 || !tr__sup_valid_policy(&policy) ||
-	    idlen > TR_NAME_MAX || !tr__sup_valid_id(spec->behaviour) ||
+	    spec->type == TR_CHILD_PROCESS || idlen > TR_NAME_MAX || !tr__sup_valid_id(spec->behaviour) ||
 	    (spec->arg == NULL && spec->arg_size != 0))
 		return TR_EINVAL;
 	*len = size;

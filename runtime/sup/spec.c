@@ -76,19 +76,25 @@ bool tr__sup_valid_policy(const tr_child_spec *c)
 {
 	return (unsigned)c->restart <= TR_RESTART_TEMPORARY &&
 	       c->shutdown_ms >= TR_SHUTDOWN_INFINITY &&
-	       (unsigned)c->type <= TR_CHILD_SUPERVISOR &&
+	       (unsigned)c->type <= TR_CHILD_PROCESS &&
 	       !(c->significant && c->restart == TR_RESTART_PERMANENT);
 }
 
 /* Everything but the id's presence (a simple_one_for_one request has none)
  * and uniqueness, and whether a start_name is registered (that needs the
- * runtime, see tr__sup_child_from_spec). Exactly one of start and
- * start_name. */
+ * runtime, see tr__sup_child_from_spec). Exactly one of start, start_name
+ * and start_fn. */
 bool tr__sup_valid_spec_body(const tr_child_spec *c)
 {
-	bool start_ok = c->start != NULL
-	                    ? c->start_name == NULL && c->start->handle != NULL
-	                    : tr__sup_valid_id(c->start_name);
+	bool start_ok;
+	if (c->start_fn != NULL)
+		start_ok = c->start == NULL && c->start_name == NULL &&
+		           c->name == NULL;
+	else
+		start_ok = c->type != TR_CHILD_PROCESS &&
+		           (c->start != NULL ? c->start_name == NULL &&
+		                                   c->start->handle != NULL
+		                             : tr__sup_valid_id(c->start_name));
 	return start_ok && tr__sup_valid_opt_name(c->name) &&
 	       tr__sup_valid_policy(c);
 }
@@ -150,6 +156,7 @@ child *tr__sup_child_new(const tr_child_spec *spec, const tr_behaviour *b,
 		c->name = c->id + idlen + 1;
 	}
 	c->start = b;
+	c->start_fn = spec->start_fn;
 	c->arg = arg;
 	c->restart = (uint8_t)spec->restart;
 	c->shutdown_ms = spec->shutdown_ms;
@@ -187,12 +194,14 @@ int tr__sup_child_from_spec(
 {
 	*out = NULL;
 	const tr_behaviour *b = sp->start;
-	if (b == NULL && (b = tr__behaviour_find(rt, sp->start_name)) == NULL)
+	if (b == NULL && sp->start_fn == NULL &&
+	    (b = tr__behaviour_find(rt, sp->start_name)) == NULL)
 		return TR_ENOENT;
 	child *c = tr__sup_child_new(sp, b, id, sp->name, sp->arg);
 	if (c == NULL)
 		return TR_ENOMEM;
-	if (sp->start == NULL && tr__sup_child_set_blob(c, sp->arg) != TR_OK) {
+	if (sp->start == NULL && sp->start_fn == NULL &&
+	    tr__sup_child_set_blob(c, sp->arg) != TR_OK) {
 		tr__sup_child_free(c);
 		return TR_ENOMEM;
 	}
@@ -210,5 +219,6 @@ tr_child_spec tr__sup_tmpl_spec(const sup *s)
 	    .shutdown_ms = s->tmpl->shutdown_ms,
 	    .type = (tr_child_type)s->tmpl->type,
 	    .significant = s->tmpl->significant,
+	    .start_fn = s->tmpl->start_fn,
 	};
 }

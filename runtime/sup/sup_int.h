@@ -52,7 +52,9 @@ struct child {
 	child *prev, *next; /* start order */
 	tr_pid pid;
 	const tr_behaviour *start;
-	void *arg;          /* started by address: the borrowed argument */
+	tr_child_start_fn *start_fn; /* started by a start function, or NULL */
+	void *arg;          /* started by address or start function: the
+	                     * borrowed argument */
 	tr_blob *blob;      /* started by name: the spec's copy of the
 	                     * argument, or NULL for an empty one */
 	const char *name;   /* registered under this while it runs, or NULL;
