@@ -81,7 +81,15 @@ const char *tr_reason_name(int reason)
 		return "noproc";
 	case TR_REASON_NOCONNECTION:
 		return "noconnection";
+	case TR_REASON_MEMORY_LIMIT:
+		return "memory_limit";
+	case TR_REASON_CPU_LIMIT:
+		return "cpu_limit";
 	default:
+		if (tr_reason_exit_status(reason) != 0)
+			return "exit_status";
+		if (tr_reason_signal(reason) != 0)
+			return "signal";
 		return "error";
 	}
 }

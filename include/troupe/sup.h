@@ -131,6 +131,10 @@ static inline void tr_sup_flags_init(tr_sup_flags *flags)
 typedef int tr_child_start_fn(
     tr_ctx *ctx, void *arg, tr_pid *pid, int *init_reason);
 
+/* In a start function called by a supervisor: the id of the child it
+ * starts ("" for a simple_one_for_one child); NULL anywhere else. */
+TR_API const char *tr_sup_starting_id(void);
+
 /* A child spec names what the child runs in one of three ways:
  *
  * - by address: `start` is the behaviour and `arg` the init argument, the

@@ -178,10 +178,40 @@ enum {
 	TR_REASON_KILLED = -3,   /* the actor died of a kill request */
 	TR_REASON_NOPROC = -4,   /* the actor did not exist */
 	TR_REASON_NOCONNECTION = -5, /* the actor's node became unreachable */
+	/* The ends of an actor whose OS process ended under it (a process
+	 * child, troupe/proc.h): */
+	TR_REASON_MEMORY_LIMIT = -6, /* the process passed its memory limit
+	                              * and was killed for it */
+	TR_REASON_CPU_LIMIT = -7,    /* the process used up its CPU time */
 };
 
+/* The process exited with status 1..255 (exit(3) gives
+ * TR_REASON_EXIT_STATUS(3); status 0 is TR_REASON_NORMAL), or was killed
+ * by signal 1..127 that no one in troupe sent it (SIGSEGV, SIGABRT, the
+ * kernel's OOM killer's SIGKILL). Names: "exit_status", "signal". */
+#define TR_REASON_EXIT_STATUS(status) (-(0x10000 + (int)(status)))
+#define TR_REASON_SIGNAL(signo) (-(0x20000 + (int)(signo)))
+
+/* The status of a TR_REASON_EXIT_STATUS reason, else 0. */
+static inline int tr_reason_exit_status(int reason)
+{
+	return reason <= TR_REASON_EXIT_STATUS(1) &&
+	               reason >= TR_REASON_EXIT_STATUS(255)
+	           ? -reason - 0x10000
+	           : 0;
+}
+
+/* The signal of a TR_REASON_SIGNAL reason, else 0. */
+static inline int tr_reason_signal(int reason)
+{
+	return reason <= TR_REASON_SIGNAL(1) && reason >= TR_REASON_SIGNAL(127)
+	           ? -reason - 0x20000
+	           : 0;
+}
+
 /* Returns a static name for a reason: "normal", "shutdown", "kill",
- * "killed", "noproc", "noconnection", or "error" for user reasons. */
+ * "killed", "noproc", "noconnection", "memory_limit", "cpu_limit",
+ * "exit_status", "signal", or "error" for user reasons. */
 TR_API const char *tr_reason_name(int reason);
 
 /* ------------------------------------------------------------------------ */

@@ -183,7 +183,9 @@ int tr__sup_child_start(
 	}
 	if (c->start_fn != NULL) {
 		pid = TR_PID_NONE;
+		const char *prev_id = tr__sup_starting_set(c->id);
 		rc = c->start_fn(ctx, arg, &pid, &r);
+		(void)tr__sup_starting_set(prev_id);
 		if (rc == TR_OK && tr_pid_is_none(pid))
 			return SUP_IGNORED;
 		if (rc == TR_EINIT && r == TR_INIT_IGNORE)

@@ -21,6 +21,20 @@
 
 static _Thread_local start_hint *cur_hint;
 
+static _Thread_local const char *cur_starting;
+
+const char *tr__sup_starting_set(const char *id)
+{
+	const char *prev = cur_starting;
+	cur_starting = id;
+	return prev;
+}
+
+const char *tr_sup_starting_id(void)
+{
+	return cur_starting;
+}
+
 start_hint *tr__sup_hint_set(start_hint *h)
 {
 	start_hint *prev = cur_hint;

@@ -328,6 +328,10 @@ typedef struct start_hint {
 	int err;
 } start_hint;
 
+/* Sets the id tr_sup_starting_id returns on this thread; returns the one
+ * it replaces. */
+const char *tr__sup_starting_set(const char *id);
+
 /* Sets the calling thread's hint; returns the one it replaces. */
 start_hint *tr__sup_hint_set(start_hint *h);
 

@@ -1,0 +1,197 @@
+/*
+ * Process children, the child's side (tr_proc_child_main): read the control
+ * data from fd 3 (proc.c), start a node that knows only its parent, run the
+ * root actor, say READY, and exit when the root actor ends or the parent
+ * goes away. A thread watches fd 3: EOF there means the parent has closed
+ * it (its root's end was seen) or is gone, and the process exits at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dist/dist.h"
+#include "proc_int.h"
+#include "troupe/pid.h"
+
+#define CTL_FD 3
+#define EXIT_ORPHAN 70
+#define EXIT_BADSTART 71
+#define CONNECT_MS 10000
+
+struct ctl {
+	char *cookie, *url, *node, *behaviour;
+	unsigned char *reply, *arg;
+	uint32_t reply_len, arg_len;
+};
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	unsigned char *p = buf;
+	while (len > 0) {
+		ssize_t k = read(fd, p, len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		len -= (size_t)k;
+	}
+	return 0;
+}
+
+static unsigned char *read_field(int fd, uint32_t *len, uint32_t max)
+{
+	unsigned char b[4];
+	if (read_full(fd, b, 4) != 0)
+		return NULL;
+	uint32_t l = (uint32_t)b[0] | (uint32_t)b[1] << 8 |
+	             (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+	if (l > max)
+		return NULL;
+	unsigned char *p = malloc((size_t)l + 1);
+	if (p == NULL || read_full(fd, p, l) != 0) {
+		free(p);
+		return NULL;
+	}
+	p[l] = '\0';
+	*len = l;
+	return p;
+}
+
+static int read_ctl(struct ctl *c)
+{
+	unsigned char h[8];
+	uint32_t l;
+	if (read_full(CTL_FD, h, 8) != 0 || memcmp(h, "TRPC", 4) != 0 ||
+	    h[4] != 1)
+		return -1;
+	c->cookie = (char *)read_field(CTL_FD, &l, 4096);
+	c->url = (char *)read_field(CTL_FD, &l, 1024);
+	c->node = (char *)read_field(CTL_FD, &l, TR_NODE_NAME_MAX);
+	c->reply = read_field(CTL_FD, &c->reply_len, TR_PID_ENCODED_MAX);
+	c->behaviour = (char *)read_field(CTL_FD, &l, TR_NAME_MAX);
+	c->arg = read_field(CTL_FD, &c->arg_len, TR_PROC_ARG_MAX);
+	return c->cookie && c->url && c->node && c->reply && c->behaviour &&
+	               c->arg
+	           ? 0
+	           : -1;
+}
+
+/* EOF on fd 3: the parent is done with us, or gone. */
+static void *ctl_watch(void *arg)
+{
+	(void)arg;
+	char b[64];
+	for (;;) {
+		ssize_t k = read(CTL_FD, b, sizeof(b));
+		if (k == 0 || (k < 0 && errno != EINTR))
+			_exit(EXIT_ORPHAN);
+	}
+	return NULL;
+}
+
+static void ready(tr_port *port, tr_node *node, tr_pid reply, int32_t err,
+    int32_t reason, tr_pid root)
+{
+	unsigned char buf[8 + TR_PID_ENCODED_MAX];
+	size_t len = 0;
+	memcpy(buf, &err, 4);
+	memcpy(buf + 4, &reason, 4);
+	if (err == TR_OK &&
+	    tr_pid_encode(buf + 8, sizeof(buf) - 8, &len, node, root) != TR_OK)
+		_exit(EXIT_BADSTART);
+	(void)tr_port_send(port, reply, TR__PROC_READY, buf, 8 + len);
+}
+
+int tr_proc_child_main(tr_runtime *rt)
+{
+	const char *mark = getenv("TROUPE_PROC");
+	if (mark == NULL || strcmp(mark, "3") != 0)
+		return TR_ENOENT;
+	if (rt == NULL)
+		_exit(EXIT_BADSTART);
+	/* Nothing of this start is for the programs this one may run, nor
+	 * are the parent's cluster settings for this node. */
+	unsetenv("TROUPE_PROC");
+	unsetenv("TROUPE_SEEDS");
+	unsetenv("TROUPE_DNS");
+	struct ctl c;
+	memset(&c, 0, sizeof(c));
+	if (read_ctl(&c) != 0)
+		_exit(EXIT_BADSTART);
+	(void)fcntl(CTL_FD, F_SETFD, FD_CLOEXEC);
+	pthread_t w;
+	if (pthread_create(&w, NULL, ctl_watch, NULL) != 0)
+		_exit(EXIT_BADSTART);
+
+	const char *none[] = {NULL};
+	tr_node_opts o;
+	tr_node_opts_init(&o);
+	o.name = c.node;
+	o.cookie = c.cookie;
+	o.listen = none;
+	o.seeds = none;
+	o.connect_all = TR_NODE_OFF;
+	o.reconnect = TR_NODE_OFF;
+	tr_node *node = NULL;
+	tr_port *port = NULL;
+	if (tr_node_start(&node, rt, &o) != TR_OK ||
+	    tr_port_open(&port, rt) != TR_OK ||
+	    tr_node_connect(node, c.url, CONNECT_MS, NULL) != TR_OK)
+		_exit(EXIT_BADSTART);
+	memset(c.cookie, 0, strlen(c.cookie));
+	tr_pid reply;
+	if (tr_pid_decode(&reply, node, c.reply, c.reply_len) != TR_OK)
+		_exit(EXIT_BADSTART);
+	/* The parent is gone when its node is. */
+	(void)tr_node_monitor_port(node, port, NULL, true);
+
+	const tr_behaviour *b = tr__dist_behaviour_find(rt, c.behaviour);
+	if (b == NULL) {
+		ready(port, node, reply, TR_EINIT, TR_REASON_NOPROC,
+		    TR_PID_NONE);
+		_exit(EXIT_BADSTART);
+	}
+	tr_blob *blob = malloc(sizeof(*blob) + c.arg_len);
+	if (blob == NULL)
+		_exit(EXIT_BADSTART);
+	blob->size = c.arg_len;
+	memcpy(blob->data, c.arg, c.arg_len);
+	tr_spawn_opts so;
+	tr_spawn_opts_init(&so);
+	so.flags = TR_SPAWN_SYNC_INIT;
+	int reason = 0;
+	so.init_reason = &reason;
+	tr_pid root;
+	int rc = tr_spawn(&root, rt, b, blob, &so);
+	if (rc != TR_OK) {
+		ready(port, node, reply, rc == TR_EINIT ? TR_EINIT : rc,
+		    rc == TR_EINIT ? reason : 0, TR_PID_NONE);
+		/* Give the refusal time to leave; the parent closes fd 3
+		 * once it has it. */
+		sleep(5);
+		_exit(EXIT_BADSTART);
+	}
+	ready(port, node, reply, TR_OK, 0, root);
+	/* Until the root actor ends (the parent saw its end and closes fd
+	 * 3: ctl_watch exits) or the parent's node is gone. */
+	for (;;) {
+		tr_msg *m = NULL;
+		if (tr_port_recv(&m, port, 1000) == TR_OK) {
+			bool down = m->type == TR_MSG_NODEDOWN;
+			tr_msg_free(m);
+			if (down)
+				_exit(EXIT_ORPHAN);
+		}
+		/* Ended, and a second later fd 3 is still open: no one on
+		 * the parent's side watched it. */
+		if (!tr_is_alive(rt, root)) {
+			sleep(1);
+			_exit(0);
+		}
+	}
+}
