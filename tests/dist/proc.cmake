@@ -1,0 +1,6 @@
+# Process children's launcher and output splitter (transport/proc_spawn.c,
+# transport/proc_lines.c): real child processes, pipes and /proc; the
+# splitter alone.
+foreach(t test_proc_spawn test_proc_lines)
+  troupe_dist_test(${t} dist 120 ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c)
+endforeach()
