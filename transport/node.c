@@ -4,6 +4,7 @@
  * the design.
  */
 #include "node_int.h"
+#include "proc_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -184,7 +185,7 @@ static int listen_all(struct tr_node *n, const char *const *urls)
 	while (urls[k] != NULL)
 		k++;
 	if (k == 0)
-		return TR_EINVAL;
+		return TR_OK; /* a node that only dials out */
 	n->urls = calloc(k, sizeof(*n->urls));
 	if (n->urls == NULL)
 		return TR_ENOMEM;
@@ -345,6 +346,8 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *uopts)
 	if (rc == TR_OK)
 		rc = node_setup(n, opts);
 	if (rc == TR_OK)
+		rc = tr__procs_init(n, opts->cookie);
+	if (rc == TR_OK)
 		rc = tr__mesh_init(n, opts);
 	if (rc == TR_OK &&
 	    pthread_create(&n->ticker, NULL, tr__ticker_main, n) != 0)
@@ -382,6 +385,9 @@ void tr_node_stop(tr_node *n)
 {
 	if (n == NULL)
 		return;
+	/* Process children first: they are killed and reaped, and what
+	 * watched them hears of it while the node still carries signals. */
+	tr__procs_stop(n);
 	tr__pg_stop(n);
 	tr__global_stop(n);
 	if (n->client != NULL)

@@ -383,6 +383,7 @@ struct tr_node {
 	bool ticker_started;
 	struct tr__pg *pg; /* process groups (pg_int.h) */
 	struct tr__global *global; /* cluster-wide names (global_int.h) */
+	struct tr__procs *procs; /* process children (proc_int.h) */
 };
 
 /* Cluster-wide names (global_server.c): the name server, started once

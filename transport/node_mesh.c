@@ -402,7 +402,9 @@ static void gossip_send_locked(struct tr_node *n)
 	for (struct tr__peer *p = n->peers;
 	     p != NULL && mv != NULL && mp != NULL && idv != NULL && i < k;
 	     p = p->next) {
-		if (p->state != TR__PS_UP)
+		/* One that listens on nothing (a process child) cannot be
+		 * dialled: it is no member to pass on. */
+		if (p->state != TR__PS_UP || p->nlisten == 0)
 			continue;
 		troupe__wire__member__init(&mv[i]);
 		troupe__wire__node_id__init(&idv[i]);

@@ -10,6 +10,7 @@
  * writes queued frames out in order in the background (tr__send_cb).
  */
 #include "node_int.h"
+#include "proc_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,6 +418,8 @@ static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
 			e.control = TROUPE__WIRE__CONTROL__CONTROL_EXIT;
 			e.reason = info.reason;
 			e.reason_text = info.text;
+			if ((f & TR__MF_VIALINK) == 0)
+				tr__proc_exit_sent(n, p->name, to, info.reason);
 			if ((f & TR__MF_VIALINK) != 0) {
 				e.flags = TR__ENV_VIALINK;
 				bk = BK_LINK_DEL;

@@ -5,6 +5,7 @@
  * holds on the receiving side), which never run actor code.
  */
 #include "node_int.h"
+#include "proc_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -448,6 +449,7 @@ static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
 			pthread_mutex_lock(&p->lock);
 			tr__xlink_del(p, to, from);
 			pthread_mutex_unlock(&p->lock);
+			tr__proc_exit_seen(n, p->name, from);
 		}
 		if (!vialink && e->reason == TR_REASON_KILL) {
 			/* exit(Pid, kill): through tr_kill, which also raises
@@ -487,6 +489,7 @@ static void env_in(struct rx *r, struct tr__peer *p, const Env *e)
 		pthread_mutex_lock(&p->lock);
 		tr__xmon_del(p, e->ref, true);
 		pthread_mutex_unlock(&p->lock);
+		tr__proc_exit_seen(n, p->name, from);
 		(void)tr__inject_down(
 		    n, p, to, from, e->ref, e->reason, e->reason_text);
 		return;

@@ -9,6 +9,7 @@
  * because freeing a connection waits for its callbacks.
  */
 #include "node_int.h"
+#include "proc_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,31 @@ static void heartbeat(struct tr_node *n, struct tr__peer *p)
 		(void)tr__env_put(n, p, &e, false, NULL);
 	pthread_mutex_unlock(&p->lock);
 	tr__flush_peer(n, p, false);
+}
+
+void tr__teardown_signal(struct tr_node *n, struct tr__xlink *links,
+    uint32_t nl, struct tr__xmon *mons, uint32_t nm, int reason,
+    const char *text)
+{
+	tr_exit_info info;
+	for (uint32_t i = 0; i < nl; i++) {
+		tr__exit_info(&info, links[i].rem, reason, text);
+		(void)tr__inject_sig(n, NULL, links[i].loc, TR__SIG_EXIT,
+		    TR__MF_VIALINK, 0, links[i].rem, &info);
+	}
+	for (uint32_t i = 0; i < nm; i++) {
+		if (mons[i].mine)
+			(void)tr__inject_down(n, NULL, mons[i].loc, mons[i].rem,
+			    mons[i].ref, reason, text);
+		else
+			/* The watcher is gone with its node: the target
+			 * forgets it, so its list does not grow. */
+			(void)tr__inject_sig(n, NULL, mons[i].loc,
+			    TR__SIG_DEMONITOR, 0, mons[i].ref, mons[i].rem,
+			    NULL);
+	}
+	free(links);
+	free(mons);
 }
 
 void tr__teardown(struct tr_node *n, struct tr__peer *p)
@@ -74,30 +100,17 @@ void tr__teardown(struct tr_node *n, struct tr__peer *p)
 	pthread_mutex_unlock(&p->lock);
 	tr__flow_drop(n, p);
 
-	tr_exit_info info;
-	for (uint32_t i = 0; i < nl; i++) {
-		tr__exit_info(&info, links[i].rem, TR_REASON_NOCONNECTION, "");
-		(void)tr__inject_sig(n, NULL, links[i].loc, TR__SIG_EXIT,
-		    TR__MF_VIALINK, 0, links[i].rem, &info);
-	}
-	for (uint32_t i = 0; i < nm; i++) {
-		if (mons[i].mine)
-			(void)tr__inject_down(n, NULL, mons[i].loc, mons[i].rem,
-			    mons[i].ref, TR_REASON_NOCONNECTION, "");
-		else
-			/* The watcher is gone with its node: the target
-			 * forgets it, so its list does not grow. */
-			(void)tr__inject_sig(n, NULL, mons[i].loc,
-			    TR__SIG_DEMONITOR, 0, mons[i].ref, mons[i].rem,
-			    NULL);
-	}
+	/* A process child's links and monitors wait for its exit status,
+	 * the reason they get (proc_watch.c). */
+	if (tr__proc_hold(n, p->name, links, nl, mons, nm))
+		links = NULL, mons = NULL, nl = nm = 0;
+	tr__teardown_signal(
+	    n, links, nl, mons, nm, TR_REASON_NOCONNECTION, "");
 	/* A lookup that will get no answer fails now: no such node. */
 	int32_t gone = TR_ENOPROC;
 	for (uint32_t i = 0; i < na; i++)
 		(void)tr__inject_msg(n, asks[i].loc, TR__NODE_T_WHEREIS_REPLY,
 		    &gone, sizeof(gone), TR_PID_NONE, asks[i].ref, TR__MF_REPLY);
-	free(links);
-	free(mons);
 	free(asks);
 	pthread_mutex_lock(&n->lock);
 	if (p->was_up) {

@@ -12,6 +12,7 @@
  * The parent keeps the write end open for the child's life: EOF on it
  * tells the child its parent is gone (proc_child.c).
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -389,5 +390,6 @@ int tr_proc_stats_get(tr_proc_stats *out, tr_node *node)
 		all.running = t->count;
 		pthread_mutex_unlock(&t->lock);
 	}
-	return tr__struct_out(out, &all, sizeof(all));
+	tr__struct_out(out, &all, sizeof(all));
+	return TR_OK;
 }

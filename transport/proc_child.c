@@ -5,6 +5,7 @@
  * goes away. A thread watches fd 3: EOF there means the parent has closed
  * it (its root's end was seen) or is gone, and the process exits at once.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -13,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dist/dist.h"
+#include "dist.h"
 #include "proc_int.h"
 #include "troupe/pid.h"
 
@@ -121,8 +122,10 @@ int tr_proc_child_main(tr_runtime *rt)
 	unsetenv("TROUPE_DNS");
 	struct ctl c;
 	memset(&c, 0, sizeof(c));
-	if (read_ctl(&c) != 0)
+	if (read_ctl(&c) != 0) {
+		fprintf(stderr, "DBG ctl\n");
 		_exit(EXIT_BADSTART);
+	}
 	(void)fcntl(CTL_FD, F_SETFD, FD_CLOEXEC);
 	pthread_t w;
 	if (pthread_create(&w, NULL, ctl_watch, NULL) != 0)
@@ -139,10 +142,13 @@ int tr_proc_child_main(tr_runtime *rt)
 	o.reconnect = TR_NODE_OFF;
 	tr_node *node = NULL;
 	tr_port *port = NULL;
-	if (tr_node_start(&node, rt, &o) != TR_OK ||
-	    tr_port_open(&port, rt) != TR_OK ||
-	    tr_node_connect(node, c.url, CONNECT_MS, NULL) != TR_OK)
+	int r1 = tr_node_start(&node, rt, &o);
+	int r2 = r1 ? -99 : tr_port_open(&port, rt);
+	int r3 = r2 ? -99 : tr_node_connect(node, c.url, CONNECT_MS, NULL);
+	if (r1 || r2 || r3) {
+		fprintf(stderr, "DBG %d %d %d %s %s\n", r1, r2, r3, c.url, c.node);
 		_exit(EXIT_BADSTART);
+	}
 	memset(c.cookie, 0, strlen(c.cookie));
 	tr_pid reply;
 	if (tr_pid_decode(&reply, node, c.reply, c.reply_len) != TR_OK)

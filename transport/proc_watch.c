@@ -14,6 +14,7 @@
  * noconnection. A reap that comes first records the reason and takes the
  * child node down, whose teardown then finds the reason known.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -4,3 +4,7 @@
 foreach(t test_proc_spawn test_proc_lines)
   troupe_dist_test(${t} dist 120 ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c)
 endforeach()
+
+# Process children end to end (troupe/proc.h): the test program is also
+# the child program it re-executes.
+troupe_dist_test(test_proc dist 180 ${CMAKE_CURRENT_SOURCE_DIR}/test_proc.c)
