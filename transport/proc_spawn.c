@@ -80,8 +80,10 @@ __attribute__((noreturn)) static void child(const struct child_args *a)
 	/* The status pipe first, out of 0..3 where the dup2s below go. */
 	if (st < 4) {
 		st = fcntl(st, F_DUPFD_CLOEXEC, 4);
+		/* Told on the pipe where it is: an exit without a word
+		 * would read as an exec. */
 		if (st < 0)
-			_exit(127);
+			child_fail(a->status_w);
 	}
 	if (setpgid(0, 0) != 0)
 		child_fail(st);

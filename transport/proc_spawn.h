@@ -78,7 +78,9 @@ struct tr__proc_launched {
  *
  * Returns TR_OK once the exec has happened (a failed setpgid, dup2,
  * setrlimit, chdir or execve in the child is sent back on a close-on-exec
- * status pipe). On failure *out has pid -1, every fd -1 and os_errno set;
+ * status pipe), or once the child died before it could say (a signal
+ * from outside, e.g. kill(-pid) by another thread): either way the caller
+ * reaps it and its wait status tells how it ended. On failure *out has pid -1, every fd -1 and os_errno set;
  * a child that was forked has been reaped, and every descriptor made by
  * the call is closed. Errors:
  *   TR_EINVAL  rq or out NULL, path NULL or empty, ctl_fd not open; or
