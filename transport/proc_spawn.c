@@ -44,7 +44,7 @@ struct child_args {
 	struct rlimit cpu_lim;
 	bool nofile;
 	struct rlimit nofile_lim;
-	long maxfd;   /* for closing one by one where close_range is missing */
+	long maxfd; /* for closing one by one where close_range is missing */
 	struct sigaction dfl;
 	sigset_t none;
 };
@@ -390,8 +390,7 @@ int tr__proc_launch(
 
 	/* The pidfd at once, before anybody could reap the pid. */
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0 && errno != ENOSYS && errno != EPERM &&
-	    errno != EINVAL) {
+	if (pidfd < 0 && errno != ENOSYS && errno != EPERM && errno != EINVAL) {
 		err = errno;
 		(void)kill(pid, SIGKILL);
 		(void)kill(-pid, SIGKILL);

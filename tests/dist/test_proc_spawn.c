@@ -8,10 +8,10 @@
  * - the child leads its own process group: kill(-pid) takes its
  *   background grandchildren too;
  * - ctl_fd becomes fd 3 (also when it is 1 in the parent, or when the
- *   parent's 0..2 are closed and every new descriptor lands low), EOF on it when
- *   the parent closes its end; no other descriptor of the parent reaches
- *   the child, close-on-exec or not, nor another child's pipes; signals
- *   start at their defaults, none blocked;
+ *   parent's 0..2 are closed and every new descriptor lands low), EOF on
+ *   it when the parent closes its end; no other descriptor of the parent
+ *   reaches the child, close-on-exec or not, nor another child's pipes;
+ *   signals start at their defaults, none blocked;
  * - env_add adds and overrides, cwd, PATH search; a program that does not
  *   exist (or cannot run) is an error code, with no zombie and no
  *   descriptor left behind;
@@ -182,8 +182,8 @@ static bool reader_run(struct reader *r, struct tr__proc_launched *c, int want)
 				continue;
 			struct lines *o = i == 0 ? &r->out : &r->err;
 			ssize_t n;
-			while ((n = tr__lines_read_fd(&r->l[i], pf[i].fd,
-			            lines_emit, o)) > 0)
+			while ((n = tr__lines_read_fd(
+			            &r->l[i], pf[i].fd, lines_emit, o)) > 0)
 				;
 			if (n == 0)
 				r->eof[i] = true;
@@ -474,8 +474,8 @@ static void test_low_fds_closed(void **state)
 	for (int i = 0; i < 3; i++)
 		close(i);
 	struct tr__proc_launched c, bad;
-	const char *argv[] = {"/bin/sh", "-c",
-	    "cat; echo out; echo err >&2; cat <&3", NULL};
+	const char *argv[] = {
+	    "/bin/sh", "-c", "cat; echo out; echo err >&2; cat <&3", NULL};
 	int rc = launch(&c, RQ(.ctl_fd = ctl[0]), argv);
 	const char *nope[] = {"/nonexistent/prog", NULL};
 	int rc_bad = launch(&bad, RQ(), nope);
@@ -511,13 +511,12 @@ static void test_low_fds_closed(void **state)
 static void test_env_cwd_path(void **state)
 {
 	(void)state;
-	const char *add[] = {"FOO=bar", "HOME=/nowhere", "TWICE=1",
-	    "TWICE=2", NULL};
+	const char *add[] = {
+	    "FOO=bar", "HOME=/nowhere", "TWICE=1", "TWICE=2", NULL};
 	const char *argv[] = {"sh", "-c",
 	    "echo $FOO; echo $HOME; echo $TWICE; echo \"$PATH\"; pwd", NULL};
 	struct tr__proc_launched c;
-	assert_rc(launch(&c, RQ(.env_add = add, .cwd = "/tmp"), argv),
-	    TR_OK);
+	assert_rc(launch(&c, RQ(.env_add = add, .cwd = "/tmp"), argv), TR_OK);
 	struct lines out = {0}, err = {0};
 	assert_true(collect(&c, &out, &err));
 	assert_int_equal(out.n, 5);
@@ -610,8 +609,8 @@ static void test_dies_with_parent(void **state)
 	kid_add(helper);
 	close(p[1]);
 	pid_t sleeper = -1;
-	assert_int_equal(read(p[0], &sleeper, sizeof(sleeper)),
-	    (ssize_t)sizeof(sleeper));
+	assert_int_equal(
+	    read(p[0], &sleeper, sizeof(sleeper)), (ssize_t)sizeof(sleeper));
 	close(p[0]);
 	assert_true(sleeper > 0);
 	assert_false(proc_dead(sleeper));
@@ -650,8 +649,8 @@ static void *launcher(void *arg)
 		for (;;) {
 			struct pollfd pf = {.fd = c.out_fd, .events = POLLIN};
 			(void)poll(&pf, 1, 100);
-			ssize_t n = read(c.out_fd, buf + got,
-			    sizeof(buf) - 1 - got);
+			ssize_t n =
+			    read(c.out_fd, buf + got, sizeof(buf) - 1 - got);
 			if (n == 0 || tt_now_ms() > dl)
 				break;
 			if (n > 0)
@@ -664,7 +663,7 @@ static void *launcher(void *arg)
 		while (r < 0 && errno == EINTR);
 		TT_ACHECK(r == c.pid);
 		bool good = got == 3 && memcmp(buf, "hi\n", 3) == 0 &&
-		    WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+		            WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
 		TT_ACHECK(good);
 		if (good)
 			atomic_fetch_add(ok, 1);
@@ -723,8 +722,8 @@ static void test_many_launches(void **state)
 	qsort(ns, LAUNCHES, sizeof(ns[0]), cmp_i64);
 	print_message("launch of /bin/true: median %.1f us, p90 %.1f us "
 	              "(until exec, %d launches)\n",
-	    (double)ns[LAUNCHES / 2] / 1e3,
-	    (double)ns[LAUNCHES * 9 / 10] / 1e3, LAUNCHES);
+	    (double)ns[LAUNCHES / 2] / 1e3, (double)ns[LAUNCHES * 9 / 10] / 1e3,
+	    LAUNCHES);
 	assert_true(no_children());
 	assert_int_equal(count_fds(), before);
 }
