@@ -26,10 +26,11 @@ typedef void (*tr__lines_emit)(
 
 /* One stream's splitter. Not thread-safe: one reader at a time. */
 struct tr__lines {
-	char *buf;       /* max_line + 1 bytes (room for a '\r' that may
-	                  * come just before the '\n' of a full line) */
+	/* max_line + 1 bytes: room for a '\r' that may come just before
+	 * the '\n' of a full line. */
+	char *buf;
 	size_t max_line;
-	size_t len;      /* bytes of the current line held in buf */
+	size_t len; /* bytes of the current line held in buf */
 };
 
 /* The most tr__lines_read_fd reads in one call. */

@@ -44,7 +44,7 @@ struct child_args {
 	struct rlimit cpu_lim;
 	bool nofile;
 	struct rlimit nofile_lim;
-	long maxfd;   /* for closing one by one where close_range is missing */
+	long maxfd; /* for closing one by one where close_range is missing */
 	struct sigaction dfl;
 	sigset_t none;
 };
@@ -80,8 +80,10 @@ __attribute__((noreturn)) static void child(const struct child_args *a)
 	/* The status pipe first, out of 0..3 where the dup2s below go. */
 	if (st < 4) {
 		st = fcntl(st, F_DUPFD_CLOEXEC, 4);
+		/* Told on the pipe where it is: an exit without a word
+		 * would read as an exec. */
 		if (st < 0)
-			_exit(127);
+			child_fail(a->status_w);
 	}
 	if (setpgid(0, 0) != 0)
 		child_fail(st);
@@ -388,8 +390,7 @@ int tr__proc_launch(
 
 	/* The pidfd at once, before anybody could reap the pid. */
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0 && errno != ENOSYS && errno != EPERM &&
-	    errno != EINVAL) {
+	if (pidfd < 0 && errno != ENOSYS && errno != EPERM && errno != EINVAL) {
 		err = errno;
 		(void)kill(pid, SIGKILL);
 		(void)kill(-pid, SIGKILL);

@@ -18,40 +18,40 @@
 
 /* What to run. Every pointer is borrowed for the call only. */
 struct tr__proc_launch {
-	const char *path;          /* the executable: used as it is if it has
-	                            * a '/', else searched in the PATH of the
-	                            * child's environment (env_add's PATH if
-	                            * it sets one, else the parent's; unset:
-	                            * "/usr/local/bin:/usr/bin:/bin") */
-	const char *const *argv;   /* NULL-terminated; NULL: {path, NULL} */
+	const char *path;           /* the executable: used as it is if it has
+	                             * a '/', else searched in the PATH of the
+	                             * child's environment (env_add's PATH if
+	                             * it sets one, else the parent's; unset:
+	                             * "/usr/local/bin:/usr/bin:/bin") */
+	const char *const *argv;    /* NULL-terminated; NULL: {path, NULL} */
 	const char *const *env_add; /* NULL, or NULL-terminated "K=V" strings
-	                            * added to the parent's environ; one whose
-	                            * K the parent has replaces the parent's */
-	const char *cwd;           /* NULL: the parent's */
-	uint64_t cpu_limit_s;      /* 0: none; else RLIMIT_CPU soft = this,
-	                            * hard = this + 1 (SIGXCPU at the soft
-	                            * limit, SIGKILL at the hard one) */
-	uint64_t nofile_limit;     /* 0: inherit; else RLIMIT_NOFILE soft and
-	                            * hard (raising the hard limit needs
-	                            * CAP_SYS_RESOURCE) */
-	int ctl_fd;                /* -1, or a descriptor of the parent that
-	                            * becomes fd 3 in the child; the parent's
-	                            * stays open (the caller closes it) */
+	                             * added to the parent's environ; one whose
+	                             * K the parent has replaces the parent's */
+	const char *cwd;            /* NULL: the parent's */
+	uint64_t cpu_limit_s;       /* 0: none; else RLIMIT_CPU soft = this,
+	                             * hard = this + 1 (SIGXCPU at the soft
+	                             * limit, SIGKILL at the hard one) */
+	uint64_t nofile_limit;      /* 0: inherit; else RLIMIT_NOFILE soft and
+	                             * hard (raising the hard limit needs
+	                             * CAP_SYS_RESOURCE) */
+	int ctl_fd;                 /* -1, or a descriptor of the parent that
+	                             * becomes fd 3 in the child; the parent's
+	                             * stays open (the caller closes it) */
 };
 
 /* A started child. Every descriptor is the caller's to close. */
 struct tr__proc_launched {
-	pid_t pid;      /* also its process group: kill(-pid, sig) reaches
-	                 * its descendants that stayed in the group */
-	int pidfd;      /* pidfd_open(pid) (close-on-exec, as every pidfd), or
-	                 * -1 where the kernel refuses it (ENOSYS, EPERM,
-	                 * EINVAL): the caller then polls waitpid */
-	int out_fd;     /* read end of the child's stdout pipe,
-	                 * O_NONBLOCK | O_CLOEXEC */
-	int err_fd;     /* read end of the child's stderr pipe,
-	                 * O_NONBLOCK | O_CLOEXEC */
-	int os_errno;   /* on failure, the errno behind the code (0 if none),
-	                 * for the log; 0 on success */
+	pid_t pid;    /* also its process group: kill(-pid, sig) reaches
+	               * its descendants that stayed in the group */
+	int pidfd;    /* pidfd_open(pid) (close-on-exec, as every pidfd), or
+	               * -1 where the kernel refuses it (ENOSYS, EPERM,
+	               * EINVAL): the caller then polls waitpid */
+	int out_fd;   /* read end of the child's stdout pipe,
+	               * O_NONBLOCK | O_CLOEXEC */
+	int err_fd;   /* read end of the child's stderr pipe,
+	               * O_NONBLOCK | O_CLOEXEC */
+	int os_errno; /* on failure, the errno behind the code (0 if none),
+	               * for the log; 0 on success */
 };
 
 /*
@@ -78,16 +78,16 @@ struct tr__proc_launched {
  *
  * Returns TR_OK once the exec has happened (a failed setpgid, dup2,
  * setrlimit, chdir or execve in the child is sent back on a close-on-exec
- * status pipe). On failure *out has pid -1, every fd -1 and os_errno set;
- * a child that was forked has been reaped, and every descriptor made by
- * the call is closed. Errors:
- *   TR_EINVAL  rq or out NULL, path NULL or empty, ctl_fd not open; or
- *              the exec refused the program: EACCES (not executable or a
- *              directory on the way not searchable), ENOEXEC (not a
- *              format the kernel runs, e.g. a script without "#!"),
- *              EPERM (a mount or security policy forbids it), E2BIG,
- *              ENAMETOOLONG, ELOOP, EISDIR; or EPERM from setrlimit (a
- *              limit above the hard one without CAP_SYS_RESOURCE)
+ * status pipe), or once the child died before it could say (a signal
+ * from outside, e.g. kill(-pid) by another thread): either way the caller
+ * reaps it and its wait status tells how it ended. On failure *out has pid -1,
+ * every fd -1 and os_errno set; a child that was forked has been reaped, and
+ * every descriptor made by the call is closed. Errors: TR_EINVAL  rq or out
+ * NULL, path NULL or empty, ctl_fd not open; or the exec refused the program:
+ * EACCES (not executable or a directory on the way not searchable), ENOEXEC
+ * (not a format the kernel runs, e.g. a script without "#!"), EPERM (a mount or
+ * security policy forbids it), E2BIG, ENAMETOOLONG, ELOOP, EISDIR; or EPERM
+ * from setrlimit (a limit above the hard one without CAP_SYS_RESOURCE)
  *   TR_ENOENT  no such program (ENOENT, ENOTDIR, not found in PATH), or
  *              no such cwd
  *   TR_ENOMEM  out of memory (malloc, fork's or exec's ENOMEM)

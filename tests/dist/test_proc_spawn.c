@@ -7,10 +7,11 @@
  *   child killed by a signal is seen as such;
  * - the child leads its own process group: kill(-pid) takes its
  *   background grandchildren too;
- * - ctl_fd becomes fd 3 (also when it is 1 in the parent), EOF on it when
- *   the parent closes its end; no other descriptor of the parent reaches
- *   the child, close-on-exec or not, nor another child's pipes; signals
- *   start at their defaults, none blocked;
+ * - ctl_fd becomes fd 3 (also when it is 1 in the parent, or when the
+ *   parent's 0..2 are closed and every new descriptor lands low), EOF on
+ *   it when the parent closes its end; no other descriptor of the parent
+ *   reaches the child, close-on-exec or not, nor another child's pipes;
+ *   signals start at their defaults, none blocked;
  * - env_add adds and overrides, cwd, PATH search; a program that does not
  *   exist (or cannot run) is an error code, with no zombie and no
  *   descriptor left behind;
@@ -138,47 +139,68 @@ static void lines_emit(void *arg, const char *line, size_t len, bool partial)
 		snprintf(o->v[o->n++], sizeof(o->v[0]), "%.*s", (int)len, line);
 }
 
-/* Reads the child's stdout and stderr with poll until both are at EOF,
- * or until `want` stdout lines are in (want > 0). Returns false after
- * WAIT_MS. */
-static bool collect(
-    struct tr__proc_launched *c, struct lines *out, struct lines *err, int want)
+/* A child's two streams, read with poll until both are at EOF. */
+struct reader {
+	struct tr__lines l[2];
+	bool eof[2];
+	struct lines out, err;
+};
+
+static struct reader *reader_new(void)
 {
-	struct tr__lines lo, le;
-	assert_rc(tr__lines_init(&lo, 4096), TR_OK);
-	assert_rc(tr__lines_init(&le, 4096), TR_OK);
-	bool eof[2] = {false, false};
-	bool ok = false;
+	struct reader *r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	assert_rc(tr__lines_init(&r->l[0], 4096), TR_OK);
+	assert_rc(tr__lines_init(&r->l[1], 4096), TR_OK);
+	return r;
+}
+
+static void reader_free(struct reader *r)
+{
+	tr__lines_fini(&r->l[0]);
+	tr__lines_fini(&r->l[1]);
+	free(r);
+}
+
+/* Reads until both streams are at EOF, or (want > 0) until `want` stdout
+ * lines are in. Returns false after WAIT_MS. */
+static bool reader_run(struct reader *r, struct tr__proc_launched *c, int want)
+{
 	int64_t dl = tt_now_ms() + WAIT_MS;
 	while (tt_now_ms() < dl) {
-		if (want > 0 && out->n >= want) {
-			ok = true;
-			break;
-		}
-		if (eof[0] && eof[1]) {
-			ok = want <= 0 || out->n >= want;
-			break;
-		}
-		struct pollfd pf[2] = {{.fd = eof[0] ? -1 : c->out_fd,
-		                           .events = POLLIN},
-		    {.fd = eof[1] ? -1 : c->err_fd, .events = POLLIN}};
+		if (want > 0 && r->out.n >= want)
+			return true;
+		if (r->eof[0] && r->eof[1])
+			return want <= 0 || r->out.n >= want;
+		struct pollfd pf[2] = {
+		    {.fd = r->eof[0] ? -1 : c->out_fd, .events = POLLIN},
+		    {.fd = r->eof[1] ? -1 : c->err_fd, .events = POLLIN}};
 		if (poll(pf, 2, 100) < 0 && errno != EINTR)
-			break;
+			return false;
 		for (int i = 0; i < 2; i++) {
-			if (eof[i] || pf[i].revents == 0)
+			if (r->eof[i] || pf[i].revents == 0)
 				continue;
-			struct tr__lines *l = i == 0 ? &lo : &le;
-			struct lines *o = i == 0 ? out : err;
+			struct lines *o = i == 0 ? &r->out : &r->err;
 			ssize_t n;
-			while ((n = tr__lines_read_fd(l, pf[i].fd, lines_emit,
-			            o)) > 0)
+			while ((n = tr__lines_read_fd(
+			            &r->l[i], pf[i].fd, lines_emit, o)) > 0)
 				;
 			if (n == 0)
-				eof[i] = true;
+				r->eof[i] = true;
 		}
 	}
-	tr__lines_fini(&lo);
-	tr__lines_fini(&le);
+	return false;
+}
+
+/* Reads both streams to EOF into out and err. */
+static bool collect(
+    struct tr__proc_launched *c, struct lines *out, struct lines *err)
+{
+	struct reader *r = reader_new();
+	bool ok = reader_run(r, c, 0);
+	*out = r->out;
+	*err = r->err;
+	reader_free(r);
 	return ok;
 }
 
@@ -235,7 +257,7 @@ static void test_out_err_status(void **state)
 	assert_true(fcntl(c.out_fd, F_GETFD) & FD_CLOEXEC);
 	assert_true(fcntl(c.err_fd, F_GETFL) & O_NONBLOCK);
 	struct lines out = {0}, err = {0};
-	assert_true(collect(&c, &out, &err, 0));
+	assert_true(collect(&c, &out, &err));
 	assert_int_equal(out.n, 1);
 	assert_string_equal(out.v[0], "out");
 	assert_int_equal(err.n, 1);
@@ -273,9 +295,11 @@ static void test_process_group(void **state)
 	    "sleep 30 & echo $!; sleep 30 & echo $!; wait", NULL};
 	assert_rc(launch(&c, RQ(), argv), TR_OK);
 	assert_int_equal(getpgid(c.pid), c.pid);
-	struct lines out = {0}, err = {0};
-	assert_true(collect(&c, &out, &err, 2));
-	pid_t g[2] = {(pid_t)atoi(out.v[0]), (pid_t)atoi(out.v[1])};
+	struct reader *r = reader_new();
+	bool two = reader_run(r, &c, 2);
+	pid_t g[2] = {(pid_t)atoi(r->out.v[0]), (pid_t)atoi(r->out.v[1])};
+	reader_free(r);
+	assert_true(two);
 	for (int i = 0; i < 2; i++) {
 		assert_true(g[i] > 0);
 		assert_false(proc_dead(g[i]));
@@ -297,15 +321,21 @@ static void check_ctl_echo(int ctl_r, int ctl_w)
 	int rc = launch(&c, RQ(.ctl_fd = ctl_r), argv);
 	assert_rc(rc, TR_OK);
 	assert_int_equal(write(ctl_w, "hello\nworld\n", 12), 12);
-	struct lines out = {0}, err = {0};
-	assert_true(collect(&c, &out, &err, 2));
-	assert_string_equal(out.v[0], "hello");
-	assert_string_equal(out.v[1], "world");
+	struct reader *r = reader_new();
+	bool two = reader_run(r, &c, 2);
+	struct lines out = r->out;
 	/* The parent's end closed: cat sees EOF. */
 	close(ctl_w);
-	assert_true(collect(&c, &out, &err, 0));
-	assert_int_equal(out.n, 3);
-	assert_string_equal(out.v[2], "done");
+	bool eof = reader_run(r, &c, 0);
+	struct lines all = r->out;
+	reader_free(r);
+	assert_true(two);
+	assert_int_equal(out.n, 2);
+	assert_string_equal(out.v[0], "hello");
+	assert_string_equal(out.v[1], "world");
+	assert_true(eof);
+	assert_int_equal(all.n, 3);
+	assert_string_equal(all.v[2], "done");
 	int ws = wait_exit(&c, WAIT_MS);
 	assert_true(ws != -1 && WIFEXITED(ws));
 	assert_int_equal(WEXITSTATUS(ws), 0);
@@ -335,7 +365,7 @@ static void test_ctl_fd(void **state)
 	assert_int_equal(write(p[1], "via one\n", 8), 8);
 	close(p[1]);
 	struct lines out = {0}, err = {0};
-	assert_true(collect(&c, &out, &err, 0));
+	assert_true(collect(&c, &out, &err));
 	assert_int_equal(out.n, 1);
 	assert_string_equal(out.v[0], "via one");
 	int ws = wait_exit(&c, WAIT_MS);
@@ -386,7 +416,7 @@ static void test_no_fd_leak(void **state)
 	const char *ls[] = {"/bin/ls", "/proc/self/fd", NULL};
 	struct lines out = {0}, err = {0};
 	assert_rc(launch(&c, RQ(.ctl_fd = p[0]), ls), TR_OK);
-	assert_true(collect(&c, &out, &err, 0));
+	assert_true(collect(&c, &out, &err));
 	assert_int_equal(err.n, 0);
 	check_fds_seen(&out, 4);
 	assert_true(wait_exit(&c, WAIT_MS) == 0);
@@ -394,7 +424,7 @@ static void test_no_fd_leak(void **state)
 
 	memset(&out, 0, sizeof(out));
 	assert_rc(launch(&c, RQ(), ls), TR_OK);
-	assert_true(collect(&c, &out, &err, 0));
+	assert_true(collect(&c, &out, &err));
 	check_fds_seen(&out, 3);
 	assert_true(wait_exit(&c, WAIT_MS) == 0);
 	launched_close(&c);
@@ -414,7 +444,7 @@ static void test_no_fd_leak(void **state)
 	sigaction(SIGPIPE, &prev, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	assert_rc(rc, TR_OK);
-	assert_true(collect(&c, &out, &err, 0));
+	assert_true(collect(&c, &out, &err));
 	assert_int_equal(out.n, 2);
 	for (int i = 0; i < 2; i++)
 		assert_non_null(strstr(out.v[i], ":\t0000000000000000"));
@@ -429,18 +459,66 @@ static void test_no_fd_leak(void **state)
 	launched_close(&other);
 }
 
+/* With the parent's 0, 1 and 2 closed, the descriptors the launch makes
+ * land on 0..3 (where the child's go); the child still gets /dev/null,
+ * its pipes and ctl_fd in their places, and an exec failure still comes
+ * back as one. */
+static void test_low_fds_closed(void **state)
+{
+	(void)state;
+	int ctl[2];
+	assert_int_equal(pipe2(ctl, O_CLOEXEC), 0);
+	int saved[3];
+	for (int i = 0; i < 3; i++)
+		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 10);
+	for (int i = 0; i < 3; i++)
+		close(i);
+	struct tr__proc_launched c, bad;
+	const char *argv[] = {
+	    "/bin/sh", "-c", "cat; echo out; echo err >&2; cat <&3", NULL};
+	int rc = launch(&c, RQ(.ctl_fd = ctl[0]), argv);
+	const char *nope[] = {"/nonexistent/prog", NULL};
+	int rc_bad = launch(&bad, RQ(), nope);
+	/* The launch's own descriptors may be on 0..2 now: up with them
+	 * before this process gets its own back. */
+	int *mine[] = {&c.pidfd, &c.out_fd, &c.err_fd};
+	for (int i = 0; i < 3 && rc == TR_OK; i++)
+		if (*mine[i] >= 0 && *mine[i] < 3) {
+			int up = fcntl(*mine[i], F_DUPFD_CLOEXEC, 10);
+			close(*mine[i]);
+			*mine[i] = up;
+		}
+	for (int i = 0; i < 3; i++) {
+		dup2(saved[i], i);
+		close(saved[i]);
+	}
+	close(ctl[0]);
+	assert_rc(rc, TR_OK);
+	assert_rc(rc_bad, TR_ENOENT);
+	assert_int_equal(write(ctl[1], "ctl\n", 4), 4);
+	close(ctl[1]);
+	struct lines out = {0}, err = {0};
+	assert_true(collect(&c, &out, &err));
+	assert_int_equal(out.n, 2);
+	assert_string_equal(out.v[0], "out");
+	assert_string_equal(out.v[1], "ctl");
+	assert_int_equal(err.n, 1);
+	assert_string_equal(err.v[0], "err");
+	assert_true(wait_exit(&c, WAIT_MS) == 0);
+	launched_close(&c);
+}
+
 static void test_env_cwd_path(void **state)
 {
 	(void)state;
-	const char *add[] = {"FOO=bar", "HOME=/nowhere", "TWICE=1",
-	    "TWICE=2", NULL};
+	const char *add[] = {
+	    "FOO=bar", "HOME=/nowhere", "TWICE=1", "TWICE=2", NULL};
 	const char *argv[] = {"sh", "-c",
 	    "echo $FOO; echo $HOME; echo $TWICE; echo \"$PATH\"; pwd", NULL};
 	struct tr__proc_launched c;
-	assert_rc(launch(&c, RQ(.env_add = add, .cwd = "/tmp"), argv),
-	    TR_OK);
+	assert_rc(launch(&c, RQ(.env_add = add, .cwd = "/tmp"), argv), TR_OK);
 	struct lines out = {0}, err = {0};
-	assert_true(collect(&c, &out, &err, 0));
+	assert_true(collect(&c, &out, &err));
 	assert_int_equal(out.n, 5);
 	assert_string_equal(out.v[0], "bar");
 	assert_string_equal(out.v[1], "/nowhere");
@@ -500,7 +578,7 @@ static void test_rlimits(void **state)
 	const char *ul[] = {"/bin/sh", "-c", "ulimit -n", NULL};
 	assert_rc(launch(&c, RQ(.nofile_limit = 16), ul), TR_OK);
 	struct lines out = {0}, err = {0};
-	assert_true(collect(&c, &out, &err, 0));
+	assert_true(collect(&c, &out, &err));
 	assert_int_equal(out.n, 1);
 	assert_string_equal(out.v[0], "16");
 	assert_true(wait_exit(&c, WAIT_MS) == 0);
@@ -531,8 +609,8 @@ static void test_dies_with_parent(void **state)
 	kid_add(helper);
 	close(p[1]);
 	pid_t sleeper = -1;
-	assert_int_equal(read(p[0], &sleeper, sizeof(sleeper)),
-	    (ssize_t)sizeof(sleeper));
+	assert_int_equal(
+	    read(p[0], &sleeper, sizeof(sleeper)), (ssize_t)sizeof(sleeper));
 	close(p[0]);
 	assert_true(sleeper > 0);
 	assert_false(proc_dead(sleeper));
@@ -541,8 +619,12 @@ static void test_dies_with_parent(void **state)
 	kid_done(helper);
 	/* The orphan comes back to this subreaper (as a zombie once dead). */
 	bool dead = TT_WAIT_FOR(proc_dead(sleeper), 2000);
-	if (!dead)
+	if (!dead) {
+		/* Ours now (this process is its subreaper): reap it, so that
+		 * the next tests start with no child. */
 		(void)kill(sleeper, SIGKILL);
+		(void)waitpid(sleeper, NULL, 0);
+	}
 	assert_true(dead);
 }
 
@@ -567,8 +649,8 @@ static void *launcher(void *arg)
 		for (;;) {
 			struct pollfd pf = {.fd = c.out_fd, .events = POLLIN};
 			(void)poll(&pf, 1, 100);
-			ssize_t n = read(c.out_fd, buf + got,
-			    sizeof(buf) - 1 - got);
+			ssize_t n =
+			    read(c.out_fd, buf + got, sizeof(buf) - 1 - got);
 			if (n == 0 || tt_now_ms() > dl)
 				break;
 			if (n > 0)
@@ -581,7 +663,7 @@ static void *launcher(void *arg)
 		while (r < 0 && errno == EINTR);
 		TT_ACHECK(r == c.pid);
 		bool good = got == 3 && memcmp(buf, "hi\n", 3) == 0 &&
-		    WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+		            WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
 		TT_ACHECK(good);
 		if (good)
 			atomic_fetch_add(ok, 1);
@@ -640,8 +722,8 @@ static void test_many_launches(void **state)
 	qsort(ns, LAUNCHES, sizeof(ns[0]), cmp_i64);
 	print_message("launch of /bin/true: median %.1f us, p90 %.1f us "
 	              "(until exec, %d launches)\n",
-	    (double)ns[LAUNCHES / 2] / 1e3,
-	    (double)ns[LAUNCHES * 9 / 10] / 1e3, LAUNCHES);
+	    (double)ns[LAUNCHES / 2] / 1e3, (double)ns[LAUNCHES * 9 / 10] / 1e3,
+	    LAUNCHES);
 	assert_true(no_children());
 	assert_int_equal(count_fds(), before);
 }
@@ -656,6 +738,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_process_group, teardown),
 	    cmocka_unit_test_teardown(test_ctl_fd, teardown),
 	    cmocka_unit_test_teardown(test_no_fd_leak, teardown),
+	    cmocka_unit_test_teardown(test_low_fds_closed, teardown),
 	    cmocka_unit_test_teardown(test_env_cwd_path, teardown),
 	    cmocka_unit_test_teardown(test_exec_failures, teardown),
 	    cmocka_unit_test_teardown(test_rlimits, teardown),
