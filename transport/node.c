@@ -185,7 +185,7 @@ static int listen_all(struct tr_node *n, const char *const *urls)
 	while (urls[k] != NULL)
 		k++;
 	if (k == 0)
-		return TR_OK; /* a node that only dials out */
+		return TR_EINVAL;
 	n->urls = calloc(k, sizeof(*n->urls));
 	if (n->urls == NULL)
 		return TR_ENOMEM;

@@ -19,6 +19,7 @@
  * entry, and one dial in progress at most.
  */
 #include "node_int.h"
+#include "proc_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,7 +316,10 @@ void tr__mesh_up_locked(struct tr_node *n, struct tr__peer *p)
 		if (!m->seed)
 			named = m;
 	}
-	/* Where to redial it if it is lost: the URLs it advertised. */
+	/* Where to redial it if it is lost: the URLs it advertised. Not a
+	 * process child: its end is the end of its process. */
+	if (tr__proc_is_child(n, p->name))
+		return;
 	if (named == NULL && ms->reconnect && p->nlisten > 0 &&
 	    (named = member_add(n)) != NULL) {
 		snprintf(named->name, sizeof(named->name), "%s", p->name);
@@ -402,9 +406,9 @@ static void gossip_send_locked(struct tr_node *n)
 	for (struct tr__peer *p = n->peers;
 	     p != NULL && mv != NULL && mp != NULL && idv != NULL && i < k;
 	     p = p->next) {
-		/* One that listens on nothing (a process child) cannot be
-		 * dialled: it is no member to pass on. */
-		if (p->state != TR__PS_UP || p->nlisten == 0)
+		/* A process child of this node is no member to pass on:
+		 * it belongs to this node alone. */
+		if (p->state != TR__PS_UP || tr__proc_is_child(n, p->name))
 			continue;
 		troupe__wire__member__init(&mv[i]);
 		troupe__wire__node_id__init(&idv[i]);

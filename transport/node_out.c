@@ -418,8 +418,6 @@ static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
 			e.control = TROUPE__WIRE__CONTROL__CONTROL_EXIT;
 			e.reason = info.reason;
 			e.reason_text = info.text;
-			if ((f & TR__MF_VIALINK) == 0)
-				tr__proc_exit_sent(n, p->name, to, info.reason);
 			if ((f & TR__MF_VIALINK) != 0) {
 				e.flags = TR__ENV_VIALINK;
 				bk = BK_LINK_DEL;
@@ -510,6 +508,11 @@ static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
 		return rc;
 	tr__dist_msg_free(m);
 	flush_after_put(n, p, on_our_sched(n));
+	/* After the put: a process child that this kills at once must not
+	 * make the send itself fail. */
+	if (e.control == TROUPE__WIRE__CONTROL__CONTROL_EXIT &&
+	    (e.flags & TR__ENV_VIALINK) == 0)
+		tr__proc_exit_sent(n, p->name, to, e.reason);
 	return TR_OK;
 }
 

@@ -6,9 +6,11 @@
  * scheduler is blocked in it), so it works on a runtime of one scheduler.
  *
  * The control data, all integers little-endian u32:
- *   "TRPC", version 1, then six fields, each a u32 length and its bytes:
- *   cookie, parent URL, child node name, start port pid (tr_pid_encode),
- *   behaviour name, root argument.
+ *   "TRPC", version 1, then seven fields, each a u32 length and its
+ *   bytes: cookie, parent URL, child node name, start port pid
+ *   (tr_pid_encode), behaviour name, root argument, the URL the child
+ *   listens on (the parent's handshake dials back to it): beside the
+ *   parent's ipc socket, or an ephemeral loopback port.
  * The parent keeps the write end open for the child's life: EOF on it
  * tells the child its parent is gone (proc_child.c).
  */
@@ -178,9 +180,9 @@ static int launch(struct tr__procs *t, struct tr__proc *r,
 	unsigned char enc[TR_PID_ENCODED_MAX];
 	size_t elen = 0;
 	int rc = tr_pid_encode(enc, sizeof(enc), &elen, n, tr_port_pid(port));
-	size_t need = 8 + 6 * 4 + strlen(t->cookie) + strlen(url) +
+	size_t need = 8 + 7 * 4 + strlen(t->cookie) + strlen(url) +
 	              strlen(r->node) + elen + strlen(s->behaviour) +
-	              s->arg_size;
+	              s->arg_size + strlen(r->listen);
 	struct ctl_buf b = {malloc(need), 0, need};
 	if (rc != TR_OK || b.p == NULL) {
 		free(b.p);
@@ -197,6 +199,7 @@ static int launch(struct tr__procs *t, struct tr__proc *r,
 	ctl_field(&b, enc, elen);
 	ctl_field(&b, s->behaviour, strlen(s->behaviour));
 	ctl_field(&b, s->arg, s->arg_size);
+	ctl_field(&b, r->listen, strlen(r->listen));
 
 	/* The environment marks the process as a child; what a parent's
 	 * cluster settings would make it do is unset in proc_child.c. */
@@ -236,10 +239,12 @@ static int launch(struct tr__procs *t, struct tr__proc *r,
 		close(pfd[1]);
 		return rc;
 	}
+	pthread_mutex_lock(&t->lock);
 	r->ospid = out.pid;
 	r->pidfd = out.pidfd;
 	r->out_fd = out.out_fd;
 	r->err_fd = out.err_fd;
+	pthread_mutex_unlock(&t->lock);
 	*ctl_w = pfd[1];
 	/* A child that died before it read its control data made the write
 	 * fail: its end is the watcher's to report. */
@@ -315,14 +320,35 @@ int tr_proc_start_link(tr_ctx *ctx, void *proc, tr_pid *pid, int *init_reason)
 		free(r);
 		return stopping ? TR_ECLOSED : TR_EAGAIN;
 	}
-	snprintf(r->node, sizeof(r->node), "%.200s.proc%llu", n->name,
-	    (unsigned long long)++t->seq);
+	unsigned long long seq = ++t->seq;
+	snprintf(r->node, sizeof(r->node), "%.200s.proc%llu", n->name, seq);
+	if (strncmp(url, "ipc://", 6) == 0 &&
+	    strlen(url) + 24 < sizeof(r->listen))
+		snprintf(r->listen, sizeof(r->listen), "%s.p%llu", url, seq);
+	else
+		snprintf(r->listen, sizeof(r->listen), "tcp://127.0.0.1:0");
 	rc = tr__procs_thread_locked(t);
+	/* In the table before the child can connect: its node is known as
+	 * a process child from its first handshake on. The watcher leaves
+	 * a record alone until it has a process. */
+	if (rc == TR_OK) {
+		r->next = t->head;
+		t->head = r;
+		t->count++;
+	}
 	pthread_mutex_unlock(&t->lock);
 
 	int ctl_w = -1;
-	if (rc == TR_OK)
+	if (rc == TR_OK) {
 		rc = launch(t, r, &s, url, port, &ctl_w);
+		if (rc != TR_OK) {
+			pthread_mutex_lock(&t->lock);
+			tr__proc_free_locked(t, r);
+			pthread_mutex_unlock(&t->lock);
+			tr_port_close(port);
+			return rc;
+		}
+	}
 	if (rc != TR_OK) {
 		tr_port_close(port);
 		tr__lines_fini(&r->out);
@@ -330,11 +356,8 @@ int tr_proc_start_link(tr_ctx *ctx, void *proc, tr_pid *pid, int *init_reason)
 		free(r);
 		return rc;
 	}
-	r->ctl_fd = ctl_w;
 	pthread_mutex_lock(&t->lock);
-	r->next = t->head;
-	t->head = r;
-	t->count++;
+	r->ctl_fd = ctl_w;
 	pthread_mutex_unlock(&t->lock);
 	atomic_fetch_add_explicit(&t->started, 1, memory_order_relaxed);
 	tr__procs_wake(t);

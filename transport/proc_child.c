@@ -24,7 +24,7 @@
 #define CONNECT_MS 10000
 
 struct ctl {
-	char *cookie, *url, *node, *behaviour;
+	char *cookie, *url, *node, *behaviour, *listen;
 	unsigned char *reply, *arg;
 	uint32_t reply_len, arg_len;
 };
@@ -76,8 +76,9 @@ static int read_ctl(struct ctl *c)
 	c->reply = read_field(CTL_FD, &c->reply_len, TR_PID_ENCODED_MAX);
 	c->behaviour = (char *)read_field(CTL_FD, &l, TR_NAME_MAX);
 	c->arg = read_field(CTL_FD, &c->arg_len, TR_PROC_ARG_MAX);
+	c->listen = (char *)read_field(CTL_FD, &l, 1024);
 	return c->cookie && c->url && c->node && c->reply && c->behaviour &&
-	               c->arg
+	               c->arg && c->listen
 	           ? 0
 	           : -1;
 }
@@ -123,7 +124,7 @@ int tr_proc_child_main(tr_runtime *rt)
 	struct ctl c;
 	memset(&c, 0, sizeof(c));
 	if (read_ctl(&c) != 0) {
-		fprintf(stderr, "DBG ctl\n");
+		fprintf(stderr, "process child: no start data on fd 3\n");
 		_exit(EXIT_BADSTART);
 	}
 	(void)fcntl(CTL_FD, F_SETFD, FD_CLOEXEC);
@@ -132,21 +133,26 @@ int tr_proc_child_main(tr_runtime *rt)
 		_exit(EXIT_BADSTART);
 
 	const char *none[] = {NULL};
+	const char *listen[] = {c.listen, NULL};
 	tr_node_opts o;
 	tr_node_opts_init(&o);
 	o.name = c.node;
 	o.cookie = c.cookie;
-	o.listen = none;
+	o.listen = listen;
 	o.seeds = none;
 	o.connect_all = TR_NODE_OFF;
 	o.reconnect = TR_NODE_OFF;
 	tr_node *node = NULL;
 	tr_port *port = NULL;
-	int r1 = tr_node_start(&node, rt, &o);
-	int r2 = r1 ? -99 : tr_port_open(&port, rt);
-	int r3 = r2 ? -99 : tr_node_connect(node, c.url, CONNECT_MS, NULL);
-	if (r1 || r2 || r3) {
-		fprintf(stderr, "DBG %d %d %d %s %s\n", r1, r2, r3, c.url, c.node);
+	int rc = tr_node_start(&node, rt, &o);
+	if (rc == TR_OK)
+		rc = tr_port_open(&port, rt);
+	if (rc == TR_OK)
+		rc = tr_node_connect(node, c.url, CONNECT_MS, NULL);
+	if (rc != TR_OK) {
+		/* To the parent's log, through stderr. */
+		fprintf(stderr, "process child %s: no node up to %s: %s\n",
+		    c.node, c.url, tr_strerror(rc));
 		_exit(EXIT_BADSTART);
 	}
 	memset(c.cookie, 0, strlen(c.cookie));
@@ -173,7 +179,7 @@ int tr_proc_child_main(tr_runtime *rt)
 	int reason = 0;
 	so.init_reason = &reason;
 	tr_pid root;
-	int rc = tr_spawn(&root, rt, b, blob, &so);
+	rc = tr_spawn(&root, rt, b, blob, &so);
 	if (rc != TR_OK) {
 		ready(port, node, reply, rc == TR_EINIT ? TR_EINIT : rc,
 		    rc == TR_EINIT ? reason : 0, TR_PID_NONE);

@@ -43,7 +43,8 @@ struct tr__proc {
 	struct tr__proc *next;
 	char node[TR_NODE_NAME_MAX + 1]; /* the child node's name */
 	char id[TR_NAME_MAX + 1];        /* the supervisor's child id, or "" */
-	pid_t ospid;
+	char listen[640];                /* the child node's listen URL */
+	pid_t ospid;                     /* 0 until launched */
 	int pidfd;  /* -1: reaped by polling waitpid */
 	int out_fd; /* -1 once at EOF */
 	int err_fd;
@@ -108,6 +109,9 @@ void tr__proc_signal_locked(
 
 /* Hooks of the node. Each returns at once when the node has no process
  * children. */
+/* Whether `name` is a node of a process child of this node (any lock of
+ * the node may be held). */
+bool tr__proc_is_child(struct tr_node *n, const char *name);
 /* Teardown of peer `name`: takes over the links and monitors (the arrays,
  * which it frees) when `name` is a process child; true if it did. */
 bool tr__proc_hold(struct tr_node *n, const char *name,

@@ -96,7 +96,7 @@ void tr__proc_free_locked(struct tr__procs *t, struct tr__proc *r)
 void tr__proc_signal_locked(
     struct tr__procs *t, struct tr__proc *r, int sig, int32_t cause)
 {
-	if (r->reaped)
+	if (r->reaped || r->ospid <= 0)
 		return;
 	if (cause != 0 && r->cause == 0)
 		r->cause = cause;
@@ -239,6 +239,9 @@ static bool try_reap(struct tr__procs *t, struct tr__proc *r, int64_t now)
 		return false;
 	r->reaped = true;
 	r->drain_by = now + DRAIN_MS;
+	/* A child that crashed left its ipc socket behind. */
+	if (strncmp(r->listen, "ipc://", 6) == 0)
+		(void)unlink(r->listen + 6);
 	/* Its grandchildren go with it. */
 	(void)kill(-r->ospid, SIGKILL);
 	close_fd(&r->pidfd);
@@ -265,6 +268,8 @@ static int64_t rss_of(pid_t pid)
 static void look(
     struct tr__procs *t, struct tr__proc *r, int64_t now, struct after *a)
 {
+	if (r->ospid <= 0)
+		return; /* being launched */
 	read_out(t, r, &r->out_fd, &r->out, "stdout");
 	read_out(t, r, &r->err_fd, &r->err, "stderr");
 	if (!r->reaped && try_reap(t, r, now)) {
@@ -305,7 +310,7 @@ static void look(
 
 static bool done_with(const struct tr__proc *r, int64_t now)
 {
-	if (!r->reaped || r->starting || r->held || r->out_fd >= 0 ||
+	if (r->ospid <= 0 || !r->reaped || r->starting || r->held || r->out_fd >= 0 ||
 	    r->err_fd >= 0)
 		return false;
 	/* One that was up is kept until its node's teardown came (which
@@ -465,6 +470,17 @@ void tr__procs_stop(struct tr_node *n)
 }
 
 /* ---- the node's hooks ---------------------------------------------------- */
+
+bool tr__proc_is_child(struct tr_node *n, const char *name)
+{
+	struct tr__procs *t = n->procs;
+	if (t == NULL)
+		return false;
+	pthread_mutex_lock(&t->lock);
+	bool is = tr__proc_by_node_locked(t, name) != NULL;
+	pthread_mutex_unlock(&t->lock);
+	return is;
+}
 
 bool tr__proc_hold(struct tr_node *n, const char *name,
     struct tr__xlink *links, uint32_t nl, struct tr__xmon *mons, uint32_t nm)

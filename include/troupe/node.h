@@ -70,10 +70,7 @@ typedef struct tr_node_opts {
 	                            * bytes (e.g. "alpha" or "alpha@host") */
 	uint64_t incarnation;      /* 0: the start time in ms */
 	const char *const *listen; /* NULL-terminated list of URLs to listen
-	                            * on; ports may be 0 (tcp) to pick one;
-	                            * an empty list: a node that only dials
-	                            * (others cannot reach it, nor learn of
-	                            * it from its peers) */
+	                            * on; ports may be 0 (tcp) to pick one */
 	const char *cookie;        /* the shared secret; required */
 	uint32_t tick_ms;          /* heartbeat tick; 0 = 1000 ms */
 	size_t max_frame;          /* largest frame accepted from a peer;

@@ -112,7 +112,8 @@ struct env {
 static void on_log(void *user, const tr_log_event *ev)
 {
 	struct env *e = user;
-	fprintf(stderr, "LOG %s\n", ev->text);
+	if (getenv("TT_VERBOSE") != NULL)
+		fprintf(stderr, "log: %s\n", ev->text);
 	if (ev->domain == NULL || strcmp(ev->domain, "proc_output") != 0)
 		return;
 	pthread_mutex_lock(&e->lock);
@@ -317,8 +318,11 @@ static void test_call_and_kill(void **state)
 	/* Hung in C code: only the SIGKILL behind exit(kill) ends it. */
 	assert_rc(tr_port_send(e->port, root, V_HANG, NULL, 0), TR_OK);
 	usleep(50000);
-	assert_rc(tr_kill(e->rt, root, TR_REASON_KILL), TR_OK);
-	assert_int_equal(expect_exit(e, root), TR_REASON_KILLED);
+	int krc = tr_kill(e->rt, root, TR_REASON_KILL);
+	int kr = expect_exit(e, root);
+	if (krc != TR_OK)
+		fail_msg("kill: %d, exit %d (%s)", krc, kr, tr_reason_name(kr));
+	assert_int_equal(kr, TR_REASON_KILLED);
 	(void)tr_kill(e->rt, o, TR_REASON_KILL);
 	no_children_left(e);
 }
