@@ -121,7 +121,7 @@ static int ready_decode(struct tr_node *n, const tr_msg *m, tr_pid *root,
 
 /* Waits for the child's READY (or its death) until `deadline`. */
 static int await_ready(struct tr_node *n, tr_port *port, int64_t deadline,
-    tr_pid *root, int *init_reason)
+    tr_pid *root, tr_pid *child_port, int *init_reason)
 {
 	for (;;) {
 		int64_t left = deadline - tr__node_now_ms();
@@ -146,6 +146,7 @@ static int await_ready(struct tr_node *n, tr_port *port, int64_t deadline,
 		}
 		int32_t err = TR_OK, reason = 0;
 		rc = ready_decode(n, m, root, &err, &reason);
+		*child_port = m->sender;
 		tr_msg_free(m);
 		if (rc != TR_OK)
 			return TR_EINVAL;
@@ -364,11 +365,15 @@ int tr_proc_start_link(tr_ctx *ctx, void *proc, tr_pid *pid, int *init_reason)
 
 	uint32_t start_ms =
 	    s.start_timeout_ms != 0 ? s.start_timeout_ms : DEFAULT_START_MS;
-	tr_pid root = TR_PID_NONE;
-	rc = await_ready(
-	    n, port, tr__node_now_ms() + start_ms, &root, init_reason);
+	tr_pid root = TR_PID_NONE, child_port = TR_PID_NONE;
+	rc = await_ready(n, port, tr__node_now_ms() + start_ms, &root,
+	    &child_port, init_reason);
 	if (rc == TR_OK)
 		rc = tr_link(ctx, root);
+	/* The link is on its way to the root ahead of this (one connection,
+	 * in order): the root's first turn is already linked. */
+	if (rc == TR_OK)
+		rc = tr_port_send(port, child_port, TR__PROC_GO, NULL, 0);
 	if (rc != TR_OK) {
 		start_abandon(t, r);
 		tr_port_close(port);

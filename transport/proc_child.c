@@ -109,6 +109,83 @@ static void ready(tr_port *port, tr_node *node, tr_pid reply, int32_t err,
 	(void)tr_port_send(port, reply, TR__PROC_READY, buf, 8 + len);
 }
 
+/* The root actor runs the named behaviour inside this one, whose init
+ * says READY from the root itself once the behaviour's init has returned:
+ * before anything the root does next (a crash right after its init is an
+ * exit after a start that succeeded, as with OTP's start_link). */
+struct root {
+	const tr_behaviour *b;
+	void *state;
+};
+
+static struct {
+	const tr_behaviour *b;
+	tr_blob *arg;
+	tr_node *node;
+	tr_port *port; /* this thread's, which runs the root's init */
+	tr_pid reply;
+	tr_behaviour wrap; /* b's name, this file's callbacks */
+} root_start;
+
+/* READY, then the parent's GO (the root's init runs on this thread, by
+ * TR_SPAWN_SYNC_INIT, which owns the port). */
+static void ready_go(tr_pid root)
+{
+	ready(root_start.port, root_start.node, root_start.reply, TR_OK, 0,
+	    root);
+	int64_t waited = 0;
+	while (waited < CONNECT_MS) {
+		tr_msg *m = NULL;
+		if (tr_port_recv(&m, root_start.port, 1000) != TR_OK) {
+			waited += 1000;
+			continue;
+		}
+		uint32_t type = m->type;
+		tr_msg_free(m);
+		if (type == TR__PROC_GO)
+			return;
+		if (type == TR_MSG_NODEDOWN)
+			_exit(EXIT_ORPHAN);
+	}
+	_exit(EXIT_BADSTART);
+}
+
+static int root_init(tr_ctx *ctx, void *arg, void **state)
+{
+	(void)arg;
+	struct root *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return TR_SUP_REASON_NOSTART;
+	r->b = root_start.b;
+	int rc = TR_OK;
+	if (r->b->init != NULL)
+		rc = r->b->init(ctx, root_start.arg, &r->state);
+	else
+		r->state = root_start.arg;
+	root_start.arg = NULL; /* the behaviour's now, as a spawn's */
+	if (rc != TR_OK) {
+		free(r);
+		return rc;
+	}
+	*state = r;
+	ready_go(tr_self(ctx));
+	return TR_OK;
+}
+
+static int root_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	struct root *r = state;
+	return r->b->handle(ctx, r->state, m);
+}
+
+static void root_terminate(tr_ctx *ctx, void *state, int reason)
+{
+	struct root *r = state;
+	if (r->b->terminate != NULL)
+		r->b->terminate(ctx, r->state, reason);
+	free(r);
+}
+
 int tr_proc_child_main(tr_runtime *rt)
 {
 	const char *mark = getenv("TROUPE_PROC");
@@ -173,13 +250,20 @@ int tr_proc_child_main(tr_runtime *rt)
 		_exit(EXIT_BADSTART);
 	blob->size = c.arg_len;
 	memcpy(blob->data, c.arg, c.arg_len);
+	root_start.b = b;
+	root_start.arg = blob;
+	root_start.node = node;
+	root_start.port = port;
+	root_start.reply = reply;
+	root_start.wrap = (tr_behaviour){
+	    b->name, root_init, root_handle, root_terminate};
 	tr_spawn_opts so;
 	tr_spawn_opts_init(&so);
 	so.flags = TR_SPAWN_SYNC_INIT;
 	int reason = 0;
 	so.init_reason = &reason;
 	tr_pid root;
-	rc = tr_spawn(&root, rt, b, blob, &so);
+	rc = tr_spawn(&root, rt, &root_start.wrap, NULL, &so);
 	if (rc != TR_OK) {
 		ready(port, node, reply, rc == TR_EINIT ? TR_EINIT : rc,
 		    rc == TR_EINIT ? reason : 0, TR_PID_NONE);
@@ -188,7 +272,6 @@ int tr_proc_child_main(tr_runtime *rt)
 		sleep(5);
 		_exit(EXIT_BADSTART);
 	}
-	ready(port, node, reply, TR_OK, 0, root);
 	/* Until the root actor ends (the parent saw its end and closes fd
 	 * 3: ctl_watch exits) or the parent's node is gone. */
 	for (;;) {

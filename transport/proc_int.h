@@ -31,6 +31,11 @@
 /* From the watcher to a start port: the process ended before it was up.
  * Payload: i32 reason. */
 #define TR__PROC_DIED 0xFFFD0302u
+/* From the start to the child's port, once the READY is in and the root
+ * linked: the root's init may return. Without it, no crash right after
+ * init could be told from a failed start (the READY would be lost with
+ * the process). No payload. */
+#define TR__PROC_GO 0xFFFD0303u
 
 /* Where the child is in its life. */
 enum tr__proc_state {

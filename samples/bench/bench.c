@@ -31,6 +31,7 @@
 #include <troupe/node.h>
 
 #include "bench_cluster.h"
+#include "bench_proc.h"
 #include "bench_global.h"
 #include "bench_pg.h"
 #include "bench_remote.h"
@@ -83,6 +84,7 @@ static const char usage_line[] =
     " | cluster-form N"
     " | global-register N | global-lookup N"
     " | pg-join N | pg-dispatch N | pg-dispatch-local N"
+    " | proc-restart N | proc-call N"
 #endif
     "\n";
 
@@ -1180,6 +1182,8 @@ static const struct workload workloads[] = {
     {"pg-join", 1, true, run_pg_join},
     {"pg-dispatch", 1, true, run_pg_dispatch},
     {"pg-dispatch-local", 1, true, run_pg_dispatch_local},
+    {"proc-restart", 1, false, run_proc_restart},
+    {"proc-call", 1, true, run_proc_call},
 #endif
 };
 
@@ -1215,6 +1219,7 @@ int main(int argc, char **argv)
 	int c;
 
 #ifdef TROUPE_BENCH_REMOTE
+	bench_proc_child(); /* returns only when not a process child */
 	if (argc > 1 && strcmp(argv[1], "--serve") == 0)
 		return serve_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "--cluster-node") == 0)

@@ -1,0 +1,257 @@
+/*
+ * Process children in troupe-bench (troupe/proc.h):
+ *
+ * proc-restart N: a one_for_one supervisor (intensity N + 1 in an hour,
+ * so it never gives up) with one process child whose root actor, once
+ * started, makes its process exit with status 1. One op is one OS process
+ * started (this program re-executed), connected back and its root actor
+ * up, its exit reaped and reported, and the supervisor's restart of it;
+ * timed from the first restart to the N-th, counted by the supervisor's
+ * "restarted" reports. Its Erlang twin (peers/proc_restart.erl) restarts a
+ * gen_server that owns a port to /bin/false.
+ *
+ * proc-call N: N sequential tr_calls from a plain thread to the root
+ * actor of a process child (an echo), then N to a local echo actor: the
+ * cost of the process boundary, beside the same call in one process. The
+ * twin calls a gen_server on a peer node and a local one.
+ *
+ * The child's runtime runs one scheduler.
+ */
+#include "bench_proc.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <troupe/node.h>
+#include <troupe/proc.h>
+#include <troupe/sup.h>
+
+enum { B_QUIT = 1, B_ECHO = 2 };
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void die(const char *what, int rc)
+{
+	fprintf(stderr, "troupe-bench: %s: %s\n", what, tr_strerror(rc));
+	exit(1);
+}
+
+/* ---- the child's behaviours ---------------------------------------------- */
+
+static int quitter_init(tr_ctx *ctx, void *arg, void **state)
+{
+	free(arg); /* the tr_blob of a start by name */
+	*state = NULL;
+	return tr_send(ctx, tr_self(ctx), B_QUIT, NULL, 0);
+}
+
+static int quitter_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	(void)ctx;
+	(void)state;
+	if (m->type == B_QUIT)
+		_exit(1);
+	return 0;
+}
+
+static const tr_behaviour quitter = {
+    "bench.quitter", quitter_init, quitter_handle, NULL};
+
+static int echo_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	(void)state;
+	if (m->type == B_ECHO)
+		(void)tr_reply(ctx, m, B_ECHO, m->data, m->size);
+	return 0;
+}
+
+static const tr_behaviour echo = {"bench.echo", NULL, echo_handle, NULL};
+
+void bench_proc_child(void)
+{
+	if (getenv("TROUPE_PROC") == NULL)
+		return;
+	tr_runtime_opts ro;
+	tr_runtime_opts_init(&ro);
+	ro.schedulers = 1;
+	tr_runtime *rt;
+	if (tr_runtime_start(&rt, &ro) != TR_OK ||
+	    tr_behaviour_register(rt, quitter.name, &quitter) != TR_OK ||
+	    tr_behaviour_register(rt, echo.name, &echo) != TR_OK)
+		_exit(71);
+	(void)tr_proc_child_main(rt);
+	_exit(71);
+}
+
+/* ---- the parent's side ----------------------------------------------------- */
+
+static char dir[64];
+
+static void rm_dir(void)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/parent", dir);
+	(void)unlink(path);
+	(void)rmdir(dir);
+}
+
+static tr_node *node_start(tr_runtime *rt)
+{
+	snprintf(dir, sizeof(dir), "/tmp/troupe-bench-proc-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		die("mkdtemp", TR_EINVAL);
+	atexit(rm_dir);
+	char url[128];
+	snprintf(url, sizeof(url), "ipc://%s/parent", dir);
+	const char *listen[] = {url, NULL};
+	tr_node_opts o;
+	tr_node_opts_init(&o);
+	o.name = "bench";
+	o.listen = listen;
+	o.cookie = "troupe-bench-proc";
+	tr_node *node;
+	int rc = tr_node_start(&node, rt, &o);
+	if (rc != TR_OK)
+		die("tr_node_start", rc);
+	return node;
+}
+
+struct restarts {
+	_Atomic uint64_t n;
+	_Atomic int64_t first, last;
+	uint64_t want;
+};
+
+static struct restarts rs;
+
+static void on_log(void *user, const tr_log_event *ev)
+{
+	(void)user;
+	if (ev->domain == NULL || strcmp(ev->domain, "supervisor_report") != 0 ||
+	    strstr(ev->text, "event=restarted") == NULL)
+		return;
+	uint64_t k = atomic_fetch_add(&rs.n, 1) + 1;
+	int64_t t = mono_ns();
+	if (k == 1)
+		atomic_store(&rs.first, t);
+	if (k == rs.want + 1)
+		atomic_store(&rs.last, t);
+}
+
+uint64_t run_proc_restart(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	(void)port;
+	signal(SIGPIPE, SIG_IGN);
+	tr_node *node = node_start(rt);
+	rs.want = a[0];
+	tr_runtime_set_logger(rt, on_log, NULL);
+	tr_proc_spec ps;
+	tr_proc_spec_init(&ps, quitter.name);
+	tr_child_spec cs;
+	tr_proc_child_spec(&cs, "quitter", &ps);
+	tr_sup_flags fl;
+	tr_sup_flags_init(&fl);
+	fl.intensity = (uint32_t)(a[0] + 10);
+	fl.period_ms = 3600 * 1000;
+	tr_pid sup;
+	int rc = tr_sup_start(&sup, rt, &fl, &cs, 1, NULL);
+	if (rc != TR_OK)
+		die("tr_sup_start", rc);
+	/* From the first restart to the N + 1-th: N whole cycles. */
+	while (atomic_load(&rs.last) == 0)
+		usleep(1000);
+	*secs = (double)(atomic_load(&rs.last) - atomic_load(&rs.first)) / 1e9;
+	(void)tr_kill(rt, sup, TR_REASON_SHUTDOWN);
+	tr_node_stop(node);
+	return a[0];
+}
+
+static double call_loop(tr_runtime *rt, tr_pid to, uint64_t n)
+{
+	uint64_t v = 0;
+	int64_t t0 = mono_ns();
+	for (uint64_t i = 0; i < n; i++) {
+		tr_msg *rep = NULL;
+		int rc = tr_call(&rep, rt, to, B_ECHO, &v, sizeof(v), 10000);
+		if (rc != TR_OK)
+			die("tr_call", rc);
+		tr_msg_free(rep);
+		v++;
+	}
+	return (double)(mono_ns() - t0) / 1e9;
+}
+
+/* Starts the process child from an actor, as a start function must be
+ * called, and hands its pid to the waiting thread. */
+struct starter {
+	tr_proc_spec ps;
+	tr_pid root;
+	_Atomic int rc;
+};
+
+static int starter_init(tr_ctx *ctx, void *arg, void **state)
+{
+	struct starter *s = arg;
+	*state = s;
+	(void)tr_trap_exit(ctx, true);
+	int reason = 0;
+	int rc = tr_proc_start_link(ctx, &s->ps, &s->root, &reason);
+	atomic_store(&s->rc, rc == TR_OK ? 1 : rc);
+	return TR_OK;
+}
+
+static int starter_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	(void)ctx;
+	(void)state;
+	(void)m;
+	return 0;
+}
+
+static const tr_behaviour starter_b = {
+    "bench.starter", starter_init, starter_handle, NULL};
+
+uint64_t run_proc_call(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	(void)port;
+	signal(SIGPIPE, SIG_IGN);
+	tr_node *node = node_start(rt);
+	static struct starter st;
+	tr_proc_spec_init(&st.ps, echo.name);
+	tr_pid starter;
+	int rc = tr_spawn(&starter, rt, &starter_b, &st, NULL);
+	if (rc != TR_OK)
+		die("spawn", rc);
+	while (atomic_load(&st.rc) == 0)
+		usleep(1000);
+	if (atomic_load(&st.rc) != 1)
+		die("tr_proc_start_link", atomic_load(&st.rc));
+	(void)call_loop(rt, st.root, a[0] / 10 + 1); /* warm up */
+	double remote = call_loop(rt, st.root, a[0]);
+	printf("proc-call %llu ops in %.3f s = %.0f ops/s\n",
+	    (unsigned long long)a[0], remote, (double)a[0] / remote);
+	tr_pid local;
+	rc = tr_spawn(&local, rt, &echo, NULL, NULL);
+	if (rc != TR_OK)
+		die("spawn", rc);
+	(void)call_loop(rt, local, a[0] / 10 + 1);
+	double here = call_loop(rt, local, a[0]);
+	printf("local-call %llu ops in %.3f s = %.0f ops/s\n",
+	    (unsigned long long)a[0], here, (double)a[0] / here);
+	*secs = remote;
+	(void)tr_kill(rt, starter, TR_REASON_KILL);
+	tr_node_stop(node);
+	return a[0];
+}
