@@ -20,7 +20,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "troupe/node.h"
@@ -39,6 +42,17 @@ enum {
 	V_ECHO,
 	V_PRINT,
 	V_QUIT42,
+	V_INFO,
+	V_SPIN,
+	V_QUIT = 50, /* the quitter's own */
+};
+
+/* What a child tells of itself (V_INFO). */
+struct info {
+	int32_t os_pid;
+	int32_t nofile;
+	char cwd[128];
+	char var[32];
 };
 
 /* ---- the child's root actor ---------------------------------------------- */
@@ -90,12 +104,64 @@ static int victim_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		return 0;
 	case V_QUIT42:
 		return 42;
+	case V_INFO: {
+		struct info in;
+		memset(&in, 0, sizeof(in));
+		in.os_pid = (int32_t)getpid();
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+			in.nofile = (int32_t)rl.rlim_cur;
+		if (getcwd(in.cwd, sizeof(in.cwd)) == NULL)
+			in.cwd[0] = '\0';
+		const char *v = getenv("PROC_TEST_VAR");
+		snprintf(in.var, sizeof(in.var), "%s", v != NULL ? v : "");
+		(void)tr_reply(ctx, m, V_INFO, &in, sizeof(in));
+		return 0;
+	}
+	case V_SPIN:
+		for (volatile unsigned long i = 0;; i++) {
+		}
 	default:
 		return 0;
 	}
 }
 
 static const tr_behaviour victim = {"victim", NULL, victim_handle, NULL};
+
+/* Exits with status 1 right after its start. */
+static int quitter_init(tr_ctx *ctx, void *arg, void **state)
+{
+	free(arg);
+	*state = NULL;
+	return tr_send(ctx, tr_self(ctx), V_QUIT, NULL, 0);
+}
+
+static int quitter_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	(void)ctx;
+	(void)state;
+	if (m->type == V_QUIT)
+		_exit(1);
+	return 0;
+}
+
+static const tr_behaviour quitter = {
+    "quitter", quitter_init, quitter_handle, NULL};
+
+/* Fails its init with the reason its argument holds. */
+static int failer_init(tr_ctx *ctx, void *arg, void **state)
+{
+	(void)ctx;
+	(void)state;
+	tr_blob *b = arg;
+	int r = 0;
+	if (b->size == sizeof(r))
+		memcpy(&r, b->data, sizeof(r));
+	free(b);
+	return r;
+}
+
+static const tr_behaviour failer = {"failer", failer_init, victim_handle, NULL};
 
 /* ---- the parent's side ---------------------------------------------------- */
 
@@ -107,6 +173,7 @@ struct env {
 	pthread_mutex_t lock;
 	char lines[16][256];
 	int nlines;
+	_Atomic unsigned restarts; /* supervisor "restarted" reports */
 };
 
 static void on_log(void *user, const tr_log_event *ev)
@@ -114,6 +181,10 @@ static void on_log(void *user, const tr_log_event *ev)
 	struct env *e = user;
 	if (getenv("TT_VERBOSE") != NULL)
 		fprintf(stderr, "log: %s\n", ev->text);
+	if (ev->domain != NULL &&
+	    strcmp(ev->domain, "supervisor_report") == 0 &&
+	    strstr(ev->text, "event=restarted") != NULL)
+		atomic_fetch_add(&e->restarts, 1);
 	if (ev->domain == NULL || strcmp(ev->domain, "proc_output") != 0)
 		return;
 	pthread_mutex_lock(&e->lock);
@@ -171,7 +242,7 @@ static int owner_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 
 static const tr_behaviour owner_b = {"owner", owner_init, owner_handle, NULL};
 
-static int setup(void **state)
+static int setup_tick(void **state, uint32_t tick_ms)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	assert_non_null(e);
@@ -188,11 +259,22 @@ static int setup(void **state)
 	o.name = "parent";
 	o.cookie = "proc-secret";
 	o.listen = listen;
+	o.tick_ms = tick_ms;
 	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_OK);
 	assert_rc(tr_port_open(&e->port, e->rt), TR_OK);
 	*state = e;
 	alarm(120);
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_tick(state, 0);
+}
+
+static int setup_fast(void **state)
+{
+	return setup_tick(state, 200);
 }
 
 static int teardown(void **state)
@@ -224,6 +306,64 @@ static tr_msg *expect(struct env *e, uint32_t type)
 			return m;
 		tr_msg_free(m);
 	}
+}
+
+static struct started owner_try(struct env *e, const tr_proc_spec *ps)
+{
+	tr_pid o;
+	assert_rc(tr_spawn(&o, e->rt, &owner_b, e, NULL), TR_OK);
+	assert_rc(tr_port_send(e->port, o, O_START, ps, sizeof(*ps)), TR_OK);
+	tr_msg *m = expect(e, O_STARTED);
+	struct started st;
+	memcpy(&st, m->data, sizeof(st));
+	tr_msg_free(m);
+	(void)tr_kill(e->rt, o, TR_REASON_KILL);
+	return st;
+}
+
+static struct info child_info(struct env *e, tr_pid root)
+{
+	tr_msg *rep = NULL;
+	assert_rc(tr_call(&rep, e->rt, root, V_INFO, NULL, 0, WAIT_MS), TR_OK);
+	struct info in;
+	assert_int_equal(rep->size, sizeof(in));
+	memcpy(&in, rep->data, sizeof(in));
+	tr_msg_free(rep);
+	return in;
+}
+
+/* Under a sanitizer the child's runtime would catch SIGSEGV itself (and
+ * exit 1) and report the leaks of a process that exits without stopping
+ * its runtime (exit 23): the child runs with those two off, the rest of
+ * the pass's options kept. */
+static const char *san_env[3];
+
+static const char *const *child_env(const char *extra)
+{
+	size_t k = 0;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_ADDRESS__)
+	const char *var = "ASAN_OPTIONS";
+#else
+	const char *var = "TSAN_OPTIONS";
+#endif
+	static char san_opts[512];
+	const char *cur = getenv(var);
+	snprintf(san_opts, sizeof(san_opts), "%s=%s%sdetect_leaks=0:handle_segv=0",
+	    var, cur != NULL ? cur : "", cur != NULL && cur[0] ? ":" : "");
+	san_env[k++] = san_opts;
+#endif
+	if (extra != NULL)
+		san_env[k++] = extra;
+	san_env[k] = NULL;
+	return san_env;
+}
+
+/* tr_proc_spec_init, and the environment above. */
+static void spec_init(tr_proc_spec *ps, const char *behaviour)
+{
+	tr_proc_spec_init(ps, behaviour);
+	ps->env = child_env(NULL);
 }
 
 static tr_pid owner_start(struct env *e, const tr_proc_spec *ps, tr_pid *root)
@@ -274,7 +414,7 @@ static void test_crash_reasons(void **state)
 {
 	struct env *e = *state;
 	tr_proc_spec ps;
-	tr_proc_spec_init(&ps, "victim");
+	spec_init(&ps, "victim");
 	struct {
 		uint32_t cmd;
 		int reason;
@@ -306,7 +446,7 @@ static void test_call_and_kill(void **state)
 {
 	struct env *e = *state;
 	tr_proc_spec ps;
-	tr_proc_spec_init(&ps, "victim");
+	spec_init(&ps, "victim");
 	tr_pid root;
 	tr_pid o = owner_start(e, &ps, &root);
 	tr_msg *rep = NULL;
@@ -331,7 +471,7 @@ static void test_output_and_grandchildren(void **state)
 {
 	struct env *e = *state;
 	tr_proc_spec ps;
-	tr_proc_spec_init(&ps, "victim");
+	spec_init(&ps, "victim");
 	tr_pid root;
 	tr_pid o = owner_start(e, &ps, &root);
 	assert_rc(tr_port_send(e->port, root, V_PRINT, NULL, 0), TR_OK);
@@ -391,7 +531,7 @@ static void test_memory_limit(void **state)
 {
 	struct env *e = *state;
 	tr_proc_spec ps;
-	tr_proc_spec_init(&ps, "victim");
+	spec_init(&ps, "victim");
 	ps.memory_limit = 64u << 20;
 	tr_pid root;
 	tr_pid o = owner_start(e, &ps, &root);
@@ -407,7 +547,7 @@ static void test_supervised(void **state)
 {
 	struct env *e = *state;
 	tr_proc_spec ps;
-	tr_proc_spec_init(&ps, "victim");
+	spec_init(&ps, "victim");
 	tr_child_spec cs;
 	tr_proc_child_spec(&cs, "parser", &ps);
 	cs.shutdown_ms = 300;
@@ -448,17 +588,375 @@ static void test_supervised(void **state)
 	(void)tr_kill(e->rt, sup, TR_REASON_SHUTDOWN);
 }
 
+static void test_limits_and_env(void **state)
+{
+	struct env *e = *state;
+	tr_proc_spec ps;
+	spec_init(&ps, "victim");
+	ps.env = child_env("PROC_TEST_VAR=hello");
+	ps.cwd = e->dir;
+	ps.nofile_limit = 64;
+	tr_pid root;
+	tr_pid o = owner_start(e, &ps, &root);
+	struct info in = child_info(e, root);
+	assert_int_equal(in.nofile, 64);
+	assert_string_equal(in.cwd, e->dir);
+	assert_string_equal(in.var, "hello");
+	assert_int_not_equal(in.os_pid, getpid());
+	assert_rc(tr_kill(e->rt, root, TR_REASON_KILL), TR_OK);
+	assert_int_equal(expect_exit(e, root), TR_REASON_KILLED);
+	(void)tr_kill(e->rt, o, TR_REASON_KILL);
+
+	/* A second of CPU time, then SIGXCPU. */
+	ps.cpu_limit_s = 1;
+	o = owner_start(e, &ps, &root);
+	assert_rc(tr_port_send(e->port, root, V_SPIN, NULL, 0), TR_OK);
+	assert_int_equal(expect_exit(e, root), TR_REASON_CPU_LIMIT);
+	(void)tr_kill(e->rt, o, TR_REASON_KILL);
+	no_children_left(e);
+}
+
+static void test_start_failures(void **state)
+{
+	struct env *e = *state;
+	tr_proc_spec ps;
+	int seven = 7;
+	spec_init(&ps, "failer");
+	ps.arg = &seven;
+	ps.arg_size = sizeof(seven);
+	struct started st = owner_try(e, &ps);
+	assert_rc(st.rc, TR_EINIT);
+	assert_int_equal(st.reason, 7);
+
+	spec_init(&ps, "no-such-behaviour");
+	st = owner_try(e, &ps);
+	assert_rc(st.rc, TR_EINIT);
+	assert_int_equal(st.reason, TR_REASON_NOPROC);
+
+	spec_init(&ps, "victim");
+	ps.path = "/nonexistent/program";
+	st = owner_try(e, &ps);
+	assert_rc(st.rc, TR_ENOENT);
+
+	/* Any program that calls tr_proc_child_main: this one by its path,
+	 * with arguments of its own. */
+	char self[256];
+	ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	assert_true(k > 0);
+	self[k] = '\0';
+	const char *argv[] = {self, "--as-a-child", NULL};
+	ps.path = self;
+	ps.argv = argv;
+	tr_pid root;
+	tr_pid o = owner_start(e, &ps, &root);
+	(void)child_info(e, root);
+	assert_rc(tr_kill(e->rt, root, TR_REASON_KILL), TR_OK);
+	assert_int_equal(expect_exit(e, root), TR_REASON_KILLED);
+	(void)tr_kill(e->rt, o, TR_REASON_KILL);
+
+	/* Bad specs. */
+	spec_init(&ps, NULL);
+	assert_rc(owner_try(e, &ps).rc, TR_EINVAL);
+	spec_init(&ps, "victim");
+	ps.arg_size = TR_PROC_ARG_MAX + 1;
+	ps.arg = calloc(1, ps.arg_size);
+	assert_rc(owner_try(e, &ps).rc, TR_EINVAL);
+	free((void *)ps.arg);
+	tr_pid none;
+	assert_rc(tr_proc_start_link(NULL, &ps, &none, NULL), TR_EINVAL);
+	no_children_left(e);
+}
+
+/* Stopped: its heartbeats stop, it is declared down, and killed. */
+static void test_silent(void **state)
+{
+	struct env *e = *state;
+	tr_proc_spec ps;
+	spec_init(&ps, "victim");
+	tr_pid root;
+	tr_pid o = owner_start(e, &ps, &root);
+	struct info in = child_info(e, root);
+	assert_int_equal(kill(in.os_pid, SIGSTOP), 0);
+	assert_int_equal(expect_exit(e, root), TR_REASON_NOCONNECTION);
+	(void)tr_kill(e->rt, o, TR_REASON_KILL);
+	no_children_left(e);
+}
+
+static tr_pid child_pid(struct env *e, tr_pid sup, const char *id)
+{
+	tr_child_info ci[4];
+	tr_child_info_init(&ci[0]);
+	size_t n = 0;
+	assert_rc(tr_sup_which_children(ci, 4, &n, e->rt, sup, WAIT_MS),
+	    TR_OK);
+	for (size_t i = 0; i < n && i < 4; i++)
+		if (strcmp(ci[i].id, id) == 0)
+			return ci[i].pid;
+	return TR_PID_NONE;
+}
+
+static bool all_up(struct env *e, tr_pid sup)
+{
+	const char *ids[] = {"a", "p", "b"};
+	for (int i = 0; i < 3; i++)
+		if (tr_pid_is_none(child_pid(e, sup, ids[i])))
+			return false;
+	return true;
+}
+
+/* one_for_all and rest_for_one over an actor, a process child and an
+ * actor. */
+static void test_strategies(void **state)
+{
+	struct env *e = *state;
+	tr_proc_spec ps;
+	spec_init(&ps, "victim");
+	tr_child_spec cs[3];
+	tr_child_spec_init(&cs[0], "a", &victim, NULL);
+	tr_proc_child_spec(&cs[1], "p", &ps);
+	tr_child_spec_init(&cs[2], "b", &victim, NULL);
+	tr_sup_strategy strat[] = {TR_SUP_ONE_FOR_ALL, TR_SUP_REST_FOR_ONE};
+	for (int k = 0; k < 2; k++) {
+		tr_sup_flags fl;
+		tr_sup_flags_init(&fl);
+		fl.strategy = strat[k];
+		fl.intensity = 10;
+		tr_pid sup;
+		assert_rc(tr_sup_start(&sup, e->rt, &fl, cs, 3, NULL), TR_OK);
+		tr_pid a = child_pid(e, sup, "a"), p = child_pid(e, sup, "p"),
+		       b = child_pid(e, sup, "b");
+		assert_true(p.node != 0 && a.node == 0 && b.node == 0);
+		/* The process child crashes. */
+		assert_rc(tr_port_send(e->port, p, V_SEGV, NULL, 0), TR_OK);
+		assert_true(TT_WAIT_FOR(
+		    !tr_pid_eq(child_pid(e, sup, "p"), p) && all_up(e, sup),
+		    WAIT_MS));
+		tr_pid a2 = child_pid(e, sup, "a"), p2 = child_pid(e, sup, "p"),
+		       b2 = child_pid(e, sup, "b");
+		assert_false(tr_pid_eq(b2, b));
+		if (strat[k] == TR_SUP_ONE_FOR_ALL)
+			assert_false(tr_pid_eq(a2, a));
+		else
+			assert_true(tr_pid_eq(a2, a));
+		/* An actor before it crashes: the process child restarts
+		 * with it under both strategies. */
+		assert_rc(tr_port_send(e->port, a2, V_QUIT42, NULL, 0), TR_OK);
+		assert_true(TT_WAIT_FOR(!tr_pid_eq(child_pid(e, sup, "a"), a2) &&
+		                            !tr_pid_eq(child_pid(e, sup, "p"),
+		                                p2) &&
+		                            all_up(e, sup),
+		    WAIT_MS));
+		tr_msg *rep = NULL;
+		assert_rc(tr_call(&rep, e->rt, child_pid(e, sup, "p"), V_ECHO,
+		              "y", 1, WAIT_MS),
+		    TR_OK);
+		tr_msg_free(rep);
+		(void)tr_kill(e->rt, sup, TR_REASON_SHUTDOWN);
+		assert_true(TT_WAIT_FOR(!tr_is_alive(e->rt, sup), WAIT_MS));
+		no_children_left(e);
+	}
+}
+
+static int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+static int zombies(void)
+{
+	int z = 0;
+	DIR *d = opendir("/proc");
+	assert_non_null(d);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		char path[300], buf[512];
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[k] = '\0';
+		char *rp = strrchr(buf, ')');
+		char st = 0;
+		int ppid = 0;
+		if (rp != NULL && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 &&
+		    st == 'Z' && ppid == (int)getpid())
+			z++;
+	}
+	closedir(d);
+	return z;
+}
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	assert_non_null(f);
+	char line[256];
+	long kib = -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* Restarts of a process child that exits at once leak no descriptor, no
+ * zombie and no memory. */
+static void test_restarts_leak(void **state)
+{
+	struct env *e = *state;
+	unsigned n = (unsigned)tt_env_u64("TROUPE_PROC_RESTARTS", 1000);
+	tr_proc_spec ps;
+	spec_init(&ps, "quitter");
+	tr_child_spec cs;
+	tr_proc_child_spec(&cs, "q", &ps);
+	tr_sup_flags fl;
+	tr_sup_flags_init(&fl);
+	fl.intensity = n + 100;
+	fl.period_ms = 3600 * 1000;
+	/* A first round makes what lives as long as the node (the
+	 * watcher's thread and port). */
+	tr_pid sup;
+	assert_rc(tr_sup_start(&sup, e->rt, &fl, &cs, 1, NULL), TR_OK);
+	assert_true(TT_WAIT_FOR(atomic_load(&e->restarts) >= 2, WAIT_MS));
+	(void)tr_kill(e->rt, sup, TR_REASON_SHUTDOWN);
+	assert_true(TT_WAIT_FOR(!tr_is_alive(e->rt, sup), WAIT_MS));
+	no_children_left(e);
+	int fds0 = count_fds();
+	long rss0 = rss_kib();
+
+	atomic_store(&e->restarts, 0);
+	int64_t t0 = tt_now_ms();
+	assert_rc(tr_sup_start(&sup, e->rt, &fl, &cs, 1, NULL), TR_OK);
+	assert_true(TT_WAIT_FOR(atomic_load(&e->restarts) >= n, 120000));
+	fprintf(stderr, "%u restarts in %lld ms\n", n,
+	    (long long)(tt_now_ms() - t0));
+	(void)tr_kill(e->rt, sup, TR_REASON_SHUTDOWN);
+	assert_true(TT_WAIT_FOR(!tr_is_alive(e->rt, sup), WAIT_MS));
+	no_children_left(e);
+	assert_true(TT_WAIT_FOR(count_fds() <= fds0, WAIT_MS));
+	assert_int_equal(zombies(), 0);
+	long rss1 = rss_kib();
+	fprintf(stderr, "rss %ld KiB -> %ld KiB\n", rss0, rss1);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+	assert_true(rss1 - rss0 < 8 * 1024);
+#endif
+	tr_proc_stats st;
+	tr_proc_stats_init(&st);
+	assert_rc(tr_proc_stats_get(&st, e->node), TR_OK);
+	assert_true(st.started >= n && st.exited == st.started);
+}
+
+/* ---- a parent SIGKILLed ---------------------------------------------------- */
+
+/* The parent of test_orphans, this program with TT_PROC_PARENT set: a node
+ * with one process child, whose OS pid it prints before it waits to be
+ * killed. */
+static int parent_main(const char *dir)
+{
+	struct env e;
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_init(&e.lock, NULL);
+	snprintf(e.dir, sizeof(e.dir), "%s", dir);
+	if (tr_runtime_start(&e.rt, NULL) != TR_OK)
+		return 1;
+	tr_runtime_set_log_level(e.rt, TR_LOG_ERROR);
+	char url[128];
+	snprintf(url, sizeof(url), "ipc://%s/orphans", dir);
+	const char *listen[] = {url, NULL};
+	tr_node_opts o;
+	tr_node_opts_init(&o);
+	o.name = "doomed";
+	o.cookie = "proc-secret";
+	o.listen = listen;
+	if (tr_node_start(&e.node, e.rt, &o) != TR_OK ||
+	    tr_port_open(&e.port, e.rt) != TR_OK)
+		return 1;
+	tr_proc_spec ps;
+	spec_init(&ps, "victim");
+	tr_pid root;
+	(void)owner_start(&e, &ps, &root);
+	struct info in = child_info(&e, root);
+	printf("CHILD %d\n", (int)in.os_pid);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+static bool gone(int pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return true;
+	size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[k] = '\0';
+	char *rp = strrchr(buf, ')');
+	return rp == NULL || rp[1] == '\0' || rp[2] == 'Z' || rp[2] == 'X';
+}
+
+static void test_orphans(void **state)
+{
+	struct env *e = *state;
+	int out[2];
+	assert_int_equal(pipe(out), 0);
+	pid_t pp = fork();
+	assert_true(pp >= 0);
+	if (pp == 0) {
+		dup2(out[1], 1);
+		close(out[0]);
+		close(out[1]);
+		setenv("TT_PROC_PARENT", e->dir, 1);
+		execl("/proc/self/exe", "test_proc", (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	char line[64] = "";
+	size_t k = 0;
+	while (k < sizeof(line) - 1) {
+		ssize_t r = read(out[0], line + k, 1);
+		if (r <= 0 || line[k] == '\n')
+			break;
+		k++;
+	}
+	line[k] = '\0';
+	close(out[0]);
+	int child = 0;
+	if (sscanf(line, "CHILD %d", &child) != 1) {
+		kill(pp, SIGKILL);
+		waitpid(pp, NULL, 0);
+		fail_msg("the parent said \"%s\"", line);
+	}
+	assert_false(gone(child));
+	assert_int_equal(kill(pp, SIGKILL), 0);
+	assert_int_equal(waitpid(pp, NULL, 0), pp);
+	assert_true(TT_WAIT_FOR(gone(child), WAIT_MS));
+}
+
 int main(void)
 {
 	/* The child's side: never returns in a process child. */
 	tr_runtime *crt = NULL;
 	if (getenv("TROUPE_PROC") != NULL) {
 		if (tr_runtime_start(&crt, NULL) != TR_OK ||
-		    tr_behaviour_register(crt, "victim", &victim) != TR_OK)
+		    tr_behaviour_register(crt, "victim", &victim) != TR_OK ||
+		    tr_behaviour_register(crt, "quitter", &quitter) != TR_OK ||
+		    tr_behaviour_register(crt, "failer", &failer) != TR_OK)
 			return 71;
 		return tr_proc_child_main(crt) == TR_ENOENT ? 72 : 73;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (getenv("TT_PROC_PARENT") != NULL)
+		return parent_main(getenv("TT_PROC_PARENT"));
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_crash_reasons, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_call_and_kill, setup, teardown),
@@ -466,6 +964,18 @@ int main(void)
 	        test_output_and_grandchildren, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_memory_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_supervised, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_limits_and_env, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_start_failures, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_silent, setup_fast, teardown),
+	    cmocka_unit_test_setup_teardown(test_strategies, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_restarts_leak, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_orphans, setup, teardown),
 	};
+	/* TT_PROC_FILTER=test_silent runs one test (a glob, as cmocka's). */
+	if (getenv("TT_PROC_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("TT_PROC_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
