@@ -62,9 +62,10 @@ static int victim_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	(void)state;
 	switch (m->type) {
 	case V_SEGV: {
-		/* A null pointer the compiler cannot see through. */
-		volatile int *volatile nil = NULL;
-		*nil = 1;
+		/* An address in the unmapped first page, which neither the
+		 * compiler nor UBSan's null check sees through. */
+		volatile uintptr_t bad = 16;
+		*(volatile int *)bad = 1;
 		return 0;
 	}
 	case V_ABORT:
