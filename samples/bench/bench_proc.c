@@ -10,10 +10,11 @@
  * "restarted" reports. Its Erlang twin (peers/proc_restart.erl) restarts a
  * gen_server that owns a port to /bin/false.
  *
- * proc-call N: N sequential tr_calls from a plain thread to the root
- * actor of a process child (an echo), then N to a local echo actor: the
- * cost of the process boundary, beside the same call in one process. The
- * twin calls a gen_server on a peer node and a local one.
+ * proc-call N: N sequential calls (tr_request and its reply, from an
+ * actor) to the root actor of a process child (an echo), then N to a
+ * local echo actor: the cost of the process boundary, beside the same
+ * call in one process. The twin calls a gen_server on a peer node and a
+ * local one, from a process.
  *
  * The child's runtime runs one scheduler.
  */
@@ -177,19 +178,60 @@ uint64_t run_proc_restart(
 	return a[0];
 }
 
+/* An actor makes the calls, one at a time (tr_request, its reply, the
+ * next), as the twin's driver process does gen_server:call. */
+enum { C_GO = 10 };
+
+struct caller {
+	tr_pid to;
+	uint64_t left;
+	uint64_t ref;
+	_Atomic int64_t done_ns;
+};
+
+static int caller_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	struct caller *c = state;
+	if (m->type == C_GO || (m->ref == c->ref && m->type == B_ECHO)) {
+		if (c->left == 0) {
+			atomic_store(&c->done_ns, mono_ns());
+			return 0;
+		}
+		c->left--;
+		int rc = tr_request(
+		    ctx, &c->ref, c->to, B_ECHO, &c->left, sizeof(c->left), 10000);
+		if (rc != TR_OK)
+			die("tr_request", rc);
+	} else if (m->type == TR_MSG_TIMEOUT) {
+		die("a call timed out", TR_ETIMEDOUT);
+	}
+	return 0;
+}
+
+static const tr_behaviour caller_b = {"bench.caller", NULL, caller_handle, NULL};
+
 static double call_loop(tr_runtime *rt, tr_pid to, uint64_t n)
 {
-	uint64_t v = 0;
+	static struct caller c;
+	c.to = to;
+	c.left = n;
+	c.ref = 0;
+	atomic_store(&c.done_ns, 0);
+	tr_pid p;
+	int rc = tr_spawn(&p, rt, &caller_b, &c, NULL);
+	if (rc != TR_OK)
+		die("spawn", rc);
 	int64_t t0 = mono_ns();
-	for (uint64_t i = 0; i < n; i++) {
-		tr_msg *rep = NULL;
-		int rc = tr_call(&rep, rt, to, B_ECHO, &v, sizeof(v), 10000);
-		if (rc != TR_OK)
-			die("tr_call", rc);
-		tr_msg_free(rep);
-		v++;
-	}
-	return (double)(mono_ns() - t0) / 1e9;
+	tr_port *port;
+	if ((rc = tr_port_open(&port, rt)) != TR_OK ||
+	    (rc = tr_port_send(port, p, C_GO, NULL, 0)) != TR_OK)
+		die("go", rc);
+	while (atomic_load(&c.done_ns) == 0)
+		usleep(200);
+	double s = (double)(atomic_load(&c.done_ns) - t0) / 1e9;
+	(void)tr_kill(rt, p, TR_REASON_KILL);
+	tr_port_close(port);
+	return s;
 }
 
 /* Starts the process child from an actor, as a start function must be
