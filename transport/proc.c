@@ -216,7 +216,9 @@ static int launch(struct tr__procs *t, struct tr__proc *r,
 	}
 	for (size_t i = 0; i < nenv; i++)
 		env[i] = s->env[i];
-	env[nenv] = "TROUPE_PROC=3";
+	char mark[48];
+	snprintf(mark, sizeof(mark), "TROUPE_PROC=3:%ld", (long)getpid());
+	env[nenv] = mark;
 	const char *self_argv[] = {"troupe-proc-child", NULL};
 	struct tr__proc_launch rq = {
 	    .path = s->path != NULL ? s->path : "/proc/self/exe",
@@ -228,6 +230,7 @@ static int launch(struct tr__procs *t, struct tr__proc *r,
 	    .cpu_limit_s = s->cpu_limit_s,
 	    .nofile_limit = s->nofile_limit,
 	    .ctl_fd = pfd[0],
+	    .self_pdeathsig = true, /* tr_proc_child_main sets it */
 	};
 	struct tr__proc_launched out;
 	rc = tr__proc_launch(&out, &rq);

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "dist.h"
@@ -189,8 +191,13 @@ static void root_terminate(tr_ctx *ctx, void *state, int reason)
 int tr_proc_child_main(tr_runtime *rt)
 {
 	const char *mark = getenv("TROUPE_PROC");
-	if (mark == NULL || strcmp(mark, "3") != 0)
+	long parent = 0;
+	if (mark == NULL || sscanf(mark, "3:%ld", &parent) != 1)
 		return TR_ENOENT;
+	/* First of all: die with the parent (the launch left it to us, see
+	 * proc_spawn.h), and a parent already gone is caught at once. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != (pid_t)parent)
+		_exit(EXIT_ORPHAN);
 	if (rt == NULL)
 		_exit(EXIT_BADSTART);
 	/* Nothing of this start is for the programs this one may run, nor

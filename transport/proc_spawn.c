@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,72 @@ __attribute__((noreturn)) static void child(const struct child_args *a)
 	execve(a->path, a->argv, a->envp);
 	child_fail(st);
 }
+
+/* ---- posix_spawn, for programs that set their own death signal ------- */
+
+#if defined(__GLIBC__) &&                                                      \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+#define HAVE_FAST_SPAWN 1
+/* glibc's posix_spawn runs the child on the parent's memory until exec
+ * (CLONE_VM | CLONE_VFORK) and reports a failed exec as its return value.
+ * Its file actions run in order, so every source is first copied out of
+ * 0..3; closefrom (2.34) closes the rest. Returns 0 or an errno. */
+static int spawn_fast(pid_t *pidp, const struct child_args *a)
+{
+	int src[4], tmp[4] = {-1, -1, -1, -1};
+	for (int i = 0; i < a->nfds; i++) {
+		src[i] = a->fds[i];
+		if (src[i] < 4) {
+			tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 4);
+			if (tmp[i] < 0) {
+				int e = errno;
+				for (int j = 0; j < i; j++)
+					if (tmp[j] >= 0)
+						close(tmp[j]);
+				return e;
+			}
+			src[i] = tmp[i];
+		}
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	int e = posix_spawn_file_actions_init(&fa);
+	if (e != 0)
+		goto out_tmp;
+	e = posix_spawnattr_init(&at);
+	if (e != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		goto out_tmp;
+	}
+	sigset_t all;
+	sigfillset(&all);
+	for (int i = 0; i < a->nfds && e == 0; i++)
+		e = posix_spawn_file_actions_adddup2(&fa, src[i], i);
+	if (e == 0)
+		e = posix_spawn_file_actions_addclosefrom_np(&fa, a->nfds);
+	if (e == 0 && a->cwd != NULL)
+		e = posix_spawn_file_actions_addchdir_np(&fa, a->cwd);
+	if (e == 0)
+		e = posix_spawnattr_setflags(&at,
+		    POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+		        POSIX_SPAWN_SETSIGDEF);
+	if (e == 0)
+		e = posix_spawnattr_setpgroup(&at, 0);
+	if (e == 0)
+		e = posix_spawnattr_setsigmask(&at, &a->none);
+	if (e == 0)
+		e = posix_spawnattr_setsigdefault(&at, &all);
+	if (e == 0)
+		e = posix_spawn(pidp, a->path, &fa, &at, a->argv, a->envp);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+out_tmp:
+	for (int i = 0; i < a->nfds; i++)
+		if (tmp[i] >= 0)
+			close(tmp[i]);
+	return e;
+}
+#endif
 
 /* ---- the parent ------------------------------------------------------- */
 
@@ -369,6 +436,28 @@ int tr__proc_launch(
 	a.fds[3] = ctl;
 	a.status_w = sp[1];
 
+#ifdef HAVE_FAST_SPAWN
+	if (rq->self_pdeathsig) {
+		err = spawn_fast(&pid, &a);
+		close_fd(&devnull);
+		close_fd(&op[1]);
+		close_fd(&ep[1]);
+		if (err == 0 && a.cpu && prlimit(pid, RLIMIT_CPU, &a.cpu_lim, NULL) != 0)
+			err = errno;
+		if (err == 0 && a.nofile &&
+		    prlimit(pid, RLIMIT_NOFILE, &a.nofile_lim, NULL) != 0)
+			err = errno;
+		if (err != 0) {
+			if (pid > 0) {
+				(void)kill(pid, SIGKILL);
+				reap(pid);
+			}
+			pid = -1;
+			goto out;
+		}
+		goto started;
+	}
+#endif
 	/* No handler of the parent may run in the child before it has put
 	 * every signal back to its default: block them all across fork. */
 	sigset_t all, old;
@@ -404,6 +493,20 @@ int tr__proc_launch(
 		pid = -1;
 		goto out;
 	}
+#ifdef HAVE_FAST_SPAWN
+started:
+	if (pidfd < 0 && rq->self_pdeathsig) {
+		pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (pidfd < 0 && errno != ENOSYS && errno != EPERM &&
+		    errno != EINVAL) {
+			err = errno;
+			(void)kill(pid, SIGKILL);
+			reap(pid);
+			pid = -1;
+			goto out;
+		}
+	}
+#endif
 	out->pid = pid;
 	out->pidfd = pidfd;
 	out->out_fd = op[0];

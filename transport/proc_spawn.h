@@ -11,6 +11,7 @@
 #ifndef TR_PROC_SPAWN_H
 #define TR_PROC_SPAWN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -37,6 +38,14 @@ struct tr__proc_launch {
 	int ctl_fd;                 /* -1, or a descriptor of the parent that
 	                             * becomes fd 3 in the child; the parent's
 	                             * stays open (the caller closes it) */
+	bool self_pdeathsig;        /* the program sets PR_SET_PDEATHSIG
+	                             * itself, first thing (a process child:
+	                             * tr_proc_child_main): launched with
+	                             * posix_spawn (no copy of the parent's
+	                             * page tables: ~0.1 ms where fork takes
+	                             * milliseconds in a large parent), the
+	                             * limits applied with prlimit before the
+	                             * call returns */
 };
 
 /* A started child. Every descriptor is the caller's to close. */

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -53,6 +54,7 @@ struct info {
 	int32_t nofile;
 	char cwd[128];
 	char var[32];
+	char fd_path[128]; /* what fd PROC_TEST_FD is in the child, or "" */
 };
 
 /* ---- the child's root actor ---------------------------------------------- */
@@ -116,6 +118,14 @@ static int victim_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 			in.cwd[0] = '\0';
 		const char *v = getenv("PROC_TEST_VAR");
 		snprintf(in.var, sizeof(in.var), "%s", v != NULL ? v : "");
+		const char *fd = getenv("PROC_TEST_FD");
+		if (fd != NULL) {
+			char link[64];
+			snprintf(link, sizeof(link), "/proc/self/fd/%s", fd);
+			ssize_t k = readlink(link, in.fd_path,
+			    sizeof(in.fd_path) - 1);
+			in.fd_path[k > 0 ? k : 0] = '\0';
+		}
 		(void)tr_reply(ctx, m, V_INFO, &in, sizeof(in));
 		return 0;
 	}
@@ -592,9 +602,25 @@ static void test_supervised(void **state)
 static void test_limits_and_env(void **state)
 {
 	struct env *e = *state;
+	/* A descriptor of the parent without close-on-exec must not reach
+	 * the child. */
+	char marker[128], fdvar[32];
+	snprintf(marker, sizeof(marker), "%s/marker", e->dir);
+	int mfd = open(marker, O_CREAT | O_WRONLY, 0600);
+	assert_true(mfd >= 0);
+	snprintf(fdvar, sizeof(fdvar), "PROC_TEST_FD=%d", mfd);
+	const char *env[] = {"PROC_TEST_VAR=hello", fdvar, NULL};
 	tr_proc_spec ps;
 	spec_init(&ps, "victim");
-	ps.env = child_env("PROC_TEST_VAR=hello");
+	const char *const *base = child_env(NULL);
+	const char *all[6];
+	size_t k = 0;
+	for (size_t i = 0; base[i] != NULL; i++)
+		all[k++] = base[i];
+	all[k++] = env[0];
+	all[k++] = env[1];
+	all[k] = NULL;
+	ps.env = all;
 	ps.cwd = e->dir;
 	ps.nofile_limit = 64;
 	tr_pid root;
@@ -604,6 +630,8 @@ static void test_limits_and_env(void **state)
 	assert_string_equal(in.cwd, e->dir);
 	assert_string_equal(in.var, "hello");
 	assert_int_not_equal(in.os_pid, getpid());
+	assert_true(strstr(in.fd_path, "marker") == NULL);
+	close(mfd);
 	assert_rc(tr_kill(e->rt, root, TR_REASON_KILL), TR_OK);
 	assert_int_equal(expect_exit(e, root), TR_REASON_KILLED);
 	(void)tr_kill(e->rt, o, TR_REASON_KILL);
