@@ -172,6 +172,9 @@ if bash deploy/setup.sh; then
 		# test_node_flap under a sanitizer: a smaller cluster with a
 		# slower tick (thirty such processes starve two cores).
 		flap="TROUPE_FLAP_NODES=8 TROUPE_FLAP_SECONDS=20 TROUPE_FLAP_TICK=500"
+		# test_proc: 100 restarts of a process child rather than 1000
+		# (an instrumented child starts in tens of milliseconds).
+		flap="$flap TROUPE_PROC_RESTARTS=100"
 		run_pass tsan build-tsan \
 			"TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp TROUPE_STRESS_ACTORS=$stress TROUPE_CHURN=6000 $flap" \
 			-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_WERROR=OFF -DTROUPE_SANITIZE=thread
