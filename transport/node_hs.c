@@ -13,6 +13,7 @@
  * control thread's teardown of the old one.
  */
 #include "node_int.h"
+#include "proc_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,8 +220,12 @@ void tr__peer_down_locked(
 	p->rnext = n->reap;
 	n->reap = p;
 	pthread_cond_broadcast(&n->cv);
+	/* A process child comes and goes with its process, whose end its
+	 * supervisor reports: its node only at info. */
 	if (p->was_up)
-		tr__node_logf(n, "node %s is down: %s", p->name, why);
+		tr_logf(n->rt,
+		    tr__proc_is_child(n, p->name) ? TR_LOG_INFO : TR_LOG_WARNING,
+		    "NODE %s: node %s is down: %s", n->name, p->name, why);
 }
 
 /* ---- actions ----------------------------------------------------------------
@@ -258,7 +263,9 @@ static void finish_up_locked(struct tr_node *n, struct tr__peer *p)
 	pthread_mutex_lock(&p->lock);
 	p->state = TR__PS_UP;
 	pthread_mutex_unlock(&p->lock);
-	tr__node_logf(n, "node %s is up (incarnation %llu)", p->name,
+	tr_logf(n->rt,
+	    tr__proc_is_child(n, p->name) ? TR_LOG_INFO : TR_LOG_WARNING,
+	    "NODE %s: node %s is up (incarnation %llu)", n->name, p->name,
 	    (unsigned long long)p->inc);
 	tr__node_event_locked(n, TR_MSG_NODEUP, p->name, "connected");
 	tr__mesh_up_locked(n, p);

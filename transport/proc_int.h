@@ -71,6 +71,8 @@ struct tr__proc {
 	uint32_t term_ms;
 	int64_t term_at;  /* SIGTERM due at this time (ms), or 0 */
 	int64_t drain_by; /* reaped: output read until then at most */
+	int64_t silent_by; /* handed over and not reaped: killed as silent
+	                    * at this time (ms), or 0 */
 	/* Links and monitors of the child's node that its teardown handed
 	 * over, answered once the reason is known. */
 	bool held;

@@ -293,7 +293,7 @@ static void look(
 			tr__proc_signal_locked(
 			    t, r, SIGTERM, TR_REASON_SHUTDOWN);
 		}
-		if (r->held && r->drain_by != 0 && now >= r->drain_by) {
+		if (r->held && r->silent_by != 0 && now >= r->silent_by) {
 			/* Silent: handed over, and still running. */
 			tr__proc_signal_locked(
 			    t, r, SIGKILL, TR_REASON_NOCONNECTION);
@@ -308,14 +308,15 @@ static void look(
 	}
 }
 
-static bool done_with(const struct tr__proc *r, int64_t now)
+static bool done_with(
+    const struct tr__procs *t, const struct tr__proc *r, int64_t now)
 {
 	if (r->ospid <= 0 || !r->reaped || r->starting || r->held || r->out_fd >= 0 ||
 	    r->err_fd >= 0)
 		return false;
 	/* One that was up is kept until its node's teardown came (which
 	 * asks for its reason), or for LINGER_MS. */
-	return r->torn || tr_pid_is_none(r->root) ||
+	return r->torn || tr_pid_is_none(r->root) || t->stopping ||
 	       now >= r->drain_by + LINGER_MS;
 }
 
@@ -375,7 +376,8 @@ static void *watcher_main(void *arg)
 					fds[k++] = (struct pollfd){
 					    fd3[i], POLLIN, 0};
 			if ((!r->reaped &&
-			        (r->pidfd < 0 || r->memory_limit != 0)) ||
+			        (r->pidfd < 0 || r->memory_limit != 0 ||
+			            r->silent_by != 0)) ||
 			    r->drain_by != 0)
 				timeout = POLL_FAST_MS;
 			if (r->term_at != 0) {
@@ -409,7 +411,7 @@ static void *watcher_main(void *arg)
 					a->reason = r->reason;
 				nt++;
 			}
-			if (done_with(r, now))
+			if (done_with(t, r, now))
 				tr__proc_free_locked(t, r);
 		}
 		pthread_mutex_unlock(&t->lock);
@@ -503,7 +505,7 @@ bool tr__proc_hold(struct tr_node *n, const char *name,
 	r->mons = mons;
 	r->nmons = nm;
 	if (!r->reaped)
-		r->drain_by = tr__node_now_ms() + SILENT_GRACE_MS;
+		r->silent_by = tr__node_now_ms() + SILENT_GRACE_MS;
 	pthread_mutex_unlock(&t->lock);
 	tr__procs_wake(t);
 	return true;
