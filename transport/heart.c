@@ -52,7 +52,8 @@ unsigned tr_heart_restarts(void)
 	return v != NULL ? (unsigned)strtoul(v, NULL, 10) : 0;
 }
 
-/* ---- the beating actor ----------------------------------------------------- */
+/* ---- the beating actor -----------------------------------------------------
+ */
 
 /* The actor owns the program's end of the pipe (its argument): it beats
  * on it, and on STOP says 'q', closes it and ends. */
@@ -83,10 +84,11 @@ static int beat_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	return 0;
 }
 
-static const tr_behaviour beat_b = {"troupe.heart", beat_init, beat_handle,
-    NULL};
+static const tr_behaviour beat_b = {
+    "troupe.heart", beat_init, beat_handle, NULL};
 
-/* ---- the watcher (after fork: system calls only) ---------------------------- */
+/* ---- the watcher (after fork: system calls only) ----------------------------
+ */
 
 struct plan {
 	char exe[4096];
@@ -183,8 +185,7 @@ int tr_heart_start(tr_runtime *rt, const tr_heart_opts *uopts)
 	tr_heart_opts o;
 	tr_heart_opts_init(&o);
 	if (rt == NULL || uopts == NULL ||
-	    tr__struct_in(&o, sizeof(o), uopts, TR_HEART_OPTS_V1_SIZE) !=
-	        TR_OK)
+	    tr__struct_in(&o, sizeof(o), uopts, TR_HEART_OPTS_V1_SIZE) != TR_OK)
 		return TR_EINVAL;
 	uint32_t timeout = o.timeout_ms != 0 ? o.timeout_ms : 60000;
 	uint32_t beat = o.beat_ms != 0 ? o.beat_ms : timeout / 4;
@@ -246,8 +247,8 @@ int tr_heart_start(tr_runtime *rt, const tr_heart_opts *uopts)
 		tr_spawn_opts so;
 		tr_spawn_opts_init(&so);
 		so.flags = TR_SPAWN_SYNC_INIT;
-		rc = tr_spawn(&heart.beater, rt, &beat_b,
-		    (void *)(intptr_t)fds[1], &so);
+		rc = tr_spawn(
+		    &heart.beater, rt, &beat_b, (void *)(intptr_t)fds[1], &so);
 		if (rc != TR_OK) {
 			char q = 'q';
 			ssize_t k = write(fds[1], &q, 1);

@@ -222,7 +222,7 @@ static int launch(struct tr__procs *t, struct tr__proc *r,
 	const char *self_argv[] = {"troupe-proc-child", NULL};
 	struct tr__proc_launch rq = {
 	    .path = s->path != NULL ? s->path : "/proc/self/exe",
-	    .argv = s->argv != NULL  ? s->argv
+	    .argv = s->argv != NULL   ? s->argv
 	            : s->path == NULL ? self_argv
 	                              : NULL,
 	    .env_add = env,
@@ -381,8 +381,9 @@ int tr_proc_start_link(tr_ctx *ctx, void *proc, tr_pid *pid, int *init_reason)
 		start_abandon(t, r);
 		tr_port_close(port);
 		if (rc == TR_ETIMEDOUT)
-			tr__node_logf(n, "process child %s (%s) not up in %u ms",
-			    r->node, s.behaviour, start_ms);
+			tr__node_logf(n,
+			    "process child %s (%s) not up in %u ms", r->node,
+			    s.behaviour, start_ms);
 		return rc;
 	}
 	pthread_mutex_lock(&t->lock);

@@ -9,10 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -133,8 +133,8 @@ static struct {
  * TR_SPAWN_SYNC_INIT, which owns the port). */
 static void ready_go(tr_pid root)
 {
-	ready(root_start.port, root_start.node, root_start.reply, TR_OK, 0,
-	    root);
+	ready(
+	    root_start.port, root_start.node, root_start.reply, TR_OK, 0, root);
 	int64_t waited = 0;
 	while (waited < CONNECT_MS) {
 		tr_msg *m = NULL;
@@ -248,8 +248,8 @@ int tr_proc_child_main(tr_runtime *rt)
 
 	const tr_behaviour *b = tr__dist_behaviour_find(rt, c.behaviour);
 	if (b == NULL) {
-		ready(port, node, reply, TR_EINIT, TR_REASON_NOPROC,
-		    TR_PID_NONE);
+		ready(
+		    port, node, reply, TR_EINIT, TR_REASON_NOPROC, TR_PID_NONE);
 		_exit(EXIT_BADSTART);
 	}
 	tr_blob *blob = malloc(sizeof(*blob) + c.arg_len);
@@ -262,8 +262,8 @@ int tr_proc_child_main(tr_runtime *rt)
 	root_start.node = node;
 	root_start.port = port;
 	root_start.reply = reply;
-	root_start.wrap = (tr_behaviour){
-	    b->name, root_init, root_handle, root_terminate};
+	root_start.wrap =
+	    (tr_behaviour){b->name, root_init, root_handle, root_terminate};
 	tr_spawn_opts so;
 	tr_spawn_opts_init(&so);
 	so.flags = TR_SPAWN_SYNC_INIT;

@@ -50,8 +50,8 @@ struct tr__proc {
 	char id[TR_NAME_MAX + 1];        /* the supervisor's child id, or "" */
 	char listen[640];                /* the child node's listen URL */
 	pid_t ospid;                     /* 0 until launched */
-	int pidfd;  /* -1: reaped by polling waitpid */
-	int out_fd; /* -1 once at EOF */
+	int pidfd;                       /* -1: reaped by polling waitpid */
+	int out_fd;                      /* -1 once at EOF */
 	int err_fd;
 	int ctl_fd; /* write end of the child's fd 3; -1 once closed */
 	enum tr__proc_state state;
@@ -60,17 +60,17 @@ struct tr__proc {
 	bool root_ended; /* an EXIT or DOWN from its root came: its end
 	                  * reached whoever watched it */
 	bool torn;       /* its node's teardown has run */
-	int32_t cause;  /* what troupe did to it, if anything: 0, or the
-	                 * reason a signal troupe sent stands for */
-	int32_t reason; /* state ENDED: its end */
+	int32_t cause;   /* what troupe did to it, if anything: 0, or the
+	                  * reason a signal troupe sent stands for */
+	int32_t reason;  /* state ENDED: its end */
 	char text[TR_REASON_TEXT_MAX];
 	tr_pid root;   /* TR__PROC_UP: the root pid (on the child's node) */
 	tr_pid waiter; /* the start port, while starting */
 	uint64_t memory_limit;
 	uint32_t cpu_limit_s;
 	uint32_t term_ms;
-	int64_t term_at;  /* SIGTERM due at this time (ms), or 0 */
-	int64_t drain_by; /* reaped: output read until then at most */
+	int64_t term_at;   /* SIGTERM due at this time (ms), or 0 */
+	int64_t drain_by;  /* reaped: output read until then at most */
 	int64_t silent_by; /* handed over and not reaped: killed as silent
 	                    * at this time (ms), or 0 */
 	/* Links and monitors of the child's node that its teardown handed
@@ -92,8 +92,8 @@ struct tr__procs {
 	pthread_t thread;
 	bool thread_started;
 	bool stopping;
-	int wake[2];     /* the watcher's self-pipe */
-	tr_port *port;   /* the watcher's, to tell start ports of deaths */
+	int wake[2];   /* the watcher's self-pipe */
+	tr_port *port; /* the watcher's, to tell start ports of deaths */
 	_Atomic uint64_t started, exited, killed, refused, lines;
 };
 
@@ -121,9 +121,8 @@ void tr__proc_signal_locked(
 bool tr__proc_is_child(struct tr_node *n, const char *name);
 /* Teardown of peer `name`: takes over the links and monitors (the arrays,
  * which it frees) when `name` is a process child; true if it did. */
-bool tr__proc_hold(struct tr_node *n, const char *name,
-    struct tr__xlink *links, uint32_t nl, struct tr__xmon *mons,
-    uint32_t nm);
+bool tr__proc_hold(struct tr_node *n, const char *name, struct tr__xlink *links,
+    uint32_t nl, struct tr__xmon *mons, uint32_t nm);
 /* An exit signal with `reason` is being sent to `to` on node `name`. */
 void tr__proc_exit_sent(
     struct tr_node *n, const char *name, tr_pid to, int reason);

@@ -125,7 +125,8 @@ static void reason_of(struct tr__proc *r, int status, const struct rusage *ru)
 	if (WIFEXITED(status)) {
 		int st = WEXITSTATUS(status);
 		snprintf(text, sizeof(text), "exit status %d", st);
-		end_with(r, st == 0 ? TR_REASON_NORMAL : TR_REASON_EXIT_STATUS(st),
+		end_with(r,
+		    st == 0 ? TR_REASON_NORMAL : TR_REASON_EXIT_STATUS(st),
 		    text);
 		return;
 	}
@@ -173,8 +174,8 @@ static void emit_line(void *arg, const char *line, size_t len, bool partial)
 	f[nf++] = tr_log_int("partial", partial ? 1 : 0);
 	tr_log_event ev = {
 	    .struct_size = sizeof(tr_log_event),
-	    .level = strcmp(a->stream, "stderr") == 0 ? TR_LOG_NOTICE
-	                                              : TR_LOG_INFO,
+	    .level =
+	        strcmp(a->stream, "stderr") == 0 ? TR_LOG_NOTICE : TR_LOG_INFO,
 	    .domain = "proc_output",
 	    .text = buf,
 	    .fields = f,
@@ -311,8 +312,8 @@ static void look(
 static bool done_with(
     const struct tr__procs *t, const struct tr__proc *r, int64_t now)
 {
-	if (r->ospid <= 0 || !r->reaped || r->starting || r->held || r->out_fd >= 0 ||
-	    r->err_fd >= 0)
+	if (r->ospid <= 0 || !r->reaped || r->starting || r->held ||
+	    r->out_fd >= 0 || r->err_fd >= 0)
 		return false;
 	/* One that was up is kept until its node's teardown came (which
 	 * asks for its reason), or for LINGER_MS. */
@@ -369,12 +370,12 @@ static void *watcher_main(void *arg)
 		if (cap > 0)
 			fds[k++] = (struct pollfd){t->wake[0], POLLIN, 0};
 		for (struct tr__proc *r = t->head; r != NULL; r = r->next) {
-			int fd3[3] = {r->reaped ? -1 : r->pidfd, r->out_fd,
-			    r->err_fd};
+			int fd3[3] = {
+			    r->reaped ? -1 : r->pidfd, r->out_fd, r->err_fd};
 			for (int i = 0; i < 3 && k < cap; i++)
 				if (fd3[i] >= 0)
-					fds[k++] = (struct pollfd){
-					    fd3[i], POLLIN, 0};
+					fds[k++] =
+					    (struct pollfd){fd3[i], POLLIN, 0};
 			if ((!r->reaped &&
 			        (r->pidfd < 0 || r->memory_limit != 0 ||
 			            r->silent_by != 0)) ||
@@ -484,8 +485,8 @@ bool tr__proc_is_child(struct tr_node *n, const char *name)
 	return is;
 }
 
-bool tr__proc_hold(struct tr_node *n, const char *name,
-    struct tr__xlink *links, uint32_t nl, struct tr__xmon *mons, uint32_t nm)
+bool tr__proc_hold(struct tr_node *n, const char *name, struct tr__xlink *links,
+    uint32_t nl, struct tr__xmon *mons, uint32_t nm)
 {
 	struct tr__procs *t = n->procs;
 	if (t == NULL)

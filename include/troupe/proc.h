@@ -146,13 +146,13 @@ TR_API int tr_proc_child_main(tr_runtime *rt);
  * tr_proc_stats_init. */
 typedef struct tr_proc_stats {
 	uint32_t struct_size;
-	uint64_t started;      /* processes launched */
-	uint64_t running;      /* not reaped yet */
-	uint64_t exited;       /* reaped */
-	uint64_t killed;       /* SIGKILLed by this node (kill requests,
-	                        * limits, silence, timeouts, node stop) */
-	uint64_t refused;      /* starts refused at TR_PROC_MAX */
-	uint64_t lines;        /* lines of output logged */
+	uint64_t started; /* processes launched */
+	uint64_t running; /* not reaped yet */
+	uint64_t exited;  /* reaped */
+	uint64_t killed;  /* SIGKILLed by this node (kill requests,
+	                   * limits, silence, timeouts, node stop) */
+	uint64_t refused; /* starts refused at TR_PROC_MAX */
+	uint64_t lines;   /* lines of output logged */
 } tr_proc_stats;
 
 #define TR_PROC_STATS_V1_SIZE TR_STRUCT_END(tr_proc_stats, lines)

@@ -94,7 +94,8 @@ void bench_proc_child(void)
 	_exit(71);
 }
 
-/* ---- the parent's side ----------------------------------------------------- */
+/* ---- the parent's side -----------------------------------------------------
+ */
 
 static char dir[64];
 
@@ -138,7 +139,8 @@ static struct restarts rs;
 static void on_log(void *user, const tr_log_event *ev)
 {
 	(void)user;
-	if (ev->domain == NULL || strcmp(ev->domain, "supervisor_report") != 0 ||
+	if (ev->domain == NULL ||
+	    strcmp(ev->domain, "supervisor_report") != 0 ||
 	    strstr(ev->text, "event=restarted") == NULL)
 		return;
 	uint64_t k = atomic_fetch_add(&rs.n, 1) + 1;
@@ -198,8 +200,8 @@ static int caller_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 			return 0;
 		}
 		c->left--;
-		int rc = tr_request(
-		    ctx, &c->ref, c->to, B_ECHO, &c->left, sizeof(c->left), 10000);
+		int rc = tr_request(ctx, &c->ref, c->to, B_ECHO, &c->left,
+		    sizeof(c->left), 10000);
 		if (rc != TR_OK)
 			die("tr_request", rc);
 	} else if (m->type == TR_MSG_TIMEOUT) {
@@ -208,7 +210,8 @@ static int caller_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	return 0;
 }
 
-static const tr_behaviour caller_b = {"bench.caller", NULL, caller_handle, NULL};
+static const tr_behaviour caller_b = {
+    "bench.caller", NULL, caller_handle, NULL};
 
 static double call_loop(tr_runtime *rt, tr_pid to, uint64_t n)
 {

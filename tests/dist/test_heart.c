@@ -26,7 +26,8 @@
 
 #define WAIT_MS 20000
 
-/* ---- the watched program ---------------------------------------------------- */
+/* ---- the watched program ----------------------------------------------------
+ */
 
 static int hang_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 {
@@ -82,7 +83,8 @@ static int node_main(void)
 	return 0;
 }
 
-/* ---- the test ----------------------------------------------------------------- */
+/* ---- the test
+ * ----------------------------------------------------------------- */
 
 struct prog {
 	pid_t pgid;
@@ -130,7 +132,8 @@ static bool dead(int pid)
 
 static void say(struct prog *p, const char *what)
 {
-	assert_int_equal(write(p->in, what, strlen(what)), (ssize_t)strlen(what));
+	assert_int_equal(
+	    write(p->in, what, strlen(what)), (ssize_t)strlen(what));
 }
 
 static void test_heart(void **state)
@@ -151,7 +154,8 @@ static void test_heart(void **state)
 		close(out[1]);
 		setenv("TT_HEART_NODE", "1", 1);
 		unsetenv("TROUPE_HEART_RESTARTS");
-		execl("/proc/self/exe", "test_heart", "--watched", (char *)NULL);
+		execl(
+		    "/proc/self/exe", "test_heart", "--watched", (char *)NULL);
 		_exit(127);
 	}
 	setpgid(pid, pid);

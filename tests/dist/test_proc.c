@@ -4,24 +4,35 @@
  * actor runs the behaviour "victim" registered below.
  *
  * - a child that segfaults, aborts or exits 3 ends with TR_REASON_SIGNAL
- *   (SIGSEGV, SIGABRT) and TR_REASON_EXIT_STATUS(3); one killed by an
- *   exit signal `kill` ends killed; a root actor that exits with a reason
- *   of its own gives that reason; calls reach the root;
+ *   (SIGSEGV, SIGABRT) and TR_REASON_EXIT_STATUS(3); one SIGKILLed from
+ *   outside with TR_REASON_SIGNAL(SIGKILL); one killed by an exit
+ *   signal `kill` (hung in C code) ends killed; a root actor that exits
+ *   with a reason of its own gives that reason; calls reach the root;
  * - a supervisor restarts a crashing process child as any child, and
  *   stops one that ignores its shutdown by killing it after the timeout;
- * - a child over its memory limit ends with TR_REASON_MEMORY_LIMIT;
- * - a child's grandchildren die with it;
+ *   one_for_all and rest_for_one treat it as any child beside actors;
+ * - limits: over its memory limit TR_REASON_MEMORY_LIMIT, over its CPU
+ *   time TR_REASON_CPU_LIMIT; its open files limit, working directory and
+ *   environment are as the spec says, and no descriptor of the parent
+ *   leaks into it;
+ * - a failed init, an unknown behaviour, a missing program and bad specs
+ *   fail the start with their codes; any program that calls
+ *   tr_proc_child_main can be the child;
+ * - a stopped (silent) child ends with noconnection, and is killed;
+ * - its grandchildren die with it;
  * - its stdout and stderr reach the parent's log handler line by line;
+ * - 1000 restarts leak no descriptor, zombie or memory;
+ * - a parent SIGKILLed leaves no child behind;
  * - nothing is left running: every test ends with no process child.
  */
 #define _GNU_SOURCE
 #include "common.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -89,7 +100,8 @@ static int victim_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		for (int i = 0; i < 2; i++) {
 			pid_t k = fork();
 			if (k == 0) {
-				execl("/bin/sleep", "sleep", "30", (char *)NULL);
+				execl(
+				    "/bin/sleep", "sleep", "30", (char *)NULL);
 				_exit(127);
 			}
 			printf("grandchild %d\n", (int)k);
@@ -122,8 +134,8 @@ static int victim_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		if (fd != NULL) {
 			char link[64];
 			snprintf(link, sizeof(link), "/proc/self/fd/%s", fd);
-			ssize_t k = readlink(link, in.fd_path,
-			    sizeof(in.fd_path) - 1);
+			ssize_t k =
+			    readlink(link, in.fd_path, sizeof(in.fd_path) - 1);
 			in.fd_path[k > 0 ? k : 0] = '\0';
 		}
 		(void)tr_reply(ctx, m, V_INFO, &in, sizeof(in));
@@ -174,7 +186,8 @@ static int failer_init(tr_ctx *ctx, void *arg, void **state)
 
 static const tr_behaviour failer = {"failer", failer_init, victim_handle, NULL};
 
-/* ---- the parent's side ---------------------------------------------------- */
+/* ---- the parent's side ----------------------------------------------------
+ */
 
 struct env {
 	tr_runtime *rt;
@@ -242,11 +255,11 @@ static int owner_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		struct started st = {0, 0, TR_PID_NONE};
 		st.rc = tr_proc_start_link(
 		    ctx, (void *)m->data, &st.pid, &st.reason);
-		(void)tr_send(ctx, tr_port_pid(e->port), O_STARTED, &st,
-		    sizeof(st));
+		(void)tr_send(
+		    ctx, tr_port_pid(e->port), O_STARTED, &st, sizeof(st));
 	} else if (m->type == TR_MSG_EXIT) {
-		(void)tr_send(ctx, tr_port_pid(e->port), O_EXIT, m->data,
-		    m->size);
+		(void)tr_send(
+		    ctx, tr_port_pid(e->port), O_EXIT, m->data, m->size);
 	}
 	return 0;
 }
@@ -360,8 +373,9 @@ static const char *const *child_env(const char *extra)
 #endif
 	static char san_opts[512];
 	const char *cur = getenv(var);
-	snprintf(san_opts, sizeof(san_opts), "%s=%s%sdetect_leaks=0:handle_segv=0",
-	    var, cur != NULL ? cur : "", cur != NULL && cur[0] ? ":" : "");
+	snprintf(san_opts, sizeof(san_opts),
+	    "%s=%s%sdetect_leaks=0:handle_segv=0", var, cur != NULL ? cur : "",
+	    cur != NULL && cur[0] ? ":" : "");
 	san_env[k++] = san_opts;
 #endif
 	if (extra != NULL)
@@ -461,11 +475,18 @@ static void test_call_and_kill(void **state)
 	tr_pid root;
 	tr_pid o = owner_start(e, &ps, &root);
 	tr_msg *rep = NULL;
-	assert_rc(tr_call(&rep, e->rt, root, V_ECHO, "ping", 4, WAIT_MS),
-	    TR_OK);
+	assert_rc(
+	    tr_call(&rep, e->rt, root, V_ECHO, "ping", 4, WAIT_MS), TR_OK);
 	assert_int_equal(rep->size, 4);
 	assert_memory_equal(rep->data, "ping", 4);
 	tr_msg_free(rep);
+	/* SIGKILLed by someone else (the OOM killer, an operator): a signal
+	 * troupe did not send. */
+	struct info in = child_info(e, root);
+	assert_int_equal(kill(in.os_pid, SIGKILL), 0);
+	assert_int_equal(expect_exit(e, root), TR_REASON_SIGNAL(SIGKILL));
+	(void)tr_kill(e->rt, o, TR_REASON_KILL);
+	o = owner_start(e, &ps, &root);
 	/* Hung in C code: only the SIGKILL behind exit(kill) ends it. */
 	assert_rc(tr_port_send(e->port, root, V_HANG, NULL, 0), TR_OK);
 	usleep(50000);
@@ -487,8 +508,8 @@ static void test_output_and_grandchildren(void **state)
 	tr_pid o = owner_start(e, &ps, &root);
 	assert_rc(tr_port_send(e->port, root, V_PRINT, NULL, 0), TR_OK);
 	assert_rc(tr_port_send(e->port, root, V_GRANDKIDS, NULL, 0), TR_OK);
-	assert_true(TT_WAIT_FOR(seen_line(e, "grandchild", NULL) &&
-	                            seen_line(e, "a warning", NULL),
+	assert_true(TT_WAIT_FOR(
+	    seen_line(e, "grandchild", NULL) && seen_line(e, "a warning", NULL),
 	    WAIT_MS));
 	assert_true(seen_line(e, "hello from the child", NULL));
 	assert_true(seen_line(e, "part one and two", NULL));
@@ -500,19 +521,17 @@ static void test_output_and_grandchildren(void **state)
 			ng++;
 	pthread_mutex_unlock(&e->lock);
 	(void)line;
-	assert_true(TT_WAIT_FOR(
-	    ({
-		    bool two = false;
-		    pthread_mutex_lock(&e->lock);
-		    ng = 0;
-		    for (int i = 0; i < e->nlines && ng < 2; i++)
-			    if (sscanf(e->lines[i], "grandchild %d",
-			            &gk[ng]) == 1)
-				    ng++;
-		    two = ng == 2;
-		    pthread_mutex_unlock(&e->lock);
-		    two;
-	    }),
+	assert_true(TT_WAIT_FOR(({
+		bool two = false;
+		pthread_mutex_lock(&e->lock);
+		ng = 0;
+		for (int i = 0; i < e->nlines && ng < 2; i++)
+			if (sscanf(e->lines[i], "grandchild %d", &gk[ng]) == 1)
+				ng++;
+		two = ng == 2;
+		pthread_mutex_unlock(&e->lock);
+		two;
+	}),
 	    WAIT_MS));
 	assert_rc(tr_port_send(e->port, root, V_SEGV, NULL, 0), TR_OK);
 	assert_int_equal(expect_exit(e, root), TR_REASON_SIGNAL(SIGSEGV));
@@ -521,17 +540,16 @@ static void test_output_and_grandchildren(void **state)
 		snprintf(path, sizeof(path), "/proc/%d/cmdline", gk[i]);
 		/* Gone, or a zombie of init's waiting to be reaped: either
 		 * way no longer "sleep". */
-		assert_true(TT_WAIT_FOR(
-		    ({
-			    FILE *f = fopen(path, "r");
-			    char b[16] = "";
-			    if (f != NULL) {
-				    size_t k = fread(b, 1, sizeof(b) - 1, f);
-				    b[k] = '\0';
-				    fclose(f);
-			    }
-			    strncmp(b, "sleep", 5) != 0;
-		    }),
+		assert_true(TT_WAIT_FOR(({
+			FILE *f = fopen(path, "r");
+			char b[16] = "";
+			if (f != NULL) {
+				size_t k = fread(b, 1, sizeof(b) - 1, f);
+				b[k] = '\0';
+				fclose(f);
+			}
+			strncmp(b, "sleep", 5) != 0;
+		}),
 		    WAIT_MS));
 	}
 	(void)tr_kill(e->rt, o, TR_REASON_KILL);
@@ -570,20 +588,19 @@ static void test_supervised(void **state)
 	tr_child_info ci;
 	tr_child_info_init(&ci);
 	size_t n = 0;
-	assert_rc(tr_sup_which_children(&ci, 1, &n, e->rt, sup, WAIT_MS),
-	    TR_OK);
+	assert_rc(
+	    tr_sup_which_children(&ci, 1, &n, e->rt, sup, WAIT_MS), TR_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(ci.type, TR_CHILD_PROCESS);
 	tr_pid first = ci.pid;
 	assert_true(first.node != 0);
 	assert_rc(tr_port_send(e->port, first, V_SEGV, NULL, 0), TR_OK);
-	assert_true(TT_WAIT_FOR(
-	    ({
-		    tr_child_info_init(&ci);
-		    tr_sup_which_children(&ci, 1, &n, e->rt, sup, WAIT_MS) ==
-		            TR_OK &&
-		        !tr_pid_is_none(ci.pid) && !tr_pid_eq(ci.pid, first);
-	    }),
+	assert_true(TT_WAIT_FOR(({
+		tr_child_info_init(&ci);
+		tr_sup_which_children(&ci, 1, &n, e->rt, sup, WAIT_MS) ==
+		        TR_OK &&
+		    !tr_pid_is_none(ci.pid) && !tr_pid_eq(ci.pid, first);
+	}),
 	    WAIT_MS));
 	tr_msg *rep = NULL;
 	assert_rc(tr_call(&rep, e->rt, ci.pid, V_ECHO, "x", 1, WAIT_MS), TR_OK);
@@ -716,8 +733,7 @@ static tr_pid child_pid(struct env *e, tr_pid sup, const char *id)
 	tr_child_info ci[4];
 	tr_child_info_init(&ci[0]);
 	size_t n = 0;
-	assert_rc(tr_sup_which_children(ci, 4, &n, e->rt, sup, WAIT_MS),
-	    TR_OK);
+	assert_rc(tr_sup_which_children(ci, 4, &n, e->rt, sup, WAIT_MS), TR_OK);
 	for (size_t i = 0; i < n && i < 4; i++)
 		if (strcmp(ci[i].id, id) == 0)
 			return ci[i].pid;
@@ -770,11 +786,11 @@ static void test_strategies(void **state)
 		/* An actor before it crashes: the process child restarts
 		 * with it under both strategies. */
 		assert_rc(tr_port_send(e->port, a2, V_QUIT42, NULL, 0), TR_OK);
-		assert_true(TT_WAIT_FOR(!tr_pid_eq(child_pid(e, sup, "a"), a2) &&
-		                            !tr_pid_eq(child_pid(e, sup, "p"),
-		                                p2) &&
-		                            all_up(e, sup),
-		    WAIT_MS));
+		assert_true(
+		    TT_WAIT_FOR(!tr_pid_eq(child_pid(e, sup, "a"), a2) &&
+		                    !tr_pid_eq(child_pid(e, sup, "p"), p2) &&
+		                    all_up(e, sup),
+		        WAIT_MS));
 		tr_msg *rep = NULL;
 		assert_rc(tr_call(&rep, e->rt, child_pid(e, sup, "p"), V_ECHO,
 		              "y", 1, WAIT_MS),
@@ -883,7 +899,8 @@ static void test_restarts_leak(void **state)
 	assert_true(st.started >= n && st.exited == st.started);
 }
 
-/* ---- a parent SIGKILLed ---------------------------------------------------- */
+/* ---- a parent SIGKILLed ----------------------------------------------------
+ */
 
 /* The parent of test_orphans, this program with TT_PROC_PARENT set: a node
  * with one process child, whose OS pid it prints before it waits to be
@@ -987,8 +1004,10 @@ int main(void)
 	if (getenv("TT_PROC_PARENT") != NULL)
 		return parent_main(getenv("TT_PROC_PARENT"));
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_crash_reasons, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_call_and_kill, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_crash_reasons, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_call_and_kill, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_output_and_grandchildren, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_memory_limit, setup, teardown),
