@@ -418,9 +418,9 @@ int tr_proc_stats_get(tr_proc_stats *out, tr_node *node)
 		    atomic_load_explicit(&t->refused, memory_order_relaxed);
 		all.lines =
 		    atomic_load_explicit(&t->lines, memory_order_relaxed);
-		pthread_mutex_lock(&t->lock);
-		all.running = t->count;
-		pthread_mutex_unlock(&t->lock);
+		/* No lock: the watcher logs output lines under it, and a log
+		 * handler may well ask for these. */
+		all.running = all.started - all.exited;
 	}
 	tr__struct_out(out, &all, sizeof(all));
 	return TR_OK;

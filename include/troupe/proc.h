@@ -46,7 +46,9 @@
  *
  * The child's stdout and stderr go to the parent's log handler, one event
  * per line (domain "proc_output", the child's id and stream as fields),
- * never cut mid-line; lines longer than TR_PROC_LINE_MAX are split.
+ * never cut mid-line; lines longer than TR_PROC_LINE_MAX are split. They
+ * come from the node's watcher thread, holding its table: a log handler
+ * must not start process children (tr_proc_stats_get is fine).
  */
 #ifndef TROUPE_PROC_H
 #define TROUPE_PROC_H
