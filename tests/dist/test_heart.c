@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proc_state.h"
 #include "troupe/heart.h"
 
 #define WAIT_MS 20000
@@ -116,19 +117,6 @@ static void expect_up(struct prog *p, unsigned restarts, int *pid)
 	assert_int_equal(r, restarts);
 }
 
-static bool dead(int pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return true;
-	size_t k = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[k] = '\0';
-	char *rp = strrchr(buf, ')');
-	return rp == NULL || rp[1] == '\0' || rp[2] == 'Z' || rp[2] == 'X';
-}
 
 static void say(struct prog *p, const char *what)
 {
@@ -172,7 +160,7 @@ static void test_heart(void **state)
 	say(&p, "hang\n");
 	expect_up(&p, 1, &p1);
 	assert_int_not_equal(p1, p0);
-	assert_true(TT_WAIT_FOR(dead(p0), WAIT_MS));
+	assert_true(TT_WAIT_FOR(tt_proc_dead(p0), WAIT_MS));
 	/* Killed from outside: started again. */
 	assert_int_equal(kill(p1, SIGKILL), 0);
 	expect_up(&p, 2, &p2);
@@ -182,7 +170,7 @@ static void test_heart(void **state)
 	char line[128];
 	assert_true(read_line(&p, line, sizeof(line)));
 	assert_true(strncmp(line, "BYE", 3) == 0);
-	assert_true(TT_WAIT_FOR(dead(p2), WAIT_MS));
+	assert_true(TT_WAIT_FOR(tt_proc_dead(p2), WAIT_MS));
 	/* Every process of the group gone (the watchers too): EOF on the
 	 * stdout they all shared. */
 	int64_t end = tt_now_ms() + WAIT_MS;

@@ -38,6 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proc_state.h"
 #include "troupe/node.h"
 #include "troupe/proc.h"
 #include "troupe/sup.h"
@@ -435,6 +436,22 @@ static void no_children_left(struct env *e)
 	    (unsigned long long)st.running);
 }
 
+/* Starts a child of `ps`, sends it `cmd`, and checks the reason it ends
+ * with. */
+static void end_case(
+    struct env *e, const tr_proc_spec *ps, uint32_t cmd, int reason)
+{
+	tr_pid root;
+	tr_pid o = owner_start(e, ps, &root);
+	assert_rc(tr_port_send(e->port, root, cmd, NULL, 0), TR_OK);
+	int r = expect_exit(e, root);
+	if (r != reason)
+		fail_msg("command %u: reason %d (%s), expected %d (%s)", cmd, r,
+		    tr_reason_name(r), reason, tr_reason_name(reason));
+	(void)tr_kill(e->rt, o, TR_REASON_KILL);
+	no_children_left(e);
+}
+
 static void test_crash_reasons(void **state)
 {
 	struct env *e = *state;
@@ -449,17 +466,8 @@ static void test_crash_reasons(void **state)
 	    {V_EXIT3, TR_REASON_EXIT_STATUS(3)},
 	    {V_QUIT42, 42},
 	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		tr_pid root;
-		tr_pid o = owner_start(e, &ps, &root);
-		assert_rc(
-		    tr_port_send(e->port, root, cases[i].cmd, NULL, 0), TR_OK);
-		int r = expect_exit(e, root);
-		if (r != cases[i].reason)
-			fail_msg("case %zu: reason %d (%s), expected %d", i, r,
-			    tr_reason_name(r), cases[i].reason);
-		(void)tr_kill(e->rt, o, TR_REASON_KILL);
-	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		end_case(e, &ps, cases[i].cmd, cases[i].reason);
 	assert_string_equal(
 	    tr_reason_name(TR_REASON_SIGNAL(SIGSEGV)), "signal");
 	assert_int_equal(tr_reason_signal(TR_REASON_SIGNAL(SIGSEGV)), SIGSEGV);
@@ -562,12 +570,7 @@ static void test_memory_limit(void **state)
 	tr_proc_spec ps;
 	spec_init(&ps, "victim");
 	ps.memory_limit = 64u << 20;
-	tr_pid root;
-	tr_pid o = owner_start(e, &ps, &root);
-	assert_rc(tr_port_send(e->port, root, V_GROW, NULL, 0), TR_OK);
-	assert_int_equal(expect_exit(e, root), TR_REASON_MEMORY_LIMIT);
-	(void)tr_kill(e->rt, o, TR_REASON_KILL);
-	no_children_left(e);
+	end_case(e, &ps, V_GROW, TR_REASON_MEMORY_LIMIT);
 }
 
 /* A supervisor restarts a crashing process child; a child that hangs in
@@ -655,11 +658,7 @@ static void test_limits_and_env(void **state)
 
 	/* A second of CPU time, then SIGXCPU. */
 	ps.cpu_limit_s = 1;
-	o = owner_start(e, &ps, &root);
-	assert_rc(tr_port_send(e->port, root, V_SPIN, NULL, 0), TR_OK);
-	assert_int_equal(expect_exit(e, root), TR_REASON_CPU_LIMIT);
-	(void)tr_kill(e->rt, o, TR_REASON_KILL);
-	no_children_left(e);
+	end_case(e, &ps, V_SPIN, TR_REASON_CPU_LIMIT);
 }
 
 static void test_start_failures(void **state)
@@ -820,19 +819,9 @@ static int zombies(void)
 	assert_non_null(d);
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
-		char path[300], buf[512];
-		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		FILE *f = fopen(path, "r");
-		if (f == NULL)
-			continue;
-		size_t k = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[k] = '\0';
-		char *rp = strrchr(buf, ')');
-		char st = 0;
-		int ppid = 0;
-		if (rp != NULL && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 &&
-		    st == 'Z' && ppid == (int)getpid())
+		int pid = atoi(de->d_name), ppid = 0;
+		if (pid > 0 && tt_proc_state(pid, &ppid) == 'Z' &&
+		    ppid == (int)getpid())
 			z++;
 	}
 	closedir(d);
@@ -936,19 +925,6 @@ static int parent_main(const char *dir)
 		pause();
 }
 
-static bool gone(int pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return true;
-	size_t k = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[k] = '\0';
-	char *rp = strrchr(buf, ')');
-	return rp == NULL || rp[1] == '\0' || rp[2] == 'Z' || rp[2] == 'X';
-}
 
 static void test_orphans(void **state)
 {
@@ -982,10 +958,10 @@ static void test_orphans(void **state)
 		waitpid(pp, NULL, 0);
 		fail_msg("the parent said \"%s\"", line);
 	}
-	assert_false(gone(child));
+	assert_false(tt_proc_dead(child));
 	assert_int_equal(kill(pp, SIGKILL), 0);
 	assert_int_equal(waitpid(pp, NULL, 0), pp);
-	assert_true(TT_WAIT_FOR(gone(child), WAIT_MS));
+	assert_true(TT_WAIT_FOR(tt_proc_dead(child), WAIT_MS));
 }
 
 int main(void)
