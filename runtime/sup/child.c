@@ -49,19 +49,31 @@ void tr__sup_report(tr_ctx *ctx, sup *s, const child *c, tr_pid pid,
 	int level = report_level(event);
 	if (!tr_log_enabled(s->rt, level))
 		return;
-	char line[256];
+	char line[384];
 	const char *id = c != NULL && c->id[0] != '\0' ? c->id : "-";
-	/* The line is the one line handlers have always received. */
+	/* The line is the one line handlers have always received. The
+	 * reasons of a process's end, which it never carried, name what
+	 * happened in its text (the signal, the status), as crash reports
+	 * give a text; every event has it as a field. */
+	const char *text = s->exit_text;
+	bool proc_end = tr_reason_exit_status(reason) != 0 ||
+	                tr_reason_signal(reason) != 0 ||
+	                reason == TR_REASON_MEMORY_LIMIT ||
+	                reason == TR_REASON_CPU_LIMIT;
+	const char *shown = proc_end && text != NULL ? text : NULL;
 	snprintf(line, sizeof(line),
 	    "SUPERVISOR REPORT sup=<%u.%u.%u> child=%s pid=<%u.%u.%u> "
-	    "event=%s reason=%d (%s)",
+	    "event=%s reason=%d (%s%s%s)",
 	    s->self.node, s->self.slot, s->self.gen, id, pid.node, pid.slot,
-	    pid.gen, event, reason, tr_reason_name(reason));
-	tr_log_field f[9];
+	    pid.gen, event, reason, tr_reason_name(reason),
+	    shown != NULL ? ": " : "", shown != NULL ? shown : "");
+	tr_log_field f[10];
 	size_t n = 0;
 	f[n++] = tr_log_str("context", event);
 	f[n++] = tr_log_int("reason", reason);
 	f[n++] = tr_log_str("reason_name", tr_reason_name(reason));
+	if (text != NULL)
+		f[n++] = tr_log_str("reason_text", text);
 	f[n++] = tr_log_str("child", c != NULL ? c->id : "");
 	f[n++] = tr_log_pid("child_pid", pid);
 	if (c != NULL) {

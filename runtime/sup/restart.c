@@ -206,7 +206,16 @@ void tr__sup_child_exited(tr_ctx *ctx, sup *s, child *c, int reason)
 		auto_shutdown(ctx, s);
 }
 
+static void on_exit_of(tr_ctx *ctx, sup *s, const tr_exit_info *x);
+
 void tr__sup_on_exit(tr_ctx *ctx, sup *s, const tr_exit_info *x)
+{
+	s->exit_text = x->text[0] != '\0' ? x->text : NULL;
+	on_exit_of(ctx, s, x);
+	s->exit_text = NULL;
+}
+
+static void on_exit_of(tr_ctx *ctx, sup *s, const tr_exit_info *x)
 {
 	child *c = tr__pm_get(&s->map, x->pid);
 	if (c == NULL) {

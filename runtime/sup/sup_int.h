@@ -116,6 +116,10 @@ typedef struct pidmap {
 typedef struct sup {
 	tr_runtime *rt;
 	tr_pid self;
+	/* While an exit is handled: its text (exit_info.text, e.g. "killed
+	 * by signal 11 (SIGSEGV)" for a process child), for the reports it
+	 * causes; else NULL. */
+	const char *exit_text;
 	tr_pid parent; /* the actor that started it linked, or none */
 	tr_sup_flags flags;
 

@@ -199,6 +199,7 @@ struct env {
 	char lines[16][256];
 	int nlines;
 	_Atomic unsigned restarts; /* supervisor "restarted" reports */
+	_Atomic bool segv_report;  /* a report that names SIGSEGV */
 };
 
 static void on_log(void *user, const tr_log_event *ev)
@@ -210,6 +211,11 @@ static void on_log(void *user, const tr_log_event *ev)
 	    strcmp(ev->domain, "supervisor_report") == 0 &&
 	    strstr(ev->text, "event=restarted") != NULL)
 		atomic_fetch_add(&e->restarts, 1);
+	if (ev->domain != NULL &&
+	    strcmp(ev->domain, "supervisor_report") == 0 &&
+	    strstr(ev->text, "event=child_terminated") != NULL &&
+	    strstr(ev->text, "(signal: killed by signal 11 (SIGSEGV))") != NULL)
+		atomic_store(&e->segv_report, true);
 	if (ev->domain == NULL || strcmp(ev->domain, "proc_output") != 0)
 		return;
 	pthread_mutex_lock(&e->lock);
@@ -605,6 +611,8 @@ static void test_supervised(void **state)
 		    !tr_pid_is_none(ci.pid) && !tr_pid_eq(ci.pid, first);
 	}),
 	    WAIT_MS));
+	/* The report says what happened. */
+	assert_true(TT_WAIT_FOR(atomic_load(&e->segv_report), WAIT_MS));
 	tr_msg *rep = NULL;
 	assert_rc(tr_call(&rep, e->rt, ci.pid, V_ECHO, "x", 1, WAIT_MS), TR_OK);
 	tr_msg_free(rep);
