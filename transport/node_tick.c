@@ -126,6 +126,10 @@ void tr__teardown(struct tr_node *n, struct tr__peer *p)
 	 * reconnect of the same incarnation finds its index. */
 	if (!p->linked)
 		tr__peer_retire(n, p);
+	else if (tr__proc_is_child(n, p->name))
+		/* A process child's node never comes back (its name dies
+		 * with its process): nothing to keep. */
+		tr__peer_retire(n, p);
 	else
 		tr__peer_trim(n);
 	pthread_mutex_unlock(&n->lock);
