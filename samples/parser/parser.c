@@ -31,6 +31,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -610,6 +611,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "process child: %s\n", tr_strerror(rc));
 		return 2;
 	}
+	/* Output into a closed pipe (`| head`) then fails instead of ending
+	 * the program before it has stopped its parsers and removed its
+	 * directory. */
+	signal(SIGPIPE, SIG_IGN);
 	verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
 	tr_runtime_set_logger(rt, log_handler, NULL);
 	tr_runtime_set_log_level(rt, verbose ? TR_LOG_INFO : TR_LOG_ERROR);
