@@ -15,7 +15,9 @@
  * loopback), proves the cookie, and its root actor is the child's pid in
  * the tree: send, call, link, monitor and exit signals work on it as on
  * any remote pid. It connects to its parent only (no transitive connect,
- * no reconnect) and listens on nothing.
+ * no reconnect), listening only for its parent's dial back (beside the
+ * parent's ipc socket, or on an ephemeral loopback port); the parent
+ * never passes it on to its other peers.
  *
  * Its end is an exit signal from its root pid:
  *   - the root actor's own exit reason, when the root actor ends while the
