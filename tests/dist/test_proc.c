@@ -22,7 +22,8 @@
  * - its grandchildren die with it;
  * - its stdout and stderr reach the parent's log handler line by line;
  * - 1000 restarts leak no descriptor, zombie or memory;
- * - a parent SIGKILLed leaves no child behind;
+ * - a parent SIGKILLed leaves no child behind, and a parent node that
+ *   stops kills and reaps its children, hung ones included, at once;
  * - nothing is left running: every test ends with no process child.
  */
 #define _GNU_SOURCE
@@ -311,7 +312,8 @@ static int setup_fast(void **state)
 static int teardown(void **state)
 {
 	struct env *e = *state;
-	tr_port_close(e->port);
+	if (e->port != NULL)
+		tr_port_close(e->port);
 	tr_node_stop(e->node);
 	tr_runtime_stop(e->rt);
 	char cmd[128];
@@ -896,6 +898,33 @@ static void test_restarts_leak(void **state)
 	assert_true(st.started >= n && st.exited == st.started);
 }
 
+/* The parent node stops with its children running: they are killed and
+ * reaped before tr_node_stop returns, which it does at once. */
+static void test_node_stop(void **state)
+{
+	struct env *e = *state;
+	tr_proc_spec ps;
+	spec_init(&ps, "victim");
+	int pids[4];
+	tr_pid root;
+	for (int i = 0; i < 4; i++) {
+		(void)owner_start(e, &ps, &root);
+		pids[i] = child_info(e, root).os_pid;
+	}
+	/* The last one hung in C code. */
+	assert_rc(tr_port_send(e->port, root, V_HANG, NULL, 0), TR_OK);
+	usleep(20000);
+	int64_t t0 = tt_now_ms();
+	tr_port_close(e->port);
+	e->port = NULL;
+	tr_node_stop(e->node);
+	e->node = NULL;
+	assert_true(tt_now_ms() - t0 < 5000);
+	for (int i = 0; i < 4; i++)
+		assert_true(tt_proc_state(pids[i], NULL) == 0);
+	assert_int_equal(zombies(), 0);
+}
+
 /* ---- a parent SIGKILLed ----------------------------------------------------
  */
 
@@ -1005,6 +1034,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_restarts_leak, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_orphans, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_node_stop, setup, teardown),
 	};
 	/* TT_PROC_FILTER=test_silent runs one test (a glob, as cmocka's). */
 	if (getenv("TT_PROC_FILTER") != NULL)
