@@ -151,7 +151,9 @@ TR_API const char *tr_sup_starting_id(void);
  *   template must take for such starts;
  * - by start function: `start` and `start_name` are NULL and `start_fn`
  *   starts the child with `arg` (borrowed, as by address); `name` must be
- *   NULL. Process children (troupe/proc.h) are made this way.
+ *   NULL. Process children (troupe/proc.h) are made this way. As a
+ *   simple_one_for_one template, each tr_sup_start_child gives its own
+ *   argument, or NULL for the template's.
  *
  * Versioned (troupe.h, "Versioned structs"): fill with tr_child_spec_init.
  * In an array of specs every entry has the same struct_size, which is also

@@ -144,8 +144,14 @@ static void req_start_child(
 			return;
 		}
 		tr_child_spec t = tr__sup_tmpl_spec(s);
+		/* A template with a start function: a start without an
+		 * argument of its own takes the template's (a process
+		 * child's spec). */
+		void *arg = s->tmpl->start_fn != NULL && q->arg == NULL
+		                ? s->tmpl->arg
+		                : q->arg;
 		c = tr__sup_child_new(
-		    &t, s->tmpl->start, "", s->tmpl->name, q->arg);
+		    &t, s->tmpl->start, "", s->tmpl->name, arg);
 		/* A template made by name takes a blob, copied now. */
 		if (c != NULL && s->tmpl->by_name &&
 		    tr__sup_child_set_blob(c, q->arg) != TR_OK) {

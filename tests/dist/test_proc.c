@@ -10,7 +10,8 @@
  *   with a reason of its own gives that reason; calls reach the root;
  * - a supervisor restarts a crashing process child as any child, and
  *   stops one that ignores its shutdown by killing it after the timeout;
- *   one_for_all and rest_for_one treat it as any child beside actors;
+ *   one_for_all and rest_for_one treat it as any child beside actors,
+ *   and simple_one_for_one starts, restarts and stops dynamic ones;
  * - limits: over its memory limit TR_REASON_MEMORY_LIMIT, over its CPU
  *   time TR_REASON_CPU_LIMIT; its open files limit, working directory and
  *   environment are as the spec says, and no descriptor of the parent
@@ -811,6 +812,55 @@ static void test_strategies(void **state)
 	}
 }
 
+/* simple_one_for_one over a process child template: dynamic process
+ * children, each restarted on its own, stopped by pid. */
+static void test_simple(void **state)
+{
+	struct env *e = *state;
+	tr_proc_spec ps;
+	spec_init(&ps, "victim");
+	tr_child_spec cs;
+	tr_proc_child_spec(&cs, "pool", &ps);
+	tr_sup_flags fl;
+	tr_sup_flags_init(&fl);
+	fl.strategy = TR_SUP_SIMPLE_ONE_FOR_ONE;
+	fl.intensity = 10;
+	tr_pid sup;
+	assert_rc(tr_sup_start(&sup, e->rt, &fl, &cs, 1, NULL), TR_OK);
+	tr_pid kid[3];
+	for (int i = 0; i < 3; i++) {
+		assert_rc(tr_sup_start_child(
+		              &kid[i], e->rt, sup, NULL, NULL, WAIT_MS, NULL),
+		    TR_OK);
+		assert_true(kid[i].node != 0);
+	}
+	tr_child_counts cc;
+	tr_child_counts_init(&cc);
+	assert_rc(tr_sup_count_children(&cc, e->rt, sup, WAIT_MS), TR_OK);
+	assert_int_equal(cc.active, 3);
+	assert_int_equal(cc.workers, 3);
+	/* One crashes: restarted alone (a new pid, the others kept). */
+	assert_rc(tr_port_send(e->port, kid[1], V_ABORT, NULL, 0), TR_OK);
+	assert_true(TT_WAIT_FOR(atomic_load(&e->restarts) >= 1, WAIT_MS));
+	tr_child_info ci[4];
+	tr_child_info_init(&ci[0]);
+	size_t n = 0;
+	assert_rc(tr_sup_which_children(ci, 4, &n, e->rt, sup, WAIT_MS),
+	    TR_OK);
+	assert_int_equal(n, 3);
+	int kept = 0;
+	for (size_t i = 0; i < n; i++)
+		kept += tr_pid_eq(ci[i].pid, kid[0]) || tr_pid_eq(ci[i].pid, kid[2]);
+	assert_int_equal(kept, 2);
+	assert_rc(tr_sup_terminate_pid(e->rt, sup, kid[0], WAIT_MS), TR_OK);
+	tr_child_counts_init(&cc);
+	assert_rc(tr_sup_count_children(&cc, e->rt, sup, WAIT_MS), TR_OK);
+	assert_int_equal(cc.active, 2);
+	(void)tr_kill(e->rt, sup, TR_REASON_SHUTDOWN);
+	assert_true(TT_WAIT_FOR(!tr_is_alive(e->rt, sup), WAIT_MS));
+	no_children_left(e);
+}
+
 static int count_fds(void)
 {
 	int n = 0;
@@ -1035,6 +1085,7 @@ int main(void)
 	        test_restarts_leak, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_orphans, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_node_stop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_simple, setup, teardown),
 	};
 	/* TT_PROC_FILTER=test_silent runs one test (a glob, as cmocka's). */
 	if (getenv("TT_PROC_FILTER") != NULL)
