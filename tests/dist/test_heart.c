@@ -1,7 +1,8 @@
 /*
  * The heart (troupe/heart.h) with real processes: this program, run with
  * TT_HEART_NODE set, is the watched program: it starts a heart (timeout
- * 600 ms), says "UP <restarts> <pid>" and obeys lines on stdin: "hang"
+ * 1500 ms, beats every 100 ms, so that a loaded machine does not look
+ * hung), says "UP <restarts> <pid>" and obeys lines on stdin: "hang"
  * blocks its only scheduler in C code, "exit" stops the heart and exits.
  *
  * - a program whose scheduler hangs is killed and started again, with
@@ -52,7 +53,7 @@ static int node_main(void)
 		return 1;
 	tr_heart_opts ho;
 	tr_heart_opts_init(&ho);
-	ho.timeout_ms = 600;
+	ho.timeout_ms = 1500;
 	ho.beat_ms = 100;
 	int rc = tr_heart_start(rt, &ho);
 	if (rc != TR_OK) {
