@@ -162,6 +162,9 @@ static void node_free(struct tr_node *n)
 	}
 	tr__hs_free(n->hs);
 	tr__mesh_fini(n);
+	/* Last of what the callbacks reach: the hooks of process children
+	 * (tr__procs_stop emptied the table long before). */
+	tr__procs_fini(n);
 	for (uint32_t i = 0; i < n->nnmons; i++)
 		free(n->nmons[i].name);
 	free(n->nmons);

@@ -99,8 +99,12 @@ struct tr__procs {
 
 /* Makes the node's table (no thread yet). Errors: TR_ENOMEM. */
 int tr__procs_init(struct tr_node *n, const char *cookie);
-/* Kills every process child, reaps it, stops the watcher, frees all. */
+/* Kills every process child, reaps it, stops the watcher and frees the
+ * records. The table stays, empty, for the hooks that nng's callbacks and
+ * the node's threads may still call while the node stops. */
 void tr__procs_stop(struct tr_node *n);
+/* Frees the table; once no callback of the node can run (node_free). */
+void tr__procs_fini(struct tr_node *n);
 /* Starts the watcher thread if it is not running. Table lock held. */
 int tr__procs_thread_locked(struct tr__procs *t);
 /* Wakes the watcher (any thread, any lock). */

@@ -462,11 +462,20 @@ void tr__procs_stop(struct tr_node *n)
 	pthread_mutex_unlock(&t->lock);
 	if (t->port != NULL)
 		tr_port_close(t->port);
+	t->port = NULL;
+	t->thread_started = false;
+	size_t cl = strlen(t->cookie);
+	memset(t->cookie, 0, cl);
+}
+
+void tr__procs_fini(struct tr_node *n)
+{
+	struct tr__procs *t = n->procs;
+	if (t == NULL)
+		return;
 	close(t->wake[0]);
 	close(t->wake[1]);
 	pthread_mutex_destroy(&t->lock);
-	size_t cl = strlen(t->cookie);
-	memset(t->cookie, 0, cl);
 	free(t->cookie);
 	free(t);
 	n->procs = NULL;
