@@ -290,20 +290,15 @@ int tr_proc_start_link(tr_ctx *ctx, void *proc, tr_pid *pid, int *init_reason)
 	r->term_ms = s.term_ms != 0 ? s.term_ms : DEFAULT_TERM_MS;
 	const char *id = tr_sup_starting_id();
 	snprintf(r->id, sizeof(r->id), "%s", id != NULL ? id : "");
+	tr_port *port = NULL;
+	int ctl_w = -1;
 	if (tr__lines_init(&r->out, TR_PROC_LINE_MAX) != TR_OK ||
 	    tr__lines_init(&r->err, TR_PROC_LINE_MAX) != TR_OK) {
-		tr__lines_fini(&r->out);
-		free(r);
-		return TR_ENOMEM;
+		rc = TR_ENOMEM;
+		goto fail;
 	}
-	tr_port *port = NULL;
-	rc = tr_port_open(&port, n->rt);
-	if (rc != TR_OK) {
-		tr__lines_fini(&r->out);
-		tr__lines_fini(&r->err);
-		free(r);
-		return rc;
-	}
+	if ((rc = tr_port_open(&port, n->rt)) != TR_OK)
+		goto fail;
 	r->waiter = tr_port_pid(port);
 
 	pthread_mutex_lock(&t->lock);
@@ -318,11 +313,8 @@ int tr_proc_start_link(tr_ctx *ctx, void *proc, tr_pid *pid, int *init_reason)
 			    "(TR_PROC_MAX)",
 			    TR_PROC_MAX);
 		}
-		tr_port_close(port);
-		tr__lines_fini(&r->out);
-		tr__lines_fini(&r->err);
-		free(r);
-		return stopping ? TR_ECLOSED : TR_EAGAIN;
+		rc = stopping ? TR_ECLOSED : TR_EAGAIN;
+		goto fail;
 	}
 	unsigned long long seq = ++t->seq;
 	snprintf(r->node, sizeof(r->node), "%.200s.proc%llu", n->name, seq);
@@ -341,25 +333,10 @@ int tr_proc_start_link(tr_ctx *ctx, void *proc, tr_pid *pid, int *init_reason)
 		t->count++;
 	}
 	pthread_mutex_unlock(&t->lock);
-
-	int ctl_w = -1;
-	if (rc == TR_OK) {
+	if (rc == TR_OK)
 		rc = launch(t, r, &s, url, port, &ctl_w);
-		if (rc != TR_OK) {
-			pthread_mutex_lock(&t->lock);
-			tr__proc_free_locked(t, r);
-			pthread_mutex_unlock(&t->lock);
-			tr_port_close(port);
-			return rc;
-		}
-	}
-	if (rc != TR_OK) {
-		tr_port_close(port);
-		tr__lines_fini(&r->out);
-		tr__lines_fini(&r->err);
-		free(r);
-		return rc;
-	}
+	if (rc != TR_OK)
+		goto fail;
 	pthread_mutex_lock(&t->lock);
 	r->ctl_fd = ctl_w;
 	pthread_mutex_unlock(&t->lock);
@@ -397,6 +374,16 @@ int tr_proc_start_link(tr_ctx *ctx, void *proc, tr_pid *pid, int *init_reason)
 	tr__procs_wake(t);
 	*pid = root;
 	return TR_OK;
+
+fail:
+	/* Before the launch: the record has no process, and may or may not
+	 * be in the table yet (tr__proc_free_locked takes it out if it is). */
+	if (port != NULL)
+		tr_port_close(port);
+	pthread_mutex_lock(&t->lock);
+	tr__proc_free_locked(t, r);
+	pthread_mutex_unlock(&t->lock);
+	return rc;
 }
 
 int tr_proc_stats_get(tr_proc_stats *out, tr_node *node)

@@ -67,6 +67,7 @@ struct tr__proc {
 	tr_pid root;   /* TR__PROC_UP: the root pid (on the child's node) */
 	tr_pid waiter; /* the start port, while starting */
 	uint64_t memory_limit;
+	int64_t rss_at; /* memory_limit: the next look at its RSS (ms) */
 	uint32_t cpu_limit_s;
 	uint32_t term_ms;
 	int64_t term_at;   /* SIGTERM due at this time (ms), or 0 */

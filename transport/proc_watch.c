@@ -283,7 +283,10 @@ static void look(
 			snprintf(a->down, sizeof(a->down), "%s", r->node);
 	}
 	if (!r->reaped) {
-		if (r->memory_limit != 0) {
+		/* Every POLL_FAST_MS, not at every wake: a chatty child
+		 * wakes the watcher far more often. */
+		if (r->memory_limit != 0 && now >= r->rss_at) {
+			r->rss_at = now + POLL_FAST_MS;
 			int64_t rss = rss_of(r->ospid);
 			if (rss > (int64_t)r->memory_limit)
 				tr__proc_signal_locked(
