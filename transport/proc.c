@@ -386,6 +386,34 @@ fail:
 	return rc;
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+static char san_env[512];
+static pthread_once_t san_once = PTHREAD_ONCE_INIT;
+
+static void san_env_make(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	const char *var = "ASAN_OPTIONS";
+#else
+	const char *var = "TSAN_OPTIONS";
+#endif
+	const char *cur = getenv(var);
+	snprintf(san_env, sizeof(san_env),
+	    "%s=%s%sdetect_leaks=0:handle_segv=0", var, cur != NULL ? cur : "",
+	    cur != NULL && cur[0] != '\0' ? ":" : "");
+}
+#endif
+
+const char *tr_proc_sanitizer_env(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	(void)pthread_once(&san_once, san_env_make);
+	return san_env;
+#else
+	return NULL;
+#endif
+}
+
 int tr_proc_stats_get(tr_proc_stats *out, tr_node *node)
 {
 	if (node == NULL ||

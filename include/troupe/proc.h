@@ -146,6 +146,16 @@ static inline void tr_proc_child_spec(
  * its root actor ends (status 0) or when its parent is gone (status 70). */
 TR_API int tr_proc_child_main(tr_runtime *rt);
 
+/* The environment entry that keeps the exit reasons of a child built, as
+ * this library was, with AddressSanitizer or ThreadSanitizer those of its
+ * crashes: its sanitizer runtime would otherwise catch SIGSEGV itself
+ * (exit status 1), and LeakSanitizer would change the status of a process
+ * that exits without stopping its runtime (to 23). It is this process's
+ * ASAN_OPTIONS (or TSAN_OPTIONS) with detect_leaks=0:handle_segv=0 added,
+ * "ASAN_OPTIONS=...", for tr_proc_spec.env; NULL in a build without those
+ * sanitizers. Made at the first call, static. Thread-safe. */
+TR_API const char *tr_proc_sanitizer_env(void);
+
 /* What a node's process children did. Versioned: fill with
  * tr_proc_stats_init. */
 typedef struct tr_proc_stats {

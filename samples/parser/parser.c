@@ -458,27 +458,11 @@ static void log_handler(void *user, const tr_log_event *ev)
 
 /* ---- the service's setup ------------------------------------------------- */
 
-/* Under a sanitizer the parsers' runtime would catch SIGSEGV itself (and
- * exit 1) and report the leaks of a process that ends without stopping
- * its runtime (exit 23); they run with both off, the rest of the options
- * kept, so that the reasons shown stay those of the crashes. */
+/* Under a sanitizer the parsers' runtime would catch SIGSEGV itself and
+ * LeakSanitizer would change their exit statuses: they run with both off
+ * (tr_proc_sanitizer_env), so that the reasons shown stay those of the
+ * crashes. */
 static const char *child_env[2];
-
-static void child_env_init(void)
-{
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#if defined(__SANITIZE_ADDRESS__)
-	const char *var = "ASAN_OPTIONS";
-#else
-	const char *var = "TSAN_OPTIONS";
-#endif
-	static char opts[512];
-	const char *cur = getenv(var);
-	snprintf(opts, sizeof(opts), "%s=%s%sdetect_leaks=0:handle_segv=0", var,
-	    cur != NULL ? cur : "", cur != NULL && cur[0] ? ":" : "");
-	child_env[0] = opts;
-#endif
-}
 
 /* A fresh cookie: nobody else needs to know it. */
 static int make_cookie(char *buf, size_t cap)
@@ -648,7 +632,7 @@ int main(int argc, char **argv)
 	size_t flen = 0;
 	if (tr_pid_encode(fpid, sizeof(fpid), &flen, node, front) != TR_OK)
 		goto out;
-	child_env_init();
+	child_env[0] = tr_proc_sanitizer_env();
 	tr_proc_spec ps;
 	tr_proc_spec_init(&ps, "parser");
 	ps.arg = fpid;

@@ -366,28 +366,15 @@ static struct info child_info(struct env *e, tr_pid root)
 	return in;
 }
 
-/* Under a sanitizer the child's runtime would catch SIGSEGV itself (and
- * exit 1) and report the leaks of a process that exits without stopping
- * its runtime (exit 23): the child runs with those two off, the rest of
- * the pass's options kept. */
+/* The child's environment: with tr_proc_sanitizer_env under a sanitizer
+ * (so that its crashes end it as they would without one), and `extra`. */
 static const char *san_env[3];
 
 static const char *const *child_env(const char *extra)
 {
 	size_t k = 0;
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#if defined(__SANITIZE_ADDRESS__)
-	const char *var = "ASAN_OPTIONS";
-#else
-	const char *var = "TSAN_OPTIONS";
-#endif
-	static char san_opts[512];
-	const char *cur = getenv(var);
-	snprintf(san_opts, sizeof(san_opts),
-	    "%s=%s%sdetect_leaks=0:handle_segv=0", var, cur != NULL ? cur : "",
-	    cur != NULL && cur[0] ? ":" : "");
-	san_env[k++] = san_opts;
-#endif
+	if (tr_proc_sanitizer_env() != NULL)
+		san_env[k++] = tr_proc_sanitizer_env();
 	if (extra != NULL)
 		san_env[k++] = extra;
 	san_env[k] = NULL;
