@@ -503,6 +503,19 @@ static void test_call_and_kill(void **state)
 	no_children_left(e);
 }
 
+/* The pids of the grandchildren the child printed, into gk[0..2); how
+ * many it printed. */
+static int grandchildren(struct env *e, int gk[2])
+{
+	int ng = 0;
+	pthread_mutex_lock(&e->lock);
+	for (int i = 0; i < e->nlines && ng < 2; i++)
+		if (sscanf(e->lines[i], "grandchild %d", &gk[ng]) == 1)
+			ng++;
+	pthread_mutex_unlock(&e->lock);
+	return ng;
+}
+
 static void test_output_and_grandchildren(void **state)
 {
 	struct env *e = *state;
@@ -517,26 +530,8 @@ static void test_output_and_grandchildren(void **state)
 	    WAIT_MS));
 	assert_true(seen_line(e, "hello from the child", NULL));
 	assert_true(seen_line(e, "part one and two", NULL));
-	char line[256];
-	int gk[2] = {0, 0}, ng = 0;
-	pthread_mutex_lock(&e->lock);
-	for (int i = 0; i < e->nlines && ng < 2; i++)
-		if (sscanf(e->lines[i], "grandchild %d", &gk[ng]) == 1)
-			ng++;
-	pthread_mutex_unlock(&e->lock);
-	(void)line;
-	assert_true(TT_WAIT_FOR(({
-		bool two = false;
-		pthread_mutex_lock(&e->lock);
-		ng = 0;
-		for (int i = 0; i < e->nlines && ng < 2; i++)
-			if (sscanf(e->lines[i], "grandchild %d", &gk[ng]) == 1)
-				ng++;
-		two = ng == 2;
-		pthread_mutex_unlock(&e->lock);
-		two;
-	}),
-	    WAIT_MS));
+	int gk[2] = {0, 0};
+	assert_true(TT_WAIT_FOR(grandchildren(e, gk) == 2, WAIT_MS));
 	assert_rc(tr_port_send(e->port, root, V_SEGV, NULL, 0), TR_OK);
 	assert_int_equal(expect_exit(e, root), TR_REASON_SIGNAL(SIGSEGV));
 	for (int i = 0; i < 2; i++) {
