@@ -15,6 +15,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
+
+#include "proc_state.h"
 #include <unistd.h>
 
 /* A test node program started by a test. */
@@ -79,26 +81,6 @@ static inline int child_spawn(
 	}
 	snprintf(c->url, sizeof(c->url), "%s", line + 6);
 	return 0;
-}
-
-/* A field of /proc/PID/status in kB ("VmRSS", "VmHWM"; pid 0: this
- * process), or -1. */
-static inline long tt_proc_kb(pid_t pid, const char *key)
-{
-	char path[64], line[256];
-	if (pid == 0)
-		snprintf(path, sizeof(path), "/proc/self/status");
-	else
-		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	long kb = -1;
-	size_t kl = strlen(key);
-	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, key, kl) == 0 && line[kl] == ':')
-			kb = strtol(line + kl + 1, NULL, 10);
-	if (f != NULL)
-		fclose(f);
-	return kb;
 }
 
 /* Ends a child for sure (a frozen one too) and reaps it. */

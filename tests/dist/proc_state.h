@@ -1,13 +1,16 @@
 /*
- * What a process is, from /proc/<pid>/stat, for the tests of process
- * children and of the heart.
+ * What /proc says of a process, for the tests: its state and parent, a
+ * field of its status (resident memory), its open descriptors.
  */
 #ifndef TT_PROC_STATE_H
 #define TT_PROC_STATE_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 /* The state letter of process `pid` (R, S, D, Z, X, T...) and its parent in
  * *ppid (may be NULL), or 0 if there is no such process. */
@@ -38,6 +41,41 @@ static inline bool tt_proc_dead(int pid)
 {
 	char st = tt_proc_state(pid, NULL);
 	return st == 0 || st == 'Z' || st == 'X';
+}
+
+/* Field `key` of /proc/<pid>/status in kB (pid 0: this process), e.g.
+ * "VmRSS", or -1. */
+static inline long tt_proc_kb(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	if (pid == 0)
+		snprintf(path, sizeof(path), "/proc/self/status");
+	else
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	long kb = -1;
+	size_t kl = strlen(key);
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, kl) == 0 && line[kl] == ':')
+			kb = strtol(line + kl + 1, NULL, 10);
+	if (f != NULL)
+		fclose(f);
+	return kb;
+}
+
+/* The descriptors this process has open, or -1. */
+static inline int tt_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* less the directory's own */
 }
 
 #endif

@@ -32,6 +32,7 @@
 #include <nng/protocol/pipeline0/pull.h>
 #include <nng/protocol/pipeline0/push.h>
 
+#include "proc_state.h"
 #include "sp.h"
 #include "sp_parse.h"
 #include "troupe/troupe.h"
@@ -362,29 +363,6 @@ static inline bool raw_closed_within(int fd, int ms)
 		if (read(fd, b, sizeof(b)) <= 0)
 			return true;
 	}
-}
-
-static inline int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own */
-}
-
-static inline long rss_kib(void)
-{
-	long size = 0, res = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	assert_non_null(f);
-	assert_int_equal(fscanf(f, "%ld %ld", &size, &res), 2);
-	fclose(f);
-	return res * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 static inline tr__sp_in_stats stats_of(tr__sp_in *in)

@@ -7,6 +7,7 @@
 #include "common.h"
 
 #include "client_fx.h"
+#include "proc_state.h"
 
 /* ---- SP over raw TCP, as docs/client.md describes it --------------------- */
 
@@ -183,17 +184,6 @@ static void test_endpoint_raw_sp(void **state)
 	fx_stop(fx);
 }
 
-static long rss_kib(void)
-{
-	FILE *fp = fopen("/proc/self/statm", "r");
-	long pages = 0, rss = 0;
-
-	assert_non_null(fp);
-	assert_int_equal(fscanf(fp, "%ld %ld", &pages, &rss), 2);
-	fclose(fp);
-	return rss * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 /* Frames over max_request are refused on their length: the node closes
  * the connection after the 8-byte length, before it buffers any of the
  * frame. Four connections that announce 60 MiB frames and push what they
@@ -218,7 +208,7 @@ static void test_endpoint_too_large(void **state)
 	port = fx_start_tcp(fx, &o);
 	part = calloc(1, PART);
 	assert_non_null(part);
-	before = rss_kib();
+	before = tt_proc_kb(0, "VmRSS");
 	for (int i = 0; i < CONNS; i++) {
 		fd[i] = tcp_connect(port);
 		sp_handshake(fd[i]);
@@ -237,7 +227,7 @@ static void test_endpoint_too_large(void **state)
 		(void)send(fd[i], part, PART, MSG_NOSIGNAL | MSG_DONTWAIT);
 		close(fd[i]);
 	}
-	after = rss_kib();
+	after = tt_proc_kb(0, "VmRSS");
 	print_message("RSS before %ld KiB, after 4 oversized frames %ld KiB\n",
 	    before, after);
 	assert_true(after - before < 8 * 1024);
@@ -539,20 +529,6 @@ static void test_endpoint_idle(void **state)
 	fx_stop(fx);
 }
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own */
-}
-
 /* Many connections made and dropped, over the limit and under it, by
  * raw clients and req sockets, and left for the node to close as idle:
  * afterwards this process (both ends) holds as many descriptors as
@@ -580,7 +556,7 @@ static void test_endpoint_conn_fds(void **state)
 	tr__client_reply_free(rep);
 	nng_close(s);
 	assert_true(TT_WAIT_FOR(stats(fx).conns == 0, TT_WAIT_MS));
-	fds0 = count_fds();
+	fds0 = tt_count_fds();
 
 	for (int round = 0; round < ROUNDS; round++) {
 		for (int i = 0; i < PER; i++)
@@ -613,8 +589,8 @@ static void test_endpoint_conn_fds(void **state)
 	assert_true(st.conns_idle_closed >= CAP);
 	assert_true(conns_peak <= CAP);
 	/* nng closes its ends on its own threads: wait for it. */
-	assert_true(TT_WAIT_FOR(count_fds() <= fds0, TT_WAIT_MS));
-	fds1 = count_fds();
+	assert_true(TT_WAIT_FOR(tt_count_fds() <= fds0, TT_WAIT_MS));
+	fds1 = tt_count_fds();
 	print_message("descriptors %d before, %d after %d connections; %" PRIu64
 	              " refused, %" PRIu64 " closed as idle\n",
 	    fds0, fds1, ROUNDS * PER + CAP, st.conns_refused,

@@ -353,17 +353,6 @@ static void test_flood_converges(void **st)
 	end_node(&b, false);
 }
 
-static int fd_count(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	while (d != NULL && readdir(d) != NULL)
-		n++;
-	if (d != NULL)
-		closedir(d);
-	return n;
-}
-
 static void test_cycles(void **st)
 {
 	(void)st;
@@ -386,7 +375,7 @@ static void test_cycles(void **st)
 		assert_true(wait_a("c1", 0, 3000));
 		assert_true(wait_a("c2", 0, 3000));
 		if (i == 9 || (cycles < 10 && i == 0)) {
-			fd10 = fd_count();
+			fd10 = tt_count_fds();
 			rss10 = tt_proc_kb(0, "VmRSS");
 		}
 	}
@@ -398,7 +387,7 @@ static void test_cycles(void **st)
 	assert_int_equal(ps.remote_members, 0);
 	assert_true(ps.peers <= 1);
 	assert_true(ps.groups <= 2);
-	int fdn = fd_count();
+	int fdn = tt_count_fds();
 	long rssn = tt_proc_kb(0, "VmRSS");
 	fprintf(stderr,
 	    "after 10 cycles: %d fds, %ld KiB resident; after %d: %d fds, "

@@ -843,17 +843,6 @@ static void test_simple(void **state)
 	no_children_left(e);
 }
 
-static int count_fds(void)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	assert_non_null(d);
-	while (readdir(d) != NULL)
-		n++;
-	closedir(d);
-	return n;
-}
-
 static int zombies(void)
 {
 	int z = 0;
@@ -868,19 +857,6 @@ static int zombies(void)
 	}
 	closedir(d);
 	return z;
-}
-
-static long rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	assert_non_null(f);
-	char line[256];
-	long kib = -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
 }
 
 /* Restarts of a process child that exits at once leak no descriptor, no
@@ -905,8 +881,8 @@ static void test_restarts_leak(void **state)
 	(void)tr_kill(e->rt, sup, TR_REASON_SHUTDOWN);
 	assert_true(TT_WAIT_FOR(!tr_is_alive(e->rt, sup), WAIT_MS));
 	no_children_left(e);
-	int fds0 = count_fds();
-	long rss0 = rss_kib();
+	int fds0 = tt_count_fds();
+	long rss0 = tt_proc_kb(0, "VmRSS");
 
 	atomic_store(&e->restarts, 0);
 	int64_t t0 = tt_now_ms();
@@ -917,9 +893,9 @@ static void test_restarts_leak(void **state)
 	(void)tr_kill(e->rt, sup, TR_REASON_SHUTDOWN);
 	assert_true(TT_WAIT_FOR(!tr_is_alive(e->rt, sup), WAIT_MS));
 	no_children_left(e);
-	assert_true(TT_WAIT_FOR(count_fds() <= fds0, WAIT_MS));
+	assert_true(TT_WAIT_FOR(tt_count_fds() <= fds0, WAIT_MS));
 	assert_int_equal(zombies(), 0);
-	long rss1 = rss_kib();
+	long rss1 = tt_proc_kb(0, "VmRSS");
 	fprintf(stderr, "rss %ld KiB -> %ld KiB\n", rss0, rss1);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 	assert_true(rss1 - rss0 < 8 * 1024);

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "proc_lines.h"
+#include "proc_state.h"
 #include "proc_spawn.h"
 
 #define WAIT_MS 10000
@@ -223,19 +224,6 @@ static bool proc_dead(pid_t pid)
 	if (zombie)
 		(void)waitpid(pid, NULL, WNOHANG);
 	return zombie;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* less the directory's own */
 }
 
 static bool no_children(void)
@@ -534,7 +522,7 @@ static void test_exec_failures(void **state)
 {
 	(void)state;
 	assert_true(no_children());
-	int before = count_fds();
+	int before = tt_count_fds();
 	struct tr__proc_launched c;
 	/* By path: the exec in the child fails, the status pipe says so. */
 	const char *nope[] = {"/nonexistent/prog", NULL};
@@ -560,7 +548,7 @@ static void test_exec_failures(void **state)
 	struct tr__proc_launch empty = RQ(.path = "");
 	assert_rc(tr__proc_launch(&c, &empty), TR_EINVAL);
 	assert_true(no_children());
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tt_count_fds(), before);
 }
 
 static void test_rlimits(void **state)
@@ -675,7 +663,7 @@ static void *launcher(void *arg)
 static void test_threads(void **state)
 {
 	(void)state;
-	int before = count_fds();
+	int before = tt_count_fds();
 	_Atomic int ok = 0;
 	pthread_t t[THREADS];
 	for (int i = 0; i < THREADS; i++)
@@ -685,7 +673,7 @@ static void test_threads(void **state)
 	tt_assert_actors_ok();
 	assert_int_equal(atomic_load(&ok), THREADS * PER_THREAD);
 	assert_true(no_children());
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tt_count_fds(), before);
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -706,7 +694,7 @@ static int64_t now_ns(void)
 static void test_many_launches(void **state)
 {
 	(void)state;
-	int before = count_fds();
+	int before = tt_count_fds();
 	static int64_t ns[LAUNCHES];
 	const char *argv[] = {"/bin/true", NULL};
 	for (int i = 0; i < LAUNCHES; i++) {
@@ -725,7 +713,7 @@ static void test_many_launches(void **state)
 	    (double)ns[LAUNCHES / 2] / 1e3, (double)ns[LAUNCHES * 9 / 10] / 1e3,
 	    LAUNCHES);
 	assert_true(no_children());
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tt_count_fds(), before);
 }
 
 int main(void)

@@ -191,11 +191,11 @@ static void *sampler_main(void *arg)
 		tr__sp_in_stats st = stats_of(sm->in);
 		if (st.untrusted > sm->max_untrusted)
 			sm->max_untrusted = st.untrusted;
-		int n = count_fds();
+		int n = tt_count_fds();
 		if (n > sm->max_fds)
 			sm->max_fds = n;
 		if (sm->rss_mid == 0 && st.accepted >= sm->mid)
-			sm->rss_mid = rss_kib();
+			sm->rss_mid = tt_proc_kb(0, "VmRSS");
 		usleep(2000);
 	}
 	return NULL;
@@ -247,8 +247,8 @@ static void test_untrusted_flood(void **state)
 	}
 	assert_true(stats_wait(in, 0, 0));
 	usleep(50 * 1000);
-	int fds0 = count_fds();
-	long rss0 = rss_kib();
+	int fds0 = tt_count_fds();
+	long rss0 = tt_proc_kb(0, "VmRSS");
 	uint64_t acc0 = stats_of(in).accepted;
 
 	int pfd[2];
@@ -298,12 +298,12 @@ static void test_untrusted_flood(void **state)
 	/* The honest one is still there; the flood is all gone. */
 	assert_true(stats_wait(in, 1, 0));
 	int64_t end = now_ms() + WAIT_MS;
-	while (count_fds() > fds0 + 2 && now_ms() < end)
+	while (tt_count_fds() > fds0 + 2 && now_ms() < end)
 		usleep(5000);
 	atomic_store(&sm.stop, true);
 	pthread_join(th, NULL);
-	int fds1 = count_fds();
-	long rss1 = rss_kib();
+	int fds1 = tt_count_fds();
+	long rss1 = tt_proc_kb(0, "VmRSS");
 	tr__sp_in_stats st = stats_of(in);
 	print_message("flood: %d connections (%d failed), %d tries; max "
 	              "untrusted %u (cap %u); fds %d -> max %d -> %d; rss %ld "
