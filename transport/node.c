@@ -40,15 +40,35 @@ bool tr__node_wait_exit(struct tr_node *n, tr_pid pid, int64_t max_ms)
 	return !tr_is_alive(n->rt, pid);
 }
 
-void tr__node_logf(struct tr_node *n, const char *fmt, ...)
+static void node_vlogf(
+    struct tr_node *n, int level, const char *fmt, va_list ap)
 {
+	if (!tr_log_enabled(n->rt, level))
+		return;
 	char line[512];
 	int k = snprintf(line, sizeof(line), "NODE %s: ", n->name);
+	vsnprintf(line + k, sizeof(line) - (size_t)k, fmt, ap);
+	tr_log_event e;
+	tr_log_event_init(&e, level);
+	e.domain = "log";
+	e.text = line;
+	tr_log_emit(n->rt, &e);
+}
+
+void tr__node_logf(struct tr_node *n, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line + k, sizeof(line) - (size_t)k, fmt, ap);
+	node_vlogf(n, TR_LOG_WARNING, fmt, ap);
 	va_end(ap);
-	tr_log(n->rt, line);
+}
+
+void tr__node_logf_at(struct tr_node *n, int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	node_vlogf(n, level, fmt, ap);
+	va_end(ap);
 }
 
 bool tr__node_grow(void **v, uint32_t n, uint32_t *cap, size_t elem)

@@ -223,9 +223,9 @@ void tr__peer_down_locked(
 	/* A process child comes and goes with its process, whose end its
 	 * supervisor reports: its node only at info. */
 	if (p->was_up)
-		tr_logf(n->rt,
+		tr__node_logf_at(n,
 		    tr__proc_is_child(n, p->name) ? TR_LOG_INFO : TR_LOG_WARNING,
-		    "NODE %s: node %s is down: %s", n->name, p->name, why);
+		    "node %s is down: %s", p->name, why);
 }
 
 /* ---- actions ----------------------------------------------------------------
@@ -263,9 +263,9 @@ static void finish_up_locked(struct tr_node *n, struct tr__peer *p)
 	pthread_mutex_lock(&p->lock);
 	p->state = TR__PS_UP;
 	pthread_mutex_unlock(&p->lock);
-	tr_logf(n->rt,
+	tr__node_logf_at(n,
 	    tr__proc_is_child(n, p->name) ? TR_LOG_INFO : TR_LOG_WARNING,
-	    "NODE %s: node %s is up (incarnation %llu)", n->name, p->name,
+	    "node %s is up (incarnation %llu)", p->name,
 	    (unsigned long long)p->inc);
 	tr__node_event_locked(n, TR_MSG_NODEUP, p->name, "connected");
 	tr__mesh_up_locked(n, p);

@@ -407,6 +407,9 @@ bool tr__node_wait_exit(struct tr_node *n, tr_pid pid, int64_t max_ms);
 int tr__node_hs_key(uint8_t out[TR__HS_KEY_LEN], const char *cookie);
 void tr__node_logf(struct tr_node *n, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* tr__node_logf at `level` (tr__node_logf's is TR_LOG_WARNING). */
+void tr__node_logf_at(struct tr_node *n, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 bool tr__node_grow(void **v, uint32_t n, uint32_t *cap, size_t elem);
 bool tr__node_name_ok(const char *s);
 /* Node lock held: NODEUP / NODEDOWN to the node monitors, with a reason

@@ -197,7 +197,8 @@ int tr_sup_named_encode(
 	/* A process child needs a start function, which no request can
 	 * carry. */
 	if (size == 0 || !tr__sup_valid_policy(&policy) ||
-	    spec->type == TR_CHILD_PROCESS || idlen > TR_NAME_MAX || !tr__sup_valid_id(spec->behaviour) ||
+	    spec->type == TR_CHILD_PROCESS || idlen > TR_NAME_MAX ||
+	    !tr__sup_valid_id(spec->behaviour) ||
 	    (spec->arg == NULL && spec->arg_size != 0))
 		return TR_EINVAL;
 	*len = size;
