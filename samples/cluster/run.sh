@@ -21,8 +21,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Ports from the process id, so that two runs at once do not collide.
-base=$((20000 + ($$ % 20000)))
+# Ports from the process id, so that two runs at once do not collide, and
+# below Linux's ephemeral range (32768 and up by default), where any
+# outgoing connection of the machine may hold one.
+base=$((20000 + ($$ % 12000)))
 port=([b]=$base [c]=$((base + 1)) [a]=$((base + 2)))
 export TROUPE_SEEDS="tcp://127.0.0.1:$base,tcp://127.0.0.1:$((base + 1))"
 export TROUPE_COOKIE="troupe-jobs run.sh $$"
