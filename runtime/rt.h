@@ -303,6 +303,12 @@ struct tr_runtime {
 /* The scheduler the calling thread runs, if it is one of rt's. */
 extern __thread tr__sched *tr__current;
 
+/* Lets the distribution layer flush what the turn running on `s` sent to
+ * other nodes, now (clears s->dist_dirty): at the turn's end, and before
+ * a port received on a scheduler thread blocks (port.c), since a reply it
+ * waits for may need what was sent. Only the thread of `s`. */
+void tr__sched_dist_flush(tr__sched *s);
+
 /* ---- internal functions (actor.c) ---------------------------------------- */
 
 int tr__msg_new(

@@ -4,6 +4,7 @@
  */
 #include "common.h"
 
+#include <dirent.h>
 #include <pthread.h>
 
 enum {
@@ -15,6 +16,7 @@ enum {
 	MSG_ISSUED,
 	MSG_TRACE,
 	MSG_ERRORS,
+	MSG_GO_GATED4,
 };
 
 static _Atomic bool g_gate;
@@ -104,6 +106,15 @@ static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 			              sizeof(is)) == TR_OK);
 		}
 		break;
+	case MSG_GO_GATED4:
+		for (int i = 0; i < 4; i++) {
+			is.ref = 0;
+			is.rc = tr_run_blocking(
+			    ctx, &is.ref, MSG_RESULT, gated_fn, &g_token);
+			TT_ACHECK(tr_send(ctx, *port, MSG_ISSUED, &is,
+			              sizeof(is)) == TR_OK);
+		}
+		break;
 	case MSG_GO_ERRORS:
 		er.null_fn = tr_run_blocking(ctx, NULL, MSG_RESULT, NULL, NULL);
 		er.reserved_type =
@@ -160,6 +171,21 @@ static tr_pid spawn_worker(tr_runtime *rt, tr_port *port)
 	return tt_spawn(rt, &worker_bhv, p);
 }
 
+/* A runtime of `schedulers` with a pool of `threads`, the test's port
+ * and a worker reporting to it. */
+static tr_runtime *start_pool(struct tt_fixture *fx, unsigned schedulers,
+    unsigned threads, tr_port **port, tr_pid *worker)
+{
+	tr_runtime_opts o;
+	tr_runtime_opts_init(&o);
+	o.schedulers = schedulers;
+	o.blocking_threads = threads;
+	tr_runtime *rt = tt_start_opts(fx, &o);
+	*port = tt_port(fx);
+	*worker = spawn_worker(rt, *port);
+	return rt;
+}
+
 static void test_blocking_does_not_block_scheduler(void **state)
 {
 	struct tt_fixture *fx = tt_begin(state);
@@ -206,20 +232,13 @@ static void test_blocking_does_not_block_scheduler(void **state)
 static void test_many_jobs(void **state)
 {
 	struct tt_fixture *fx = tt_begin(state);
-	tr_runtime_opts o;
-	tr_runtime *rt;
 	tr_port *port;
-	tr_pid worker;
-	uint64_t refs[MANY];
+	tr_pid worker;	uint64_t refs[MANY];
 	bool seen[MANY] = {false};
 
+
 	reset();
-	tr_runtime_opts_init(&o);
-	o.schedulers = 2;
-	o.blocking_threads = 2;
-	rt = tt_start_opts(fx, &o);
-	port = tt_port(fx);
-	worker = spawn_worker(rt, port);
+	tr_runtime *rt = start_pool(fx, 2, 2, &port, &worker);
 	assert_rc(tr_post(rt, worker, MSG_GO_MANY, NULL, 0), TR_OK);
 	for (int i = 0; i < MANY; i++) {
 		struct issued is;
@@ -292,22 +311,69 @@ static void test_result_after_exit(void **state)
 	tt_assert_actors_ok();
 }
 
-/* Jobs queued when the runtime stops still run before stop returns. */
-static void test_queued_jobs_run_at_stop(void **state)
+/* The threads of this process. */
+static int count_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d)) != NULL;)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* The pool starts no thread before a job needs one, then as many as run
+ * at once up to blocking_threads: three of four gated jobs run together,
+ * the fourth waits for one of them. */
+static void test_threads_on_demand(void **state)
 {
 	struct tt_fixture *fx = tt_begin(state);
-	tr_runtime_opts o;
-	tr_runtime *rt;
 	tr_port *port;
 	tr_pid worker;
 
 	reset();
-	tr_runtime_opts_init(&o);
-	o.schedulers = 2;
-	o.blocking_threads = 1;
-	rt = tt_start_opts(fx, &o);
-	port = tt_port(fx);
-	worker = spawn_worker(rt, port);
+	tr_runtime *rt = start_pool(fx, 1, 3, &port, &worker);
+	tt_quiesce(rt);
+	int before = count_threads();
+	assert_rc(tr_post(rt, worker, MSG_GO_GATED4, NULL, 0), TR_OK);
+	for (int i = 0; i < 4; i++) {
+		struct issued is;
+
+		tt_recv_data(port, MSG_ISSUED, &is, sizeof(is));
+		assert_rc(is.rc, TR_OK);
+	}
+	assert_true(TT_WAIT_FOR(atomic_load(&g_fn_started) == 3, TT_WAIT_MS));
+	/* Each job sleeps 200 ms before it looks at the gate: none is done,
+	 * so the fourth has no thread yet. */
+	assert_int_equal(count_threads(), before + 3);
+	assert_int_equal(atomic_load(&g_fn_done), 0);
+	assert_int_equal(atomic_load(&g_fn_started), 3);
+	atomic_store(&g_gate, true);
+	for (int i = 0; i < 4; i++) {
+		struct trace tr;
+
+		tt_recv_data(port, MSG_TRACE, &tr, sizeof(tr));
+		assert_int_equal(tr.type, MSG_RESULT);
+	}
+	assert_int_equal(atomic_load(&g_fn_done), 4);
+	assert_int_equal(count_threads(), before + 3);
+	tt_quiesce(rt);
+	tt_assert_port_empty(port);
+	tt_stop(fx);
+	tt_assert_actors_ok();
+}
+
+/* Jobs queued when the runtime stops still run before stop returns. */
+static void test_queued_jobs_run_at_stop(void **state)
+{
+	struct tt_fixture *fx = tt_begin(state);
+	tr_port *port;
+	tr_pid worker;
+
+	reset();
+	tr_runtime *rt = start_pool(fx, 2, 1, &port, &worker);
 	assert_rc(tr_post(rt, worker, MSG_GO_MANY, NULL, 0), TR_OK);
 	for (int i = 0; i < MANY; i++) {
 		struct issued is;
@@ -328,6 +394,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    TT_TEST(test_blocking_does_not_block_scheduler),
 	    TT_TEST(test_many_jobs),
+	    TT_TEST(test_threads_on_demand),
 	    TT_TEST(test_blocking_errors),
 	    TT_TEST(test_result_after_exit),
 	    TT_TEST(test_queued_jobs_run_at_stop),

@@ -6,11 +6,12 @@
  * scheduler is blocked in it), so it works on a runtime of one scheduler.
  *
  * The control data, all integers little-endian u32:
- *   "TRPC", version 1, then seven fields, each a u32 length and its
+ *   "TRPC", version 2, then eight fields, each a u32 length and its
  *   bytes: cookie, parent URL, child node name, start port pid
  *   (tr_pid_encode), behaviour name, root argument, the URL the child
  *   listens on (the parent's handshake dials back to it): beside the
- *   parent's ipc socket, or an ephemeral loopback port.
+ *   parent's ipc socket, or an ephemeral loopback port; flags (a u32:
+ *   TR__PROC_CTL_WARM, a warm process, proc_warm.c).
  * The parent keeps the write end open for the child's life: EOF on it
  * tells the child its parent is gone (proc_child.c).
  */
@@ -119,9 +120,11 @@ static int ready_decode(struct tr_node *n, const tr_msg *m, tr_pid *root,
 	return tr_pid_decode(root, n, (const char *)m->data + 8, m->size - 8);
 }
 
-/* Waits for the child's READY (or its death) until `deadline`. */
+/* Waits for the child's READY (or its death) until `deadline`. A warm
+ * process says WARM first (again, if it was waiting before this start
+ * took it): it is told to go on, and *took set. */
 static int await_ready(struct tr_node *n, tr_port *port, int64_t deadline,
-    tr_pid *root, tr_pid *child_port, int *init_reason)
+    tr_pid *root, tr_pid *child_port, int *init_reason, bool *took)
 {
 	for (;;) {
 		int64_t left = deadline - tr__node_now_ms();
@@ -139,6 +142,14 @@ static int await_ready(struct tr_node *n, tr_port *port, int64_t deadline,
 			tr_msg_free(m);
 			*init_reason = r;
 			return TR_EINIT;
+		}
+		if (m->type == TR__PROC_WARM && !*took) {
+			rc = tr_port_send(port, m->sender, TR__PROC_TAKE, NULL, 0);
+			tr_msg_free(m);
+			if (rc != TR_OK)
+				return rc;
+			*took = true;
+			continue;
 		}
 		if (m->type != TR__PROC_READY) {
 			tr_msg_free(m);
@@ -172,7 +183,7 @@ static void start_abandon(struct tr__procs *t, struct tr__proc *r)
 }
 
 static int launch(struct tr__procs *t, struct tr__proc *r,
-    const tr_proc_spec *s, const char *url, tr_port *port, int *ctl_w)
+    const tr_proc_spec *s, const char *url, tr_port *port)
 {
 	struct tr_node *n = t->n;
 	int pfd[2];
@@ -181,9 +192,9 @@ static int launch(struct tr__procs *t, struct tr__proc *r,
 	unsigned char enc[TR_PID_ENCODED_MAX];
 	size_t elen = 0;
 	int rc = tr_pid_encode(enc, sizeof(enc), &elen, n, tr_port_pid(port));
-	size_t need = 8 + 7 * 4 + strlen(t->cookie) + strlen(url) +
+	size_t need = 8 + 8 * 4 + strlen(t->cookie) + strlen(url) +
 	              strlen(r->node) + elen + strlen(s->behaviour) +
-	              s->arg_size + strlen(r->listen);
+	              s->arg_size + strlen(r->listen) + 4;
 	struct ctl_buf b = {malloc(need), 0, need};
 	if (rc != TR_OK || b.p == NULL) {
 		free(b.p);
@@ -192,7 +203,7 @@ static int launch(struct tr__procs *t, struct tr__proc *r,
 		return rc != TR_OK ? rc : TR_ENOMEM;
 	}
 	memcpy(b.p, "TRPC", 4);
-	put_u32(b.p + 4, 1);
+	put_u32(b.p + 4, 2);
 	b.len = 8;
 	ctl_field(&b, t->cookie, strlen(t->cookie));
 	ctl_field(&b, url, strlen(url));
@@ -201,6 +212,9 @@ static int launch(struct tr__procs *t, struct tr__proc *r,
 	ctl_field(&b, s->behaviour, strlen(s->behaviour));
 	ctl_field(&b, s->arg, s->arg_size);
 	ctl_field(&b, r->listen, strlen(r->listen));
+	unsigned char flags[4];
+	put_u32(flags, r->warm_key != NULL ? TR__PROC_CTL_WARM : 0);
+	ctl_field(&b, flags, 4);
 
 	/* The environment marks the process as a child; what a parent's
 	 * cluster settings would make it do is unset in proc_child.c. */
@@ -243,55 +257,45 @@ static int launch(struct tr__procs *t, struct tr__proc *r,
 		close(pfd[1]);
 		return rc;
 	}
+	/* All at once: from here on the record may be the watcher's to
+	 * reap (and, for a warm one, another thread's to drop). */
 	pthread_mutex_lock(&t->lock);
 	r->ospid = out.pid;
 	r->pidfd = out.pidfd;
 	r->out_fd = out.out_fd;
 	r->err_fd = out.err_fd;
+	r->ctl_fd = pfd[1];
+	atomic_fetch_add_explicit(&t->started, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&t->lock);
-	*ctl_w = pfd[1];
 	/* A child that died before it read its control data made the write
 	 * fail: its end is the watcher's to report. */
 	return TR_OK;
 }
 
-int tr_proc_start_link(tr_ctx *ctx, void *proc, tr_pid *pid, int *init_reason)
+/* Makes the record of a launch of `s` (`warm_key` non-NULL: a warm
+ * process of that spec, which waits before its root's init) and launches
+ * it, with its start port open: on TR_OK *rp is in the table, starting,
+ * and *portp is its start port. */
+int tr__proc_begin(struct tr__procs *t, const tr_proc_spec *s,
+    const void *warm_key, struct tr__proc **rp, tr_port **portp)
 {
-	int dummy = 0;
-	if (init_reason == NULL)
-		init_reason = &dummy;
-	*init_reason = 0;
-	if (pid != NULL)
-		*pid = TR_PID_NONE;
-	if (ctx == NULL || proc == NULL || pid == NULL)
-		return TR_EINVAL;
-	tr_proc_spec s;
-	tr_proc_spec_init(&s, NULL);
-	int rc = tr__struct_in(
-	    &s, sizeof(s), (const tr_proc_spec *)proc, TR_PROC_SPEC_V1_SIZE);
-	if (rc != TR_OK || !spec_ok(&s))
-		return TR_EINVAL;
-	struct tr_node *n = tr_node_of(tr_runtime_of(ctx));
-	if (n == NULL || n->procs == NULL)
-		return TR_ENOTSUP;
-	struct tr__procs *t = n->procs;
+	struct tr_node *n = t->n;
 	char url[600];
-	rc = parent_url(n, url, sizeof(url));
+	int rc = parent_url(n, url, sizeof(url));
 	if (rc != TR_OK)
 		return rc;
-
 	struct tr__proc *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return TR_ENOMEM;
 	r->pidfd = r->out_fd = r->err_fd = r->ctl_fd = -1;
 	r->starting = true;
-	r->memory_limit = s.memory_limit;
-	r->cpu_limit_s = s.cpu_limit_s;
-	r->term_ms = s.term_ms != 0 ? s.term_ms : DEFAULT_TERM_MS;
+	r->warm_key = warm_key;
+	r->memory_limit = s->memory_limit;
+	r->cpu_limit_s = s->cpu_limit_s;
+	r->term_ms = s->term_ms != 0 ? s->term_ms : DEFAULT_TERM_MS;
 	const char *id = tr_sup_starting_id();
 	snprintf(r->id, sizeof(r->id), "%s", id != NULL ? id : "");
 	tr_port *port = NULL;
-	int ctl_w = -1;
 	if (tr__lines_init(&r->out, TR_PROC_LINE_MAX) != TR_OK ||
 	    tr__lines_init(&r->err, TR_PROC_LINE_MAX) != TR_OK) {
 		rc = TR_ENOMEM;
@@ -300,6 +304,10 @@ int tr_proc_start_link(tr_ctx *ctx, void *proc, tr_pid *pid, int *init_reason)
 	if ((rc = tr_port_open(&port, n->rt)) != TR_OK)
 		goto fail;
 	r->waiter = tr_port_pid(port);
+	/* A warm one's port is in its record from the start, for whoever
+	 * drops it (proc_warm.c) once it has a process. */
+	if (warm_key != NULL)
+		r->warm_port = port;
 
 	pthread_mutex_lock(&t->lock);
 	if (t->stopping || t->count >= TR_PROC_MAX) {
@@ -334,20 +342,69 @@ int tr_proc_start_link(tr_ctx *ctx, void *proc, tr_pid *pid, int *init_reason)
 	}
 	pthread_mutex_unlock(&t->lock);
 	if (rc == TR_OK)
-		rc = launch(t, r, &s, url, port, &ctl_w);
+		rc = launch(t, r, s, url, port);
 	if (rc != TR_OK)
 		goto fail;
-	pthread_mutex_lock(&t->lock);
-	r->ctl_fd = ctl_w;
-	pthread_mutex_unlock(&t->lock);
-	atomic_fetch_add_explicit(&t->started, 1, memory_order_relaxed);
 	tr__procs_wake(t);
+	*rp = r;
+	*portp = port;
+	return TR_OK;
 
+fail:
+	/* Before the launch: the record has no process, and may or may not
+	 * be in the table yet (tr__proc_free_locked takes it out if it is). */
+	if (port != NULL)
+		tr_port_close(port);
+	pthread_mutex_lock(&t->lock);
+	tr__proc_free_locked(t, r);
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+int tr_proc_start_link(tr_ctx *ctx, void *proc, tr_pid *pid, int *init_reason)
+{
+	int dummy = 0;
+	if (init_reason == NULL)
+		init_reason = &dummy;
+	*init_reason = 0;
+	if (pid != NULL)
+		*pid = TR_PID_NONE;
+	if (ctx == NULL || proc == NULL || pid == NULL)
+		return TR_EINVAL;
+	tr_proc_spec s;
+	tr_proc_spec_init(&s, NULL);
+	int rc = tr__struct_in(
+	    &s, sizeof(s), (const tr_proc_spec *)proc, TR_PROC_SPEC_V1_SIZE);
+	if (rc != TR_OK || !spec_ok(&s))
+		return TR_EINVAL;
+	struct tr_node *n = tr_node_of(tr_runtime_of(ctx));
+	if (n == NULL || n->procs == NULL)
+		return TR_ENOTSUP;
+	struct tr__procs *t = n->procs;
+
+	struct tr__proc *r = NULL;
+	tr_port *port = NULL;
+	bool warm = s.warm > 0 && tr__proc_warm_take(t, proc, &r, &port);
+	if (!warm && (rc = tr__proc_begin(t, &s, NULL, &r, &port)) != TR_OK)
+		return rc;
 	uint32_t start_ms =
 	    s.start_timeout_ms != 0 ? s.start_timeout_ms : DEFAULT_START_MS;
 	tr_pid root = TR_PID_NONE, child_port = TR_PID_NONE;
+	bool took = false;
 	rc = await_ready(n, port, tr__node_now_ms() + start_ms, &root,
-	    &child_port, init_reason);
+	    &child_port, init_reason, &took);
+	if (warm && !took && rc != TR_OK) {
+		/* It died waiting, before its init: not this start's failure.
+		 * A start of its own, then. */
+		start_abandon(t, r);
+		tr_port_close(port);
+		*init_reason = 0;
+		warm = false;
+		if ((rc = tr__proc_begin(t, &s, NULL, &r, &port)) != TR_OK)
+			return rc;
+		rc = await_ready(n, port, tr__node_now_ms() + start_ms, &root,
+		    &child_port, init_reason, &took);
+	}
 	if (rc == TR_OK)
 		rc = tr_link(ctx, root);
 	/* The link is on its way to the root ahead of this (one connection,
@@ -373,17 +430,11 @@ int tr_proc_start_link(tr_ctx *ctx, void *proc, tr_pid *pid, int *init_reason)
 	tr_port_close(port);
 	tr__procs_wake(t);
 	*pid = root;
+	/* The next start's process, launched now, comes up while this one
+	 * runs. */
+	if (s.warm > 0)
+		tr__proc_warm_fill(t, &s, proc);
 	return TR_OK;
-
-fail:
-	/* Before the launch: the record has no process, and may or may not
-	 * be in the table yet (tr__proc_free_locked takes it out if it is). */
-	if (port != NULL)
-		tr_port_close(port);
-	pthread_mutex_lock(&t->lock);
-	tr__proc_free_locked(t, r);
-	pthread_mutex_unlock(&t->lock);
-	return rc;
 }
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -436,6 +487,9 @@ int tr_proc_stats_get(tr_proc_stats *out, tr_node *node)
 		/* No lock: the watcher logs output lines under it, and a log
 		 * handler may well ask for these. */
 		all.running = all.started - all.exited;
+		all.warm = atomic_load_explicit(&t->warm, memory_order_relaxed);
+		all.taken =
+		    atomic_load_explicit(&t->taken, memory_order_relaxed);
 	}
 	tr__struct_out(out, &all, sizeof(all));
 	return TR_OK;

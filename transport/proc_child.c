@@ -1,8 +1,8 @@
 /*
  * Process children, the child's side (tr_proc_child_main): read the control
- * data from fd 3 (proc.c), start a node that knows only its parent, run the
- * root actor, say READY, and exit when the root actor ends or the parent
- * goes away. A thread watches fd 3: EOF there means the parent has closed
+ * data from fd 3 (proc.c), start a node that knows only its parent (a warm
+ * process then waits to be taken, proc_warm.c), run the root actor, say
+ * READY, and exit when the root actor ends or the parent goes away. A thread watches fd 3: EOF there means the parent has closed
  * it (its root's end was seen) or is gone, and the process exits at once.
  */
 #define _GNU_SOURCE
@@ -29,6 +29,7 @@ struct ctl {
 	char *cookie, *url, *node, *behaviour, *listen;
 	unsigned char *reply, *arg;
 	uint32_t reply_len, arg_len;
+	uint32_t flags;
 };
 
 static int read_full(int fd, void *buf, size_t len)
@@ -70,7 +71,7 @@ static int read_ctl(struct ctl *c)
 	unsigned char h[8];
 	uint32_t l;
 	if (read_full(CTL_FD, h, 8) != 0 || memcmp(h, "TRPC", 4) != 0 ||
-	    h[4] != 1)
+	    h[4] != 2)
 		return -1;
 	c->cookie = (char *)read_field(CTL_FD, &l, 4096);
 	c->url = (char *)read_field(CTL_FD, &l, 1024);
@@ -79,6 +80,14 @@ static int read_ctl(struct ctl *c)
 	c->behaviour = (char *)read_field(CTL_FD, &l, TR_NAME_MAX);
 	c->arg = read_field(CTL_FD, &c->arg_len, TR_PROC_ARG_MAX);
 	c->listen = (char *)read_field(CTL_FD, &l, 1024);
+	unsigned char *f = read_field(CTL_FD, &l, 4);
+	if (f == NULL || l != 4) {
+		free(f);
+		return -1;
+	}
+	c->flags = (uint32_t)f[0] | (uint32_t)f[1] << 8 |
+	           (uint32_t)f[2] << 16 | (uint32_t)f[3] << 24;
+	free(f);
 	return c->cookie && c->url && c->node && c->reply && c->behaviour &&
 	               c->arg && c->listen
 	           ? 0
@@ -109,6 +118,25 @@ static void ready(tr_port *port, tr_node *node, tr_pid reply, int32_t err,
 	    tr_pid_encode(buf + 8, sizeof(buf) - 8, &len, node, root) != TR_OK)
 		_exit(EXIT_BADSTART);
 	(void)tr_port_send(port, reply, TR__PROC_READY, buf, 8 + len);
+}
+
+/* A warm process: WARM to the start port, then wait, as long as the
+ * parent's node is up, for the start that takes this process. */
+static void warm_wait(tr_port *port, tr_pid reply)
+{
+	if (tr_port_send(port, reply, TR__PROC_WARM, NULL, 0) != TR_OK)
+		_exit(EXIT_BADSTART);
+	for (;;) {
+		tr_msg *m = NULL;
+		if (tr_port_recv(&m, port, -1) != TR_OK)
+			continue;
+		uint32_t type = m->type;
+		tr_msg_free(m);
+		if (type == TR__PROC_TAKE)
+			return;
+		if (type == TR_MSG_NODEDOWN)
+			_exit(EXIT_ORPHAN);
+	}
 }
 
 /* The root actor runs the named behaviour inside this one, whose init
@@ -245,6 +273,8 @@ int tr_proc_child_main(tr_runtime *rt)
 		_exit(EXIT_BADSTART);
 	/* The parent is gone when its node is. */
 	(void)tr_node_monitor_port(node, port, NULL, true);
+	if ((c.flags & TR__PROC_CTL_WARM) != 0)
+		warm_wait(port, reply);
 
 	const tr_behaviour *b = tr__dist_behaviour_find(rt, c.behaviour);
 	if (b == NULL) {

@@ -37,6 +37,16 @@
  * the process). No payload. */
 #define TR__PROC_GO 0xFFFD0303u
 
+/* A warm process (proc_warm.c), once its node is up: to its start port,
+ * from a port of the child, it waits for TAKE before its root's init.
+ * No payload. */
+#define TR__PROC_WARM 0xFFFD0304u
+/* From the start that took a warm process to the child's port: go on
+ * (its root's init, READY, GO as any start). No payload. */
+#define TR__PROC_TAKE 0xFFFD0305u
+/* The control data's flags (proc.c). */
+#define TR__PROC_CTL_WARM 1u
+
 /* Where the child is in its life. */
 enum tr__proc_state {
 	TR__PROC_STARTING = 0, /* launched; its start waits for READY */
@@ -56,7 +66,9 @@ struct tr__proc {
 	int ctl_fd; /* write end of the child's fd 3; -1 once closed */
 	enum tr__proc_state state;
 	bool reaped;
-	bool starting;   /* its start function still holds it */
+	bool starting;   /* its start function, or the warm list, holds it */
+	const void *warm_key; /* a warm process of this spec, not taken */
+	tr_port *warm_port;   /* then: its start port */
 	bool root_ended; /* an EXIT or DOWN from its root came: its end
 	                  * reached whoever watched it */
 	bool torn;       /* its node's teardown has run */
@@ -96,7 +108,29 @@ struct tr__procs {
 	int wake[2];   /* the watcher's self-pipe */
 	tr_port *port; /* the watcher's, to tell start ports of deaths */
 	_Atomic uint64_t started, exited, killed, refused, lines;
+	_Atomic uint64_t warm, taken;
 };
+
+/* proc.c: makes the record of a launch of `s` (warm_key non-NULL: a warm
+ * process of that spec) and launches it; on TR_OK *rp is in the table,
+ * starting, and *portp its start port, the caller's. */
+int tr__proc_begin(struct tr__procs *t, const tr_proc_spec *s,
+    const void *warm_key, struct tr__proc **rp, tr_port **portp);
+
+/* proc_warm.c. Takes a warm process of spec `key` for a start: on true,
+ * *rp is starting for the caller, with start port *portp (the caller's).
+ * Warm processes found dead on the way are dropped. */
+bool tr__proc_warm_take(struct tr__procs *t, const void *key,
+    struct tr__proc **rp, tr_port **portp);
+/* Launches warm processes of `s` (by address `key`) up to s->warm. */
+void tr__proc_warm_fill(
+    struct tr__procs *t, const tr_proc_spec *s, const void *key);
+/* Table lock held: lets go of up to `cap` warm processes of `key` (any,
+ * for NULL), killed (the watcher reaps and frees them), and moves their
+ * start ports to `ports`, returning how many: the caller closes them once
+ * it has let go of the lock. */
+size_t tr__proc_warm_drop_locked(
+    struct tr__procs *t, const void *key, tr_port **ports, size_t cap);
 
 /* Makes the node's table (no thread yet). Errors: TR_ENOMEM. */
 int tr__procs_init(struct tr_node *n, const char *cookie);

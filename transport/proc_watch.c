@@ -359,6 +359,18 @@ static void *watcher_main(void *arg)
 			pthread_mutex_unlock(&t->lock);
 			break;
 		}
+		if (t->stopping) {
+			/* Warm processes are the list's: no start lets go of
+			 * them now (proc_warm.c). */
+			tr_port *wp[16];
+			size_t nw = tr__proc_warm_drop_locked(t, NULL, wp, 16);
+			if (nw > 0) {
+				pthread_mutex_unlock(&t->lock);
+				for (size_t i = 0; i < nw; i++)
+					tr_port_close(wp[i]);
+				continue;
+			}
+		}
 		size_t need = 1 + 3 * (size_t)t->count;
 		if (need > cap) {
 			struct pollfd *nf = realloc(fds, need * sizeof(*fds));

@@ -36,6 +36,9 @@
  * loss, since the parent waits for the process's status before it answers
  * them.
  *
+ * A spec may keep processes started ahead (tr_proc_spec.warm, below), so
+ * that a restart takes one instead of waiting for a process to come up.
+ *
  * Stopping follows the child spec: an exit signal `shutdown` to the root
  * pid goes to the child node as a message, and if the process still runs
  * term_ms later it gets SIGTERM; an exit signal `kill` (the supervisor's
@@ -98,10 +101,27 @@ typedef struct tr_proc_spec {
 	uint32_t term_ms;          /* after a shutdown exit signal, SIGTERM
 	                            * if still running this much later;
 	                            * 0: 1000 */
+	/* Version 2. */
+	uint32_t warm;             /* processes of this spec kept started
+	                            * ahead, 0..TR_PROC_WARM_MAX (below) */
 } tr_proc_spec;
 
 /* The size of the first version of tr_proc_spec. */
 #define TR_PROC_SPEC_V1_SIZE TR_STRUCT_END(tr_proc_spec, term_ms)
+
+/* Warm processes. A start of a spec whose `warm` is n > 0 leaves n
+ * processes of it started ahead (launched, their node up and connected,
+ * the cookie proved), each waiting before its root's init; the next start
+ * of the same spec (by address: the same tr_proc_spec) takes one of them
+ * and only runs the root's init, linked as any start: a restart then
+ * costs a round trip and the init, not a process's launch (see "Warm
+ * processes" in docs/supervision.md for the numbers). The spec and its
+ * argument are read when a warm process is made, not when it is taken.
+ * A warm process that dies while it waits is dropped and replaced at the
+ * next start; warm processes count toward TR_PROC_MAX, run no code of
+ * the user's but their program's main up to tr_proc_child_main, and end
+ * when the node stops or with tr_proc_cool. */
+#define TR_PROC_WARM_MAX 8u
 
 /* Zeroes `spec` (this program, no limits, the default timeouts), sets its
  * struct_size and its behaviour. */
@@ -126,6 +146,11 @@ static inline void tr_proc_spec_init(tr_proc_spec *spec, const char *behaviour)
 #define TR_PROC_MAX 1024u
 TR_API int tr_proc_start_link(
     tr_ctx *ctx, void *proc, tr_pid *pid, int *init_reason);
+
+/* Ends the warm processes of `proc` (every one, for proc NULL) that wait
+ * on `node`: for a spec whose child is gone for good. Returns how many
+ * were ended. */
+TR_API unsigned tr_proc_cool(tr_node *node, const tr_proc_spec *proc);
 
 /* Fills a child spec for a supervisor: id, start_fn tr_proc_start_link
  * with `proc` (borrowed, see tr_proc_spec), type TR_CHILD_PROCESS, and
@@ -167,6 +192,9 @@ typedef struct tr_proc_stats {
 	                   * limits, silence, timeouts, node stop) */
 	uint64_t refused; /* starts refused at TR_PROC_MAX */
 	uint64_t lines;   /* lines of output logged */
+	/* Version 2. */
+	uint64_t warm;    /* warm processes waiting now */
+	uint64_t taken;   /* starts that took a warm process */
 } tr_proc_stats;
 
 #define TR_PROC_STATS_V1_SIZE TR_STRUCT_END(tr_proc_stats, lines)

@@ -299,7 +299,8 @@ typedef struct tr_runtime_opts {
 	unsigned schedulers;  /* scheduler threads; 0 = one per online core.
 	                       * At most TR_MAX_SCHEDULERS. */
 	bool pin;             /* pin scheduler i to online core i % ncores */
-	unsigned blocking_threads; /* threads for tr_run_blocking; 0 = 4 */
+	unsigned blocking_threads; /* threads for tr_run_blocking at most,
+	                            * started as jobs need them; 0 = 4 */
 	uint32_t max_actors;       /* capacity of the actor table; 0 = 16 Mi.
 	                            * Address space is reserved up front, memory
 	                            * is touched only as actors are spawned. */

@@ -92,6 +92,12 @@ int tr_port_recv(tr_msg **msgp, tr_port *port, int64_t timeout_ms)
 	uint64_t deadline =
 	    timeout_ms < 0 ? UINT64_MAX
 	                   : tr__now_ns() + (uint64_t)timeout_ms * 1000000u;
+	/* A port received on inside a turn (a start function waiting for
+	 * its child): what the turn sent to other nodes goes before it
+	 * waits, not at the turn's end, or the reply waits for it. */
+	tr__sched *s = tr__current;
+	if (s != NULL && s->rt == port->rt && TR_UNLIKELY(s->dist_dirty))
+		tr__sched_dist_flush(s);
 	for (;;) {
 		int rc = take_copy(msgp, port);
 		if (rc != TR_ENOENT)

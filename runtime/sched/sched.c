@@ -74,6 +74,15 @@ static bool try_advance(tr_runtime *rt)
 	    &rt->epoch, &e, e + 1, memory_order_seq_cst, memory_order_relaxed);
 }
 
+void tr__sched_dist_flush(tr__sched *s)
+{
+	s->dist_dirty = false;
+	const struct tr__dist_ops *ops =
+	    atomic_load_explicit(&s->rt->dist_ops, memory_order_acquire);
+	if (ops != NULL && ops->flush != NULL)
+		ops->flush(s->rt->dist_arg);
+}
+
 void tr__epoch_barrier(tr_runtime *rt)
 {
 	/* Two advances: every scheduler passed a quiescent state, and every
@@ -637,15 +646,10 @@ static void *sched_main(void *arg)
 		tr__run_actor(s, a);
 		atomic_store_explicit(
 		    &s->turn_seq, seq + 2, memory_order_relaxed);
-		if (TR_UNLIKELY(s->dist_dirty)) {
-			/* End of a turn that sent to other nodes: let the
-			 * distribution layer flush its batches. */
-			s->dist_dirty = false;
-			const struct tr__dist_ops *ops = atomic_load_explicit(
-			    &rt->dist_ops, memory_order_acquire);
-			if (ops != NULL && ops->flush != NULL)
-				ops->flush(rt->dist_arg);
-		}
+		/* End of a turn that sent to other nodes: let the
+		 * distribution layer flush its batches. */
+		if (TR_UNLIKELY(s->dist_dirty))
+			tr__sched_dist_flush(s);
 		if (++s->since_qs >= QS_EVERY) {
 			s->since_qs = 0;
 			quiescent(s);

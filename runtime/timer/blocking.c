@@ -4,7 +4,12 @@
  * scheduler. The result goes back to the actor as an ordinary message.
  *
  * Jobs wait in a list under a mutex and condition variable: a job is slow
- * by definition, so a lock per job costs nothing that matters.
+ * by definition, so a lock per job costs nothing that matters. Threads are
+ * started as jobs need them, up to tr_runtime_opts.blocking_threads: one
+ * when a job is queued and none is idle, none before the first job (a
+ * process that never blocks, such as a process child, has none to start
+ * and none to tear down when it exits), and they stay until the runtime
+ * stops.
  */
 #include <stdlib.h>
 
@@ -22,8 +27,10 @@ typedef struct job {
 struct tr__bpool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	pthread_t *threads;
-	unsigned nthreads;
+	pthread_t *threads; /* room for max */
+	unsigned nthreads, max;
+	unsigned idle;   /* threads waiting for a job */
+	unsigned queued; /* jobs no thread has taken yet */
 	bool stop;
 	job *head, *tail;
 	_Atomic uint64_t busy; /* queued or running, until delivered */
@@ -39,10 +46,13 @@ static void *worker(void *arg)
 		if (j == NULL) {
 			if (p->stop)
 				break;
+			p->idle++;
 			pthread_cond_wait(&p->cond, &p->lock);
+			p->idle--;
 			continue;
 		}
 		p->head = j->next;
+		p->queued--;
 		if (p->head == NULL)
 			p->tail = NULL;
 		pthread_mutex_unlock(&p->lock);
@@ -70,15 +80,9 @@ int tr__bpool_init(tr_runtime *rt)
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	rt->bpool = p;
-	p->threads = calloc(rt->opts.blocking_threads, sizeof(pthread_t));
-	if (p->threads == NULL)
-		return TR_ENOMEM;
-	for (unsigned i = 0; i < rt->opts.blocking_threads; i++) {
-		if (pthread_create(&p->threads[i], NULL, worker, rt) != 0)
-			return TR_ENOMEM;
-		p->nthreads++;
-	}
-	return TR_OK;
+	p->max = rt->opts.blocking_threads;
+	p->threads = calloc(p->max, sizeof(pthread_t));
+	return p->threads != NULL ? TR_OK : TR_ENOMEM;
 }
 
 void tr__bpool_fini(tr_runtime *rt)
@@ -143,7 +147,20 @@ int tr_run_blocking(
 		free(j);
 		return TR_ECLOSED;
 	}
+	/* A thread for it unless an idle one is left over once the jobs
+	 * queued before it are taken. */
+	if (p->queued >= p->idle && p->nthreads < p->max) {
+		if (pthread_create(&p->threads[p->nthreads], NULL, worker, rt) ==
+		    0)
+			p->nthreads++;
+		else if (p->nthreads == 0) {
+			pthread_mutex_unlock(&p->lock);
+			free(j);
+			return TR_ENOMEM;
+		}
+	}
 	atomic_fetch_add_explicit(&p->busy, 1, memory_order_relaxed);
+	p->queued++;
 	if (p->tail != NULL)
 		p->tail->next = j;
 	else

@@ -84,7 +84,8 @@ static const char usage_line[] =
     " | cluster-form N"
     " | global-register N | global-lookup N"
     " | pg-join N | pg-dispatch N | pg-dispatch-local N"
-    " | proc-restart N | proc-call N"
+    " | proc-restart N | proc-restart-gap N | proc-restart-warm N"
+    " | proc-call N"
 #endif
     "\n";
 
@@ -1183,6 +1184,8 @@ static const struct workload workloads[] = {
     {"pg-dispatch", 1, true, run_pg_dispatch},
     {"pg-dispatch-local", 1, true, run_pg_dispatch_local},
     {"proc-restart", 1, false, run_proc_restart},
+    {"proc-restart-gap", 1, true, run_proc_restart_gap},
+    {"proc-restart-warm", 1, true, run_proc_restart_warm},
     {"proc-call", 1, true, run_proc_call},
 #endif
 };

@@ -10,6 +10,17 @@
  * "restarted" reports. Its Erlang twin (peers/proc_restart.erl) restarts a
  * gen_server that owns a port to /bin/false.
  *
+ * proc-restart-gap N and proc-restart-warm N: the time a restart takes,
+ * from the crash on: the child's root actor makes its process exit with
+ * status 1 GAP_MS after it started, first writing the time
+ * (CLOCK_REALTIME) to a file; the "restarted" report of the restart that
+ * follows reads it. One op is one restart; the line's seconds are the
+ * sum of the N restart times, and a second line gives their p50 and p99
+ * in microseconds. proc-restart-warm's spec keeps one process warm
+ * (tr_proc_spec.warm), which the gap leaves the time to come up. Their
+ * twin restarts the owner of a port to a program that writes the time
+ * and exits at the same gap (Erlang has no warm ports: one twin).
+ *
  * proc-call N: N sequential calls (tr_request and its reply, from an
  * actor) to the root actor of a process child (an echo), then N to a
  * local echo actor: the cost of the process boundary, beside the same
@@ -25,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +80,39 @@ static int quitter_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 static const tr_behaviour quitter = {
     "bench.quitter", quitter_init, quitter_handle, NULL};
 
+#define GAP_MS 20
+
+static int64_t real_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The argument: the path of the file the time of the crash goes to. */
+static int gapper_init(tr_ctx *ctx, void *arg, void **state)
+{
+	*state = arg;
+	return tr_send_after(
+	    ctx, NULL, tr_self(ctx), GAP_MS, 0, B_QUIT, NULL, 0);
+}
+
+static int gapper_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	(void)ctx;
+	const tr_blob *path = state;
+	if (m->type != B_QUIT)
+		return 0;
+	int fd = open((const char *)path->data, O_WRONLY | O_CREAT, 0600);
+	int64_t t = real_ns();
+	if (fd < 0 || pwrite(fd, &t, sizeof(t), 0) != (ssize_t)sizeof(t))
+		_exit(2);
+	_exit(1);
+}
+
+static const tr_behaviour gapper = {
+    "bench.gapper", gapper_init, gapper_handle, NULL};
+
 static int echo_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 {
 	(void)state;
@@ -88,6 +133,7 @@ void bench_proc_child(void)
 	tr_runtime *rt;
 	if (tr_runtime_start(&rt, &ro) != TR_OK ||
 	    tr_behaviour_register(rt, quitter.name, &quitter) != TR_OK ||
+	    tr_behaviour_register(rt, gapper.name, &gapper) != TR_OK ||
 	    tr_behaviour_register(rt, echo.name, &echo) != TR_OK)
 		_exit(71);
 	(void)tr_proc_child_main(rt);
@@ -178,6 +224,98 @@ uint64_t run_proc_restart(
 	(void)tr_kill(rt, sup, TR_REASON_SHUTDOWN);
 	tr_node_stop(node);
 	return a[0];
+}
+
+/* The restart times of proc-restart-gap and -warm, taken by the log
+ * handler at each "restarted" report. */
+static struct {
+	char file[128];
+	int64_t *us;
+	_Atomic uint64_t n;
+	uint64_t want;
+} gaps;
+
+static void on_gap_log(void *user, const tr_log_event *ev)
+{
+	(void)user;
+	if (ev->domain == NULL ||
+	    strcmp(ev->domain, "supervisor_report") != 0 ||
+	    strstr(ev->text, "event=restarted") == NULL)
+		return;
+	int64_t now = real_ns(), t = 0;
+	int fd = open(gaps.file, O_RDONLY);
+	bool got = fd >= 0 && pread(fd, &t, sizeof(t), 0) == (ssize_t)sizeof(t);
+	if (fd >= 0)
+		close(fd);
+	uint64_t k = atomic_load(&gaps.n);
+	if (!got || k >= gaps.want)
+		return;
+	gaps.us[k] = (now - t) / 1000;
+	atomic_store(&gaps.n, k + 1);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t gap_run(tr_runtime *rt, const char *name, uint32_t warm,
+    uint64_t n, double *secs)
+{
+	signal(SIGPIPE, SIG_IGN);
+	tr_node *node = node_start(rt);
+	snprintf(gaps.file, sizeof(gaps.file), "%s/crashed", dir);
+	gaps.us = calloc(n, sizeof(*gaps.us));
+	gaps.want = n;
+	if (gaps.us == NULL)
+		die("calloc", TR_ENOMEM);
+	tr_runtime_set_logger(rt, on_gap_log, NULL);
+	tr_proc_spec ps;
+	tr_proc_spec_init(&ps, gapper.name);
+	ps.arg = gaps.file;
+	ps.arg_size = strlen(gaps.file) + 1;
+	ps.warm = warm;
+	tr_child_spec cs;
+	tr_proc_child_spec(&cs, "gapper", &ps);
+	tr_sup_flags fl;
+	tr_sup_flags_init(&fl);
+	fl.intensity = (uint32_t)(n + 10);
+	fl.period_ms = 3600 * 1000;
+	tr_pid sup;
+	int rc = tr_sup_start(&sup, rt, &fl, &cs, 1, NULL);
+	if (rc != TR_OK)
+		die("tr_sup_start", rc);
+	while (atomic_load(&gaps.n) < n)
+		usleep(1000);
+	(void)tr_kill(rt, sup, TR_REASON_SHUTDOWN);
+	tr_node_stop(node);
+	(void)unlink(gaps.file);
+	int64_t sum = 0;
+	for (uint64_t i = 0; i < n; i++)
+		sum += gaps.us[i];
+	qsort(gaps.us, n, sizeof(*gaps.us), cmp_i64);
+	*secs = (double)sum / 1e6;
+	printf("%s %llu ops in %.4f s = %.0f ops/s\n", name,
+	    (unsigned long long)n, *secs, (double)n / *secs);
+	printf("%s latency_us p50 %lld p99 %lld\n", name,
+	    (long long)gaps.us[(n - 1) / 2], (long long)gaps.us[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1]);
+	free(gaps.us);
+	return n;
+}
+
+uint64_t run_proc_restart_gap(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	(void)port;
+	return gap_run(rt, "proc-restart-gap", 0, a[0], secs);
+}
+
+uint64_t run_proc_restart_warm(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	(void)port;
+	return gap_run(rt, "proc-restart-warm", 1, a[0], secs);
 }
 
 /* An actor makes the calls, one at a time (tr_request, its reply, the

@@ -8,6 +8,9 @@ endforeach()
 # Process children end to end (troupe/proc.h): the test program is also
 # the child program it re-executes.
 troupe_dist_test(test_proc dist 180 ${CMAKE_CURRENT_SOURCE_DIR}/test_proc.c)
+# Warm process children (tr_proc_spec.warm), the same way.
+troupe_dist_test(
+  test_proc_warm dist 120 ${CMAKE_CURRENT_SOURCE_DIR}/test_proc_warm.c)
 
 # The heart (troupe/heart.h): a watched program that hangs, is killed from
 # outside and exits cleanly, with its watchers as real processes.

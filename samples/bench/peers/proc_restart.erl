@@ -26,6 +26,17 @@
 %% runs, so Erlang does less work per op. As in sup_restart.erl the
 %% logger's level is none, so the 2 N crash reports are not formatted.
 %%
+%% proc-restart-gap N (and proc-restart-warm N, the same here: ports have
+%% nothing like troupe's warm processes): the time a restart takes, from
+%% the crash on. The port program is /bin/sh running "sleep 0.02; exec
+%% date +%s%N > FILE": it writes the time (CLOCK_REALTIME, as troupe's
+%% child does) 20 ms after its start and exits with status 0, which the
+%% owner treats as the crash ({stop, {port_exit, 0}}). The new owner's
+%% init, once its port is open, tells the driver the time; the driver
+%% reads the crash's time from FILE. The seconds of the line are the sum
+%% of the N restart times, and a second line gives their p50 and p99 in
+%% microseconds, as troupe-bench prints them.
+%%
 %% proc-call N: the round trip of a call to a process in another OS
 %% process on this host, against one to a local process. Erlang's twin
 %% of an actor in a process child is a gen_server on a peer node started
@@ -38,6 +49,8 @@
 %% Prints the lines troupe-bench prints:
 %%
 %%   proc-restart <N> ops in <seconds> s = <restarts/s> ops/s
+%%   proc-restart-gap <N> ops in <seconds> s = <restarts/s> ops/s
+%%   proc-restart-gap latency_us p50 <us> p99 <us>
 %%   proc-call <N> ops in <seconds> s = <calls/s> ops/s
 %%   local-call <N> ops in <seconds> s = <calls/s> ops/s
 -module(proc_restart).
@@ -45,7 +58,7 @@
 %% attribute would only warn that both behaviours need init/1.
 -behaviour(gen_server).
 -export([main/1]).
--export([init/1, start_owner/1]).
+-export([init/1, start_owner/1, start_gap_owner/2]).
 -export([handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(PORT_PROGRAM, "/bin/false"). % exits with status 1 at once
@@ -67,6 +80,22 @@ run("proc-restart", N) ->
     unlink(Sup),
     exit(Sup, shutdown),
     report("proc-restart", N, T1 - T0);
+run(W, N) when W =:= "proc-restart-gap"; W =:= "proc-restart-warm" ->
+    ok = logger:set_primary_config(level, none),
+    File = filename:join("/tmp", "troupe_proc_gap_" ++ os:getpid()),
+    Driver = self(),
+    {ok, Sup} = supervisor:start_link(?MODULE, {gap_sup, N, Driver, File}),
+    receive {up, _, _} -> ok end,
+    Us = gaps(N, File, []),
+    unlink(Sup),
+    exit(Sup, shutdown),
+    file:delete(File),
+    Sum = lists:sum(Us),
+    report(W, N, Sum),
+    Sorted = lists:sort(Us),
+    P50 = lists:nth((N + 1) div 2, Sorted),
+    P99 = lists:nth(min(N, N * 99 div 100 + 1), Sorted),
+    io:format("~s latency_us p50 ~B p99 ~B~n", [W, P50, P99]);
 run("proc-call", N) ->
     Dir = filename:dirname(code:which(?MODULE)),
     {ok, Peer, Node} =
@@ -88,6 +117,17 @@ drive(Left, Prev) ->
     receive
         {up, Prev} -> exit({os_pid_reused, Prev});
         {up, OsPid} when is_integer(OsPid) -> drive(Left - 1, OsPid)
+    end.
+
+%% The restart times (us): each hello's time less the crash's in File.
+gaps(0, _, Acc) ->
+    Acc;
+gaps(Left, File, Acc) ->
+    receive
+        {up, _, At} ->
+            {ok, Bin} = file:read_file(File),
+            Crashed = list_to_integer(string:trim(binary_to_list(Bin))),
+            gaps(Left - 1, File, [(At - Crashed) div 1000 | Acc])
     end.
 
 %% The time of N sequential calls to Pid, in microseconds.
@@ -115,6 +155,19 @@ init({sup, N, Driver}) ->
               restart => permanent, shutdown => brutal_kill,
               type => worker},
     {ok, {Flags, [Child]}};
+init({gap_sup, N, Driver, File}) ->
+    Flags = #{strategy => one_for_one, intensity => N + 1, period => 3600},
+    Child = #{id => owner, start => {?MODULE, start_gap_owner, [Driver, File]},
+              restart => permanent, shutdown => brutal_kill,
+              type => worker},
+    {ok, {Flags, [Child]}};
+init({gap_owner, Driver, File}) ->
+    Port = open_port({spawn_executable, "/bin/sh"},
+                     [exit_status,
+                      {args, ["-c", "sleep 0.02; exec date +%s%N > " ++ File]}]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    Driver ! {up, OsPid, os:system_time(nanosecond)},
+    {ok, Port};
 init({owner, Driver}) ->
     Port = open_port({spawn_executable, ?PORT_PROGRAM}, [exit_status]),
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
@@ -125,6 +178,9 @@ init(echo) ->
 
 start_owner(Driver) ->
     gen_server:start_link(?MODULE, {owner, Driver}, []).
+
+start_gap_owner(Driver, File) ->
+    gen_server:start_link(?MODULE, {gap_owner, Driver, File}, []).
 
 handle_call(ping, _From, S) -> {reply, pong, S}.
 
