@@ -14,6 +14,8 @@ packages=(
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libmbedtls-dev
 	# tests
 	libcmocka-dev
+	# the observer's JSON
+	libjansson-dev
 	# distribution tests: command-line clients (nngcat, protoc, openssl)
 	nng-utils protobuf-compiler openssl
 	# DNS discovery test: a DNS server (the binary only, no service)

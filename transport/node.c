@@ -4,6 +4,7 @@
  * the design.
  */
 #include "node_int.h"
+#include "observer_int.h"
 #include "proc_int.h"
 
 #include <errno.h>
@@ -396,6 +397,10 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *uopts)
 	rc = tr__global_start(n);
 	if (rc == TR_OK)
 		rc = tr__pg_start(n);
+	/* Last: it serves what the rest keeps. */
+	if (rc == TR_OK && o.observer_url != NULL)
+		rc = tr__observer_start(
+		    &n->observer, n, o.observer_url, o.cookie);
 	if (rc != TR_OK) {
 		tr_node_stop(n);
 		return rc;
@@ -408,7 +413,10 @@ void tr_node_stop(tr_node *n)
 {
 	if (n == NULL)
 		return;
-	/* Process children first: they are killed and reaped, and what
+	/* The observer first: no answer reads a node being taken apart. */
+	tr__observer_stop(n->observer);
+	n->observer = NULL;
+	/* Process children next: they are killed and reaped, and what
 	 * watched them hears of it while the node still carries signals. */
 	tr__procs_stop(n);
 	tr__pg_stop(n);

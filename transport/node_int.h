@@ -329,6 +329,7 @@ struct tr_node {
 	nng_tls_config *tls_srv;
 	tr__sp_in *in; /* our pull0 listeners and their connections */
 	tr__client *client;
+	struct tr__observer *observer; /* observer_url's endpoint, or NULL */
 	struct tr__node_ebr ebr;
 
 	/* The table: pointers published with release, read with acquire. */

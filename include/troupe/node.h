@@ -133,6 +133,11 @@ typedef struct tr_node_opts {
 	int32_t reconnect;         /* 0 (default) or TR_NODE_ON: redial a
 	                            * lost peer with backoff; TR_NODE_OFF:
 	                            * never redial by itself */
+	/* ---- the observer (troupe/observer.h); added after the first
+	 * version ---- */
+	const char *observer_url;  /* NULL (default): none; else its HTTP
+	                            * endpoint, "http://127.0.0.1:PORT" (a
+	                            * loopback host; port 0 picks one) */
 } tr_node_opts;
 
 /* Values of the tri-state options (connect_all, reconnect): 0 is the
