@@ -31,6 +31,7 @@
 #include <troupe/node.h>
 
 #include "bench_cluster.h"
+#include "bench_observe.h"
 #include "bench_proc.h"
 #include "bench_global.h"
 #include "bench_pg.h"
@@ -77,7 +78,7 @@ enum {
 };
 
 static const char usage_line[] =
-    "usage: troupe-bench [-s SCHEDULERS] [-p] pingpong N | ring ACTORS HOPS"
+    "usage: troupe-bench [-s SCHEDULERS] [-p] [-o] pingpong N | ring ACTORS HOPS"
     " | spawn N | fanin SENDERS PER_SENDER | idle N | sup-restart N"
 #ifdef TROUPE_BENCH_REMOTE
     " | remote-pingpong N | remote-stream N | remote-flood N"
@@ -87,7 +88,8 @@ static const char usage_line[] =
     " | proc-restart N | proc-restart-gap N | proc-restart-warm N"
     " | proc-call N"
 #endif
-    "\n";
+    "\n"
+    "  -o: a local workload beside a node whose observer is on, idle\n";
 
 /* Where the last actor of a workload reports: the main thread's port. It is
  * written before any actor is spawned, and a spawn publishes what the
@@ -1166,6 +1168,8 @@ struct workload {
 	    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs);
 };
 
+/* The first LOCAL_WORKLOADS are local: one runtime, no node. */
+#define LOCAL_WORKLOADS 6
 static const struct workload workloads[] = {
     {"pingpong", 1, false, run_pingpong},
     {"ring", 2, false, run_ring},
@@ -1220,6 +1224,7 @@ int main(int argc, char **argv)
 	uint64_t count;
 	double secs;
 	int c;
+	bool observe = false;
 
 #ifdef TROUPE_BENCH_REMOTE
 	bench_proc_child(); /* returns only when not a process child */
@@ -1234,7 +1239,7 @@ int main(int argc, char **argv)
 	remote.argv0 = argv[0];
 #endif
 	tr_runtime_opts_init(&opts);
-	while ((c = getopt(argc, argv, "s:ph")) != -1) {
+	while ((c = getopt(argc, argv, "s:poh")) != -1) {
 		switch (c) {
 		case 's':
 			opts.schedulers =
@@ -1242,6 +1247,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			opts.pin = true;
+			break;
+		case 'o':
+			observe = true;
 			break;
 		case 'h':
 			fputs(usage_line, stdout);
@@ -1276,6 +1284,14 @@ int main(int argc, char **argv)
 	must(tr_runtime_start(&rt, &opts), "start runtime");
 	must(tr_port_open(&port, rt), "open port");
 	done_pid = tr_port_pid(port);
+	tr_node *observed = NULL;
+#ifdef TROUPE_BENCH_REMOTE
+	/* Local workloads only: the others start nodes of their own. */
+	if (observe && w - workloads < LOCAL_WORKLOADS)
+		observed = bench_observe_start(rt);
+#endif
+	if (observe && observed == NULL)
+		usage();
 
 	count = w->run(rt, port, a, &secs);
 	if (!w->prints)
@@ -1285,6 +1301,7 @@ int main(int argc, char **argv)
 
 #ifdef TROUPE_BENCH_REMOTE
 	remote_stop();
+	tr_node_stop(observed);
 #endif
 	tr_port_close(port);
 	tr_runtime_stop(rt);
