@@ -190,6 +190,7 @@ static void node_free(struct tr_node *n)
 		free(n->nmons[i].name);
 	free(n->nmons);
 	free(n->pipes);
+	free(n->drained);
 	free(n->hsc);
 	free(n->table);
 	free(n->gens);

@@ -120,6 +120,17 @@ static void ready(tr_port *port, tr_node *node, tr_pid reply, int32_t err,
 	(void)tr_port_send(port, reply, TR__PROC_READY, buf, 8 + len);
 }
 
+/* A start that failed here: says so, and exits once the parent has it
+ * (it closes fd 3, and ctl_watch exits), or 5 s later. Not at once: the
+ * READY would be lost with the process. */
+static _Noreturn void refuse(
+    tr_port *port, tr_node *node, tr_pid reply, int32_t err, int32_t reason)
+{
+	ready(port, node, reply, err, reason, TR_PID_NONE);
+	sleep(5);
+	_exit(EXIT_BADSTART);
+}
+
 /* A warm process: WARM to the start port, then wait, as long as the
  * parent's node is up, for the start that takes this process. */
 static void warm_wait(tr_port *port, tr_pid reply)
@@ -277,11 +288,8 @@ int tr_proc_child_main(tr_runtime *rt)
 		warm_wait(port, reply);
 
 	const tr_behaviour *b = tr__dist_behaviour_find(rt, c.behaviour);
-	if (b == NULL) {
-		ready(
-		    port, node, reply, TR_EINIT, TR_REASON_NOPROC, TR_PID_NONE);
-		_exit(EXIT_BADSTART);
-	}
+	if (b == NULL)
+		refuse(port, node, reply, TR_EINIT, TR_REASON_NOPROC);
 	tr_blob *blob = malloc(sizeof(*blob) + c.arg_len);
 	if (blob == NULL)
 		_exit(EXIT_BADSTART);
@@ -301,14 +309,9 @@ int tr_proc_child_main(tr_runtime *rt)
 	so.init_reason = &reason;
 	tr_pid root;
 	rc = tr_spawn(&root, rt, &root_start.wrap, NULL, &so);
-	if (rc != TR_OK) {
-		ready(port, node, reply, rc == TR_EINIT ? TR_EINIT : rc,
-		    rc == TR_EINIT ? reason : 0, TR_PID_NONE);
-		/* Give the refusal time to leave; the parent closes fd 3
-		 * once it has it. */
-		sleep(5);
-		_exit(EXIT_BADSTART);
-	}
+	if (rc != TR_OK)
+		refuse(port, node, reply, rc == TR_EINIT ? TR_EINIT : rc,
+		    rc == TR_EINIT ? reason : 0);
 	/* Until the root actor ends (the parent saw its end and closes fd
 	 * 3: ctl_watch exits) or the parent's node is gone. */
 	for (;;) {

@@ -176,7 +176,9 @@ TR_API int tr_proc_child_main(tr_runtime *rt);
  * crashes: its sanitizer runtime would otherwise catch SIGSEGV itself
  * (exit status 1), and LeakSanitizer would change the status of a process
  * that exits without stopping its runtime (to 23). It is this process's
- * ASAN_OPTIONS (or TSAN_OPTIONS) with detect_leaks=0:handle_segv=0 added,
+ * ASAN_OPTIONS (or TSAN_OPTIONS) with detect_leaks=0:handle_segv=0 added
+ * (and for ThreadSanitizer atexit_sleep_ms=0, without which its exit
+ * sleeps a second),
  * "ASAN_OPTIONS=...", for tr_proc_spec.env; NULL in a build without those
  * sanitizers. Made at the first call, static. Thread-safe. */
 TR_API const char *tr_proc_sanitizer_env(void);
