@@ -3,3 +3,11 @@
 # API only, linked as applications are.
 troupe_dist_test_public(test_observer dist 120 test_observer.c)
 target_link_libraries(test_observer PRIVATE PkgConfig::JANSSON)
+
+# troupe-ctl (tools/ctl), run as a program against a node with its
+# observer.
+troupe_dist_test_public(test_ctl dist 120 test_ctl.c)
+target_link_libraries(test_ctl PRIVATE PkgConfig::JANSSON)
+target_compile_definitions(test_ctl PRIVATE TROUPE_CTL="$<TARGET_FILE:troupe-ctl>"
+  TROUPE_TESTS_DIR="${PROJECT_SOURCE_DIR}/tests")
+add_dependencies(test_ctl troupe-ctl)

@@ -1,0 +1,218 @@
+/*
+ * troupe-ctl (tools/ctl) against a running node with its observer and a
+ * second node connected: the program itself, run as a user runs it, its
+ * output and exit status checked.
+ *
+ * - ping answers with the node's name; nodes lists the node and its peer;
+ *   stats prints the counters; metrics the Prometheus text; --json the
+ *   node's JSON, which parses;
+ * - the cookie from -c or from TROUPE_COOKIE, or the token from -t;
+ * - a wrong cookie is exit status 1 with the 401 on stderr; no cookie and
+ *   a bad command are exit status 2; a node that is not there is 1.
+ */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "troupe/node.h"
+#include "troupe/observer.h"
+
+#define COOKIE "ctl-secret"
+
+struct env {
+	tr_runtime *rt, *prt;
+	tr_node *node, *peer;
+	char dir[64];
+	char url[96];
+};
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	assert_non_null(e);
+	snprintf(e->dir, sizeof(e->dir), "/tmp/troupe-ctl-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	char u1[128], u2[128];
+	snprintf(u1, sizeof(u1), "ipc://%s/obs", e->dir);
+	snprintf(u2, sizeof(u2), "ipc://%s/peer", e->dir);
+	const char *l1[] = {u1, NULL}, *l2[] = {u2, NULL};
+	assert_rc(tr_runtime_start(&e->rt, NULL), TR_OK);
+	assert_rc(tr_runtime_start(&e->prt, NULL), TR_OK);
+	tr_runtime_set_logger(e->rt, NULL, NULL);
+	tr_node_opts o;
+	tr_node_opts_init(&o);
+	o.name = "watched";
+	o.cookie = COOKIE;
+	o.listen = l1;
+	o.observer_url = "http://127.0.0.1:0";
+	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_OK);
+	tr_node_opts_init(&o);
+	o.name = "neighbour";
+	o.cookie = COOKIE;
+	o.listen = l2;
+	assert_rc(tr_node_start(&e->peer, e->prt, &o), TR_OK);
+	assert_rc(tr_node_connect(e->peer, u1, 10000, NULL), TR_OK);
+	assert_rc(tr_node_observer_url(e->url, sizeof(e->url), e->node), TR_OK);
+	*state = e;
+	alarm(60);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	tr_node_stop(e->peer);
+	tr_node_stop(e->node);
+	tr_runtime_stop(e->prt);
+	tr_runtime_stop(e->rt);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
+	assert_int_equal(system(cmd), 0);
+	free(e);
+	alarm(0);
+	return 0;
+}
+
+/* Runs troupe-ctl with `args` (a shell fragment) and the environment
+ * `envs`; returns its exit status, its stdout in *out (malloc'ed) and
+ * its stderr in *err. */
+static int ctl(const char *envs, const char *args, char **out, char **err)
+{
+	char errf[] = "/tmp/troupe-ctl-err-XXXXXX";
+	int fd = mkstemp(errf);
+	assert_true(fd >= 0);
+	close(fd);
+	/* Under ThreadSanitizer, nng's own races are not troupe-ctl's
+	 * (tests/tsan-ctl.supp says why). */
+	const char *san =
+#if defined(__SANITIZE_THREAD__)
+	    "TSAN_OPTIONS=halt_on_error=1:suppressions=" TROUPE_TESTS_DIR
+	    "/tsan-ctl.supp";
+#else
+	    "";
+#endif
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd),
+	    "env -u TROUPE_COOKIE -u TROUPE_OBSERVER_TOKEN "
+	    "-u TROUPE_OBSERVER_URL %s %s %s %s 2>%s",
+	    san, envs, TROUPE_CTL, args, errf);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t cap = 1 << 16, len = 0;
+	*out = malloc(cap);
+	assert_non_null(*out);
+	size_t k;
+	while ((k = fread(*out + len, 1, cap - len - 1, p)) > 0)
+		len += k;
+	(*out)[len] = '\0';
+	int st = pclose(p);
+	FILE *f = fopen(errf, "r");
+	assert_non_null(f);
+	*err = calloc(1, 4096);
+	assert_non_null(*err);
+	size_t el = fread(*err, 1, 4095, f);
+	(*err)[el] = '\0';
+	fclose(f);
+	unlink(errf);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+static void test_commands(void **state)
+{
+	struct env *e = *state;
+	char args[256], *out, *err;
+
+	snprintf(args, sizeof(args), "-u %s -c %s ping", e->url, COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 0);
+	assert_true(strncmp(out, "pong from watched in ", 21) == 0);
+	free(out);
+	free(err);
+
+	snprintf(args, sizeof(args), "-u %s nodes", e->url);
+	assert_int_equal(ctl("TROUPE_COOKIE=" COOKIE, args, &out, &err), 0);
+	assert_non_null(strstr(out, "NODE"));
+	assert_non_null(strstr(out, "watched"));
+	assert_non_null(strstr(out, "neighbour"));
+	free(out);
+	free(err);
+
+	char token[TR_OBSERVER_TOKEN_SIZE];
+	assert_rc(tr_observer_token(token, sizeof(token), COOKIE), TR_OK);
+	snprintf(args, sizeof(args), "-t %s stats", token);
+	char envs[160];
+	snprintf(envs, sizeof(envs), "TROUPE_OBSERVER_URL=%s", e->url);
+	assert_int_equal(ctl(envs, args, &out, &err), 0);
+	assert_non_null(strstr(out, "runtime\n"));
+	assert_non_null(strstr(out, "actors_alive"));
+	assert_non_null(strstr(out, "schedulers\n"));
+	assert_non_null(strstr(out, "peers_up               1"));
+	free(out);
+	free(err);
+
+	snprintf(args, sizeof(args), "-u %s/ -c %s metrics", e->url, COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 0);
+	assert_non_null(strstr(out, "# TYPE troupe_actors gauge\n"));
+	assert_non_null(strstr(out, "troupe_peers_up{node=\"watched\"} 1\n"));
+	free(out);
+	free(err);
+
+	snprintf(args, sizeof(args), "-u %s -c %s --json stats", e->url, COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 0);
+	json_error_t je;
+	json_t *j = json_loads(out, 0, &je);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(j, "node"), "name")),
+	    "watched");
+	json_decref(j);
+	free(out);
+	free(err);
+}
+
+static void test_failures(void **state)
+{
+	struct env *e = *state;
+	char args[256], *out, *err;
+
+	snprintf(args, sizeof(args), "-u %s -c wrong ping", e->url);
+	assert_int_equal(ctl("", args, &out, &err), 1);
+	assert_non_null(strstr(err, "HTTP 401"));
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+
+	snprintf(args, sizeof(args), "-u %s ping", e->url);
+	assert_int_equal(ctl("", args, &out, &err), 2);
+	assert_non_null(strstr(err, "give the cookie"));
+	free(out);
+	free(err);
+
+	assert_int_equal(ctl("", "-c x frobnicate", &out, &err), 2);
+	assert_non_null(strstr(err, "usage: troupe-ctl"));
+	free(out);
+	free(err);
+
+	/* Nothing listens there (the observer's port, its node stopped). */
+	tr_node_stop(e->node);
+	e->node = NULL;
+	snprintf(args, sizeof(args), "-u %s -c %s ping", e->url, COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 1);
+	assert_non_null(strstr(err, "troupe-ctl: "));
+	free(out);
+	free(err);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
