@@ -8,7 +8,7 @@
  * Both nodes live in this process (two runtimes) and talk over ipc://, so
  * that a cycle costs a handshake and a teardown, nothing else.
  * TROUPE_CHURN sets the number of restarts (100,000 by default; CI's
- * sanitizer passes use fewer).
+ * passes use fewer, deploy/test.sh).
  */
 #include "common.h"
 
