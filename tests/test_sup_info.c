@@ -253,14 +253,14 @@ static void test_info_fields(void **state)
 	/* Room for two: the first two, and the counts of all. */
 	tr_sup_status_init(&st);
 	tr_child_status_init(&two[0]);
-	assert_rc(tr_sup_info(&st, NULL, 0, two, 2, rt, sup, TT_WAIT_MS),
-	    TR_OK);
+	assert_rc(
+	    tr_sup_info(&st, NULL, 0, two, 2, rt, sup, TT_WAIT_MS), TR_OK);
 	assert_int_equal(st.nchildren, 4);
 	assert_int_equal(st.nlisted, 2);
 	assert_string_equal(two[1].id, "b");
 	/* No room at all: the status alone. */
-	assert_rc(tr_sup_info(&st, NULL, 0, NULL, 0, rt, sup, TT_WAIT_MS),
-	    TR_OK);
+	assert_rc(
+	    tr_sup_info(&st, NULL, 0, NULL, 0, rt, sup, TT_WAIT_MS), TR_OK);
 	assert_int_equal(st.nlisted, 0);
 	assert_int_equal(st.nchildren, 4);
 
@@ -316,8 +316,8 @@ static void test_crash_in_ring(void **state)
 	assert_true(tr_pid_eq(in.rec[0].old_pid, pa));
 	assert_true(tr_pid_eq(in.rec[0].new_pid, pa2));
 	/* The wall clock, give or take a step of it meanwhile. */
-	assert_true(in.rec[0].at_ms + 60000 >= t0 &&
-	            in.rec[0].at_ms <= t1 + 60000);
+	assert_true(
+	    in.rec[0].at_ms + 60000 >= t0 && in.rec[0].at_ms <= t1 + 60000);
 	assert_int_equal(kid(&in, "a")->restarts, 1);
 	assert_int_equal(kid(&in, "t")->restarts, 0);
 
@@ -386,8 +386,8 @@ static void test_ring_keeps_newest(void **state)
 	/* Room for three: the three newest. */
 	tr_sup_status_init(&st);
 	tr_sup_restart_entry_init(&three[0]);
-	assert_rc(tr_sup_info(&st, three, 3, NULL, 0, rt, sup, TT_WAIT_MS),
-	    TR_OK);
+	assert_rc(
+	    tr_sup_info(&st, three, 3, NULL, 0, rt, sup, TT_WAIT_MS), TR_OK);
 	assert_int_equal(st.nrecent, TR_SUP_RECENT_MAX);
 	assert_int_equal(three[0].reason, 100 + nr - 1);
 	assert_int_equal(three[2].reason, 100 + nr - 3);
@@ -447,17 +447,17 @@ static void test_simple_one_for_one_info(void **state)
 
 	sup = tt_sup_start(rt, &f, &spec, 1);
 	for (int i = 0; i < 5; i++)
-		assert_rc(tr_sup_start_child(&pids[i], rt, sup, NULL, &a,
-		              TT_WAIT_MS, NULL),
+		assert_rc(tr_sup_start_child(
+		              &pids[i], rt, sup, NULL, &a, TT_WAIT_MS, NULL),
 		    TR_OK);
 	tt_wcrash(rt, pids[0], 3);
 	/* The restarted child keeps its place in the list. */
-	assert_true(TT_WAIT_FOR((tr_sup_status_init(&st),
-	                            tr_child_status_init(&kids[0]),
-	                            tr_sup_restart_entry_init(&rec[0]),
-	                            tr_sup_info(&st, rec, 1, kids, 3, rt, sup,
-	                                TT_WAIT_MS) == TR_OK &&
-	                                st.restarts == 1 && st.active == 5),
+	assert_true(TT_WAIT_FOR(
+	    (tr_sup_status_init(&st), tr_child_status_init(&kids[0]),
+	        tr_sup_restart_entry_init(&rec[0]),
+	        tr_sup_info(&st, rec, 1, kids, 3, rt, sup, TT_WAIT_MS) ==
+	                TR_OK &&
+	            st.restarts == 1 && st.active == 5),
 	    TT_WAIT_MS));
 	assert_int_equal(st.strategy, TR_SUP_SIMPLE_ONE_FOR_ONE);
 	assert_int_equal(st.nchildren, 5);
@@ -479,8 +479,8 @@ static void test_simple_one_for_one_info(void **state)
 	assert_rc(tr_sup_terminate_pid(rt, sup, p2, TT_WAIT_MS), TR_OK);
 	assert_rc(tr_sup_restart_child(NULL, rt, sup, "dyn", TT_WAIT_MS, NULL),
 	    TR_ENOTSUP);
-	assert_rc(tr_sup_info(&st, NULL, 0, NULL, 0, rt, sup, TT_WAIT_MS),
-	    TR_OK);
+	assert_rc(
+	    tr_sup_info(&st, NULL, 0, NULL, 0, rt, sup, TT_WAIT_MS), TR_OK);
 	assert_int_equal(st.nchildren, 4);
 
 	tt_sup_stop(rt, port, w, sup);
@@ -596,22 +596,22 @@ static void test_info_errors(void **state)
 	assert_rc(tr_sup_info(NULL, NULL, 0, NULL, 0, rt, sup, TT_WAIT_MS),
 	    TR_EINVAL);
 	memset(&st, 0, sizeof(st));
-	assert_rc(tr_sup_info(&st, NULL, 0, NULL, 0, rt, sup, TT_WAIT_MS),
-	    TR_EINVAL);
+	assert_rc(
+	    tr_sup_info(&st, NULL, 0, NULL, 0, rt, sup, TT_WAIT_MS), TR_EINVAL);
 	st.struct_size = TR_SUP_STATUS_V1_SIZE - 1;
-	assert_rc(tr_sup_info(&st, NULL, 0, NULL, 0, rt, sup, TT_WAIT_MS),
-	    TR_EINVAL);
+	assert_rc(
+	    tr_sup_info(&st, NULL, 0, NULL, 0, rt, sup, TT_WAIT_MS), TR_EINVAL);
 	tr_sup_status_init(&st);
-	assert_rc(tr_sup_info(&st, NULL, 1, NULL, 0, rt, sup, TT_WAIT_MS),
-	    TR_EINVAL);
-	assert_rc(tr_sup_info(&st, NULL, 0, NULL, 1, rt, sup, TT_WAIT_MS),
-	    TR_EINVAL);
+	assert_rc(
+	    tr_sup_info(&st, NULL, 1, NULL, 0, rt, sup, TT_WAIT_MS), TR_EINVAL);
+	assert_rc(
+	    tr_sup_info(&st, NULL, 0, NULL, 1, rt, sup, TT_WAIT_MS), TR_EINVAL);
 	kids[0].struct_size = 0;
-	assert_rc(tr_sup_info(&st, NULL, 0, kids, 2, rt, sup, TT_WAIT_MS),
-	    TR_EINVAL);
+	assert_rc(
+	    tr_sup_info(&st, NULL, 0, kids, 2, rt, sup, TT_WAIT_MS), TR_EINVAL);
 	rec[0].struct_size = 8;
-	assert_rc(tr_sup_info(&st, rec, 1, NULL, 0, rt, sup, TT_WAIT_MS),
-	    TR_EINVAL);
+	assert_rc(
+	    tr_sup_info(&st, rec, 1, NULL, 0, rt, sup, TT_WAIT_MS), TR_EINVAL);
 	assert_rc(tr_sup_info(&st, NULL, 0, NULL, 0, NULL, sup, TT_WAIT_MS),
 	    TR_EINVAL);
 	assert_rc(tr_sup_info_decode(&st, NULL, 0, NULL, 0, NULL), TR_EINVAL);
@@ -621,8 +621,8 @@ static void test_info_errors(void **state)
 	dead = tt_dead_pid(rt, port);
 	assert_rc(tr_sup_info(&st, NULL, 0, NULL, 0, rt, dead, TT_WAIT_MS),
 	    TR_ENOPROC);
-	assert_rc(tr_sup_info(&st, NULL, 0, NULL, 0, rt, TR_PID_NONE,
-	              TT_WAIT_MS),
+	assert_rc(
+	    tr_sup_info(&st, NULL, 0, NULL, 0, rt, TR_PID_NONE, TT_WAIT_MS),
 	    TR_ENOPROC);
 
 	/* Larger entries: the stride is theirs, what this library does not
@@ -651,7 +651,7 @@ struct asker {
 	tr_pid sup;
 	uint64_t ref;
 	int sent;
-	_Atomic int rc;   /* of the decode */
+	_Atomic int rc; /* of the decode */
 	_Atomic bool done;
 	tr_sup_status st;
 	tr_child_status kids[4];
@@ -677,8 +677,8 @@ static int asker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		return 0;
 	tr_sup_status_init(&a->st);
 	tr_child_status_init(&a->kids[0]);
-	atomic_store(&a->rc,
-	    tr_sup_info_decode(&a->st, NULL, 0, a->kids, 4, m));
+	atomic_store(
+	    &a->rc, tr_sup_info_decode(&a->st, NULL, 0, a->kids, 4, m));
 	atomic_store(&a->done, true);
 	return 0;
 }
@@ -799,7 +799,8 @@ static void test_concurrent_list(void **state)
  * child or finds it started by a group restart that came in between
  * (TR_ERUNNING, with its pid); the supervisor never gives up or loses the
  * child. */
-struct operator {
+struct operator
+{
 	tr_runtime *rt;
 	tr_pid sup;
 	int rounds;
@@ -808,7 +809,7 @@ struct operator {
 
 static void *operator_thread(void *arg)
 {
-	struct operator *o = arg;
+	struct operator* o = arg;
 
 	for (int i = 0; i < o->rounds; i++) {
 		tr_pid p = TR_PID_NONE;

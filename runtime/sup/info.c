@@ -211,8 +211,8 @@ static bool out_ok(const void *out, size_t cap, size_t min_size)
 
 /* Copies n library entries of `size` bytes into the caller's array, whose
  * stride is its first entry's struct_size. */
-static void copy_out(void *out, size_t cap, const void *src, size_t n,
-    size_t size)
+static void copy_out(
+    void *out, size_t cap, const void *src, size_t n, size_t size)
 {
 	if (cap == 0)
 		return;
