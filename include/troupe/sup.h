@@ -342,7 +342,10 @@ TR_API int tr_sup_terminate_pid(
  * TR_ERUNNING (it runs; *child is its pid), TR_ERESTARTING (the supervisor
  * is trying to restart it), TR_EINIT, TR_EALREADY (its name is held by
  * another actor, whose pid goes to *child), TR_ENOTSUP
- * (simple_one_for_one). */
+ * (simple_one_for_one). Like OTP's, it refuses a running child: an
+ * operator's restart of one is tr_sup_terminate_child, then this, which
+ * answers TR_ERUNNING with the new pid if a group restart (one_for_all,
+ * rest_for_one) started the child again in between, as OTP's does. */
 TR_API int tr_sup_restart_child(tr_pid *child, tr_runtime *rt, tr_pid sup,
     const char *id, int64_t timeout_ms, int *init_reason);
 
@@ -443,6 +446,8 @@ TR_API int tr_sup_count_children(
 #define TR_SUP_REQ_INFO (TR_SUP_MSG_BASE + 8) /* see "Looking at a running
                                               * supervisor" below */
 #define TR_SUP_REPLY (TR_SUP_MSG_BASE + 0x10)
+/* The answer to INFO, in this library's layout (tr_sup_info_decode reads
+ * it); an INFO that fails is answered with a TR_SUP_REPLY. */
 #define TR_SUP_INFO_REPLY (TR_SUP_MSG_BASE + 0x11)
 
 /* A request, as the builders fill it. Every string it names lives in it,
@@ -536,7 +541,9 @@ TR_API int tr_sup_reply_decode(tr_sup_result *out, const tr_msg *reply);
  * tell what it has been doing, without stopping it: the list of the live
  * supervisors of a runtime, and each one's INFO, which the supervisor
  * answers at once, even while it stops children (docs/supervision.md,
- * "Looking at a running tree"). */
+ * "Looking at a running tree"). Both are local to the process: INFO's
+ * tags lie in the local-only range, and another node's supervisors are
+ * seen through that node's own observer. */
 
 /* Lists the live supervisors of `rt` (those whose init has succeeded and
  * that have not exited; a supervisor's own reaper of a failed start is not
