@@ -440,6 +440,9 @@ void tr__registry_release(tr_runtime *rt, tr__actor *a, char *name);
 /* Copies the registered name of the live actor `a` into `name` (of
  * TR_NAME_MAX + 1 bytes); false, with "" in `name`, if it has none. */
 bool tr__registry_name_of(tr_runtime *rt, tr__actor *a, char *name);
+/* The same by pid, for the supervisors (sup/core.h): false, with "", for
+ * an actor without a name or not alive. */
+bool tr__registry_name_pid(tr_runtime *rt, tr_pid pid, char *name);
 
 /* ---- the log (log.c) ------------------------------------------------------
  */

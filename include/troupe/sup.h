@@ -342,7 +342,10 @@ TR_API int tr_sup_terminate_pid(
  * TR_ERUNNING (it runs; *child is its pid), TR_ERESTARTING (the supervisor
  * is trying to restart it), TR_EINIT, TR_EALREADY (its name is held by
  * another actor, whose pid goes to *child), TR_ENOTSUP
- * (simple_one_for_one). */
+ * (simple_one_for_one). Like OTP's, it refuses a running child: an
+ * operator's restart of one is tr_sup_terminate_child, then this, which
+ * answers TR_ERUNNING with the new pid if a group restart (one_for_all,
+ * rest_for_one) started the child again in between, as OTP's does. */
 TR_API int tr_sup_restart_child(tr_pid *child, tr_runtime *rt, tr_pid sup,
     const char *id, int64_t timeout_ms, int *init_reason);
 
@@ -420,11 +423,12 @@ TR_API int tr_sup_count_children(
  * tags of the portable range below its portable one; its other messages
  * are ignored. A supervisor answers requests in the order they arrive; one
  * that arrives while the supervisor is stopping children (a group restart,
- * a terminate) is answered when that is done, except which/count, which
- * are answered at once, and a malformed request, which is refused at once.
- * A supervisor that stops answers the requests it holds with TR_ECLOSED;
- * one that is killed answers nothing, so give requests a timeout (or
- * monitor the supervisor).
+ * a terminate) is answered when that is done, except which/count/info,
+ * which are answered at once, and a malformed request, which is refused at
+ * once. A supervisor that stops answers the requests it holds with
+ * TR_ECLOSED (all but info, which it answers until it has exited); one
+ * that is killed answers nothing, so give requests a timeout (or monitor
+ * the supervisor).
  *
  * These requests carry a tr_child_spec (function pointers, a void *) and
  * the replies raw pids, so the tags lie in the local-only range (troupe.h,
@@ -439,7 +443,12 @@ TR_API int tr_sup_count_children(
 #define TR_SUP_REQ_DELETE_CHILD (TR_SUP_MSG_BASE + 5)
 #define TR_SUP_REQ_WHICH_CHILDREN (TR_SUP_MSG_BASE + 6)
 #define TR_SUP_REQ_COUNT_CHILDREN (TR_SUP_MSG_BASE + 7)
+#define TR_SUP_REQ_INFO (TR_SUP_MSG_BASE + 8) /* see "Looking at a running
+                                              * supervisor" below */
 #define TR_SUP_REPLY (TR_SUP_MSG_BASE + 0x10)
+/* The answer to INFO, in this library's layout (tr_sup_info_decode reads
+ * it); an INFO that fails is answered with a TR_SUP_REPLY. */
+#define TR_SUP_INFO_REPLY (TR_SUP_MSG_BASE + 0x11)
 
 /* A request, as the builders fill it. Every string it names lives in it,
  * so it may be sent and forgotten; only what a spec borrows by contract (a
@@ -460,7 +469,8 @@ typedef struct tr_sup_request {
 	tr_child_spec spec;
 	void *arg;    /* START_CHILD, simple_one_for_one: the spawn argument */
 	tr_pid pid;   /* TERMINATE_PID: the child */
-	uint32_t cap; /* WHICH_CHILDREN: how many entries the reply may hold */
+	uint32_t cap; /* WHICH_CHILDREN, INFO: how many children the reply
+	               * may hold */
 } tr_sup_request;
 
 /* The builders: each fills *q for one request (zeroing it first) and
@@ -476,6 +486,8 @@ TR_API int tr_sup_req_restart_child(tr_sup_request *q, const char *id);
 TR_API int tr_sup_req_delete_child(tr_sup_request *q, const char *id);
 TR_API int tr_sup_req_which_children(tr_sup_request *q, size_t cap);
 TR_API int tr_sup_req_count_children(tr_sup_request *q);
+/* INFO, with room for `cap` children in its reply (see below). */
+TR_API int tr_sup_req_info(tr_sup_request *q, size_t cap);
 
 /* Sends a built request from the running actor: tr_request(ctx, ref, sup,
  * q->type, q, sizeof *q, timeout_ms). Exactly one answer reaches the
@@ -520,6 +532,156 @@ typedef struct tr_sup_result {
  * payload); TR_OK means *out holds the answer, whose own err may be an
  * error. Thread-safe. */
 TR_API int tr_sup_reply_decode(tr_sup_result *out, const tr_msg *reply);
+
+/* ------------------------------------------------------------------------ */
+/* Looking at a running supervisor                                           */
+/* ------------------------------------------------------------------------ */
+
+/* What an operator (an observer, a shell) needs to draw a running tree and
+ * tell what it has been doing, without stopping it: the list of the live
+ * supervisors of a runtime, and each one's INFO, which the supervisor
+ * answers at once, even while it stops children (docs/supervision.md,
+ * "Looking at a running tree"). Both are local to the process: INFO's
+ * tags lie in the local-only range, and another node's supervisors are
+ * seen through that node's own observer. */
+
+/* Lists the live supervisors of `rt` (those whose init has succeeded and
+ * that have not exited; a supervisor's own reaper of a failed start is not
+ * one) into out[0..cap), in no particular order; *n (may be NULL) gets how
+ * many there are, which may exceed cap. A supervisor that is starting or
+ * stopping as this runs may or may not be listed, and one listed may be
+ * gone when the caller asks it anything (TR_ENOPROC then). Errors:
+ * TR_EINVAL (rt NULL, out NULL with cap > 0). Thread-safe, from any
+ * thread, actors included: it takes a mutex shared by the supervisors of
+ * the process for as long as the copy takes, never blocks otherwise. */
+TR_API int tr_sup_list(tr_runtime *rt, tr_pid *out, size_t cap, size_t *n);
+
+/* How many restarts an INFO answer recalls: the supervisor keeps the last
+ * TR_SUP_RECENT_MAX (a ring in its own state, written by its thread only). */
+#define TR_SUP_RECENT_MAX 8
+
+/* The supervisor itself, as INFO describes it. Versioned (troupe.h,
+ * "Versioned structs"): set struct_size with tr_sup_status_init. */
+typedef struct tr_sup_status {
+	uint32_t struct_size; /* sizeof(tr_sup_status), by the _init */
+	tr_pid pid;           /* the supervisor */
+	tr_pid parent;        /* the actor whose exit it follows: the parent
+	                       * supervisor of a nested one, the actor of
+	                       * tr_sup_start_link; TR_PID_NONE for
+	                       * tr_sup_start */
+	char name[TR_NAME_MAX + 1]; /* its registered name, or "" */
+	tr_sup_strategy strategy;
+	uint32_t intensity;
+	uint32_t period_ms;
+	tr_auto_shutdown auto_shutdown;
+	uint64_t restarts; /* restarts since it started, counted as the
+	                    * intensity counts them: one per exit that makes
+	                    * it restart (a group restart is one, a retry of
+	                    * a failed start another) */
+	uint32_t nrecent;  /* restarts recalled: min(restarts,
+	                    * TR_SUP_RECENT_MAX) */
+	uint32_t nchildren; /* children, running or not (for
+	                     * simple_one_for_one: the dynamic ones) */
+	uint32_t nlisted;   /* children in the answer: min(nchildren, the
+	                     * request's cap), in start order */
+	uint32_t active;    /* children running */
+	uint32_t supervisors; /* children of type supervisor */
+	uint32_t workers;     /* the others (process children included) */
+	bool busy;          /* stopping children (a group restart, a
+	                     * terminate): requests that change the tree
+	                     * wait for it */
+	bool shutting_down; /* stopping all children to exit */
+} tr_sup_status;
+
+/* The size of the first version of tr_sup_status. */
+#define TR_SUP_STATUS_V1_SIZE TR_STRUCT_END(tr_sup_status, shutting_down)
+
+/* Zeroes `st` and sets its struct_size. */
+static inline void tr_sup_status_init(tr_sup_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->struct_size = (uint32_t)sizeof(*st);
+}
+
+/* One restart the supervisor made. Versioned: set struct_size with
+ * tr_sup_restart_entry_init. */
+typedef struct tr_sup_restart_entry {
+	uint32_t struct_size; /* sizeof(tr_sup_restart_entry), by the _init */
+	int32_t reason;  /* what the child exited with (tr_reason_name) */
+	uint64_t at_ms;  /* when: ms since the epoch (CLOCK_REALTIME) */
+	tr_pid old_pid;  /* the child that exited */
+	tr_pid new_pid;  /* the child started in its place, or TR_PID_NONE:
+	                  * its start failed (the retry is a newer entry),
+	                  * its init ignored the start, or a group restart is
+	                  * still stopping the others */
+	char id[TR_NAME_MAX + 1]; /* the child's id, "" for a dynamic one */
+	char text[TR_REASON_TEXT_MAX]; /* the exit's text (a process
+	                                * child's signal, a tr_exit_text),
+	                                * or "" */
+} tr_sup_restart_entry;
+
+/* The size of the first version of tr_sup_restart_entry. */
+#define TR_SUP_RESTART_ENTRY_V1_SIZE TR_STRUCT_END(tr_sup_restart_entry, text)
+
+static inline void tr_sup_restart_entry_init(tr_sup_restart_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->struct_size = (uint32_t)sizeof(*e);
+}
+
+/* A child, as INFO describes it. Versioned: set struct_size with
+ * tr_child_status_init. */
+typedef struct tr_child_status {
+	uint32_t struct_size;       /* sizeof(tr_child_status), by the _init */
+	char id[TR_NAME_MAX + 1];   /* "" for simple_one_for_one children */
+	char name[TR_NAME_MAX + 1]; /* the spec's registered name, or "" */
+	tr_pid pid;                 /* TR_PID_NONE when not running */
+	tr_child_type type;
+	tr_restart restart;
+	int32_t shutdown_ms;
+	uint32_t restarts; /* times the supervisor started it again after an
+	                    * exit (its own, or as part of a group restart);
+	                    * tr_sup_restart_child does not count */
+	bool restarting;   /* as tr_child_info.restarting */
+	bool significant;
+} tr_child_status;
+
+/* The size of the first version of tr_child_status. */
+#define TR_CHILD_STATUS_V1_SIZE TR_STRUCT_END(tr_child_status, significant)
+
+static inline void tr_child_status_init(tr_child_status *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->struct_size = (uint32_t)sizeof(*c);
+}
+
+/* Decodes the answer to an INFO request (TR_SUP_INFO_REPLY; an error
+ * answer, TR_SUP_REPLY; a refusal; the request's timeout) into the
+ * caller's structs: *status, the recalled restarts newest first into
+ * recent[0..recent_cap), the children in start order into
+ * children[0..children_cap). As with tr_sup_which_children, the
+ * struct_size of recent[0] and children[0] is each array's stride, every
+ * entry filled gets it, and nothing past the array is written; an array
+ * may be NULL with a cap of 0. status->nrecent and status->nlisted say how
+ * many entries the answer had (the caller's arrays get the first
+ * min(that, cap)). Returns the answer: TR_OK, or its error (TR_ETIMEDOUT,
+ * a refusal's code, TR_ECLOSED, TR_ENOMEM, TR_EMSGSIZE for a reply too
+ * large: ask for fewer children); TR_EINVAL for bad arguments (NULL, a
+ * struct_size 0 or below its first version) or a malformed message, as
+ * the supervisor never answers a built INFO request with TR_EINVAL. On an
+ * error *status is zeroed but for its struct_size. Thread-safe. */
+TR_API int tr_sup_info_decode(tr_sup_status *status,
+    tr_sup_restart_entry *recent, size_t recent_cap,
+    tr_child_status *children, size_t children_cap, const tr_msg *reply);
+
+/* INFO from a plain thread: tr_call of tr_sup_req_info(children_cap),
+ * decoded as by tr_sup_info_decode. Errors: TR_EINVAL (as the decode; an
+ * actor caller: it sends the request with tr_sup_request_send instead),
+ * and those of the admin calls above (TR_ENOPROC: `sup` is not alive or
+ * exits before it answers; TR_ETIMEDOUT). */
+TR_API int tr_sup_info(tr_sup_status *status, tr_sup_restart_entry *recent,
+    size_t recent_cap, tr_child_status *children, size_t children_cap,
+    tr_runtime *rt, tr_pid sup, int64_t timeout_ms);
 
 /* ------------------------------------------------------------------------ */
 /* Starting children from other nodes and from clients                       */

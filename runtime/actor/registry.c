@@ -227,6 +227,22 @@ bool tr__registry_name_of(tr_runtime *rt, tr__actor *a, char *name)
 	return n != NULL;
 }
 
+bool tr__registry_name_pid(tr_runtime *rt, tr_pid pid, char *name)
+{
+	name[0] = '\0';
+	if (pid.node != 0 || pid.gen == 0)
+		return false;
+	tr__registry *r = rt->registry;
+	pthread_mutex_lock(&r->lock);
+	rnode *n = r->by_slot[pid.slot % NBUCKETS];
+	while (n != NULL && !tr_pid_eq(n->pid, pid))
+		n = n->next_slot;
+	if (n != NULL)
+		strcpy(name, n->name);
+	pthread_mutex_unlock(&r->lock);
+	return n != NULL;
+}
+
 int tr_send_named(
     tr_ctx *ctx, const char *name, uint32_t type, const void *data, size_t size)
 {

@@ -5,8 +5,8 @@
  * while the supervisor is stopping children (a group restart, a terminate)
  * is put aside and handled once that is done, in arrival order, after the
  * exits that came meanwhile: the order in which OTP's supervisor, blocked
- * in its receive, would see them. which_children and count_children are
- * answered at once. Every answer is a reply to the request's sender and
+ * in its receive, would see them. which_children, count_children and info
+ * (info.c) are answered at once, info even while shutting down. Every answer is a reply to the request's sender and
  * ref, in the layout the request spoke (local, or portable for
  * TR_SUP_REQ_START_NAMED); a caller that has given up (its tr_call or
  * tr_request timed out) drops it.
@@ -335,7 +335,7 @@ static void req_count(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref)
 static bool mutating(uint32_t type)
 {
 	return type != TR_SUP_REQ_WHICH_CHILDREN &&
-	       type != TR_SUP_REQ_COUNT_CHILDREN;
+	       type != TR_SUP_REQ_COUNT_CHILDREN && type != TR_SUP_REQ_INFO;
 }
 
 static void defer(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref, uint32_t type,
@@ -363,6 +363,12 @@ static void defer(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref, uint32_t type,
 void tr__sup_on_request(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref,
     uint32_t type, const tr_sup_request *q, named_req *nq)
 {
+	/* INFO is for operators, who most want to see a supervisor that is
+	 * slow to stop: answered until it has exited. */
+	if (type == TR_SUP_REQ_INFO) {
+		tr__sup_req_info(ctx, s, from, ref, q->cap);
+		return;
+	}
 	if (s->shutting_down) {
 		answer(ctx, from, ref, type, TR_ECLOSED, 0, TR_PID_NONE);
 		tr__sup_named_free(nq);

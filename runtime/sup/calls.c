@@ -117,8 +117,7 @@ int tr_sup_req_count_children(tr_sup_request *q)
 
 static bool req_type_ok(uint32_t type)
 {
-	return type >= TR_SUP_REQ_START_CHILD &&
-	       type <= TR_SUP_REQ_COUNT_CHILDREN;
+	return type >= TR_SUP_REQ_START_CHILD && type <= TR_SUP_REQ_INFO;
 }
 
 int tr_sup_request_send(tr_ctx *ctx, uint64_t *ref, tr_pid sup,

@@ -242,5 +242,6 @@ failed:
 void tr__sup_child_gone(sup *s, child *c)
 {
 	tr__pm_del(&s->map, c->pid);
+	c->last_pid = c->pid;
 	c->pid = TR_PID_NONE;
 }

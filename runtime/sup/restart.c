@@ -91,6 +91,7 @@ static bool restart_one(tr_ctx *ctx, sup *s, child *c)
 	tr_pid holder;
 	int rc = tr__sup_child_start(ctx, s, c, &reason, &holder);
 	if (rc == TR_OK) {
+		tr__sup_note_restarted(s, c);
 		/* The reason it was restarted for: the one it exited with
 		 * (a bystander of a group restart: the one it was stopped
 		 * with). */
@@ -140,6 +141,7 @@ void tr__sup_restart(tr_ctx *ctx, sup *s, child *c)
 		tr__sup_begin_shutdown(ctx, s, TR_REASON_SHUTDOWN);
 		return;
 	}
+	tr__sup_note_restart(s, c);
 	switch (s->flags.strategy) {
 	case TR_SUP_ONE_FOR_ALL:
 	case TR_SUP_REST_FOR_ONE:

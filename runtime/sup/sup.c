@@ -52,6 +52,7 @@ static void sup_free(sup *s)
 	tr__sup_child_free(s->tmpl);
 	free(s->map.slots);
 	free(s->ring);
+	free(s->recent);
 	tr__sup_free_deferred(s);
 	free(s);
 }
@@ -238,6 +239,14 @@ static int sup_init(tr_ctx *ctx, void *arg, void **state)
 	int rc = start_children(ctx, s, h);
 	if (rc != TR_OK)
 		return rc;
+	/* Listed for operators (live.c) once it runs; without memory for
+	 * that it does not start, rather than run unseen. */
+	if (tr__sup_live_add(s) != TR_OK) {
+		init_unwind(ctx, s);
+		if (h != NULL)
+			h->err = TR_ENOMEM;
+		return TR_SUP_REASON_NOSTART;
+	}
 	*state = s;
 	return TR_OK;
 
@@ -302,7 +311,7 @@ static int sup_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		break;
 	default:
 		if (m->type >= TR_SUP_REQ_START_CHILD &&
-		    m->type <= TR_SUP_REQ_COUNT_CHILDREN && m->ref != 0) {
+		    m->type <= TR_SUP_REQ_INFO && m->ref != 0) {
 			if (m->size != sizeof(tr_sup_request)) {
 				tr__sup_reply_err(ctx, m->sender, m->ref,
 				    TR_EINVAL, 0, TR_PID_NONE);
@@ -327,6 +336,7 @@ static void sup_terminate(tr_ctx *ctx, void *state, int reason)
 	sup *s = state;
 	if (s == NULL)
 		return;
+	tr__sup_live_del(s);
 	/* Callers still waiting get an answer rather than their timeout.
 	 * Children still alive (the supervisor was killed, or the runtime is
 	 * stopping) get the exit signal of their link. */

@@ -2,7 +2,7 @@
  * Supervisors, inside: the state of one supervisor and what its files share.
  *
  * A supervisor (include/troupe/sup.h) is an ordinary actor built on the
- * public API alone, but for the one core function core.h names. Its files,
+ * public API alone, but for the two core functions core.h names. Its files,
  * one concern each:
  *
  *   sup.c      the behaviour (init, handle, terminate), the reaper of a
@@ -16,6 +16,9 @@
  *              the supervisor's own shutdown;
  *   admin.c    the supervisor's side of the admin requests;
  *   named.c    the portable start-by-name request, both sides;
+ *   live.c     the table of the live supervisors (tr_sup_list);
+ *   info.c     what a supervisor keeps for operators (its recent
+ *              restarts) and the INFO request, both sides;
  *   calls.c    the callers' side of the admin requests: the blocking calls,
  *              the request builders and the reply decoder.
  *
@@ -66,6 +69,10 @@ struct child {
 	int32_t shutdown_ms;
 	int32_t pending_reason;
 	int32_t last_reason; /* of its last exit, for the reports */
+	tr_pid last_pid;     /* its pid before the last exit (info.c) */
+	uint64_t rec_seq;    /* the recent restart waiting for its new pid
+	                      * (info.c), or 0 */
+	uint32_t restarts;   /* restarted by the supervisor (info.c) */
 	uint8_t restart;
 	uint8_t type;
 	uint8_t state;
@@ -157,6 +164,16 @@ typedef struct sup {
 
 	deferred *dq_head, *dq_tail;
 	uint64_t next_tok;
+
+	/* For operators (info.c): restarts since the start, and the last
+	 * TR_SUP_RECENT_MAX of them, restart k (from 1) at recent[(k - 1) %
+	 * TR_SUP_RECENT_MAX]; allocated at the first restart. */
+	uint64_t nrestarts;
+	struct restart_rec *recent;
+	/* Its entry in the table of live supervisors (live.c), read and
+	 * written under that table's lock only. */
+	uint32_t live_idx;
+	bool live;
 } sup;
 
 /* What child_start did, besides TR_OK and the TR_E* codes. */
@@ -309,6 +326,26 @@ void tr__sup_free_deferred(sup *s);
  * code in *err; -1 nothing a supervisor call ends with (another type, a
  * refusal without a code). */
 int tr__sup_reply_kind(int32_t *err, const tr_msg *reply, uint32_t type);
+
+/* ---- live.c ------------------------------------------------------------- */
+
+/* Lists a supervisor whose init succeeded: TR_OK, or TR_ENOMEM. */
+int tr__sup_live_add(sup *s);
+/* Unlists it (nothing if it was not listed). */
+void tr__sup_live_del(sup *s);
+
+/* ---- info.c ------------------------------------------------------------- */
+
+/* A restart of child `c` counted against the intensity: remembered, with
+ * c's last exit (reason, pid, and the exit text if its EXIT is being
+ * handled), and waiting for c's new pid. */
+void tr__sup_note_restart(sup *s, child *c);
+/* Child `c` was started again by a restart: counted, and its new pid
+ * given to the restart that waited for it. */
+void tr__sup_note_restarted(sup *s, child *c);
+/* Answers an INFO request with room for `cap` children. */
+void tr__sup_req_info(tr_ctx *ctx, sup *s, tr_pid from, uint64_t ref,
+    uint32_t cap);
 
 /* ---- named.c ------------------------------------------------------------ */
 
