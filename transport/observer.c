@@ -17,6 +17,7 @@
 
 #include "crypto.h"
 #include "node_int.h"
+#include "observer_assets.h"
 #include "observer_int.h"
 
 #define TOKEN_LABEL "troupe observer token v1"
@@ -141,7 +142,57 @@ static void reply(nng_aio *aio, uint16_t status, const char *type, char *body)
 	nng_aio_finish(aio, 0);
 }
 
-enum route { R_METRICS, R_NODE, R_HEALTH };
+/* The web page's files (observer_assets.h), served without the token:
+ * they hold nothing of the node, and a browser fetches the script and the
+ * style sheet without the page's query; every /api route the page then
+ * calls needs the token. The policy headers keep the page from loading
+ * anything from elsewhere, from being framed, and from sending its URL
+ * (with the token in it) as a Referer. */
+static void reply_asset(nng_aio *aio, const char *uri)
+{
+	char path[128];
+	size_t l = strcspn(uri, "?#");
+	const tr__obs_asset *a = NULL;
+	if (l < sizeof(path)) {
+		memcpy(path, uri, l);
+		path[l] = '\0';
+		a = tr__observer_asset(path);
+	}
+	if (a == NULL) {
+		reply(aio, NNG_HTTP_STATUS_NOT_FOUND, "text/plain",
+		    strdup("404 no such file\n"));
+		return;
+	}
+	nng_http_res *res = NULL;
+	int rv = nng_http_res_alloc(&res);
+	if (rv == 0)
+		rv = nng_http_res_set_header(res, "Content-Type", a->type);
+	if (rv == 0)
+		rv = nng_http_res_set_header(res, "Cache-Control", "no-store");
+	if (rv == 0)
+		rv = nng_http_res_set_header(res, "X-Content-Type-Options",
+		    "nosniff");
+	if (rv == 0)
+		rv = nng_http_res_set_header(res, "Referrer-Policy",
+		    "no-referrer");
+	if (rv == 0)
+		rv = nng_http_res_set_header(res, "Content-Security-Policy",
+		    "default-src 'none'; script-src 'self'; style-src 'self'; "
+		    "img-src 'self' data:; connect-src 'self'; "
+		    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+	if (rv == 0) /* static data: nng sends it without a copy */
+		rv = nng_http_res_set_data(res, a->bytes, a->len);
+	if (rv != 0) {
+		if (res != NULL)
+			nng_http_res_free(res);
+		nng_aio_finish(aio, rv);
+		return;
+	}
+	nng_aio_set_output(aio, 0, res);
+	nng_aio_finish(aio, 0);
+}
+
+enum route { R_METRICS, R_NODE, R_HEALTH, R_UI };
 
 static void serve_on(nng_aio *aio, tr__observer *o, enum route r);
 
@@ -164,6 +215,10 @@ static void serve(nng_aio *aio, enum route r)
 static void serve_on(nng_aio *aio, tr__observer *o, enum route r)
 {
 	nng_http_req *req = nng_aio_get_input(aio, 0);
+	if (r == R_UI) {
+		reply_asset(aio, nng_http_req_get_uri(req));
+		return;
+	}
 	if (!authorized(o, req)) {
 		atomic_fetch_add_explicit(&o->refused, 1, memory_order_relaxed);
 		reply(aio, NNG_HTTP_STATUS_UNAUTHORIZED, "text/plain",
@@ -184,6 +239,8 @@ static void serve_on(nng_aio *aio, tr__observer *o, enum route r)
 		break;
 	case R_HEALTH:
 		body = tr__observer_health_json(o->n);
+		break;
+	case R_UI:
 		break;
 	}
 	if (body == NULL) {
@@ -209,12 +266,21 @@ static void on_health(nng_aio *aio)
 	serve(aio, R_HEALTH);
 }
 
-static int add_route(tr__observer *o, const char *path, void (*fn)(nng_aio *))
+static void on_ui(nng_aio *aio)
+{
+	serve(aio, R_UI);
+}
+
+/* `tree`: the handler answers the paths below `path` as well. */
+static int add_route(tr__observer *o, const char *path, bool tree,
+    void (*fn)(nng_aio *))
 {
 	nng_http_handler *h = NULL;
 	int rv = nng_http_handler_alloc(&h, path, fn);
 	if (rv == 0)
 		rv = nng_http_handler_set_method(h, "GET");
+	if (rv == 0 && tree)
+		rv = nng_http_handler_set_tree(h);
 	if (rv == 0) {
 		atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
 		rv = nng_http_handler_set_data(h, o, unref);
@@ -256,11 +322,15 @@ int tr__observer_start(tr__observer **op, struct tr_node *n, const char *url,
 	int rc = tr_observer_token(o->token, sizeof(o->token), cookie);
 	int rv = rc == TR_OK ? nng_http_server_hold(&o->srv, u) : 0;
 	if (rc == TR_OK && rv == 0)
-		rv = add_route(o, "/metrics", on_metrics);
+		rv = add_route(o, "/metrics", false, on_metrics);
 	if (rc == TR_OK && rv == 0)
-		rv = add_route(o, "/api/node", on_node);
+		rv = add_route(o, "/api/node", false, on_node);
 	if (rc == TR_OK && rv == 0)
-		rv = add_route(o, "/api/health", on_health);
+		rv = add_route(o, "/api/health", false, on_health);
+	if (rc == TR_OK && rv == 0)
+		rv = add_route(o, "/", false, on_ui);
+	if (rc == TR_OK && rv == 0)
+		rv = add_route(o, "/ui", true, on_ui);
 	/* nng hands out the running server of a URL in use in this process
 	 * (its handlers then collide): only a server this start started is
 	 * this start's to stop. */
