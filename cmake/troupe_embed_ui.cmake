@@ -6,7 +6,8 @@
 #   cmake -DUI_DIR=<dir> -DOUT=<file.c> -P troupe_embed_ui.cmake
 # Every file of UI_DIR is served as /ui/NAME; the types come from the
 # extensions below (a file of another extension is an error, so that
-# nothing is served with a guessed type).
+# nothing is served with a guessed type). Text files only: the route
+# serves them as NUL-terminated text (a file with a NUL byte is an error).
 if(NOT UI_DIR OR NOT OUT)
   message(FATAL_ERROR "troupe_embed_ui.cmake: set UI_DIR and OUT")
 endif()
@@ -22,14 +23,16 @@ foreach(f ${files})
     set(type "text/javascript; charset=utf-8")
   elseif(f MATCHES "\\.css$")
     set(type "text/css; charset=utf-8")
-  elseif(f MATCHES "\\.png$")
-    set(type "image/png")
   elseif(f MATCHES "\\.svg$")
     set(type "image/svg+xml")
   else()
     message(FATAL_ERROR "troupe_embed_ui.cmake: ${f}: no content type for this extension")
   endif()
   file(READ ${UI_DIR}/${f} hex HEX)
+  string(REGEX MATCH "^(..)*00" nul "${hex}")
+  if(nul)
+    message(FATAL_ERROR "troupe_embed_ui.cmake: ${f} has a NUL byte: text files only")
+  endif()
   string(LENGTH "${hex}" hexlen)
   math(EXPR len "${hexlen} / 2")
   # 16 bytes a line, then each byte as 0xNN.

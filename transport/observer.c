@@ -17,7 +17,6 @@
 
 #include "crypto.h"
 #include "node_int.h"
-#include "observer_assets.h"
 #include "observer_int.h"
 
 #define TOKEN_LABEL "troupe observer token v1"
@@ -32,6 +31,7 @@
 struct tr__observer {
 	struct tr_node *n;
 	nng_http_server *srv;
+	tr__obs_agent *agent;
 	char url[96];
 	char token[TR_OBSERVER_TOKEN_SIZE];
 	int64_t start_ms;
@@ -116,7 +116,8 @@ static bool authorized(tr__observer *o, nng_http_req *req)
 	       tr__ct_equal(got, o->token, TR_OBSERVER_TOKEN_LEN);
 }
 
-static void reply(nng_aio *aio, uint16_t status, const char *type, char *body)
+void tr__observer_reply(tr__observer *o, nng_aio *aio, uint16_t status,
+    const char *type, char *body)
 {
 	nng_http_res *res = NULL;
 	int rv = nng_http_res_alloc(&res);
@@ -129,6 +130,19 @@ static void reply(nng_aio *aio, uint16_t status, const char *type, char *body)
 	if (rv == 0 && status == NNG_HTTP_STATUS_UNAUTHORIZED)
 		rv = nng_http_res_set_header(
 		    res, "WWW-Authenticate", "Bearer realm=\"troupe\"");
+	/* For the web page above all (observer_assets.h): nothing loaded
+	 * from elsewhere, no framing, no guessed types, and its URL (with
+	 * the token) never sent on as a Referer. */
+	if (rv == 0)
+		rv = nng_http_res_set_header(res, "Content-Security-Policy",
+		    "default-src 'none'; script-src 'self'; style-src 'self'; "
+		    "img-src 'self' data:; connect-src 'self'; "
+		    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+	if (rv == 0)
+		rv = nng_http_res_set_header(
+		    res, "X-Content-Type-Options", "nosniff");
+	if (rv == 0)
+		rv = nng_http_res_set_header(res, "Referrer-Policy", "no-referrer");
 	if (rv == 0 && body != NULL)
 		rv = nng_http_res_copy_data(res, body, strlen(body));
 	free(body);
@@ -136,150 +150,133 @@ static void reply(nng_aio *aio, uint16_t status, const char *type, char *body)
 		if (res != NULL)
 			nng_http_res_free(res);
 		nng_aio_finish(aio, rv);
-		return;
+	} else {
+		nng_aio_set_output(aio, 0, res);
+		nng_aio_finish(aio, 0);
 	}
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
+	/* The request's hold on the node, taken in serve(). */
+	atomic_fetch_sub_explicit(&o->busy, 1, memory_order_seq_cst);
 }
 
-/* The web page's files (observer_assets.h), served without the token:
- * they hold nothing of the node, and a browser fetches the script and the
- * style sheet without the page's query; every /api route the page then
- * calls needs the token. The policy headers keep the page from loading
- * anything from elsewhere, from being framed, and from sending its URL
- * (with the token in it) as a Referer. */
-static void reply_asset(nng_aio *aio, const char *uri)
+/* Copies the request's path and query (token= left out) into rq; false
+ * when either is too long. */
+static bool split_uri(tr__obs_req *rq, const char *uri)
 {
-	char path[128];
-	size_t l = strcspn(uri, "?#");
-	const tr__obs_asset *a = NULL;
-	if (l < sizeof(path)) {
-		memcpy(path, uri, l);
-		path[l] = '\0';
-		a = tr__observer_asset(path);
+	size_t pl = strcspn(uri, "?#");
+	if (pl >= sizeof(rq->path))
+		return false;
+	memcpy(rq->path, uri, pl);
+	rq->path[pl] = '\0';
+	size_t ql = 0;
+	if (uri[pl] == '?') {
+		const char *q = uri + pl + 1;
+		size_t qlen = strcspn(q, "#");
+		for (size_t i = 0; i < qlen;) {
+			size_t l = strcspn(q + i, "&#");
+			if (l > qlen - i)
+				l = qlen - i;
+			if (l > 0 && strncmp(q + i, "token=", 6) != 0) {
+				if (ql + l + 2 > sizeof(rq->query))
+					return false;
+				if (ql > 0)
+					rq->query[ql++] = '&';
+				memcpy(rq->query + ql, q + i, l);
+				ql += l;
+			}
+			i += l + 1;
+		}
 	}
-	if (a == NULL) {
-		reply(aio, NNG_HTTP_STATUS_NOT_FOUND, "text/plain",
-		    strdup("404 no such file\n"));
-		return;
-	}
-	nng_http_res *res = NULL;
-	int rv = nng_http_res_alloc(&res);
-	if (rv == 0)
-		rv = nng_http_res_set_header(res, "Content-Type", a->type);
-	if (rv == 0)
-		rv = nng_http_res_set_header(res, "Cache-Control", "no-store");
-	if (rv == 0)
-		rv = nng_http_res_set_header(res, "X-Content-Type-Options",
-		    "nosniff");
-	if (rv == 0)
-		rv = nng_http_res_set_header(res, "Referrer-Policy",
-		    "no-referrer");
-	if (rv == 0)
-		rv = nng_http_res_set_header(res, "Content-Security-Policy",
-		    "default-src 'none'; script-src 'self'; style-src 'self'; "
-		    "img-src 'self' data:; connect-src 'self'; "
-		    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
-	if (rv == 0) /* static data: nng sends it without a copy */
-		rv = nng_http_res_set_data(res, a->bytes, a->len);
-	if (rv != 0) {
-		if (res != NULL)
-			nng_http_res_free(res);
-		nng_aio_finish(aio, rv);
-		return;
-	}
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
+	rq->query[ql] = '\0';
+	return true;
 }
 
-enum route { R_METRICS, R_NODE, R_HEALTH, R_UI };
+static void serve_on(nng_aio *aio, tr__observer *o);
 
-static void serve_on(nng_aio *aio, tr__observer *o, enum route r);
-
-static void serve(nng_aio *aio, enum route r)
+static void serve(nng_aio *aio)
 {
 	nng_http_handler *h = nng_aio_get_input(aio, 1);
 	tr__observer *o = nng_http_handler_get_data(h);
 	/* Seq_cst, both: pairs with tr__observer_stop's store of stopping
 	 * and load of busy (either it sees this one busy, or this one sees
-	 * it stopping). */
+	 * it stopping). The hold ends with the answer
+	 * (tr__observer_reply). */
 	atomic_fetch_add_explicit(&o->busy, 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&o->stopping, memory_order_seq_cst))
-		reply(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain",
-		    strdup("503 the node is stopping\n"));
+		tr__observer_reply(o, aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE,
+		    "text/plain", strdup("503 the node is stopping\n"));
 	else
-		serve_on(aio, o, r);
-	atomic_fetch_sub_explicit(&o->busy, 1, memory_order_seq_cst);
+		serve_on(aio, o);
 }
 
-static void serve_on(nng_aio *aio, tr__observer *o, enum route r)
+static void serve_on(nng_aio *aio, tr__observer *o)
 {
 	nng_http_req *req = nng_aio_get_input(aio, 0);
-	if (r == R_UI) {
-		reply_asset(aio, nng_http_req_get_uri(req));
+	const char *method = nng_http_req_get_method(req);
+	tr__obs_req *rq = calloc(1, sizeof(*rq));
+	if (rq == NULL) {
+		tr__observer_reply(o, aio, NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR,
+		    "text/plain", strdup("500 out of memory\n"));
 		return;
 	}
-	if (!authorized(o, req)) {
-		atomic_fetch_add_explicit(&o->refused, 1, memory_order_relaxed);
-		reply(aio, NNG_HTTP_STATUS_UNAUTHORIZED, "text/plain",
-		    strdup("401 the observer token is needed\n"));
+	rq->n = o->n;
+	rq->o = o;
+	rq->aio = aio;
+	rq->start_ms = o->start_ms;
+	rq->holds = 1;
+	snprintf(rq->method, sizeof(rq->method), "%s", method);
+	if (!split_uri(rq, nng_http_req_get_uri(req))) {
+		tr__obs_error(NULL, rq, NNG_HTTP_STATUS_ENTITY_TOO_LONG,
+		    "the path or the query is too long");
 		return;
 	}
-	uint64_t refused =
-	    atomic_load_explicit(&o->refused, memory_order_relaxed);
-	char *body = NULL;
-	const char *type = "application/json";
-	switch (r) {
-	case R_METRICS:
-		body = tr__observer_metrics(o->n, o->start_ms, refused);
-		type = "text/plain; version=0.0.4; charset=utf-8";
-		break;
-	case R_NODE:
-		body = tr__observer_node_json(o->n, o->start_ms, refused);
-		break;
-	case R_HEALTH:
-		body = tr__observer_health_json(o->n);
-		break;
-	case R_UI:
-		break;
+	rq->route = tr__obs_route_find(rq->method, rq->path);
+	if (rq->route == NULL || !rq->route->open) {
+		if (!authorized(o, req)) {
+			atomic_fetch_add_explicit(
+			    &o->refused, 1, memory_order_relaxed);
+			tr__obs_answer(NULL, rq, NNG_HTTP_STATUS_UNAUTHORIZED,
+			    "text/plain",
+			    strdup("401 the observer token is needed\n"));
+			return;
+		}
 	}
-	if (body == NULL) {
-		reply(aio, NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR, "text/plain",
-		    strdup("500 out of memory\n"));
+	rq->refused = atomic_load_explicit(&o->refused, memory_order_relaxed);
+	if (rq->route == NULL) {
+		bool other = tr__obs_route_other_method(rq->method, rq->path);
+		tr__obs_error(NULL, rq,
+		    other ? NNG_HTTP_STATUS_METHOD_NOT_ALLOWED
+		          : NNG_HTTP_STATUS_NOT_FOUND,
+		    other ? "another method is needed" : "no such route");
 		return;
 	}
-	reply(aio, NNG_HTTP_STATUS_OK, type, body);
+	rq->tail = rq->path + strlen(rq->route->path);
+	/* Another node's view goes through the agent, which asks that
+	 * node's agent. */
+	char other[TR_NODE_NAME_MAX + 1];
+	bool remote = !rq->route->open && /* the page is this node's */
+	              tr__obs_param(rq, "node", other, sizeof(other)) != NULL &&
+	              strcmp(other, o->n->name) != 0;
+	if (!rq->route->on_agent && !remote) {
+		rq->route->fn(NULL, rq);
+		return;
+	}
+	if (tr__obs_agent_post(o->agent, rq) != TR_OK)
+		tr__obs_error(NULL, rq, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE,
+		    "the observer is busy");
 }
 
-static void on_metrics(nng_aio *aio)
+static void on_request(nng_aio *aio)
 {
-	serve(aio, R_METRICS);
+	serve(aio);
 }
 
-static void on_node(nng_aio *aio)
-{
-	serve(aio, R_NODE);
-}
-
-static void on_health(nng_aio *aio)
-{
-	serve(aio, R_HEALTH);
-}
-
-static void on_ui(nng_aio *aio)
-{
-	serve(aio, R_UI);
-}
-
-/* `tree`: the handler answers the paths below `path` as well. */
-static int add_route(tr__observer *o, const char *path, bool tree,
-    void (*fn)(nng_aio *))
+static int add_handler(tr__observer *o, const char *method)
 {
 	nng_http_handler *h = NULL;
-	int rv = nng_http_handler_alloc(&h, path, fn);
+	int rv = nng_http_handler_alloc(&h, "/", on_request);
 	if (rv == 0)
-		rv = nng_http_handler_set_method(h, "GET");
-	if (rv == 0 && tree)
+		rv = nng_http_handler_set_method(h, method);
+	if (rv == 0)
 		rv = nng_http_handler_set_tree(h);
 	if (rv == 0) {
 		atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
@@ -293,6 +290,13 @@ static int add_route(tr__observer *o, const char *path, bool tree,
 	if (rv != 0 && h != NULL)
 		nng_http_handler_free(h); /* drops its reference, if any */
 	return rv;
+}
+
+/* Waits until every request that got past `stopping` has its answer. */
+static void wait_idle(tr__observer *o)
+{
+	while (atomic_load_explicit(&o->busy, memory_order_seq_cst) != 0)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
 int tr__observer_start(tr__observer **op, struct tr_node *n, const char *url,
@@ -321,16 +325,12 @@ int tr__observer_start(tr__observer **op, struct tr_node *n, const char *url,
 	atomic_init(&o->refs, 1);
 	int rc = tr_observer_token(o->token, sizeof(o->token), cookie);
 	int rv = rc == TR_OK ? nng_http_server_hold(&o->srv, u) : 0;
+	if (rc == TR_OK)
+		rc = tr__obs_agent_start(&o->agent, o, n);
 	if (rc == TR_OK && rv == 0)
-		rv = add_route(o, "/metrics", false, on_metrics);
+		rv = add_handler(o, "GET");
 	if (rc == TR_OK && rv == 0)
-		rv = add_route(o, "/api/node", false, on_node);
-	if (rc == TR_OK && rv == 0)
-		rv = add_route(o, "/api/health", false, on_health);
-	if (rc == TR_OK && rv == 0)
-		rv = add_route(o, "/", false, on_ui);
-	if (rc == TR_OK && rv == 0)
-		rv = add_route(o, "/ui", true, on_ui);
+		rv = add_handler(o, "POST");
 	/* nng hands out the running server of a URL in use in this process
 	 * (its handlers then collide): only a server this start started is
 	 * this start's to stop. */
@@ -361,6 +361,11 @@ int tr__observer_start(tr__observer **op, struct tr_node *n, const char *url,
 		atomic_store_explicit(&o->stopping, true, memory_order_seq_cst);
 		if (started)
 			nng_http_server_stop(o->srv);
+		if (o->agent != NULL) {
+			tr__obs_agent_quiesce(o->agent);
+			wait_idle(o);
+			tr__obs_agent_stop(o->agent);
+		}
 		if (o->srv != NULL)
 			nng_http_server_release(o->srv);
 		unref(o);
@@ -376,9 +381,11 @@ void tr__observer_stop(tr__observer *o)
 		return;
 	atomic_store_explicit(&o->stopping, true, memory_order_seq_cst);
 	nng_http_server_stop(o->srv);
-	/* Handlers that began before `stopping` may still read the node. */
-	while (atomic_load_explicit(&o->busy, memory_order_seq_cst) != 0)
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	/* Requests that came before `stopping` may still read the node, or
+	 * wait on the agent, which from now on answers 503 at once. */
+	tr__obs_agent_quiesce(o->agent);
+	wait_idle(o);
+	tr__obs_agent_stop(o->agent);
 	nng_http_server_release(o->srv);
 	unref(o);
 }
@@ -391,6 +398,11 @@ const char *tr__observer_url(const tr__observer *o)
 uint64_t tr__observer_refused(const tr__observer *o)
 {
 	return atomic_load_explicit(&o->refused, memory_order_relaxed);
+}
+
+int64_t tr__observer_start_ms(const tr__observer *o)
+{
+	return o->start_ms;
 }
 
 int tr_node_observer_url(char *buf, size_t cap, tr_node *node)

@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "troupe/troupe.h"
+
 typedef struct tr__obs_asset {
 	const char *path;           /* "/ui/app.js" */
 	const char *type;           /* its Content-Type */
@@ -25,5 +27,12 @@ extern const size_t tr__observer_nassets;
  * and "/ui/" are /ui/index.html, "/ui/NAME" the file NAME. NULL for any
  * other path. */
 const tr__obs_asset *tr__observer_asset(const char *path);
+
+/* The routes GET / and GET /ui/ (observer_routes.c's table, open: served
+ * without the token, as the files hold nothing of the node and a
+ * browser fetches the script and the style sheet without the page's
+ * query). 404 for a file that is not there. */
+struct tr__obs_req;
+void tr__obs_route_ui(tr_ctx *ctx, struct tr__obs_req *rq);
 
 #endif /* TR_OBSERVER_ASSETS_H */

@@ -12,7 +12,10 @@
  * - /api/node is JSON with the same values, the peer and each scheduler;
  *   /api/health answers; other paths 404, other methods 405;
  * - the token is the cookie's, the same on every node of a cluster;
- * - a node stops at once with a client connected to its observer.
+ * - a node stops at once with a client connected to its observer;
+ * - ?node=NAME answers for another node of the cluster, through the two
+ *   nodes' observer agents: the same route, that node's answer; a node
+ *   that is not connected is 404.
  */
 #define _GNU_SOURCE
 #include "common.h"
@@ -68,6 +71,7 @@ static int setup(void **state)
 	o.name = "peer";
 	o.cookie = COOKIE;
 	o.listen = l2;
+	o.observer_url = "http://127.0.0.1:0";
 	assert_rc(tr_node_start(&e->peer, e->prt, &o), TR_OK);
 	assert_rc(tr_node_connect(e->peer, u1, 10000, NULL), TR_OK);
 	char url[128];
@@ -372,6 +376,47 @@ static void test_node_json(void **state)
 }
 
 /* The node stops at once while a client holds a connection open. */
+static void test_other_node(void **state)
+{
+	struct env *e = *state;
+	struct resp r = get(e, "/api/node?node=peer");
+	assert_int_equal(r.status, 200);
+	json_t *j = json_loads(r.body, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(j, "node"), "name")),
+	    "peer");
+	/* The peer's own peer is this node. */
+	json_t *peers = json_object_get(json_object_get(j, "dist"), "peers");
+	assert_int_equal(json_array_size(peers), 1);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(peers, 0), "name")),
+	    "obs");
+	json_decref(j);
+	free(r.body);
+
+	/* Its own name: answered here, as without node=. */
+	r = get(e, "/api/node?node=obs");
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"obs\""));
+	free(r.body);
+
+	/* The Prometheus text crosses as well, with its content type. */
+	r = get(e, "/metrics?node=peer");
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.head, "text/plain; version=0.0.4"));
+	assert_non_null(strstr(r.body, "{node=\"peer\"}"));
+	free(r.body);
+
+	r = get(e, "/api/node?node=ghost");
+	assert_int_equal(r.status, 404);
+	assert_non_null(strstr(r.body, "not connected"));
+	free(r.body);
+	r = get(e, "/nope?node=peer");
+	assert_int_equal(r.status, 404);
+	free(r.body);
+}
+
 static void test_stop_with_client(void **state)
 {
 	struct env *e = *state;
@@ -393,6 +438,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_token, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_node_json, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_node, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_stop_with_client, setup, teardown),
 	};

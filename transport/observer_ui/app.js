@@ -4,7 +4,9 @@
  * asks the node's observer for JSON every REFRESH_MS and draws it; every
  * request carries the token of the page's own URL (?token=) as a bearer
  * header, and ?node=NAME when another node of the cluster is shown. The
- * token lives in this script's memory only.
+ * token lives in this script's memory only. The pane and the node shown
+ * are kept in the URL's fragment (#supervision&node=beta), which never
+ * reaches the server: the page itself is always this node's.
  */
 'use strict';
 
@@ -17,10 +19,12 @@
 
   const query = new URLSearchParams(location.search);
   const token = query.get('token');
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const TABS = ['overview', 'supervision', 'actors'];
 
   const state = {
     local: null,          /* this observer's node name */
-    node: query.get('node') || null, /* the node shown; null: local */
+    node: fragment.get('node') || null, /* the node shown; null: local */
     tab: 'overview',
     history: new Map(),   /* node name -> [{t, node json}] */
     actors: {sort: 'mailbox', limit: 50, after: null, back: [], next: null},
@@ -115,10 +119,16 @@
       b.classList.toggle('active', b.dataset.tab === name);
     for (const p of document.querySelectorAll('[data-pane]'))
       p.hidden = p.dataset.pane !== name;
-    if (location.hash !== '#' + name)
-      history.replaceState(null, '', location.pathname + location.search +
-        '#' + name);
+    writeFragment();
     refresh();
+  }
+
+  function writeFragment() {
+    const f = state.tab + (state.node ? '&node=' +
+      encodeURIComponent(state.node) : '');
+    if (location.hash !== '#' + f)
+      history.replaceState(null, '', location.pathname + location.search +
+        '#' + f);
   }
 
   function switchNode(name) {
@@ -130,10 +140,7 @@
     state.marked.clear();
     state.lastSup = null;
     $('#actor-page').hidden = true;
-    const q = new URLSearchParams(location.search);
-    if (state.node) q.set('node', state.node); else q.delete('node');
-    history.replaceState(null, '', location.pathname + '?' + q.toString() +
-      location.hash);
+    writeFragment();
     refresh();
   }
 
@@ -518,9 +525,8 @@
       setStatus('no token: open this page as /?token=TOKEN', false);
       return;
     }
-    const tab = location.hash.slice(1);
-    showTab(['overview', 'supervision', 'actors'].includes(tab) ? tab
-      : 'overview');
+    const tab = Array.from(fragment.keys())[0];
+    showTab(TABS.includes(tab) ? tab : 'overview');
     setTimeout(tick, REFRESH_MS);
   }
 
