@@ -13,10 +13,15 @@
  *   count rises, it has a new pid, it is marked as just restarted;
  * - a screenshot of the page is kept in the build tree
  *   (observer-ui.png), and copied to docs/observer-ui.png when
- *   TROUPE_UPDATE_DOCS=1.
+ *   TROUPE_UPDATE_DOCS=1;
+ * - and, without a browser: the page's files are served without the
+ *   token, with their types and the policy headers, also with ?node= (the
+ *   page is this node's); a file that is not there is 404; the API still
+ *   wants the token.
  *
- * Skipped, saying so, when Chromium or chromedriver is not installed
- * (Debian: chromium, chromium-driver; deploy/setup.sh installs them).
+ * The browser test is skipped, saying so, when Chromium or chromedriver
+ * is not installed (Debian: chromium, chromium-driver; deploy/setup.sh
+ * installs them).
  * TROUPE_CHROMIUM and TROUPE_CHROMEDRIVER name other binaries.
  */
 #define _GNU_SOURCE
@@ -122,8 +127,6 @@ static int setup(void **state)
 	const char *d = getenv("TROUPE_CHROMEDRIVER");
 	e->browser = b != NULL && b[0] != '\0' ? b : "/usr/bin/chromium";
 	e->driver = d != NULL && d[0] != '\0' ? d : "/usr/bin/chromedriver";
-	if (!wd_have(e->browser) || !wd_have(e->driver))
-		return 0; /* the test skips, saying why */
 	alarm(240);
 	snprintf(e->dir, sizeof(e->dir), "/tmp/troupe-obsui-XXXXXX");
 	assert_non_null(mkdtemp(e->dir));
@@ -288,10 +291,103 @@ static void dump_page(json_t *page)
 	free(s);
 }
 
+/* One GET of `path` on the observer, with the bearer token or without;
+ * the status, the header `hname`'s value into hval[cap] ("" if none),
+ * and the body (malloc'ed, the caller's). */
+static char *get(struct env *e, const char *path, bool token, int *status,
+    const char *hname, char *hval, size_t cap)
+{
+	char url[640];
+	snprintf(url, sizeof(url), "%s%s", e->url, path);
+	nng_url *u = NULL;
+	nng_http_client *c = NULL;
+	nng_http_req *req = NULL;
+	nng_http_res *res = NULL;
+	nng_aio *aio = NULL;
+	assert_int_equal(nng_url_parse(&u, url), 0);
+	assert_int_equal(nng_http_client_alloc(&c, u), 0);
+	assert_int_equal(nng_http_req_alloc(&req, u), 0);
+	if (token) {
+		char auth[128];
+		snprintf(auth, sizeof(auth), "Bearer %s", e->token);
+		assert_int_equal(
+		    nng_http_req_set_header(req, "Authorization", auth), 0);
+	}
+	assert_int_equal(nng_http_res_alloc(&res), 0);
+	assert_int_equal(nng_aio_alloc(&aio, NULL, NULL), 0);
+	nng_aio_set_timeout(aio, CALL_MS);
+	nng_http_client_transact(c, req, res, aio);
+	nng_aio_wait(aio);
+	assert_int_equal(nng_aio_result(aio), 0);
+	*status = nng_http_res_get_status(res);
+	const char *h = nng_http_res_get_header(res, hname);
+	snprintf(hval, cap, "%s", h != NULL ? h : "");
+	void *data;
+	size_t len;
+	nng_http_res_get_data(res, &data, &len);
+	char *body = malloc(len + 1);
+	assert_non_null(body);
+	memcpy(body, data, len);
+	body[len] = '\0';
+	nng_aio_free(aio);
+	nng_http_res_free(res);
+	nng_http_req_free(req);
+	nng_http_client_free(c);
+	nng_url_free(u);
+	return body;
+}
+
+static void test_files(void **state)
+{
+	struct env *e = *state;
+	char h[512];
+	int st;
+	/* The page, without the token; the same with ?node= (not sent on). */
+	const char *pages[] = {"/", "/?node=beta", "/ui/", "/ui/index.html"};
+	for (size_t i = 0; i < 4; i++) {
+		char *b = get(e, pages[i], false, &st, "Content-Type", h, sizeof(h));
+		if (st != 200)
+			fail_msg("%s: %d", pages[i], st);
+		assert_string_equal(h, "text/html; charset=utf-8");
+		assert_non_null(strstr(b, "<script src=\"/ui/app.js\">"));
+		free(b);
+	}
+	char *b = get(e, "/", false, &st, "Content-Security-Policy", h, sizeof(h));
+	assert_non_null(strstr(h, "default-src 'none'"));
+	assert_non_null(strstr(h, "script-src 'self'"));
+	free(b);
+	b = get(e, "/", false, &st, "Referrer-Policy", h, sizeof(h));
+	assert_string_equal(h, "no-referrer");
+	free(b);
+	b = get(e, "/ui/app.js", false, &st, "Content-Type", h, sizeof(h));
+	assert_int_equal(st, 200);
+	assert_string_equal(h, "text/javascript; charset=utf-8");
+	assert_non_null(strstr(b, "'Bearer ' + token"));
+	free(b);
+	b = get(e, "/ui/style.css", false, &st, "Content-Type", h, sizeof(h));
+	assert_int_equal(st, 200);
+	assert_string_equal(h, "text/css; charset=utf-8");
+	free(b);
+	const char *missing[] = {"/ui/nope.js", "/ui/index.htm", "/ui/app.js/x"};
+	for (size_t i = 0; i < 3; i++) {
+		b = get(e, missing[i], false, &st, "Content-Type", h, sizeof(h));
+		if (st != 404)
+			fail_msg("%s: %d", missing[i], st);
+		free(b);
+	}
+	/* The API still wants the token, and gets it in the header. */
+	b = get(e, "/api/node", false, &st, "Content-Type", h, sizeof(h));
+	assert_int_equal(st, 401);
+	free(b);
+	b = get(e, "/api/node", true, &st, "Content-Type", h, sizeof(h));
+	assert_int_equal(st, 200);
+	free(b);
+}
+
 static void test_page(void **state)
 {
 	struct env *e = *state;
-	if (e->rt == NULL) {
+	if (!wd_have(e->browser) || !wd_have(e->driver)) {
 		print_message("skipped: %s or %s is not installed (Debian: apt-get "
 		              "install chromium chromium-driver)\n",
 		    e->browser, e->driver);
@@ -408,6 +504,7 @@ static void test_page(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_page, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,6 +74,9 @@ static bool wd_have(const char *path)
 	       access(path, X_OK) == 0;
 }
 
+static json_t *wd_call(struct wd *w, const char *method, const char *path,
+    json_t *body, int timeout_ms);
+
 /* The port chromedriver says it listens on, from its log; 0: not yet. */
 static int wd_log_port(const char *log)
 {
@@ -141,7 +144,22 @@ static int wd_start_driver(
 		}
 		wd_sleep_ms(50);
 	}
-	return 0;
+	/* Ready when its /status says so (it may print the port a moment
+	 * before it accepts). */
+	for (;;) {
+		json_t *v = wd_call(w, "GET", "/status", NULL, 2000);
+		bool ready = json_is_true(json_object_get(v, "ready"));
+		json_decref(v);
+		if (ready)
+			return 0;
+		if (wd_now_ms() > end) {
+			snprintf(w->err, sizeof(w->err),
+			    "%.200s on port %d is not ready after %d ms; see %.300s",
+			    driver, w->port, wait_ms, log);
+			return -1;
+		}
+		wd_sleep_ms(50);
+	}
 }
 
 /* One request to chromedriver: `method` `path` with `body` (borrowed,

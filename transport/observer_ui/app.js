@@ -329,8 +329,7 @@
       'data-name': s.name || null, 'data-restarts': s.restarts},
       h('div', {class: 'head'}, s.name || 'supervisor', ' ', pidLink(s.pid),
         h('span', {class: 'meta'}, s.strategy + ', at most ' + s.intensity +
-          ' restarts in ' + s.period_ms + ' ms; ' + s.restarts +
-          ' restarts so far')));
+          ' restarts in ' + s.period_ms + ' ms; restarts: ' + s.restarts)));
     const recent = s.recent || [];
     if (recent.length)
       box.append(h('ul', {class: 'recent-list'}, ...recent.map(r =>
