@@ -11,6 +11,8 @@
  *   workers;
  * - a worker crashed by a message shows up as a restart: its restart
  *   count rises, it has a new pid, it is marked as just restarted;
+ * - the browser's console has no error: no script error, no refused
+ *   load, nothing the page's content security policy blocked;
  * - a screenshot of the page is kept in the build tree
  *   (observer-ui.png), and copied to docs/observer-ui.png when
  *   TROUPE_UPDATE_DOCS=1;
@@ -484,6 +486,23 @@ static void test_page(void **state)
 	json_t *c = page_child(page_root(page), "crashy");
 	assert_true(same_pid(json_string_value(json_object_get(c, "pid")), now));
 	json_decref(page);
+
+	/* Nothing went wrong in the page: no script error, no load refused,
+	 * nothing the page's security policy blocked. */
+	json_t *con = wd_console(&e->wd, CALL_MS);
+	if (con == NULL)
+		fail_msg("the browser's console: %s", e->wd.err);
+	size_t i, severe = 0;
+	json_t *ent;
+	json_array_foreach(con, i, ent)
+	{
+		const char *lv = json_string_value(json_object_get(ent, "level"));
+		print_message("console %s: %s\n", lv != NULL ? lv : "?",
+		    json_string_value(json_object_get(ent, "message")));
+		severe += lv != NULL && strcmp(lv, "SEVERE") == 0;
+	}
+	json_decref(con);
+	assert_int_equal(severe, 0);
 
 	/* The screenshot: a test artifact, and the docs' picture on demand. */
 	long bytes = wd_screenshot(&e->wd, png, CALL_MS);

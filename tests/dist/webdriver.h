@@ -249,12 +249,15 @@ static int wd_session(
 	snprintf(dir, sizeof(dir), "--user-data-dir=%s", w->profile);
 	snprintf(size, sizeof(size), "--window-size=%d,%d", width, height);
 	/* As root (a container, CI) Chromium needs --no-sandbox. */
-	json_t *args = json_pack("[s, s, s, s, s, s, s, s]", "--headless=new",
+	json_t *args = json_pack("[s, s, s, s, s, s, s, s, s]", "--headless=new",
 	    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-	    "--no-first-run", "--disable-extensions", dir, size);
-	json_t *caps = json_pack("{s:{s:{s:s, s:{s:s, s:o}}}}", "capabilities",
-	    "alwaysMatch", "browserName", "chrome", "goog:chromeOptions",
-	    "binary", browser, "args", args);
+	    "--no-first-run", "--disable-extensions",
+	    "--disable-crash-reporter", dir, size);
+	/* The browser's console is kept, for wd_console. */
+	json_t *caps = json_pack("{s:{s:{s:s, s:{s:s, s:o}, s:{s:s}}}}",
+	    "capabilities", "alwaysMatch", "browserName", "chrome",
+	    "goog:chromeOptions", "binary", browser, "args", args,
+	    "goog:loggingPrefs", "browser", "ALL");
 	json_t *v = wd_call(w, "POST", "/session", caps, timeout_ms);
 	json_decref(caps);
 	const char *id = json_string_value(json_object_get(v, "sessionId"));
@@ -313,6 +316,18 @@ static int wd_click(struct wd *w, const char *css, int timeout_ms)
 	}
 	json_decref(el);
 	return rc;
+}
+
+/* The browser console's entries since the last call (chromedriver's
+ * log extension): an array of {level, message, timestamp}, a new
+ * reference, or NULL with w->err. Script errors, refused loads and
+ * content-security-policy violations are level "SEVERE". */
+static json_t *wd_console(struct wd *w, int timeout_ms)
+{
+	json_t *b = json_pack("{s:s}", "type", "browser");
+	json_t *v = wd_scall(w, "POST", "/se/log", b, timeout_ms);
+	json_decref(b);
+	return v;
 }
 
 static int wd_b64(int c)

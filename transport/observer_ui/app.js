@@ -31,7 +31,6 @@
     actor: null,          /* the pid whose page is open */
     seen: new Map(),      /* "sup|id" -> {pid, restarts} last drawn */
     marked: new Map(),    /* "sup|id" -> time until which it is marked */
-    lastSup: null,
     busy: false,
   };
 
@@ -138,7 +137,6 @@
     state.actors.back = [];
     state.seen.clear();
     state.marked.clear();
-    state.lastSup = null;
     $('#actor-page').hidden = true;
     writeFragment();
     refresh();
@@ -526,6 +524,16 @@
     }
     const tab = Array.from(fragment.keys())[0];
     showTab(TABS.includes(tab) ? tab : 'overview');
+    /* A fragment typed in or from history (writeFragment's own changes
+     * fire no event). */
+    window.addEventListener('hashchange', () => {
+      const f = new URLSearchParams(location.hash.slice(1));
+      const t = Array.from(f.keys())[0];
+      const n = f.get('node') || null;
+      if (n !== state.node && !(n === state.local && !state.node))
+        switchNode(n || state.local);
+      showTab(TABS.includes(t) ? t : 'overview');
+    });
     setTimeout(tick, REFRESH_MS);
   }
 
