@@ -219,7 +219,8 @@ static json_t *page_child(json_t *sup, const char *id)
 	json_t *c;
 	json_array_foreach(json_object_get(sup, "children"), i, c)
 	{
-		if (strcmp(json_string_value(json_object_get(c, "id")), id) == 0)
+		const char *cid = json_string_value(json_object_get(c, "id"));
+		if (cid != NULL && strcmp(cid, id) == 0)
 			return c;
 	}
 	return NULL;
@@ -299,44 +300,17 @@ static void dump_page(json_t *page)
 static char *get(struct env *e, const char *path, bool token, int *status,
     const char *hname, char *hval, size_t cap)
 {
-	char url[640];
-	snprintf(url, sizeof(url), "%s%s", e->url, path);
-	nng_url *u = NULL;
-	nng_http_client *c = NULL;
-	nng_http_req *req = NULL;
-	nng_http_res *res = NULL;
-	nng_aio *aio = NULL;
-	assert_int_equal(nng_url_parse(&u, url), 0);
-	assert_int_equal(nng_http_client_alloc(&c, u), 0);
-	assert_int_equal(nng_http_req_alloc(&req, u), 0);
-	if (token) {
-		char auth[128];
-		snprintf(auth, sizeof(auth), "Bearer %s", e->token);
-		assert_int_equal(
-		    nng_http_req_set_header(req, "Authorization", auth), 0);
-	}
-	assert_int_equal(nng_http_res_alloc(&res), 0);
-	assert_int_equal(nng_aio_alloc(&aio, NULL, NULL), 0);
-	nng_aio_set_timeout(aio, CALL_MS);
-	nng_http_client_transact(c, req, res, aio);
-	nng_aio_wait(aio);
-	assert_int_equal(nng_aio_result(aio), 0);
-	*status = nng_http_res_get_status(res);
-	const char *h = nng_http_res_get_header(res, hname);
-	snprintf(hval, cap, "%s", h != NULL ? h : "");
-	void *data;
-	size_t len;
-	nng_http_res_get_data(res, &data, &len);
-	char *body = malloc(len + 1);
-	assert_non_null(body);
-	memcpy(body, data, len);
-	body[len] = '\0';
-	nng_aio_free(aio);
-	nng_http_res_free(res);
-	nng_http_req_free(req);
-	nng_http_client_free(c);
-	nng_url_free(u);
-	return body;
+	char auth[128], err[256] = "";
+	snprintf(auth, sizeof(auth), "Bearer %s", e->token);
+	const char *port = strrchr(e->url, ':');
+	assert_non_null(port);
+	struct wd_res r;
+	if (wd_http(atoi(port + 1), "GET", path, token ? auth : NULL, NULL,
+	        CALL_MS, &r, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	*status = r.status;
+	wd_header(&r, hname, hval, cap);
+	return r.body;
 }
 
 static void test_files(void **state)

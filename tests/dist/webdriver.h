@@ -1,10 +1,10 @@
 /*
  * A small W3C WebDriver client for tests: starts chromedriver as a child
  * process (in a process group of its own, on a port it picks), opens a
- * session of headless Chromium, and speaks WebDriver's HTTP protocol with
- * nng's HTTP client and jansson. Every request is bounded; wd_stop ends
- * the session, kills what is left of the group and reaps it, also after a
- * failed assertion (call it from the teardown).
+ * session of headless Chromium, and speaks WebDriver's HTTP protocol over
+ * a plain socket (wd_http), with jansson for the JSON. Every request is
+ * bounded; wd_stop ends the session, kills what is left of the group and
+ * reaps it, also after a failed assertion (call it from the teardown).
  *
  * The test process becomes a child subreaper (prctl), so that Chromium's
  * processes, orphaned when chromedriver exits, are reparented to it and
@@ -13,22 +13,24 @@
 #ifndef TROUPE_TESTS_WEBDRIVER_H
 #define TROUPE_TESTS_WEBDRIVER_H
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
 
 extern char **environ;
 
@@ -162,75 +164,187 @@ static int wd_start_driver(
 	}
 }
 
+/* An HTTP/1.1 answer, read by wd_http. */
+struct wd_res {
+	int status;
+	char head[4096]; /* the status line and headers */
+	char *body;      /* malloc'ed, NUL-terminated */
+	size_t len;
+};
+
+/* The value of header `name` in `head` (case-insensitive), copied into
+ * out[cap]; "" when it is not there. */
+static const char *wd_header(
+    const struct wd_res *r, const char *name, char *out, size_t cap)
+{
+	out[0] = '\0';
+	size_t nl = strlen(name);
+	for (const char *p = strstr(r->head, "\r\n"); p != NULL;
+	     p = strstr(p + 2, "\r\n")) {
+		const char *h = p + 2;
+		if (strncasecmp(h, name, nl) == 0 && h[nl] == ':') {
+			h += nl + 1;
+			while (*h == ' ')
+				h++;
+			size_t l = strcspn(h, "\r\n");
+			snprintf(out, cap, "%.*s", (int)l, h);
+			break;
+		}
+	}
+	return out;
+}
+
+/* One HTTP/1.1 request over a plain TCP socket to 127.0.0.1:`port`
+ * (Connection: close), `auth` an Authorization value or NULL, `body`
+ * JSON or NULL; the whole exchange bounded by `timeout_ms`. A plain
+ * socket rather than nng's client: the test's own side then has no
+ * thread of nng's that ThreadSanitizer cannot follow. 0, or -1 with
+ * `err` set. */
+static int wd_http(int port, const char *method, const char *path,
+    const char *auth, const char *body, int timeout_ms, struct wd_res *r,
+    char *err, size_t errcap)
+{
+	memset(r, 0, sizeof(*r));
+	long long end = wd_now_ms() + timeout_ms;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errcap, "socket: %s", strerror(errno));
+		return -1;
+	}
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		snprintf(err, errcap, "%s %s: connect: %s", method, path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	size_t blen = body != NULL ? strlen(body) : 0;
+	size_t cap = 1024 + strlen(path) + blen;
+	char *req = malloc(cap);
+	if (req == NULL) {
+		close(fd);
+		snprintf(err, errcap, "out of memory");
+		return -1;
+	}
+	int k = snprintf(req, cap,
+	    "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
+	    "%s%s%s%s%zu\r\n\r\n",
+	    method, path, port, auth != NULL ? "Authorization: " : "",
+	    auth != NULL ? auth : "", auth != NULL ? "\r\n" : "",
+	    body != NULL ? "Content-Type: application/json; charset=utf-8\r\n"
+	                   "Content-Length: "
+	                 : "Content-Length: ",
+	    blen);
+	size_t total = (size_t)k;
+	if (blen > 0) {
+		memcpy(req + total, body, blen);
+		total += blen;
+	}
+	size_t off = 0;
+	bool ok = true;
+	while (ok && off < total) {
+		ssize_t n = send(fd, req + off, total - off, MSG_NOSIGNAL);
+		if (n <= 0)
+			ok = false;
+		else
+			off += (size_t)n;
+	}
+	free(req);
+	size_t got = 0, rcap = 1 << 16;
+	char *all = ok ? malloc(rcap) : NULL;
+	long want = -1; /* the body's length, when the headers said it */
+	size_t hl = 0;
+	while (all != NULL) {
+		int left = (int)(end - wd_now_ms());
+		struct pollfd pf = {fd, POLLIN, 0};
+		if (left <= 0 || poll(&pf, 1, left) <= 0) {
+			snprintf(err, errcap, "%s %s: no answer in %d ms", method,
+			    path, timeout_ms);
+			free(all);
+			all = NULL;
+			break;
+		}
+		if (got + 1 >= rcap) {
+			char *m = realloc(all, rcap * 2);
+			if (m == NULL) {
+				free(all);
+				all = NULL;
+				break;
+			}
+			all = m;
+			rcap *= 2;
+		}
+		ssize_t n = recv(fd, all + got, rcap - got - 1, 0);
+		if (n <= 0)
+			break; /* closed: the answer is whole */
+		got += (size_t)n;
+		all[got] = '\0';
+		if (hl == 0) {
+			char *sep = strstr(all, "\r\n\r\n");
+			if (sep != NULL) {
+				hl = (size_t)(sep - all) + 4;
+				const char *cl = strcasestr(all, "\r\nContent-Length:");
+				if (cl != NULL && cl < sep)
+					want = atol(cl + 17);
+			}
+		}
+		if (hl > 0 && want >= 0 && got >= hl + (size_t)want)
+			break;
+	}
+	close(fd);
+	if (all == NULL) {
+		if (err[0] == '\0')
+			snprintf(err, errcap, "%s %s: failed", method, path);
+		return -1;
+	}
+	all[got] = '\0';
+	if (hl == 0 || sscanf(all, "HTTP/1.%*d %d", &r->status) != 1) {
+		snprintf(err, errcap, "%s %s: not an HTTP answer", method, path);
+		free(all);
+		return -1;
+	}
+	snprintf(r->head, sizeof(r->head), "%.*s", (int)(hl - 4), all);
+	r->len = got - hl;
+	r->body = malloc(r->len + 1);
+	if (r->body != NULL) {
+		memcpy(r->body, all + hl, r->len);
+		r->body[r->len] = '\0';
+	}
+	free(all);
+	return r->body != NULL ? 0 : -1;
+}
+
 /* One request to chromedriver: `method` `path` with `body` (borrowed,
  * NULL: none), bounded by `timeout_ms`. Returns the answer's "value"
  * (a new reference) when the status is 200, else NULL with w->err. */
 static json_t *wd_call(struct wd *w, const char *method, const char *path,
     json_t *body, int timeout_ms)
 {
-	char url[640];
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", w->port, path);
-	nng_url *u = NULL;
-	nng_http_client *c = NULL;
-	nng_http_req *req = NULL;
-	nng_http_res *res = NULL;
-	nng_aio *aio = NULL;
 	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-	json_t *value = NULL;
-	int rv = nng_url_parse(&u, url);
-	if (rv == 0)
-		rv = nng_http_client_alloc(&c, u);
-	if (rv == 0)
-		rv = nng_http_req_alloc(&req, u);
-	if (rv == 0)
-		rv = nng_http_req_set_method(req, method);
-	if (rv == 0 && text != NULL)
-		rv = nng_http_req_set_header(
-		    req, "Content-Type", "application/json; charset=utf-8");
-	if (rv == 0 && text != NULL)
-		rv = nng_http_req_copy_data(req, text, strlen(text));
-	if (rv == 0)
-		rv = nng_http_res_alloc(&res);
-	if (rv == 0)
-		rv = nng_aio_alloc(&aio, NULL, NULL);
-	if (rv == 0) {
-		nng_aio_set_timeout(aio, timeout_ms);
-		nng_http_client_transact(c, req, res, aio);
-		nng_aio_wait(aio);
-		rv = nng_aio_result(aio);
-	}
-	if (rv != 0) {
-		snprintf(w->err, sizeof(w->err), "%s %s: %s", method, path,
-		    nng_strerror(rv));
-	} else {
-		void *data;
-		size_t len;
-		nng_http_res_get_data(res, &data, &len);
-		json_error_t je;
-		json_t *all = json_loadb(data, len, 0, &je);
-		json_t *v = json_object_get(all, "value");
-		if (nng_http_res_get_status(res) == 200 && v != NULL) {
-			value = json_incref(v);
-		} else {
-			json_t *msg = json_object_get(v, "message");
-			snprintf(w->err, sizeof(w->err), "%s %s: %u %.400s",
-			    method, path, nng_http_res_get_status(res),
-			    msg != NULL ? json_string_value(msg)
-			                : (const char *)"(no message)");
-		}
-		json_decref(all);
-	}
-	if (aio != NULL)
-		nng_aio_free(aio);
-	if (res != NULL)
-		nng_http_res_free(res);
-	if (req != NULL)
-		nng_http_req_free(req);
-	if (c != NULL)
-		nng_http_client_free(c);
-	if (u != NULL)
-		nng_url_free(u);
+	struct wd_res r;
+	w->err[0] = '\0';
+	int rc = wd_http(w->port, method, path, NULL, text, timeout_ms, &r,
+	    w->err, sizeof(w->err));
 	free(text);
+	if (rc != 0)
+		return NULL;
+	json_t *all = json_loadb(r.body, r.len, 0, NULL);
+	json_t *v = json_object_get(all, "value");
+	json_t *value = NULL;
+	if (r.status == 200 && v != NULL) {
+		value = json_incref(v);
+	} else {
+		json_t *msg = json_object_get(v, "message");
+		snprintf(w->err, sizeof(w->err), "%s %s: %d %.400s", method, path,
+		    r.status,
+		    msg != NULL ? json_string_value(msg) : "(no message)");
+	}
+	json_decref(all);
+	free(r.body);
 	return value;
 }
 
