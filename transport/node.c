@@ -827,6 +827,24 @@ int tr_node_monitor_port(
 
 /* Filled under the node lock into entries of the library's size, then
  * copied out at the caller's stride (abi.md, "Arrays"). */
+/* The traffic fields of `in` (node lock held; the peer lock for the
+ * queue, taken after it as everywhere). */
+static void peer_traffic(tr_node_info *in, struct tr__peer *p, int64_t t)
+{
+	in->msgs_out = atomic_load_explicit(&p->tx_msgs, memory_order_relaxed);
+	in->bytes_out = atomic_load_explicit(&p->tx_bytes, memory_order_relaxed);
+	in->msgs_in = atomic_load_explicit(&p->rx_msgs, memory_order_relaxed);
+	in->bytes_in = atomic_load_explicit(&p->rx_bytes, memory_order_relaxed);
+	in->refused_in =
+	    atomic_load_explicit(&p->rx_refused, memory_order_relaxed);
+	int64_t rx = atomic_load_explicit(&p->last_rx, memory_order_relaxed);
+	in->last_rx_ms = t > rx ? (uint64_t)(t - rx) : 0;
+	pthread_mutex_lock(&p->lock);
+	in->queue_bytes = p->queued;
+	in->busy_targets = p->nbusy;
+	pthread_mutex_unlock(&p->lock);
+}
+
 int tr_node_list(tr_node_info *out, size_t cap, size_t *count, tr_node *n)
 {
 	if (n == NULL || count == NULL ||
@@ -850,6 +868,7 @@ int tr_node_list(tr_node_info *out, size_t cap, size_t *count, tr_node *n)
 				    p->listen[0]);
 			in.up_ms = t > p->since_ms ? (uint64_t)(t - p->since_ms)
 			                           : 0;
+			peer_traffic(&in, p, t);
 			tr_node_info *dst =
 			    (tr_node_info *)((unsigned char *)out + k * stride);
 			memcpy(dst, &stride, sizeof(stride));

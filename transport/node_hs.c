@@ -556,6 +556,7 @@ static void frame_in(void *arg, uint32_t pp, const uint8_t *buf, size_t len)
 	if (f != NULL && f->body_case == TROUPE__WIRE__FRAME__BODY_BATCH) {
 		atomic_store_explicit(
 		    &p->last_rx, tr__node_now_ms(), memory_order_relaxed);
+		atomic_fetch_add_explicit(&p->rx_bytes, len, memory_order_relaxed);
 		tr__rx_batch(n, p, f->batch);
 		tr__flow_after_frame(n, p);
 	} else if (p != NULL) {

@@ -139,6 +139,10 @@ struct tr__peer {
 	size_t nheld;
 	_Atomic int64_t last_rx;
 	_Atomic uint32_t dirty; /* an open batch awaits a flush */
+	/* Traffic, for tr_node_list and the observer: messages and bytes of
+	 * the batches queued to it (counted under the peer lock) and of those
+	 * received from it, and its messages refused here. Relaxed: counters. */
+	_Atomic uint64_t tx_msgs, tx_bytes, rx_msgs, rx_bytes, rx_refused;
 
 	/* Peer lock: the state, the open batch, the queue of frames and the
 	 * links and monitors that cross this peer. Taken by every send to

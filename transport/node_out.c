@@ -51,6 +51,7 @@ static void cut(struct tr_node *n, struct tr__peer *p)
 	if (b == NULL)
 		return;
 	p->batch = NULL;
+	atomic_fetch_add_explicit(&p->tx_msgs, p->nenv, memory_order_relaxed);
 	p->nenv = 0;
 	size_t bl = nng_msg_len(b);
 	p->batch_hint = (uint32_t)(bl < TR__NODE_BATCH_BYTES + 512
@@ -59,6 +60,7 @@ static void cut(struct tr_node *n, struct tr__peer *p)
 	uint8_t h[11];
 	h[0] = 0x22; /* Frame.batch: field 4, length-delimited */
 	size_t hl = 1 + tr__varint_put(h + 1, nng_msg_len(b));
+	atomic_fetch_add_explicit(&p->tx_bytes, bl + hl, memory_order_relaxed);
 	if (nng_msg_insert(b, h, hl) != 0 || !q_push(p, b)) {
 		nng_msg_free(b);
 		tr__node_logf(

@@ -199,6 +199,7 @@ static void refuse_local(
     struct tr_node *n, struct tr__peer *p, const Env *e, tr_pid from)
 {
 	atomic_fetch_add_explicit(&n->n_local, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->rx_refused, 1, memory_order_relaxed);
 	tr__ratelogf(&n->log_local, n->rt, 0,
 	    "NODE %s: refused a message of local-only type 0x%08x from node %s",
 	    n->name, e->type, p->name);
@@ -505,7 +506,11 @@ void tr__rx_batch(
     struct tr_node *n, struct tr__peer *p, const Troupe__Wire__Batch *b)
 {
 	struct rx r = {.n = n, .p = p};
-	for (size_t i = 0; i < b->n_envelopes; i++)
+	uint64_t k = b->n_envelopes;
+	for (size_t i = 0; i < b->n_envelopes; i++) {
+		k += b->envelopes[i]->n_more;
 		env_in(&r, p, b->envelopes[i]);
+	}
+	atomic_fetch_add_explicit(&p->rx_msgs, k, memory_order_relaxed);
 	rx_leave(&r);
 }

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,70 @@ static uint64_t sched_value(const tr_sched_stats *st, int i)
 	return i == 0 ? st->turns : i == 1 ? st->steals : st->parks;
 }
 
+/* The connected nodes (tr_node_list), malloc'ed; *k gets how many. */
+static tr_node_info *peer_list(struct tr_node *n, size_t *k)
+{
+	*k = 0;
+	size_t count = 0;
+	if (tr_node_list(NULL, 0, &count, n) != TR_OK || count == 0)
+		return NULL;
+	count += 8; /* room for a few that come meanwhile */
+	tr_node_info *v = calloc(count, sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	tr_node_info_init(&v[0]);
+	size_t got = 0;
+	if (tr_node_list(v, count, &got, n) != TR_OK)
+		got = 0;
+	*k = got < count ? got : count;
+	return v;
+}
+
+/* Per connected node: a label peer="NAME" beside node=. */
+static const struct {
+	const char *name, *help;
+	enum kind kind;
+	size_t off; /* of a uint64_t in tr_node_info */
+} peer_metrics[] = {
+    {"peer_messages_sent_total", "Messages queued to one connected node.", COUNTER, offsetof(tr_node_info, msgs_out)},
+    {"peer_sent_bytes_total", "Bytes of the batches queued to one connected node.", COUNTER, offsetof(tr_node_info, bytes_out)},
+    {"peer_messages_received_total", "Messages received from one connected node.", COUNTER, offsetof(tr_node_info, msgs_in)},
+    {"peer_received_bytes_total", "Bytes of the batches received from one connected node.", COUNTER, offsetof(tr_node_info, bytes_in)},
+    {"peer_queue_bytes", "Bytes queued to one connected node or in flight.", GAUGE, offsetof(tr_node_info, queue_bytes)},
+    {"peer_last_receive_age_seconds", "Seconds since the last frame from one connected node.", GAUGE, offsetof(tr_node_info, last_rx_ms)},
+    {"peer_refused_total", "Messages of one connected node refused here.", COUNTER, offsetof(tr_node_info, refused_in)},
+    {"peer_up_seconds", "Seconds one connected node has been up.", GAUGE, offsetof(tr_node_info, up_ms)},
+};
+
+static void put_peers(struct buf *b, struct tr_node *n, const char *node)
+{
+	size_t k;
+	tr_node_info *v = peer_list(n, &k);
+	if (k == 0) {
+		free(v);
+		return;
+	}
+	for (size_t m = 0; m < sizeof(peer_metrics) / sizeof(peer_metrics[0]);
+	     m++) {
+		put(b, "# HELP troupe_%s %s\n# TYPE troupe_%s %s\n",
+		    peer_metrics[m].name, peer_metrics[m].help,
+		    peer_metrics[m].name,
+		    peer_metrics[m].kind == COUNTER ? "counter" : "gauge");
+		bool ms = strstr(peer_metrics[m].name, "seconds") != NULL;
+		for (size_t i = 0; i < k; i++) {
+			char peer[2 * TR_NODE_NAME_MAX + 4];
+			label(peer, sizeof(peer), v[i].name);
+			uint64_t x;
+			memcpy(&x, (const char *)&v[i] + peer_metrics[m].off,
+			    sizeof(x));
+			put(b, "troupe_%s{node=\"%s\",peer=\"%s\"} %.15g\n",
+			    peer_metrics[m].name, node, peer,
+			    ms ? (double)x / 1000.0 : (double)x);
+		}
+	}
+	free(v);
+}
+
 char *tr__observer_metrics(struct tr_node *n, int64_t start_ms, uint64_t refused)
 {
 	struct snap s;
@@ -216,6 +281,7 @@ char *tr__observer_metrics(struct tr_node *n, int64_t start_ms, uint64_t refused
 			    (unsigned long long)sched_value(&st, k));
 		}
 	}
+	put_peers(&b, n, node);
 	if (b.failed) {
 		free(b.p);
 		return NULL;
@@ -237,23 +303,23 @@ static json_t *group(json_t *root, const char *name)
 static json_t *peers_json(struct tr_node *n)
 {
 	json_t *arr = json_array();
-	size_t count = 0;
-	if (tr_node_list(NULL, 0, &count, n) != TR_OK || count == 0)
-		return arr;
-	count += 8; /* room for a few that come meanwhile */
-	tr_node_info *v = calloc(count, sizeof(*v));
-	if (v == NULL)
-		return arr;
-	tr_node_info_init(&v[0]);
-	size_t got = 0;
-	if (tr_node_list(v, count, &got, n) == TR_OK) {
-		for (size_t i = 0; i < got && i < count; i++)
-			json_array_append_new(arr,
-			    json_pack("{s:s, s:I, s:s, s:I}", "name", v[i].name,
-			        "incarnation", (json_int_t)v[i].incarnation,
-			        "url", v[i].url, "up_ms",
-			        (json_int_t)v[i].up_ms));
-	}
+	size_t k;
+	tr_node_info *v = peer_list(n, &k);
+	for (size_t i = 0; i < k; i++)
+		json_array_append_new(arr,
+		    json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
+		              "s:I, s:I, s:I}",
+		        "name", v[i].name, "incarnation",
+		        (json_int_t)v[i].incarnation, "url", v[i].url, "up_ms",
+		        (json_int_t)v[i].up_ms, "msgs_out",
+		        (json_int_t)v[i].msgs_out, "bytes_out",
+		        (json_int_t)v[i].bytes_out, "msgs_in",
+		        (json_int_t)v[i].msgs_in, "bytes_in",
+		        (json_int_t)v[i].bytes_in, "queue_bytes",
+		        (json_int_t)v[i].queue_bytes, "last_rx_ms",
+		        (json_int_t)v[i].last_rx_ms, "refused_in",
+		        (json_int_t)v[i].refused_in, "busy_targets",
+		        (json_int_t)v[i].busy_targets));
 	free(v);
 	return arr;
 }

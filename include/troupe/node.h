@@ -323,10 +323,21 @@ typedef struct tr_node_info {
 	char url[TR_NODE_URL_MAX + 1];   /* the first URL it listens on
 	                                  * (from its Hello; cut to fit) */
 	uint64_t up_ms;                  /* how long the pair has been up */
+	/* Version 2: traffic since the pair came up. Messages and bytes of
+	 * the batches this node queued to it and received from it (a batch's
+	 * bytes as framed; handshake and heartbeat frames are not counted). */
+	uint64_t msgs_out, bytes_out, msgs_in, bytes_in;
+	uint64_t queue_bytes;  /* queued to it or in flight, now */
+	uint64_t last_rx_ms;   /* since the last frame from it */
+	uint64_t refused_in;   /* its messages refused here (local-only
+	                        * types from the wire) */
+	uint32_t busy_targets; /* its actors that told this node BUSY */
 } tr_node_info;
 
 /* The size of the first version of tr_node_info. */
 #define TR_NODE_INFO_V1_SIZE TR_STRUCT_END(tr_node_info, up_ms)
+/* The size of the second (traffic). */
+#define TR_NODE_INFO_V2_SIZE TR_STRUCT_END(tr_node_info, busy_targets)
 
 static inline void tr_node_info_init(tr_node_info *info)
 {

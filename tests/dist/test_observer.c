@@ -277,12 +277,12 @@ static void test_metrics(void **state)
 	assert_int_equal(regcomp(&help, "^# HELP troupe_[a-z_]+ .+$", REG_EXTENDED), 0);
 	assert_int_equal(regcomp(&type, "^# TYPE troupe_[a-z_]+ (counter|gauge)$", REG_EXTENDED), 0);
 	assert_int_equal(regcomp(&smp,
-	                     "^troupe_[a-z_]+\\{node=\"obs\"(,scheduler=\"[0-9]+\")?\\} "
+	                     "^troupe_[a-z_]+\\{node=\"obs\"(,scheduler=\"[0-9]+\"|,peer=\"peer\")?\\} "
 	                     "-?[0-9.e+]+$",
 	                     REG_EXTENDED),
 	    0);
 	char typed[96] = "";
-	int samples = 0, per_sched = 0;
+	int samples = 0, per_sched = 0, per_peer = 0;
 	char *save = NULL;
 	for (char *line = strtok_r(r.body, "\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
@@ -299,9 +299,12 @@ static void test_metrics(void **state)
 		            line[strlen(typed)] == '{');
 		if (strncmp(line, "troupe_scheduler_turns_total{", 29) == 0)
 			per_sched++;
+		if (strstr(line, ",peer=\"peer\"}") != NULL)
+			per_peer++;
 		samples++;
 	}
 	assert_int_equal(per_sched, (int)tr_runtime_schedulers(e->rt));
+	assert_int_equal(per_peer, 8); /* each per-peer metric, once */
 	assert_true(samples > 30);
 	regfree(&help);
 	regfree(&type);
@@ -406,6 +409,22 @@ static void test_other_node(void **state)
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.head, "text/plain; version=0.0.4"));
 	assert_non_null(strstr(r.body, "{node=\"peer\"}"));
+	free(r.body);
+
+	/* Those requests and their answers are the peer's traffic. */
+	r = get(e, "/api/node");
+	assert_int_equal(r.status, 200);
+	j = json_loads(r.body, 0, NULL);
+	assert_non_null(j);
+	json_t *p0 = json_array_get(
+	    json_object_get(json_object_get(j, "dist"), "peers"), 0);
+	assert_true(json_integer_value(json_object_get(p0, "msgs_out")) >= 2);
+	assert_true(json_integer_value(json_object_get(p0, "msgs_in")) >= 2);
+	assert_true(json_integer_value(json_object_get(p0, "bytes_in")) > 100);
+	assert_true(json_integer_value(json_object_get(p0, "bytes_out")) > 20);
+	assert_non_null(json_object_get(p0, "last_rx_ms"));
+	assert_non_null(json_object_get(p0, "queue_bytes"));
+	json_decref(j);
 	free(r.body);
 
 	r = get(e, "/api/node?node=ghost");
