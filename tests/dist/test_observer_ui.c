@@ -5,7 +5,8 @@
  * connected to it, and the page opened with the token, as an operator
  * would.
  *
- * - the page loads, names the node, and its node switcher lists the peer;
+ * - the page loads, names the node, and its node switcher and its peers
+ *   table list the peer;
  * - the Supervision pane draws the tree: the root one_for_one supervisor
  *   with its workers and a nested supervisor, that one with its own
  *   workers;
@@ -198,6 +199,8 @@ static const char *const READ_PAGE =
     "  name: document.querySelector('#node-name').textContent,"
     "  nodes: Array.from(document.querySelectorAll('#node-switch option'))"
     "    .map(o => o.value),"
+    "  peers: Array.from(document.querySelectorAll('#peers [data-peer]'))"
+    "    .map(r => r.dataset.peer),"
     "  status: st.dataset.state, statusText: st.textContent,"
     "  roots: Array.from(document.querySelectorAll('#sup-tree > .sup'))"
     "    .map(desc)});";
@@ -393,8 +396,10 @@ static void test_page(void **state)
 		const char *name = json_string_value(json_object_get(page, "name"));
 		const char *st = json_string_value(json_object_get(page, "status"));
 		json_t *nodes = json_object_get(page, "nodes");
+		json_t *peers = json_object_get(page, "peers");
 		if (name != NULL && strcmp(name, "alpha") == 0 && st != NULL &&
-		    strcmp(st, "ok") == 0 && json_array_size(nodes) == 2)
+		    strcmp(st, "ok") == 0 && json_array_size(nodes) == 2 &&
+		    json_array_size(peers) == 1)
 			break;
 		if (wd_now_ms() > end) {
 			dump_page(page);
@@ -407,6 +412,9 @@ static void test_page(void **state)
 	    "alpha");
 	assert_string_equal(
 	    json_string_value(json_array_get(json_object_get(page, "nodes"), 1)),
+	    "beta");
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(page, "peers"), 0)),
 	    "beta");
 
 	/* The Supervision pane draws the tree. */

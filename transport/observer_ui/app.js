@@ -267,8 +267,17 @@
         }}, p.name)),
         h('td', {class: 'num'}, p.incarnation),
         h('td', {}, p.url),
-        h('td', {}, fmtDuration(p.up_ms)))) :
-      [h('tr', {}, h('td', {colspan: 4, class: 'hint'}, 'no peer connected'))]));
+        h('td', {}, fmtDuration(p.up_ms)),
+        h('td', {class: 'num'}, fmtNum(p.msgs_out)),
+        h('td', {class: 'num'}, fmtNum(p.msgs_in)),
+        h('td', {class: 'num'}, fmtNum(p.bytes_out)),
+        h('td', {class: 'num'}, fmtNum(p.bytes_in)),
+        h('td', {class: 'num'}, fmtNum(p.queue_bytes)),
+        h('td', {class: 'num'}, p.last_rx_ms === undefined ? '-'
+          : fmtDuration(p.last_rx_ms) + ' ago'),
+        h('td', {class: 'num'}, fmtNum(p.refused_in)))) :
+      [h('tr', {}, h('td', {colspan: 11, class: 'hint'},
+        'no peer connected'))]));
   }
 
   /* ---- Supervision: the tree ---- */
