@@ -137,7 +137,8 @@ void tr__observer_reply(tr__observer *o, nng_aio *aio, uint16_t status,
 		rv = nng_http_res_set_header(res, "Content-Security-Policy",
 		    "default-src 'none'; script-src 'self'; style-src 'self'; "
 		    "img-src 'self' data:; connect-src 'self'; "
-		    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+		    "frame-ancestors 'none'; base-uri 'none'; "
+		    "form-action 'none'");
 	if (rv == 0)
 		rv = nng_http_res_set_header(
 		    res, "X-Content-Type-Options", "nosniff");

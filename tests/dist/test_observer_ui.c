@@ -72,7 +72,8 @@ static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	return m->type == CRASH ? 42 : 0; /* > 0: a crash with that reason */
 }
 
-static const tr_behaviour worker = {"ui.worker", worker_init, worker_handle, NULL};
+static const tr_behaviour worker = {
+    "ui.worker", worker_init, worker_handle, NULL};
 
 /* The nested supervisor's children and arguments: they must outlive the
  * tree (tr_sup_behaviour borrows them). */
@@ -112,8 +113,8 @@ static tr_pid child_pid(struct env *e, const char *id)
 	tr_child_info info[4];
 	tr_child_info_init(&info[0]);
 	size_t n = 0;
-	assert_rc(tr_sup_which_children(info, 4, &n, e->rt, e->root, 10000),
-	    TR_OK);
+	assert_rc(
+	    tr_sup_which_children(info, 4, &n, e->rt, e->root, 10000), TR_OK);
 	for (size_t i = 0; i < n && i < 4; i++)
 		if (strcmp(info[i].id, id) == 0)
 			return info[i].pid;
@@ -262,7 +263,8 @@ static bool tree_shown(struct env *e, json_t *page, char *why, size_t cap)
 		snprintf(why, cap, "no root supervisor with child crashy");
 		return false;
 	}
-	if (!same_pid(json_string_value(json_object_get(root, "pid")), e->root)) {
+	if (!same_pid(
+	        json_string_value(json_object_get(root, "pid")), e->root)) {
 		snprintf(why, cap, "the root is shown as %s",
 		    json_string_value(json_object_get(root, "pid")));
 		return false;
@@ -272,19 +274,21 @@ static bool tree_shown(struct env *e, json_t *page, char *why, size_t cap)
 		json_t *c = page_child(root, ids[i]);
 		const char *pid = json_string_value(json_object_get(c, "pid"));
 		if (c == NULL || pid == NULL || pid[0] == '\0') {
-			snprintf(why, cap, "child %s of the root not shown running",
-			    ids[i]);
+			snprintf(why, cap,
+			    "child %s of the root not shown running", ids[i]);
 			return false;
 		}
 	}
 	json_t *pool = json_object_get(page_child(root, "pool"), "sup");
 	if (pool == NULL || !json_is_object(pool)) {
-		snprintf(why, cap, "the nested supervisor is not drawn inside "
-		                   "its parent");
+		snprintf(why, cap,
+		    "the nested supervisor is not drawn inside "
+		    "its parent");
 		return false;
 	}
 	if (page_child(pool, "w1") == NULL || page_child(pool, "w2") == NULL) {
-		snprintf(why, cap, "the nested supervisor's workers are missing");
+		snprintf(
+		    why, cap, "the nested supervisor's workers are missing");
 		return false;
 	}
 	return true;
@@ -324,14 +328,16 @@ static void test_files(void **state)
 	/* The page, without the token; the same with ?node= (not sent on). */
 	const char *pages[] = {"/", "/?node=beta", "/ui/", "/ui/index.html"};
 	for (size_t i = 0; i < 4; i++) {
-		char *b = get(e, pages[i], false, &st, "Content-Type", h, sizeof(h));
+		char *b =
+		    get(e, pages[i], false, &st, "Content-Type", h, sizeof(h));
 		if (st != 200)
 			fail_msg("%s: %d", pages[i], st);
 		assert_string_equal(h, "text/html; charset=utf-8");
 		assert_non_null(strstr(b, "<script src=\"/ui/app.js\">"));
 		free(b);
 	}
-	char *b = get(e, "/", false, &st, "Content-Security-Policy", h, sizeof(h));
+	char *b =
+	    get(e, "/", false, &st, "Content-Security-Policy", h, sizeof(h));
 	assert_non_null(strstr(h, "default-src 'none'"));
 	assert_non_null(strstr(h, "script-src 'self'"));
 	free(b);
@@ -347,9 +353,11 @@ static void test_files(void **state)
 	assert_int_equal(st, 200);
 	assert_string_equal(h, "text/css; charset=utf-8");
 	free(b);
-	const char *missing[] = {"/ui/nope.js", "/ui/index.htm", "/ui/app.js/x"};
+	const char *missing[] = {
+	    "/ui/nope.js", "/ui/index.htm", "/ui/app.js/x"};
 	for (size_t i = 0; i < 3; i++) {
-		b = get(e, missing[i], false, &st, "Content-Type", h, sizeof(h));
+		b = get(
+		    e, missing[i], false, &st, "Content-Type", h, sizeof(h));
 		if (st != 404)
 			fail_msg("%s: %d", missing[i], st);
 		free(b);
@@ -367,8 +375,9 @@ static void test_page(void **state)
 {
 	struct env *e = *state;
 	if (!wd_have(e->browser) || !wd_have(e->driver)) {
-		print_message("skipped: %s or %s is not installed (Debian: apt-get "
-		              "install chromium chromium-driver)\n",
+		print_message(
+		    "skipped: %s or %s is not installed (Debian: apt-get "
+		    "install chromium chromium-driver)\n",
 		    e->browser, e->driver);
 		skip();
 	}
@@ -393,8 +402,10 @@ static void test_page(void **state)
 	for (;;) {
 		json_decref(page);
 		page = read_page(e);
-		const char *name = json_string_value(json_object_get(page, "name"));
-		const char *st = json_string_value(json_object_get(page, "status"));
+		const char *name =
+		    json_string_value(json_object_get(page, "name"));
+		const char *st =
+		    json_string_value(json_object_get(page, "status"));
 		json_t *nodes = json_object_get(page, "nodes");
 		json_t *peers = json_object_get(page, "peers");
 		if (name != NULL && strcmp(name, "alpha") == 0 && st != NULL &&
@@ -403,18 +414,19 @@ static void test_page(void **state)
 			break;
 		if (wd_now_ms() > end) {
 			dump_page(page);
-			fail_msg("the page did not show node alpha and its peer");
+			fail_msg(
+			    "the page did not show node alpha and its peer");
 		}
 		wd_sleep_ms(200);
 	}
-	assert_string_equal(
-	    json_string_value(json_array_get(json_object_get(page, "nodes"), 0)),
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(page, "nodes"), 0)),
 	    "alpha");
-	assert_string_equal(
-	    json_string_value(json_array_get(json_object_get(page, "nodes"), 1)),
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(page, "nodes"), 1)),
 	    "beta");
-	assert_string_equal(
-	    json_string_value(json_array_get(json_object_get(page, "peers"), 0)),
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(page, "peers"), 0)),
 	    "beta");
 
 	/* The Supervision pane draws the tree. */
@@ -434,7 +446,8 @@ static void test_page(void **state)
 		wd_sleep_ms(200);
 	}
 	json_t *crashy = page_child(page_root(page), "crashy");
-	json_int_t before = json_integer_value(json_object_get(crashy, "restarts"));
+	json_int_t before =
+	    json_integer_value(json_object_get(crashy, "restarts"));
 	char old_pid[64];
 	snprintf(old_pid, sizeof(old_pid), "%s",
 	    json_string_value(json_object_get(crashy, "pid")));
@@ -450,14 +463,17 @@ static void test_page(void **state)
 		page = read_page(e);
 		json_t *c = page_child(page_root(page), "crashy");
 		const char *pid = json_string_value(json_object_get(c, "pid"));
-		json_int_t n = json_integer_value(json_object_get(c, "restarts"));
-		if (pid != NULL && pid[0] != '\0' && strcmp(pid, old_pid) != 0 &&
-		    n > before && json_is_true(json_object_get(c, "recent")))
+		json_int_t n =
+		    json_integer_value(json_object_get(c, "restarts"));
+		if (pid != NULL && pid[0] != '\0' &&
+		    strcmp(pid, old_pid) != 0 && n > before &&
+		    json_is_true(json_object_get(c, "recent")))
 			break;
 		if (wd_now_ms() > end) {
 			dump_page(page);
-			fail_msg("the restart of crashy (pid %s, %lld restarts) "
-			         "did not show",
+			fail_msg(
+			    "the restart of crashy (pid %s, %lld restarts) "
+			    "did not show",
 			    old_pid, (long long)before);
 		}
 		wd_sleep_ms(200);
@@ -466,7 +482,8 @@ static void test_page(void **state)
 	    wd_now_ms() - crashed);
 	tr_pid now = child_pid(e, "crashy");
 	json_t *c = page_child(page_root(page), "crashy");
-	assert_true(same_pid(json_string_value(json_object_get(c, "pid")), now));
+	assert_true(
+	    same_pid(json_string_value(json_object_get(c, "pid")), now));
 	json_decref(page);
 
 	/* Nothing went wrong in the page: no script error, no load refused,
@@ -478,7 +495,8 @@ static void test_page(void **state)
 	json_t *ent;
 	json_array_foreach(con, i, ent)
 	{
-		const char *lv = json_string_value(json_object_get(ent, "level"));
+		const char *lv =
+		    json_string_value(json_object_get(ent, "level"));
 		print_message("console %s: %s\n", lv != NULL ? lv : "?",
 		    json_string_value(json_object_get(ent, "message")));
 		severe += lv != NULL && strcmp(lv, "SEVERE") == 0;

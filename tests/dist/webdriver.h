@@ -90,7 +90,8 @@ static int wd_log_port(const char *log)
 	while (port == 0 && fgets(line, sizeof(line), f) != NULL) {
 		const char *p = strstr(line, "started successfully on port ");
 		if (p != NULL)
-			port = atoi(p + strlen("started successfully on port "));
+			port =
+			    atoi(p + strlen("started successfully on port "));
 	}
 	fclose(f);
 	return port;
@@ -134,14 +135,15 @@ static int wd_start_driver(
 			w->pid = 0;
 			wd_group = 0;
 			snprintf(w->err, sizeof(w->err),
-			    "%.200s exited (status %d) before listening; see %.300s",
+			    "%.200s exited (status %d) before listening; see "
+			    "%.300s",
 			    driver, st, log);
 			return -1;
 		}
 		if (wd_now_ms() > end) {
 			snprintf(w->err, sizeof(w->err),
-			    "%.200s printed no port in %d ms; see %.300s", driver,
-			    wait_ms, log);
+			    "%.200s printed no port in %d ms; see %.300s",
+			    driver, wait_ms, log);
 			return -1;
 		}
 		wd_sleep_ms(50);
@@ -156,7 +158,8 @@ static int wd_start_driver(
 			return 0;
 		if (wd_now_ms() > end) {
 			snprintf(w->err, sizeof(w->err),
-			    "%.200s on port %d is not ready after %d ms; see %.300s",
+			    "%.200s on port %d is not ready after %d ms; see "
+			    "%.300s",
 			    driver, w->port, wait_ms, log);
 			return -1;
 		}
@@ -262,8 +265,8 @@ static int wd_http(int port, const char *method, const char *path,
 		int left = (int)(end - wd_now_ms());
 		struct pollfd pf = {fd, POLLIN, 0};
 		if (left <= 0 || poll(&pf, 1, left) <= 0) {
-			snprintf(err, errcap, "%s %s: no answer in %d ms", method,
-			    path, timeout_ms);
+			snprintf(err, errcap, "%s %s: no answer in %d ms",
+			    method, path, timeout_ms);
 			free(all);
 			all = NULL;
 			break;
@@ -287,7 +290,8 @@ static int wd_http(int port, const char *method, const char *path,
 			char *sep = strstr(all, "\r\n\r\n");
 			if (sep != NULL) {
 				hl = (size_t)(sep - all) + 4;
-				const char *cl = strcasestr(all, "\r\nContent-Length:");
+				const char *cl =
+				    strcasestr(all, "\r\nContent-Length:");
 				if (cl != NULL && cl < sep)
 					want = atol(cl + 17);
 			}
@@ -303,7 +307,8 @@ static int wd_http(int port, const char *method, const char *path,
 	}
 	all[got] = '\0';
 	if (hl == 0 || sscanf(all, "HTTP/1.%*d %d", &r->status) != 1) {
-		snprintf(err, errcap, "%s %s: not an HTTP answer", method, path);
+		snprintf(
+		    err, errcap, "%s %s: not an HTTP answer", method, path);
 		free(all);
 		return -1;
 	}
@@ -339,8 +344,8 @@ static json_t *wd_call(struct wd *w, const char *method, const char *path,
 		value = json_incref(v);
 	} else {
 		json_t *msg = json_object_get(v, "message");
-		snprintf(w->err, sizeof(w->err), "%s %s: %d %.400s", method, path,
-		    r.status,
+		snprintf(w->err, sizeof(w->err), "%s %s: %d %.400s", method,
+		    path, r.status,
 		    msg != NULL ? json_string_value(msg) : "(no message)");
 	}
 	json_decref(all);
@@ -355,7 +360,8 @@ static int wd_session(
 {
 	snprintf(w->profile, sizeof(w->profile), "/tmp/troupe-wd-XXXXXX");
 	if (mkdtemp(w->profile) == NULL) {
-		snprintf(w->err, sizeof(w->err), "mkdtemp: %s", strerror(errno));
+		snprintf(
+		    w->err, sizeof(w->err), "mkdtemp: %s", strerror(errno));
 		w->profile[0] = '\0';
 		return -1;
 	}
@@ -363,9 +369,9 @@ static int wd_session(
 	snprintf(dir, sizeof(dir), "--user-data-dir=%s", w->profile);
 	snprintf(size, sizeof(size), "--window-size=%d,%d", width, height);
 	/* As root (a container, CI) Chromium needs --no-sandbox. */
-	json_t *args = json_pack("[s, s, s, s, s, s, s, s, s]", "--headless=new",
-	    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-	    "--no-first-run", "--disable-extensions",
+	json_t *args = json_pack("[s, s, s, s, s, s, s, s, s]",
+	    "--headless=new", "--no-sandbox", "--disable-gpu",
+	    "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
 	    "--disable-crash-reporter", dir, size);
 	/* The browser's console is kept, for wd_console. */
 	json_t *caps = json_pack("{s:{s:{s:s, s:{s:s, s:o}, s:{s:s}}}}",
@@ -413,7 +419,8 @@ static json_t *wd_exec(struct wd *w, const char *script, int timeout_ms)
 /* Clicks the first element that matches CSS selector `css`. */
 static int wd_click(struct wd *w, const char *css, int timeout_ms)
 {
-	json_t *b = json_pack("{s:s, s:s}", "using", "css selector", "value", css);
+	json_t *b =
+	    json_pack("{s:s, s:s}", "using", "css selector", "value", css);
 	json_t *el = wd_scall(w, "POST", "/element", b, timeout_ms);
 	json_decref(b);
 	const char *id = json_string_value(
