@@ -20,6 +20,9 @@ packages=(
 	nng-utils protobuf-compiler openssl
 	# DNS discovery test: a DNS server (the binary only, no service)
 	dnsmasq-base
+	# the observer's web page, tested in headless Chromium through
+	# chromedriver (test_observer_ui)
+	chromium chromium-driver
 	# fuzzing (deploy/test.sh's fuzz pass): clang 14 and its libFuzzer,
 	# ASan and UBSan runtimes
 	clang libclang-rt-14-dev

@@ -130,6 +130,20 @@ void tr__observer_reply(tr__observer *o, nng_aio *aio, uint16_t status,
 	if (rv == 0 && status == NNG_HTTP_STATUS_UNAUTHORIZED)
 		rv = nng_http_res_set_header(
 		    res, "WWW-Authenticate", "Bearer realm=\"troupe\"");
+	/* For the web page above all (observer_assets.h): nothing loaded
+	 * from elsewhere, no framing, no guessed types, and its URL (with
+	 * the token) never sent on as a Referer. */
+	if (rv == 0)
+		rv = nng_http_res_set_header(res, "Content-Security-Policy",
+		    "default-src 'none'; script-src 'self'; style-src 'self'; "
+		    "img-src 'self' data:; connect-src 'self'; "
+		    "frame-ancestors 'none'; base-uri 'none'; "
+		    "form-action 'none'");
+	if (rv == 0)
+		rv = nng_http_res_set_header(
+		    res, "X-Content-Type-Options", "nosniff");
+	if (rv == 0)
+		rv = nng_http_res_set_header(res, "Referrer-Policy", "no-referrer");
 	if (rv == 0 && body != NULL)
 		rv = nng_http_res_copy_data(res, body, strlen(body));
 	free(body);
@@ -240,7 +254,8 @@ static void serve_on(nng_aio *aio, tr__observer *o)
 	/* Another node's view goes through the agent, which asks that
 	 * node's agent. */
 	char other[TR_NODE_NAME_MAX + 1];
-	bool remote = tr__obs_param(rq, "node", other, sizeof(other)) != NULL &&
+	bool remote = !rq->route->open && /* the page is this node's */
+	              tr__obs_param(rq, "node", other, sizeof(other)) != NULL &&
 	              strcmp(other, o->n->name) != 0;
 	if (!rq->route->on_agent && !remote) {
 		rq->route->fn(NULL, rq);

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "node_int.h"
+#include "observer_assets.h"
 #include "observer_int.h"
 
 static void r_metrics(tr_ctx *ctx, tr__obs_req *rq)
@@ -35,13 +36,16 @@ const tr__obs_route tr__obs_routes[] = {
     {"GET", "/metrics", false, false, r_metrics},
     {"GET", "/api/node", false, false, r_node},
     {"GET", "/api/health", false, false, r_health},
+    {"GET", "/", true, false, tr__obs_route_ui},
+    {"GET", "/ui/", true, false, tr__obs_route_ui},
     {NULL, NULL, false, false, NULL},
 };
 
+/* A path ending in '/' is a prefix, but "/", the web page, is exact. */
 static bool matches(const tr__obs_route *r, const char *path)
 {
 	size_t l = strlen(r->path);
-	return l > 0 && r->path[l - 1] == '/' ? strncmp(r->path, path, l) == 0
+	return l > 1 && r->path[l - 1] == '/' ? strncmp(r->path, path, l) == 0
 	                                      : strcmp(r->path, path) == 0;
 }
 

@@ -11,3 +11,13 @@ target_link_libraries(test_ctl PRIVATE PkgConfig::JANSSON)
 target_compile_definitions(test_ctl PRIVATE TROUPE_CTL="$<TARGET_FILE:troupe-ctl>"
   TROUPE_TESTS_DIR="${PROJECT_SOURCE_DIR}/tests")
 add_dependencies(test_ctl troupe-ctl)
+
+# The observer's web page in a real headless Chromium, driven through
+# chromedriver's WebDriver protocol (tests/dist/webdriver.h); the browser
+# part is skipped when Chromium or chromedriver is not installed. Its
+# screenshot and chromedriver's log are left in this directory.
+troupe_dist_test_public(test_observer_ui dist 300 test_observer_ui.c)
+target_link_libraries(test_observer_ui PRIVATE PkgConfig::JANSSON)
+target_compile_definitions(test_observer_ui PRIVATE
+  TROUPE_ARTIFACT_DIR="${CMAKE_CURRENT_BINARY_DIR}"
+  TROUPE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

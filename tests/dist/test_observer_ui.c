@@ -1,0 +1,530 @@
+/*
+ * The observer's web page (docs/observer.md, "The web page") in a real
+ * headless Chromium, driven through chromedriver's W3C WebDriver protocol
+ * (webdriver.h): a node with its observer and a supervision tree, a peer
+ * connected to it, and the page opened with the token, as an operator
+ * would.
+ *
+ * - the page loads, names the node, and its node switcher and its peers
+ *   table list the peer;
+ * - the Supervision pane draws the tree: the root one_for_one supervisor
+ *   with its workers and a nested supervisor, that one with its own
+ *   workers;
+ * - a worker crashed by a message shows up as a restart: its restart
+ *   count rises, it has a new pid, it is marked as just restarted;
+ * - the browser's console has no error: no script error, no refused
+ *   load, nothing the page's content security policy blocked;
+ * - a screenshot of the page is kept in the build tree
+ *   (observer-ui.png), and copied to docs/observer-ui.png when
+ *   TROUPE_UPDATE_DOCS=1;
+ * - and, without a browser: the page's files are served without the
+ *   token, with their types and the policy headers, also with ?node= (the
+ *   page is this node's); a file that is not there is 404; the API still
+ *   wants the token.
+ *
+ * The browser test is skipped, saying so, when Chromium or chromedriver
+ * is not installed (Debian: chromium, chromium-driver; deploy/setup.sh
+ * installs them).
+ * TROUPE_CHROMIUM and TROUPE_CHROMEDRIVER name other binaries.
+ */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include "webdriver.h"
+
+#include "troupe/node.h"
+#include "troupe/observer.h"
+#include "troupe/sup.h"
+
+#define COOKIE "observer-ui-secret"
+#define CRASH 0x7201 /* a message that makes a worker crash */
+
+/* Generous bounds for a loaded two-core machine (a sanitizer build, the
+ * suite beside): never timings, only how long to wait before failing. */
+#define START_MS 60000
+#define CALL_MS 30000
+#define TREE_MS 30000
+#define RESTART_MS 30000
+
+struct env {
+	tr_runtime *rt, *prt;
+	tr_node *node, *peer;
+	tr_pid root;
+	char dir[64];
+	char url[128];
+	char token[TR_OBSERVER_TOKEN_SIZE];
+	const char *browser, *driver;
+	struct wd wd;
+};
+
+static int worker_init(tr_ctx *ctx, void *arg, void **state)
+{
+	(void)ctx;
+	(void)arg;
+	*state = NULL;
+	return TR_OK;
+}
+
+static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	(void)ctx;
+	(void)state;
+	return m->type == CRASH ? 42 : 0; /* > 0: a crash with that reason */
+}
+
+static const tr_behaviour worker = {
+    "ui.worker", worker_init, worker_handle, NULL};
+
+/* The nested supervisor's children and arguments: they must outlive the
+ * tree (tr_sup_behaviour borrows them). */
+static tr_child_spec pool_specs[2];
+static tr_sup_args pool_args;
+
+static void start_tree(struct env *e)
+{
+	tr_child_spec_init(&pool_specs[0], "w1", &worker, NULL);
+	tr_child_spec_init(&pool_specs[1], "w2", &worker, NULL);
+	memset(&pool_args, 0, sizeof(pool_args));
+	pool_args.specs = pool_specs;
+	pool_args.nspecs = 2;
+	tr_sup_flags_init(&pool_args.flags);
+	pool_args.flags.strategy = TR_SUP_REST_FOR_ONE;
+	pool_args.flags.intensity = 5;
+
+	tr_child_spec specs[3];
+	tr_child_spec_init(&specs[0], "cache", &worker, NULL);
+	tr_child_spec_init(&specs[1], "crashy", &worker, NULL);
+	tr_child_spec_init(&specs[2], "pool", &tr_sup_behaviour, &pool_args);
+	specs[2].type = TR_CHILD_SUPERVISOR;
+	specs[2].shutdown_ms = TR_SHUTDOWN_INFINITY;
+	specs[2].name = "pool_sup";
+	tr_sup_flags flags;
+	tr_sup_flags_init(&flags);
+	flags.strategy = TR_SUP_ONE_FOR_ONE;
+	flags.intensity = 10;
+	flags.period_ms = 10000;
+	assert_rc(tr_sup_start(&e->root, e->rt, &flags, specs, 3, NULL), TR_OK);
+	assert_rc(tr_register(e->rt, "app_sup", e->root), TR_OK);
+}
+
+/* The pid of child `id` of the root supervisor. */
+static tr_pid child_pid(struct env *e, const char *id)
+{
+	tr_child_info info[4];
+	tr_child_info_init(&info[0]);
+	size_t n = 0;
+	assert_rc(
+	    tr_sup_which_children(info, 4, &n, e->rt, e->root, 10000), TR_OK);
+	for (size_t i = 0; i < n && i < 4; i++)
+		if (strcmp(info[i].id, id) == 0)
+			return info[i].pid;
+	fail_msg("no child %s", id);
+	return TR_PID_NONE;
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	assert_non_null(e);
+	*state = e;
+	const char *b = getenv("TROUPE_CHROMIUM");
+	const char *d = getenv("TROUPE_CHROMEDRIVER");
+	e->browser = b != NULL && b[0] != '\0' ? b : "/usr/bin/chromium";
+	e->driver = d != NULL && d[0] != '\0' ? d : "/usr/bin/chromedriver";
+	alarm(240);
+	snprintf(e->dir, sizeof(e->dir), "/tmp/troupe-obsui-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	char u1[128], u2[128];
+	snprintf(u1, sizeof(u1), "ipc://%s/alpha", e->dir);
+	snprintf(u2, sizeof(u2), "ipc://%s/beta", e->dir);
+	const char *l1[] = {u1, NULL}, *l2[] = {u2, NULL};
+	assert_rc(tr_runtime_start(&e->rt, NULL), TR_OK);
+	assert_rc(tr_runtime_start(&e->prt, NULL), TR_OK);
+	tr_node_opts o;
+	tr_node_opts_init(&o);
+	o.name = "alpha";
+	o.cookie = COOKIE;
+	o.listen = l1;
+	o.observer_url = "http://127.0.0.1:0";
+	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_OK);
+	tr_node_opts_init(&o);
+	o.name = "beta";
+	o.cookie = COOKIE;
+	o.listen = l2;
+	assert_rc(tr_node_start(&e->peer, e->prt, &o), TR_OK);
+	assert_rc(tr_node_connect(e->peer, u1, 10000, NULL), TR_OK);
+	assert_rc(tr_node_observer_url(e->url, sizeof(e->url), e->node), TR_OK);
+	assert_rc(tr_observer_token(e->token, sizeof(e->token), COOKIE), TR_OK);
+	start_tree(e);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	wd_stop(&e->wd);
+	if (e->rt != NULL && !tr_pid_is_none(e->root))
+		(void)tr_kill(e->rt, e->root, TR_REASON_SHUTDOWN);
+	if (e->peer != NULL)
+		tr_node_stop(e->peer);
+	if (e->node != NULL)
+		tr_node_stop(e->node);
+	if (e->prt != NULL)
+		tr_runtime_stop(e->prt);
+	if (e->rt != NULL)
+		tr_runtime_stop(e->rt);
+	if (e->dir[0] != '\0') {
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	free(e);
+	alarm(0);
+	return 0;
+}
+
+/* What the page shows, read from its DOM (the data- attributes app.js
+ * gives the tree): {"name", "nodes": [...], "status", "statusText",
+ * "roots": [{pid, children: [{id, pid, restarts, recent, sup}]}]}. */
+static const char *const READ_PAGE =
+    "const kids = s => Array.from(s.querySelectorAll("
+    "  ':scope > ul.children > li.child'));"
+    "const desc = s => ({pid: s.dataset.sup, children: kids(s).map(li => {"
+    "  const n = li.querySelector(':scope > .sup');"
+    "  return {id: li.dataset.child, pid: li.dataset.pid,"
+    "    restarts: Number(li.dataset.restarts),"
+    "    recent: li.dataset.recent === '1', sup: n ? desc(n) : null};"
+    "})});"
+    "const st = document.querySelector('#status');"
+    "return JSON.stringify({"
+    "  name: document.querySelector('#node-name').textContent,"
+    "  nodes: Array.from(document.querySelectorAll('#node-switch option'))"
+    "    .map(o => o.value),"
+    "  peers: Array.from(document.querySelectorAll('#peers [data-peer]'))"
+    "    .map(r => r.dataset.peer),"
+    "  status: st.dataset.state, statusText: st.textContent,"
+    "  roots: Array.from(document.querySelectorAll('#sup-tree > .sup'))"
+    "    .map(desc)});";
+
+/* The page as READ_PAGE sees it: a new reference, or NULL. */
+static json_t *read_page(struct env *e)
+{
+	json_t *v = wd_exec(&e->wd, READ_PAGE, CALL_MS);
+	const char *s = json_string_value(v);
+	json_t *page = s != NULL ? json_loads(s, 0, NULL) : NULL;
+	json_decref(v);
+	return page;
+}
+
+/* Child `id` of supervisor entry `sup` (a READ_PAGE object), or NULL. */
+static json_t *page_child(json_t *sup, const char *id)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(sup, "children"), i, c)
+	{
+		const char *cid = json_string_value(json_object_get(c, "id"));
+		if (cid != NULL && strcmp(cid, id) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* The root entry with child "crashy" (the node may have supervisors of
+ * its own), or NULL. */
+static json_t *page_root(json_t *page)
+{
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(page, "roots"), i, r)
+	{
+		if (page_child(r, "crashy") != NULL)
+			return r;
+	}
+	return NULL;
+}
+
+/* Whether `text` (a pid as the page shows it, "node.slot.gen") is `p`:
+ * the slot and generation are compared, as the node part is the
+ * observer's numbering. */
+static bool same_pid(const char *text, tr_pid p)
+{
+	char tail[32];
+	snprintf(tail, sizeof(tail), ".%u.%u", p.slot, p.gen);
+	size_t lt = text != NULL ? strlen(text) : 0, ln = strlen(tail);
+	return lt > ln && strcmp(text + lt - ln, tail) == 0;
+}
+
+/* Whether the page shows the whole tree; `why` says what is missing. */
+static bool tree_shown(struct env *e, json_t *page, char *why, size_t cap)
+{
+	json_t *root = page_root(page);
+	if (root == NULL) {
+		snprintf(why, cap, "no root supervisor with child crashy");
+		return false;
+	}
+	if (!same_pid(
+	        json_string_value(json_object_get(root, "pid")), e->root)) {
+		snprintf(why, cap, "the root is shown as %s",
+		    json_string_value(json_object_get(root, "pid")));
+		return false;
+	}
+	const char *ids[] = {"cache", "crashy", "pool"};
+	for (size_t i = 0; i < 3; i++) {
+		json_t *c = page_child(root, ids[i]);
+		const char *pid = json_string_value(json_object_get(c, "pid"));
+		if (c == NULL || pid == NULL || pid[0] == '\0') {
+			snprintf(why, cap,
+			    "child %s of the root not shown running", ids[i]);
+			return false;
+		}
+	}
+	json_t *pool = json_object_get(page_child(root, "pool"), "sup");
+	if (pool == NULL || !json_is_object(pool)) {
+		snprintf(why, cap,
+		    "the nested supervisor is not drawn inside "
+		    "its parent");
+		return false;
+	}
+	if (page_child(pool, "w1") == NULL || page_child(pool, "w2") == NULL) {
+		snprintf(
+		    why, cap, "the nested supervisor's workers are missing");
+		return false;
+	}
+	return true;
+}
+
+static void dump_page(json_t *page)
+{
+	char *s = page != NULL ? json_dumps(page, JSON_INDENT(1)) : NULL;
+	print_message("the page: %s\n", s != NULL ? s : "(nothing)");
+	free(s);
+}
+
+/* One GET of `path` on the observer, with the bearer token or without;
+ * the status, the header `hname`'s value into hval[cap] ("" if none),
+ * and the body (malloc'ed, the caller's). */
+static char *get(struct env *e, const char *path, bool token, int *status,
+    const char *hname, char *hval, size_t cap)
+{
+	char auth[128], err[256] = "";
+	snprintf(auth, sizeof(auth), "Bearer %s", e->token);
+	const char *port = strrchr(e->url, ':');
+	assert_non_null(port);
+	struct wd_res r;
+	if (wd_http(atoi(port + 1), "GET", path, token ? auth : NULL, NULL,
+	        CALL_MS, &r, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	*status = r.status;
+	wd_header(&r, hname, hval, cap);
+	return r.body;
+}
+
+static void test_files(void **state)
+{
+	struct env *e = *state;
+	char h[512];
+	int st;
+	/* The page, without the token; the same with ?node= (not sent on). */
+	const char *pages[] = {"/", "/?node=beta", "/ui/", "/ui/index.html"};
+	for (size_t i = 0; i < 4; i++) {
+		char *b =
+		    get(e, pages[i], false, &st, "Content-Type", h, sizeof(h));
+		if (st != 200)
+			fail_msg("%s: %d", pages[i], st);
+		assert_string_equal(h, "text/html; charset=utf-8");
+		assert_non_null(strstr(b, "<script src=\"/ui/app.js\">"));
+		free(b);
+	}
+	char *b =
+	    get(e, "/", false, &st, "Content-Security-Policy", h, sizeof(h));
+	assert_non_null(strstr(h, "default-src 'none'"));
+	assert_non_null(strstr(h, "script-src 'self'"));
+	free(b);
+	b = get(e, "/", false, &st, "Referrer-Policy", h, sizeof(h));
+	assert_string_equal(h, "no-referrer");
+	free(b);
+	b = get(e, "/ui/app.js", false, &st, "Content-Type", h, sizeof(h));
+	assert_int_equal(st, 200);
+	assert_string_equal(h, "text/javascript; charset=utf-8");
+	assert_non_null(strstr(b, "'Bearer ' + token"));
+	free(b);
+	b = get(e, "/ui/style.css", false, &st, "Content-Type", h, sizeof(h));
+	assert_int_equal(st, 200);
+	assert_string_equal(h, "text/css; charset=utf-8");
+	free(b);
+	const char *missing[] = {
+	    "/ui/nope.js", "/ui/index.htm", "/ui/app.js/x"};
+	for (size_t i = 0; i < 3; i++) {
+		b = get(
+		    e, missing[i], false, &st, "Content-Type", h, sizeof(h));
+		if (st != 404)
+			fail_msg("%s: %d", missing[i], st);
+		free(b);
+	}
+	/* The API still wants the token, and gets it in the header. */
+	b = get(e, "/api/node", false, &st, "Content-Type", h, sizeof(h));
+	assert_int_equal(st, 401);
+	free(b);
+	b = get(e, "/api/node", true, &st, "Content-Type", h, sizeof(h));
+	assert_int_equal(st, 200);
+	free(b);
+}
+
+static void test_page(void **state)
+{
+	struct env *e = *state;
+	if (!wd_have(e->browser) || !wd_have(e->driver)) {
+		print_message(
+		    "skipped: %s or %s is not installed (Debian: apt-get "
+		    "install chromium chromium-driver)\n",
+		    e->browser, e->driver);
+		skip();
+	}
+	char log[512], png[512];
+	snprintf(log, sizeof(log), "%s/observer-ui-chromedriver.log",
+	    TROUPE_ARTIFACT_DIR);
+	snprintf(png, sizeof(png), "%s/observer-ui.png", TROUPE_ARTIFACT_DIR);
+	if (wd_start_driver(&e->wd, e->driver, log, START_MS) != 0)
+		fail_msg("chromedriver: %s", e->wd.err);
+	if (wd_session(&e->wd, e->browser, 1280, 900, START_MS) != 0)
+		fail_msg("no browser session: %s", e->wd.err);
+
+	char page_url[512];
+	snprintf(page_url, sizeof(page_url), "%s/?token=%s", e->url, e->token);
+	if (wd_navigate(&e->wd, page_url, CALL_MS) != 0)
+		fail_msg("navigate: %s", e->wd.err);
+
+	/* The page loads: its header names the node once the first answer
+	 * came, and the switcher has the peer. */
+	json_t *page = NULL;
+	long long end = wd_now_ms() + TREE_MS;
+	for (;;) {
+		json_decref(page);
+		page = read_page(e);
+		const char *name =
+		    json_string_value(json_object_get(page, "name"));
+		const char *st =
+		    json_string_value(json_object_get(page, "status"));
+		json_t *nodes = json_object_get(page, "nodes");
+		json_t *peers = json_object_get(page, "peers");
+		if (name != NULL && strcmp(name, "alpha") == 0 && st != NULL &&
+		    strcmp(st, "ok") == 0 && json_array_size(nodes) == 2 &&
+		    json_array_size(peers) == 1)
+			break;
+		if (wd_now_ms() > end) {
+			dump_page(page);
+			fail_msg(
+			    "the page did not show node alpha and its peer");
+		}
+		wd_sleep_ms(200);
+	}
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(page, "nodes"), 0)),
+	    "alpha");
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(page, "nodes"), 1)),
+	    "beta");
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(page, "peers"), 0)),
+	    "beta");
+
+	/* The Supervision pane draws the tree. */
+	if (wd_click(&e->wd, "[data-tab=supervision]", CALL_MS) != 0)
+		fail_msg("click Supervision: %s", e->wd.err);
+	char why[160] = "";
+	end = wd_now_ms() + TREE_MS;
+	for (;;) {
+		json_decref(page);
+		page = read_page(e);
+		if (tree_shown(e, page, why, sizeof(why)))
+			break;
+		if (wd_now_ms() > end) {
+			dump_page(page);
+			fail_msg("the tree is not shown: %s", why);
+		}
+		wd_sleep_ms(200);
+	}
+	json_t *crashy = page_child(page_root(page), "crashy");
+	json_int_t before =
+	    json_integer_value(json_object_get(crashy, "restarts"));
+	char old_pid[64];
+	snprintf(old_pid, sizeof(old_pid), "%s",
+	    json_string_value(json_object_get(crashy, "pid")));
+	tr_pid victim = child_pid(e, "crashy");
+	assert_true(same_pid(old_pid, victim));
+
+	/* A crash of the worker shows up as its restart. */
+	assert_rc(tr_post(e->rt, victim, CRASH, NULL, 0), TR_OK);
+	long long crashed = wd_now_ms();
+	end = crashed + RESTART_MS;
+	for (;;) {
+		json_decref(page);
+		page = read_page(e);
+		json_t *c = page_child(page_root(page), "crashy");
+		const char *pid = json_string_value(json_object_get(c, "pid"));
+		json_int_t n =
+		    json_integer_value(json_object_get(c, "restarts"));
+		if (pid != NULL && pid[0] != '\0' &&
+		    strcmp(pid, old_pid) != 0 && n > before &&
+		    json_is_true(json_object_get(c, "recent")))
+			break;
+		if (wd_now_ms() > end) {
+			dump_page(page);
+			fail_msg(
+			    "the restart of crashy (pid %s, %lld restarts) "
+			    "did not show",
+			    old_pid, (long long)before);
+		}
+		wd_sleep_ms(200);
+	}
+	print_message("the restart showed %lld ms after the crash\n",
+	    wd_now_ms() - crashed);
+	tr_pid now = child_pid(e, "crashy");
+	json_t *c = page_child(page_root(page), "crashy");
+	assert_true(
+	    same_pid(json_string_value(json_object_get(c, "pid")), now));
+	json_decref(page);
+
+	/* Nothing went wrong in the page: no script error, no load refused,
+	 * nothing the page's security policy blocked. */
+	json_t *con = wd_console(&e->wd, CALL_MS);
+	if (con == NULL)
+		fail_msg("the browser's console: %s", e->wd.err);
+	size_t i, severe = 0;
+	json_t *ent;
+	json_array_foreach(con, i, ent)
+	{
+		const char *lv =
+		    json_string_value(json_object_get(ent, "level"));
+		print_message("console %s: %s\n", lv != NULL ? lv : "?",
+		    json_string_value(json_object_get(ent, "message")));
+		severe += lv != NULL && strcmp(lv, "SEVERE") == 0;
+	}
+	json_decref(con);
+	assert_int_equal(severe, 0);
+
+	/* The screenshot: a test artifact, and the docs' picture on demand. */
+	long bytes = wd_screenshot(&e->wd, png, CALL_MS);
+	if (bytes < 0)
+		fail_msg("screenshot: %s", e->wd.err);
+	assert_true(bytes > 1000);
+	print_message("screenshot: %s (%ld bytes)\n", png, bytes);
+	const char *upd = getenv("TROUPE_UPDATE_DOCS");
+	if (upd != NULL && strcmp(upd, "1") == 0) {
+		char cmd[1200];
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s/docs/observer-ui.png'",
+		    png, TROUPE_SOURCE_DIR);
+		assert_int_equal(system(cmd), 0);
+		print_message("copied to docs/observer-ui.png\n");
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_page, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
