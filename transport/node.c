@@ -845,6 +845,18 @@ static void peer_traffic(tr_node_info *in, struct tr__peer *p, int64_t t)
 	pthread_mutex_unlock(&p->lock);
 }
 
+int tr_node_disconnect(tr_node *n, const char *name)
+{
+	if (n == NULL || name == NULL)
+		return TR_EINVAL;
+	pthread_mutex_lock(&n->lock);
+	struct tr__peer *p = tr__peer_up(n, name);
+	if (p != NULL)
+		tr__peer_down_locked(n, p, "disconnected by the operator");
+	pthread_mutex_unlock(&n->lock);
+	return p != NULL ? TR_OK : TR_ENOENT;
+}
+
 int tr_node_list(tr_node_info *out, size_t cap, size_t *count, tr_node *n)
 {
 	if (n == NULL || count == NULL ||

@@ -119,6 +119,22 @@ void tr__obs_error(
 void tr__obs_hold(tr__obs_req *rq);
 void tr__obs_drop(tr_ctx *ctx, tr__obs_req *rq);
 
+/* A pid as text, "node.slot.gen" (the node part is 0 for the answering
+ * node's own actors), into buf[TR__OBS_PID_TEXT]; returns buf. */
+#define TR__OBS_PID_TEXT 40
+char *tr__obs_pid_text(char *buf, tr_pid p);
+/* Reads a pid as tr__obs_pid_text writes it (or with '<' '>' around it)
+ * from the start of `s`; returns where it ended, or NULL. */
+const char *tr__obs_pid_parse(const char *s, tr_pid *out);
+/* URL-decodes s[0..len) into buf[cap] (truncated, NUL-terminated). */
+void tr__obs_unescape(char *buf, size_t cap, const char *s, size_t len);
+
+/* The routes of the other files (the table is in observer_routes.c). */
+void tr__obs_route_supervisors(tr_ctx *ctx, tr__obs_req *rq);
+void tr__obs_route_child_action(tr_ctx *ctx, tr__obs_req *rq);
+void tr__obs_route_kill(tr_ctx *ctx, tr__obs_req *rq);
+void tr__obs_route_disconnect(tr_ctx *ctx, tr__obs_req *rq);
+
 /* ---- the endpoint's side of the agent (observer_agent.c) ---------------- */
 
 /* Spawns the agent of `o` (registered as TR__OBS_AGENT_NAME). */

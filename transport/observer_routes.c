@@ -36,6 +36,10 @@ const tr__obs_route tr__obs_routes[] = {
     {"GET", "/metrics", false, false, r_metrics},
     {"GET", "/api/node", false, false, r_node},
     {"GET", "/api/health", false, false, r_health},
+    {"GET", "/api/supervisors", false, true, tr__obs_route_supervisors},
+    {"POST", "/api/supervisor/", false, true, tr__obs_route_child_action},
+    {"POST", "/api/actor/", false, false, tr__obs_route_kill},
+    {"POST", "/api/peer/", false, false, tr__obs_route_disconnect},
     {"GET", "/", true, false, tr__obs_route_ui},
     {"GET", "/ui/", true, false, tr__obs_route_ui},
     {NULL, NULL, false, false, NULL},
@@ -73,6 +77,24 @@ static int hexval(int c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+void tr__obs_unescape(char *buf, size_t cap, const char *s, size_t len)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len && o + 1 < cap; i++) {
+		int c = (unsigned char)s[i];
+		if (c == '+')
+			c = ' ';
+		else if (c == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 &&
+		         hexval(s[i + 2]) >= 0) {
+			c = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
+			i += 2;
+		}
+		buf[o++] = (char)c;
+	}
+	if (cap > 0)
+		buf[o] = '\0';
+}
+
 const char *tr__obs_param(
     const tr__obs_req *rq, const char *key, char *buf, size_t cap)
 {
@@ -80,21 +102,7 @@ const char *tr__obs_param(
 	for (const char *p = rq->query; *p != '\0';) {
 		size_t l = strcspn(p, "&");
 		if (l > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-			size_t o = 0;
-			for (size_t i = kl + 1; i < l && o + 1 < cap; i++) {
-				int c = (unsigned char)p[i];
-				if (c == '+')
-					c = ' ';
-				else if (c == '%' && i + 2 < l &&
-				         hexval(p[i + 1]) >= 0 &&
-				         hexval(p[i + 2]) >= 0) {
-					c = hexval(p[i + 1]) * 16 + hexval(p[i + 2]);
-					i += 2;
-				}
-				buf[o++] = (char)c;
-			}
-			if (cap > 0)
-				buf[o] = '\0';
+			tr__obs_unescape(buf, cap, p + kl + 1, l - kl - 1);
 			return buf;
 		}
 		p += l + (p[l] == '&');

@@ -355,6 +355,15 @@ static inline void tr_node_info_init(tr_node_info *info)
 TR_API int tr_node_list(
     tr_node_info *out, size_t cap, size_t *count, tr_node *node);
 
+/* Drops the connection to the connected node `name` at once, as Erlang's
+ * erlang:disconnect_node/1: both nodes see it go down (NODEDOWN with
+ * reason "disconnected by the operator"; links and monitors across it
+ * fire noconnection), and traffic queued to it is lost. Nothing keeps it
+ * away: a send to one of its pids, or a member or seed this node dials
+ * itself, connects again. Logged at warning. Errors: TR_EINVAL (NULL),
+ * TR_ENOENT (no node of that name is up). Thread-safe. */
+TR_API int tr_node_disconnect(tr_node *node, const char *name);
+
 /* ---- remote spawn ------------------------------------------------------- */
 
 /* Makes `b` spawnable by other nodes under `name`: the same as

@@ -21,3 +21,8 @@ target_link_libraries(test_observer_ui PRIVATE PkgConfig::JANSSON)
 target_compile_definitions(test_observer_ui PRIVATE
   TROUPE_ARTIFACT_DIR="${CMAKE_CURRENT_BINARY_DIR}"
   TROUPE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+
+# The observer's supervision trees and operator actions, against two
+# nodes, over a plain HTTP client.
+troupe_dist_test_public(test_observer_ops dist 120 test_observer_ops.c)
+target_link_libraries(test_observer_ops PRIVATE PkgConfig::JANSSON)

@@ -30,6 +30,7 @@
 #define _GNU_SOURCE
 #include "common.h"
 
+#include "observer_tree.h"
 #include "webdriver.h"
 
 #include "troupe/node.h"
@@ -37,7 +38,6 @@
 #include "troupe/sup.h"
 
 #define COOKIE "observer-ui-secret"
-#define CRASH 0x7201 /* a message that makes a worker crash */
 
 /* Generous bounds for a loaded two-core machine (a sanitizer build, the
  * suite beside): never timings, only how long to wait before failing. */
@@ -56,71 +56,6 @@ struct env {
 	const char *browser, *driver;
 	struct wd wd;
 };
-
-static int worker_init(tr_ctx *ctx, void *arg, void **state)
-{
-	(void)ctx;
-	(void)arg;
-	*state = NULL;
-	return TR_OK;
-}
-
-static int worker_handle(tr_ctx *ctx, void *state, const tr_msg *m)
-{
-	(void)ctx;
-	(void)state;
-	return m->type == CRASH ? 42 : 0; /* > 0: a crash with that reason */
-}
-
-static const tr_behaviour worker = {
-    "ui.worker", worker_init, worker_handle, NULL};
-
-/* The nested supervisor's children and arguments: they must outlive the
- * tree (tr_sup_behaviour borrows them). */
-static tr_child_spec pool_specs[2];
-static tr_sup_args pool_args;
-
-static void start_tree(struct env *e)
-{
-	tr_child_spec_init(&pool_specs[0], "w1", &worker, NULL);
-	tr_child_spec_init(&pool_specs[1], "w2", &worker, NULL);
-	memset(&pool_args, 0, sizeof(pool_args));
-	pool_args.specs = pool_specs;
-	pool_args.nspecs = 2;
-	tr_sup_flags_init(&pool_args.flags);
-	pool_args.flags.strategy = TR_SUP_REST_FOR_ONE;
-	pool_args.flags.intensity = 5;
-
-	tr_child_spec specs[3];
-	tr_child_spec_init(&specs[0], "cache", &worker, NULL);
-	tr_child_spec_init(&specs[1], "crashy", &worker, NULL);
-	tr_child_spec_init(&specs[2], "pool", &tr_sup_behaviour, &pool_args);
-	specs[2].type = TR_CHILD_SUPERVISOR;
-	specs[2].shutdown_ms = TR_SHUTDOWN_INFINITY;
-	specs[2].name = "pool_sup";
-	tr_sup_flags flags;
-	tr_sup_flags_init(&flags);
-	flags.strategy = TR_SUP_ONE_FOR_ONE;
-	flags.intensity = 10;
-	flags.period_ms = 10000;
-	assert_rc(tr_sup_start(&e->root, e->rt, &flags, specs, 3, NULL), TR_OK);
-	assert_rc(tr_register(e->rt, "app_sup", e->root), TR_OK);
-}
-
-/* The pid of child `id` of the root supervisor. */
-static tr_pid child_pid(struct env *e, const char *id)
-{
-	tr_child_info info[4];
-	tr_child_info_init(&info[0]);
-	size_t n = 0;
-	assert_rc(
-	    tr_sup_which_children(info, 4, &n, e->rt, e->root, 10000), TR_OK);
-	for (size_t i = 0; i < n && i < 4; i++)
-		if (strcmp(info[i].id, id) == 0)
-			return info[i].pid;
-	fail_msg("no child %s", id);
-	return TR_PID_NONE;
-}
 
 static int setup(void **state)
 {
@@ -155,7 +90,7 @@ static int setup(void **state)
 	assert_rc(tr_node_connect(e->peer, u1, 10000, NULL), TR_OK);
 	assert_rc(tr_node_observer_url(e->url, sizeof(e->url), e->node), TR_OK);
 	assert_rc(tr_observer_token(e->token, sizeof(e->token), COOKIE), TR_OK);
-	start_tree(e);
+	obs_tree_start(e->rt, &e->root);
 	return 0;
 }
 
@@ -451,7 +386,7 @@ static void test_page(void **state)
 	char old_pid[64];
 	snprintf(old_pid, sizeof(old_pid), "%s",
 	    json_string_value(json_object_get(crashy, "pid")));
-	tr_pid victim = child_pid(e, "crashy");
+	tr_pid victim = obs_child_pid(e->rt, e->root, "crashy");
 	assert_true(same_pid(old_pid, victim));
 
 	/* A crash of the worker shows up as its restart. */
@@ -480,7 +415,7 @@ static void test_page(void **state)
 	}
 	print_message("the restart showed %lld ms after the crash\n",
 	    wd_now_ms() - crashed);
-	tr_pid now = child_pid(e, "crashy");
+	tr_pid now = obs_child_pid(e->rt, e->root, "crashy");
 	json_t *c = page_child(page_root(page), "crashy");
 	assert_true(
 	    same_pid(json_string_value(json_object_get(c, "pid")), now));
