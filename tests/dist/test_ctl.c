@@ -7,6 +7,9 @@
  *   stats prints the counters; metrics the Prometheus text; --json the
  *   node's JSON, which parses;
  * - the cookie from -c or from TROUPE_COOKIE, or the token from -t;
+ * - tree draws the supervision tree (the nested supervisor inside its
+ *   parent); restart and terminate act on a child, kill on an actor,
+ *   disconnect on a peer; -n shows the peer through the node;
  * - a wrong cookie is exit status 1 with the 401 on stderr; no cookie and
  *   a bad command are exit status 2; a node that is not there is 1.
  */
@@ -18,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "observer_tree.h"
 #include "troupe/node.h"
 #include "troupe/observer.h"
 
@@ -26,6 +30,7 @@
 struct env {
 	tr_runtime *rt, *prt;
 	tr_node *node, *peer;
+	tr_pid root;
 	char dir[64];
 	char url[96];
 };
@@ -54,9 +59,11 @@ static int setup(void **state)
 	o.name = "neighbour";
 	o.cookie = COOKIE;
 	o.listen = l2;
+	o.observer_url = "http://127.0.0.1:0";
 	assert_rc(tr_node_start(&e->peer, e->prt, &o), TR_OK);
 	assert_rc(tr_node_connect(e->peer, u1, 10000, NULL), TR_OK);
 	assert_rc(tr_node_observer_url(e->url, sizeof(e->url), e->node), TR_OK);
+	obs_tree_start(e->rt, &e->root);
 	*state = e;
 	alarm(60);
 	return 0;
@@ -65,6 +72,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct env *e = *state;
+	(void)tr_kill(e->rt, e->root, TR_REASON_SHUTDOWN);
 	tr_node_stop(e->peer);
 	tr_node_stop(e->node);
 	tr_runtime_stop(e->prt);
@@ -174,6 +182,70 @@ static void test_commands(void **state)
 	free(err);
 }
 
+static void test_tree_and_actions(void **state)
+{
+	struct env *e = *state;
+	char args[256], *out, *err;
+	snprintf(args, sizeof(args), "-u %s -c %s tree", e->url, COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 0);
+	assert_non_null(strstr(out, "node watched: 2 supervisors\n"));
+	assert_non_null(strstr(out, "app_sup <"));
+	assert_non_null(strstr(out, "one_for_one, 10 restarts in 10000 ms"));
+	/* pool_sup drawn inside app_sup, below its child entry "pool". */
+	char *pool = strstr(out, "- pool:\n");
+	assert_non_null(pool);
+	assert_non_null(strstr(pool, "pool_sup <"));
+	assert_non_null(strstr(pool, "- w1 "));
+	assert_non_null(strstr(out, "- crashy "));
+	free(out);
+	free(err);
+
+	tr_pid before = obs_child_pid(e->rt, e->root, "crashy");
+	snprintf(args, sizeof(args), "-u %s -c %s restart %u.%u.%u crashy",
+	    e->url, COOKIE, e->root.node, e->root.slot, e->root.gen);
+	assert_int_equal(ctl("", args, &out, &err), 0);
+	assert_true(strncmp(out, "done: ", 6) == 0);
+	assert_false(tr_pid_eq(before, obs_child_pid(e->rt, e->root, "crashy")));
+	free(out);
+	free(err);
+	snprintf(args, sizeof(args), "-u %s -c %s terminate %u.%u.%u ghost",
+	    e->url, COOKIE, e->root.node, e->root.slot, e->root.gen);
+	assert_int_equal(ctl("", args, &out, &err), 1);
+	assert_non_null(strstr(err, "HTTP 404"));
+	free(out);
+	free(err);
+
+	tr_pid cache = obs_child_pid(e->rt, e->root, "cache");
+	snprintf(args, sizeof(args), "-u %s -c %s kill %u.%u.%u", e->url,
+	    COOKIE, cache.node, cache.slot, cache.gen);
+	assert_int_equal(ctl("", args, &out, &err), 0);
+	assert_string_equal(out, "done\n");
+	free(out);
+	free(err);
+
+	snprintf(args, sizeof(args), "-u %s -c %s -n neighbour tree", e->url,
+	    COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 0);
+	assert_non_null(strstr(out, "node neighbour: 0 supervisors\n"));
+	free(out);
+	free(err);
+
+	snprintf(args, sizeof(args), "-u %s -c %s disconnect neighbour", e->url,
+	    COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 0);
+	free(out);
+	free(err);
+	size_t n = 1;
+	assert_rc(tr_node_list(NULL, 0, &n, e->node), TR_OK);
+	assert_int_equal(n, 0);
+	snprintf(args, sizeof(args), "-u %s -c %s -n neighbour tree", e->url,
+	    COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 1);
+	assert_non_null(strstr(err, "not connected"));
+	free(out);
+	free(err);
+}
+
 static void test_failures(void **state)
 {
 	struct env *e = *state;
@@ -212,6 +284,8 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_tree_and_actions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

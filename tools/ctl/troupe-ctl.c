@@ -1,41 +1,53 @@
 /*
  * troupe-ctl: a node's observer (troupe/observer.h) from the command line.
  *
- *   troupe-ctl [-u URL] [-c COOKIE | -t TOKEN] [--json] COMMAND
+ *   troupe-ctl [-u URL] [-c COOKIE | -t TOKEN] [-n NODE] [--json] COMMAND
  *
- *   ping     the node answers: its name and the round trip
- *   stats    the node's counters (runtime, schedulers, distribution,
- *            process children), as a table
- *   nodes    the node and the nodes connected to it
- *   metrics  the Prometheus text, as the node serves it
+ *   ping                 the node answers: its name and the round trip
+ *   stats                the node's counters (runtime, schedulers,
+ *                        distribution, process children), as a table
+ *   nodes                the node and the nodes connected to it
+ *   metrics              the Prometheus text, as the node serves it
+ *   tree                 the supervision trees, with recent restarts
+ *   top [-s mailbox|handled] [-l N] [-i SECONDS] [--once]
+ *                        the actors with the longest mailboxes (or the
+ *                        most messages handled), refreshed every SECONDS
+ *                        (2) as top does, until interrupted; once when
+ *                        --once, --json or stdout is not a terminal
+ *   kill PID             kill an actor (reason kill)
+ *   restart SUP ID       restart a supervisor's child (a running one is
+ *                        terminated first)
+ *   terminate SUP ID     terminate a supervisor's child
+ *   disconnect NODE      drop the connection to a connected node
  *
  * URL is the observer's (default: $TROUPE_OBSERVER_URL, else
- * http://127.0.0.1:9464). The token is TOKEN, or the one of COOKIE
+ * http://127.0.0.1:9464); -n NODE shows another node of the cluster
+ * through it. The token is TOKEN, or the one of COOKIE
  * (tr_observer_token), or $TROUPE_OBSERVER_TOKEN, or the one of
- * $TROUPE_COOKIE. --json prints the node's JSON as it came (stats, nodes,
- * ping). Exit status: 0, 1 when the node could not be asked (with why on
- * stderr), 2 for a bad command line.
+ * $TROUPE_COOKIE. --json prints the node's JSON as it came. Exit status:
+ * 0, 1 when the node could not be asked or refused (with why on stderr),
+ * 2 for a bad command line.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <jansson.h>
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
+#include <unistd.h>
 
 #include <troupe/observer.h>
 
+#include "ctl.h"
+
 #define DEFAULT_URL "http://127.0.0.1:9464"
-#define TIMEOUT_MS 5000
 
 static const char usage_text[] =
-    "usage: troupe-ctl [-u URL] [-c COOKIE | -t TOKEN] [--json] "
-    "ping | stats | nodes | metrics\n";
+    "usage: troupe-ctl [-u URL] [-c COOKIE | -t TOKEN] [-n NODE] [--json] "
+    "COMMAND\n"
+    "  ping | stats | nodes | metrics | tree\n"
+    "  top [-s mailbox|handled] [-l N] [-i SECONDS] [--once]\n"
+    "  kill PID | restart SUP ID | terminate SUP ID | disconnect NODE\n";
 
 static int usage(void)
 {
@@ -50,151 +62,119 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* GET `path` of the observer at `base`; on 0, *body is the answer's body
- * (malloc'ed, NUL-terminated). */
-static int get(const char *base, const char *token, const char *path,
-    char **body)
+/* Prints `body` as it came, with a final newline. */
+static void raw(const char *body)
 {
-	char full[512];
-	snprintf(full, sizeof(full), "%s%s", base, path);
-	nng_url *url = NULL;
-	nng_http_client *cli = NULL;
-	nng_http_req *req = NULL;
-	nng_http_res *res = NULL;
-	nng_aio *aio = NULL;
-	char auth[128];
-	snprintf(auth, sizeof(auth), "Bearer %s", token);
-	int rv = nng_url_parse(&url, full);
-	if (rv == 0)
-		rv = nng_http_client_alloc(&cli, url);
-	if (rv == 0)
-		rv = nng_http_req_alloc(&req, url);
-	if (rv == 0)
-		rv = nng_http_req_set_header(req, "Authorization", auth);
-	if (rv == 0)
-		rv = nng_http_res_alloc(&res);
-	if (rv == 0)
-		rv = nng_aio_alloc(&aio, NULL, NULL);
-	if (rv == 0) {
-		nng_aio_set_timeout(aio, TIMEOUT_MS);
-		nng_http_client_transact(cli, req, res, aio);
-		nng_aio_wait(aio);
-		rv = nng_aio_result(aio);
-	}
+	fputs(body, stdout);
+	if (body[0] != '\0' && body[strlen(body) - 1] != '\n')
+		putchar('\n');
+}
+
+/* An operator action: POST `path`; prints what the node said. */
+static int action(const struct ctl *c, const char *path, bool as_json)
+{
 	int status = 0;
-	if (rv != 0) {
-		fprintf(stderr, "troupe-ctl: %s: %s\n", full, nng_strerror(rv));
-	} else if ((status = nng_http_res_get_status(res)) != 200) {
-		fprintf(stderr, "troupe-ctl: %s: HTTP %d %s%s\n", full, status,
-		    nng_http_res_get_reason(res),
-		    status == 401 ? " (the token or cookie is wrong)" : "");
-		rv = -1;
+	char *body = NULL;
+	if (ctl_request(c, "POST", path, &status, &body) != 0)
+		return 1;
+	json_t *j = json_loads(body, 0, NULL);
+	if (as_json)
+		raw(body);
+	else if (status == 200)
+		printf("done%s%s\n",
+		    json_is_string(json_object_get(j, "pid")) ? ": " : "",
+		    json_is_string(json_object_get(j, "pid"))
+		        ? json_string_value(json_object_get(j, "pid"))
+		        : "");
+	else
+		fprintf(stderr, "troupe-ctl: HTTP %d: %s\n", status,
+		    json_string_value(json_object_get(j, "error")) != NULL
+		        ? json_string_value(json_object_get(j, "error"))
+		        : body);
+	json_decref(j);
+	free(body);
+	return status == 200 ? 0 : 1;
+}
+
+/* One GET shown by `show` (or raw with --json). */
+static int show(const struct ctl *c, const char *path, bool as_json,
+    void (*fn)(json_t *, const char *), const char *arg)
+{
+	char *body = ctl_get(c, path);
+	if (body == NULL)
+		return 1;
+	int rc = 0;
+	if (as_json) {
+		raw(body);
 	} else {
-		void *data;
-		size_t len;
-		nng_http_res_get_data(res, &data, &len);
-		*body = malloc(len + 1);
-		if (*body == NULL) {
-			rv = -1;
-		} else {
-			memcpy(*body, data, len);
-			(*body)[len] = '\0';
-		}
+		json_t *j = ctl_parse(body);
+		if (j == NULL)
+			rc = 1;
+		else
+			fn(j, arg);
+		json_decref(j);
 	}
-	if (aio != NULL)
-		nng_aio_free(aio);
-	if (res != NULL)
-		nng_http_res_free(res);
-	if (req != NULL)
-		nng_http_req_free(req);
-	if (cli != NULL)
-		nng_http_client_free(cli);
-	if (url != NULL)
-		nng_url_free(url);
-	return rv;
+	free(body);
+	return rc;
 }
 
-static json_t *parse(const char *body)
+static void show_stats(json_t *j, const char *a)
 {
-	json_error_t je;
-	json_t *j = json_loads(body, 0, &je);
-	if (j == NULL)
-		fprintf(stderr, "troupe-ctl: the node's answer is not JSON: %s\n",
-		    je.text);
-	return j;
+	(void)a;
+	ctl_show_stats(j);
 }
 
-/* One object of counters as "  key  value" lines. */
-static void print_group(json_t *root, const char *name, const char *title)
+static void show_nodes(json_t *j, const char *a)
 {
-	json_t *g = json_object_get(root, name);
-	if (!json_is_object(g))
-		return;
-	printf("%s\n", title);
-	const char *k;
-	json_t *v;
-	json_object_foreach(g, k, v)
-	{
-		if (json_is_integer(v))
-			printf("  %-22s %" JSON_INTEGER_FORMAT "\n", k,
-			    json_integer_value(v));
-		else if (json_is_real(v))
-			printf("  %-22s %.3f\n", k, json_real_value(v));
-		else if (json_is_string(v))
-			printf("  %-22s %s\n", k, json_string_value(v));
+	(void)a;
+	ctl_show_nodes(j);
+}
+
+static void show_tree(json_t *j, const char *a)
+{
+	(void)a;
+	ctl_show_tree(j);
+}
+
+static int top(const struct ctl *c, int argc, char **argv, bool as_json)
+{
+	const char *sort = "mailbox";
+	long limit = 20;
+	double every = 2;
+	bool once = as_json || !isatty(STDOUT_FILENO);
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--once") == 0)
+			once = true;
+		else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
+			sort = argv[++i];
+		else if (strcmp(argv[i], "-l") == 0 && i + 1 < argc)
+			limit = strtol(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "-i") == 0 && i + 1 < argc)
+			every = strtod(argv[++i], NULL);
+		else
+			return usage();
 	}
-}
-
-static void print_stats(json_t *j)
-{
-	print_group(j, "node", "node");
-	print_group(j, "runtime", "runtime");
-	json_t *sc = json_object_get(j, "schedulers");
-	printf("schedulers\n  %-4s %12s %10s %10s %12s %10s\n", "#", "turns",
-	    "steals", "parks", "msgs_sent", "crashes");
-	size_t i;
-	json_t *s;
-	json_array_foreach(sc, i, s)
-	{
-		printf("  %-4zu %12" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
-		       " %10" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT
-		       " %10" JSON_INTEGER_FORMAT "\n",
-		    i, json_integer_value(json_object_get(s, "turns")),
-		    json_integer_value(json_object_get(s, "steals")),
-		    json_integer_value(json_object_get(s, "parks")),
-		    json_integer_value(json_object_get(s, "msgs_sent")),
-		    json_integer_value(json_object_get(s, "crashes")));
-	}
-	print_group(j, "dist", "distribution");
-	print_group(j, "proc", "process children");
-	print_group(j, "observer", "observer");
-}
-
-static void print_nodes(json_t *j)
-{
-	json_t *node = json_object_get(j, "node");
-	printf("%-32s %-20s %12s  %s\n", "NODE", "INCARNATION", "UP", "URL");
-	printf("%-32s %-20s %12s  %s\n",
-	    json_string_value(json_object_get(node, "name")), "(this one)",
-	    "", "");
-	size_t i;
-	json_t *p;
-	json_array_foreach(
-	    json_object_get(json_object_get(j, "dist"), "peers"), i, p)
-	{
-		char up[32];
-		snprintf(up, sizeof(up), "%.1f s",
-		    (double)json_integer_value(json_object_get(p, "up_ms")) /
-		        1000.0);
-		printf("%-32s %-20" JSON_INTEGER_FORMAT " %12s  %s\n",
-		    json_string_value(json_object_get(p, "name")),
-		    json_integer_value(json_object_get(p, "incarnation")), up,
-		    json_string_value(json_object_get(p, "url")));
+	if ((strcmp(sort, "mailbox") != 0 && strcmp(sort, "handled") != 0) ||
+	    limit < 1 || limit > 1000 || !(every >= 0.1))
+		return usage();
+	char path[128];
+	snprintf(path, sizeof(path), "/api/actors?sort=%s&limit=%ld", sort, limit);
+	for (;;) {
+		if (!once)
+			fputs("\033[H\033[2J", stdout); /* home, clear */
+		int rc = show(c, path, as_json, ctl_show_top, sort);
+		if (rc != 0 || once)
+			return rc;
+		fflush(stdout);
+		struct timespec ts = {(time_t)every,
+		    (long)((every - (double)(time_t)every) * 1e9)};
+		nanosleep(&ts, NULL);
 	}
 }
 
 int main(int argc, char **argv)
 {
+	struct ctl c = {NULL, NULL, NULL};
 	const char *url = getenv("TROUPE_OBSERVER_URL");
 	const char *cookie = NULL, *token = NULL;
 	bool as_json = false;
@@ -203,9 +183,10 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "u:c:t:h", longs, NULL)) != -1) {
-		switch (c) {
+	int o;
+	/* "+": options stop at the command (top has its own). */
+	while ((o = getopt_long(argc, argv, "+u:c:t:n:h", longs, NULL)) != -1) {
+		switch (o) {
 		case 'u':
 			url = optarg;
 			break;
@@ -214,6 +195,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			token = optarg;
+			break;
+		case 'n':
+			c.node = optarg;
 			break;
 		case 'j':
 			as_json = true;
@@ -225,22 +209,18 @@ int main(int argc, char **argv)
 			return usage();
 		}
 	}
-	if (optind != argc - 1)
+	if (optind >= argc)
 		return usage();
 	const char *cmd = argv[optind];
+	int nargs = argc - optind - 1;
+	char **args = argv + optind + 1;
 	if (url == NULL)
 		url = DEFAULT_URL;
 	size_t ul = strlen(url);
 	char base[256];
-	snprintf(base, sizeof(base), "%.*s", (int)(ul > 0 && url[ul - 1] == '/' ? ul - 1 : ul), url);
-	const char *path = strcmp(cmd, "ping") == 0      ? "/api/health"
-	                   : strcmp(cmd, "metrics") == 0 ? "/metrics"
-	                   : strcmp(cmd, "stats") == 0 ||
-	                           strcmp(cmd, "nodes") == 0
-	                       ? "/api/node"
-	                       : NULL;
-	if (path == NULL)
-		return usage();
+	snprintf(base, sizeof(base), "%.*s",
+	    (int)(ul > 0 && url[ul - 1] == '/' ? ul - 1 : ul), url);
+	c.base = base;
 	if (token == NULL && cookie == NULL)
 		token = getenv("TROUPE_OBSERVER_TOKEN");
 	if (token == NULL && cookie == NULL)
@@ -255,31 +235,56 @@ int main(int argc, char **argv)
 		}
 		token = derived;
 	}
+	c.token = token;
 
-	char *body = NULL;
-	double t0 = now_ms();
-	if (get(base, token, path, &body) != 0)
-		return 1;
-	double rtt = now_ms() - t0;
-	int rc = 0;
-	if (as_json || strcmp(cmd, "metrics") == 0) {
-		fputs(body, stdout);
-		if (body[0] != '\0' && body[strlen(body) - 1] != '\n')
-			putchar('\n');
-	} else {
-		json_t *j = parse(body);
-		if (j == NULL) {
-			rc = 1;
-		} else if (strcmp(cmd, "ping") == 0) {
+	char path[512];
+	if (strcmp(cmd, "top") == 0)
+		return top(&c, nargs, args, as_json);
+	if (strcmp(cmd, "kill") == 0 && nargs == 1) {
+		snprintf(path, sizeof(path), "/api/actor/%s/kill", args[0]);
+		return action(&c, path, as_json);
+	}
+	if ((strcmp(cmd, "restart") == 0 || strcmp(cmd, "terminate") == 0) &&
+	    nargs == 2) {
+		snprintf(path, sizeof(path), "/api/supervisor/%s/child/%s/%s",
+		    args[0], args[1], cmd);
+		return action(&c, path, as_json);
+	}
+	if (strcmp(cmd, "disconnect") == 0 && nargs == 1) {
+		snprintf(path, sizeof(path), "/api/peer/%s/disconnect", args[0]);
+		return action(&c, path, as_json);
+	}
+	if (nargs != 0)
+		return usage();
+	if (strcmp(cmd, "stats") == 0)
+		return show(&c, "/api/node", as_json, show_stats, NULL);
+	if (strcmp(cmd, "nodes") == 0)
+		return show(&c, "/api/node", as_json, show_nodes, NULL);
+	if (strcmp(cmd, "tree") == 0)
+		return show(&c, "/api/supervisors", as_json, show_tree, NULL);
+	if (strcmp(cmd, "metrics") == 0) {
+		char *body = ctl_get(&c, "/metrics");
+		if (body == NULL)
+			return 1;
+		raw(body);
+		free(body);
+		return 0;
+	}
+	if (strcmp(cmd, "ping") == 0) {
+		double t0 = now_ms();
+		char *body = ctl_get(&c, "/api/health");
+		if (body == NULL)
+			return 1;
+		double rtt = now_ms() - t0;
+		json_t *j = as_json ? NULL : ctl_parse(body);
+		if (as_json)
+			raw(body);
+		else if (j != NULL)
 			printf("pong from %s in %.2f ms\n",
 			    json_string_value(json_object_get(j, "node")), rtt);
-		} else if (strcmp(cmd, "stats") == 0) {
-			print_stats(j);
-		} else {
-			print_nodes(j);
-		}
 		json_decref(j);
+		free(body);
+		return as_json || j != NULL ? 0 : 1;
 	}
-	free(body);
-	return rc;
+	return usage();
 }
