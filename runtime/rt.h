@@ -201,6 +201,9 @@ struct tr__sched {
 	/* Counters: written by the owner (plain load+store), read by stats. */
 	TR_CACHE_ALIGNED _Atomic uint64_t n_turns, n_steals, n_parks, n_sent,
 	    n_dropped, n_spawned, n_died, n_crashes;
+	/* Time asleep: the sleeps that ended, and when the one in progress
+	 * began (0: awake). Written by the owner around a park. */
+	_Atomic uint64_t parked_ns, park_since;
 
 	/* Epoch-based reclamation record: written by the owner, read by
 	 * whoever advances the epoch. */
@@ -431,6 +434,8 @@ int tr__bpool_init(tr_runtime *rt);
 void tr__bpool_fini(tr_runtime *rt); /* runs queued jobs, stops */
 void tr__bpool_free(tr_runtime *rt);
 uint64_t tr__bpool_busy(tr_runtime *rt);
+/* The pool's threads now, and its bound. */
+void tr__bpool_threads(tr_runtime *rt, uint32_t *now, uint32_t *max);
 
 int tr__registry_init(tr_runtime *rt);
 void tr__registry_fini(tr_runtime *rt);

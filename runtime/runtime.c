@@ -306,6 +306,10 @@ int tr_runtime_stats_get(tr_runtime_stats *out, tr_runtime *rt)
 	tr_runtime_stats all;
 	tr_runtime_stats_init(&all);
 	tr_runtime_stats *st = &all;
+	st->global_queue = atomic_load_explicit(&rt->gq_len, memory_order_relaxed);
+	st->timers_armed = tr__timers_armed(rt);
+	st->blocking_jobs = tr__bpool_busy(rt);
+	tr__bpool_threads(rt, &st->blocking_threads, &st->blocking_max);
 	uint64_t spawned = atomic_load(&rt->x_spawned);
 	uint64_t died = atomic_load(&rt->x_died);
 	st->msgs_sent = atomic_load(&rt->x_sent);
@@ -354,6 +358,14 @@ int tr_runtime_sched_stats_get(tr_sched_stats *out, tr_runtime *rt, unsigned i)
 	st.spawned = atomic_load_explicit(&s->n_spawned, memory_order_relaxed);
 	st.exited = atomic_load_explicit(&s->n_died, memory_order_relaxed);
 	st.crashes = atomic_load_explicit(&s->n_crashes, memory_order_relaxed);
+	st.parked_ns = atomic_load_explicit(&s->parked_ns, memory_order_relaxed);
+	uint64_t since = atomic_load_explicit(&s->park_since, memory_order_relaxed);
+	uint64_t now = tr__now_ns();
+	if (since != 0 && now > since)
+		st.parked_ns += now - since;
+	uint32_t h = atomic_load_explicit(&s->rq_head, memory_order_relaxed);
+	uint32_t t = atomic_load_explicit(&s->rq_tail, memory_order_relaxed);
+	st.run_queue = t - h <= TR__RQ_SIZE ? t - h : 0;
 	tr__struct_out(out, &st, sizeof(st));
 	return TR_OK;
 }

@@ -5,6 +5,8 @@
  */
 #include "common.h"
 
+#include <unistd.h>
+
 enum {
 	MSG_SPIN = 1,
 	MSG_STOP,
@@ -190,6 +192,24 @@ static void test_work_stealing(void **state)
 	/* There is no scheduler beyond the two asked for. */
 	tr_sched_stats s2 = TR_STRUCT_INIT(tr_sched_stats);
 	assert_rc(tr_runtime_sched_stats_get(&s2, rt, 2), TR_EINVAL);
+
+	/* Idle now: both schedulers sleep, and their sleep counts as it
+	 * goes (parked_ns grows with no wake-up in between); nothing is in
+	 * their run queues. */
+	tr_sched_stats p0 = TR_STRUCT_INIT(tr_sched_stats);
+	tr_sched_stats p1 = TR_STRUCT_INIT(tr_sched_stats);
+	assert_rc(tr_runtime_sched_stats_get(&p0, rt, 0), TR_OK);
+	usleep(50 * 1000);
+	assert_rc(tr_runtime_sched_stats_get(&p1, rt, 0), TR_OK);
+	assert_true(p1.parked_ns > p0.parked_ns);
+	assert_int_equal(p1.run_queue, 0);
+	tr_runtime_stats v2;
+	tr_runtime_stats_init(&v2);
+	assert_rc(tr_runtime_stats_get(&v2, rt), TR_OK);
+	assert_int_equal(v2.global_queue, 0);
+	assert_int_equal(v2.blocking_jobs, 0);
+	assert_true(v2.blocking_max >= 1);
+	assert_true(v2.blocking_threads <= v2.blocking_max);
 	tt_stop(fx);
 	tt_assert_actors_ok();
 }

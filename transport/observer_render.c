@@ -34,77 +34,84 @@ struct metric {
 	enum kind kind;
 	const char *group; /* its object in /api/node */
 	const char *field; /* its key there */
-	double (*get)(const struct snap *s);
+	size_t off;        /* of its source in struct snap */
+	size_t width;      /* of that source: an unsigned integer of 4 or 8
+	                    * bytes, or 0 for a double */
 };
 
-static double g_uptime(const struct snap *s) { return s->uptime_s; }
-static double g_actors(const struct snap *s) { return (double)s->rt.actors_alive; }
-static double g_spawned(const struct snap *s) { return (double)s->rt.actors_spawned; }
-static double g_sent(const struct snap *s) { return (double)s->rt.msgs_sent; }
-static double g_dropped(const struct snap *s) { return (double)s->rt.msgs_dropped; }
-static double g_crashes(const struct snap *s) { return (double)s->rt.crashes; }
-static double g_turns(const struct snap *s) { return (double)s->rt.turns; }
-static double g_steals(const struct snap *s) { return (double)s->rt.steals; }
-static double g_parks(const struct snap *s) { return (double)s->rt.parks; }
-static double g_peers_up(const struct snap *s) { return s->node.peers_up; }
-static double g_peers_known(const struct snap *s) { return s->node.peers_known; }
-static double g_members(const struct snap *s) { return s->node.members_known; }
-static double g_redials(const struct snap *s) { return (double)s->node.redials; }
-static double g_hs_refused(const struct snap *s) { return (double)s->node.handshakes_refused; }
-static double g_hs_timeout(const struct snap *s) { return (double)s->node.handshakes_timed_out; }
-static double g_hs_evicted(const struct snap *s) { return (double)s->node.handshakes_evicted; }
-static double g_hs_pending(const struct snap *s) { return s->node.handshakes_pending; }
-static double g_unauth(const struct snap *s) { return (double)s->node.frames_unauth; }
-static double g_malformed(const struct snap *s) { return (double)s->node.frames_malformed; }
-static double g_conns(const struct snap *s) { return s->node.conns_open; }
-static double g_untrusted(const struct snap *s) { return s->node.conns_untrusted; }
-static double g_conns_refused(const struct snap *s) { return (double)s->node.conns_refused; }
-static double g_backlog(const struct snap *s) { return (double)s->node.recv_backlog; }
-static double g_busy_ref(const struct snap *s) { return (double)s->node.busy_refused; }
-static double g_pauses(const struct snap *s) { return (double)s->node.recv_pauses; }
-static double g_p_running(const struct snap *s) { return (double)s->proc.running; }
-static double g_p_started(const struct snap *s) { return (double)s->proc.started; }
-static double g_p_exited(const struct snap *s) { return (double)s->proc.exited; }
-static double g_p_killed(const struct snap *s) { return (double)s->proc.killed; }
-static double g_p_refused(const struct snap *s) { return (double)s->proc.refused; }
-static double g_p_warm(const struct snap *s) { return (double)s->proc.warm; }
-static double g_p_taken(const struct snap *s) { return (double)s->proc.taken; }
-static double g_obs_refused(const struct snap *s) { return (double)s->refused; }
+/* A member of struct snap, as a metric's source. */
+#define F(member)                                                              \
+	offsetof(struct snap, member),                                         \
+	    (__builtin_types_compatible_p(                                     \
+	         __typeof__(((struct snap *)0)->member), double)               \
+	            ? 0                                                        \
+	            : sizeof(((struct snap *)0)->member))
+
+static double value(const struct metric *m, const struct snap *s)
+{
+	const char *at = (const char *)s + m->off;
+	if (m->width == 0) {
+		double d;
+		memcpy(&d, at, sizeof(d));
+		return d;
+	}
+	if (m->width == 1)
+		return (double)*(const uint8_t *)at;
+	if (m->width == 2) {
+		uint16_t v;
+		memcpy(&v, at, sizeof(v));
+		return (double)v;
+	}
+	if (m->width == 4) {
+		uint32_t v;
+		memcpy(&v, at, sizeof(v));
+		return (double)v;
+	}
+	uint64_t v;
+	memcpy(&v, at, sizeof(v));
+	return (double)v;
+}
+
 
 static const struct metric metrics[] = {
-    {"uptime_seconds", "Seconds since the observer started with its node.", GAUGE, "node", "uptime_s", g_uptime},
-    {"actors", "Actors alive.", GAUGE, "runtime", "actors_alive", g_actors},
-    {"actors_spawned_total", "Actors spawned.", COUNTER, "runtime", "actors_spawned", g_spawned},
-    {"messages_sent_total", "Messages accepted by a live mailbox.", COUNTER, "runtime", "msgs_sent", g_sent},
-    {"messages_dropped_total", "Messages refused: a dead pid, or after the exit.", COUNTER, "runtime", "msgs_dropped", g_dropped},
-    {"actor_crashes_total", "Actors that exited with a reason other than normal.", COUNTER, "runtime", "crashes", g_crashes},
-    {"turns_total", "Actor turns run, all schedulers.", COUNTER, "runtime", "turns", g_turns},
-    {"steals_total", "Actors taken from another scheduler.", COUNTER, "runtime", "steals", g_steals},
-    {"parks_total", "Times a scheduler went to sleep.", COUNTER, "runtime", "parks", g_parks},
-    {"peers_up", "Nodes connected and authenticated.", GAUGE, "dist", "peers_up", g_peers_up},
-    {"peers_known", "Entries of the peer table, up or not.", GAUGE, "dist", "peers_known", g_peers_known},
-    {"members_known", "Cluster members and seeds this node would dial.", GAUGE, "dist", "members_known", g_members},
-    {"redials_total", "Dials the node started itself.", COUNTER, "dist", "redials", g_redials},
-    {"handshakes_refused_total", "Handshakes refused: cookie, version, name, incarnation.", COUNTER, "dist", "handshakes_refused", g_hs_refused},
-    {"handshakes_timed_out_total", "Handshakes past their deadline.", COUNTER, "dist", "handshakes_timed_out", g_hs_timeout},
-    {"handshakes_evicted_total", "Pending handshakes closed to make room.", COUNTER, "dist", "handshakes_evicted", g_hs_evicted},
-    {"handshakes_pending", "Handshakes started by others, now.", GAUGE, "dist", "handshakes_pending", g_hs_pending},
-    {"frames_unauthenticated_total", "Frames dropped from a connection that had not proved the cookie.", COUNTER, "dist", "frames_unauth", g_unauth},
-    {"frames_malformed_total", "Frames dropped as undecodable or invalid.", COUNTER, "dist", "frames_malformed", g_malformed},
-    {"connections_open", "Inbound connections open.", GAUGE, "dist", "conns_open", g_conns},
-    {"connections_untrusted", "Inbound connections that have not proved the cookie.", GAUGE, "dist", "conns_untrusted", g_untrusted},
-    {"connections_refused_total", "Inbound connections closed for breaking the protocol.", COUNTER, "dist", "conns_refused", g_conns_refused},
-    {"receive_backlog_bytes", "Bytes of remote messages in mailboxes.", GAUGE, "dist", "recv_backlog", g_backlog},
-    {"busy_refused_total", "Local sends refused because the remote target said BUSY.", COUNTER, "dist", "busy_refused", g_busy_ref},
-    {"receive_pauses_total", "Connections paused by flow control.", COUNTER, "dist", "recv_pauses", g_pauses},
-    {"proc_children", "Process children running (warm ones included).", GAUGE, "proc", "running", g_p_running},
-    {"proc_started_total", "Process children launched.", COUNTER, "proc", "started", g_p_started},
-    {"proc_exited_total", "Process children reaped.", COUNTER, "proc", "exited", g_p_exited},
-    {"proc_killed_total", "Process children killed by this node.", COUNTER, "proc", "killed", g_p_killed},
-    {"proc_refused_total", "Starts refused at TR_PROC_MAX.", COUNTER, "proc", "refused", g_p_refused},
-    {"proc_warm", "Warm process children waiting.", GAUGE, "proc", "warm", g_p_warm},
-    {"proc_warm_taken_total", "Starts that took a warm process.", COUNTER, "proc", "taken", g_p_taken},
-    {"observer_refused_total", "Observer requests refused for want of the token.", COUNTER, "observer", "refused", g_obs_refused},
+    {"uptime_seconds", "Seconds since the observer started with its node.", GAUGE, "node", "uptime_s", F(uptime_s)},
+    {"actors", "Actors alive.", GAUGE, "runtime", "actors_alive", F(rt.actors_alive)},
+    {"actors_spawned_total", "Actors spawned.", COUNTER, "runtime", "actors_spawned", F(rt.actors_spawned)},
+    {"messages_sent_total", "Messages accepted by a live mailbox.", COUNTER, "runtime", "msgs_sent", F(rt.msgs_sent)},
+    {"messages_dropped_total", "Messages refused: a dead pid, or after the exit.", COUNTER, "runtime", "msgs_dropped", F(rt.msgs_dropped)},
+    {"actor_crashes_total", "Actors that exited with a reason other than normal.", COUNTER, "runtime", "crashes", F(rt.crashes)},
+    {"turns_total", "Actor turns run, all schedulers.", COUNTER, "runtime", "turns", F(rt.turns)},
+    {"steals_total", "Actors taken from another scheduler.", COUNTER, "runtime", "steals", F(rt.steals)},
+    {"parks_total", "Times a scheduler went to sleep.", COUNTER, "runtime", "parks", F(rt.parks)},
+    {"global_queue", "Runnable actors in the global run queue.", GAUGE, "runtime", "global_queue", F(rt.global_queue)},
+    {"timers_armed", "Timers waiting to fire.", GAUGE, "runtime", "timers_armed", F(rt.timers_armed)},
+    {"blocking_jobs", "Blocking-pool jobs queued or running.", GAUGE, "runtime", "blocking_jobs", F(rt.blocking_jobs)},
+    {"blocking_threads", "Threads of the blocking pool.", GAUGE, "runtime", "blocking_threads", F(rt.blocking_threads)},
+    {"blocking_threads_max", "The blocking pool's bound.", GAUGE, "runtime", "blocking_max", F(rt.blocking_max)},
+    {"peers_up", "Nodes connected and authenticated.", GAUGE, "dist", "peers_up", F(node.peers_up)},
+    {"peers_known", "Entries of the peer table, up or not.", GAUGE, "dist", "peers_known", F(node.peers_known)},
+    {"members_known", "Cluster members and seeds this node would dial.", GAUGE, "dist", "members_known", F(node.members_known)},
+    {"redials_total", "Dials the node started itself.", COUNTER, "dist", "redials", F(node.redials)},
+    {"handshakes_refused_total", "Handshakes refused: cookie, version, name, incarnation.", COUNTER, "dist", "handshakes_refused", F(node.handshakes_refused)},
+    {"handshakes_timed_out_total", "Handshakes past their deadline.", COUNTER, "dist", "handshakes_timed_out", F(node.handshakes_timed_out)},
+    {"handshakes_evicted_total", "Pending handshakes closed to make room.", COUNTER, "dist", "handshakes_evicted", F(node.handshakes_evicted)},
+    {"handshakes_pending", "Handshakes started by others, now.", GAUGE, "dist", "handshakes_pending", F(node.handshakes_pending)},
+    {"frames_unauthenticated_total", "Frames dropped from a connection that had not proved the cookie.", COUNTER, "dist", "frames_unauth", F(node.frames_unauth)},
+    {"frames_malformed_total", "Frames dropped as undecodable or invalid.", COUNTER, "dist", "frames_malformed", F(node.frames_malformed)},
+    {"connections_open", "Inbound connections open.", GAUGE, "dist", "conns_open", F(node.conns_open)},
+    {"connections_untrusted", "Inbound connections that have not proved the cookie.", GAUGE, "dist", "conns_untrusted", F(node.conns_untrusted)},
+    {"connections_refused_total", "Inbound connections closed for breaking the protocol.", COUNTER, "dist", "conns_refused", F(node.conns_refused)},
+    {"receive_backlog_bytes", "Bytes of remote messages in mailboxes.", GAUGE, "dist", "recv_backlog", F(node.recv_backlog)},
+    {"busy_refused_total", "Local sends refused because the remote target said BUSY.", COUNTER, "dist", "busy_refused", F(node.busy_refused)},
+    {"receive_pauses_total", "Connections paused by flow control.", COUNTER, "dist", "recv_pauses", F(node.recv_pauses)},
+    {"proc_children", "Process children running (warm ones included).", GAUGE, "proc", "running", F(proc.running)},
+    {"proc_started_total", "Process children launched.", COUNTER, "proc", "started", F(proc.started)},
+    {"proc_exited_total", "Process children reaped.", COUNTER, "proc", "exited", F(proc.exited)},
+    {"proc_killed_total", "Process children killed by this node.", COUNTER, "proc", "killed", F(proc.killed)},
+    {"proc_refused_total", "Starts refused at TR_PROC_MAX.", COUNTER, "proc", "refused", F(proc.refused)},
+    {"proc_warm", "Warm process children waiting.", GAUGE, "proc", "warm", F(proc.warm)},
+    {"proc_warm_taken_total", "Starts that took a warm process.", COUNTER, "proc", "taken", F(proc.taken)},
+    {"observer_refused_total", "Observer requests refused for want of the token.", COUNTER, "observer", "refused", F(refused)},
 };
 
 #define NMETRICS (sizeof(metrics) / sizeof(metrics[0]))
@@ -176,15 +183,31 @@ static void label(char *out, size_t cap, const char *v)
 	out[k] = '\0';
 }
 
-static const char *sched_names[][2] = {
-    {"scheduler_turns_total", "Actor turns run by one scheduler."},
-    {"scheduler_steals_total", "Actors one scheduler took from another."},
-    {"scheduler_parks_total", "Times one scheduler went to sleep."},
+/* Per scheduler: a label scheduler="i" beside node=. */
+static const struct {
+	const char *name, *help;
+	enum kind kind;
+	size_t off, width; /* of an unsigned integer in tr_sched_stats */
+	double scale;
+} sched_metrics[] = {
+    {"scheduler_turns_total", "Actor turns run by one scheduler.", COUNTER, offsetof(tr_sched_stats, turns), 8, 1},
+    {"scheduler_steals_total", "Actors one scheduler took from another.", COUNTER, offsetof(tr_sched_stats, steals), 8, 1},
+    {"scheduler_parks_total", "Times one scheduler went to sleep.", COUNTER, offsetof(tr_sched_stats, parks), 8, 1},
+    {"scheduler_parked_seconds_total", "Seconds one scheduler slept (its load: 1 - the rate of this).", COUNTER, offsetof(tr_sched_stats, parked_ns), 8, 1e-9},
+    {"scheduler_run_queue", "Actors in one scheduler's run queue.", GAUGE, offsetof(tr_sched_stats, run_queue), 4, 1},
 };
 
-static uint64_t sched_value(const tr_sched_stats *st, int i)
+static double sched_value(const tr_sched_stats *st, size_t k)
 {
-	return i == 0 ? st->turns : i == 1 ? st->steals : st->parks;
+	const char *at = (const char *)st + sched_metrics[k].off;
+	if (sched_metrics[k].width == 4) {
+		uint32_t v;
+		memcpy(&v, at, sizeof(v));
+		return (double)v * sched_metrics[k].scale;
+	}
+	uint64_t v;
+	memcpy(&v, at, sizeof(v));
+	return (double)v * sched_metrics[k].scale;
 }
 
 /* The connected nodes (tr_node_list), malloc'ed; *k gets how many. */
@@ -265,20 +288,22 @@ char *tr__observer_metrics(struct tr_node *n, int64_t start_ms, uint64_t refused
 		put(&b, "# HELP troupe_%s %s\n# TYPE troupe_%s %s\n", m->name,
 		    m->help, m->name, m->kind == COUNTER ? "counter" : "gauge");
 		put(&b, "troupe_%s{node=\"%s\"} %.15g\n", m->name, node,
-		    m->get(&s));
+		    value(m, &s));
 	}
 	unsigned ns = tr_runtime_schedulers(n->rt);
-	for (int k = 0; k < 3; k++) {
-		put(&b, "# HELP troupe_%s %s\n# TYPE troupe_%s counter\n",
-		    sched_names[k][0], sched_names[k][1], sched_names[k][0]);
+	for (size_t k = 0; k < sizeof(sched_metrics) / sizeof(sched_metrics[0]);
+	     k++) {
+		put(&b, "# HELP troupe_%s %s\n# TYPE troupe_%s %s\n",
+		    sched_metrics[k].name, sched_metrics[k].help,
+		    sched_metrics[k].name,
+		    sched_metrics[k].kind == COUNTER ? "counter" : "gauge");
 		for (unsigned i = 0; i < ns; i++) {
 			tr_sched_stats st;
 			tr_sched_stats_init(&st);
 			if (tr_runtime_sched_stats_get(&st, n->rt, i) != TR_OK)
 				continue;
-			put(&b, "troupe_%s{node=\"%s\",scheduler=\"%u\"} %llu\n",
-			    sched_names[k][0], node, i,
-			    (unsigned long long)sched_value(&st, k));
+			put(&b, "troupe_%s{node=\"%s\",scheduler=\"%u\"} %.15g\n",
+			    sched_metrics[k].name, node, i, sched_value(&st, k));
 		}
 	}
 	put_peers(&b, n, node);
@@ -341,7 +366,7 @@ char *tr__observer_node_json(struct tr_node *n, int64_t start_ms, uint64_t refus
 	json_object_set_new(group(root, "node"), "name", json_string(n->name));
 	for (size_t i = 0; i < NMETRICS; i++) {
 		const struct metric *m = &metrics[i];
-		double v = m->get(&s);
+		double v = value(m, &s);
 		json_object_set_new(group(root, m->group), m->field,
 		    m->kind == COUNTER || v == (double)(json_int_t)v
 		        ? json_integer((json_int_t)v)
@@ -355,8 +380,9 @@ char *tr__observer_node_json(struct tr_node *n, int64_t start_ms, uint64_t refus
 		if (tr_runtime_sched_stats_get(&st, n->rt, i) != TR_OK)
 			continue;
 		json_array_append_new(scheds,
-		    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-		        "turns", (json_int_t)st.turns, "steals",
+		    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		        "parked_ns", (json_int_t)st.parked_ns, "run_queue",
+		        (json_int_t)st.run_queue, "turns", (json_int_t)st.turns, "steals",
 		        (json_int_t)st.steals, "parks", (json_int_t)st.parks,
 		        "msgs_sent", (json_int_t)st.msgs_sent, "msgs_dropped",
 		        (json_int_t)st.msgs_dropped, "spawned",

@@ -364,10 +364,18 @@ typedef struct tr_runtime_stats {
 	uint64_t parks;          /* times a scheduler went to sleep */
 	uint64_t crashes; /* actors that exited with a non-normal reason */
 	uint64_t turns;   /* actor turns run, all schedulers together */
+	/* Version 2: what waits, now. */
+	uint64_t global_queue;     /* runnable actors in the global queue */
+	uint64_t timers_armed;     /* timers waiting to fire */
+	uint64_t blocking_jobs;    /* tr_run_blocking jobs queued or running */
+	uint32_t blocking_threads; /* threads of the blocking pool, now */
+	uint32_t blocking_max;     /* the pool's bound (blocking_threads) */
 } tr_runtime_stats;
 
 /* The size of the first version of tr_runtime_stats. */
 #define TR_RUNTIME_STATS_V1_SIZE TR_STRUCT_END(tr_runtime_stats, turns)
+/* The size of the second. */
+#define TR_RUNTIME_STATS_V2_SIZE TR_STRUCT_END(tr_runtime_stats, blocking_max)
 
 /* Zeroes `st` and sets its struct_size. */
 static inline void tr_runtime_stats_init(tr_runtime_stats *st)
@@ -393,10 +401,17 @@ typedef struct tr_sched_stats {
 	uint64_t spawned;      /* actors spawned from it */
 	uint64_t exited;       /* actors that exited on it */
 	uint64_t crashes;      /* of which with a non-normal reason */
+	/* Version 2. */
+	uint64_t parked_ns; /* time spent asleep since start (the sleep in
+	                     * progress included): its load over an interval
+	                     * is 1 - d(parked_ns) / d(time) */
+	uint32_t run_queue; /* actors in its run queue, now */
 } tr_sched_stats;
 
 /* The size of the first version of tr_sched_stats. */
 #define TR_SCHED_STATS_V1_SIZE TR_STRUCT_END(tr_sched_stats, crashes)
+/* The size of the second. */
+#define TR_SCHED_STATS_V2_SIZE TR_STRUCT_END(tr_sched_stats, run_queue)
 
 /* Zeroes `st` and sets its struct_size. */
 static inline void tr_sched_stats_init(tr_sched_stats *st)

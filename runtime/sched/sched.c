@@ -528,10 +528,19 @@ static void park(tr__sched *s)
 		    &rt->parked, ~bit, memory_order_acq_rel);
 	} else {
 		bump(&s->n_parks);
+		uint64_t t0 = tr__now_ns();
+		atomic_store_explicit(&s->park_since, t0, memory_order_relaxed);
 		while (atomic_load_explicit(
 		           &s->wake_word, memory_order_acquire) == 0 &&
 		       !exiting(rt))
 			tr__futex_wait(&s->wake_word, 0, -1);
+		/* Relaxed: statistics. The reader may count this sleep twice
+		 * or not at all for a moment; the next read is right. */
+		atomic_store_explicit(&s->park_since, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->parked_ns,
+		    atomic_load_explicit(&s->parked_ns, memory_order_relaxed) +
+		        (tr__now_ns() - t0),
+		    memory_order_relaxed);
 		atomic_fetch_and_explicit(
 		    &rt->parked, ~bit, memory_order_acq_rel);
 	}

@@ -118,6 +118,18 @@ void tr__bpool_free(tr_runtime *rt)
 	rt->bpool = NULL;
 }
 
+void tr__bpool_threads(tr_runtime *rt, uint32_t *now, uint32_t *max)
+{
+	tr__bpool *p = rt->bpool;
+	*now = *max = 0;
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	*now = p->nthreads;
+	*max = p->max;
+	pthread_mutex_unlock(&p->lock);
+}
+
 uint64_t tr__bpool_busy(tr_runtime *rt)
 {
 	tr__bpool *p = rt->bpool;
