@@ -643,7 +643,9 @@ static void *sched_main(void *arg)
 		    &s->turn_seq, seq + 1, memory_order_relaxed);
 		bump(&s->n_turns);
 		s->tick++;
+		atomic_store_explicit(&s->running, a, memory_order_relaxed);
 		tr__run_actor(s, a);
+		atomic_store_explicit(&s->running, NULL, memory_order_relaxed);
 		atomic_store_explicit(
 		    &s->turn_seq, seq + 2, memory_order_relaxed);
 		/* End of a turn that sent to other nodes: let the
