@@ -246,16 +246,18 @@ struct tr__sched {
 	/* Counters: written by the owner (plain load+store), read by stats. */
 	TR_CACHE_ALIGNED _Atomic uint64_t n_turns, n_steals, n_parks, n_sent,
 	    n_dropped, n_spawned, n_died, n_crashes;
-	/* The actor whose turn this scheduler runs, or NULL between turns:
-	 * written by the owner around each turn, read (compared, never
-	 * dereferenced) by the listing (info.c) to tell "running". */
-	_Atomic(tr__actor *) running;
 
 	/* Epoch-based reclamation record: written by the owner, read by
 	 * whoever advances the epoch. */
 	TR_CACHE_ALIGNED _Atomic uint64_t epoch;
 	_Atomic uint32_t online;
 	_Atomic uint32_t turn_seq;     /* read by thieves, see steal() */
+	/* The actor of this scheduler's current turn (while turn_seq is
+	 * odd) or of its last one: one store by the owner at each turn's
+	 * start, beside turn_seq (a line each turn writes anyway), read
+	 * (compared, never dereferenced) by the listing (info.c) to tell
+	 * "running". */
+	_Atomic(tr__actor *) running;
 	_Atomic uint32_t want_runnext; /* set by an idle thief, see steal() */
 
 	/* Run queue: the owner pushes at rq_tail; the owner and thieves take

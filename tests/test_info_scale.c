@@ -86,6 +86,7 @@ static void test_list_many(void **state)
 	assert_int_equal(total, n);
 
 	/* Every page of 1000. */
+	next = 0;
 	t0 = now_ns();
 	do {
 		q.cursor = next;

@@ -194,17 +194,25 @@ TR_API int tr_actor_info_get(tr_actor_info *info, tr_runtime *rt, tr_pid pid);
 /* One actor in detail                                                       */
 /* ------------------------------------------------------------------------ */
 
-/* The request: send it with tr_request, tr_call_then or tr_call (or use
- * tr_actor_inspect below), with a tr_inspect_opts as the payload (or an
- * empty payload for the defaults). The runtime of the target answers it
- * for the target, on the target's thread, before its behaviour sees it;
- * the reply is a TR_MSG_ACTOR_REPORT message that tr_actor_report_decode
- * reads. An actor that dies with the request in its mailbox answers a
- * refusal TR_ENOPROC (tr_call returns it; tr_request's handle gets the
+/* The request: send it with tr_request, tr_call_then, tr_call_named_then
+ * or tr_call (or use tr_actor_inspect below), with a tr_inspect_opts as
+ * the payload (or an empty payload for the defaults). The runtime of the
+ * target answers it for the target, on the target's thread, before its
+ * behaviour sees it (any actor answers, a supervisor too, and a port
+ * while its thread is in tr_port_recv); the reply is a
+ * TR_MSG_ACTOR_REPORT message that tr_actor_report_decode reads. The
+ * request waits its turn in the mailbox (see the top of this file).
+ *
+ * An actor that dies with the request in its mailbox answers a refusal
+ * TR_ENOPROC (tr_call returns it; tr_request's handle gets the
  * TR_MSG_REFUSED message), and a malformed payload is refused with
- * TR_EINVAL. The tags are local-only (troupe.h, TR_MSG_LOCAL_BASE): a
- * request for another node's actor fails with TR_EINVAL; ask that node's
- * observer. Sent without a reference (tr_send), the request is dropped. */
+ * TR_EINVAL. tr_call monitors its target, so its own monitor is among
+ * the report's monitored_by; tr_actor_inspect leaves none. The tags are
+ * local-only (troupe.h, TR_MSG_LOCAL_BASE): a request for another node's
+ * actor fails with TR_EINVAL; ask that node's observer. Only the calls
+ * above mark the message as the runtime's (the per-message path tests no
+ * type): sent by tr_send, or passed on by tr_forward, a message of this
+ * type is an ordinary message for the behaviour. */
 #define TR_MSG_ACTOR_INSPECT 0xFFFE4901u
 #define TR_MSG_ACTOR_REPORT 0xFFFE4902u
 

@@ -144,9 +144,13 @@ static unsigned running_snapshot(tr_runtime *rt, tr__actor **running)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < rt->nsched; i++) {
+		/* Acquire: pairs with the release store of the odd turn_seq
+		 * in sched_main, so `running` is at least that turn's. */
+		uint32_t seq = atomic_load_explicit(
+		    &rt->sched[i]->turn_seq, memory_order_acquire);
 		tr__actor *a = atomic_load_explicit(
 		    &rt->sched[i]->running, memory_order_relaxed);
-		if (a != NULL)
+		if ((seq & 1u) != 0 && a != NULL)
 			running[n++] = a;
 	}
 	return n;
