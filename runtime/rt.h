@@ -14,6 +14,7 @@
 
 #include "dist/dist.h"
 #include "platform/platform.h"
+#include "troupe/info.h"
 #include "troupe/troupe.h"
 
 typedef struct tr__actor tr__actor;
@@ -37,9 +38,24 @@ typedef struct tr__behaviours tr__behaviours;
 #define TR__MF_TIMER                                                           \
 	(1u << 14) /* a timer's message: its header's rsv holds the timer,     \
 	            * which must still be live when it is handled (timer.c) */
+#define TR__MF_INSPECT                                                         \
+	(1u << 15) /* a request of type TR_MSG_ACTOR_INSPECT, which the        \
+	            * runtime answers for its target (inspect.c); set where    \
+	            * requests are made (tr__req_mark) */
 #define TR__MF_SYSTEM                                                          \
 	(TR__MF_REPLY | TR__MF_RTIMEO | TR__MF_SIGNAL | TR__MF_DOWN |          \
-	    TR__MF_TIMER)
+	    TR__MF_TIMER | TR__MF_INSPECT)
+
+/* Marks the request `m` (its reference and sender set, about to be sent)
+ * for the runtime when it asks for an actor's report: done where requests
+ * are made (tr_request, tr_call, the calls' tries, tr_actor_inspect), so
+ * that the per-message path tests no type, only the flags it tests
+ * anyway. */
+static inline void tr__req_mark(tr_msg *m)
+{
+	if (TR_UNLIKELY(m->type == TR_MSG_ACTOR_INSPECT))
+		m->_flags |= TR__MF_INSPECT;
+}
 
 /* A call's next try (call.c): a timer message to the caller itself, with
  * TR__MF_RTIMEO and the call's reference. */
@@ -106,7 +122,10 @@ struct tr__actor {
 	const tr_behaviour *b;
 	tr_port *port;             /* kind == TR__K_PORT: the thread to wake */
 	_Atomic uint32_t has_name; /* see registry.c */
-	_Atomic uint32_t kill_pending; /* tr_kill(KILL) seen; see signal.c */
+	/* 1: tr_kill(KILL) seen (signal.c); 2: the actor's exit is under
+	 * way (actor_exit: terminate runs, the pid is still live), set once
+	 * it will never run another turn. Read by the listing (info.c). */
+	_Atomic uint32_t kill_pending;
 	/* Flow control of remote traffic (dist.h): bytes of TR__MF_REMOTE
 	 * messages in the mailbox, added by the injecting thread before the
 	 * push, taken by the thread running the actor once it has taken them
@@ -116,6 +135,19 @@ struct tr__actor {
 	 * them, and only for remote messages. */
 	_Atomic uint32_t rin;
 	_Atomic uint32_t rin_low;
+	/* The mailbox's count of pushes, in two parts, so that no push pays
+	 * a second locked instruction beside its exchange of mb_head when it
+	 * wakes the actor (pingpong, rings, any request to an idle actor):
+	 * mb_in counts the pushes that found the mailbox not idle, added by
+	 * their senders after the exchange and before the link store
+	 * (tr__mb_push, chain_push); mb_wakes counts, ahead of time, the
+	 * push that will find it idle, by the owner each time it marks the
+	 * mailbox idle (tr__mb_mark_idle, a plain store on the line its CAS
+	 * just took). Pushes = mb_in + mb_wakes - (1 while idle); with
+	 * `handled` below they give the mailbox's length to any thread
+	 * (tr__mb_length). Both wrap. */
+	_Atomic uint32_t mb_in;
+	_Atomic uint32_t mb_wakes;
 
 	/* Line 1: written only by the thread running the actor. */
 	/* The mailbox stub: only its link word exists, but it is used
@@ -128,9 +160,22 @@ struct tr__actor {
 	uint64_t retire_epoch;
 	uint32_t status;
 	int32_t reason;
+	/* Messages taken from the mailbox (system messages included), by
+	 * the thread running the actor: one release store per message, on
+	 * its own line. Read by other threads with acquire, after which
+	 * mb_in and mb_wakes count at least every message taken (a push's
+	 * count happens before its link store, which the pop acquired; a
+	 * wake's before the owner's later pops): the length never reads
+	 * below zero (tr__mb_length). */
+	_Atomic uint64_t handled;
 };
 
 _Static_assert(sizeof(struct tr__actor) == 128, "actor is two cache lines");
+_Static_assert(offsetof(struct tr__actor, mb_wakes) + sizeof(uint32_t) <= 64,
+    "the mailbox counters stay on the senders' line");
+_Static_assert(offsetof(struct tr__actor, stub_next) == 64 &&
+                   offsetof(struct tr__actor, handled) >= 64,
+    "the owner's counter stays on line 1");
 
 /* Parts of an actor most actors never use. */
 struct tr__ext {
@@ -210,6 +255,12 @@ struct tr__sched {
 	TR_CACHE_ALIGNED _Atomic uint64_t epoch;
 	_Atomic uint32_t online;
 	_Atomic uint32_t turn_seq;     /* read by thieves, see steal() */
+	/* The actor of this scheduler's current turn (while turn_seq is
+	 * odd) or of its last one: one store by the owner at each turn's
+	 * start, beside turn_seq (a line each turn writes anyway), read
+	 * (compared, never dereferenced) by the listing (info.c) to tell
+	 * "running". */
+	_Atomic(tr__actor *) running;
 	_Atomic uint32_t want_runnext; /* set by an idle thief, see steal() */
 
 	/* Run queue: the owner pushes at rq_tail; the owner and thieves take
@@ -449,6 +500,23 @@ bool tr__registry_name_of(tr_runtime *rt, tr__actor *a, char *name);
  * an actor without a name or not alive. */
 bool tr__registry_name_pid(tr_runtime *rt, tr_pid pid, char *name);
 
+/* ---- looking inside (info.c, inspect.c) ------------------------------------
+ */
+
+/* Answers the inspection request `m` (TR_MSG_ACTOR_INSPECT, just taken
+ * from the mailbox of `a`) with a report, or a refusal for a malformed
+ * one; drops it if it has no reference. Only the thread running `a` (`s`
+ * NULL off the schedulers: a port's thread). */
+void tr__inspect_answer(
+    tr_runtime *rt, tr__sched *s, tr__actor *a, const tr_msg *m);
+/* The state of the live actor `a` as another thread sees it, given the
+ * actors the schedulers ran a moment ago (running[0..nrun)). Inside an
+ * EBR section or on a scheduler. */
+uint32_t tr__actor_state(
+    tr__actor *a, tr__actor *const *running, unsigned nrun);
+/* The behaviour name of `a` into `out` (TR_NAME_MAX + 1 bytes). */
+void tr__actor_behaviour_name(const tr__actor *a, char *out);
+
 /* ---- the log (log.c) ------------------------------------------------------
  */
 
@@ -535,6 +603,40 @@ static inline void tr__mb_init(tr__actor *a, bool idle)
 	a->stub_next = NULL;
 	a->mb_tail = tr__stub(a);
 	atomic_init(&a->mb_head, (uintptr_t)tr__stub(a) | (idle ? 1u : 0u));
+	atomic_init(&a->mb_in, 0);
+	atomic_init(&a->mb_wakes, idle ? 1u : 0u);
+	atomic_init(&a->handled, 0);
+}
+
+/* The mailbox length of `a` and its handled count, as one snapshot: exact
+ * while nothing moves, never below zero. Any thread (inside an EBR
+ * section, or the owner). */
+static inline uint32_t tr__mb_length(tr__actor *a, uint64_t *handled)
+{
+	/* Acquire first: pairs with the owner's release store in
+	 * tr__mb_taken, so the counters read after it count every message
+	 * taken (tr__actor.handled). */
+	uint64_t h = atomic_load_explicit(&a->handled, memory_order_acquire);
+	uintptr_t head =
+	    atomic_load_explicit(&a->mb_head, memory_order_relaxed);
+	uint32_t in = atomic_load_explicit(&a->mb_in, memory_order_relaxed);
+	uint32_t wakes =
+	    atomic_load_explicit(&a->mb_wakes, memory_order_relaxed);
+	*handled = h;
+	/* Idle means empty; the wake counted ahead is still to come. */
+	return (head & 1u) != 0 ? 0 : in + wakes - (uint32_t)h;
+}
+
+/* Counts one message taken from the mailbox of `a`. Only the thread
+ * running the actor, right after the pop that took it. */
+static inline void tr__mb_taken(tr__actor *a)
+{
+	/* Release: pairs with the acquire load of a reader (info.c), which
+	 * then sees mb_in count the message (see tr__actor.handled). A plain
+	 * store on the owner's line, no locked instruction. */
+	atomic_store_explicit(&a->handled,
+	    atomic_load_explicit(&a->handled, memory_order_relaxed) + 1,
+	    memory_order_release);
 }
 
 /* Pushes m; returns true if the mailbox was empty and idle, in which case
@@ -548,10 +650,16 @@ static inline bool tr__mb_push(tr__actor *a, tr_msg *m)
 	uintptr_t prev = atomic_exchange_explicit(
 	    &a->mb_head, (uintptr_t)m, memory_order_acq_rel);
 	tr_msg *p = (tr_msg *)(prev & ~(uintptr_t)1);
+	bool idle = (prev & 1u) != 0;
+	/* The push that wakes the actor was counted by its owner (mb_wakes);
+	 * any other counts itself, before the link store below, so that the
+	 * pop that takes m, and the `handled` it stores, happen after it. */
+	if (TR_UNLIKELY(!idle))
+		atomic_fetch_add_explicit(&a->mb_in, 1, memory_order_relaxed);
 	/* Release: pairs with the acquire load in tr__mb_pop, publishing m's
 	 * contents to the consumer. */
 	__atomic_store_n(tr__link(p), m, __ATOMIC_RELEASE);
-	return (prev & 1u) != 0;
+	return idle;
 }
 
 /* Takes the next message, or NULL. The returned message becomes the new
@@ -575,9 +683,18 @@ static inline tr_msg *tr__mb_pop(tr__actor *a)
 static inline bool tr__mb_mark_idle(tr__actor *a)
 {
 	uintptr_t t = (uintptr_t)a->mb_tail;
+	/* The push that will find the mailbox idle does not count itself:
+	 * count it now (tr__actor.mb_in), with plain stores on the line the
+	 * CAS takes anyway, and before the CAS, which hands the actor to
+	 * that push's sender (who may run it on another scheduler at once). */
+	uint32_t w = atomic_load_explicit(&a->mb_wakes, memory_order_relaxed);
+	atomic_store_explicit(&a->mb_wakes, w + 1, memory_order_relaxed);
 	/* Release: pairs with the acquire exchange in tr__mb_push. */
-	return atomic_compare_exchange_strong_explicit(&a->mb_head, &t, t | 1u,
-	    memory_order_release, memory_order_relaxed);
+	if (atomic_compare_exchange_strong_explicit(&a->mb_head, &t, t | 1u,
+	        memory_order_release, memory_order_relaxed))
+		return true;
+	atomic_store_explicit(&a->mb_wakes, w, memory_order_relaxed);
+	return false;
 }
 
 #endif

@@ -409,6 +409,12 @@ static void chain_push(tr_runtime *rt, tr__actor *a, tr_msg **msgs, size_t n)
 	uintptr_t prev = atomic_exchange_explicit(
 	    &a->mb_head, (uintptr_t)last, memory_order_acq_rel);
 	tr_msg *p = (tr_msg *)(prev & ~(uintptr_t)1);
+	/* Counted before the link store, as in tr__mb_push: all of the
+	 * chain, but its first message when it wakes the actor. */
+	uint32_t counted = (uint32_t)n - ((prev & 1u) != 0 ? 1u : 0u);
+	if (counted != 0)
+		atomic_fetch_add_explicit(
+		    &a->mb_in, counted, memory_order_relaxed);
 	__atomic_store_n(tr__link(p), msgs[0], __ATOMIC_RELEASE);
 	if ((prev & 1u) != 0)
 		tr__schedule(rt, NULL, a, true);
@@ -753,6 +759,11 @@ static void actor_exit(tr_runtime *rt, tr__sched *s, tr_ctx *ctx, tr__actor *a,
 	bool owed = (a->status & TR__A_NOTERM) == 0;
 	bool report = (a->status & TR__A_NOREPORT) == 0;
 	a->status = TR__A_DEAD;
+	/* For the listing (info.c): the pid stays live until unpublished
+	 * below, and terminate may take long (a supervisor stopping its
+	 * children). This actor runs no turn again, so the word's other
+	 * meaning (a kill to apply) no longer matters. */
+	atomic_store_explicit(&a->kill_pending, 2, memory_order_relaxed);
 	if (owed && a->b->terminate != NULL) {
 		ctx->a = a;
 		a->b->terminate(ctx, a->state, reason);
@@ -826,6 +837,11 @@ static bool run_init(tr_ctx *ctx, tr__actor *a)
 static TR_NOINLINE bool sys_dispatch(tr__sched *s, tr__actor *a, tr_msg *m)
 {
 	uint32_t f = m->_flags;
+	if ((f & TR__MF_INSPECT) != 0) {
+		/* The runtime answers for the actor (inspect.c). */
+		tr__inspect_answer(s->rt, s, a, m);
+		return false;
+	}
 	if ((f & (TR__MF_SIGNAL | TR__MF_DOWN)) != 0) {
 		if (!tr__sig_dispatch(s, a, m))
 			return false;
@@ -1046,6 +1062,7 @@ void tr__run_actor(tr__sched *s, tr__actor *a)
 			tr__cpu_relax();
 			continue;
 		}
+		tr__mb_taken(a);
 		if (TR_UNLIKELY((m->_flags & TR__MF_REMOTE) != 0))
 			rin += tr__rin_size(m);
 		dispatch(s, a, m);

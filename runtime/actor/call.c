@@ -191,6 +191,7 @@ int tr_request(tr_ctx *ctx, uint64_t *ref, tr_pid to, uint32_t type,
 	uint64_t r = tr__new_ref(rt);
 	m->sender = ctx->a->pid;
 	m->ref = r;
+	tr__req_mark(m);
 	tr_timer timer = 0;
 	if (timeout_ms >= 0) {
 		rc = tr__timer_arm(rt, &timer, ctx->a->pid, TR_PID_NONE,
@@ -280,6 +281,7 @@ static int attempt(tr_runtime *rt, tr__sched *s, tr__actor *a, int i,
 	if (rc == TR_OK) {
 		m->sender = a->pid;
 		m->ref = r;
+		tr__req_mark(m);
 		rc = deliver(rt, s, pid, m);
 		if (rc != TR_OK)
 			/* Its DOWN, if one is on its way, is dropped now. */

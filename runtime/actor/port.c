@@ -58,12 +58,19 @@ static int take_copy(tr_msg **out, tr_port *p)
 		m = tr__mb_pop(a);
 		if (m == NULL)
 			return TR_ENOENT;
+		tr__mb_taken(a);
 		if ((m->_flags & TR__MF_REMOTE) != 0)
 			tr__rin_taken(p->rt, a, tr__rin_size(m));
 		/* A port has no links and watches nothing itself: signals
 		 * sent to its pid mean nothing to it. */
 		if ((m->_flags & TR__MF_SIGNAL) != 0)
 			continue;
+		/* An inspection of the port: its thread answers it here, the
+		 * one place it owns the mailbox (inspect.c). */
+		if ((m->_flags & TR__MF_INSPECT) != 0) {
+			tr__inspect_answer(p->rt, NULL, a, m);
+			continue;
+		}
 		/* The message of a timer cancelled since it was sent. */
 		if ((m->_flags & TR__MF_TIMER) != 0 &&
 		    !tr__timer_take(p->rt, m))
@@ -186,6 +193,7 @@ int tr_call(tr_msg **reply, tr_runtime *rt, tr_pid to, uint32_t type,
 	uint64_t ref = tr__new_ref(rt), mref = 0;
 	m->sender = p->a->pid;
 	m->ref = ref;
+	tr__req_mark(m);
 	/* Monitor first, so a target that dies before replying answers with
 	 * DOWN instead of leaving us to the timeout. */
 	rc = tr__port_monitor(rt, p->a->pid, to, &mref);

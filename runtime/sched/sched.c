@@ -645,11 +645,16 @@ static void *sched_main(void *arg)
 		if (a == NULL && (a = find_work(s)) == NULL &&
 		    (a = idle(s)) == NULL)
 			continue;
-		/* turn_seq is odd during a turn, even between turns. */
+		/* turn_seq is odd during a turn, even between turns. The
+		 * actor of the turn is noted before the odd value, which
+		 * publishes it (release: pairs with the acquire load in
+		 * info.c's running_snapshot); nothing clears it, the even
+		 * value says it is over. */
 		uint32_t seq =
 		    atomic_load_explicit(&s->turn_seq, memory_order_relaxed);
+		atomic_store_explicit(&s->running, a, memory_order_relaxed);
 		atomic_store_explicit(
-		    &s->turn_seq, seq + 1, memory_order_relaxed);
+		    &s->turn_seq, seq + 1, memory_order_release);
 		bump(&s->n_turns);
 		s->tick++;
 		tr__run_actor(s, a);

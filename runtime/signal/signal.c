@@ -282,6 +282,15 @@ void tr__sig_drain(
 			tr__rin_taken(rt, a, tr__rin_size(m));
 		if ((m->_flags & TR__MF_TIMER) != 0)
 			(void)tr__timer_take(rt, m); /* frees a fired entry */
+		if ((m->_flags & TR__MF_INSPECT) != 0) {
+			/* An inspection nobody will answer now: say so at
+			 * once rather than leave the caller to its timeout. */
+			tr_msg *r;
+			if (tr__msg_refused(&r, a->pid, m->ref, TR_ENOPROC) ==
+			    TR_OK)
+				(void)deliver(rt, s, m->sender, r);
+			continue;
+		}
 		if ((m->_flags & TR__MF_SIGNAL) == 0)
 			continue;
 		tr_exit_info info;

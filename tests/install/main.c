@@ -4,6 +4,7 @@
  * main and checks the reply. Exit status 0 means the installed headers and
  * libraries work.
  */
+#include <troupe/info.h>
 #include <troupe/troupe.h>
 
 #include <stdint.h>
@@ -71,6 +72,18 @@ int main(void)
 	tr_msg_free(reply);
 	if (got != 42) {
 		fprintf(stderr, "expected 42, got %lld\n", (long long)got);
+		goto out;
+	}
+	/* The adder has handled the request (and tr_call's monitor), and
+	 * shows in the table. */
+	tr_actor_info info;
+	tr_actor_info_init(&info);
+	char text[TR_PID_TEXT_MAX];
+	rv = tr_actor_info_get(&info, rt, pid);
+	if (rv != TR_OK || info.handled < 2 ||
+	    strcmp(info.behaviour, "adder") != 0 ||
+	    tr_pid_format(text, sizeof text, pid) <= 0) {
+		fprintf(stderr, "tr_actor_info_get: %s\n", tr_strerror(rv));
 		goto out;
 	}
 	printf("troupe %d.%d.%d: 41 + 1 = %lld\n", TR_VERSION_MAJOR,
