@@ -47,7 +47,7 @@ check_shared_node() {
 
 # A static node consumer carries its runtime: it loads neither library.
 check_static_node() {
-	if ldd "$1" | grep -q 'libtroupe'; then
+	if ldd "$1" | grep -c 'libtroupe' >/dev/null; then
 		echo "error: $1 is static but loads a troupe library:" >&2
 		ldd "$1" >&2
 		exit 1
@@ -82,7 +82,9 @@ if [ -e "$prefix"/*/cmake/troupe/troupe-node-targets.cmake ] ||
 		grep -v -E '^tr_(node_|send_remote_named$|spawn_remote$|monitor_node$|pid_(encode|decode|encoded_size)$|(send|post)_pb$|pb_|global_|pg_|proc_|heart_|observer_)|^troupe__pid__' || true)
 	[ -z "$extra" ] ||
 		{ printf 'error: %s exports more than its headers declare:\n%s\n' "$node_so" "$extra" >&2; exit 1; }
-	nm -D --undefined-only "$node_so" | grep -q ' tr__dist_attach$' ||
+	# Not grep -q: it may stop reading before nm is done, and pipefail
+	# would take nm's SIGPIPE for a failure.
+	nm -D --undefined-only "$node_so" | grep -c ' tr__dist_attach$' >/dev/null ||
 		{ echo "error: $node_so does not take tr__dist_attach from libtroupe.so" >&2; exit 1; }
 	check_shared_node "$tmp/consumer/consumer_node"
 	"$tmp/consumer/consumer_node"
