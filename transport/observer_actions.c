@@ -16,11 +16,11 @@
 
 #include "node_int.h"
 #include "observer_int.h"
+#include "troupe/info.h"
 
 char *tr__obs_pid_text(char *buf, tr_pid p)
 {
-	snprintf(buf, TR__OBS_PID_TEXT, "%" PRIu32 ".%" PRIu32 ".%" PRIu32,
-	    p.node, p.slot, p.gen);
+	(void)tr_pid_format(buf, TR__OBS_PID_TEXT, p);
 	return buf;
 }
 

@@ -133,6 +133,8 @@ void tr__obs_unescape(char *buf, size_t cap, const char *s, size_t len);
 void tr__obs_route_supervisors(tr_ctx *ctx, tr__obs_req *rq);
 void tr__obs_route_child_action(tr_ctx *ctx, tr__obs_req *rq);
 void tr__obs_route_kill(tr_ctx *ctx, tr__obs_req *rq);
+void tr__obs_route_actors(tr_ctx *ctx, tr__obs_req *rq);
+void tr__obs_route_actor(tr_ctx *ctx, tr__obs_req *rq);
 void tr__obs_route_disconnect(tr_ctx *ctx, tr__obs_req *rq);
 
 /* ---- the endpoint's side of the agent (observer_agent.c) ---------------- */

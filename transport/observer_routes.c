@@ -38,6 +38,8 @@ const tr__obs_route tr__obs_routes[] = {
     {"GET", "/api/health", false, false, r_health},
     {"GET", "/api/supervisors", false, true, tr__obs_route_supervisors},
     {"POST", "/api/supervisor/", false, true, tr__obs_route_child_action},
+    {"GET", "/api/actors", false, false, tr__obs_route_actors},
+    {"GET", "/api/actor/", false, true, tr__obs_route_actor},
     {"POST", "/api/actor/", false, false, tr__obs_route_kill},
     {"POST", "/api/peer/", false, false, tr__obs_route_disconnect},
     {"GET", "/", true, false, tr__obs_route_ui},

@@ -14,18 +14,26 @@
  * - POST /api/actor/PID/kill kills the actor (404 once it is gone);
  *   POST /api/peer/NAME/disconnect drops the connection, which both nodes
  *   see (404 for a node not connected);
+ * - GET /api/actors: a page by pid covers every actor once (cursor
+ *   "next"), the top by mailbox puts a flooded mailbox first with its
+ *   length, the top by handled its busy reader; bad queries are 400;
+ * - GET /api/actor/PID: its links, the monitors it holds and those on it,
+ *   its mailbox head by type and size (payload bytes only with
+ *   ?payload=1); a dead pid is 404;
  * - every action is in the node's log.
  */
 #define _GNU_SOURCE
 #include "common.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <jansson.h>
 
 #include "http_client.h"
 #include "observer_tree.h"
 #include "troupe/node.h"
+#include "troupe/info.h"
 #include "troupe/observer.h"
 
 #define COOKIE "observer-ops-secret"
@@ -39,6 +47,9 @@ struct env {
 	int port;
 	char token[TR_OBSERVER_TOKEN_SIZE];
 };
+
+/* Set to let test_actors' stuck actor go. */
+static _Atomic int go;
 
 /* The log lines of alpha that come from the observer. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -104,6 +115,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct env *e = *state;
+	atomic_store(&go, 1); /* no actor left stuck (test_actors) */
 	(void)tr_kill(e->rt, e->root, TR_REASON_SHUTDOWN);
 	tr_node_stop(e->peer);
 	tr_node_stop(e->node);
@@ -370,10 +382,266 @@ static void test_kill_and_disconnect(void **state)
 	assert_rc(tr_node_disconnect(NULL, "beta"), TR_EINVAL);
 }
 
+/* An actor that takes its messages and does nothing with them, except a
+ * PARK message: then it stops taking any (it defers them all), so that
+ * its mailbox is seen, and LINK links it to the pid in the payload and
+ * MON monitors it. */
+#define LINK 0x7301
+#define MON 0x7302
+
+static int sink_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	(void)state;
+	tr_pid p;
+	if ((m->type == LINK || m->type == MON) && m->size == sizeof(p)) {
+		memcpy(&p, m->data, sizeof(p));
+		if (m->type == LINK)
+			(void)tr_link(ctx, p);
+		else
+			(void)tr_monitor(ctx, NULL, p);
+	}
+	return 0;
+}
+
+static const tr_behaviour sink = {"ops.sink", NULL, sink_handle, NULL};
+
+/* Blocks its scheduler's turn until `go` is set: its mailbox fills. */
+
+static int stuck_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	(void)ctx;
+	(void)state;
+	(void)m;
+	while (!atomic_load(&go))
+		usleep(1000);
+	return 0;
+}
+
+static const tr_behaviour stuck = {"ops.stuck", NULL, stuck_handle, NULL};
+
+struct ask {
+	struct env *e;
+	const char *path;
+	json_t *j;
+	int status;
+};
+
+static void *ask_main(void *arg)
+{
+	struct ask *a = arg;
+	a->j = call(a->e, "GET", a->path, true, &a->status);
+	return NULL;
+}
+
+static void test_actors(void **state)
+{
+	struct env *e = *state;
+	/* A busy reader, done before the flood below: an actor stuck in a
+	 * callback holds up what is queued behind it on its scheduler. */
+	tr_pid reader;
+	assert_rc(tr_spawn(&reader, e->rt, &sink, NULL, NULL), TR_OK);
+	for (int i = 0; i < 3000; i++)
+		assert_rc(tr_post(e->rt, reader, 9, &i, sizeof(i)), TR_OK);
+	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
+		tr_actor_info ai;
+		tr_actor_info_init(&ai);
+		assert_rc(tr_actor_info_get(&ai, e->rt, reader), TR_OK);
+		if (ai.handled >= 3000)
+			break;
+		usleep(1000);
+	}
+	/* A flooded mailbox: the actor is stuck in its first message. */
+	atomic_store(&go, 0);
+	tr_pid flooded;
+	assert_rc(tr_spawn(&flooded, e->rt, &stuck, NULL, NULL), TR_OK);
+	assert_rc(tr_register(e->rt, "flooded", flooded), TR_OK);
+	for (int i = 0; i < 5000; i++)
+		assert_rc(tr_post(e->rt, flooded, 9, &i, sizeof(i)), TR_OK);
+	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
+		tr_actor_info ai;
+		tr_actor_info_init(&ai);
+		assert_rc(tr_actor_info_get(&ai, e->rt, flooded), TR_OK);
+		if (ai.state == TR_ACTOR_RUNNING)
+			break; /* in its first message, for good */
+		usleep(1000);
+	}
+
+	char fp[48], rp[48];
+	pid_text(fp, sizeof(fp), flooded);
+	pid_text(rp, sizeof(rp), reader);
+	json_t *j = get_ok(e, "/api/actors?sort=mailbox&limit=5");
+	json_t *first = json_array_get(json_object_get(j, "actors"), 0);
+	assert_string_equal(json_string_value(json_object_get(first, "pid")), fp);
+	assert_string_equal(
+	    json_string_value(json_object_get(first, "name")), "flooded");
+	assert_string_equal(
+	    json_string_value(json_object_get(first, "behaviour")), "ops.stuck");
+	assert_true(json_integer_value(json_object_get(first, "mailbox")) >= 4999);
+	assert_string_equal(
+	    json_string_value(json_object_get(first, "state")), "running");
+	assert_true(json_integer_value(json_object_get(j, "total")) >= 10);
+	assert_true(json_is_null(json_object_get(j, "next")));
+	json_decref(j);
+
+	/* Among the top 3 by handled (the node's own actors may have handled
+	 * more), in order. */
+	j = get_ok(e, "/api/actors?sort=handled&limit=3");
+	bool found = false;
+	json_int_t prev = INT64_MAX;
+	json_t *t;
+	size_t k;
+	json_array_foreach(json_object_get(j, "actors"), k, t)
+	{
+		json_int_t h = json_integer_value(json_object_get(t, "handled"));
+		assert_true(h <= prev);
+		prev = h;
+		if (strcmp(json_string_value(json_object_get(t, "pid")), rp) == 0) {
+			found = true;
+			assert_true(h >= 3000);
+		}
+	}
+	assert_true(found);
+	json_decref(j);
+
+	/* Pages of 3 by pid: every actor once. */
+	size_t seen = 0, total = 0;
+	bool got_flooded = false;
+	char path[128] = "/api/actors?sort=pid&limit=3";
+	for (int pages = 0; pages < 100; pages++) {
+		j = get_ok(e, path);
+		total = (size_t)json_integer_value(json_object_get(j, "total"));
+		json_t *a;
+		size_t i;
+		json_array_foreach(json_object_get(j, "actors"), i, a)
+		{
+			seen++;
+			if (strcmp(json_string_value(json_object_get(a, "pid")), fp) == 0)
+				got_flooded = true;
+		}
+		json_t *next = json_object_get(j, "next");
+		if (json_is_null(next)) {
+			json_decref(j);
+			break;
+		}
+		snprintf(path, sizeof(path), "/api/actors?sort=pid&limit=3&after=%s",
+		    json_string_value(next));
+		json_decref(j);
+	}
+	assert_true(got_flooded);
+	assert_int_equal(seen, total);
+
+	int st;
+	j = call(e, "GET", "/api/actors?sort=size", true, &st);
+	assert_int_equal(st, 400);
+	json_decref(j);
+	j = call(e, "GET", "/api/actors?limit=5000", true, &st);
+	assert_int_equal(st, 400);
+	json_decref(j);
+
+	/* One actor: links, monitors both ways, its mailbox head. */
+	tr_pid other;
+	assert_rc(tr_spawn(&other, e->rt, &sink, NULL, NULL), TR_OK);
+	assert_rc(tr_post(e->rt, reader, LINK, &other, sizeof(other)), TR_OK);
+	assert_rc(tr_post(e->rt, other, MON, &reader, sizeof(reader)), TR_OK);
+	assert_rc(tr_post(e->rt, reader, MON, &flooded, sizeof(flooded)), TR_OK);
+	char op[48];
+	pid_text(op, sizeof(op), other);
+	snprintf(path, sizeof(path), "/api/actor/%s", rp);
+	json_t *links = NULL;
+	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
+		j = get_ok(e, path);
+		if (json_array_size(json_object_get(j, "links")) == 1 &&
+		    json_array_size(json_object_get(j, "monitored_by")) == 1 &&
+		    json_array_size(json_object_get(j, "monitors")) == 1)
+			break;
+		json_decref(j);
+		j = NULL;
+		usleep(2000);
+	}
+	assert_non_null(j);
+	links = json_object_get(j, "links");
+	assert_string_equal(json_string_value(json_array_get(links, 0)), op);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(json_object_get(j, "monitored_by"), 0),
+	                        "pid")),
+	    op);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(json_object_get(j, "monitors"), 0),
+	                        "pid")),
+	    fp);
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "behaviour")), "ops.sink");
+	json_decref(j);
+
+	/* The mailbox head: the flooded actor gets through its backlog and
+	 * is stuck again in one message; the question is asked (from another
+	 * thread, as it waits its turn), three messages go behind it, and
+	 * then the actor is let go: the report lists those three. */
+	atomic_store(&go, 1);
+	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
+		tr_actor_info ai;
+		tr_actor_info_init(&ai);
+		assert_rc(tr_actor_info_get(&ai, e->rt, flooded), TR_OK);
+		if (ai.state == TR_ACTOR_WAITING)
+			break; /* through its backlog */
+		usleep(1000);
+	}
+	atomic_store(&go, 0);
+	assert_rc(tr_post(e->rt, flooded, 9, NULL, 0), TR_OK);
+	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
+		tr_actor_info ai;
+		tr_actor_info_init(&ai);
+		assert_rc(tr_actor_info_get(&ai, e->rt, flooded), TR_OK);
+		if (ai.state == TR_ACTOR_RUNNING && ai.mailbox == 0)
+			break; /* stuck in that message */
+		usleep(1000);
+	}
+	snprintf(path, sizeof(path), "/api/actor/%s?payload=1", fp);
+	struct ask a = {e, path, NULL, 0};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, ask_main, &a), 0);
+	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
+		tr_actor_info ai;
+		tr_actor_info_init(&ai);
+		assert_rc(tr_actor_info_get(&ai, e->rt, flooded), TR_OK);
+		if (ai.mailbox >= 2)
+			break; /* the question, and the agent's monitor before it
+			        * (its tr_call_then monitors the actor it asks) */
+		usleep(1000);
+	}
+	int x = 0x01020304;
+	for (int i = 0; i < 3; i++)
+		assert_rc(tr_post(e->rt, flooded, 77, &x, sizeof(x)), TR_OK);
+	atomic_store(&go, 1);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(a.status, 200);
+	j = a.j;
+	assert_string_equal(json_string_value(json_object_get(j, "name")), "flooded");
+	json_t *head = json_object_get(j, "mailbox_head");
+	assert_int_equal(json_array_size(head), 3);
+	json_t *h0 = json_array_get(head, 0);
+	assert_string_equal(json_string_value(json_object_get(h0, "type")), "0x0000004d");
+	assert_int_equal(json_integer_value(json_object_get(h0, "size")), 4);
+	assert_string_equal(json_string_value(json_object_get(h0, "bytes")), "04030201");
+	json_decref(j);
+
+	(void)tr_kill(e->rt, flooded, TR_REASON_KILL);
+	for (long long end = wd_now_ms() + WAIT_MS;
+	     tr_is_alive(e->rt, flooded) && wd_now_ms() < end;)
+		usleep(1000);
+	j = call(e, "GET", path, true, &st);
+	assert_int_equal(st, 404);
+	json_decref(j);
+	j = call(e, "GET", "/api/actor/nonsense", true, &st);
+	assert_int_equal(st, 404);
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_supervisors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_actors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_child_actions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_kill_and_disconnect, setup, teardown),
