@@ -135,6 +135,8 @@ void tr__obs_route_child_action(tr_ctx *ctx, tr__obs_req *rq);
 void tr__obs_route_kill(tr_ctx *ctx, tr__obs_req *rq);
 void tr__obs_route_actors(tr_ctx *ctx, tr__obs_req *rq);
 void tr__obs_route_actor(tr_ctx *ctx, tr__obs_req *rq);
+void tr__obs_route_global(tr_ctx *ctx, tr__obs_req *rq);
+void tr__obs_route_pg(tr_ctx *ctx, tr__obs_req *rq);
 void tr__obs_route_disconnect(tr_ctx *ctx, tr__obs_req *rq);
 
 /* ---- the endpoint's side of the agent (observer_agent.c) ---------------- */

@@ -39,6 +39,8 @@ const tr__obs_route tr__obs_routes[] = {
     {"GET", "/api/supervisors", false, true, tr__obs_route_supervisors},
     {"POST", "/api/supervisor/", false, true, tr__obs_route_child_action},
     {"GET", "/api/actors", false, false, tr__obs_route_actors},
+    {"GET", "/api/global", false, false, tr__obs_route_global},
+    {"GET", "/api/pg", false, false, tr__obs_route_pg},
     {"GET", "/api/actor/", false, true, tr__obs_route_actor},
     {"POST", "/api/actor/", false, false, tr__obs_route_kill},
     {"POST", "/api/peer/", false, false, tr__obs_route_disconnect},

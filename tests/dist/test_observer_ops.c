@@ -20,6 +20,10 @@
  * - GET /api/actor/PID: its links, the monitors it holds and those on it,
  *   its mailbox head by type and size (payload bytes only with
  *   ?payload=1); a dead pid is 404;
+ * - GET /api/global lists the cluster-wide names alpha knows, its own
+ *   and beta's, each with its pid's node; GET /api/pg the process
+ *   groups of every scope with their members on both nodes; an unknown
+ *   scope is 404;
  * - every action is in the node's log.
  */
 #define _GNU_SOURCE
@@ -33,7 +37,9 @@
 #include "http_client.h"
 #include "observer_tree.h"
 #include "troupe/node.h"
+#include "troupe/global.h"
 #include "troupe/info.h"
+#include "troupe/pg.h"
 #include "troupe/observer.h"
 
 #define COOKIE "observer-ops-secret"
@@ -637,11 +643,92 @@ static void test_actors(void **state)
 	json_decref(j);
 }
 
+static json_t *member_on(json_t *group, const char *node)
+{
+	json_t *m;
+	size_t i;
+	json_array_foreach(json_object_get(group, "members"), i, m)
+	{
+		if (strcmp(json_string_value(json_object_get(m, "node")), node) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+static void test_cluster(void **state)
+{
+	struct env *e = *state;
+	tr_pid a, b;
+	assert_rc(tr_spawn(&a, e->rt, &sink, NULL, NULL), TR_OK);
+	assert_rc(tr_spawn(&b, e->prt, &sink, NULL, NULL), TR_OK);
+	assert_rc(tr_global_register(e->node, "svc.alpha", a, NULL, WAIT_MS), TR_OK);
+	assert_rc(tr_global_register(e->peer, "svc.beta", b, NULL, WAIT_MS), TR_OK);
+	assert_rc(tr_pg_join(e->node, TR_PG_DEFAULT_SCOPE, "workers", &a, 1), TR_OK);
+	assert_rc(tr_pg_join(e->peer, TR_PG_DEFAULT_SCOPE, "workers", &b, 1), TR_OK);
+	json_t *j = NULL;
+	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
+		j = get_ok(e, "/api/pg?scope=default");
+		json_t *g = json_array_get(json_object_get(
+		    json_array_get(json_object_get(j, "scopes"), 0), "groups"), 0);
+		if (g != NULL && member_on(g, "alpha") != NULL &&
+		    member_on(g, "beta") != NULL)
+			break;
+		json_decref(j);
+		j = NULL;
+		usleep(5000);
+	}
+	assert_non_null(j);
+	json_t *sc = json_array_get(json_object_get(j, "scopes"), 0);
+	assert_string_equal(json_string_value(json_object_get(sc, "scope")), "default");
+	json_t *g = json_array_get(json_object_get(sc, "groups"), 0);
+	assert_string_equal(json_string_value(json_object_get(g, "name")), "workers");
+	assert_int_equal(json_integer_value(json_object_get(g, "members_total")), 2);
+	char at[48];
+	pid_text(at, sizeof(at), a);
+	assert_string_equal(
+	    json_string_value(json_object_get(member_on(g, "alpha"), "pid")), at);
+	json_decref(j);
+
+	j = get_ok(e, "/api/global");
+	assert_int_equal(json_integer_value(json_object_get(j, "total")), 2);
+	json_t *nm;
+	size_t i;
+	int seen = 0;
+	json_array_foreach(json_object_get(j, "names"), i, nm)
+	{
+		const char *name = json_string_value(json_object_get(nm, "name"));
+		const char *node = json_string_value(json_object_get(nm, "node"));
+		if (strcmp(name, "svc.alpha") == 0) {
+			assert_string_equal(node, "alpha");
+			assert_string_equal(
+			    json_string_value(json_object_get(nm, "pid")), at);
+			seen++;
+		} else if (strcmp(name, "svc.beta") == 0) {
+			assert_string_equal(node, "beta");
+			seen++;
+		}
+	}
+	assert_int_equal(seen, 2);
+	json_decref(j);
+
+	/* beta's view, through alpha. */
+	j = get_ok(e, "/api/global?node=beta");
+	assert_string_equal(json_string_value(json_object_get(j, "node")), "beta");
+	assert_int_equal(json_integer_value(json_object_get(j, "total")), 2);
+	json_decref(j);
+
+	int st;
+	j = call(e, "GET", "/api/pg?scope=nope", true, &st);
+	assert_int_equal(st, 404);
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_supervisors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_actors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cluster, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_child_actions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_kill_and_disconnect, setup, teardown),
