@@ -14,6 +14,7 @@
 
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "crypto.h"
 #include "node_int.h"
@@ -307,12 +308,20 @@ int tr__observer_start(tr__observer **op, struct tr_node *n, const char *url,
 	nng_url *u = NULL;
 	if (url == NULL || nng_url_parse(&u, url) != 0)
 		return TR_EINVAL;
-	bool ok = strcmp(u->u_scheme, "http") == 0 && loopback(u->u_hostname) &&
+	/* http:// on loopback; https:// anywhere, with mutual TLS: the
+	 * node's own certificate, and a client certificate signed by the
+	 * node's CA required of every client. */
+	bool tls = strcmp(u->u_scheme, "https") == 0;
+	bool ok = (tls || (strcmp(u->u_scheme, "http") == 0 &&
+	                      loopback(u->u_hostname))) &&
 	          (u->u_path[0] == '\0' || strcmp(u->u_path, "/") == 0);
-	if (!ok) {
+	if (!ok || (tls && n->tls_ca == NULL)) {
 		nng_url_free(u);
 		tr__node_logf(n,
-		    "observer_url %s refused: http:// on a loopback host only",
+		    ok ? "observer_url %s refused: https:// needs the node's "
+		         "tls_ca_file, tls_cert_file and tls_key_file"
+		       : "observer_url %s refused: http:// on a loopback host, "
+		         "or https://",
 		    url);
 		return TR_EINVAL;
 	}
@@ -326,6 +335,14 @@ int tr__observer_start(tr__observer **op, struct tr_node *n, const char *url,
 	atomic_init(&o->refs, 1);
 	int rc = tr_observer_token(o->token, sizeof(o->token), cookie);
 	int rv = rc == TR_OK ? nng_http_server_hold(&o->srv, u) : 0;
+	if (rc == TR_OK && rv == 0 && tls) {
+		nng_tls_config *cfg = NULL;
+		rc = tr__node_tls_config(n, &cfg, NNG_TLS_MODE_SERVER, NULL);
+		if (rc == TR_OK) {
+			rv = nng_http_server_set_tls(o->srv, cfg);
+			nng_tls_config_free(cfg); /* the server holds its own */
+		}
+	}
 	if (rc == TR_OK)
 		rc = tr__obs_agent_start(&o->agent, o, n);
 	if (rc == TR_OK && rv == 0)
@@ -345,12 +362,12 @@ int tr__observer_start(tr__observer **op, struct tr_node *n, const char *url,
 		char host[64];
 		if (sa.s_family == NNG_AF_INET6) {
 			inet_ntop(AF_INET6, sa.s_in6.sa_addr, host, sizeof(host));
-			snprintf(o->url, sizeof(o->url), "http://[%s]:%u", host,
-			    ntohs(sa.s_in6.sa_port));
+			snprintf(o->url, sizeof(o->url), "%s://[%s]:%u",
+			    tls ? "https" : "http", host, ntohs(sa.s_in6.sa_port));
 		} else {
 			inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host));
-			snprintf(o->url, sizeof(o->url), "http://%s:%u", host,
-			    ntohs(sa.s_in.sa_port));
+			snprintf(o->url, sizeof(o->url), "%s://%s:%u",
+			    tls ? "https" : "http", host, ntohs(sa.s_in.sa_port));
 		}
 	}
 	nng_url_free(u);

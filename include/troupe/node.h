@@ -137,7 +137,9 @@ typedef struct tr_node_opts {
 	 * version ---- */
 	const char *observer_url;  /* NULL (default): none; else its HTTP
 	                            * endpoint, "http://127.0.0.1:PORT" (a
-	                            * loopback host; port 0 picks one) */
+	                            * loopback host; port 0 picks one), or
+	                            * "https://HOST:PORT" on any host, with
+	                            * mutual TLS by the tls_*_file above */
 } tr_node_opts;
 
 /* Values of the tri-state options (connect_all, reconnect): 0 is the

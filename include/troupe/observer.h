@@ -3,37 +3,54 @@
  * tr_node_opts.observer_url is set (docs/observer.md).
  *
  * The endpoint is nng's HTTP server, on a URL "http://HOST:PORT" whose
- * host is a loopback address (127.0.0.0/8, ::1 or "localhost"); port 0
- * picks one, which tr_node_observer_url tells. Any other host is refused
- * at tr_node_start with TR_EINVAL: nothing of the node is served off the
- * host until the endpoint has mutual TLS. A port in use is TR_EEXIST.
+ * host is a loopback address (127.0.0.0/8, ::1 or "localhost"), or
+ * "https://HOST:PORT" on any host with mutual TLS: the server presents the
+ * node's own certificate (tr_node_opts tls_cert_file, tls_key_file) and
+ * requires of every client a certificate signed by the node's CA
+ * (tls_ca_file); https:// without those files, or http:// off loopback,
+ * is refused at tr_node_start with TR_EINVAL. Port 0 picks one, which
+ * tr_node_observer_url tells. A port in use is TR_EEXIST.
  *
- * Every request proves the observer token: "Authorization: Bearer TOKEN",
+ * Every request for the node's data proves the observer token (the web
+ * page's own files, "/" and "/ui/...", hold none and need none; TLS does
+ * not replace the token, it comes on top): "Authorization: Bearer TOKEN",
  * or "?token=TOKEN" in the URL (for a browser's first page). The token is
  * derived from the node's cookie (tr_observer_token), so every node of a
  * cluster has the same one and whoever holds the cookie can compute it;
  * the cookie itself never travels. A request without it, or with a wrong
  * one, gets 401 and is counted (troupe_observer_refused_total).
  *
- * Resources: every route is a GET, so no request body is read; each
- * answer is made from counters the node and the runtime keep anyway, in
- * one pass, on one of nng's threads (never a scheduler), holding the
- * node's table lock at most for the copy of its peer list. So the
- * endpoint costs nothing while no one asks, and one request costs
- * microseconds. nng's server does not bound its connections: one more
- * reason the endpoint is loopback only.
+ * Requests run on one of nng's threads, never on a scheduler. Those that
+ * need an actor's answer (a supervisor's children, an actor's links) or
+ * another node's (?node=NAME on any route) go to the node's observer
+ * agent, an actor registered as "troupe.observer", which asks without
+ * blocking and with a timeout (3 s); it holds at most 64 requests, past
+ * which the answer is 503. No request body is read. Every action is
+ * logged by the node.
  *
- * Routes (all GET):
- *   /metrics    the Prometheus text exposition format (version 0.0.4):
- *               counters (_total) and gauges of the runtime, each
- *               scheduler, the node and its process children, each with
- *               the label node="NAME" (docs/observer.md lists them);
- *   /api/node   JSON: the node (name, uptime), the runtime, each
- *               scheduler, the node's counters, its connected peers and
- *               its process children;
- *   /api/health JSON {"node": NAME, "ok": true}: for liveness probes
- *               (it needs the token too).
- * Anything else is 404; a method other than GET is 405.
+ * Routes (docs/observer.md gives each answer's fields):
+ *   GET  /metrics         the Prometheus text exposition format (0.0.4):
+ *                         counters (_total) and gauges of the runtime,
+ *                         each scheduler, the node, each peer and the
+ *                         process children, labelled node="NAME";
+ *   GET  /api/node        JSON: the node, the runtime, each scheduler,
+ *                         the node's counters, its peers one by one, its
+ *                         process children;
+ *   GET  /api/health      JSON {"node": NAME, "ok": true}, for probes;
+ *   GET  /api/supervisors JSON: every supervisor, its children and its
+ *                         recent restarts;
+ *   GET  /api/actors      JSON: a page of the actor table by pid
+ *                         (?after=CURSOR), or the top N by mailbox
+ *                         length or messages handled (?sort=, ?limit=);
+ *   GET  /api/actor/PID   JSON: one actor's links, monitors and mailbox
+ *                         head (payload bytes only with ?payload=1);
+ *   GET  /api/global      JSON: the cluster-wide names this node knows;
+ *   GET  /api/pg          JSON: the process groups of each scope;
+ *   POST /api/actor/PID/kill, /api/supervisor/PID/child/ID/restart,
+ *        /api/supervisor/PID/child/ID/terminate, /api/peer/NAME/disconnect
+ *                         the operator's actions;
+ *   GET  /, /ui/FILE      the web page.
+ * Anything else is 404; another method on a route's path is 405.
  */
 #ifndef TROUPE_OBSERVER_H
 #define TROUPE_OBSERVER_H
@@ -58,7 +75,7 @@ extern "C" {
 TR_API int tr_observer_token(char *out, size_t cap, const char *cookie);
 
 /* Writes the URL the node's observer listens on, with the port it got
- * ("http://127.0.0.1:41234"), to buf. Errors: TR_EINVAL (NULL), TR_ENOENT
+ * ("http://127.0.0.1:41234", or https://), to buf. Errors: TR_EINVAL (NULL), TR_ENOENT
  * (the node has no observer), TR_ENOMEM (cap too small: nothing
  * written). */
 TR_API int tr_node_observer_url(char *buf, size_t cap, tr_node *node);

@@ -26,3 +26,7 @@ target_compile_definitions(test_observer_ui PRIVATE
 # nodes, over a plain HTTP client.
 troupe_dist_test_public(test_observer_ops dist 120 test_observer_ops.c)
 target_link_libraries(test_observer_ops PRIVATE PkgConfig::JANSSON)
+
+# The observer over mutual TLS (https://), with certificates made by
+# openssl and openssl s_client as the client.
+troupe_dist_test_public(test_observer_tls dist 120 test_observer_tls.c)
