@@ -453,6 +453,64 @@ static void test_page(void **state)
 		assert_int_equal(system(cmd), 0);
 		print_message("copied to docs/observer-ui.png\n");
 	}
+
+	/* The Actors pane: sorted by messages handled, the table has the
+	 * root supervisor; its page (a click on its row) shows its links,
+	 * which are its children. */
+	if (wd_click(&e->wd, "[data-tab=actors]", CALL_MS) != 0)
+		fail_msg("click Actors: %s", e->wd.err);
+	if (wd_click(&e->wd, "#actors th[data-sort=handled]", CALL_MS) != 0)
+		fail_msg("sort by handled: %s", e->wd.err);
+	char rootpid[48], sel[96], script[512];
+	snprintf(rootpid, sizeof(rootpid), "%u.%u.%u", e->root.node,
+	    e->root.slot, e->root.gen);
+	snprintf(sel, sizeof(sel), "#actors tr[data-actor='%s']", rootpid);
+	snprintf(script, sizeof(script),
+	    "return document.querySelector(\"%s\") !== null;", sel);
+	for (end = wd_now_ms() + TREE_MS;;) {
+		json_t *v = wd_exec(&e->wd, script, CALL_MS);
+		bool yes = json_is_true(v);
+		json_decref(v);
+		if (yes)
+			break;
+		if (wd_now_ms() > end)
+			fail_msg("the actor table has no row %s", rootpid);
+		wd_sleep_ms(200);
+	}
+	if (wd_click(&e->wd, sel, CALL_MS) != 0)
+		fail_msg("click the root's row: %s", e->wd.err);
+	snprintf(script, sizeof(script),
+	    "const p = document.querySelector('#actor-page');"
+	    "return p && !p.hidden && p.dataset.actor === '%s' && "
+	    "p.dataset.alive === '1' && p.textContent.includes('app_sup') "
+	    "? p.textContent : null;",
+	    rootpid);
+	for (end = wd_now_ms() + TREE_MS;;) {
+		json_t *v = wd_exec(&e->wd, script, CALL_MS);
+		bool yes = json_is_string(v);
+		if (yes)
+			print_message("the actor page: %.200s\n", json_string_value(v));
+		json_decref(v);
+		if (yes)
+			break;
+		if (wd_now_ms() > end)
+			fail_msg("the actor page of %s did not show", rootpid);
+		wd_sleep_ms(200);
+	}
+
+	/* And its picture. */
+	char png2[1100];
+	snprintf(png2, sizeof(png2), "%.*s-actors.png", (int)(strlen(png) - 4), png);
+	bytes = wd_screenshot(&e->wd, png2, CALL_MS);
+	if (bytes < 0)
+		fail_msg("screenshot: %s", e->wd.err);
+	if (upd != NULL && strcmp(upd, "1") == 0) {
+		char cmd[2300];
+		snprintf(cmd, sizeof(cmd),
+		    "cp '%s' '%s/docs/observer-ui-actors.png'", png2,
+		    TROUPE_SOURCE_DIR);
+		assert_int_equal(system(cmd), 0);
+	}
 }
 
 int main(void)

@@ -454,7 +454,7 @@
           h('th', {}, 'bytes'))),
         h('tbody', {}, ...head.map((m, i) => h('tr', {},
           h('td', {class: 'num'}, i), h('td', {}, m.type),
-          h('td', {class: 'num'}, m.size))))) : null,
+          h('td', {class: 'num'}, m.size))))) : '',
       h('p', {}, kill, ' ', close));
   }
 
