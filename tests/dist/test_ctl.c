@@ -7,6 +7,7 @@
  *   stats prints the counters; metrics the Prometheus text; --json the
  *   node's JSON, which parses;
  * - the cookie from -c or from TROUPE_COOKIE, or the token from -t;
+ * - top lists the actors, sorted as asked;
  * - tree draws the supervision tree (the nested supervisor inside its
  *   parent); restart and terminate act on a child, kill on an actor,
  *   disconnect on a peer; -n shows the peer through the node;
@@ -198,6 +199,22 @@ static void test_tree_and_actions(void **state)
 	assert_non_null(strstr(pool, "pool_sup <"));
 	assert_non_null(strstr(pool, "- w1 "));
 	assert_non_null(strstr(out, "- crashy "));
+	free(out);
+	free(err);
+
+	/* top, once (stdout is a pipe here: it would be once anyway). */
+	snprintf(args, sizeof(args), "-u %s -c %s top -s handled -l 50 --once",
+	    e->url, COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 0);
+	assert_non_null(strstr(out, "top by handled\n"));
+	assert_non_null(strstr(out, "PID "));
+	assert_non_null(strstr(out, "MAILBOX"));
+	assert_non_null(strstr(out, " app_sup "));
+	assert_non_null(strstr(out, " supervisor "));
+	free(out);
+	free(err);
+	snprintf(args, sizeof(args), "-u %s -c %s top -s size", e->url, COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 2);
 	free(out);
 	free(err);
 
