@@ -2,8 +2,9 @@
  * Process children, the child's side (tr_proc_child_main): read the control
  * data from fd 3 (proc.c), start a node that knows only its parent (a warm
  * process then waits to be taken, proc_warm.c), run the root actor, say
- * READY, and exit when the root actor ends or the parent goes away. A thread watches fd 3: EOF there means the parent has closed
- * it (its root's end was seen) or is gone, and the process exits at once.
+ * READY, and exit when the root actor ends or the parent goes away. A
+ * thread watches fd 3: EOF there means the parent has closed it (its
+ * root's end was seen) or is gone, and the process exits at once.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,13 +48,19 @@ static int read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
+/* A little-endian uint32_t. */
+static uint32_t get_u32(const unsigned char *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	       (uint32_t)b[3] << 24;
+}
+
 static unsigned char *read_field(int fd, uint32_t *len, uint32_t max)
 {
 	unsigned char b[4];
 	if (read_full(fd, b, 4) != 0)
 		return NULL;
-	uint32_t l = (uint32_t)b[0] | (uint32_t)b[1] << 8 |
-	             (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+	uint32_t l = get_u32(b);
 	if (l > max)
 		return NULL;
 	unsigned char *p = malloc((size_t)l + 1);
@@ -85,8 +92,7 @@ static int read_ctl(struct ctl *c)
 		free(f);
 		return -1;
 	}
-	c->flags = (uint32_t)f[0] | (uint32_t)f[1] << 8 |
-	           (uint32_t)f[2] << 16 | (uint32_t)f[3] << 24;
+	c->flags = get_u32(f);
 	free(f);
 	return c->cookie && c->url && c->node && c->reply && c->behaviour &&
 	               c->arg && c->listen
