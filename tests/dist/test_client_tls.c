@@ -6,36 +6,9 @@
 #include "common.h"
 
 #include "client_fx.h"
+#include "test_certs.h"
 
 /* ---- TLS ----------------------------------------------------------------- */
-
-static int sh(const char *dir, const char *cmd)
-{
-	char buf[2048];
-
-	snprintf(buf, sizeof(buf), "cd '%s' && (%s) >/dev/null 2>&1", dir, cmd);
-	return system(buf);
-}
-
-/* A CA and a certificate for 127.0.0.1 signed by it. */
-static bool make_certs(const char *dir)
-{
-	static const char *const cmds[] = {
-	    "printf 'subjectAltName=DNS:localhost,DNS:127.0.0.1,"
-	    "IP:127.0.0.1\\n' > san.ext",
-	    "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
-	    "-subj /CN=troupe-test-ca -keyout ca.key -out ca.pem",
-	    "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 "
-	    "-keyout node.key -out node.csr && "
-	    "openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key "
-	    "-CAcreateserial -days 2 -extfile san.ext -out node.crt",
-	    NULL};
-
-	for (int i = 0; cmds[i] != NULL; i++)
-		if (sh(dir, cmds[i]) != 0)
-			return false;
-	return true;
-}
 
 static char *slurp(const char *path)
 {
@@ -74,7 +47,8 @@ static struct pems tls_files(struct fx *fx)
 	char path[400];
 	struct pems p;
 
-	assert_true(make_certs(fx->dir));
+	static const char *const names[] = {"node", NULL};
+	assert_true(tt_make_certs(fx->dir, names));
 	snprintf(path, sizeof(path), "%s/node.crt", fx->dir);
 	p.cert = slurp(path);
 	snprintf(path, sizeof(path), "%s/node.key", fx->dir);

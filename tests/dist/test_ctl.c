@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "common.h"
+#include "observer_pair.h"
 
 #include <sys/wait.h>
 #include <time.h>
@@ -30,58 +31,27 @@
 #define COOKIE "ctl-secret"
 
 struct env {
-	tr_runtime *rt, *prt;
-	tr_node *node, *peer;
+	struct obs_pair p;
 	tr_pid root;
-	char dir[64];
-	char url[96];
 };
 
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	assert_non_null(e);
-	snprintf(e->dir, sizeof(e->dir), "/tmp/troupe-ctl-XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	char u1[128], u2[128];
-	snprintf(u1, sizeof(u1), "ipc://%s/obs", e->dir);
-	snprintf(u2, sizeof(u2), "ipc://%s/peer", e->dir);
-	const char *l1[] = {u1, NULL}, *l2[] = {u2, NULL};
-	assert_rc(tr_runtime_start(&e->rt, NULL), TR_OK);
-	assert_rc(tr_runtime_start(&e->prt, NULL), TR_OK);
-	tr_runtime_set_logger(e->rt, NULL, NULL);
-	tr_node_opts o;
-	tr_node_opts_init(&o);
-	o.name = "watched";
-	o.cookie = COOKIE;
-	o.listen = l1;
-	o.observer_url = "http://127.0.0.1:0";
-	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_OK);
-	tr_node_opts_init(&o);
-	o.name = "neighbour";
-	o.cookie = COOKIE;
-	o.listen = l2;
-	o.observer_url = "http://127.0.0.1:0";
-	assert_rc(tr_node_start(&e->peer, e->prt, &o), TR_OK);
-	assert_rc(tr_node_connect(e->peer, u1, 10000, NULL), TR_OK);
-	assert_rc(tr_node_observer_url(e->url, sizeof(e->url), e->node), TR_OK);
-	obs_tree_start(e->rt, &e->root);
-	*state = e;
 	alarm(60);
+	obs_pair_start(&e->p, "ctl", COOKIE, "watched", "neighbour", true);
+	tr_runtime_set_logger(e->p.rt, NULL, NULL);
+	obs_tree_start(e->p.rt, &e->root);
+	*state = e;
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	struct env *e = *state;
-	(void)tr_kill(e->rt, e->root, TR_REASON_SHUTDOWN);
-	tr_node_stop(e->peer);
-	tr_node_stop(e->node);
-	tr_runtime_stop(e->prt);
-	tr_runtime_stop(e->rt);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
-	assert_int_equal(system(cmd), 0);
+	(void)tr_kill(e->p.rt, e->root, TR_REASON_SHUTDOWN);
+	obs_pair_stop(&e->p);
 	free(e);
 	alarm(0);
 	return 0;
@@ -137,13 +107,13 @@ static void test_commands(void **state)
 	struct env *e = *state;
 	char args[256], *out, *err;
 
-	snprintf(args, sizeof(args), "-u %s -c %s ping", e->url, COOKIE);
+	snprintf(args, sizeof(args), "-u %s -c %s ping", e->p.url, COOKIE);
 	assert_int_equal(ctl("", args, &out, &err), 0);
 	assert_true(strncmp(out, "pong from watched in ", 21) == 0);
 	free(out);
 	free(err);
 
-	snprintf(args, sizeof(args), "-u %s nodes", e->url);
+	snprintf(args, sizeof(args), "-u %s nodes", e->p.url);
 	assert_int_equal(ctl("TROUPE_COOKIE=" COOKIE, args, &out, &err), 0);
 	assert_non_null(strstr(out, "NODE"));
 	assert_non_null(strstr(out, "watched"));
@@ -155,7 +125,7 @@ static void test_commands(void **state)
 	assert_rc(tr_observer_token(token, sizeof(token), COOKIE), TR_OK);
 	snprintf(args, sizeof(args), "-t %s stats", token);
 	char envs[160];
-	snprintf(envs, sizeof(envs), "TROUPE_OBSERVER_URL=%s", e->url);
+	snprintf(envs, sizeof(envs), "TROUPE_OBSERVER_URL=%s", e->p.url);
 	assert_int_equal(ctl(envs, args, &out, &err), 0);
 	assert_non_null(strstr(out, "runtime\n"));
 	assert_non_null(strstr(out, "actors_alive"));
@@ -164,14 +134,14 @@ static void test_commands(void **state)
 	free(out);
 	free(err);
 
-	snprintf(args, sizeof(args), "-u %s/ -c %s metrics", e->url, COOKIE);
+	snprintf(args, sizeof(args), "-u %s/ -c %s metrics", e->p.url, COOKIE);
 	assert_int_equal(ctl("", args, &out, &err), 0);
 	assert_non_null(strstr(out, "# TYPE troupe_actors gauge\n"));
 	assert_non_null(strstr(out, "troupe_peers_up{node=\"watched\"} 1\n"));
 	free(out);
 	free(err);
 
-	snprintf(args, sizeof(args), "-u %s -c %s --json stats", e->url, COOKIE);
+	snprintf(args, sizeof(args), "-u %s -c %s --json stats", e->p.url, COOKIE);
 	assert_int_equal(ctl("", args, &out, &err), 0);
 	json_error_t je;
 	json_t *j = json_loads(out, 0, &je);
@@ -188,7 +158,7 @@ static void test_tree_and_actions(void **state)
 {
 	struct env *e = *state;
 	char args[256], *out, *err;
-	snprintf(args, sizeof(args), "-u %s -c %s tree", e->url, COOKIE);
+	snprintf(args, sizeof(args), "-u %s -c %s tree", e->p.url, COOKIE);
 	assert_int_equal(ctl("", args, &out, &err), 0);
 	assert_non_null(strstr(out, "node watched: 2 supervisors\n"));
 	assert_non_null(strstr(out, "app_sup <"));
@@ -204,7 +174,7 @@ static void test_tree_and_actions(void **state)
 
 	/* top, once (stdout is a pipe here: it would be once anyway). */
 	snprintf(args, sizeof(args), "-u %s -c %s top -s handled -l 50 --once",
-	    e->url, COOKIE);
+	    e->p.url, COOKIE);
 	assert_int_equal(ctl("", args, &out, &err), 0);
 	assert_non_null(strstr(out, "top by handled\n"));
 	assert_non_null(strstr(out, "PID "));
@@ -213,35 +183,35 @@ static void test_tree_and_actions(void **state)
 	assert_non_null(strstr(out, " supervisor "));
 	free(out);
 	free(err);
-	snprintf(args, sizeof(args), "-u %s -c %s top -s size", e->url, COOKIE);
+	snprintf(args, sizeof(args), "-u %s -c %s top -s size", e->p.url, COOKIE);
 	assert_int_equal(ctl("", args, &out, &err), 2);
 	free(out);
 	free(err);
 
-	tr_pid before = obs_child_pid(e->rt, e->root, "crashy");
+	tr_pid before = obs_child_pid(e->p.rt, e->root, "crashy");
 	snprintf(args, sizeof(args), "-u %s -c %s restart %u.%u.%u crashy",
-	    e->url, COOKIE, e->root.node, e->root.slot, e->root.gen);
+	    e->p.url, COOKIE, e->root.node, e->root.slot, e->root.gen);
 	assert_int_equal(ctl("", args, &out, &err), 0);
 	assert_true(strncmp(out, "done: ", 6) == 0);
-	assert_false(tr_pid_eq(before, obs_child_pid(e->rt, e->root, "crashy")));
+	assert_false(tr_pid_eq(before, obs_child_pid(e->p.rt, e->root, "crashy")));
 	free(out);
 	free(err);
 	snprintf(args, sizeof(args), "-u %s -c %s terminate %u.%u.%u ghost",
-	    e->url, COOKIE, e->root.node, e->root.slot, e->root.gen);
+	    e->p.url, COOKIE, e->root.node, e->root.slot, e->root.gen);
 	assert_int_equal(ctl("", args, &out, &err), 1);
 	assert_non_null(strstr(err, "HTTP 404"));
 	free(out);
 	free(err);
 
-	tr_pid cache = obs_child_pid(e->rt, e->root, "cache");
-	snprintf(args, sizeof(args), "-u %s -c %s kill %u.%u.%u", e->url,
+	tr_pid cache = obs_child_pid(e->p.rt, e->root, "cache");
+	snprintf(args, sizeof(args), "-u %s -c %s kill %u.%u.%u", e->p.url,
 	    COOKIE, cache.node, cache.slot, cache.gen);
 	assert_int_equal(ctl("", args, &out, &err), 0);
 	assert_string_equal(out, "done\n");
 	free(out);
 	free(err);
 
-	snprintf(args, sizeof(args), "-u %s -c %s -n neighbour tree", e->url,
+	snprintf(args, sizeof(args), "-u %s -c %s -n neighbour tree", e->p.url,
 	    COOKIE);
 	assert_int_equal(ctl("", args, &out, &err), 0);
 	assert_non_null(strstr(out, "node neighbour: 0 supervisors\n"));
@@ -252,7 +222,7 @@ static void test_tree_and_actions(void **state)
 	 * once: then its pair is younger than the disconnect. */
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	snprintf(args, sizeof(args), "-u %s -c %s disconnect neighbour", e->url,
+	snprintf(args, sizeof(args), "-u %s -c %s disconnect neighbour", e->p.url,
 	    COOKIE);
 	assert_int_equal(ctl("", args, &out, &err), 0);
 	free(out);
@@ -260,7 +230,7 @@ static void test_tree_and_actions(void **state)
 	tr_node_info info[2];
 	tr_node_info_init(&info[0]);
 	size_t n = 0;
-	assert_rc(tr_node_list(info, 2, &n, e->node), TR_OK);
+	assert_rc(tr_node_list(info, 2, &n, e->p.node), TR_OK);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (n == 1) {
 		uint64_t since = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000 +
@@ -269,7 +239,7 @@ static void test_tree_and_actions(void **state)
 	} else {
 		assert_int_equal(n, 0);
 	}
-	snprintf(args, sizeof(args), "-u %s -c %s -n ghost tree", e->url,
+	snprintf(args, sizeof(args), "-u %s -c %s -n ghost tree", e->p.url,
 	    COOKIE);
 	assert_int_equal(ctl("", args, &out, &err), 1);
 	assert_non_null(strstr(err, "not connected"));
@@ -282,14 +252,14 @@ static void test_failures(void **state)
 	struct env *e = *state;
 	char args[256], *out, *err;
 
-	snprintf(args, sizeof(args), "-u %s -c wrong ping", e->url);
+	snprintf(args, sizeof(args), "-u %s -c wrong ping", e->p.url);
 	assert_int_equal(ctl("", args, &out, &err), 1);
 	assert_non_null(strstr(err, "HTTP 401"));
 	assert_string_equal(out, "");
 	free(out);
 	free(err);
 
-	snprintf(args, sizeof(args), "-u %s ping", e->url);
+	snprintf(args, sizeof(args), "-u %s ping", e->p.url);
 	assert_int_equal(ctl("", args, &out, &err), 2);
 	assert_non_null(strstr(err, "give the cookie"));
 	free(out);
@@ -301,9 +271,9 @@ static void test_failures(void **state)
 	free(err);
 
 	/* Nothing listens there (the observer's port, its node stopped). */
-	tr_node_stop(e->node);
-	e->node = NULL;
-	snprintf(args, sizeof(args), "-u %s -c %s ping", e->url, COOKIE);
+	tr_node_stop(e->p.node);
+	e->p.node = NULL;
+	snprintf(args, sizeof(args), "-u %s -c %s ping", e->p.url, COOKIE);
 	assert_int_equal(ctl("", args, &out, &err), 1);
 	assert_non_null(strstr(err, "troupe-ctl: "));
 	free(out);

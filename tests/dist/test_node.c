@@ -39,6 +39,7 @@
 #define MAX_CHILDREN 4
 
 #include "node_env.h"
+#include "test_certs.h"
 
 static bool tt_has_openssl;
 
@@ -702,51 +703,15 @@ static void test_spawn_link(void **state)
 
 /* ---- TLS ---------------------------------------------------------------- */
 
-static int sh(const char *dir, const char *cmd)
-{
-	char buf[2048];
-	snprintf(buf, sizeof(buf), "cd '%s' && (%s) >/dev/null 2>&1", dir, cmd);
-	return system(buf);
-}
 
-/* A CA, certificates for "t" and "alpha" signed by it, and "rogue"
- * signed by another CA. */
-static bool make_certs(const char *dir)
-{
-	static const char *const cmds[] = {
-	    "printf 'subjectAltName=DNS:localhost,DNS:127.0.0.1,"
-	    "IP:127.0.0.1\\n' > san.ext",
-	    "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
-	    "-subj /CN=troupe-test-ca -keyout ca.key -out ca.pem",
-	    "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
-	    "-subj /CN=rogue-ca -keyout rca.key -out rca.pem",
-	    NULL};
-	for (int i = 0; cmds[i] != NULL; i++)
-		if (sh(dir, cmds[i]) != 0)
-			return false;
-	static const char *const who[][2] = {
-	    {"t", "ca"}, {"alpha", "ca"}, {"rogue", "rca"}};
-	for (int i = 0; i < 3; i++) {
-		char cmd[1024];
-		snprintf(cmd, sizeof(cmd),
-		    "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 "
-		    "-keyout %s.key -out %s.csr && "
-		    "openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key "
-		    "-CAcreateserial -days 2 -extfile san.ext -out %s.crt",
-		    who[i][0], who[i][0], who[i][0], who[i][1], who[i][1],
-		    who[i][0]);
-		if (sh(dir, cmd) != 0)
-			return false;
-	}
-	return true;
-}
 
 static void test_tls(void **state)
 {
 	struct env *e = *state;
 	if (!tt_has_openssl)
 		skip();
-	assert_true(make_certs(e->dir));
+	static const char *const names[] = {"t", "alpha", "rogue", NULL};
+	assert_true(tt_make_certs(e->dir, names));
 	assert_rc(node_up(e, "tnode", true), TR_OK);
 	start_agent(e);
 	char ca[300], crt[300], key[300];

@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include "common.h"
+#include "observer_pair.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -34,67 +35,23 @@
 #define COOKIE "observer-secret"
 
 struct env {
-	tr_runtime *rt, *prt;
-	tr_node *node, *peer;
-	char dir[64];
-	int port;
-	char token[TR_OBSERVER_TOKEN_SIZE];
+	struct obs_pair p;
 };
-
-static int port_of(const char *url)
-{
-	const char *c = strrchr(url, ':');
-	assert_non_null(c);
-	return atoi(c + 1);
-}
 
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	assert_non_null(e);
-	snprintf(e->dir, sizeof(e->dir), "/tmp/troupe-obs-XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	char u1[128], u2[128];
-	snprintf(u1, sizeof(u1), "ipc://%s/obs", e->dir);
-	snprintf(u2, sizeof(u2), "ipc://%s/peer", e->dir);
-	const char *l1[] = {u1, NULL}, *l2[] = {u2, NULL};
-	assert_rc(tr_runtime_start(&e->rt, NULL), TR_OK);
-	assert_rc(tr_runtime_start(&e->prt, NULL), TR_OK);
-	tr_node_opts o;
-	tr_node_opts_init(&o);
-	o.name = "obs";
-	o.cookie = COOKIE;
-	o.listen = l1;
-	o.observer_url = "http://127.0.0.1:0";
-	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_OK);
-	tr_node_opts_init(&o);
-	o.name = "peer";
-	o.cookie = COOKIE;
-	o.listen = l2;
-	o.observer_url = "http://127.0.0.1:0";
-	assert_rc(tr_node_start(&e->peer, e->prt, &o), TR_OK);
-	assert_rc(tr_node_connect(e->peer, u1, 10000, NULL), TR_OK);
-	char url[128];
-	assert_rc(tr_node_observer_url(url, sizeof(url), e->node), TR_OK);
-	assert_true(strncmp(url, "http://127.0.0.1:", 17) == 0);
-	e->port = port_of(url);
-	assert_true(e->port > 0);
-	assert_rc(tr_observer_token(e->token, sizeof(e->token), COOKIE), TR_OK);
-	*state = e;
 	alarm(60);
+	obs_pair_start(&e->p, "obs", COOKIE, "obs", "peer", true);
+	*state = e;
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	struct env *e = *state;
-	tr_node_stop(e->peer);
-	tr_node_stop(e->node);
-	tr_runtime_stop(e->prt);
-	tr_runtime_stop(e->rt);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
-	assert_int_equal(system(cmd), 0);
+	obs_pair_stop(&e->p);
 	free(e);
 	alarm(0);
 	return 0;
@@ -123,7 +80,7 @@ struct resp {
 static struct resp request(
     struct env *e, const char *method, const char *path, const char *auth)
 {
-	int fd = dial(e->port);
+	int fd = dial(e->p.port);
 	char req[512];
 	int k = snprintf(req, sizeof(req),
 	    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s%s"
@@ -162,7 +119,7 @@ static struct resp request(
 static struct resp get(struct env *e, const char *path)
 {
 	char auth[128];
-	snprintf(auth, sizeof(auth), "Bearer %s", e->token);
+	snprintf(auth, sizeof(auth), "Bearer %s", e->p.token);
 	return request(e, "GET", path, auth);
 }
 
@@ -220,7 +177,7 @@ static void test_token(void **state)
 	assert_rc(tr_observer_token(a, sizeof(a), COOKIE), TR_OK);
 	assert_rc(tr_observer_token(b, sizeof(b), "another cookie"), TR_OK);
 	assert_int_equal(strlen(a), TR_OBSERVER_TOKEN_LEN);
-	assert_string_equal(a, e->token);
+	assert_string_equal(a, e->p.token);
 	assert_string_not_equal(a, b);
 	assert_rc(tr_observer_token(a, sizeof(a) - 1, COOKIE), TR_EINVAL);
 	assert_rc(tr_observer_token(a, sizeof(a), ""), TR_EINVAL);
@@ -240,7 +197,7 @@ static void test_token(void **state)
 	assert_int_equal(r.status, 401);
 	free(r.body);
 	char path[128];
-	snprintf(path, sizeof(path), "/api/health?x=1&token=%s", e->token);
+	snprintf(path, sizeof(path), "/api/health?x=1&token=%s", e->p.token);
 	r = request(e, "GET", path, NULL);
 	assert_int_equal(r.status, 200);
 	json_error_t je;
@@ -263,7 +220,7 @@ static void test_metrics(void **state)
 	struct env *e = *state;
 	tr_pid pids[100];
 	for (int i = 0; i < 100; i++)
-		pids[i] = tt_spawn(e->rt, &tt_echo, NULL);
+		pids[i] = tt_spawn(e->p.rt, &tt_echo, NULL);
 	struct resp r = get(e, "/metrics");
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.head, "Content-Type: text/plain; version=0.0.4"));
@@ -303,7 +260,7 @@ static void test_metrics(void **state)
 			per_peer++;
 		samples++;
 	}
-	assert_int_equal(per_sched, (int)tr_runtime_schedulers(e->rt));
+	assert_int_equal(per_sched, (int)tr_runtime_schedulers(e->p.rt));
 	assert_int_equal(per_peer, 8); /* each per-peer metric, once */
 	assert_true(samples > 30);
 	regfree(&help);
@@ -311,7 +268,7 @@ static void test_metrics(void **state)
 	regfree(&smp);
 	free(r.body);
 	for (int i = 0; i < 100; i++)
-		(void)tr_kill(e->rt, pids[i], TR_REASON_KILL);
+		(void)tr_kill(e->p.rt, pids[i], TR_REASON_KILL);
 }
 
 static void test_node_json(void **state)
@@ -329,7 +286,7 @@ static void test_node_json(void **state)
 	    json_string_value(json_object_get(node, "name")), "obs");
 	tr_runtime_stats st;
 	tr_runtime_stats_init(&st);
-	assert_rc(tr_runtime_stats_get(&st, e->rt), TR_OK);
+	assert_rc(tr_runtime_stats_get(&st, e->p.rt), TR_OK);
 	json_t *rt = json_object_get(j, "runtime");
 	json_int_t spawned =
 	    json_integer_value(json_object_get(rt, "actors_spawned"));
@@ -343,7 +300,7 @@ static void test_node_json(void **state)
 	                        json_array_get(peers, 0), "name")),
 	    "peer");
 	assert_int_equal(json_array_size(json_object_get(j, "schedulers")),
-	    tr_runtime_schedulers(e->rt));
+	    tr_runtime_schedulers(e->p.rt));
 	assert_non_null(json_object_get(json_object_get(j, "proc"), "running"));
 	json_decref(j);
 	free(r.body);
@@ -352,14 +309,14 @@ static void test_node_json(void **state)
 	assert_int_equal(r.status, 404);
 	free(r.body);
 	char auth[128];
-	snprintf(auth, sizeof(auth), "Bearer %s", e->token);
+	snprintf(auth, sizeof(auth), "Bearer %s", e->p.token);
 	r = request(e, "POST", "/metrics", auth);
 	assert_int_equal(r.status, 405);
 	free(r.body);
 
 	/* Another node on the same observer URL: in use. */
 	char url[96];
-	assert_rc(tr_node_observer_url(url, sizeof(url), e->node), TR_OK);
+	assert_rc(tr_node_observer_url(url, sizeof(url), e->p.node), TR_OK);
 	tr_runtime *rt3;
 	assert_rc(tr_runtime_start(&rt3, NULL), TR_OK);
 	const char *l[] = {"tcp://127.0.0.1:0", NULL};
@@ -439,13 +396,13 @@ static void test_other_node(void **state)
 static void test_stop_with_client(void **state)
 {
 	struct env *e = *state;
-	int fd = dial(e->port);
+	int fd = dial(e->p.port);
 	const char *half = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
 	assert_int_equal(write(fd, half, strlen(half)), (ssize_t)strlen(half));
 	int64_t t0 = tt_now_ms();
-	tr_node_stop(e->node);
+	tr_node_stop(e->p.node);
 	assert_true(tt_now_ms() - t0 < 3000);
-	e->node = NULL;
+	e->p.node = NULL;
 	close(fd);
 }
 

@@ -35,6 +35,7 @@
 #include <jansson.h>
 
 #include "http_client.h"
+#include "observer_pair.h"
 #include "observer_tree.h"
 #include "troupe/node.h"
 #include "troupe/global.h"
@@ -46,12 +47,8 @@
 #define WAIT_MS 30000
 
 struct env {
-	tr_runtime *rt, *prt;
-	tr_node *node, *peer;
+	struct obs_pair p;
 	tr_pid root;
-	char dir[64];
-	int port;
-	char token[TR_OBSERVER_TOKEN_SIZE];
 };
 
 /* Set to let test_actors' stuck actor go. */
@@ -86,34 +83,9 @@ static int setup(void **state)
 	assert_non_null(e);
 	alarm(120);
 	log_text[0] = '\0';
-	snprintf(e->dir, sizeof(e->dir), "/tmp/troupe-obsops-XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	char u1[128], u2[128];
-	snprintf(u1, sizeof(u1), "ipc://%s/alpha", e->dir);
-	snprintf(u2, sizeof(u2), "ipc://%s/beta", e->dir);
-	const char *l1[] = {u1, NULL}, *l2[] = {u2, NULL};
-	assert_rc(tr_runtime_start(&e->rt, NULL), TR_OK);
-	assert_rc(tr_runtime_start(&e->prt, NULL), TR_OK);
-	tr_runtime_set_log(e->rt, keep_log, NULL);
-	tr_node_opts o;
-	tr_node_opts_init(&o);
-	o.name = "alpha";
-	o.cookie = COOKIE;
-	o.listen = l1;
-	o.observer_url = "http://127.0.0.1:0";
-	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_OK);
-	tr_node_opts_init(&o);
-	o.name = "beta";
-	o.cookie = COOKIE;
-	o.listen = l2;
-	o.observer_url = "http://127.0.0.1:0";
-	assert_rc(tr_node_start(&e->peer, e->prt, &o), TR_OK);
-	assert_rc(tr_node_connect(e->peer, u1, 10000, NULL), TR_OK);
-	char url[128];
-	assert_rc(tr_node_observer_url(url, sizeof(url), e->node), TR_OK);
-	e->port = atoi(strrchr(url, ':') + 1);
-	assert_rc(tr_observer_token(e->token, sizeof(e->token), COOKIE), TR_OK);
-	obs_tree_start(e->rt, &e->root);
+	obs_pair_start(&e->p, "obsops", COOKIE, "alpha", "beta", true);
+	tr_runtime_set_log(e->p.rt, keep_log, NULL);
+	obs_tree_start(e->p.rt, &e->root);
 	*state = e;
 	return 0;
 }
@@ -122,14 +94,8 @@ static int teardown(void **state)
 {
 	struct env *e = *state;
 	atomic_store(&go, 1); /* no actor left stuck (test_actors) */
-	(void)tr_kill(e->rt, e->root, TR_REASON_SHUTDOWN);
-	tr_node_stop(e->peer);
-	tr_node_stop(e->node);
-	tr_runtime_stop(e->prt);
-	tr_runtime_stop(e->rt);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
-	assert_int_equal(system(cmd), 0);
+	(void)tr_kill(e->p.rt, e->root, TR_REASON_SHUTDOWN);
+	obs_pair_stop(&e->p);
 	free(e);
 	alarm(0);
 	return 0;
@@ -141,9 +107,9 @@ static json_t *call(struct env *e, const char *method, const char *path,
     bool token, int *status)
 {
 	char auth[128], err[256] = "";
-	snprintf(auth, sizeof(auth), "Bearer %s", e->token);
+	snprintf(auth, sizeof(auth), "Bearer %s", e->p.token);
 	struct wd_res r;
-	if (wd_http(e->port, method, path, token ? auth : NULL, NULL, WAIT_MS,
+	if (wd_http(e->p.port, method, path, token ? auth : NULL, NULL, WAIT_MS,
 	        &r, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	*status = r.status;
@@ -215,7 +181,7 @@ static void test_supervisors(void **state)
 	assert_string_equal(
 	    json_string_value(json_object_get(pool, "restart")), "permanent");
 	/* The nested supervisor: its own entry, alpha's root its parent. */
-	tr_pid pp = obs_child_pid(e->rt, e->root, "pool");
+	tr_pid pp = obs_child_pid(e->p.rt, e->root, "pool");
 	json_t *nested = sup_by_pid(j, pp);
 	assert_non_null(nested);
 	char rt[48];
@@ -228,8 +194,8 @@ static void test_supervisors(void **state)
 	json_decref(j);
 
 	/* A crash: a restart of crashy, with its reason and both pids. */
-	tr_pid old = obs_child_pid(e->rt, e->root, "crashy");
-	assert_rc(tr_post(e->rt, old, CRASH, NULL, 0), TR_OK);
+	tr_pid old = obs_child_pid(e->p.rt, e->root, "crashy");
+	assert_rc(tr_post(e->p.rt, old, CRASH, NULL, 0), TR_OK);
 	json_t *entry = NULL;
 	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
 		j = get_ok(e, "/api/supervisors");
@@ -293,21 +259,21 @@ static void test_child_actions(void **state)
 {
 	struct env *e = *state;
 	/* Restart of a running child: terminated, then started again. */
-	tr_pid before = obs_child_pid(e->rt, e->root, "crashy"), after;
+	tr_pid before = obs_child_pid(e->p.rt, e->root, "crashy"), after;
 	child_action(e, "crashy", "restart", 200, &after);
 	assert_false(tr_pid_eq(before, after));
-	assert_false(tr_is_alive(e->rt, before));
-	assert_true(tr_pid_eq(obs_child_pid(e->rt, e->root, "crashy"), after));
+	assert_false(tr_is_alive(e->p.rt, before));
+	assert_true(tr_pid_eq(obs_child_pid(e->p.rt, e->root, "crashy"), after));
 	assert_true(logged("observer: restart child crashy of supervisor"));
 
 	/* Terminate, then restart a stopped one. */
-	tr_pid cache = obs_child_pid(e->rt, e->root, "cache");
+	tr_pid cache = obs_child_pid(e->p.rt, e->root, "cache");
 	child_action(e, "cache", "terminate", 200, NULL);
-	assert_false(tr_is_alive(e->rt, cache));
-	assert_true(tr_pid_is_none(obs_child_pid(e->rt, e->root, "cache")));
+	assert_false(tr_is_alive(e->p.rt, cache));
+	assert_true(tr_pid_is_none(obs_child_pid(e->p.rt, e->root, "cache")));
 	assert_true(logged("observer: terminate child cache of supervisor"));
 	child_action(e, "cache", "restart", 200, &after);
-	assert_true(tr_is_alive(e->rt, after));
+	assert_true(tr_is_alive(e->p.rt, after));
 
 	/* Errors. */
 	child_action(e, "ghost", "restart", 404, NULL);
@@ -328,7 +294,7 @@ static void test_child_actions(void **state)
 	j = call(e, "POST", path, false, &st);
 	assert_int_equal(st, 401);
 	json_decref(j);
-	assert_true(tr_is_alive(e->rt, obs_child_pid(e->rt, e->root, "cache")));
+	assert_true(tr_is_alive(e->p.rt, obs_child_pid(e->p.rt, e->root, "cache")));
 }
 
 static int idle_handle(tr_ctx *ctx, void *state, const tr_msg *m)
@@ -345,7 +311,7 @@ static void test_kill_and_disconnect(void **state)
 {
 	struct env *e = *state;
 	tr_pid a;
-	assert_rc(tr_spawn(&a, e->rt, &idle, NULL, NULL), TR_OK);
+	assert_rc(tr_spawn(&a, e->p.rt, &idle, NULL, NULL), TR_OK);
 	char path[128], t[48];
 	pid_text(t, sizeof(t), a);
 	snprintf(path, sizeof(path), "/api/actor/%s/kill", t);
@@ -354,9 +320,9 @@ static void test_kill_and_disconnect(void **state)
 	assert_int_equal(st, 200);
 	json_decref(j);
 	for (long long end = wd_now_ms() + WAIT_MS;
-	     tr_is_alive(e->rt, a) && wd_now_ms() < end;)
+	     tr_is_alive(e->p.rt, a) && wd_now_ms() < end;)
 		usleep(5 * 1000);
-	assert_false(tr_is_alive(e->rt, a));
+	assert_false(tr_is_alive(e->p.rt, a));
 	char line[96];
 	snprintf(line, sizeof(line), "observer: kill actor <%s>: killed", t);
 	assert_true(logged(line));
@@ -365,13 +331,13 @@ static void test_kill_and_disconnect(void **state)
 	json_decref(j);
 
 	size_t n = 0;
-	assert_rc(tr_node_list(NULL, 0, &n, e->node), TR_OK);
+	assert_rc(tr_node_list(NULL, 0, &n, e->p.node), TR_OK);
 	assert_int_equal(n, 1);
 	/* The pair goes down on both sides; beta, which dialed, may dial
 	 * again at once, so its NODEDOWN is what tells. */
 	tr_port *watch;
-	assert_rc(tr_port_open(&watch, e->prt), TR_OK);
-	assert_rc(tr_node_monitor_port(e->peer, watch, "alpha", true), TR_OK);
+	assert_rc(tr_port_open(&watch, e->p.prt), TR_OK);
+	assert_rc(tr_node_monitor_port(e->p.peer, watch, "alpha", true), TR_OK);
 	j = call(e, "POST", "/api/peer/beta/disconnect", true, &st);
 	assert_int_equal(st, 200);
 	json_decref(j);
@@ -389,7 +355,7 @@ static void test_kill_and_disconnect(void **state)
 	j = call(e, "POST", "/api/peer/ghost/disconnect", true, &st);
 	assert_int_equal(st, 404);
 	json_decref(j);
-	assert_rc(tr_node_disconnect(e->node, "ghost"), TR_ENOENT);
+	assert_rc(tr_node_disconnect(e->p.node, "ghost"), TR_ENOENT);
 	assert_rc(tr_node_disconnect(NULL, "beta"), TR_EINVAL);
 }
 
@@ -450,13 +416,13 @@ static void test_actors(void **state)
 	/* A busy reader, done before the flood below: an actor stuck in a
 	 * callback holds up what is queued behind it on its scheduler. */
 	tr_pid reader;
-	assert_rc(tr_spawn(&reader, e->rt, &sink, NULL, NULL), TR_OK);
+	assert_rc(tr_spawn(&reader, e->p.rt, &sink, NULL, NULL), TR_OK);
 	for (int i = 0; i < 3000; i++)
-		assert_rc(tr_post(e->rt, reader, 9, &i, sizeof(i)), TR_OK);
+		assert_rc(tr_post(e->p.rt, reader, 9, &i, sizeof(i)), TR_OK);
 	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
 		tr_actor_info ai;
 		tr_actor_info_init(&ai);
-		assert_rc(tr_actor_info_get(&ai, e->rt, reader), TR_OK);
+		assert_rc(tr_actor_info_get(&ai, e->p.rt, reader), TR_OK);
 		if (ai.handled >= 3000)
 			break;
 		usleep(1000);
@@ -464,14 +430,14 @@ static void test_actors(void **state)
 	/* A flooded mailbox: the actor is stuck in its first message. */
 	atomic_store(&go, 0);
 	tr_pid flooded;
-	assert_rc(tr_spawn(&flooded, e->rt, &stuck, NULL, NULL), TR_OK);
-	assert_rc(tr_register(e->rt, "flooded", flooded), TR_OK);
+	assert_rc(tr_spawn(&flooded, e->p.rt, &stuck, NULL, NULL), TR_OK);
+	assert_rc(tr_register(e->p.rt, "flooded", flooded), TR_OK);
 	for (int i = 0; i < 5000; i++)
-		assert_rc(tr_post(e->rt, flooded, 9, &i, sizeof(i)), TR_OK);
+		assert_rc(tr_post(e->p.rt, flooded, 9, &i, sizeof(i)), TR_OK);
 	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
 		tr_actor_info ai;
 		tr_actor_info_init(&ai);
-		assert_rc(tr_actor_info_get(&ai, e->rt, flooded), TR_OK);
+		assert_rc(tr_actor_info_get(&ai, e->p.rt, flooded), TR_OK);
 		if (ai.state == TR_ACTOR_RUNNING)
 			break; /* in its first message, for good */
 		usleep(1000);
@@ -551,10 +517,10 @@ static void test_actors(void **state)
 
 	/* One actor: links, monitors both ways, its mailbox head. */
 	tr_pid other;
-	assert_rc(tr_spawn(&other, e->rt, &sink, NULL, NULL), TR_OK);
-	assert_rc(tr_post(e->rt, reader, LINK, &other, sizeof(other)), TR_OK);
-	assert_rc(tr_post(e->rt, other, MON, &reader, sizeof(reader)), TR_OK);
-	assert_rc(tr_post(e->rt, reader, MON, &flooded, sizeof(flooded)), TR_OK);
+	assert_rc(tr_spawn(&other, e->p.rt, &sink, NULL, NULL), TR_OK);
+	assert_rc(tr_post(e->p.rt, reader, LINK, &other, sizeof(other)), TR_OK);
+	assert_rc(tr_post(e->p.rt, other, MON, &reader, sizeof(reader)), TR_OK);
+	assert_rc(tr_post(e->p.rt, reader, MON, &flooded, sizeof(flooded)), TR_OK);
 	char op[48];
 	pid_text(op, sizeof(op), other);
 	snprintf(path, sizeof(path), "/api/actor/%s", rp);
@@ -592,17 +558,17 @@ static void test_actors(void **state)
 	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
 		tr_actor_info ai;
 		tr_actor_info_init(&ai);
-		assert_rc(tr_actor_info_get(&ai, e->rt, flooded), TR_OK);
+		assert_rc(tr_actor_info_get(&ai, e->p.rt, flooded), TR_OK);
 		if (ai.state == TR_ACTOR_WAITING)
 			break; /* through its backlog */
 		usleep(1000);
 	}
 	atomic_store(&go, 0);
-	assert_rc(tr_post(e->rt, flooded, 9, NULL, 0), TR_OK);
+	assert_rc(tr_post(e->p.rt, flooded, 9, NULL, 0), TR_OK);
 	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
 		tr_actor_info ai;
 		tr_actor_info_init(&ai);
-		assert_rc(tr_actor_info_get(&ai, e->rt, flooded), TR_OK);
+		assert_rc(tr_actor_info_get(&ai, e->p.rt, flooded), TR_OK);
 		if (ai.state == TR_ACTOR_RUNNING && ai.mailbox == 0)
 			break; /* stuck in that message */
 		usleep(1000);
@@ -614,7 +580,7 @@ static void test_actors(void **state)
 	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
 		tr_actor_info ai;
 		tr_actor_info_init(&ai);
-		assert_rc(tr_actor_info_get(&ai, e->rt, flooded), TR_OK);
+		assert_rc(tr_actor_info_get(&ai, e->p.rt, flooded), TR_OK);
 		if (ai.mailbox >= 2)
 			break; /* the question, and the agent's monitor before it
 			        * (its tr_call_then monitors the actor it asks) */
@@ -622,7 +588,7 @@ static void test_actors(void **state)
 	}
 	int x = 0x01020304;
 	for (int i = 0; i < 3; i++)
-		assert_rc(tr_post(e->rt, flooded, 77, &x, sizeof(x)), TR_OK);
+		assert_rc(tr_post(e->p.rt, flooded, 77, &x, sizeof(x)), TR_OK);
 	atomic_store(&go, 1);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(a.status, 200);
@@ -636,9 +602,9 @@ static void test_actors(void **state)
 	assert_string_equal(json_string_value(json_object_get(h0, "bytes")), "04030201");
 	json_decref(j);
 
-	(void)tr_kill(e->rt, flooded, TR_REASON_KILL);
+	(void)tr_kill(e->p.rt, flooded, TR_REASON_KILL);
 	for (long long end = wd_now_ms() + WAIT_MS;
-	     tr_is_alive(e->rt, flooded) && wd_now_ms() < end;)
+	     tr_is_alive(e->p.rt, flooded) && wd_now_ms() < end;)
 		usleep(1000);
 	j = call(e, "GET", path, true, &st);
 	assert_int_equal(st, 404);
@@ -664,12 +630,12 @@ static void test_cluster(void **state)
 {
 	struct env *e = *state;
 	tr_pid a, b;
-	assert_rc(tr_spawn(&a, e->rt, &sink, NULL, NULL), TR_OK);
-	assert_rc(tr_spawn(&b, e->prt, &sink, NULL, NULL), TR_OK);
-	assert_rc(tr_global_register(e->node, "svc.alpha", a, NULL, WAIT_MS), TR_OK);
-	assert_rc(tr_global_register(e->peer, "svc.beta", b, NULL, WAIT_MS), TR_OK);
-	assert_rc(tr_pg_join(e->node, TR_PG_DEFAULT_SCOPE, "workers", &a, 1), TR_OK);
-	assert_rc(tr_pg_join(e->peer, TR_PG_DEFAULT_SCOPE, "workers", &b, 1), TR_OK);
+	assert_rc(tr_spawn(&a, e->p.rt, &sink, NULL, NULL), TR_OK);
+	assert_rc(tr_spawn(&b, e->p.prt, &sink, NULL, NULL), TR_OK);
+	assert_rc(tr_global_register(e->p.node, "svc.alpha", a, NULL, WAIT_MS), TR_OK);
+	assert_rc(tr_global_register(e->p.peer, "svc.beta", b, NULL, WAIT_MS), TR_OK);
+	assert_rc(tr_pg_join(e->p.node, TR_PG_DEFAULT_SCOPE, "workers", &a, 1), TR_OK);
+	assert_rc(tr_pg_join(e->p.peer, TR_PG_DEFAULT_SCOPE, "workers", &b, 1), TR_OK);
 	json_t *j = NULL;
 	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
 		j = get_ok(e, "/api/pg?scope=default");

@@ -15,46 +15,13 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "test_certs.h"
 #include "troupe/node.h"
 #include "troupe/observer.h"
 
 #define COOKIE "observer-tls-secret"
 
-static int sh(const char *dir, const char *cmd)
-{
-	char full[2048];
-	snprintf(full, sizeof(full), "cd %s && (%s) >/dev/null 2>&1", dir, cmd);
-	return system(full);
-}
 
-static bool make_certs(const char *dir)
-{
-	static const char *const cmds[] = {
-	    "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext",
-	    "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
-	    "-subj /CN=troupe-test-ca -keyout ca.key -out ca.pem",
-	    "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
-	    "-subj /CN=rogue-ca -keyout rca.key -out rca.pem",
-	    NULL};
-	for (int i = 0; cmds[i] != NULL; i++)
-		if (sh(dir, cmds[i]) != 0)
-			return false;
-	static const char *const who[][2] = {
-	    {"node", "ca"}, {"operator", "ca"}, {"rogue", "rca"}};
-	for (int i = 0; i < 3; i++) {
-		char cmd[1024];
-		snprintf(cmd, sizeof(cmd),
-		    "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 "
-		    "-keyout %s.key -out %s.csr && "
-		    "openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key "
-		    "-CAcreateserial -days 2 -extfile san.ext -out %s.crt",
-		    who[i][0], who[i][0], who[i][0], who[i][1], who[i][1],
-		    who[i][0]);
-		if (sh(dir, cmd) != 0)
-			return false;
-	}
-	return true;
-}
 
 /* GET /api/health through openssl s_client with `cert` (NULL: none) and
  * the token or not; returns the HTTP status, 0 for no answer. */
@@ -91,7 +58,8 @@ static void test_mutual_tls(void **state)
 	alarm(120);
 	char dir[] = "/tmp/troupe-obstls-XXXXXX";
 	assert_non_null(mkdtemp(dir));
-	assert_true(make_certs(dir));
+	static const char *const names[] = {"node", "operator", "rogue", NULL};
+	assert_true(tt_make_certs(dir, names));
 	char ca[128], crt[128], key[128], lis[128];
 	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
 	snprintf(crt, sizeof(crt), "%s/node.crt", dir);

@@ -29,6 +29,7 @@
  */
 #define _GNU_SOURCE
 #include "common.h"
+#include "observer_pair.h"
 
 #include "observer_tree.h"
 #include "webdriver.h"
@@ -47,12 +48,8 @@
 #define RESTART_MS 30000
 
 struct env {
-	tr_runtime *rt, *prt;
-	tr_node *node, *peer;
+	struct obs_pair p;
 	tr_pid root;
-	char dir[64];
-	char url[128];
-	char token[TR_OBSERVER_TOKEN_SIZE];
 	const char *browser, *driver;
 	struct wd wd;
 };
@@ -67,30 +64,8 @@ static int setup(void **state)
 	e->browser = b != NULL && b[0] != '\0' ? b : "/usr/bin/chromium";
 	e->driver = d != NULL && d[0] != '\0' ? d : "/usr/bin/chromedriver";
 	alarm(240);
-	snprintf(e->dir, sizeof(e->dir), "/tmp/troupe-obsui-XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	char u1[128], u2[128];
-	snprintf(u1, sizeof(u1), "ipc://%s/alpha", e->dir);
-	snprintf(u2, sizeof(u2), "ipc://%s/beta", e->dir);
-	const char *l1[] = {u1, NULL}, *l2[] = {u2, NULL};
-	assert_rc(tr_runtime_start(&e->rt, NULL), TR_OK);
-	assert_rc(tr_runtime_start(&e->prt, NULL), TR_OK);
-	tr_node_opts o;
-	tr_node_opts_init(&o);
-	o.name = "alpha";
-	o.cookie = COOKIE;
-	o.listen = l1;
-	o.observer_url = "http://127.0.0.1:0";
-	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_OK);
-	tr_node_opts_init(&o);
-	o.name = "beta";
-	o.cookie = COOKIE;
-	o.listen = l2;
-	assert_rc(tr_node_start(&e->peer, e->prt, &o), TR_OK);
-	assert_rc(tr_node_connect(e->peer, u1, 10000, NULL), TR_OK);
-	assert_rc(tr_node_observer_url(e->url, sizeof(e->url), e->node), TR_OK);
-	assert_rc(tr_observer_token(e->token, sizeof(e->token), COOKIE), TR_OK);
-	obs_tree_start(e->rt, &e->root);
+	obs_pair_start(&e->p, "obsui", COOKIE, "alpha", "beta", false);
+	obs_tree_start(e->p.rt, &e->root);
 	return 0;
 }
 
@@ -98,21 +73,9 @@ static int teardown(void **state)
 {
 	struct env *e = *state;
 	wd_stop(&e->wd);
-	if (e->rt != NULL && !tr_pid_is_none(e->root))
-		(void)tr_kill(e->rt, e->root, TR_REASON_SHUTDOWN);
-	if (e->peer != NULL)
-		tr_node_stop(e->peer);
-	if (e->node != NULL)
-		tr_node_stop(e->node);
-	if (e->prt != NULL)
-		tr_runtime_stop(e->prt);
-	if (e->rt != NULL)
-		tr_runtime_stop(e->rt);
-	if (e->dir[0] != '\0') {
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
-		assert_int_equal(system(cmd), 0);
-	}
+	if (e->p.rt != NULL && !tr_pid_is_none(e->root))
+		(void)tr_kill(e->p.rt, e->root, TR_REASON_SHUTDOWN);
+	obs_pair_stop(&e->p);
 	free(e);
 	alarm(0);
 	return 0;
@@ -243,8 +206,8 @@ static char *get(struct env *e, const char *path, bool token, int *status,
     const char *hname, char *hval, size_t cap)
 {
 	char auth[128], err[256] = "";
-	snprintf(auth, sizeof(auth), "Bearer %s", e->token);
-	const char *port = strrchr(e->url, ':');
+	snprintf(auth, sizeof(auth), "Bearer %s", e->p.token);
+	const char *port = strrchr(e->p.url, ':');
 	assert_non_null(port);
 	struct wd_res r;
 	if (wd_http(atoi(port + 1), "GET", path, token ? auth : NULL, NULL,
@@ -326,7 +289,7 @@ static void test_page(void **state)
 		fail_msg("no browser session: %s", e->wd.err);
 
 	char page_url[512];
-	snprintf(page_url, sizeof(page_url), "%s/?token=%s", e->url, e->token);
+	snprintf(page_url, sizeof(page_url), "%s/?token=%s", e->p.url, e->p.token);
 	if (wd_navigate(&e->wd, page_url, CALL_MS) != 0)
 		fail_msg("navigate: %s", e->wd.err);
 
@@ -386,11 +349,11 @@ static void test_page(void **state)
 	char old_pid[64];
 	snprintf(old_pid, sizeof(old_pid), "%s",
 	    json_string_value(json_object_get(crashy, "pid")));
-	tr_pid victim = obs_child_pid(e->rt, e->root, "crashy");
+	tr_pid victim = obs_child_pid(e->p.rt, e->root, "crashy");
 	assert_true(same_pid(old_pid, victim));
 
 	/* A crash of the worker shows up as its restart. */
-	assert_rc(tr_post(e->rt, victim, CRASH, NULL, 0), TR_OK);
+	assert_rc(tr_post(e->p.rt, victim, CRASH, NULL, 0), TR_OK);
 	long long crashed = wd_now_ms();
 	end = crashed + RESTART_MS;
 	for (;;) {
@@ -415,7 +378,7 @@ static void test_page(void **state)
 	}
 	print_message("the restart showed %lld ms after the crash\n",
 	    wd_now_ms() - crashed);
-	tr_pid now = obs_child_pid(e->rt, e->root, "crashy");
+	tr_pid now = obs_child_pid(e->p.rt, e->root, "crashy");
 	json_t *c = page_child(page_root(page), "crashy");
 	assert_true(
 	    same_pid(json_string_value(json_object_get(c, "pid")), now));
