@@ -66,8 +66,8 @@ void tr__obs_route_kill(tr_ctx *ctx, tr__obs_req *rq)
 	tr__obs_pid_text(t, pid);
 	/* Only this node's own actors: a pid of another node is killed
 	 * through that node's observer (?node=). */
-	int rc = pid.node == 0 ? tr_kill(rq->n->rt, pid, TR_REASON_KILL)
-	                       : TR_EINVAL;
+	int rc =
+	    pid.node == 0 ? tr_kill(rq->n->rt, pid, TR_REASON_KILL) : TR_EINVAL;
 	tr_logf(rq->n->rt, rc == TR_OK ? TR_LOG_WARNING : TR_LOG_NOTICE,
 	    "observer: kill actor <%s>: %s", t,
 	    rc == TR_OK ? "killed" : tr_strerror(rc));
@@ -83,12 +83,13 @@ void tr__obs_route_disconnect(tr_ctx *ctx, tr__obs_req *rq)
 	const char *slash = strrchr(rq->tail, '/');
 	if (slash == NULL || slash == rq->tail ||
 	    strcmp(slash, "/disconnect") != 0) {
-		tr__obs_error(ctx, rq, 404, "expected /api/peer/NAME/disconnect");
+		tr__obs_error(
+		    ctx, rq, 404, "expected /api/peer/NAME/disconnect");
 		return;
 	}
 	char name[TR_NODE_NAME_MAX + 1];
-	tr__obs_unescape(name, sizeof(name), rq->tail,
-	    (size_t)(slash - rq->tail));
+	tr__obs_unescape(
+	    name, sizeof(name), rq->tail, (size_t)(slash - rq->tail));
 	int rc = tr_node_disconnect(rq->n, name);
 	tr_logf(rq->n->rt, rc == TR_OK ? TR_LOG_WARNING : TR_LOG_NOTICE,
 	    "observer: disconnect node %s: %s", name,

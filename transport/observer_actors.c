@@ -107,7 +107,8 @@ static json_t *monitors_json(const tr_actor_monitor *m, uint32_t n, tr_pid skip)
 		if (tr_pid_eq(m[i].pid, skip))
 			continue;
 		char ref[24];
-		snprintf(ref, sizeof(ref), "%llu", (unsigned long long)m[i].ref);
+		snprintf(
+		    ref, sizeof(ref), "%llu", (unsigned long long)m[i].ref);
 		json_array_append_new(arr, json_pack("{s:s, s:o}", "ref", ref,
 		                               "pid", pid_json(m[i].pid)));
 	}
@@ -122,9 +123,9 @@ static json_t *head_json(const tr_actor_report *r)
 		const tr_mailbox_entry *e = &r->head[i];
 		char type[12];
 		snprintf(type, sizeof(type), "0x%08x", e->type);
-		json_t *o = json_pack("{s:s, s:I, s:o, s:b}", "type", type, "size",
-		    (json_int_t)e->size, "sender", pid_json(e->sender), "system",
-		    (e->flags & TR_MAILBOX_SYSTEM) != 0);
+		json_t *o = json_pack("{s:s, s:I, s:o, s:b}", "type", type,
+		    "size", (json_int_t)e->size, "sender", pid_json(e->sender),
+		    "system", (e->flags & TR_MAILBOX_SYSTEM) != 0);
 		if (e->nbytes > 0) {
 			const unsigned char *b = tr_mailbox_entry_bytes(r, e);
 			char *h = malloc(2 * (size_t)e->nbytes + 1);
@@ -154,14 +155,14 @@ static int on_report(
 		status = tr_actor_report_decode(&r, reply);
 	if (status != TR_OK) {
 		tr__obs_error(ctx, rq,
-		    status == TR_ENOPROC    ? 404
+		    status == TR_ENOPROC     ? 404
 		    : status == TR_ETIMEDOUT ? 504
 		                             : 500,
-		    status == TR_ENOPROC ? "no such actor"
-		    : status == TR_ETIMEDOUT
-		        ? "no answer in time (a long callback, or a long mailbox "
-		          "before the question)"
-		        : tr_strerror(status));
+		    status == TR_ENOPROC     ? "no such actor"
+		    : status == TR_ETIMEDOUT ? "no answer in time (a long "
+		                               "callback, or a long mailbox "
+		                               "before the question)"
+		                             : tr_strerror(status));
 		tr__obs_drop(ctx, rq);
 		return 0;
 	}
@@ -173,12 +174,12 @@ static int on_report(
 	json_t *j = json_pack("{s:s, s:o, s:o, s:o, s:s, s:s, s:b, s:I, s:I, "
 	                      "s:I, s:I, s:o, s:I, s:o, s:o, s:o}",
 	    "node", rq->n->name, "pid", pid_json(r.pid), "name",
-	    text_or_null(r.name), "behaviour", text_or_null(r.behaviour), "kind",
-	    tr_actor_kind_name(r.kind), "state", tr_actor_state_name(r.state),
-	    "trap_exit", r.trap_exit, "mailbox", (json_int_t)r.mailbox,
-	    "handled", (json_int_t)r.handled, "deferred", (json_int_t)r.deferred,
-	    "requests", (json_int_t)r.requests, "links", links, "links_total",
-	    (json_int_t)r.links_total, "monitors",
+	    text_or_null(r.name), "behaviour", text_or_null(r.behaviour),
+	    "kind", tr_actor_kind_name(r.kind), "state",
+	    tr_actor_state_name(r.state), "trap_exit", r.trap_exit, "mailbox",
+	    (json_int_t)r.mailbox, "handled", (json_int_t)r.handled, "deferred",
+	    (json_int_t)r.deferred, "requests", (json_int_t)r.requests, "links",
+	    links, "links_total", (json_int_t)r.links_total, "monitors",
 	    monitors_json(r.monitors, r.nmonitors, TR_PID_NONE), "monitored_by",
 	    monitors_json(r.monitored_by, r.nmonitored_by, self),
 	    "mailbox_head", head_json(&r));

@@ -94,8 +94,8 @@ static void answer_remote(tr_ctx *ctx, tr__obs_req *rq, uint16_t status,
 	free(buf);
 }
 
-void tr__obs_answer(tr_ctx *ctx, tr__obs_req *rq, uint16_t status,
-    const char *type, char *body)
+void tr__obs_answer(
+    tr_ctx *ctx, tr__obs_req *rq, uint16_t status, const char *type, char *body)
 {
 	if (rq->answered) {
 		free(body);
@@ -130,7 +130,8 @@ static int on_forwarded(
 	(void)tr__obs_param(rq, "node", node, sizeof(node));
 	Troupe__Observer__Reply *r = NULL;
 	if (status == TR_OK && reply->type == T_REPLY)
-		r = troupe__observer__reply__unpack(NULL, reply->size, reply->data);
+		r = troupe__observer__reply__unpack(
+		    NULL, reply->size, reply->data);
 	if (r != NULL) {
 		char *body = malloc(r->body.len + 1);
 		if (body != NULL) {
@@ -145,9 +146,11 @@ static int on_forwarded(
 		snprintf(text, sizeof(text), "node %s: %s", node,
 		    status == TR_ETIMEDOUT ? "no answer in time"
 		    : status == TR_OK      ? "a malformed answer"
-		    : status == TR_ENOPROC ? "no observer there, or it went down"
-		                           : tr_strerror(status));
-		tr__obs_error(ctx, rq, status == TR_ETIMEDOUT ? 504 : 502, text);
+		    : status == TR_ENOPROC
+		        ? "no observer there, or it went down"
+		        : tr_strerror(status));
+		tr__obs_error(
+		    ctx, rq, status == TR_ETIMEDOUT ? 504 : 502, text);
 	}
 	tr__obs_drop(ctx, rq);
 	return 0;
@@ -224,7 +227,8 @@ static void serve_remote(tr_ctx *ctx, tr__obs_agent *a, const tr_msg *m)
 	Troupe__Observer__Request *q =
 	    troupe__observer__request__unpack(NULL, m->size, m->data);
 	tr__obs_req *rq = NULL;
-	unsigned live = atomic_fetch_add_explicit(&a->live, 1, memory_order_relaxed);
+	unsigned live =
+	    atomic_fetch_add_explicit(&a->live, 1, memory_order_relaxed);
 	if (q != NULL && live < TR__OBS_AGENT_MAX)
 		rq = calloc(1, sizeof(*rq));
 	if (rq == NULL) {
@@ -308,7 +312,8 @@ static void agent_terminate(tr_ctx *ctx, void *state, int reason)
 		if (rq->answered)
 			req_free(NULL, rq);
 		else /* frees it */
-			tr__obs_error(ctx, rq, 500, "the observer's agent crashed");
+			tr__obs_error(
+			    ctx, rq, 500, "the observer's agent crashed");
 	}
 }
 
@@ -347,7 +352,8 @@ int tr__obs_agent_start(tr__obs_agent **ap, tr__observer *o, struct tr_node *n)
 
 int tr__obs_agent_post(tr__obs_agent *a, tr__obs_req *rq)
 {
-	unsigned live = atomic_fetch_add_explicit(&a->live, 1, memory_order_relaxed);
+	unsigned live =
+	    atomic_fetch_add_explicit(&a->live, 1, memory_order_relaxed);
 	int rc = live < TR__OBS_AGENT_MAX
 	             ? tr_post(a->n->rt, a->pid, T_JOB, &rq, sizeof(rq))
 	             : TR_EAGAIN;

@@ -31,7 +31,8 @@ static json_t *pid_json(struct tr_node *n, tr_pid p)
 	char t[TR__OBS_PID_TEXT], node[TR_NODE_NAME_MAX + 1];
 	if (tr_node_name_of(node, sizeof(node), n, p) != TR_OK)
 		snprintf(node, sizeof(node), "?");
-	return json_pack("{s:s, s:s}", "pid", tr__obs_pid_text(t, p), "node", node);
+	return json_pack(
+	    "{s:s, s:s}", "pid", tr__obs_pid_text(t, p), "node", node);
 }
 
 static void answer_json(tr_ctx *ctx, tr__obs_req *rq, json_t *j)
@@ -54,9 +55,11 @@ void tr__obs_route_global(tr_ctx *ctx, tr__obs_req *rq)
 		if (tr_global_names(v, cap, &count, n) == TR_OK)
 			for (size_t i = 0; i < count && i < cap; i++) {
 				json_t *o = pid_json(n, v[i].pid);
-				json_object_set_new(o, "name", json_string(v[i].name));
+				json_object_set_new(
+				    o, "name", json_string(v[i].name));
 				json_object_set_new(o, "registered_ms",
-				    json_integer((json_int_t)v[i].registered_ms));
+				    json_integer(
+				        (json_int_t)v[i].registered_ms));
 				json_array_append_new(names, o);
 			}
 		free(v);
@@ -94,11 +97,12 @@ static json_t *scope_json(struct tr_node *n, const char *scope)
 				continue;
 			json_t *members = json_array();
 			for (size_t k = 0; k < nm && k < MEMBERS_MAX; k++)
-				json_array_append_new(members, pid_json(n, m[k]));
-			json_array_append_new(groups,
-			    json_pack("{s:s, s:I, s:o}", "name", g[i].name,
-			        "members_total", (json_int_t)nm, "members",
-			        members));
+				json_array_append_new(
+				    members, pid_json(n, m[k]));
+			json_array_append_new(
+			    groups, json_pack("{s:s, s:I, s:o}", "name",
+			                g[i].name, "members_total",
+			                (json_int_t)nm, "members", members));
 		}
 	}
 	free(g);
@@ -137,5 +141,6 @@ void tr__obs_route_pg(tr_ctx *ctx, tr__obs_req *rq)
 		tr__obs_error(ctx, rq, 404, "no such scope");
 		return;
 	}
-	answer_json(ctx, rq, json_pack("{s:s, s:o}", "node", n->name, "scopes", scopes));
+	answer_json(ctx, rq,
+	    json_pack("{s:s, s:o}", "node", n->name, "scopes", scopes));
 }

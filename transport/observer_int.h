@@ -32,8 +32,8 @@ typedef struct tr__obs_agent tr__obs_agent;
 /* Starts the endpoint of node `n` on `url` with the token of `cookie`,
  * and its agent. Errors: TR_EINVAL (not an http:// URL on a loopback
  * host), TR_EEXIST (the address is in use), TR_ENOMEM, and tr_spawn's. */
-int tr__observer_start(tr__observer **op, struct tr_node *n, const char *url,
-    const char *cookie);
+int tr__observer_start(
+    tr__observer **op, struct tr_node *n, const char *url, const char *cookie);
 /* Stops it: once this returns no route runs and every request has its
  * answer. NULL is ignored. */
 void tr__observer_stop(tr__observer *o);
@@ -169,8 +169,10 @@ void tr__observer_reply(tr__observer *o, nng_aio *aio, uint16_t status,
  * started at `start_ms` (tr__node_now_ms) and refused `refused`
  * requests; malloc'ed, NUL-terminated, the caller's. NULL when memory
  * ran out. */
-char *tr__observer_metrics(struct tr_node *n, int64_t start_ms, uint64_t refused);
-char *tr__observer_node_json(struct tr_node *n, int64_t start_ms, uint64_t refused);
+char *tr__observer_metrics(
+    struct tr_node *n, int64_t start_ms, uint64_t refused);
+char *tr__observer_node_json(
+    struct tr_node *n, int64_t start_ms, uint64_t refused);
 char *tr__observer_health_json(struct tr_node *n);
 
 #endif /* TR_OBSERVER_INT_H */

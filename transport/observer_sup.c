@@ -81,21 +81,22 @@ static json_t *sup_json(struct tree *t, const tr_sup_status *st)
 	for (uint32_t i = 0; i < st->nrecent && i < TR_SUP_RECENT_MAX; i++) {
 		const tr_sup_restart_entry *e = &t->recent[i];
 		char why[TR_REASON_TEXT_MAX + 64];
-		snprintf(why, sizeof(why), e->text[0] != '\0' ? "%s (%s)" : "%s",
+		snprintf(why, sizeof(why),
+		    e->text[0] != '\0' ? "%s (%s)" : "%s",
 		    tr_reason_name(e->reason), e->text);
 		json_array_append_new(recent,
 		    json_pack("{s:I, s:s, s:s, s:i, s:o, s:o}", "at_ms",
-		        (json_int_t)e->at_ms, "id", e->id, "reason", why, "code",
-		        (int)e->reason, "old", pid_json(e->old_pid), "new",
-		        pid_json(e->new_pid)));
+		        (json_int_t)e->at_ms, "id", e->id, "reason", why,
+		        "code", (int)e->reason, "old", pid_json(e->old_pid),
+		        "new", pid_json(e->new_pid)));
 	}
 	json_t *children = json_array();
 	for (uint32_t i = 0; i < st->nlisted && i < CHILDREN_MAX; i++) {
 		const tr_child_status *c = &t->children[i];
 		json_array_append_new(children,
-		    json_pack("{s:s, s:o, s:o, s:s, s:s, s:I, s:b}", "id", c->id,
-		        "name", name_json(c->name), "pid", pid_json(c->pid),
-		        "type", type_name(c->type), "restart",
+		    json_pack("{s:s, s:o, s:o, s:s, s:s, s:I, s:b}", "id",
+		        c->id, "name", name_json(c->name), "pid",
+		        pid_json(c->pid), "type", type_name(c->type), "restart",
 		        restart_name(c->restart), "restarts",
 		        (json_int_t)c->restarts, "restarting", c->restarting));
 	}
@@ -113,8 +114,8 @@ static json_t *sup_json(struct tree *t, const tr_sup_status *st)
 static void tree_done(tr_ctx *ctx, struct tree *t)
 {
 	tr__obs_req *rq = t->rq;
-	json_t *root = json_pack("{s:s, s:o}", "node", rq->n->name, "supervisors",
-	    t->sups);
+	json_t *root = json_pack(
+	    "{s:s, s:o}", "node", rq->n->name, "supervisors", t->sups);
 	char *body = root != NULL ? json_dumps(root, JSON_COMPACT) : NULL;
 	json_decref(root);
 	free(t);
@@ -210,10 +211,10 @@ static void act_answer(tr_ctx *ctx, struct action *a, int err, tr_pid pid)
 	    "observer: %s child %s of supervisor %s: %s",
 	    restart ? "restart" : "terminate", a->id, sp,
 	    err == TR_OK ? "done" : tr_strerror(err));
-	json_t *j = err == TR_OK
-	                ? json_pack("{s:b, s:o}", "ok", true, "pid", pid_json(pid))
-	                : json_pack("{s:b, s:s}", "ok", false, "error",
-	                      tr_strerror(err));
+	json_t *j = err == TR_OK ? json_pack("{s:b, s:o}", "ok", true, "pid",
+	                               pid_json(pid))
+	                         : json_pack("{s:b, s:s}", "ok", false, "error",
+	                               tr_strerror(err));
 	char *body = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	uint16_t status = err == TR_OK          ? 200
@@ -238,7 +239,8 @@ static int on_act(
 	memset(&r, 0, sizeof(r));
 	int err = status;
 	if (status == TR_OK)
-		err = tr_sup_reply_decode(&r, reply) == TR_OK ? r.err : TR_EINVAL;
+		err =
+		    tr_sup_reply_decode(&r, reply) == TR_OK ? r.err : TR_EINVAL;
 	enum step next = a->step;
 	if (a->step == RESTART && err == TR_ERUNNING)
 		next = TERMINATE_FIRST;
@@ -283,9 +285,11 @@ static void r_child_action(tr_ctx *ctx, tr__obs_req *rq)
 	const char *what = strrchr(rq->tail, '/');
 	if (p == NULL || strncmp(p, "/child/", 7) != 0 || what == NULL ||
 	    what < p + 7 ||
-	    (strcmp(what, "/restart") != 0 && strcmp(what, "/terminate") != 0)) {
+	    (strcmp(what, "/restart") != 0 &&
+	        strcmp(what, "/terminate") != 0)) {
 		tr__obs_error(ctx, rq, 404,
-		    "expected /api/supervisor/PID/child/ID/restart or /terminate");
+		    "expected /api/supervisor/PID/child/ID/restart or "
+		    "/terminate");
 		return;
 	}
 	struct action *a = calloc(1, sizeof(*a));

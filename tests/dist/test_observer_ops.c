@@ -37,11 +37,11 @@
 #include "http_client.h"
 #include "observer_pair.h"
 #include "observer_tree.h"
-#include "troupe/node.h"
 #include "troupe/global.h"
 #include "troupe/info.h"
-#include "troupe/pg.h"
+#include "troupe/node.h"
 #include "troupe/observer.h"
+#include "troupe/pg.h"
 
 #define COOKIE "observer-ops-secret"
 #define WAIT_MS 30000
@@ -140,7 +140,8 @@ static json_t *sup_by_pid(json_t *j, tr_pid p)
 	size_t i;
 	json_array_foreach(json_object_get(j, "supervisors"), i, s)
 	{
-		if (strcmp(json_string_value(json_object_get(s, "pid")), t) == 0)
+		if (strcmp(json_string_value(json_object_get(s, "pid")), t) ==
+		    0)
 			return s;
 	}
 	return NULL;
@@ -152,7 +153,8 @@ static json_t *child_by_id(json_t *sup, const char *id)
 	size_t i;
 	json_array_foreach(json_object_get(sup, "children"), i, c)
 	{
-		if (strcmp(json_string_value(json_object_get(c, "id")), id) == 0)
+		if (strcmp(json_string_value(json_object_get(c, "id")), id) ==
+		    0)
 			return c;
 	}
 	return NULL;
@@ -162,18 +164,22 @@ static void test_supervisors(void **state)
 {
 	struct env *e = *state;
 	json_t *j = get_ok(e, "/api/supervisors");
-	assert_string_equal(json_string_value(json_object_get(j, "node")), "alpha");
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "node")), "alpha");
 	assert_int_equal(json_array_size(json_object_get(j, "supervisors")), 2);
 	json_t *root = sup_by_pid(j, e->root);
 	assert_non_null(root);
 	assert_string_equal(
 	    json_string_value(json_object_get(root, "name")), "app_sup");
 	assert_string_equal(
-	    json_string_value(json_object_get(root, "strategy")), "one_for_one");
-	assert_int_equal(json_integer_value(json_object_get(root, "intensity")), 10);
+	    json_string_value(json_object_get(root, "strategy")),
+	    "one_for_one");
+	assert_int_equal(
+	    json_integer_value(json_object_get(root, "intensity")), 10);
 	assert_int_equal(
 	    json_integer_value(json_object_get(root, "period_ms")), 10000);
-	assert_int_equal(json_integer_value(json_object_get(root, "restarts")), 0);
+	assert_int_equal(
+	    json_integer_value(json_object_get(root, "restarts")), 0);
 	assert_int_equal(json_array_size(json_object_get(root, "children")), 3);
 	json_t *pool = child_by_id(root, "pool");
 	assert_string_equal(
@@ -188,9 +194,11 @@ static void test_supervisors(void **state)
 	pid_text(rt, sizeof(rt), e->root);
 	assert_string_equal(
 	    json_string_value(json_object_get(nested, "parent")), rt);
-	assert_string_equal(json_string_value(json_object_get(nested, "strategy")),
+	assert_string_equal(
+	    json_string_value(json_object_get(nested, "strategy")),
 	    "rest_for_one");
-	assert_int_equal(json_array_size(json_object_get(nested, "children")), 2);
+	assert_int_equal(
+	    json_array_size(json_object_get(nested, "children")), 2);
 	json_decref(j);
 
 	/* A crash: a restart of crashy, with its reason and both pids. */
@@ -205,8 +213,9 @@ static void test_supervisors(void **state)
 		    json_is_string(json_object_get(c, "pid"))) {
 			entry = json_incref(
 			    json_array_get(json_object_get(root, "recent"), 0));
-			assert_int_equal(
-			    json_integer_value(json_object_get(root, "restarts")), 1);
+			assert_int_equal(json_integer_value(
+			                     json_object_get(root, "restarts")),
+			    1);
 			json_decref(j);
 			break;
 		}
@@ -216,17 +225,21 @@ static void test_supervisors(void **state)
 	assert_non_null(entry);
 	char ot[48];
 	pid_text(ot, sizeof(ot), old);
-	assert_string_equal(json_string_value(json_object_get(entry, "id")), "crashy");
-	assert_string_equal(json_string_value(json_object_get(entry, "old")), ot);
+	assert_string_equal(
+	    json_string_value(json_object_get(entry, "id")), "crashy");
+	assert_string_equal(
+	    json_string_value(json_object_get(entry, "old")), ot);
 	assert_true(json_is_string(json_object_get(entry, "new")));
-	assert_int_equal(json_integer_value(json_object_get(entry, "code")), 42);
+	assert_int_equal(
+	    json_integer_value(json_object_get(entry, "code")), 42);
 	assert_true(json_integer_value(json_object_get(entry, "at_ms")) >
 	            1700000000000LL);
 	json_decref(entry);
 
 	/* beta has no supervisor; asked through alpha. */
 	j = get_ok(e, "/api/supervisors?node=beta");
-	assert_string_equal(json_string_value(json_object_get(j, "node")), "beta");
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "node")), "beta");
 	assert_int_equal(json_array_size(json_object_get(j, "supervisors")), 0);
 	json_decref(j);
 }
@@ -236,7 +249,8 @@ static void child_action(struct env *e, const char *id, const char *what,
 {
 	char path[256], rt[48];
 	pid_text(rt, sizeof(rt), e->root);
-	snprintf(path, sizeof(path), "/api/supervisor/%s/child/%s/%s", rt, id, what);
+	snprintf(
+	    path, sizeof(path), "/api/supervisor/%s/child/%s/%s", rt, id, what);
 	int st;
 	json_t *j = call(e, "POST", path, true, &st);
 	assert_int_equal(st, want_status);
@@ -244,10 +258,12 @@ static void child_action(struct env *e, const char *id, const char *what,
 	if (want_status == 200) {
 		assert_true(json_is_true(json_object_get(j, "ok")));
 		if (pid != NULL) {
-			const char *t = json_string_value(json_object_get(j, "pid"));
+			const char *t =
+			    json_string_value(json_object_get(j, "pid"));
 			assert_non_null(t);
-			assert_int_equal(
-			    sscanf(t, "%u.%u.%u", &pid->node, &pid->slot, &pid->gen), 3);
+			assert_int_equal(sscanf(t, "%u.%u.%u", &pid->node,
+			                     &pid->slot, &pid->gen),
+			    3);
 		}
 	} else {
 		assert_non_null(json_object_get(j, "error"));
@@ -263,7 +279,8 @@ static void test_child_actions(void **state)
 	child_action(e, "crashy", "restart", 200, &after);
 	assert_false(tr_pid_eq(before, after));
 	assert_false(tr_is_alive(e->p.rt, before));
-	assert_true(tr_pid_eq(obs_child_pid(e->p.rt, e->root, "crashy"), after));
+	assert_true(
+	    tr_pid_eq(obs_child_pid(e->p.rt, e->root, "crashy"), after));
 	assert_true(logged("observer: restart child crashy of supervisor"));
 
 	/* Terminate, then restart a stopped one. */
@@ -278,8 +295,8 @@ static void test_child_actions(void **state)
 	/* Errors. */
 	child_action(e, "ghost", "restart", 404, NULL);
 	int st;
-	json_t *j = call(e, "POST", "/api/supervisor/0.999.7/child/x/restart",
-	    true, &st);
+	json_t *j = call(
+	    e, "POST", "/api/supervisor/0.999.7/child/x/restart", true, &st);
 	assert_int_equal(st, 404);
 	json_decref(j);
 	j = call(e, "POST", "/api/supervisor/nonsense", true, &st);
@@ -287,14 +304,16 @@ static void test_child_actions(void **state)
 	json_decref(j);
 	char path[256], rt[48];
 	pid_text(rt, sizeof(rt), e->root);
-	snprintf(path, sizeof(path), "/api/supervisor/%s/child/cache/terminate", rt);
+	snprintf(
+	    path, sizeof(path), "/api/supervisor/%s/child/cache/terminate", rt);
 	j = call(e, "GET", path, true, &st);
 	assert_int_equal(st, 405);
 	json_decref(j);
 	j = call(e, "POST", path, false, &st);
 	assert_int_equal(st, 401);
 	json_decref(j);
-	assert_true(tr_is_alive(e->p.rt, obs_child_pid(e->p.rt, e->root, "cache")));
+	assert_true(
+	    tr_is_alive(e->p.rt, obs_child_pid(e->p.rt, e->root, "cache")));
 }
 
 static int idle_handle(tr_ctx *ctx, void *state, const tr_msg *m)
@@ -342,7 +361,8 @@ static void test_kill_and_disconnect(void **state)
 	assert_int_equal(st, 200);
 	json_decref(j);
 	bool down = false;
-	for (long long end = wd_now_ms() + WAIT_MS; !down && wd_now_ms() < end;) {
+	for (long long end = wd_now_ms() + WAIT_MS;
+	     !down && wd_now_ms() < end;) {
 		tr_msg *m = NULL;
 		if (tr_port_recv(&m, watch, 1000) == TR_OK) {
 			down = m->type == TR_MSG_NODEDOWN;
@@ -448,12 +468,15 @@ static void test_actors(void **state)
 	pid_text(rp, sizeof(rp), reader);
 	json_t *j = get_ok(e, "/api/actors?sort=mailbox&limit=5");
 	json_t *first = json_array_get(json_object_get(j, "actors"), 0);
-	assert_string_equal(json_string_value(json_object_get(first, "pid")), fp);
+	assert_string_equal(
+	    json_string_value(json_object_get(first, "pid")), fp);
 	assert_string_equal(
 	    json_string_value(json_object_get(first, "name")), "flooded");
 	assert_string_equal(
-	    json_string_value(json_object_get(first, "behaviour")), "ops.stuck");
-	assert_true(json_integer_value(json_object_get(first, "mailbox")) >= 4999);
+	    json_string_value(json_object_get(first, "behaviour")),
+	    "ops.stuck");
+	assert_true(
+	    json_integer_value(json_object_get(first, "mailbox")) >= 4999);
 	assert_string_equal(
 	    json_string_value(json_object_get(first, "state")), "running");
 	assert_true(json_integer_value(json_object_get(j, "total")) >= 10);
@@ -469,10 +492,12 @@ static void test_actors(void **state)
 	size_t k;
 	json_array_foreach(json_object_get(j, "actors"), k, t)
 	{
-		json_int_t h = json_integer_value(json_object_get(t, "handled"));
+		json_int_t h =
+		    json_integer_value(json_object_get(t, "handled"));
 		assert_true(h <= prev);
 		prev = h;
-		if (strcmp(json_string_value(json_object_get(t, "pid")), rp) == 0) {
+		if (strcmp(json_string_value(json_object_get(t, "pid")), rp) ==
+		    0) {
 			found = true;
 			assert_true(h >= 3000);
 		}
@@ -492,7 +517,8 @@ static void test_actors(void **state)
 		json_array_foreach(json_object_get(j, "actors"), i, a)
 		{
 			seen++;
-			if (strcmp(json_string_value(json_object_get(a, "pid")), fp) == 0)
+			if (strcmp(json_string_value(json_object_get(a, "pid")),
+			        fp) == 0)
 				got_flooded = true;
 		}
 		json_t *next = json_object_get(j, "next");
@@ -500,7 +526,8 @@ static void test_actors(void **state)
 			json_decref(j);
 			break;
 		}
-		snprintf(path, sizeof(path), "/api/actors?sort=pid&limit=3&after=%s",
+		snprintf(path, sizeof(path),
+		    "/api/actors?sort=pid&limit=3&after=%s",
 		    json_string_value(next));
 		json_decref(j);
 	}
@@ -520,7 +547,8 @@ static void test_actors(void **state)
 	assert_rc(tr_spawn(&other, e->p.rt, &sink, NULL, NULL), TR_OK);
 	assert_rc(tr_post(e->p.rt, reader, LINK, &other, sizeof(other)), TR_OK);
 	assert_rc(tr_post(e->p.rt, other, MON, &reader, sizeof(reader)), TR_OK);
-	assert_rc(tr_post(e->p.rt, reader, MON, &flooded, sizeof(flooded)), TR_OK);
+	assert_rc(
+	    tr_post(e->p.rt, reader, MON, &flooded, sizeof(flooded)), TR_OK);
 	char op[48];
 	pid_text(op, sizeof(op), other);
 	snprintf(path, sizeof(path), "/api/actor/%s", rp);
@@ -538,13 +566,13 @@ static void test_actors(void **state)
 	assert_non_null(j);
 	links = json_object_get(j, "links");
 	assert_string_equal(json_string_value(json_array_get(links, 0)), op);
-	assert_string_equal(json_string_value(json_object_get(
-	                        json_array_get(json_object_get(j, "monitored_by"), 0),
-	                        "pid")),
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(j, "monitored_by"), 0), "pid")),
 	    op);
-	assert_string_equal(json_string_value(json_object_get(
-	                        json_array_get(json_object_get(j, "monitors"), 0),
-	                        "pid")),
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(j, "monitors"), 0), "pid")),
 	    fp);
 	assert_string_equal(
 	    json_string_value(json_object_get(j, "behaviour")), "ops.sink");
@@ -582,8 +610,9 @@ static void test_actors(void **state)
 		tr_actor_info_init(&ai);
 		assert_rc(tr_actor_info_get(&ai, e->p.rt, flooded), TR_OK);
 		if (ai.mailbox >= 2)
-			break; /* the question, and the agent's monitor before it
-			        * (its tr_call_then monitors the actor it asks) */
+			break; /* the question, and the agent's monitor before
+			        * it (its tr_call_then monitors the actor it
+			        * asks) */
 		usleep(1000);
 	}
 	int x = 0x01020304;
@@ -593,13 +622,16 @@ static void test_actors(void **state)
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(a.status, 200);
 	j = a.j;
-	assert_string_equal(json_string_value(json_object_get(j, "name")), "flooded");
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "name")), "flooded");
 	json_t *head = json_object_get(j, "mailbox_head");
 	assert_int_equal(json_array_size(head), 3);
 	json_t *h0 = json_array_get(head, 0);
-	assert_string_equal(json_string_value(json_object_get(h0, "type")), "0x0000004d");
+	assert_string_equal(
+	    json_string_value(json_object_get(h0, "type")), "0x0000004d");
 	assert_int_equal(json_integer_value(json_object_get(h0, "size")), 4);
-	assert_string_equal(json_string_value(json_object_get(h0, "bytes")), "04030201");
+	assert_string_equal(
+	    json_string_value(json_object_get(h0, "bytes")), "04030201");
 	json_decref(j);
 
 	(void)tr_kill(e->p.rt, flooded, TR_REASON_KILL);
@@ -620,7 +652,8 @@ static json_t *member_on(json_t *group, const char *node)
 	size_t i;
 	json_array_foreach(json_object_get(group, "members"), i, m)
 	{
-		if (strcmp(json_string_value(json_object_get(m, "node")), node) == 0)
+		if (strcmp(json_string_value(json_object_get(m, "node")),
+		        node) == 0)
 			return m;
 	}
 	return NULL;
@@ -632,15 +665,22 @@ static void test_cluster(void **state)
 	tr_pid a, b;
 	assert_rc(tr_spawn(&a, e->p.rt, &sink, NULL, NULL), TR_OK);
 	assert_rc(tr_spawn(&b, e->p.prt, &sink, NULL, NULL), TR_OK);
-	assert_rc(tr_global_register(e->p.node, "svc.alpha", a, NULL, WAIT_MS), TR_OK);
-	assert_rc(tr_global_register(e->p.peer, "svc.beta", b, NULL, WAIT_MS), TR_OK);
-	assert_rc(tr_pg_join(e->p.node, TR_PG_DEFAULT_SCOPE, "workers", &a, 1), TR_OK);
-	assert_rc(tr_pg_join(e->p.peer, TR_PG_DEFAULT_SCOPE, "workers", &b, 1), TR_OK);
+	assert_rc(tr_global_register(e->p.node, "svc.alpha", a, NULL, WAIT_MS),
+	    TR_OK);
+	assert_rc(
+	    tr_global_register(e->p.peer, "svc.beta", b, NULL, WAIT_MS), TR_OK);
+	assert_rc(tr_pg_join(e->p.node, TR_PG_DEFAULT_SCOPE, "workers", &a, 1),
+	    TR_OK);
+	assert_rc(tr_pg_join(e->p.peer, TR_PG_DEFAULT_SCOPE, "workers", &b, 1),
+	    TR_OK);
 	json_t *j = NULL;
 	for (long long end = wd_now_ms() + WAIT_MS; wd_now_ms() < end;) {
 		j = get_ok(e, "/api/pg?scope=default");
-		json_t *g = json_array_get(json_object_get(
-		    json_array_get(json_object_get(j, "scopes"), 0), "groups"), 0);
+		json_t *g = json_array_get(
+		    json_object_get(
+		        json_array_get(json_object_get(j, "scopes"), 0),
+		        "groups"),
+		    0);
 		if (g != NULL && member_on(g, "alpha") != NULL &&
 		    member_on(g, "beta") != NULL)
 			break;
@@ -650,14 +690,18 @@ static void test_cluster(void **state)
 	}
 	assert_non_null(j);
 	json_t *sc = json_array_get(json_object_get(j, "scopes"), 0);
-	assert_string_equal(json_string_value(json_object_get(sc, "scope")), "default");
+	assert_string_equal(
+	    json_string_value(json_object_get(sc, "scope")), "default");
 	json_t *g = json_array_get(json_object_get(sc, "groups"), 0);
-	assert_string_equal(json_string_value(json_object_get(g, "name")), "workers");
-	assert_int_equal(json_integer_value(json_object_get(g, "members_total")), 2);
+	assert_string_equal(
+	    json_string_value(json_object_get(g, "name")), "workers");
+	assert_int_equal(
+	    json_integer_value(json_object_get(g, "members_total")), 2);
 	char at[48];
 	pid_text(at, sizeof(at), a);
 	assert_string_equal(
-	    json_string_value(json_object_get(member_on(g, "alpha"), "pid")), at);
+	    json_string_value(json_object_get(member_on(g, "alpha"), "pid")),
+	    at);
 	json_decref(j);
 
 	j = get_ok(e, "/api/global");
@@ -667,8 +711,10 @@ static void test_cluster(void **state)
 	int seen = 0;
 	json_array_foreach(json_object_get(j, "names"), i, nm)
 	{
-		const char *name = json_string_value(json_object_get(nm, "name"));
-		const char *node = json_string_value(json_object_get(nm, "node"));
+		const char *name =
+		    json_string_value(json_object_get(nm, "name"));
+		const char *node =
+		    json_string_value(json_object_get(nm, "node"));
 		if (strcmp(name, "svc.alpha") == 0) {
 			assert_string_equal(node, "alpha");
 			assert_string_equal(
@@ -684,7 +730,8 @@ static void test_cluster(void **state)
 
 	/* beta's view, through alpha. */
 	j = get_ok(e, "/api/global?node=beta");
-	assert_string_equal(json_string_value(json_object_get(j, "node")), "beta");
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "node")), "beta");
 	assert_int_equal(json_integer_value(json_object_get(j, "total")), 2);
 	json_decref(j);
 
@@ -700,7 +747,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_supervisors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_actors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cluster, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_child_actions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_child_actions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_kill_and_disconnect, setup, teardown),
 	};

@@ -21,19 +21,18 @@
 
 #define COOKIE "observer-tls-secret"
 
-
-
 /* GET /api/health through openssl s_client with `cert` (NULL: none) and
  * the token or not; returns the HTTP status, 0 for no answer. */
 static int get(const char *dir, int port, const char *cert, const char *token)
 {
 	char auth[160] = "";
 	if (token != NULL)
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s\\r\\n", token);
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s\\r\\n",
+		    token);
 	char cmd[2048], client[256] = "";
 	if (cert != NULL)
-		snprintf(client, sizeof(client), "-cert %s/%s.crt -key %s/%s.key",
-		    dir, cert, dir, cert);
+		snprintf(client, sizeof(client),
+		    "-cert %s/%s.crt -key %s/%s.key", dir, cert, dir, cert);
 	snprintf(cmd, sizeof(cmd),
 	    "printf 'GET /api/health HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n%s"
 	    "Connection: close\\r\\n\\r\\n' | timeout 20 openssl s_client "

@@ -18,7 +18,9 @@ int ctl_request(const struct ctl *c, const char *method, const char *path,
 {
 	char full[1024];
 	snprintf(full, sizeof(full), "%s%s%s%s", c->base, path,
-	    c->node == NULL ? "" : strchr(path, '?') != NULL ? "&node=" : "?node=",
+	    c->node == NULL             ? ""
+	    : strchr(path, '?') != NULL ? "&node="
+	                                : "?node=",
 	    c->node == NULL ? "" : c->node);
 	nng_url *url = NULL;
 	nng_http_client *cli = NULL;
@@ -84,8 +86,8 @@ char *ctl_get(const struct ctl *c, const char *path)
 		return body;
 	json_t *j = json_loads(body, 0, NULL);
 	const char *why = json_string_value(json_object_get(j, "error"));
-	fprintf(stderr, "troupe-ctl: %s%s: HTTP %d%s%s\n", c->base, path, status,
-	    status == 401 ? " (the token or cookie is wrong)" : "",
+	fprintf(stderr, "troupe-ctl: %s%s: HTTP %d%s%s\n", c->base, path,
+	    status, status == 401 ? " (the token or cookie is wrong)" : "",
 	    why != NULL ? ": " : "");
 	if (why != NULL)
 		fprintf(stderr, "  %s\n", why);
@@ -99,7 +101,7 @@ json_t *ctl_parse(const char *body)
 	json_error_t je;
 	json_t *j = json_loads(body, 0, &je);
 	if (j == NULL)
-		fprintf(stderr, "troupe-ctl: the node's answer is not JSON: %s\n",
-		    je.text);
+		fprintf(stderr,
+		    "troupe-ctl: the node's answer is not JSON: %s\n", je.text);
 	return j;
 }

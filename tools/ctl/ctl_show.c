@@ -50,9 +50,10 @@ void ctl_show_stats(json_t *j)
 	json_t *s;
 	json_array_foreach(sc, i, s)
 	{
-		printf("  %-4zu %12" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
-		       " %10" JSON_INTEGER_FORMAT " %12" JSON_INTEGER_FORMAT
-		       " %10" JSON_INTEGER_FORMAT "\n",
+		printf("  %-4zu %12" JSON_INTEGER_FORMAT
+		       " %10" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
+		       " %12" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
+		       "\n",
 		    i, json_integer_value(json_object_get(s, "turns")),
 		    json_integer_value(json_object_get(s, "steals")),
 		    json_integer_value(json_object_get(s, "parks")),
@@ -69,8 +70,8 @@ void ctl_show_nodes(json_t *j)
 	json_t *node = json_object_get(j, "node");
 	printf("%-32s %-20s %12s  %s\n", "NODE", "INCARNATION", "UP", "URL");
 	printf("%-32s %-20s %12s  %s\n",
-	    json_string_value(json_object_get(node, "name")), "(this one)",
-	    "", "");
+	    json_string_value(json_object_get(node, "name")), "(this one)", "",
+	    "");
 	size_t i;
 	json_t *p;
 	json_array_foreach(
@@ -87,15 +88,16 @@ void ctl_show_nodes(json_t *j)
 	}
 }
 
-
 /* A supervisor and, below it, its children; a child that is a listed
  * supervisor is drawn with its own children. */
 static void tree_sup(json_t *all, json_t *s, int depth)
 {
-	printf("%*s%s <%s>  %s, %" JSON_INTEGER_FORMAT " restarts in %"
-	       JSON_INTEGER_FORMAT " ms; restarts %" JSON_INTEGER_FORMAT "\n",
-	    2 * depth, "", json_is_string(json_object_get(s, "name"))
-	                        ? str(s, "name") : "(supervisor)",
+	printf("%*s%s <%s>  %s, %" JSON_INTEGER_FORMAT
+	       " restarts in %" JSON_INTEGER_FORMAT
+	       " ms; restarts %" JSON_INTEGER_FORMAT "\n",
+	    2 * depth, "",
+	    json_is_string(json_object_get(s, "name")) ? str(s, "name")
+	                                               : "(supervisor)",
 	    str(s, "pid"), str(s, "strategy"), num(s, "intensity"),
 	    num(s, "period_ms"), num(s, "restarts"));
 	size_t i;
@@ -115,7 +117,8 @@ static void tree_sup(json_t *all, json_t *s, int depth)
 		if (strcmp(str(c, "type"), "supervisor") == 0) {
 			size_t k;
 			json_t *x;
-			json_array_foreach(json_object_get(all, "supervisors"), k, x)
+			json_array_foreach(
+			    json_object_get(all, "supervisors"), k, x)
 			{
 				if (strcmp(str(x, "pid"), pid) == 0)
 					sub = x;
@@ -126,13 +129,15 @@ static void tree_sup(json_t *all, json_t *s, int depth)
 			tree_sup(all, sub, depth + 2);
 			continue;
 		}
-		printf("%*s- %-16s %-12s %-10s %-9s %s%s restarts %"
-		       JSON_INTEGER_FORMAT "\n",
+		printf("%*s- %-16s %-12s %-10s %-9s %s%s restarts "
+		       "%" JSON_INTEGER_FORMAT "\n",
 		    2 * depth + 2, "", str(c, "id"),
-		    json_is_string(json_object_get(c, "pid")) ? pid : "(stopped)",
+		    json_is_string(json_object_get(c, "pid")) ? pid
+		                                              : "(stopped)",
 		    str(c, "type"), str(c, "restart"),
-		    json_is_true(json_object_get(c, "restarting")) ? "restarting "
-		                                                  : "",
+		    json_is_true(json_object_get(c, "restarting"))
+		        ? "restarting "
+		        : "",
 		    "", num(c, "restarts"));
 	}
 }
@@ -140,7 +145,8 @@ static void tree_sup(json_t *all, json_t *s, int depth)
 void ctl_show_tree(json_t *j)
 {
 	json_t *sups = json_object_get(j, "supervisors");
-	printf("node %s: %zu supervisors\n", str(j, "node"), json_array_size(sups));
+	printf("node %s: %zu supervisors\n", str(j, "node"),
+	    json_array_size(sups));
 	size_t i;
 	json_t *s;
 	json_array_foreach(sups, i, s)

@@ -158,7 +158,8 @@ static int top(const struct ctl *c, int argc, char **argv, bool as_json)
 	    limit < 1 || limit > 1000 || !(every >= 0.1))
 		return usage();
 	char path[128];
-	snprintf(path, sizeof(path), "/api/actors?sort=%s&limit=%ld", sort, limit);
+	snprintf(
+	    path, sizeof(path), "/api/actors?sort=%s&limit=%ld", sort, limit);
 	for (;;) {
 		if (!once)
 			fputs("\033[H\033[2J", stdout); /* home, clear */
@@ -227,8 +228,8 @@ int main(int argc, char **argv)
 		cookie = getenv("TROUPE_COOKIE");
 	char derived[TR_OBSERVER_TOKEN_SIZE];
 	if (token == NULL) {
-		if (cookie == NULL ||
-		    tr_observer_token(derived, sizeof(derived), cookie) != TR_OK) {
+		if (cookie == NULL || tr_observer_token(derived,
+		                          sizeof(derived), cookie) != TR_OK) {
 			fprintf(stderr, "troupe-ctl: give the cookie (-c or "
 			                "TROUPE_COOKIE) or the token (-t)\n");
 			return 2;
@@ -251,7 +252,8 @@ int main(int argc, char **argv)
 		return action(&c, path, as_json);
 	}
 	if (strcmp(cmd, "disconnect") == 0 && nargs == 1) {
-		snprintf(path, sizeof(path), "/api/peer/%s/disconnect", args[0]);
+		snprintf(
+		    path, sizeof(path), "/api/peer/%s/disconnect", args[0]);
 		return action(&c, path, as_json);
 	}
 	if (nargs != 0)
