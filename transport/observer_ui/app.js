@@ -182,7 +182,10 @@
     return out;
   }
 
-  function plot(canvas, series, names, legend) {
+  /* `unit` follows each value in the legend; `fixed` fixes the scale's
+   * top (a percentage's 100), else it follows the values. */
+  function plot(canvas, series, names, legend, unit, fixed) {
+    unit = unit || '/s';
     const dpr = window.devicePixelRatio || 1;
     const w = canvas.clientWidth || 900, hgt = canvas.clientHeight || 200;
     if (canvas.width !== Math.round(w * dpr)) canvas.width = Math.round(w * dpr);
@@ -195,7 +198,7 @@
     const now = performance.now();
     let max = 1;
     for (const s of series) for (const v of s.v) max = Math.max(max, v);
-    max *= 1.1;
+    max = fixed || max * 1.1;
     g.font = '11px system-ui, sans-serif';
     g.fillStyle = '#6b6f73';
     g.strokeStyle = '#e3e5e7';
@@ -228,7 +231,7 @@
     legend.replaceChildren(...names.map((n, k) => {
       const i = h('i');
       i.style.background = COLOURS[k % COLOURS.length];
-      return h('span', {}, i, n + ': ' + fmtNum(last[k] || 0) + '/s');
+      return h('span', {}, i, n + ': ' + fmtNum(last[k] || 0) + unit);
     }));
   }
 
@@ -250,10 +253,14 @@
 
     const hs = state.history.get(j.node.name) || [];
     const ns = (j.schedulers || []).length;
-    plot($('#plot-sched'),
-      rates(hs, x => (x.schedulers || []).map(s => s.turns)),
+    /* A scheduler's load: the share of the time it was awake, from the
+     * time it spent asleep (parked_ns) between samples. */
+    const load = rates(hs, x => (x.schedulers || []).map(s => s.parked_ns || 0))
+      .map(r => ({t: r.t, v: r.v.map(ns => Math.round(
+        Math.min(100, Math.max(0, 100 - ns / 1e7))))}));
+    plot($('#plot-sched'), load,
       Array.from({length: ns}, (_, i) => 'scheduler ' + i),
-      $('#legend-sched'));
+      $('#legend-sched'), '%', 100);
     plot($('#plot-msgs'),
       rates(hs, x => [x.runtime.msgs_sent, x.runtime.msgs_dropped,
         x.runtime.actors_spawned]),
@@ -390,6 +397,13 @@
         h('td', {class: 'num'}, fmtNum(x.handled)))));
   }
 
+  function payloadBox() {
+    const box = h('input', {type: 'checkbox', 'data-action': 'payload',
+      onchange: () => { state.payload = box.checked; loadActor(); }});
+    box.checked = !!state.payload;
+    return box;
+  }
+
   function openActor(pid) {
     state.actor = pid;
     loadActor();
@@ -405,7 +419,8 @@
   function loadActor() {
     const pid = state.actor;
     if (!pid) return Promise.resolve();
-    return api('/api/actor/' + encodeURIComponent(pid), {allow: [404]})
+    return api('/api/actor/' + encodeURIComponent(pid) +
+      (state.payload ? '?payload=1' : ''), {allow: [404]})
       .then(r => { if (state.actor === pid) drawActor(pid, r); })
       .catch(e => setStatus('actor ' + pid + ': ' + e.message, false));
   }
@@ -449,12 +464,16 @@
         h('dt', {}, 'monitored by'), h('dd', {'data-field': 'monitored_by'},
           mons(a.monitored_by))),
       h('h4', {}, 'mailbox head' + (head.length ? '' : ': empty')),
+      /* Payloads are the application's data: shown only when the
+       * operator asks, for this page. */
+      h('label', {class: 'hint'}, payloadBox(), ' show payload bytes'),
       head.length ? h('table', {'data-field': 'mailbox_head'},
         h('thead', {}, h('tr', {}, h('th', {}, '#'), h('th', {}, 'type'),
-          h('th', {}, 'bytes'))),
+          h('th', {}, 'size'), h('th', {}, 'payload'))),
         h('tbody', {}, ...head.map((m, i) => h('tr', {},
           h('td', {class: 'num'}, i), h('td', {}, m.type),
-          h('td', {class: 'num'}, m.size))))) : '',
+          h('td', {class: 'num'}, m.size),
+          h('td', {class: 'bytes'}, m.bytes || ''))))) : '',
       h('p', {}, kill, ' ', close));
   }
 
