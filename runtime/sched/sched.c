@@ -302,6 +302,8 @@ static tr__actor *rq_pop(tr__sched *s)
 }
 
 /* Takes a share of the global queue into the local ring; returns one. */
+static inline void maybe_wake(tr_runtime *rt);
+
 static tr__actor *gq_take(tr__sched *s)
 {
 	tr_runtime *rt = s->rt;
@@ -334,6 +336,13 @@ static tr__actor *gq_take(tr__sched *s)
 		rq_push(s, rest);
 		rest = next;
 	}
+	/* The actors moved to the ring are stealable again, but a scheduler
+	 * that looked for work while they were in transit (neither in the
+	 * global queue nor in the ring) may have gone to sleep: without a
+	 * wake it would sleep on while this one runs `first`, however long
+	 * that takes, and they wait behind it. */
+	if (n > 1)
+		maybe_wake(rt);
 	return first;
 }
 
