@@ -64,7 +64,7 @@ static int setup(void **state)
 	e->browser = b != NULL && b[0] != '\0' ? b : "/usr/bin/chromium";
 	e->driver = d != NULL && d[0] != '\0' ? d : "/usr/bin/chromedriver";
 	alarm(240);
-	obs_pair_start(&e->p, "obsui", COOKIE, "alpha", "beta", false);
+	obs_pair_start(&e->p, "obsui", COOKIE, "alpha", "beta", true);
 	obs_tree_start(e->p.rt, &e->root);
 	return 0;
 }
@@ -476,6 +476,33 @@ static void test_page(void **state)
 		    "cp '%s' '%s/docs/observer-ui-actors.png'", png2,
 		    TROUPE_SOURCE_DIR);
 		assert_int_equal(system(cmd), 0);
+	}
+
+	/* The switcher shows another node through this endpoint: beta, which
+	 * has no supervisor. */
+	json_t *v = wd_exec(&e->wd,
+	    "const s = document.querySelector('#node-switch');"
+	    "s.value = 'beta'; s.dispatchEvent(new Event('change'));"
+	    "return s.value;",
+	    CALL_MS);
+	assert_string_equal(json_string_value(v), "beta");
+	json_decref(v);
+	if (wd_click(&e->wd, "[data-tab=supervision]", CALL_MS) != 0)
+		fail_msg("click Supervision: %s", e->wd.err);
+	for (end = wd_now_ms() + TREE_MS;;) {
+		v = wd_exec(&e->wd,
+		    "const t = document.querySelector('#sup-tree');"
+		    "return document.querySelector('#node-name').textContent"
+		    " === 'beta' && t.querySelector('.sup') === null &&"
+		    " t.textContent.includes('no supervisor');",
+		    CALL_MS);
+		bool yes = json_is_true(v);
+		json_decref(v);
+		if (yes)
+			break;
+		if (wd_now_ms() > end)
+			fail_msg("the page did not switch to node beta");
+		wd_sleep_ms(200);
 	}
 }
 
