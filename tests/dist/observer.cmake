@@ -22,8 +22,11 @@ target_compile_definitions(test_observer_ui PRIVATE
   TROUPE_ARTIFACT_DIR="${CMAKE_CURRENT_BINARY_DIR}"
   TROUPE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 
-# The observer's supervision trees and operator actions, against two
-# nodes, over a plain HTTP client.
+# The observer's supervision trees and a child's actions; its actors,
+# cluster tables and other actions: against two nodes, over a plain HTTP
+# client (observer_ops.h).
+troupe_dist_test_public(test_observer_sup dist 120 test_observer_sup.c)
+target_link_libraries(test_observer_sup PRIVATE PkgConfig::JANSSON)
 troupe_dist_test_public(test_observer_ops dist 120 test_observer_ops.c)
 target_link_libraries(test_observer_ops PRIVATE PkgConfig::JANSSON)
 
