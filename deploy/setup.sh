@@ -23,6 +23,9 @@ packages=(
 	# the observer's web page, tested in headless Chromium through
 	# chromedriver (test_observer_ui)
 	chromium chromium-driver
+	# sockets tests and benchmarks: clients no one here wrote (nc, socat,
+	# redis-cli, redis-benchmark), Redis itself and Erlang's gen_tcp as peers
+	netcat-openbsd socat redis-tools redis-server erlang-base
 	# fuzzing (deploy/test.sh's fuzz pass): clang 14 and its libFuzzer,
 	# ASan and UBSan runtimes
 	clang libclang-rt-14-dev

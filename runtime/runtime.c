@@ -51,6 +51,11 @@ static const char *const err_text[] = {
     [-TR_EALREADY] = "already started",
     [-TR_ERUNNING] = "child is running",
     [-TR_ERESTARTING] = "child is restarting",
+    [-TR_EPERM] = "not the socket's owner",
+    [-TR_ECONNREFUSED] = "connection refused",
+    [-TR_ECONNRESET] = "connection reset by peer",
+    [-TR_EPEERAUTH] = "peer's certificate refused",
+    [-TR_EPROTO] = "protocol error",
 };
 
 /* A code added below TR_E_LAST's old value moves TR_E_LAST and needs a

@@ -127,10 +127,16 @@ enum {
 	TR_ERUNNING = -13, /* not allowed while the child is running */
 	TR_ERESTARTING = -14, /* not allowed while the supervisor is trying
 	                       * to restart the child */
+	/* Sockets (troupe/sock.h). */
+	TR_EPERM = -15,        /* the caller does not own the socket */
+	TR_ECONNREFUSED = -16, /* nothing listens at the address */
+	TR_ECONNRESET = -17,   /* the peer reset the connection */
+	TR_EPEERAUTH = -18,    /* the peer's TLS certificate was refused */
+	TR_EPROTO = -19,       /* the peer broke off a frame, or TLS failed */
 	/* The lowest code: every code from TR_OK down to TR_E_LAST has its
 	 * own text in tr_strerror. A new code goes below the last one and
 	 * moves TR_E_LAST with it. */
-	TR_E_LAST = TR_ERESTARTING,
+	TR_E_LAST = TR_EPROTO,
 };
 
 /* Returns a static, human-readable description of an error code. Never NULL;
