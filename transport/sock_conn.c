@@ -1,0 +1,428 @@
+/*
+ * A connection's reads, writes and close (sock_int.h has the states and
+ * the rules for starting nng operations).
+ *
+ * Reads: one rx operation at most, started only while a tr_sock_recv is
+ * pending and the buffer cannot answer it. Its room is what the buffer
+ * has free, at most what a RAW read asked for; the buffer starts at
+ * TR__SK_RBUF_MIN, doubles when a read fills it (or when a line, frame or
+ * exact read needs more), up to max_packet plus a frame's prefix, and
+ * goes back to its first size once empty after growing past 64 KiB.
+ *
+ * Writes: two buffers, `wa` being written by the one tx operation, `wb`
+ * taking what is sent meanwhile; when `wa` is done they swap. The first
+ * send to an idle connection starts the write on the sender's own thread
+ * (nng's tcp writes at once what the socket takes, and completes the
+ * operation on one of its threads).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sock_int.h"
+
+#define RBUF_SHRINK (64u * 1024u)
+#define FRAME_HDR 4u
+
+void tr__sk_post_status(
+    tr_runtime *rt, tr_pid to, uint32_t type, tr_sock sock, int status)
+{
+	tr_sock_status st = {.sock = sock, .status = status};
+	(void)tr_post(rt, to, type, &st, sizeof(st));
+}
+
+static size_t queued(const tr__sock_slot *s)
+{
+	return (s->wa_len - s->woff) + s->wb_len;
+}
+
+static void stream_close(tr__sock_slot *s)
+{
+	if (s->st != NULL)
+		nng_stream_close(s->st);
+}
+
+static void conns_gauge_down(tr__sock_slot *s)
+{
+	if (s->mgr != NULL)
+		atomic_fetch_sub_explicit(&tr__sk_mgr_counters(s->mgr)->conns,
+		    1, memory_order_relaxed);
+}
+
+void tr__sk_release_check(tr__sock_slot *s)
+{
+	if (s->shutting || s->state != TR__SK_DEAD || s->rx_busy ||
+	    s->tx_busy || s->ctl_busy) {
+		pthread_mutex_unlock(&s->mtx);
+		return;
+	}
+	tr_sock parent = s->parent;
+	bool conn = s->kind == TR__SK_CONN;
+	if (conn)
+		conns_gauge_down(s);
+	else if (s->mgr != NULL)
+		atomic_fetch_sub_explicit(
+		    &tr__sk_mgr_counters(s->mgr)->listeners, 1,
+		    memory_order_relaxed);
+	tr__sk_mgr_drop(s);
+	tr__sk_release(s); /* unlocks */
+	if (conn && parent != TR_SOCK_NONE)
+		tr__sk_listener_conn_gone(parent);
+}
+
+/* Reports the end of the socket to its owner, for the pending read. */
+static void report_closed(tr__sock_slot *s, int reason)
+{
+	s->rwant = false;
+	s->state = TR__SK_DEAD;
+	tr__sk_post_status(
+	    s->rt, s->owner, TR_MSG_SOCK_CLOSED, tr__sk_handle(s), reason);
+}
+
+void tr__sk_fail(tr__sock_slot *s, int reason)
+{
+	if (s->state != TR__SK_OPEN && s->state != TR__SK_CONNECTING)
+		return;
+	if (reason == TR_ECLOSED)
+		TR__SK_COUNT(s, closed_by_peer, 1);
+	else
+		TR__SK_COUNT(s, failed, 1);
+	s->state = TR__SK_FAILED;
+	s->fail = reason;
+	s->drained_want = false;
+	stream_close(s);
+	if (s->rwant)
+		report_closed(s, reason);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* Answers the pending read from the buffer if it can (true: answered, or
+ * the socket failed). */
+static bool try_answer(tr__sock_slot *s, size_t *need)
+{
+	size_t off = 0, len = 0, used = 0;
+	int r = tr__sk_frame(&s->want, s->rbuf + s->roff, s->rlen,
+	    s->max_packet, &off, &len, &used, need);
+	if (r == TR__SK_NEED)
+		return false;
+	if (r == TR__SK_TOOBIG) {
+		tr__sk_fail(s, TR_EMSGSIZE);
+		return true;
+	}
+	tr_msg *m;
+	if (tr_msg_alloc(&m, s->rt, TR_MSG_SOCK_DATA,
+	        sizeof(tr_sock_data) + len) != TR_OK) {
+		tr__sk_fail(s, TR_ENOMEM);
+		return true;
+	}
+	tr_sock_data *d = (tr_sock_data *)m->data;
+	d->sock = tr__sk_handle(s);
+	d->len = (uint32_t)len;
+	d->_reserved = 0;
+	memcpy(d->bytes, s->rbuf + s->roff + off, len);
+	s->roff += used;
+	s->rlen -= used;
+	if (s->rlen == 0)
+		s->roff = 0;
+	s->rwant = false;
+	if (tr_post_msg(s->rt, s->owner, m) != TR_OK)
+		tr_msg_free(m); /* the owner is gone; the manager closes */
+	return true;
+}
+
+/* Makes room in the read buffer for `need` bytes buffered in all. */
+static bool rbuf_room(tr__sock_slot *s, size_t need)
+{
+	size_t limit = (size_t)s->max_packet + FRAME_HDR;
+	if (s->rlen == 0 && s->rcap > RBUF_SHRINK && need <= TR__SK_RBUF_MIN) {
+		free(s->rbuf);
+		s->rbuf = NULL;
+		s->rcap = 0;
+	}
+	size_t want = s->rcap != 0 ? s->rcap : TR__SK_RBUF_MIN;
+	if (s->rfull && s->rlen + s->roff >= s->rcap && want < limit)
+		want *= 2; /* the traffic fills reads: read more at once */
+	while (want < need)
+		want *= 2;
+	if (want > limit)
+		want = limit;
+	if (want < need)
+		return false;
+	if (s->roff > 0 && (s->roff + s->rlen == s->rcap || want > s->rcap)) {
+		memmove(s->rbuf, s->rbuf + s->roff, s->rlen);
+		s->roff = 0;
+	}
+	if (want > s->rcap) {
+		uint8_t *nb = realloc(s->rbuf, want);
+		if (nb == NULL)
+			return false;
+		s->rbuf = nb;
+		s->rcap = want;
+	}
+	s->rfull = false;
+	return true;
+}
+
+/* Starts a read for the pending tr_sock_recv (s OPEN, rwant, rx idle). */
+static void rx_start(tr__sock_slot *s, size_t need)
+{
+	if (!rbuf_room(s, need)) {
+		tr__sk_fail(s, TR_ENOMEM);
+		return;
+	}
+	size_t room = s->rcap - s->roff - s->rlen;
+	if (s->want.mode == TR_SOCK_RAW && s->want.n != 0 && s->want.n < room)
+		room = s->want.n; /* nothing read that nobody asked for */
+	nng_iov iov = {s->rbuf + s->roff + s->rlen, room};
+	nng_aio_set_iov(s->rx, 1, &iov);
+	s->rx_busy = true;
+	nng_stream_recv(s->st, s->rx);
+}
+
+/* The pending read: answered from the buffer, or a read started. */
+static void rx_run(tr__sock_slot *s)
+{
+	size_t need = 1;
+	if (try_answer(s, &need))
+		return;
+	if (s->state == TR__SK_OPEN && !s->rx_busy)
+		rx_start(s, need);
+}
+
+/* The reason for a failed read: a clean end is TR_ECLOSED, unless the
+ * peer left a line, frame or exact read half sent. */
+static int rx_reason(tr__sock_slot *s, int rv)
+{
+	if (rv == NNG_ECONNSHUT || rv == NNG_ECLOSED)
+		return s->rlen > 0 && s->want.mode != TR_SOCK_RAW ? TR_EPROTO
+		                                                  : TR_ECLOSED;
+	return tr__sk_err(rv);
+}
+
+void tr__sk_rx_cb(void *arg)
+{
+	tr__sock_slot *s = arg;
+	pthread_mutex_lock(&s->mtx);
+	int rv = nng_aio_result(s->rx);
+	s->rx_busy = false;
+	if (s->state != TR__SK_OPEN || !s->rwant) {
+		/* Closed or failed meanwhile (a cancelled read). */
+		tr__sk_release_check(s);
+		return;
+	}
+	if (rv != 0) {
+		tr__sk_fail(s, rx_reason(s, rv));
+		tr__sk_release_check(s);
+		return;
+	}
+	size_t n = nng_aio_count(s->rx);
+	TR__SK_COUNT(s, bytes_in, n);
+	s->rfull = s->roff + s->rlen + n == s->rcap;
+	s->rlen += n;
+	rx_run(s);
+	tr__sk_release_check(s);
+}
+
+int tr__sk_conn_recv(tr__sock_slot *s, int mode, size_t n)
+{
+	int rc = TR_OK;
+	if (mode < TR_SOCK_RAW || mode > TR_SOCK_FRAME ||
+	    (mode == TR_SOCK_EXACT && (n == 0 || n > s->max_packet))) {
+		rc = TR_EINVAL;
+	} else if (s->state == TR__SK_CLOSING || s->state == TR__SK_DEAD) {
+		rc = TR_ENOENT;
+	} else if (s->rwant) {
+		rc = TR_EALREADY;
+	}
+	if (rc != TR_OK) {
+		pthread_mutex_unlock(&s->mtx);
+		return rc;
+	}
+	s->rwant = true;
+	s->want = (tr__sk_want){.mode = mode, .n = n};
+	if (s->state == TR__SK_FAILED) {
+		/* What it failed of, now that somebody asks. */
+		report_closed(s, s->fail);
+		tr__sk_release_check(s);
+		return TR_OK;
+	}
+	if (s->state == TR__SK_OPEN)
+		rx_run(s);
+	/* CONNECTING: the read starts once connected. */
+	tr__sk_release_check(s);
+	return TR_OK;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static void tx_start(tr__sock_slot *s)
+{
+	if (s->woff == s->wa_len && s->wb_len > 0) {
+		uint8_t *b = s->wa;
+		size_t cap = s->wa_cap;
+		s->wa = s->wb;
+		s->wa_cap = s->wb_cap;
+		s->wa_len = s->wb_len;
+		s->wb = b;
+		s->wb_cap = cap;
+		s->wb_len = 0;
+		s->woff = 0;
+	}
+	if (s->woff == s->wa_len)
+		return;
+	nng_iov iov = {s->wa + s->woff, s->wa_len - s->woff};
+	nng_aio_set_iov(s->tx, 1, &iov);
+	s->tx_busy = true;
+	nng_stream_send(s->st, s->tx);
+}
+
+static bool buf_append(
+    uint8_t **b, size_t *len, size_t *cap, const void *d, size_t n)
+{
+	if (*len + n > *cap) {
+		size_t nc = *cap != 0 ? *cap : 1024;
+		while (nc < *len + n)
+			nc *= 2;
+		uint8_t *nb = realloc(*b, nc);
+		if (nb == NULL)
+			return false;
+		*b = nb;
+		*cap = nc;
+	}
+	if (n > 0)
+		memcpy(*b + *len, d, n);
+	*len += n;
+	return true;
+}
+
+int tr__sk_conn_send(tr__sock_slot *s, const void *data, size_t len)
+{
+	int rc = TR_OK;
+	size_t q = queued(s);
+	if (s->state == TR__SK_FAILED) {
+		rc = TR_ECLOSED;
+	} else if (s->state != TR__SK_OPEN && s->state != TR__SK_CONNECTING) {
+		rc = TR_ENOENT;
+	} else if (q > 0 && q + len > s->send_queue) {
+		s->drained_want = true;
+		TR__SK_COUNT(s, send_eagain, 1);
+		rc = TR_EAGAIN;
+	} else if (len == 0) {
+		rc = TR_OK;
+	} else if (!s->tx_busy && s->woff == s->wa_len) {
+		s->wa_len = s->woff = 0;
+		if (!buf_append(&s->wa, &s->wa_len, &s->wa_cap, data, len))
+			rc = TR_ENOMEM;
+		else if (s->state == TR__SK_OPEN)
+			tx_start(s);
+	} else if (!buf_append(&s->wb, &s->wb_len, &s->wb_cap, data, len)) {
+		rc = TR_ENOMEM;
+	}
+	pthread_mutex_unlock(&s->mtx);
+	return rc;
+}
+
+/* Gives back write buffers that grew large, once the queue is empty. */
+static void wbuf_trim(tr__sock_slot *s)
+{
+	if (s->wa_cap > RBUF_SHRINK) {
+		free(s->wa);
+		s->wa = NULL;
+		s->wa_cap = 0;
+	}
+	if (s->wb_cap > RBUF_SHRINK) {
+		free(s->wb);
+		s->wb = NULL;
+		s->wb_cap = 0;
+	}
+	s->wa_len = s->woff = s->wb_len = 0;
+}
+
+/* The end of a close: the stream closes, the slot goes. */
+static void close_now(tr__sock_slot *s)
+{
+	s->state = TR__SK_DEAD;
+	stream_close(s);
+	if (s->ctl_busy)
+		nng_aio_cancel(s->ctl); /* the linger timer */
+}
+
+void tr__sk_tx_cb(void *arg)
+{
+	tr__sock_slot *s = arg;
+	pthread_mutex_lock(&s->mtx);
+	int rv = nng_aio_result(s->tx);
+	s->tx_busy = false;
+	if (rv != 0) {
+		if (s->state == TR__SK_OPEN)
+			tr__sk_fail(s, tr__sk_err(rv));
+		else if (s->state == TR__SK_CLOSING)
+			close_now(s);
+		tr__sk_release_check(s);
+		return;
+	}
+	size_t n = nng_aio_count(s->tx);
+	TR__SK_COUNT(s, bytes_out, n);
+	s->woff += n;
+	if (s->state == TR__SK_OPEN || s->state == TR__SK_CLOSING) {
+		tx_start(s);
+		if (!s->tx_busy) {
+			wbuf_trim(s);
+			if (s->state == TR__SK_CLOSING)
+				close_now(s);
+		}
+	}
+	if (s->drained_want && s->state == TR__SK_OPEN &&
+	    queued(s) <= s->send_queue / 2) {
+		s->drained_want = false;
+		tr__sk_post_status(s->rt, s->owner, TR_MSG_SOCK_DRAINED,
+		    tr__sk_handle(s), TR_OK);
+	}
+	tr__sk_release_check(s);
+}
+
+/* ---- closing ------------------------------------------------------------ */
+
+void tr__sk_conn_close(tr__sock_slot *s, bool owner_exit)
+{
+	(void)owner_exit;
+	s->rwant = false;
+	switch (s->state) {
+	case TR__SK_CONNECTING:
+		s->state = TR__SK_DEAD;
+		if (s->dialer != NULL)
+			nng_stream_dialer_close(s->dialer);
+		break;
+	case TR__SK_OPEN:
+		if (s->rx_busy)
+			nng_aio_cancel(s->rx);
+		if (!s->tx_busy && queued(s) == 0) {
+			close_now(s);
+			break;
+		}
+		/* What is queued goes first, for at most linger_ms. */
+		s->state = TR__SK_CLOSING;
+		s->drained_want = false;
+		if (!s->tx_busy)
+			tx_start(s);
+		if (!s->ctl_busy) {
+			s->ctl_busy = true;
+			nng_sleep_aio((nng_duration)s->linger_ms, s->ctl);
+		}
+		break;
+	case TR__SK_FAILED:
+		s->state = TR__SK_DEAD;
+		break;
+	default:
+		break;
+	}
+	tr__sk_release_check(s);
+}
+
+void tr__sk_conn_start(tr__sock_slot *s)
+{
+	if (s->rwant)
+		rx_run(s);
+	if (s->state == TR__SK_OPEN && !s->tx_busy)
+		tx_start(s);
+}
