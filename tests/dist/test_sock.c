@@ -1,0 +1,292 @@
+/*
+ * Sockets owned by actors (troupe/sock.h): reads in each mode, writes,
+ * the peer's address, and what a peer that closes, resets, breaks off a
+ * frame or sends one too large leaves the owner with. The other end is a
+ * plain socket of the test thread on 127.0.0.1.
+ */
+#include "sock_fx.h"
+
+struct srv {
+	struct tt_fixture *fx;
+	tr_pid p;
+	tr_sock l;
+	int port;
+};
+
+/* A runtime, a probe, and a listener of the probe's on port 0. */
+static void srv_start(struct srv *s, void **state, const tr_sock_opts *o)
+{
+	s->fx = tt_begin(state);
+	tt_start(s->fx, 2);
+	tt_port(s->fx);
+	s->p = tt_probe_spawn(s->fx->rt, s->fx->port, false);
+	struct sk_call c = {.url = "tcp://127.0.0.1:0", .opts = o};
+	assert_rc(sk_do(s->fx->port, s->p, sk_fn_listen, &c), TR_OK);
+	s->l = c.sock;
+	assert_true(strncmp(c.text, "tcp://127.0.0.1:", 16) == 0);
+	s->port = sk_url_port(c.text);
+	assert_true(s->port > 0);
+}
+
+/* A client connected and accepted: its fd, and the probe's handle. */
+static int srv_conn(struct srv *s, tr_sock *cs)
+{
+	struct sk_call c = {.sock = s->l};
+	assert_rc(sk_do(s->fx->port, s->p, sk_fn_accept, &c), TR_OK);
+	int fd = sk_client(s->port);
+	*cs = sk_expect_accepted(s->fx->port, s->p);
+	return fd;
+}
+
+static void srv_recv(struct srv *s, tr_sock cs, int mode, size_t n)
+{
+	struct sk_call c = {.sock = cs, .mode = mode, .n = n};
+	assert_rc(sk_do(s->fx->port, s->p, sk_fn_recv, &c), TR_OK);
+}
+
+static void expect_bytes(struct srv *s, const char *want)
+{
+	char buf[2048];
+	size_t n = sk_expect_data(s->fx->port, s->p, buf, sizeof(buf));
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(buf, want, n);
+}
+
+static void test_raw_round_trip(void **state)
+{
+	struct srv s;
+	srv_start(&s, state, NULL);
+	tr_sock cs;
+	int fd = srv_conn(&s, &cs);
+
+	/* The peer's address is the client's. */
+	struct sockaddr_in me;
+	socklen_t ml = sizeof(me);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &ml), 0);
+	char want[64];
+	snprintf(want, sizeof(want), "127.0.0.1:%u", ntohs(me.sin_port));
+	struct sk_call c = {.sock = cs};
+	assert_int_equal(
+	    sk_do(s.fx->port, s.p, sk_fn_peer, &c), (int)strlen(want));
+	assert_string_equal(c.text, want);
+
+	sk_write_all(fd, "ping", 4);
+	srv_recv(&s, cs, TR_SOCK_RAW, 0);
+	expect_bytes(&s, "ping");
+	/* One read pending at a time. */
+	srv_recv(&s, cs, TR_SOCK_RAW, 0);
+	c = (struct sk_call){.sock = cs, .mode = TR_SOCK_RAW};
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_recv, &c), TR_EALREADY);
+
+	c = (struct sk_call){.sock = cs, .data = "pong", .len = 4};
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_send, &c), TR_OK);
+	char b[4];
+	sk_read_all(fd, b, 4);
+	assert_memory_equal(b, "pong", 4);
+
+	/* RAW with a bound gives at most that many bytes. */
+	sk_write_all(fd, "abcdef", 6);
+	expect_bytes(&s, "abcdef");
+	srv_recv(&s, cs, TR_SOCK_RAW, 4);
+	sk_write_all(fd, "123456", 6);
+	expect_bytes(&s, "1234");
+	srv_recv(&s, cs, TR_SOCK_RAW, 0);
+	expect_bytes(&s, "56");
+
+	/* The client closes: the next read says so, and the handle goes. */
+	close(fd);
+	srv_recv(&s, cs, TR_SOCK_RAW, 0);
+	assert_rc(sk_expect_status(s.fx->port, s.p, TR_MSG_SOCK_CLOSED, NULL),
+	    TR_ECLOSED);
+	c = (struct sk_call){.sock = cs, .mode = TR_SOCK_RAW};
+	TT_WAIT_FOR(sk_do(s.fx->port, s.p, sk_fn_recv, &c) == TR_ENOENT, 5000);
+	c = (struct sk_call){.sock = cs, .data = "x", .len = 1};
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_send, &c), TR_ENOENT);
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_close, &c), TR_ENOENT);
+
+	tr_sock_stats st;
+	tr_sock_stats_init(&st);
+	assert_rc(tr_sock_stats_get(s.fx->rt, &st), TR_OK);
+	assert_int_equal(st.accepted, 1);
+	assert_int_equal(st.closed_by_peer, 1);
+	assert_int_equal(st.listeners, 1);
+	assert_true(st.bytes_in >= 16);
+	assert_int_equal(st.bytes_out, 4);
+	tt_stop(s.fx);
+}
+
+static void test_line_exact_frame(void **state)
+{
+	struct srv s;
+	srv_start(&s, state, NULL);
+	tr_sock cs;
+	int fd = srv_conn(&s, &cs);
+
+	/* Several lines in one write: one answer each, from the buffer. */
+	sk_write_all(fd, "a\nbb\nccc", 8);
+	srv_recv(&s, cs, TR_SOCK_LINE, 0);
+	expect_bytes(&s, "a\n");
+	srv_recv(&s, cs, TR_SOCK_LINE, 0);
+	expect_bytes(&s, "bb\n");
+	srv_recv(&s, cs, TR_SOCK_LINE, 0);
+	assert_null(sk_try_expect(s.fx->port, s.p, TR_MSG_SOCK_DATA, 200));
+	sk_write_all(fd, "c\nEXACT", 7);
+	expect_bytes(&s, "cccc\n");
+
+	srv_recv(&s, cs, TR_SOCK_EXACT, 5);
+	expect_bytes(&s, "EXACT");
+	srv_recv(&s, cs, TR_SOCK_EXACT, 3);
+	sk_write_all(fd, "x", 1);
+	assert_null(sk_try_expect(s.fx->port, s.p, TR_MSG_SOCK_DATA, 200));
+	sk_write_all(fd, "yz", 2);
+	expect_bytes(&s, "xyz");
+
+	/* A frame in two pieces: its prefix is not in the answer. */
+	srv_recv(&s, cs, TR_SOCK_FRAME, 0);
+	sk_write_all(fd, "\0\0\0\5he", 6);
+	assert_null(sk_try_expect(s.fx->port, s.p, TR_MSG_SOCK_DATA, 200));
+	sk_write_all(fd, "llo\0\0\0\0", 7);
+	expect_bytes(&s, "hello");
+	srv_recv(&s, cs, TR_SOCK_FRAME, 0);
+	expect_bytes(&s, ""); /* an empty frame */
+
+	/* Bad requests. */
+	struct sk_call c = {.sock = cs, .mode = 9};
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_recv, &c), TR_EINVAL);
+	c = (struct sk_call){.sock = cs, .mode = TR_SOCK_EXACT, .n = 0};
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_recv, &c), TR_EINVAL);
+	c = (struct sk_call){.sock = s.l, .mode = TR_SOCK_RAW};
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_recv, &c), TR_EINVAL);
+	c = (struct sk_call){.sock = cs};
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_accept, &c), TR_EINVAL);
+	c = (struct sk_call){.sock = 12345};
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_recv, &c), TR_ENOENT);
+	close(fd);
+	tt_stop(s.fx);
+}
+
+/* A line or frame over max_packet fails the socket, on the prefix alone
+ * for a frame. */
+static void test_too_large(void **state)
+{
+	tr_sock_opts o;
+	tr_sock_opts_init(&o);
+	o.max_packet = 16;
+	struct srv s;
+	srv_start(&s, state, &o);
+	tr_sock cs;
+	int fd = srv_conn(&s, &cs);
+	srv_recv(&s, cs, TR_SOCK_FRAME, 0);
+	sk_write_all(fd, "\0\0\x10\0", 4); /* 4096 bytes announced */
+	assert_rc(sk_expect_status(s.fx->port, s.p, TR_MSG_SOCK_CLOSED, NULL),
+	    TR_EMSGSIZE);
+	assert_true(sk_sees_end(fd));
+	close(fd);
+
+	fd = srv_conn(&s, &cs);
+	srv_recv(&s, cs, TR_SOCK_LINE, 0);
+	sk_write_all(fd, "0123456789abcdefghij", 20); /* no newline */
+	assert_rc(sk_expect_status(s.fx->port, s.p, TR_MSG_SOCK_CLOSED, NULL),
+	    TR_EMSGSIZE);
+	struct sk_call c = {.sock = cs, .mode = TR_SOCK_EXACT, .n = 17};
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_recv, &c), TR_ENOENT);
+	close(fd);
+
+	tr_sock_stats st;
+	tr_sock_stats_init(&st);
+	assert_rc(tr_sock_stats_get(s.fx->rt, &st), TR_OK);
+	assert_int_equal(st.failed, 2);
+	tt_stop(s.fx);
+}
+
+/* A peer that closes in the middle of a frame, or resets. */
+static void test_broken_off_and_reset(void **state)
+{
+	struct srv s;
+	srv_start(&s, state, NULL);
+	tr_sock cs;
+	int fd = srv_conn(&s, &cs);
+	srv_recv(&s, cs, TR_SOCK_FRAME, 0);
+	sk_write_all(fd, "\0\0\0\x64only ten.", 14);
+	close(fd);
+	assert_rc(sk_expect_status(s.fx->port, s.p, TR_MSG_SOCK_CLOSED, NULL),
+	    TR_EPROTO);
+
+	/* A failure with no read pending waits for the next read. */
+	fd = srv_conn(&s, &cs);
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	assert_int_equal(
+	    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(fd); /* an RST */
+	usleep(100 * 1000);
+	srv_recv(&s, cs, TR_SOCK_RAW, 0);
+	int st = sk_expect_status(s.fx->port, s.p, TR_MSG_SOCK_CLOSED, NULL);
+	assert_true(st == TR_ECONNRESET || st == TR_ECLOSED);
+	tt_stop(s.fx);
+}
+
+/* Sockets of a runtime that stops are closed: the peer sees the end. */
+static void test_runtime_stop_closes(void **state)
+{
+	struct srv s;
+	srv_start(&s, state, NULL);
+	tr_sock cs;
+	int fd = srv_conn(&s, &cs);
+	srv_recv(&s, cs, TR_SOCK_RAW, 0);
+	tt_stop(s.fx);
+	assert_true(sk_sees_end(fd));
+	close(fd);
+	/* And nothing listens any more. */
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {
+	    .sin_family = AF_INET, .sin_port = htons((uint16_t)s.port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_not_equal(connect(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	close(l);
+}
+
+/* ipc:// works the same way. */
+static void test_ipc(void **state)
+{
+	struct tt_fixture *fx = tt_begin(state);
+	tt_start(fx, 2);
+	tt_port(fx);
+	tr_pid p = tt_probe_spawn(fx->rt, fx->port, false);
+	char url[128];
+	snprintf(url, sizeof(url), "ipc:///tmp/troupe-sock-%d", (int)getpid());
+	struct sk_call c = {.url = url};
+	assert_rc(sk_do(fx->port, p, sk_fn_listen, &c), TR_OK);
+	assert_string_equal(c.text, url);
+	tr_sock l = c.sock;
+	c = (struct sk_call){.sock = l};
+	assert_rc(sk_do(fx->port, p, sk_fn_accept, &c), TR_OK);
+	c = (struct sk_call){.url = url, .timeout_ms = 5000};
+	assert_rc(sk_do(fx->port, p, sk_fn_connect, &c), TR_OK);
+	tr_sock d = c.sock;
+	assert_rc(
+	    sk_expect_status(fx->port, p, TR_MSG_SOCK_CONNECTED, NULL), TR_OK);
+	tr_sock a = sk_expect_accepted(fx->port, p);
+	c = (struct sk_call){.sock = d, .data = "\0\0\0\3ipc", .len = 7};
+	assert_rc(sk_do(fx->port, p, sk_fn_send, &c), TR_OK);
+	c = (struct sk_call){.sock = a, .mode = TR_SOCK_FRAME};
+	assert_rc(sk_do(fx->port, p, sk_fn_recv, &c), TR_OK);
+	char b[8];
+	assert_int_equal(sk_expect_data(fx->port, p, b, sizeof(b)), 3);
+	assert_memory_equal(b, "ipc", 3);
+	tt_stop(fx);
+	unlink(url + 6);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    TT_TEST(test_raw_round_trip),
+	    TT_TEST(test_line_exact_frame),
+	    TT_TEST(test_too_large),
+	    TT_TEST(test_broken_off_and_reset),
+	    TT_TEST(test_runtime_stop_closes),
+	    TT_TEST(test_ipc),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
