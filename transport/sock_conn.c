@@ -119,7 +119,8 @@ static bool try_answer(tr__sock_slot *s, size_t *need)
 	d->sock = tr__sk_handle(s);
 	d->len = (uint32_t)len;
 	d->_reserved = 0;
-	memcpy(d->bytes, s->rbuf + s->roff + off, len);
+	if (len > 0)
+		memcpy(d->bytes, s->rbuf + s->roff + off, len);
 	s->roff += used;
 	s->rlen -= used;
 	if (s->rlen == 0)

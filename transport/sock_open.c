@@ -314,47 +314,53 @@ int tr_sock_accept(tr_ctx *ctx, tr_sock l)
 }
 
 /* A connection accepted by listener `l` (locked) for its first waiter. */
-static void accepted(tr__sock_slot *l, nng_stream *st)
+/* What a new connection takes from its listener. */
+struct accept_ctx {
+	tr_runtime *rt;
+	tr__sock_mgr *mgr;
+	tr_pid owner;
+	tr_sock listener;
+	tr_sock_opts opts;
+};
+
+/* Sets up connection `st` for its owner, with no listener's lock held
+ * (a slot's mutex is never taken while another's is held). Returns false
+ * if it was dropped. */
+static bool accepted(const struct accept_ctx *a, nng_stream *st)
 {
-	tr_pid owner = l->waiters[l->whead];
-	l->whead = (l->whead + 1) % TR__SK_ACCEPT_WAITERS;
-	l->wn--;
-	tr__sock_slot *c = tr__sk_alloc(); /* lock order: listener, conn */
+	tr__sock_slot *c = tr__sk_alloc();
 	if (c == NULL) {
 		nng_stream_free(st);
-		TR__SK_COUNT(l, accept_dropped, 1);
-		return;
+		return false;
 	}
 	c->kind = TR__SK_CONN;
-	c->rt = l->rt;
-	c->mgr = l->mgr;
-	c->owner = owner;
-	c->send_queue = l->conn_opts.send_queue;
-	c->max_packet = l->conn_opts.max_packet;
-	c->linger_ms = l->conn_opts.linger_ms;
-	c->parent = tr__sk_handle(l);
+	c->rt = a->rt;
+	c->mgr = a->mgr;
+	c->owner = a->owner;
+	c->send_queue = a->opts.send_queue;
+	c->max_packet = a->opts.max_packet;
+	c->linger_ms = a->opts.linger_ms;
 	c->st = st;
 	if (tr__sk_aios(c) != TR_OK || tr__sk_mgr_adopt(c) != TR_OK) {
-		TR__SK_COUNT(l, accept_dropped, 1);
 		slot_abandon(c);
-		return;
+		return false;
 	}
 	c->state = TR__SK_OPEN;
-	l->open_conns++;
 	TR__SK_COUNT(c, accepted, 1);
 	TR__SK_COUNT(c, conns, 1);
-	tr_sock_accepted a = {
-	    .listener = tr__sk_handle(l), .sock = tr__sk_handle(c)};
-	if (tr_post(c->rt, owner, TR_MSG_SOCK_ACCEPTED, &a, sizeof(a)) !=
+	tr_sock_accepted m = {
+	    .listener = a->listener, .sock = tr__sk_handle(c)};
+	if (tr_post(c->rt, a->owner, TR_MSG_SOCK_ACCEPTED, &m, sizeof(m)) !=
 	    TR_OK) {
 		/* The actor that asked is gone: nobody owns this one. */
-		TR__SK_COUNT(c, accept_dropped, 1);
-		c->parent = TR_SOCK_NONE;
-		l->open_conns--;
 		tr__sk_conn_close(c, true); /* unlocks */
-		return;
+		return false;
 	}
+	/* Counted against the listener from now on (its count was raised
+	 * before this began). */
+	c->parent = a->listener;
 	pthread_mutex_unlock(&c->mtx);
+	return true;
 }
 
 static void listener_ctl(tr__sock_slot *s, int rv)
@@ -369,7 +375,33 @@ static void listener_ctl(tr__sock_slot *s, int rv)
 		/* The pause after a failed accept is over. */
 		s->at_max = false;
 	} else if (rv == 0 && s->wn > 0) {
-		accepted(s, nng_aio_get_output(s->ctl, 0));
+		struct accept_ctx a = {.rt = s->rt,
+		    .mgr = s->mgr,
+		    .owner = s->waiters[s->whead],
+		    .listener = tr__sk_handle(s),
+		    .opts = s->conn_opts};
+		s->whead = (s->whead + 1) % TR__SK_ACCEPT_WAITERS;
+		s->wn--;
+		s->open_conns++; /* its slot in max_conns, held meanwhile */
+		nng_stream *st = nng_aio_get_output(s->ctl, 0);
+		pthread_mutex_unlock(&s->mtx);
+		if (!accepted(&a, st)) {
+			atomic_fetch_add_explicit(
+			    &tr__sk_mgr_counters(a.mgr)->accept_dropped, 1,
+			    memory_order_relaxed);
+		} else {
+			/* Accept on, if the listener is still there. */
+			s = tr__sk_lock(a.listener);
+			if (s != NULL) {
+				accept_more(s);
+				pthread_mutex_unlock(&s->mtx);
+			}
+			return;
+		}
+		/* Dropped: its slot in max_conns is free again, and the
+		 * listener accepts on. */
+		tr__sk_listener_conn_gone(a.listener);
+		return;
 	} else if (rv == 0) {
 		nng_stream_free(nng_aio_get_output(s->ctl, 0));
 	} else if (rv != NNG_ECLOSED && rv != NNG_ECANCELED) {

@@ -36,7 +36,8 @@ int tr__sk_frame(tr__sk_want *w, const uint8_t *buf, size_t len,
 		/* Search only what was not searched before: a long line
 		 * that arrives in many reads costs linear time. */
 		size_t from = w->scanned < len ? w->scanned : 0;
-		const uint8_t *nl = memchr(buf + from, '\n', len - from);
+		const uint8_t *nl =
+		    len > from ? memchr(buf + from, '\n', len - from) : NULL;
 		if (nl == NULL) {
 			w->scanned = len;
 			if (len >= max_packet)

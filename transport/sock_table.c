@@ -135,12 +135,14 @@ void tr__sk_release(tr__sock_slot *s)
 	uint32_t idx = s->idx;
 	pthread_mutex_unlock(&s->mtx);
 	/* nng frees streams, dialers and listeners on its reaper thread, so
-	 * none of these blocks. The dialer after the stream: the stream
-	 * holds a reference to it (see sp.c). */
-	if (st != NULL)
-		nng_stream_free(st);
+	 * none of these blocks. The dialer first: the stream holds a
+	 * reference to it, which the reaper drops when it frees the stream,
+	 * after (ordered by its reap queue) everything done here to the
+	 * dialer (see sp.c). */
 	if (d != NULL)
 		nng_stream_dialer_free(d);
+	if (st != NULL)
+		nng_stream_free(st);
 	if (l != NULL)
 		nng_stream_listener_free(l);
 	if (tls != NULL)
