@@ -141,6 +141,9 @@ tr__sock_slot *tr__sk_lock(tr_sock h);
  * bumps its generation and puts it back on the free list. Unlocks it. */
 void tr__sk_release(tr__sock_slot *s);
 
+/* nng_stream_dialer_free (see tests/tsan.supp). */
+void tr__sk_dialer_free(nng_stream_dialer *d);
+
 /* ---- sock_mgr.c --------------------------------------------------------- */
 
 /* The socket manager of the runtime of `ctx`, spawned on first use.
