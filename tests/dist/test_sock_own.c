@@ -124,23 +124,39 @@ static void test_backpressure(void **state)
 	int fd = sk_client(s.port);
 	tr_sock cs = sk_expect_accepted(s.fx->port, s.p);
 
+	/* The kernel's buffers keep taking bytes for a while after the first
+	 * refusal (nng writes the queue out asynchronously and autotuning
+	 * grows the windows), so each DRAINED that comes while the client
+	 * still does not read is answered by filling the queue again, until
+	 * it stays full: the bound holds once the kernel holds no more. */
 	static unsigned char chunk[8192];
 	size_t taken = 0;
-	int rc = TR_OK;
-	for (int i = 0; i < 100000 && rc == TR_OK; i++) {
-		for (size_t k = 0; k < sizeof(chunk); k++)
-			chunk[k] = (unsigned char)((taken + k) * 7);
-		struct sk_call c = {
-		    .sock = cs, .data = chunk, .len = sizeof(chunk)};
-		rc = sk_do(s.fx->port, s.p, sk_fn_send, &c);
-		if (rc == TR_OK)
-			taken += sizeof(chunk);
+	int rounds = 0;
+	for (;; rounds++) {
+		assert_true(rounds < 200);
+		int rc = TR_OK;
+		for (int i = 0; i < 100000 && rc == TR_OK; i++) {
+			for (size_t k = 0; k < sizeof(chunk); k++)
+				chunk[k] = (unsigned char)((taken + k) * 7);
+			struct sk_call c = {
+			    .sock = cs, .data = chunk, .len = sizeof(chunk)};
+			rc = sk_do(s.fx->port, s.p, sk_fn_send, &c);
+			if (rc == TR_OK)
+				taken += sizeof(chunk);
+		}
+		assert_rc(rc, TR_EAGAIN);
+		struct sk_call q = {.sock = cs};
+		assert_rc(sk_do(s.fx->port, s.p, sk_fn_queued, &q), TR_OK);
+		assert_true(q.value <= 64 * 1024);
+		tr_msg *d =
+		    sk_try_expect(s.fx->port, s.p, TR_MSG_SOCK_DRAINED, 200);
+		if (d == NULL)
+			break;
+		tr_msg_free(d);
 	}
-	assert_rc(rc, TR_EAGAIN);
 	struct sk_call q = {.sock = cs};
 	assert_rc(sk_do(s.fx->port, s.p, sk_fn_queued, &q), TR_OK);
 	assert_true(q.value > 0 && q.value <= 64 * 1024);
-	assert_null(sk_try_expect(s.fx->port, s.p, TR_MSG_SOCK_DRAINED, 200));
 	assert_true(stats(&s).send_eagain >= 1);
 
 	unsigned char *got = malloc(taken);

@@ -73,13 +73,13 @@ if [ -e "$prefix"/*/cmake/troupe/troupe-node-targets.cmake ] ||
 	[ -x "$tmp/consumer/consumer_node" ] && [ -x "$tmp/consumer/consumer_node_static" ] ||
 		{ echo "error: troupe::node is installed but was not found" >&2; exit 1; }
 	# The node library must not carry a runtime of its own: it exports its
-	# API (node.h, dns.h, global.h, pg.h, proc.h, heart.h, observer.h, pid.h, pb.h
+	# API (node.h, dns.h, global.h, pg.h, proc.h, heart.h, observer.h, pid.h, pb.h, sock.h
 	# and the generated code of troupe/pid.proto) and takes the runtime's,
 	# distribution interface included, from libtroupe.so.
 	node_so=$(find "$prefix" -name 'libtroupe-node.so.*.*' -print -quit)
 	[ -n "$node_so" ] || { echo "error: libtroupe-node.so was not installed" >&2; exit 1; }
 	extra=$(nm -D --defined-only "$node_so" | awk '{ print $3 }' |
-		grep -v -E '^tr_(node_|send_remote_named$|spawn_remote$|monitor_node$|pid_(encode|decode|encoded_size)$|(send|post)_pb$|pb_|global_|pg_|proc_|heart_|observer_)|^troupe__pid__' || true)
+		grep -v -E '^tr_(node_|send_remote_named$|spawn_remote$|monitor_node$|pid_(encode|decode|encoded_size)$|(send|post)_pb$|pb_|global_|pg_|proc_|heart_|observer_|sock_)|^troupe__pid__' || true)
 	[ -z "$extra" ] ||
 		{ printf 'error: %s exports more than its headers declare:\n%s\n' "$node_so" "$extra" >&2; exit 1; }
 	# Not grep -q: it may stop reading before nm is done, and pipefail
