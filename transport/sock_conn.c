@@ -212,7 +212,17 @@ void tr__sk_rx_cb(void *arg)
 		return;
 	}
 	if (rv != 0) {
-		tr__sk_fail(s, rx_reason(s, rv));
+		int reason = rx_reason(s, rv);
+		if (reason == TR_ECLOSED && s->half_close) {
+			/* Only the reading side is over. */
+			TR__SK_COUNT(s, closed_by_peer, 1);
+			s->eof = true;
+			s->rwant = false;
+			tr__sk_post_status(s->rt, s->owner,
+			    TR_MSG_SOCK_CLOSED, tr__sk_handle(s), TR_ECLOSED);
+		} else {
+			tr__sk_fail(s, reason);
+		}
 		tr__sk_release_check(s);
 		return;
 	}
@@ -234,6 +244,8 @@ int tr__sk_conn_recv(tr__sock_slot *s, int mode, size_t n)
 		rc = TR_ENOENT;
 	} else if (s->rwant) {
 		rc = TR_EALREADY;
+	} else if (s->eof) {
+		rc = TR_ECLOSED;
 	}
 	if (rc != TR_OK) {
 		pthread_mutex_unlock(&s->mtx);

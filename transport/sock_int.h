@@ -24,7 +24,8 @@
  *
  * Lifetime of a connection: CONNECTING (dialing) -> OPEN -> CLOSING (its
  * owner closed it or exited: the queue drains, for at most linger_ms) ->
- * DEAD (stream closed). A failure moves OPEN to FAILED (stream closed,
+ * DEAD (stream closed). With half_close, the peer's end leaves it OPEN
+ * with `eof` set: no more reads, writes as before. A failure moves OPEN to FAILED (stream closed,
  * the reason kept for the owner's next read), then to DEAD once told.
  * A DEAD slot with no operation pending is released by whoever finds it
  * so (sk_release_check): its stream freed, its buffers freed, its
@@ -86,6 +87,7 @@ typedef struct tr__sock_slot {
 
 	/* Options (immutable while open). */
 	uint32_t send_queue, max_packet, linger_ms;
+	bool half_close;
 
 	nng_aio *rx, *tx, *ctl; /* ctl: dial, accept, linger and pauses */
 	bool rx_busy, tx_busy, ctl_busy;
@@ -101,6 +103,7 @@ typedef struct tr__sock_slot {
 	uint8_t *rbuf;
 	size_t rcap, roff, rlen; /* data is rbuf[roff .. roff + rlen) */
 	int fail;                /* FAILED: the reason to report */
+	bool eof;                /* half_close: the peer's end was read */
 	bool rfull;              /* the last read filled its room */
 
 	/* Writing: `wa` is being written (from woff), `wb` fills meanwhile. */

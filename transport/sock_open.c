@@ -169,6 +169,7 @@ static int slot_new(
 	s->send_queue = o->send_queue;
 	s->max_packet = o->max_packet;
 	s->linger_ms = o->linger_ms;
+	s->half_close = o->half_close;
 	if (tr__sk_aios(s) != TR_OK) {
 		s->mgr = NULL;
 		s->state = TR__SK_DEAD;
@@ -340,6 +341,7 @@ static bool accepted(const struct accept_ctx *a, nng_stream *st)
 	c->send_queue = a->opts.send_queue;
 	c->max_packet = a->opts.max_packet;
 	c->linger_ms = a->opts.linger_ms;
+	c->half_close = a->opts.half_close;
 	c->st = st;
 	if (tr__sk_aios(c) != TR_OK || tr__sk_mgr_adopt(c) != TR_OK) {
 		slot_abandon(c);
