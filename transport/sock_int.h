@@ -88,6 +88,11 @@ typedef struct tr__sock_slot {
 	/* Options (immutable while open). */
 	uint32_t send_queue, max_packet, linger_ms;
 	bool half_close;
+	/* Writes may be tried at once on the calling thread (sock_conn.c):
+	 * tcp and ipc. Not TLS: nng 1.5 cannot always take back a TLS write
+	 * that waits (its cancel aborts the lower write, which may not be
+	 * started), so it would wait for ever. */
+	bool quick;
 
 	nng_aio *rx, *tx, *ctl; /* ctl: dial, accept, linger and pauses */
 	bool rx_busy, tx_busy, ctl_busy;
@@ -105,6 +110,8 @@ typedef struct tr__sock_slot {
 	int fail;                /* FAILED: the reason to report */
 	bool eof;                /* half_close: the peer's end was read */
 	bool rfull;              /* the last read filled its room */
+	bool rhot;               /* ... and no quick read found nothing
+	                          * since (sock_conn.c) */
 
 	/* Writing: `wa` is being written (from woff), `wb` fills meanwhile. */
 	uint8_t *wa, *wb;

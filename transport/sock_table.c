@@ -141,7 +141,7 @@ void tr__sk_release(tr__sock_slot *s)
 	s->wn = s->whead = s->open_conns = 0;
 	s->rwant = s->drained_want = s->at_max = s->mon_pending = false;
 	s->fail = 0;
-	s->eof = s->half_close = false;
+	s->eof = s->half_close = s->quick = s->rfull = s->rhot = false;
 	s->mon = 0;
 	s->owner = TR_PID_NONE;
 	s->parent = TR_SOCK_NONE;

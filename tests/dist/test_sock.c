@@ -6,6 +6,8 @@
  */
 #include "sock_fx.h"
 
+#include <sys/wait.h>
+
 struct srv {
 	struct tt_fixture *fx;
 	tr_pid p;
@@ -233,6 +235,56 @@ static void test_broken_off_and_reset(void **state)
 	tt_stop(s.fx);
 }
 
+/* A stream that comes faster than it is asked for: every byte arrives,
+ * in order, in reads of at most what was asked (the reads that find
+ * data waiting are made at once, sock_conn.c), then the end. */
+static void test_stream_in(void **state)
+{
+	struct srv s;
+	srv_start(&s, state, NULL);
+	tr_sock cs;
+	int fd = srv_conn(&s, &cs);
+	enum { TOTAL = 1 << 20, ASK = 1000 };
+	static unsigned char out[TOTAL];
+	for (size_t i = 0; i < TOTAL; i++)
+		out[i] = (unsigned char)(i * 131 + (i >> 9));
+	pid_t w = fork();
+	assert_true(w >= 0);
+	if (w == 0) {
+		/* The writer: all of it at once, then the end. */
+		size_t off = 0;
+		while (off < TOTAL) {
+			ssize_t k = write(fd, out + off, TOTAL - off);
+			if (k <= 0)
+				_exit(1);
+			off += (size_t)k;
+		}
+		shutdown(fd, SHUT_WR);
+		_exit(0);
+	}
+	usleep(50 * 1000); /* let the kernel hold a good part of it */
+	static unsigned char in[TOTAL];
+	size_t got = 0;
+	while (got < TOTAL) {
+		srv_recv(&s, cs, TR_SOCK_RAW, ASK);
+		unsigned char buf[ASK];
+		size_t n = sk_expect_data(s.fx->port, s.p, buf, sizeof(buf));
+		assert_true(n >= 1 && got + n <= TOTAL);
+		memcpy(in + got, buf, n);
+		got += n;
+	}
+	assert_memory_equal(in, out, TOTAL);
+	srv_recv(&s, cs, TR_SOCK_RAW, ASK);
+	assert_rc(sk_expect_status(s.fx->port, s.p, TR_MSG_SOCK_CLOSED, NULL),
+	    TR_ECLOSED);
+	int ws = 0;
+	assert_int_equal(waitpid(w, &ws, 0), w);
+	assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	close(fd);
+	assert_int_equal(stats(&s).bytes_in, TOTAL);
+	tt_stop(s.fx);
+}
+
 /* A client that sends its last request and shuts its write side: by
  * default the end closes the socket, and a reply that was not yet queued
  * cannot go; with half_close the socket stays writable until closed. */
@@ -343,6 +395,7 @@ int main(void)
 	    TT_TEST(test_line_exact_frame),
 	    TT_TEST(test_too_large),
 	    TT_TEST(test_broken_off_and_reset),
+	    TT_TEST(test_stream_in),
 	    TT_TEST(test_half_close),
 	    TT_TEST(test_runtime_stop_closes),
 	    TT_TEST(test_ipc),
