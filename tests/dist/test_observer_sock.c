@@ -73,7 +73,8 @@ static double metric(struct env *e, const char *name)
 static void expect_metric(struct env *e, const char *name, double want)
 {
 	if (!TT_WAIT_FOR(metric(e, name) == want, 10000))
-		fail_msg("troupe_%s is %g, not %g", name, metric(e, name), want);
+		fail_msg(
+		    "troupe_%s is %g, not %g", name, metric(e, name), want);
 }
 
 /* Field `f` of /api/node's "sock" object. */
@@ -168,8 +169,8 @@ static void test_counts(void **state)
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
 	c = (struct sk_call){.url = url, .timeout_ms = 5000};
 	assert_rc(sk_do(e->port, e->probe, sk_fn_connect, &c), TR_OK);
-	assert_rc(sk_expect_status(
-	              e->port, e->probe, TR_MSG_SOCK_CONNECTED, NULL),
+	assert_rc(
+	    sk_expect_status(e->port, e->probe, TR_MSG_SOCK_CONNECTED, NULL),
 	    TR_ECONNREFUSED);
 	expect_metric(e, "sock_connect_failed_total", 1);
 	expect_metric(e, "sock_connections", 0);

@@ -80,8 +80,8 @@ struct plan {
 	const uint8_t *s; /* the stream */
 	size_t n;
 	size_t max_packet;
-	int mode;         /* of every read, unless drawn */
-	bool drawn;       /* each read's mode and n from the seed */
+	int mode;   /* of every read, unless drawn */
+	bool drawn; /* each read's mode and n from the seed */
 	size_t raw_n, exact_n;
 	uint32_t piece_max; /* 0: the whole stream in one piece */
 	uint8_t seed;
@@ -174,9 +174,9 @@ NO_COVERAGE static size_t first_nl(const uint8_t *b, size_t len, size_t *clean)
 
 /* One call's result against the contract; `b` holds the `len` bytes
  * buffered; `clean` is first_nl's for the current read. */
-static void check(const struct plan *p, const tr__sk_want *w,
-    const uint8_t *b, size_t len, int r, size_t off, size_t plen,
-    size_t used, size_t need, size_t *clean)
+static void check(const struct plan *p, const tr__sk_want *w, const uint8_t *b,
+    size_t len, int r, size_t off, size_t plen, size_t used, size_t need,
+    size_t *clean)
 {
 	size_t mp = p->max_packet, nl = first_nl(b, len, clean);
 	bool line_big = nl < len ? nl + 1 > mp : len >= mp;
@@ -193,7 +193,8 @@ static void check(const struct plan *p, const tr__sk_want *w,
 				want = w->n;
 			if (mp < want)
 				want = mp;
-			CHECK(len > 0 && off == 0 && plen == want && used == plen);
+			CHECK(len > 0 && off == 0 && plen == want &&
+			      used == plen);
 			break;
 		}
 		case TR_SOCK_EXACT:
@@ -204,7 +205,8 @@ static void check(const struct plan *p, const tr__sk_want *w,
 			CHECK(used == plen && b[plen - 1] == '\n');
 			break;
 		case TR_SOCK_FRAME:
-			CHECK(!frame_big && len >= FRAME_HDR && off == FRAME_HDR);
+			CHECK(
+			    !frame_big && len >= FRAME_HDR && off == FRAME_HDR);
 			CHECK(plen == be32(b) && used == FRAME_HDR + plen);
 			break;
 		default:
@@ -232,9 +234,9 @@ static void check(const struct plan *p, const tr__sk_want *w,
 		}
 		break;
 	case TR__SK_TOOBIG:
-		CHECK(w->mode == TR_SOCK_LINE ? line_big
-		                              : w->mode == TR_SOCK_FRAME &&
-		                                    frame_big);
+		CHECK(w->mode == TR_SOCK_LINE
+		          ? line_big
+		          : w->mode == TR_SOCK_FRAME && frame_big);
 		break;
 	default:
 		CHECK(0);
@@ -257,11 +259,12 @@ static void play(const struct plan *p, struct run *out)
 		size_t clean = 0;
 		for (;;) {
 			size_t off = 0, plen = 0, used = 0, need = 0;
-			const uint8_t *b = c.rbuf != NULL ? c.rbuf + c.roff : NULL;
-			int r = tr__sk_frame(&w, b, c.rlen,
-			    p->max_packet, &off, &plen, &used, &need);
-			check(p, &w, b, c.rlen, r, off, plen, used, need,
-			    &clean);
+			const uint8_t *b =
+			    c.rbuf != NULL ? c.rbuf + c.roff : NULL;
+			int r = tr__sk_frame(&w, b, c.rlen, p->max_packet, &off,
+			    &plen, &used, &need);
+			check(
+			    p, &w, b, c.rlen, r, off, plen, used, need, &clean);
 			if (r == TR__SK_TOOBIG) {
 				out->end = END_TOOBIG;
 				goto done;
@@ -270,9 +273,12 @@ static void play(const struct plan *p, struct run *out)
 				CHECK(used > 0 && out->na < p->n);
 				/* The answer is the stream's next bytes. */
 				CHECK(plen == 0 ||
-				      memcmp(b + off, p->s + at + off, plen) == 0);
-				out->a[out->na++] = (struct answer){
-				    .mode = w.mode, .at = at + off, .len = plen};
+				      memcmp(b + off, p->s + at + off, plen) ==
+				          0);
+				out->a[out->na++] =
+				    (struct answer){.mode = w.mode,
+				        .at = at + off,
+				        .len = plen};
 				at += used;
 				c.roff += used;
 				c.rlen -= used;
