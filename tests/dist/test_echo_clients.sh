@@ -32,7 +32,7 @@
 set -uo pipefail
 
 echo_bin=${1:?usage: $0 TROUPE_ECHO}
-for tool in nc socat openssl timeout; do
+for tool in nc socat openssl timeout ps awk; do
 	command -v "$tool" >/dev/null || {
 		echo "FAIL: $tool is not installed" >&2
 		exit 1
@@ -52,22 +52,43 @@ fail() {
 	exit 1
 }
 
-# Every descendant of process $1.
-tree() {
-	local p
-	for p in $(ps -o pid= --ppid "$1" 2>/dev/null); do
-		echo "$p"
-		tree "$p"
-	done
+# This shell's live descendants, as "PID LEAF" lines (LEAF 1: it has no
+# live children of its own), leaving out the subshell that asks.
+kids() {
+	local me=$BASHPID # not in the pipeline, whose parts are subshells too
+	ps -e -o pid=,ppid=,stat= | awk -v root=$$ -v me="$me" '
+		$3 !~ /^Z/ { par[$1] = $2 }
+		END {
+			for (p in par) {
+				q = p
+				while (q in par && q != root && q != me)
+					q = par[q]
+				if (q == root && p != root && p != me)
+					d[p] = 1
+			}
+			for (p in d)
+				if (par[p] in d)
+					inner[par[p]] = 1
+			for (p in d)
+				print p, (p in inner) ? 0 : 1
+		}'
 }
 
+# Leaves first, so that each parent (timeout, a subshell) reaps its child
+# and ends in turn; what is left after 5 s is killed.
 cleanup() {
-	local rc=$?
+	local rc=$? i list
 	trap - EXIT
-	local kids
-	kids=$(tree $$)
-	# shellcheck disable=SC2086
-	[ -n "$kids" ] && kill -KILL $kids 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		list=$(kids)
+		[ -z "$list" ] && break
+		# shellcheck disable=SC2046
+		kill -TERM $(awk '$2 == 1 { print $1 }' <<<"$list") 2>/dev/null
+		sleep 0.1
+	done
+	list=$(kids)
+	# shellcheck disable=SC2046
+	[ -n "$list" ] && kill -KILL $(awk '{ print $1 }' <<<"$list") 2>/dev/null
 	wait 2>/dev/null
 	rm -rf "$tmp"
 	exit "$rc"
@@ -93,7 +114,9 @@ srv_start() {
 	shift
 	: >"$tmp/$srv_name.out"
 	: >"$tmp/$srv_name.err"
-	"$echo_bin" "$@" >"$tmp/$srv_name.out" 2>"$tmp/$srv_name.err" &
+	# Bounded too, should this script itself be killed outright.
+	timeout 280 "$echo_bin" "$@" >"$tmp/$srv_name.out" \
+		2>"$tmp/$srv_name.err" &
 	srv_pid=$!
 	url=""
 	local i
@@ -116,7 +139,11 @@ srv_alive() {
 # SIGTERM: it must exit 0 within 30 s, its stderr empty.
 srv_stop() {
 	srv_alive "before SIGTERM"
-	kill -TERM "$srv_pid"
+	# troupe-echo itself, the child of its timeout(1).
+	local echo_pid
+	echo_pid=$(ps -o pid= --ppid "$srv_pid" | tr -d ' ')
+	[ -n "$echo_pid" ] || fail "$srv_name: no troupe-echo under $srv_pid"
+	kill -TERM "$echo_pid"
 	local i
 	for ((i = 0; i < 300; i++)); do
 		alive "$srv_pid" || break
@@ -188,18 +215,23 @@ same "nc, 1 MiB" "$tmp/big" "$tmp/big.got"
 echo "raw: nc echoed lines and 1 MiB of random bytes"
 
 # A client that half-closes as soon as its input ends (nc -N, with
-# nothing to hold its input open): the socket layer closes the connection
-# on the peer's FIN, so echoes not yet written may be lost, the more so
-# when the client reads slowly (the last three runs). What comes back must
-# still be a prefix of what was sent; how much is only logged.
+# nothing to hold its input open), its output through a pipe: the socket
+# layer closes the connection on the peer's FIN, so echoes not yet
+# written may be lost, the more so when the client reads slowly (the last
+# three runs). What comes back must still be a prefix of what was sent;
+# how much is only logged.
 short=0
-for i in 1 2 3 4 5 6; do
-	if [ "$i" -le 3 ]; then
-		timeout 90 nc -N 127.0.0.1 "$port" <"$tmp/big" >"$tmp/half.got" \
-			2>>"$tmp/clients.err"
+runs=8
+for ((i = 1; i <= runs; i++)); do
+	if [ "$i" -le 5 ]; then
+		timeout 90 nc -N 127.0.0.1 "$port" <"$tmp/big" 2>>"$tmp/clients.err" |
+			cat >"$tmp/half.got"
 	else
 		timeout 90 nc -N 127.0.0.1 "$port" <"$tmp/big" 2>>"$tmp/clients.err" |
-			{ sleep 0.5; cat; } >"$tmp/half.got"
+			{
+				sleep 1
+				cat
+			} >"$tmp/half.got"
 	fi || fail "nc -N (half-close) exited $?"
 	n=$(size "$tmp/half.got")
 	cmp -s -n "$n" "$tmp/big" "$tmp/half.got" ||
@@ -207,7 +239,7 @@ for i in 1 2 3 4 5 6; do
 	[ "$n" -lt 1048576 ] && short=$((short + 1))
 	echo "raw: half-close at once, run $i: $n of 1048576 bytes came back"
 done
-echo "raw: half-close at once: $short of 6 runs short"
+echo "raw: half-close at once: $short of $runs runs short"
 
 # 200 socat connections open at once. Each connects, then waits for its
 # payload on a FIFO of its own, released once all 200 are established.
