@@ -154,8 +154,11 @@ void tr__sk_fail(tr__sock_slot *s, int reason)
 static bool try_answer(tr__sock_slot *s, size_t *need)
 {
 	size_t off = 0, len = 0, used = 0;
-	int r = tr__sk_frame(&s->want, s->rbuf + s->roff, s->rlen,
-	    s->max_packet, &off, &len, &used, need);
+	/* No arithmetic on a buffer not yet made. */
+	const uint8_t *at = s->rbuf != NULL ? s->rbuf + s->roff
+	                                    : (const uint8_t *)"";
+	int r = tr__sk_frame(
+	    &s->want, at, s->rlen, s->max_packet, &off, &len, &used, need);
 	if (r == TR__SK_NEED)
 		return false;
 	if (r == TR__SK_TOOBIG) {
@@ -227,6 +230,8 @@ static int rx_reason(tr__sock_slot *s, int rv)
 	return tr__sk_err(rv);
 }
 
+static void close_flush(tr__sock_slot *s);
+
 /* Takes in what a read into the free room of the buffer brought: `n`
  * bytes, or the end or failure `rv`. False: the read is over (the end
  * or the failure is reported, or kept for the next tr_sock_recv). */
@@ -234,16 +239,20 @@ static bool rx_took(tr__sock_slot *s, int rv, size_t n)
 {
 	if (rv != 0) {
 		int reason = rx_reason(s, rv);
-		if (reason == TR_ECLOSED && s->half_close) {
-			/* Only the reading side is over. */
-			TR__SK_COUNT(s, closed_by_peer, 1);
-			s->eof = true;
-			s->rwant = false;
-			tr__sk_post_status(s->rt, s->owner,
-			    TR_MSG_SOCK_CLOSED, tr__sk_handle(s), TR_ECLOSED);
-		} else {
+		if (reason != TR_ECLOSED) {
 			tr__sk_fail(s, reason);
+			return false;
 		}
+		/* The peer's end: the owner is told, and what is queued is
+		 * still written (the peer may be reading yet). */
+		TR__SK_COUNT(s, closed_by_peer, 1);
+		s->rwant = false;
+		tr__sk_post_status(s->rt, s->owner, TR_MSG_SOCK_CLOSED,
+		    tr__sk_handle(s), TR_ECLOSED);
+		if (s->half_close)
+			s->eof = true; /* only the reading side is over */
+		else
+			close_flush(s);
 		return false;
 	}
 	TR__SK_COUNT(s, bytes_in, n);
@@ -536,6 +545,28 @@ void tr__sk_tx_cb(void *arg)
 
 /* ---- closing ------------------------------------------------------------ */
 
+/* Closes OPEN connection `s` once what is queued is written, for at most
+ * linger_ms. */
+static void close_flush(tr__sock_slot *s)
+{
+	if (s->rx_busy)
+		nng_aio_cancel(s->rx);
+	s->state = TR__SK_CLOSING;
+	s->drained_want = false;
+	if (!s->tx_busy)
+		tx_start(s, true);
+	if (s->state != TR__SK_CLOSING)
+		return; /* a write failed: closed */
+	if (!s->tx_busy) {
+		close_now(s); /* all written */
+		return;
+	}
+	if (!s->ctl_busy) {
+		s->ctl_busy = true;
+		nng_sleep_aio((nng_duration)s->linger_ms, s->ctl);
+	}
+}
+
 void tr__sk_conn_close(tr__sock_slot *s, bool owner_exit)
 {
 	(void)owner_exit;
@@ -547,21 +578,7 @@ void tr__sk_conn_close(tr__sock_slot *s, bool owner_exit)
 			nng_stream_dialer_close(s->dialer);
 		break;
 	case TR__SK_OPEN:
-		if (s->rx_busy)
-			nng_aio_cancel(s->rx);
-		if (!s->tx_busy && queued(s) == 0) {
-			close_now(s);
-			break;
-		}
-		/* What is queued goes first, for at most linger_ms. */
-		s->state = TR__SK_CLOSING;
-		s->drained_want = false;
-		if (!s->tx_busy)
-			tx_start(s, true);
-		if (!s->ctl_busy) {
-			s->ctl_busy = true;
-			nng_sleep_aio((nng_duration)s->linger_ms, s->ctl);
-		}
+		close_flush(s);
 		break;
 	case TR__SK_FAILED:
 		s->state = TR__SK_DEAD;

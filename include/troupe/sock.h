@@ -112,9 +112,10 @@ typedef struct tr_sock_opts {
 	const char *tls_server_name;
 	bool tls_insecure;
 	/* What the peer's end (its FIN) does. false (the default, gen_tcp's
-	 * {exit_on_close, true}): the connection is closed, and the read
-	 * that found the end answers TR_MSG_SOCK_CLOSED (TR_ECLOSED); what
-	 * was queued for writing and not yet written is dropped. true
+	 * {exit_on_close, true}): the read that found the end answers
+	 * TR_MSG_SOCK_CLOSED (TR_ECLOSED) and the handle is gone; what was
+	 * queued for writing is still written (within linger_ms, as by
+	 * tr_sock_close), then the connection is closed. true
 	 * ({exit_on_close, false}): only the reading side is over. The read
 	 * answers TR_MSG_SOCK_CLOSED (TR_ECLOSED) as before, but the handle
 	 * stays: tr_sock_send still queues (a client that sent its last
@@ -147,9 +148,12 @@ typedef struct tr_sock_accepted {
 	tr_sock sock;
 } tr_sock_accepted;
 
-/* The answer to tr_sock_connect: status TR_OK (the socket is open, its
- * TLS handshake done) or why it failed (TR_ECONNREFUSED, TR_ETIMEDOUT,
- * TR_EPEERAUTH, ...; the handle is then gone). */
+/* The answer to tr_sock_connect: status TR_OK (the connection is open)
+ * or why it failed (TR_ECONNREFUSED, TR_ETIMEDOUT, ...; the handle is
+ * then gone). Over TLS the handshake runs with the first reads and
+ * writes of both ends (nng's TLS is lazy), so a certificate that is
+ * refused shows at the next read: TR_MSG_SOCK_CLOSED with TR_EPEERAUTH
+ * or TR_EPROTO. */
 #define TR_MSG_SOCK_CONNECTED 0xFFFE5401u
 typedef struct tr_sock_status {
 	tr_sock sock;

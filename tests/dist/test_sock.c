@@ -302,8 +302,9 @@ static void test_stream_in(void **state)
 }
 
 /* A client that sends its last request and shuts its write side: by
- * default the end closes the socket, and a reply that was not yet queued
- * cannot go; with half_close the socket stays writable until closed. */
+ * default the end closes the socket once what is queued is written, and
+ * a reply that was not yet queued cannot go; with half_close the socket
+ * stays writable until closed. */
 static void test_half_close(void **state)
 {
 	struct srv s;
@@ -314,12 +315,25 @@ static void test_half_close(void **state)
 	shutdown(fd, SHUT_WR);
 	srv_recv(&s, cs, TR_SOCK_RAW, 0);
 	expect_bytes(&s, "last");
+	/* A reply larger than the kernel takes at once: the rest is queued
+	 * when the end is read, and still written. */
+	enum { BIG = 4 << 20 };
+	unsigned char *big = malloc(BIG), *got = malloc(BIG);
+	assert_true(big != NULL && got != NULL);
+	for (size_t i = 0; i < BIG; i++)
+		big[i] = (unsigned char)(i * 7 + (i >> 12));
+	struct sk_call c = {.sock = cs, .data = big, .len = BIG};
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_send, &c), TR_OK);
 	srv_recv(&s, cs, TR_SOCK_RAW, 0);
 	assert_rc(sk_expect_status(s.fx->port, s.p, TR_MSG_SOCK_CLOSED, NULL),
 	    TR_ECLOSED);
-	struct sk_call c = {.sock = cs, .data = "late", .len = 4};
+	c = (struct sk_call){.sock = cs, .data = "late", .len = 4};
 	assert_rc(sk_do(s.fx->port, s.p, sk_fn_send, &c), TR_ENOENT);
+	sk_read_all(fd, got, BIG);
+	assert_memory_equal(got, big, BIG);
 	assert_true(sk_sees_end(fd));
+	free(big);
+	free(got);
 	close(fd);
 	tt_stop(s.fx);
 
