@@ -8,7 +8,9 @@
 # nodes. Outside:
 #
 #   ndns_setup PREFIX RESOLV_CONF ADDR...
-#       Needs root, ip and dnsmasq (fails saying why without them). Removes
+#       Needs root, ip and dnsmasq: without them, or when the namespace
+#       cannot be made, it calls ndns_unable MESSAGE, which fails (a
+#       script may define its own before calling ndns_setup). Removes
 #       what killed runs of the same PREFIX left, makes the namespace
 #       PREFIX-$$ ($ndns_ns) with lo up and each 198.18.0.ADDR/32 on it,
 #       writes RESOLV_CONF as its /etc/netns/NS/resolv.conf (which ip
@@ -45,6 +47,10 @@ ndns_inner() {
 	[ "${TT_DNS_INNER:-}" = 1 ]
 }
 
+ndns_unable() {
+	fail "$@"
+}
+
 # ---- outside: the namespace and its cleanup ----------------------------------
 
 ndns_ns=""
@@ -64,9 +70,9 @@ ndns_cleanup() {
 ndns_setup() {
 	local prefix=$1 resolv=$2 old p a
 	shift 2
-	[ "$(id -u)" -eq 0 ] || fail "needs root, for ip netns (the DNS test makes a network namespace)"
-	command -v ip >/dev/null || fail "no ip command (iproute2)"
-	command -v dnsmasq >/dev/null || fail "no dnsmasq (apt-get install dnsmasq-base; deploy/setup.sh does)"
+	[ "$(id -u)" -eq 0 ] || ndns_unable "needs root, for ip netns (the DNS test makes a network namespace)"
+	command -v ip >/dev/null || ndns_unable "no ip command (iproute2)"
+	command -v dnsmasq >/dev/null || ndns_unable "no dnsmasq (apt-get install dnsmasq-base; deploy/setup.sh does)"
 
 	trap ndns_cleanup EXIT
 	trap 'exit 1' INT TERM HUP
@@ -82,7 +88,7 @@ ndns_setup() {
 
 	ndns_tmp=$(mktemp -d "${TMPDIR:-/tmp}/$prefix-XXXXXX") || fail "mktemp"
 	ndns_ns=$prefix-$$
-	ip netns add "$ndns_ns" || { ndns_ns=""; fail "ip netns add $prefix-$$ failed (not allowed here?)"; }
+	ip netns add "$ndns_ns" || { ndns_ns=""; ndns_unable "ip netns add $prefix-$$ failed (not allowed here?)"; }
 	ip -n "$ndns_ns" link set lo up || fail "lo of $ndns_ns"
 	for a in 53 "$@"; do
 		ip -n "$ndns_ns" addr add "198.18.0.$a/32" dev lo || fail "address 198.18.0.$a"
