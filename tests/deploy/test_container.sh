@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The container recipe (deploy/container/Containerfile), checked as far as
+# a machine without a container runtime can:
+#
+#   test_container.sh SOURCE_DIR PROGRAM...
+#
+#   1. Both stages are Debian 12; the build stage installs only packages
+#      deploy/setup.sh installs too, builds in Release, and installs
+#      troupe-ctl's component; every package either stage names exists
+#      in Debian 12 (apt-cache on this Debian 12 machine).
+#   2. Every shared library each PROGRAM loads (ldd) belongs to a package
+#      (dpkg -S) that the runtime stage installs, by name or as a
+#      dependency of one it names (libc6). PROGRAM is troupe-kv
+#      when it is built, else troupe-bench, which links the static node
+#      library as troupe-kv does, and troupe-ctl, which the health check
+#      runs with troupe's own shared libraries (the build tree's here,
+#      the installed component's in the image). A sanitizer build's
+#      runtime (libasan, libtsan, libubsan) is left out: the image is a
+#      Release build.
+#   3. The final stage runs as a numeric user that is not root, exposes
+#      7100, 6379 and 8080, and checks its health with troupe-kv-health;
+#      .dockerignore keeps build trees and .git out of the context.
+#
+# Skips, saying why, on a machine that is not Debian 12 (whose package
+# database is what is compared).
+set -uo pipefail
+
+src=${1:?usage: $0 SOURCE_DIR PROGRAM...}
+shift
+[ $# -ge 1 ] || fail "usage: $0 SOURCE_DIR PROGRAM..."
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=common.sh
+source "$here/common.sh"
+
+cf=$src/deploy/container/Containerfile
+[ -f "$cf" ] || fail "no $cf"
+# shellcheck disable=SC1091
+. /etc/os-release 2>/dev/null
+[ "${ID:-}" = debian ] && [ "${VERSION_ID:-}" = 12 ] ||
+	skip "this machine is ${PRETTY_NAME:-not Debian}, not Debian 12: its packages say nothing of the image's"
+deploy_python yaml
+cfq() { "$python" "$here/containerfile.py" "$cf" "$@"; }
+
+# ---- 1. the stages and their packages -----------------------------------
+
+[[ $(cfq base final) =~ ^debian:(12|bookworm)(-slim)?$ ]] || fail "the final stage is $(cfq base final), not Debian 12"
+[[ $(cfq base build) =~ ^debian:(12|bookworm)(-slim)?$ ]] || fail "the build stage is $(cfq base build), not Debian 12"
+mapfile -t runtime < <(cfq packages final)
+mapfile -t build < <(cfq packages build)
+[ ${#runtime[@]} -gt 0 ] || fail "the final stage installs no package"
+[ ${#build[@]} -gt 0 ] || fail "the build stage installs no package"
+
+setup_pkgs=$(sed -n '/^packages=(/,/^)/p' "$src/deploy/setup.sh" | sed 's/#.*//' | tr -s ' \t' '\n' | grep -v -e '^packages=($' -e '^)$' -e '^$')
+for p in "${build[@]}"; do
+	grep -qx "$p" <<<"$setup_pkgs" || fail "the build stage installs $p, which deploy/setup.sh does not"
+done
+grep -q -- '-DCMAKE_BUILD_TYPE=Release' "$cf" || fail "the build stage does not build in Release"
+grep -q -- '--component troupe_runtime' "$cf" || fail "the build stage does not install troupe's runtime component (troupe-ctl and its libraries)"
+
+for p in "${runtime[@]}" "${build[@]}"; do
+	apt-cache show "$p" >/dev/null 2>&1 || fail "no package $p in Debian 12 (apt-cache show $p)"
+done
+echo "ok: both stages Debian 12; the build stage's ${#build[@]} packages are deploy/setup.sh's; all $(( ${#runtime[@]} + ${#build[@]} )) packages exist"
+
+# ---- 2. the programs' libraries -----------------------------------------
+
+# pkg_of PATH: the package that holds the file, by its path or the path it
+# resolves to, with or without /usr (merged /usr: dpkg knows one of them).
+pkg_of() {
+	local c out
+	for c in "$1" "$(readlink -f "$1")"; do
+		for c in "$c" "${c#/usr}" "/usr$c"; do
+			out=$(dpkg -S "$c" 2>/dev/null | head -n 1) || continue
+			[ -n "$out" ] && { echo "${out%%:*}"; return 0; }
+		done
+	done
+	return 1
+}
+
+# What installing the final stage's packages brings: them and what they
+# depend on (recursively; recommends are not installed).
+closure=$(apt-cache depends --recurse --no-recommends --no-suggests \
+	--no-conflicts --no-breaks --no-replaces --no-enhances "${runtime[@]}" |
+	grep -v '^ ' | sort -u)
+
+for prog in "$@"; do
+	[ -x "$prog" ] || fail "no program $prog"
+	deps=$(ldd "$prog") || fail "ldd $prog failed"
+	case $(basename "$prog") in
+	troupe-kv | troupe-ctl) echo "$(basename "$prog"):" ;;
+	*) echo "$(basename "$prog") (in place of troupe-kv, which is not built here):" ;;
+	esac
+	while read -r lib path; do
+		case $lib in
+		linux-vdso.so.*) continue ;;
+		libasan.so.* | libtsan.so.* | libubsan.so.* | liblsan.so.*)
+			echo "  $lib: the sanitizer's runtime (not in a Release image)"
+			continue ;;
+		libtroupe.so.* | libtroupe-node.so.*)
+			echo "  $lib: troupe's, installed by the build stage (troupe_runtime)"
+			continue ;;
+		esac
+		[ -n "$path" ] || path=$lib # the loader: ldd prints its path alone
+		[ -e "$path" ] || fail "$(basename "$prog") loads $lib, which is not found"
+		pkg=$(pkg_of "$path") || fail "$(basename "$prog") loads $path, of no package"
+		if printf '%s\n' "${runtime[@]}" | grep -qx "$pkg"; then
+			echo "  $lib: $pkg (the final stage installs it)"
+		elif grep -qx "$pkg" <<<"$closure"; then
+			echo "  $lib: $pkg (a dependency of what the final stage installs)"
+		else
+			fail "$(basename "$prog") loads $lib of package $pkg, which the final stage does not install"
+		fi
+	done < <(awk '/=>/ { print $1, $3; next } /^\t\// { print $1, "" }' <<<"$deps")
+done
+echo "ok: every library the programs load is in the final stage"
+
+# ---- 3. user, ports, health, context ------------------------------------
+
+user=$(cfq user)
+uid=${user%%:*}
+[[ $uid =~ ^[0-9]+$ ]] || fail "USER '$user' is not numeric (Kubernetes' runAsNonRoot cannot check a name)"
+[ "$uid" -ne 0 ] || fail "USER is root"
+grep -Eq '^EXPOSE( [0-9]+)*$' "$cf" || fail "no EXPOSE line"
+for port in 7100 6379 8080; do
+	grep -E '^EXPOSE' "$cf" | grep -qw "$port" || fail "port $port is not exposed"
+done
+grep -q 'CMD \["troupe-kv-health"\]' "$cf" || fail "no HEALTHCHECK with troupe-kv-health"
+sh -n "$src/deploy/container/troupe-kv-health" || fail "troupe-kv-health is not valid sh"
+ign=$src/.dockerignore
+[ -f "$ign" ] || fail "no .dockerignore at the top of the tree"
+for p in .git 'build*'; do
+	grep -qxF "$p" "$ign" || fail ".dockerignore does not leave out $p"
+done
+echo "ok: USER $user, EXPOSE 7100 6379 8080, HEALTHCHECK troupe-kv-health, .dockerignore"
