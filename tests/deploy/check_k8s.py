@@ -184,6 +184,36 @@ def main(argv):
             err("PodDisruptionBudget: maxUnavailable is not 1")
     done("serviceName, selectors, target ports, the PodDisruptionBudget")
 
+    # ---- the NetworkPolicy: the node port from the nodes only -------------
+    netpol = one("NetworkPolicy")
+    if netpol:
+        np = netpol["spec"]
+        if not np.get("podSelector", {}).get("matchLabels") or not subset(
+                np["podSelector"]["matchLabels"], labels):
+            err("NetworkPolicy: its podSelector does not match the pods' labels")
+        opened = {}  # container port number -> the rules' from lists
+        for rule in np.get("ingress") or []:
+            for p in rule.get("ports") or []:
+                n = p.get("port")
+                n = cports.get(n) if isinstance(n, str) else n
+                if n is None or n not in cports.values():
+                    err("NetworkPolicy: port %r is no port of the container" % p.get("port"))
+                opened.setdefault(n, []).append(rule.get("from"))
+            if not rule.get("ports"):
+                err("NetworkPolicy: a rule opens every port")
+        for frm in opened.get(cports.get("node"), []):
+            # Each source must be the troupe-kv pods: a podSelector of
+            # their labels (an empty one is every pod), nothing else.
+            if not frm or any(
+                    set(f) != {"podSelector"}
+                    or not f["podSelector"].get("matchLabels")
+                    or not subset(f["podSelector"]["matchLabels"], labels)
+                    for f in frm):
+                err("NetworkPolicy: the node port is open to more than the troupe-kv pods")
+        if cports.get("node") not in opened or cports.get("resp") not in opened:
+            err("NetworkPolicy: the node port or the client port is not opened")
+        done("the NetworkPolicy opens the node port to the nodes only, and the client port")
+
     # ---- the environment: the contract's names, consistent values ---------
     defined = set()
     for e in env:

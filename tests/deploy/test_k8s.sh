@@ -10,7 +10,7 @@
 #      StatefulSet's serviceName, selectors and labels, target ports,
 #      TROUPE_* names of troupe-kv's contract and values that agree with
 #      the ports, the cookie's Secret, the probes, the image's user,
-#      securityContext, resources.
+#      securityContext, resources, the NetworkPolicy.
 #   3. With a kubectl on the PATH, "kubectl kustomize" must build the set
 #      and give exactly the objects kustomization.yaml lists (Debian 12's
 #      kubectl, kubernetes-client 1.20, validates only against a server;
@@ -105,5 +105,7 @@ mutant root Containerfile 's/^USER 10001:10001$/USER root/m' 'numeric non-root'
 mutant unlisted kustomization.yaml 's/  - pdb.yaml\n//' 'does not list pdb.yaml'
 mutant example kustomization.yaml 's/(resources:\n)/$1  - cookie-secret.example.yaml\n/' 'lists the example'
 mutant namespace pdb.yaml 's/(  name: troupe-kv\n)/$1  namespace: default\n/' 'namespace is set'
+mutant netpol networkpolicy.yaml 's/(- from:\n\s+- podSelector:)\n\s+matchLabels:\n\s+app.kubernetes.io\/name: troupe-kv/$1 {}/' 'open to more than the troupe-kv pods'
+mutant netport networkpolicy.yaml 's/port: resp/port: redis/' 'is no port of the container'
 mutant pdb pdb.yaml 's/maxUnavailable: 1/maxUnavailable: 2/' 'maxUnavailable'
 echo "ok: the checker refused each of $mutants broken copies, for the reason expected"
