@@ -57,8 +57,11 @@ done
 grep -q -- '-DCMAKE_BUILD_TYPE=Release' "$cf" || fail "the build stage does not build in Release"
 grep -q -- '--component troupe_runtime' "$cf" || fail "the build stage does not install troupe's runtime component (troupe-ctl and its libraries)"
 
+# One apt-cache for all (each call reads the whole package index).
+known=$(apt-cache show --no-all-versions "${runtime[@]}" "${build[@]}" 2>/dev/null |
+	sed -n 's/^Package: //p' | sort -u)
 for p in "${runtime[@]}" "${build[@]}"; do
-	apt-cache show "$p" >/dev/null 2>&1 || fail "no package $p in Debian 12 (apt-cache show $p)"
+	grep -qx "$p" <<<"$known" || fail "no package $p in Debian 12 (apt-cache show $p)"
 done
 echo "ok: both stages Debian 12; the build stage's ${#build[@]} packages are deploy/setup.sh's; all $(( ${#runtime[@]} + ${#build[@]} )) packages exist"
 
