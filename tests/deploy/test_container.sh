@@ -67,53 +67,74 @@ echo "ok: both stages Debian 12; the build stage's ${#build[@]} packages are dep
 
 # ---- 2. the programs' libraries -----------------------------------------
 
-# pkg_of PATH: the package that holds the file, by its path or the path it
-# resolves to, with or without /usr (merged /usr: dpkg knows one of them).
-pkg_of() {
-	local c out
-	for c in "$1" "$(readlink -f "$1")"; do
-		for c in "$c" "${c#/usr}" "/usr$c"; do
-			out=$(dpkg -S "$c" 2>/dev/null | head -n 1) || continue
-			[ -n "$out" ] && { echo "${out%%:*}"; return 0; }
-		done
-	done
-	return 1
-}
-
 # What installing the final stage's packages brings: them and what they
 # depend on (recursively; recommends are not installed).
 closure=$(apt-cache depends --recurse --no-recommends --no-suggests \
 	--no-conflicts --no-breaks --no-replaces --no-enhances "${runtime[@]}" |
 	grep -v '^ ' | sort -u)
 
+# Each program's libraries ("PROGRAM LIB PATH" lines), without the ones
+# no package holds here: the vDSO, a sanitizer build's runtime, troupe's.
+libs=()
 for prog in "$@"; do
 	[ -x "$prog" ] || fail "no program $prog"
 	deps=$(ldd "$prog") || fail "ldd $prog failed"
-	case $(basename "$prog") in
-	troupe-kv | troupe-ctl) echo "$(basename "$prog"):" ;;
-	*) echo "$(basename "$prog") (in place of troupe-kv, which is not built here):" ;;
-	esac
 	while read -r lib path; do
-		case $lib in
-		linux-vdso.so.*) continue ;;
-		libasan.so.* | libtsan.so.* | libubsan.so.* | liblsan.so.*)
-			echo "  $lib: the sanitizer's runtime (not in a Release image)"
-			continue ;;
-		libtroupe.so.* | libtroupe-node.so.*)
-			echo "  $lib: troupe's, installed by the build stage (troupe_runtime)"
-			continue ;;
-		esac
 		[ -n "$path" ] || path=$lib # the loader: ldd prints its path alone
-		[ -e "$path" ] || fail "$(basename "$prog") loads $lib, which is not found"
-		pkg=$(pkg_of "$path") || fail "$(basename "$prog") loads $path, of no package"
-		if printf '%s\n' "${runtime[@]}" | grep -qx "$pkg"; then
-			echo "  $lib: $pkg (the final stage installs it)"
-		elif grep -qx "$pkg" <<<"$closure"; then
-			echo "  $lib: $pkg (a dependency of what the final stage installs)"
-		else
-			fail "$(basename "$prog") loads $lib of package $pkg, which the final stage does not install"
-		fi
+		libs+=("$(basename "$prog") $lib $path")
 	done < <(awk '/=>/ { print $1, $3; next } /^\t\// { print $1, "" }' <<<"$deps")
+done
+
+# The paths dpkg may know each library by: as ldd found it or resolved,
+# with or without /usr (merged /usr: dpkg knows one of them). One dpkg -S
+# for all ("PACKAGE:ARCH: PATH" for each it knows).
+cands=()
+for l in "${libs[@]}"; do
+	read -r _ _ path <<<"$l"
+	for c in "$path" "$(readlink -f "$path")"; do
+		cands+=("$c" "${c#/usr}" "/usr$c")
+	done
+done
+owners=$(dpkg -S "${cands[@]}" 2>/dev/null)
+pkg_of() { # PATH
+	local c hit
+	for c in "$1" "$(readlink -f "$1")"; do
+		for c in "$c" "${c#/usr}" "/usr$c"; do
+			hit=$(awk -v p="$c" '$NF == p { sub(/:.*/, "", $1); print $1; exit }' <<<"$owners")
+			[ -n "$hit" ] && { echo "$hit"; return 0; }
+		done
+	done
+	return 1
+}
+
+last=""
+for l in "${libs[@]}"; do
+	read -r prog lib path <<<"$l"
+	if [ "$prog" != "$last" ]; then
+		case $prog in
+		troupe-kv | troupe-ctl) echo "$prog:" ;;
+		*) echo "$prog (in place of troupe-kv, which is not built here):" ;;
+		esac
+		last=$prog
+	fi
+	case $lib in
+	linux-vdso.so.*) continue ;;
+	libasan.so.* | libtsan.so.* | libubsan.so.* | liblsan.so.*)
+		echo "  $lib: the sanitizer's runtime (not in a Release image)"
+		continue ;;
+	libtroupe.so.* | libtroupe-node.so.*)
+		echo "  $lib: troupe's, installed by the build stage (troupe_runtime)"
+		continue ;;
+	esac
+	[ -e "$path" ] || fail "$prog loads $lib, which is not found"
+	pkg=$(pkg_of "$path") || fail "$prog loads $path, of no package"
+	if printf '%s\n' "${runtime[@]}" | grep -qx "$pkg"; then
+		echo "  $lib: $pkg (the final stage installs it)"
+	elif grep -qx "$pkg" <<<"$closure"; then
+		echo "  $lib: $pkg (a dependency of what the final stage installs)"
+	else
+		fail "$prog loads $lib of package $pkg, which the final stage does not install"
+	fi
 done
 echo "ok: every library the programs load is in the final stage"
 

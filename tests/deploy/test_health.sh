@@ -54,9 +54,13 @@ echo "a node with its observer on $obs"
 # environment of only these (and PATH, and a sanitizer build's options),
 # bounded.
 keep=()
-for v in TSAN_OPTIONS ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; do
+for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; do
 	[ -n "${!v:-}" ] && keep+=("$v=${!v}")
 done
+# Under ThreadSanitizer, troupe-ctl's runs get tests/tsan-ctl.supp, as in
+# test_ctl (it says why: nng's own races are not troupe-ctl's).
+[ -n "${TSAN_OPTIONS:-}" ] &&
+	keep+=("TSAN_OPTIONS=halt_on_error=1:suppressions=$src/tests/tsan-ctl.supp")
 probe() {
 	local want=$1 what=$2 rc
 	shift 2
