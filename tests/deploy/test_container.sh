@@ -8,15 +8,16 @@
 #      deploy/setup.sh installs too, builds in Release, and installs
 #      troupe-ctl's component; every package either stage names exists
 #      in Debian 12 (apt-cache on this Debian 12 machine).
-#   2. Every shared library each PROGRAM loads (ldd) belongs to a package
+#   2. Every shared library each PROGRAM loads (its NEEDED entries and
+#      theirs, readelf, where ldd finds them) belongs to a package
 #      (dpkg -S) that the runtime stage installs, by name or as a
 #      dependency of one it names (libc6). PROGRAM is troupe-kv
 #      when it is built, else troupe-bench, which links the static node
 #      library as troupe-kv does, and troupe-ctl, which the health check
 #      runs with troupe's own shared libraries (the build tree's here,
 #      the installed component's in the image). A sanitizer build's
-#      runtime (libasan, libtsan, libubsan) is left out: the image is a
-#      Release build.
+#      runtime (libasan, libtsan, libubsan) and what it loads are left
+#      out: the image is a Release build.
 #   3. The final stage runs as a numeric user that is not root, exposes
 #      7100, 6379 and 8080, and checks its health with troupe-kv-health;
 #      .dockerignore keeps build trees and .git out of the context.
@@ -73,16 +74,41 @@ closure=$(apt-cache depends --recurse --no-recommends --no-suggests \
 	--no-conflicts --no-breaks --no-replaces --no-enhances "${runtime[@]}" |
 	grep -v '^ ' | sort -u)
 
-# Each program's libraries ("PROGRAM LIB PATH" lines), without the ones
-# no package holds here: the vDSO, a sanitizer build's runtime, troupe's.
+# Each program's libraries ("PROGRAM LIB PATH" lines): the loader, and
+# the NEEDED entries of the program and of its libraries, recursively,
+# with the paths ldd resolved them to. A sanitizer build's runtime is
+# noted and not followed: what it loads (libstdc++ for UBSan) is not the
+# program's.
+needed() { # FILE: its NEEDED entries
+	readelf -d "$1" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'
+}
 libs=()
 for prog in "$@"; do
 	[ -x "$prog" ] || fail "no program $prog"
 	deps=$(ldd "$prog") || fail "ldd $prog failed"
+	declare -A where=() seen=()
 	while read -r lib path; do
-		[ -n "$path" ] || path=$lib # the loader: ldd prints its path alone
-		libs+=("$(basename "$prog") $lib $path")
-	done < <(awk '/=>/ { print $1, $3; next } /^\t\// { print $1, "" }' <<<"$deps")
+		where[$lib]=$path
+	done < <(awk '/=>/ { print $1, $3 }' <<<"$deps")
+	name=$(basename "$prog")
+	loader=$(awk '/^\t\// { print $1 }' <<<"$deps")
+	if [ -n "$loader" ]; then
+		libs+=("$name $loader $loader")
+		seen[$(basename "$loader")]=1 # libc's NEEDED names it so
+	fi
+	queue=($(needed "$prog"))
+	while [ ${#queue[@]} -gt 0 ]; do
+		lib=${queue[0]}
+		queue=("${queue[@]:1}")
+		[ -n "${seen[$lib]:-}" ] && continue
+		seen[$lib]=1
+		libs+=("$name $lib ${where[$lib]:-}")
+		case $lib in
+		libasan.so.* | libtsan.so.* | libubsan.so.* | liblsan.so.*) continue ;;
+		esac
+		[ -n "${where[$lib]:-}" ] && queue+=($(needed "${where[$lib]}"))
+	done
+	unset where seen
 done
 
 # The paths dpkg may know each library by: as ldd found it or resolved,
@@ -126,7 +152,7 @@ for l in "${libs[@]}"; do
 		echo "  $lib: troupe's, installed by the build stage (troupe_runtime)"
 		continue ;;
 	esac
-	[ -e "$path" ] || fail "$prog loads $lib, which is not found"
+	[ -n "$path" ] && [ -e "$path" ] || fail "$prog loads $lib, which is not found"
 	pkg=$(pkg_of "$path") || fail "$prog loads $path, of no package"
 	if printf '%s\n' "${runtime[@]}" | grep -qx "$pkg"; then
 		echo "  $lib: $pkg (the final stage installs it)"
