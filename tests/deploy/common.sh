@@ -6,7 +6,8 @@
 #                sets $python to a python3 that imports every MODULE
 #                (Debian's own first: its python3-yaml and
 #                python3-kubernetes are the ones deploy/setup.sh installs),
-#                or fails saying which packages to install.
+#                or fails saying which packages to install. Run it with -B:
+#                no bytecode is written into the source tree.
 
 fail() {
 	echo "FAIL: $*" >&2

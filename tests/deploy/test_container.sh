@@ -40,7 +40,7 @@ cf=$src/deploy/container/Containerfile
 [ "${ID:-}" = debian ] && [ "${VERSION_ID:-}" = 12 ] ||
 	skip "this machine is ${PRETTY_NAME:-not Debian}, not Debian 12: its packages say nothing of the image's"
 deploy_python yaml
-cfq() { "$python" "$here/containerfile.py" "$cf" "$@"; }
+cfq() { "$python" -B "$here/containerfile.py" "$cf" "$@"; }
 
 # ---- 1. the stages and their packages -----------------------------------
 

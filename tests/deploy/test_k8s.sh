@@ -36,7 +36,7 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM HUP
 
 check() { # K8S_DIR CONTAINERFILE [BUILT]
-	"$python" "$here/check_k8s.py" "$1" "$2" "$here/kv_env.txt" "${@:3}"
+	"$python" -B "$here/check_k8s.py" "$1" "$2" "$here/kv_env.txt" "${@:3}"
 }
 
 # 1. yamllint

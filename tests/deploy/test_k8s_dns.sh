@@ -103,7 +103,7 @@ ndns_unable() {
 
 [ -x "$node_main" ] || fail "no test node program at $node_main"
 deploy_python yaml
-dns=$("$python" - "$src/deploy/k8s/statefulset.yaml" <<'PY'
+dns=$("$python" -B - "$src/deploy/k8s/statefulset.yaml" <<'PY'
 import sys, yaml
 sts = yaml.safe_load(open(sys.argv[1]))
 env = sts["spec"]["template"]["spec"]["containers"][0]["env"]
