@@ -20,6 +20,10 @@ packages=(
 	nng-utils protobuf-compiler openssl
 	# DNS discovery test: a DNS server (the binary only, no service)
 	dnsmasq-base
+	# deployment tests (tests/deploy): systemd-analyze for the unit (no
+	# systemd needs to run), yamllint and the Kubernetes Python client's
+	# schema for the manifests
+	systemd yamllint python3-yaml python3-kubernetes
 	# the observer's web page, tested in headless Chromium through
 	# chromedriver (test_observer_ui)
 	chromium chromium-driver

@@ -6,6 +6,7 @@
  *                    [--keep-connecting URL] [--sup] [--inc N]
  *                    [--recv-actor-max B] [--recv-max B]
  *                    [--seed URL]... [--connect-all 0|1] [--reconnect 0|1]
+ *                    [--observer URL]
  *
  * It starts a runtime and a node, registers an actor "echo", makes the
  * behaviours "echo" and "crasher" spawnable by other nodes, prints
@@ -33,6 +34,9 @@
  * "nodemon" TT_NODE_EVENTS with the NODEUPs and NODEDOWNs it saw of a
  * node (test_node_proto.h).
  *
+ * --observer serves the node's observer (troupe/observer.h) at URL and
+ * prints "OBSERVER <url>" (with the port it got) before READY.
+ *
  * With --probe it also registers an actor "probe" (test_node_proto.h) for
  * tests of pids passed on between nodes; the probe also registers and
  * unregisters further echo actors under names a test chooses.
@@ -46,6 +50,7 @@
 #include <unistd.h>
 
 #include <troupe/node.h>
+#include <troupe/observer.h>
 #include <troupe/sup.h>
 #include <troupe/troupe.h>
 
@@ -373,6 +378,8 @@ int main(int argc, char **argv)
 			o->reconnect = atoi(argv[++i]) ? TR_NODE_ON : TR_NODE_OFF;
 		} else if (strcmp(argv[i], "--inc") == 0 && i + 1 < argc) {
 			o->incarnation = strtoull(argv[++i], NULL, 10);
+		} else if (strcmp(argv[i], "--observer") == 0 && i + 1 < argc) {
+			o->observer_url = argv[++i];
 		} else {
 			fprintf(stderr, "unknown option %s\n", argv[i]);
 			return 2;
@@ -418,6 +425,12 @@ int main(int argc, char **argv)
 	if (keep != NULL &&
 	    pthread_create(&kt, NULL, keep_connecting, &kp) != 0)
 		return 1;
+	if (o->observer_url != NULL) {
+		char url[128];
+		if (tr_node_observer_url(url, sizeof(url), node) != TR_OK)
+			return 1;
+		printf("OBSERVER %s\n", url);
+	}
 	if (tt_proc_ready(&p) != 0)
 		return 1;
 
