@@ -45,7 +45,8 @@ static int spawn_shards(tr_runtime *rt, rs_server *srv)
 		if (idx == NULL)
 			return TR_ENOMEM;
 		*idx = i;
-		int rc = tr_spawn(&srv->shards[i], rt, &rs_shard_bhv, idx, NULL);
+		int rc =
+		    tr_spawn(&srv->shards[i], rt, &rs_shard_bhv, idx, NULL);
 		if (rc != TR_OK) {
 			free(idx);
 			return rc;
@@ -56,8 +57,8 @@ static int spawn_shards(tr_runtime *rt, rs_server *srv)
 
 /* Starts the listener and waits for its word: TR_OK and the URL, or why
  * not. */
-static int start_listener(tr_runtime *rt, tr_port *port, rs_listen_args *la,
-    char *url, size_t cap)
+static int start_listener(
+    tr_runtime *rt, tr_port *port, rs_listen_args *la, char *url, size_t cap)
 {
 	la->report = tr_port_pid(port);
 	int rc = tr_spawn(NULL, rt, &rs_listener_bhv, la, NULL);
@@ -91,7 +92,8 @@ int main(int argc, char **argv)
 			url = optarg;
 			break;
 		case 's':
-			ro.schedulers = (unsigned)number(optarg, TR_MAX_SCHEDULERS);
+			ro.schedulers =
+			    (unsigned)number(optarg, TR_MAX_SCHEDULERS);
 			break;
 		case 'n':
 			shards = number(optarg, 4096);

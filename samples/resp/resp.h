@@ -23,11 +23,11 @@
 #define RS_READ_MAX (64u * 1024u)
 
 typedef struct rs_server {
-	rs_route route;      /* nshards and the hash's key */
-	tr_pid *shards;      /* route.nshards of them */
-	resp_limits lim;     /* of each connection's parser */
-	uint32_t max_steps;  /* RS_MAX_STEPS_DEFAULT */
-	size_t max_bytes;    /* RS_MAX_BYTES_DEFAULT */
+	rs_route route;     /* nshards and the hash's key */
+	tr_pid *shards;     /* route.nshards of them */
+	resp_limits lim;    /* of each connection's parser */
+	uint32_t max_steps; /* RS_MAX_STEPS_DEFAULT */
+	size_t max_bytes;   /* RS_MAX_BYTES_DEFAULT */
 } rs_server;
 
 /* A shard: spawned with a malloc'd uint32_t, its number (it frees it). */

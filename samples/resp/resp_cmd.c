@@ -146,7 +146,8 @@ static bool arg_is(const resp_arg *a, const char *word)
 static int c_ping(struct env *e)
 {
 	if (e->argc > 2) {
-		reply_error(e, "ERR wrong number of arguments for 'ping' command");
+		reply_error(
+		    e, "ERR wrong number of arguments for 'ping' command");
 	} else if (e->argc == 1) {
 		reply_simple(e, "PONG");
 	} else {
@@ -347,7 +348,8 @@ static int c_mget(struct env *e)
 static int c_mset(struct env *e)
 {
 	if (e->argc % 2 != 1) {
-		reply_error(e, "ERR wrong number of arguments for 'mset' command");
+		reply_error(
+		    e, "ERR wrong number of arguments for 'mset' command");
 		return RS_CMD_GO;
 	}
 	rs_order_step(e->o, RS_STEP_OK, 0, (e->argc - 1) / 2);
@@ -381,7 +383,10 @@ static int c_flushall(struct env *e)
 }
 
 /* Arity as Redis gives it: n exactly, or -n for at least n. */
-#define CMD(name, arity, run) {name, sizeof(name) - 1, arity, run}
+#define CMD(name, arity, run)                                                  \
+	{                                                                      \
+		name, sizeof(name) - 1, arity, run                             \
+	}
 static const struct cmd {
 	const char *name;
 	size_t len;

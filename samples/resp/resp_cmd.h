@@ -36,9 +36,9 @@ typedef struct rs_route {
 /* The operations of one read's requests, a batch for each shard. */
 typedef struct rs_batch {
 	uint32_t nshards;
-	resp_buf *ops;   /* per shard: an rs_ops_hdr and the operations */
-	uint32_t *nops;  /* per shard: how many */
-	resp_buf local;  /* scratch for the connection's own replies */
+	resp_buf *ops;  /* per shard: an rs_ops_hdr and the operations */
+	uint32_t *nops; /* per shard: how many */
+	resp_buf local; /* scratch for the connection's own replies */
 } rs_batch;
 
 bool rs_batch_init(rs_batch *b, uint32_t nshards);

@@ -102,8 +102,8 @@ static bool dispatch(tr_ctx *ctx, struct conn *c)
 	for (uint32_t s = 0; s < c->srv->route.nshards; s++) {
 		size_t len;
 		const void *b = rs_batch_get(&c->batch, s, &len);
-		if (b != NULL &&
-		    tr_send(ctx, c->srv->shards[s], RS_MSG_OPS, b, len) != TR_OK)
+		if (b != NULL && tr_send(ctx, c->srv->shards[s], RS_MSG_OPS, b,
+		                     len) != TR_OK)
 			return false;
 	}
 	rs_batch_clear(&c->batch, KEEP);
@@ -148,13 +148,15 @@ static int pump(tr_ctx *ctx, struct conn *c)
 		return 0;
 	}
 	if (c->out.len == 0 &&
-	    (closing || (c->eof && rs_order_steps(&c->order) == 0 && !c->held))) {
+	    (closing ||
+	        (c->eof && rs_order_steps(&c->order) == 0 && !c->held))) {
 		finish(ctx, c);
 		return 0;
 	}
-	if (!c->reading && !c->blocked && !c->eof && !c->quitting &&
-	    !c->held && !over_bounds(c)) {
-		if (tr_sock_recv(ctx, c->sock, TR_SOCK_RAW, RS_READ_MAX) != TR_OK) {
+	if (!c->reading && !c->blocked && !c->eof && !c->quitting && !c->held &&
+	    !over_bounds(c)) {
+		if (tr_sock_recv(ctx, c->sock, TR_SOCK_RAW, RS_READ_MAX) !=
+		    TR_OK) {
 			tr_exit(ctx, TR_REASON_NORMAL);
 			return 0;
 		}

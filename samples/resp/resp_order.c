@@ -198,7 +198,8 @@ bool rs_order_emit(rs_order *o, resp_buf *out)
 				return false;
 			int64_t sum = 0;
 			for (uint32_t i = 1; i <= n; i++) {
-				p = fifo_take(&o->fifo[step_at(o, i)->src], &len);
+				p = fifo_take(
+				    &o->fifo[step_at(o, i)->src], &len);
 				sum += reply_int(p, len);
 			}
 			step_pop(o, n + 1);

@@ -92,8 +92,8 @@ size_t resp_parse_pending(const resp_parser *p)
 
 size_t resp_parse_capacity(const resp_parser *p)
 {
-	return p->cap + p->icap + (size_t)p->acap * (2 * sizeof(size_t) +
-	                                                 sizeof(resp_arg));
+	return p->cap + p->icap +
+	       (size_t)p->acap * (2 * sizeof(size_t) + sizeof(resp_arg));
 }
 
 static int refuse(resp_parser *p, const char *why)
@@ -239,7 +239,8 @@ static int split_words(resp_parser *p, const char *s, size_t n)
 		if (q == end)
 			return RESP_CMD;
 		if (p->nargs == p->lim.max_argc)
-			return refuse(p, "Protocol error: invalid multibulk length");
+			return refuse(
+			    p, "Protocol error: invalid multibulk length");
 		if (!args_room(p, (size_t)p->nargs + 1))
 			return refuse(p, "Protocol error: out of memory");
 		size_t start = w;
@@ -401,7 +402,8 @@ int resp_parse_next(resp_parser *p, uint32_t *argc, resp_arg **argv)
 				return refuse(p, "Protocol error: expected "
 				                 "CRLF after bulk data");
 			if (!args_room(p, (size_t)p->nargs + 1))
-				return refuse(p, "Protocol error: out of memory");
+				return refuse(
+				    p, "Protocol error: out of memory");
 			p->offs[p->nargs] = p->pos;
 			p->lens[p->nargs] = p->bulk;
 			p->nargs++;

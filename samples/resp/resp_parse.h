@@ -73,16 +73,16 @@ typedef struct resp_parser {
 	size_t head;     /* bytes of it taken: the current request's start */
 	/* Progress in the current request (offsets from head). */
 	int state;
-	size_t pos;      /* bytes of the request parsed */
-	size_t scan;     /* bytes of the request searched for a line end */
-	size_t bulk;     /* the bulk string being read: its length */
-	uint32_t argc;   /* an array's count */
-	uint32_t nargs;  /* arguments complete */
-	size_t *offs;    /* their offsets and lengths, until complete */
+	size_t pos;     /* bytes of the request parsed */
+	size_t scan;    /* bytes of the request searched for a line end */
+	size_t bulk;    /* the bulk string being read: its length */
+	uint32_t argc;  /* an array's count */
+	uint32_t nargs; /* arguments complete */
+	size_t *offs;   /* their offsets and lengths, until complete */
 	size_t *lens;
-	uint32_t acap;   /* room in offs, lens and argv */
+	uint32_t acap; /* room in offs, lens and argv */
 	resp_arg *argv;
-	char *ibuf;      /* an inline request's words, unescaped */
+	char *ibuf; /* an inline request's words, unescaped */
 	size_t icap;
 	const char *why; /* the refusal, once refused */
 	char why_buf[64];

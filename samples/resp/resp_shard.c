@@ -30,8 +30,8 @@ static int shard_init(tr_ctx *ctx, void *arg, void **state)
 		return 1;
 	rs_store_init(&s->st);
 	resp_buf_init(&s->out);
-	int rc = tr_send_after(ctx, NULL, tr_self(ctx), SWEEP_MS, SWEEP_MS,
-	    RS_MSG_SWEEP, NULL, 0);
+	int rc = tr_send_after(
+	    ctx, NULL, tr_self(ctx), SWEEP_MS, SWEEP_MS, RS_MSG_SWEEP, NULL, 0);
 	if (rc != TR_OK) {
 		free(s);
 		return 1;
@@ -46,8 +46,8 @@ static int shard_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	switch (m->type) {
 	case RS_MSG_OPS:
 		s->out.len = 0;
-		if (!rs_store_exec(&s->st, m->data, m->size, rs_now_ms(),
-		        &s->out))
+		if (!rs_store_exec(
+		        &s->st, m->data, m->size, rs_now_ms(), &s->out))
 			return 1; /* out of memory (a batch is never
 			           * malformed) */
 		memcpy(s->out.p + offsetof(rs_replies_hdr, shard), &s->idx,

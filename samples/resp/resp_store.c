@@ -88,8 +88,8 @@ static void remove_at(rs_store *st, size_t i)
 }
 
 /* The live slot of a key (an expired key is removed on the way). */
-static size_t lookup(rs_store *st, uint64_t h, const char *key,
-    uint32_t klen, int64_t now)
+static size_t lookup(
+    rs_store *st, uint64_t h, const char *key, uint32_t klen, int64_t now)
 {
 	size_t i = find(st, h, key, klen);
 	if (i != NONE && st->slots[i].e->expire != 0 &&
@@ -179,7 +179,8 @@ static void op_set(rs_store *st, const rs_op *op, const char *key,
 		rs_entry *e = st->slots[i].e;
 		/* In place when it fits and does not waste much. */
 		if (e->vcap < op->vlen || e->vcap > 2 * (size_t)op->vlen + 64) {
-			rs_entry *ne = entry_new(key, op->klen, val, op->vlen, 0);
+			rs_entry *ne =
+			    entry_new(key, op->klen, val, op->vlen, 0);
 			if (ne == NULL) {
 				resp_put_errorz(out, "ERR out of memory");
 				return;
@@ -206,18 +207,20 @@ static void op_set(rs_store *st, const rs_op *op, const char *key,
 	resp_put_simple(out, "OK", 2);
 }
 
-static void op_incrby(rs_store *st, const rs_op *op, const char *key,
-    int64_t now, resp_buf *out)
+static void op_incrby(
+    rs_store *st, const rs_op *op, const char *key, int64_t now, resp_buf *out)
 {
 	size_t i = lookup(st, op->hash, key, op->klen, now);
 	int64_t v = 0;
 	rs_entry *e = i != NONE ? st->slots[i].e : NULL;
 	if (e != NULL && !resp_arg_int(e->kv + e->klen, e->vlen, &v)) {
-		resp_put_errorz(out, "ERR value is not an integer or out of range");
+		resp_put_errorz(
+		    out, "ERR value is not an integer or out of range");
 		return;
 	}
 	if (__builtin_add_overflow(v, op->arg, &v)) {
-		resp_put_errorz(out, "ERR increment or decrement would overflow");
+		resp_put_errorz(
+		    out, "ERR increment or decrement would overflow");
 		return;
 	}
 	char num[NUM_ROOM];
