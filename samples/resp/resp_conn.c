@@ -135,17 +135,23 @@ static void finish(tr_ctx *ctx, struct conn *c)
 
 static int pump(tr_ctx *ctx, struct conn *c)
 {
-	parse(c);
-	if (rs_batch_oom(&c->batch) || c->order.oom || c->out.oom)
-		return 1;
-	if (!dispatch(ctx, c))
-		return 1;
-	bool closing = rs_order_emit(&c->order, &c->out);
-	if (c->out.oom)
-		return 1;
-	if (!flush(ctx, c)) {
-		tr_exit(ctx, TR_REASON_NORMAL);
-		return 0;
+	bool closing;
+	for (;;) {
+		parse(c);
+		if (rs_batch_oom(&c->batch) || c->order.oom)
+			return 1;
+		if (!dispatch(ctx, c))
+			return 1;
+		closing = rs_order_emit(&c->order, &c->out);
+		if (c->out.oom)
+			return 1;
+		if (!flush(ctx, c)) {
+			tr_exit(ctx, TR_REASON_NORMAL);
+			return 0;
+		}
+		/* Replies written make room: parse what is held. */
+		if (!c->held || c->blocked || c->quitting || over_bounds(c))
+			break;
 	}
 	if (c->out.len == 0 &&
 	    (closing ||
