@@ -1,0 +1,3 @@
+# fuzz_resp: troupe-resp's RESP2 parser, a source of the sample (pure C).
+target_sources(fuzz_resp PRIVATE ${PROJECT_SOURCE_DIR}/samples/resp/resp_parse.c)
+target_include_directories(fuzz_resp PRIVATE ${PROJECT_SOURCE_DIR}/samples/resp)
