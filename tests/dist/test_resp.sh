@@ -97,9 +97,12 @@ expect "" SET greeting x NX
 expect OK SET greeting y XX
 expect y GET greeting
 expect "ERR syntax error" SET greeting y NX XX
-expect OK SET brief z PX 100
-expect z GET brief
-sleep 0.3
+# A key with a time to live: there at once (both requests on one
+# connection), gone after it.
+got=$(printf 'SET brief z PX 1000\r\nGET brief\r\nQUIT\r\n' |
+	timeout 10 nc 127.0.0.1 "$port" | tr -d '\r' | tr '\n' ' ')
+[ "$got" = '+OK $1 z +OK ' ] || fail "SET PX: got [$got]"
+sleep 1.2
 expect "" GET brief
 expect 0 EXISTS brief
 expect 2 DBSIZE
