@@ -311,8 +311,10 @@ static int inline_line(resp_parser *p, char *b, size_t n)
 {
 	const char *nl = memchr(b + p->scan, '\n', n - p->scan);
 	if (nl == NULL) {
+		/* Too long already, even if a CR that came last ends it. */
+		size_t sofar = n - (n > 0 && b[n - 1] == '\r');
 		p->scan = n;
-		return n > p->lim.max_inline
+		return sofar > p->lim.max_inline
 		           ? refuse(p, "Protocol error: too big inline request")
 		           : RESP_NEED;
 	}
@@ -344,6 +346,8 @@ int resp_parse_next(resp_parser *p, uint32_t *argc, resp_arg **argv)
 	int r;
 	if (p->why != NULL)
 		return RESP_ERROR;
+	if (p->buf == NULL)
+		return RESP_NEED; /* nothing fed yet */
 	for (;;) {
 		char *b = p->buf + p->head;
 		size_t n = p->len - p->head;

@@ -322,6 +322,13 @@ static void test_limits(void **state)
 	s = "PING 0123456789abcdef";
 	check_splits(
 	    &lim, s, strlen(s), "ERR Protocol error: too big inline request");
+	/* A line of exactly max_inline bytes is fine even when its CR comes
+	 * alone (fuzz_resp's find). */
+	resp_limits one = {
+	    .max_argc = 1, .max_bulk = 1, .max_inline = 1, .max_request = 8};
+	s = "x\r\nab\r\n";
+	check_splits(&one, s, strlen(s),
+	    "1:x\nERR Protocol error: too big inline request");
 	/* A request over max_request bytes in all. */
 	s = "*3\r\n$10\r\n0123456789\r\n$10\r\n0123456789\r\n$1\r\nx\r\n";
 	check_splits(&lim, s, strlen(s), "ERR Protocol error: too big request");
