@@ -9,12 +9,18 @@
  * exact read needs more), up to max_packet plus a frame's prefix, and
  * goes back to its first size once empty after growing past 64 KiB.
  *
- * Writes: two buffers, `wa` being written by the one tx operation, `wb`
- * taking what is sent meanwhile; when `wa` is done they swap. The first
- * send to an idle connection starts the write on the sender's own thread
- * (nng's tcp writes at once what the socket takes, and completes the
- * operation on one of its threads).
+ * Writes: two buffers, `wa` being written, `wb` taking what is sent
+ * meanwhile; when `wa` is done they swap. A write is tried first on the
+ * calling thread with an aio that has no callback (quick_aio): nng's
+ * tcp, ipc and tls streams write at once what the socket (or the TLS
+ * engine) takes and then complete such an aio in place, so the common
+ * send costs no thread hop at all. When the socket takes nothing, the
+ * quick operation is cancelled (nothing of it was written: nng's
+ * streams complete a write whole or not at all) and the rest goes by
+ * the slot's `tx` aio, whose callback runs on one of nng's threads once
+ * the socket has room. Not on TLS streams (sock_int.h: `quick`).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +34,53 @@ void tr__sk_post_status(
 {
 	tr_sock_status st = {.sock = sock, .status = status};
 	(void)tr_post(rt, to, type, &st, sizeof(st));
+}
+
+/* ---- the calling thread's quick aio ------------------------------------- */
+
+static pthread_key_t quick_key;
+static pthread_once_t quick_once = PTHREAD_ONCE_INIT;
+
+static void quick_free(void *a)
+{
+	nng_aio_free(a);
+}
+
+static void quick_key_make(void)
+{
+	(void)pthread_key_create(&quick_key, quick_free);
+}
+
+/* The calling thread's aio without a callback, made at its first use and
+ * freed when the thread exits; NULL if it cannot be made. It is only
+ * ever used synchronously, under a slot's mutex, and left idle. */
+static nng_aio *quick_aio(void)
+{
+	(void)pthread_once(&quick_once, quick_key_make);
+	nng_aio *a = pthread_getspecific(quick_key);
+	if (a == NULL && nng_aio_alloc(&a, NULL, NULL) == 0 &&
+	    pthread_setspecific(quick_key, a) != 0) {
+		nng_aio_free(a);
+		a = NULL;
+	}
+	return a;
+}
+
+/* Runs `op` (nng_stream_send or _recv with the iov set on `a`) to the end
+ * if the stream can do it at once: its result, or NNG_ECANCELED when it
+ * would have had to wait (nothing was moved). */
+static int quick_run(nng_aio *a, nng_stream *st,
+    void (*op)(nng_stream *, nng_aio *), size_t *count)
+{
+	op(st, a);
+	/* Done in place, or pending in the stream: then the cancel takes it
+	 * back and completes it in place (it has no callback), unless the
+	 * stream's own thread completed it first, which the result tells.
+	 * On a completed aio the cancel does nothing. */
+	nng_aio_cancel(a);
+	nng_aio_wait(a);
+	*count = nng_aio_count(a);
+	return nng_aio_result(a);
 }
 
 static size_t queued(const tr__sock_slot *s)
@@ -164,17 +217,74 @@ static bool rbuf_room(tr__sock_slot *s, size_t need)
 	return true;
 }
 
-/* Starts a read for the pending tr_sock_recv (s OPEN, rwant, rx idle). */
+/* The reason for a failed read: a clean end is TR_ECLOSED, unless the
+ * peer left a line, frame or exact read half sent. */
+static int rx_reason(tr__sock_slot *s, int rv)
+{
+	if (rv == NNG_ECONNSHUT || rv == NNG_ECLOSED)
+		return s->rlen > 0 && s->want.mode != TR_SOCK_RAW ? TR_EPROTO
+		                                                  : TR_ECLOSED;
+	return tr__sk_err(rv);
+}
+
+/* Takes in what a read into the free room of the buffer brought: `n`
+ * bytes, or the end or failure `rv`. False: the read is over (the end
+ * or the failure is reported, or kept for the next tr_sock_recv). */
+static bool rx_took(tr__sock_slot *s, int rv, size_t n)
+{
+	if (rv != 0) {
+		int reason = rx_reason(s, rv);
+		if (reason == TR_ECLOSED && s->half_close) {
+			/* Only the reading side is over. */
+			TR__SK_COUNT(s, closed_by_peer, 1);
+			s->eof = true;
+			s->rwant = false;
+			tr__sk_post_status(s->rt, s->owner,
+			    TR_MSG_SOCK_CLOSED, tr__sk_handle(s), TR_ECLOSED);
+		} else {
+			tr__sk_fail(s, reason);
+		}
+		return false;
+	}
+	TR__SK_COUNT(s, bytes_in, n);
+	s->rfull = s->rhot = s->roff + s->rlen + n == s->rcap;
+	s->rlen += n;
+	return true;
+}
+
+/* Starts a read for the pending tr_sock_recv (s OPEN, rwant, rx idle).
+ * When the last read filled its room, more is likely waiting in the
+ * socket: it is read at once on the calling thread (as writes are, see
+ * the top), as long as each read answers nothing and brings more; the
+ * read that would wait goes by `rx`, whose callback runs on one of nng's
+ * threads when data comes. */
 static void rx_start(tr__sock_slot *s, size_t need)
 {
-	if (!rbuf_room(s, need)) {
-		tr__sk_fail(s, TR_ENOMEM);
-		return;
+	nng_iov iov;
+	for (;;) {
+		if (!rbuf_room(s, need)) {
+			tr__sk_fail(s, TR_ENOMEM);
+			return;
+		}
+		size_t room = s->rcap - s->roff - s->rlen;
+		if (s->want.mode == TR_SOCK_RAW && s->want.n != 0 &&
+		    s->want.n < room)
+			room = s->want.n; /* nothing read that nobody asked for */
+		iov = (nng_iov){s->rbuf + s->roff + s->rlen, room};
+		nng_aio *q = s->quick && s->rhot ? quick_aio() : NULL;
+		if (q == NULL)
+			break;
+		size_t n = 0;
+		nng_aio_set_iov(q, 1, &iov);
+		int rv = quick_run(q, s->st, nng_stream_recv, &n);
+		if (rv == NNG_ECANCELED) {
+			s->rhot = false; /* nothing was waiting */
+			break;
+		}
+		if (!rx_took(s, rv, n) || try_answer(s, &need) ||
+		    s->state != TR__SK_OPEN)
+			return;
 	}
-	size_t room = s->rcap - s->roff - s->rlen;
-	if (s->want.mode == TR_SOCK_RAW && s->want.n != 0 && s->want.n < room)
-		room = s->want.n; /* nothing read that nobody asked for */
-	nng_iov iov = {s->rbuf + s->roff + s->rlen, room};
 	nng_aio_set_iov(s->rx, 1, &iov);
 	s->rx_busy = true;
 	nng_stream_recv(s->st, s->rx);
@@ -190,16 +300,6 @@ static void rx_run(tr__sock_slot *s)
 		rx_start(s, need);
 }
 
-/* The reason for a failed read: a clean end is TR_ECLOSED, unless the
- * peer left a line, frame or exact read half sent. */
-static int rx_reason(tr__sock_slot *s, int rv)
-{
-	if (rv == NNG_ECONNSHUT || rv == NNG_ECLOSED)
-		return s->rlen > 0 && s->want.mode != TR_SOCK_RAW ? TR_EPROTO
-		                                                  : TR_ECLOSED;
-	return tr__sk_err(rv);
-}
-
 void tr__sk_rx_cb(void *arg)
 {
 	tr__sock_slot *s = arg;
@@ -211,16 +311,8 @@ void tr__sk_rx_cb(void *arg)
 		tr__sk_release_check(s);
 		return;
 	}
-	if (rv != 0) {
-		tr__sk_fail(s, rx_reason(s, rv));
-		tr__sk_release_check(s);
-		return;
-	}
-	size_t n = nng_aio_count(s->rx);
-	TR__SK_COUNT(s, bytes_in, n);
-	s->rfull = s->roff + s->rlen + n == s->rcap;
-	s->rlen += n;
-	rx_run(s);
+	if (rx_took(s, rv, nng_aio_count(s->rx)))
+		rx_run(s);
 	tr__sk_release_check(s);
 }
 
@@ -234,6 +326,8 @@ int tr__sk_conn_recv(tr__sock_slot *s, int mode, size_t n)
 		rc = TR_ENOENT;
 	} else if (s->rwant) {
 		rc = TR_EALREADY;
+	} else if (s->eof) {
+		rc = TR_ECLOSED;
 	}
 	if (rc != TR_OK) {
 		pthread_mutex_unlock(&s->mtx);
@@ -256,21 +350,68 @@ int tr__sk_conn_recv(tr__sock_slot *s, int mode, size_t n)
 
 /* ---- writing ------------------------------------------------------------ */
 
-static void tx_start(tr__sock_slot *s)
+static void close_now(tr__sock_slot *s);
+
+/* A write that failed on the calling thread. */
+static void tx_failed(tr__sock_slot *s, int rv)
 {
-	if (s->woff == s->wa_len && s->wb_len > 0) {
-		uint8_t *b = s->wa;
-		size_t cap = s->wa_cap;
-		s->wa = s->wb;
-		s->wa_cap = s->wb_cap;
-		s->wa_len = s->wb_len;
-		s->wb = b;
-		s->wb_cap = cap;
-		s->wb_len = 0;
-		s->woff = 0;
+	if (s->state == TR__SK_CLOSING)
+		close_now(s);
+	else
+		tr__sk_fail(s, tr__sk_err(rv));
+}
+
+/* Writes `len` bytes at `p` on the calling thread, as far as the socket
+ * takes them without waiting: how many it took. On an error the socket
+ * has failed (or, closing, is closed). */
+static size_t tx_now(tr__sock_slot *s, const uint8_t *p, size_t len)
+{
+	nng_aio *q = s->quick ? quick_aio() : NULL;
+	size_t done = 0;
+	while (q != NULL && done < len) {
+		size_t n = 0;
+		nng_iov iov = {(void *)(p + done), len - done};
+		nng_aio_set_iov(q, 1, &iov);
+		int rv = quick_run(q, s->st, nng_stream_send, &n);
+		if (rv == NNG_ECANCELED)
+			break;
+		if (rv != 0) {
+			tx_failed(s, rv);
+			break;
+		}
+		TR__SK_COUNT(s, bytes_out, n);
+		done += n;
 	}
-	if (s->woff == s->wa_len)
-		return;
+	return done;
+}
+
+/* Writes what is queued (s OPEN or CLOSING, tx idle): on the calling
+ * thread as far as the socket takes it when `quick`, the rest by `tx`. */
+static void tx_start(tr__sock_slot *s, bool quick)
+{
+	for (;;) {
+		if (s->woff == s->wa_len && s->wb_len > 0) {
+			uint8_t *b = s->wa;
+			size_t cap = s->wa_cap;
+			s->wa = s->wb;
+			s->wa_cap = s->wb_cap;
+			s->wa_len = s->wb_len;
+			s->wb = b;
+			s->wb_cap = cap;
+			s->wb_len = 0;
+			s->woff = 0;
+		}
+		if (s->woff == s->wa_len)
+			return;
+		if (!quick)
+			break;
+		size_t n = tx_now(s, s->wa + s->woff, s->wa_len - s->woff);
+		s->woff += n;
+		if (s->state != TR__SK_OPEN && s->state != TR__SK_CLOSING)
+			return; /* failed */
+		if (s->woff < s->wa_len)
+			break; /* the socket is full */
+	}
 	nng_iov iov = {s->wa + s->woff, s->wa_len - s->woff};
 	nng_aio_set_iov(s->tx, 1, &iov);
 	s->tx_busy = true;
@@ -296,33 +437,6 @@ static bool buf_append(
 	return true;
 }
 
-int tr__sk_conn_send(tr__sock_slot *s, const void *data, size_t len)
-{
-	int rc = TR_OK;
-	size_t q = queued(s);
-	if (s->state == TR__SK_FAILED) {
-		rc = TR_ECLOSED;
-	} else if (s->state != TR__SK_OPEN && s->state != TR__SK_CONNECTING) {
-		rc = TR_ENOENT;
-	} else if (q > 0 && q + len > s->send_queue) {
-		s->drained_want = true;
-		TR__SK_COUNT(s, send_eagain, 1);
-		rc = TR_EAGAIN;
-	} else if (len == 0) {
-		rc = TR_OK;
-	} else if (!s->tx_busy && s->woff == s->wa_len) {
-		s->wa_len = s->woff = 0;
-		if (!buf_append(&s->wa, &s->wa_len, &s->wa_cap, data, len))
-			rc = TR_ENOMEM;
-		else if (s->state == TR__SK_OPEN)
-			tx_start(s);
-	} else if (!buf_append(&s->wb, &s->wb_len, &s->wb_cap, data, len)) {
-		rc = TR_ENOMEM;
-	}
-	pthread_mutex_unlock(&s->mtx);
-	return rc;
-}
-
 /* Gives back write buffers that grew large, once the queue is empty. */
 static void wbuf_trim(tr__sock_slot *s)
 {
@@ -337,6 +451,44 @@ static void wbuf_trim(tr__sock_slot *s)
 		s->wb_cap = 0;
 	}
 	s->wa_len = s->woff = s->wb_len = 0;
+}
+
+int tr__sk_conn_send(tr__sock_slot *s, const void *data, size_t len)
+{
+	int rc = TR_OK;
+	size_t q = queued(s);
+	if (s->state == TR__SK_FAILED) {
+		rc = TR_ECLOSED;
+	} else if (s->state != TR__SK_OPEN && s->state != TR__SK_CONNECTING) {
+		rc = TR_ENOENT;
+	} else if (q > 0 && q + len > s->send_queue) {
+		s->drained_want = true;
+		TR__SK_COUNT(s, send_eagain, 1);
+		rc = TR_EAGAIN;
+	} else if (len == 0) {
+		rc = TR_OK;
+	} else if (!s->tx_busy && q == 0) {
+		/* Idle: straight from the caller's bytes, as far as the
+		 * socket takes them; only the rest is copied and waits. */
+		size_t done = 0;
+		if (s->state == TR__SK_OPEN)
+			done = tx_now(s, data, len);
+		s->wa_len = s->woff = s->wb_len = 0;
+		if (s->state != TR__SK_OPEN && s->state != TR__SK_CONNECTING) {
+			rc = TR_OK; /* failed: the next read says why */
+		} else if (done == len) {
+			wbuf_trim(s);
+		} else if (!buf_append(&s->wa, &s->wa_len, &s->wa_cap,
+		               (const uint8_t *)data + done, len - done)) {
+			rc = TR_ENOMEM;
+		} else if (s->state == TR__SK_OPEN) {
+			tx_start(s, false);
+		}
+	} else if (!buf_append(&s->wb, &s->wb_len, &s->wb_cap, data, len)) {
+		rc = TR_ENOMEM;
+	}
+	pthread_mutex_unlock(&s->mtx);
+	return rc;
 }
 
 /* The end of a close: the stream closes, the slot goes. */
@@ -366,8 +518,8 @@ void tr__sk_tx_cb(void *arg)
 	TR__SK_COUNT(s, bytes_out, n);
 	s->woff += n;
 	if (s->state == TR__SK_OPEN || s->state == TR__SK_CLOSING) {
-		tx_start(s);
-		if (!s->tx_busy) {
+		tx_start(s, true);
+		if (!s->tx_busy && s->state != TR__SK_DEAD) {
 			wbuf_trim(s);
 			if (s->state == TR__SK_CLOSING)
 				close_now(s);
@@ -405,7 +557,7 @@ void tr__sk_conn_close(tr__sock_slot *s, bool owner_exit)
 		s->state = TR__SK_CLOSING;
 		s->drained_want = false;
 		if (!s->tx_busy)
-			tx_start(s);
+			tx_start(s, true);
 		if (!s->ctl_busy) {
 			s->ctl_busy = true;
 			nng_sleep_aio((nng_duration)s->linger_ms, s->ctl);
@@ -425,5 +577,5 @@ void tr__sk_conn_start(tr__sock_slot *s)
 	if (s->rwant)
 		rx_run(s);
 	if (s->state == TR__SK_OPEN && !s->tx_busy)
-		tx_start(s);
+		tx_start(s, true);
 }

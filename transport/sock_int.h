@@ -24,7 +24,8 @@
  *
  * Lifetime of a connection: CONNECTING (dialing) -> OPEN -> CLOSING (its
  * owner closed it or exited: the queue drains, for at most linger_ms) ->
- * DEAD (stream closed). A failure moves OPEN to FAILED (stream closed,
+ * DEAD (stream closed). With half_close, the peer's end leaves it OPEN
+ * with `eof` set: no more reads, writes as before. A failure moves OPEN to FAILED (stream closed,
  * the reason kept for the owner's next read), then to DEAD once told.
  * A DEAD slot with no operation pending is released by whoever finds it
  * so (sk_release_check): its stream freed, its buffers freed, its
@@ -86,6 +87,12 @@ typedef struct tr__sock_slot {
 
 	/* Options (immutable while open). */
 	uint32_t send_queue, max_packet, linger_ms;
+	bool half_close;
+	/* Writes may be tried at once on the calling thread (sock_conn.c):
+	 * tcp and ipc. Not TLS: nng 1.5 cannot always take back a TLS write
+	 * that waits (its cancel aborts the lower write, which may not be
+	 * started), so it would wait for ever. */
+	bool quick;
 
 	nng_aio *rx, *tx, *ctl; /* ctl: dial, accept, linger and pauses */
 	bool rx_busy, tx_busy, ctl_busy;
@@ -101,7 +108,10 @@ typedef struct tr__sock_slot {
 	uint8_t *rbuf;
 	size_t rcap, roff, rlen; /* data is rbuf[roff .. roff + rlen) */
 	int fail;                /* FAILED: the reason to report */
+	bool eof;                /* half_close: the peer's end was read */
 	bool rfull;              /* the last read filled its room */
+	bool rhot;               /* ... and no quick read found nothing
+	                          * since (sock_conn.c) */
 
 	/* Writing: `wa` is being written (from woff), `wb` fills meanwhile. */
 	uint8_t *wa, *wb;

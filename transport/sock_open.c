@@ -169,6 +169,7 @@ static int slot_new(
 	s->send_queue = o->send_queue;
 	s->max_packet = o->max_packet;
 	s->linger_ms = o->linger_ms;
+	s->half_close = o->half_close;
 	if (tr__sk_aios(s) != TR_OK) {
 		s->mgr = NULL;
 		s->state = TR__SK_DEAD;
@@ -259,6 +260,7 @@ int tr_sock_listen(
 			nng_tls_config_free(tls);
 		return rc;
 	}
+	s->quick = tls == NULL;
 	s->tls = tls;
 	s->max_conns = o.max_conns;
 	s->conn_opts = o;
@@ -321,6 +323,7 @@ struct accept_ctx {
 	tr_pid owner;
 	tr_sock listener;
 	tr_sock_opts opts;
+	bool quick;
 };
 
 /* Sets up connection `st` for its owner, with no listener's lock held
@@ -340,6 +343,8 @@ static bool accepted(const struct accept_ctx *a, nng_stream *st)
 	c->send_queue = a->opts.send_queue;
 	c->max_packet = a->opts.max_packet;
 	c->linger_ms = a->opts.linger_ms;
+	c->half_close = a->opts.half_close;
+	c->quick = a->quick;
 	c->st = st;
 	if (tr__sk_aios(c) != TR_OK || tr__sk_mgr_adopt(c) != TR_OK) {
 		slot_abandon(c);
@@ -379,7 +384,8 @@ static void listener_ctl(tr__sock_slot *s, int rv)
 		    .mgr = s->mgr,
 		    .owner = s->waiters[s->whead],
 		    .listener = tr__sk_handle(s),
-		    .opts = s->conn_opts};
+		    .opts = s->conn_opts,
+		    .quick = s->quick};
 		s->whead = (s->whead + 1) % TR__SK_ACCEPT_WAITERS;
 		s->wn--;
 		s->open_conns++; /* its slot in max_conns, held meanwhile */
@@ -462,6 +468,7 @@ int tr_sock_connect(tr_ctx *ctx, tr_sock *sp, const char *url,
 		return rc;
 	}
 	s->tls = tls;
+	s->quick = tls == NULL;
 	int rv = nng_stream_dialer_alloc(&s->dialer, url);
 	if (rv == 0 && tls != NULL)
 		rv = nng_stream_dialer_set_ptr(

@@ -111,9 +111,20 @@ typedef struct tr_sock_opts {
 	const char *tls_ca_file;
 	const char *tls_server_name;
 	bool tls_insecure;
+	/* What the peer's end (its FIN) does. false (the default, gen_tcp's
+	 * {exit_on_close, true}): the connection is closed, and the read
+	 * that found the end answers TR_MSG_SOCK_CLOSED (TR_ECLOSED); what
+	 * was queued for writing and not yet written is dropped. true
+	 * ({exit_on_close, false}): only the reading side is over. The read
+	 * answers TR_MSG_SOCK_CLOSED (TR_ECLOSED) as before, but the handle
+	 * stays: tr_sock_send still queues (a client that sent its last
+	 * request and shut its write side gets every reply), later reads are
+	 * refused with TR_ECLOSED, and the owner closes the socket with
+	 * tr_sock_close (or by exiting) when it is done. */
+	bool half_close;
 } tr_sock_opts;
 
-#define TR_SOCK_OPTS_V1_SIZE TR_STRUCT_END(tr_sock_opts, tls_insecure)
+#define TR_SOCK_OPTS_V1_SIZE TR_STRUCT_END(tr_sock_opts, half_close)
 
 static inline void tr_sock_opts_init(tr_sock_opts *opts)
 {
@@ -158,8 +169,10 @@ typedef struct tr_sock_data {
 } tr_sock_data;
 
 /* The other answer to tr_sock_recv: the socket is gone (a tr_sock_status;
- * the handle is refused from now on). status is TR_ECLOSED when the peer
- * closed the connection, or why it failed: TR_ECONNRESET (reset by the
+ * the handle is refused from now on, except after the peer's end with
+ * the half_close option, where it stays open for writing until closed).
+ * status is TR_ECLOSED when the peer closed the connection, or why it
+ * failed: TR_ECONNRESET (reset by the
  * peer), TR_EMSGSIZE (a line or frame over max_packet), TR_EPROTO (the
  * peer closed in the middle of a line, frame or exact read, or a TLS
  * failure), TR_ETIMEDOUT, TR_ENOMEM. */
@@ -230,7 +243,8 @@ enum {
  * an unknown mode, an EXACT n of 0 or over max_packet, `s` a listener),
  * TR_ENOENT (no such socket: closed, or gone after its
  * TR_MSG_SOCK_CLOSED), TR_EPERM (the caller does not own it), TR_EALREADY
- * (a read is pending already). */
+ * (a read is pending already), TR_ECLOSED (half_close: the peer's end
+ * was read already). */
 TR_API int tr_sock_recv(tr_ctx *ctx, tr_sock s, int mode, size_t n);
 
 /* Queues a copy of `len` bytes at `data` for writing to connection `s`,

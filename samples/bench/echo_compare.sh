@@ -23,7 +23,10 @@
 #
 # The Erlang twin, samples/bench/peers/echo_server.erl, is compiled into a
 # temporary directory and run with erl +S 2 (two schedulers, as the peer
-# benchmarks are), when erlc and erl are on the PATH. The client runs on
+# benchmarks are), when erlc and erl are on the PATH. The ceiling,
+# samples/bench/peers/echo_epoll.c (one thread, one epoll set, no runtime
+# at all), is compiled with cc -O2 and runs beside them: what the machine
+# can do at best with this client. The client runs on
 # the same machine as the server, with one thread unless LOAD_OPTS says
 # otherwise, and takes its share of the cores alike for both servers.
 #
@@ -99,6 +102,12 @@ else
 	echo "note: no erl and erlc (or echo_server.erl did not build):" \
 	    "Erlang is skipped" >&2
 fi
+if command -v cc >/dev/null &&
+	cc -O2 -o "$tmp/echo_epoll" "$here/peers/echo_epoll.c"; then
+	systems+=" epoll"
+else
+	echo "note: no cc (or echo_epoll.c did not build): no ceiling" >&2
+fi
 [ -n "$systems" ] || { echo "$0: no server to run" >&2; exit 1; }
 
 # Whether a TCP socket of any address has local port $1, in state $2 (hex,
@@ -129,6 +138,8 @@ start_server() {
 	local sys=$1 port=$2
 	if [ "$sys" = troupe ]; then
 		"${troupe_cmd[@]}" -p "$port" >"$tmp/server.log" 2>&1 &
+	elif [ "$sys" = epoll ]; then
+		"$tmp/echo_epoll" "$port" >"$tmp/server.log" 2>&1 &
 	else
 		# shellcheck disable=SC2086 # ERL_OPTS is a list of options
 		erl -noshell $erl_opts -pa "$tmp" \
@@ -208,7 +219,7 @@ for cfg in $configs; do
 			fi
 		done
 	done
-	for sys in troupe erlang; do
+	for sys in troupe erlang epoll; do
 		for m in rate p50 p99; do
 			med[$cfg,$sys,$m]=$(printf '%s' "${runs[$sys,$m]:-}" | grep . | median)
 		done
@@ -219,17 +230,18 @@ done
 
 echo
 echo "medians of $k runs of $n round trips of 64 bytes; ratios: round trips/s"
-echo "troupe / erlang, latencies erlang / troupe, so above 1x troupe is ahead"
-printf '%-15s %-14s %12s %12s %8s\n' connections metric troupe erlang ratio
+echo "troupe / erlang, latencies erlang / troupe, so above 1x troupe is ahead;"
+echo "ceiling: one epoll thread in plain C (peers/echo_epoll.c)"
+printf '%-15s %-14s %12s %12s %8s %12s\n' connections metric troupe erlang ratio ceiling
 for cfg in $ran; do
 	label="${cfg%%:*} (${cfg#*:} act)"
 	for m in rate p50 p99; do
-		t=${med[$cfg,troupe,$m]} e=${med[$cfg,erlang,$m]}
+		t=${med[$cfg,troupe,$m]} e=${med[$cfg,erlang,$m]} c=${med[$cfg,epoll,$m]}
 		case $m in
 		rate) name="round trips/s" r=$(ratio "$t" "$e") ;;
 		*) name="$m us" r=$(ratio "$e" "$t") ;;
 		esac
-		printf '%-15s %-14s %12s %12s %8s\n' "$label" "$name" "$t" "$e" "$r"
+		printf '%-15s %-14s %12s %12s %8s %12s\n' "$label" "$name" "$t" "$e" "$r" "$c"
 		label=""
 	done
 done

@@ -6,6 +6,8 @@
  */
 #include "sock_fx.h"
 
+#include <sys/wait.h>
+
 struct srv {
 	struct tt_fixture *fx;
 	tr_pid p;
@@ -36,6 +38,14 @@ static int srv_conn(struct srv *s, tr_sock *cs)
 	int fd = sk_client(s->port);
 	*cs = sk_expect_accepted(s->fx->port, s->p);
 	return fd;
+}
+
+static tr_sock_stats stats(struct srv *s)
+{
+	tr_sock_stats st;
+	tr_sock_stats_init(&st);
+	assert_rc(tr_sock_stats_get(s->fx->rt, &st), TR_OK);
+	return st;
 }
 
 static void srv_recv(struct srv *s, tr_sock cs, int mode, size_t n)
@@ -225,6 +235,107 @@ static void test_broken_off_and_reset(void **state)
 	tt_stop(s.fx);
 }
 
+/* A stream that comes faster than it is asked for: every byte arrives,
+ * in order, in reads of at most what was asked (the reads that find
+ * data waiting are made at once, sock_conn.c), then the end. */
+static void test_stream_in(void **state)
+{
+	struct srv s;
+	srv_start(&s, state, NULL);
+	tr_sock cs;
+	int fd = srv_conn(&s, &cs);
+	enum { TOTAL = 1 << 20, ASK = 1000 };
+	static unsigned char out[TOTAL];
+	for (size_t i = 0; i < TOTAL; i++)
+		out[i] = (unsigned char)(i * 131 + (i >> 9));
+	pid_t w = fork();
+	assert_true(w >= 0);
+	if (w == 0) {
+		/* The writer: all of it at once, then the end. */
+		size_t off = 0;
+		while (off < TOTAL) {
+			ssize_t k = write(fd, out + off, TOTAL - off);
+			if (k <= 0)
+				_exit(1);
+			off += (size_t)k;
+		}
+		shutdown(fd, SHUT_WR);
+		_exit(0);
+	}
+	usleep(50 * 1000); /* let the kernel hold a good part of it */
+	static unsigned char in[TOTAL];
+	size_t got = 0;
+	while (got < TOTAL) {
+		srv_recv(&s, cs, TR_SOCK_RAW, ASK);
+		unsigned char buf[ASK];
+		size_t n = sk_expect_data(s.fx->port, s.p, buf, sizeof(buf));
+		assert_true(n >= 1 && got + n <= TOTAL);
+		memcpy(in + got, buf, n);
+		got += n;
+	}
+	assert_memory_equal(in, out, TOTAL);
+	srv_recv(&s, cs, TR_SOCK_RAW, ASK);
+	assert_rc(sk_expect_status(s.fx->port, s.p, TR_MSG_SOCK_CLOSED, NULL),
+	    TR_ECLOSED);
+	int ws = 0;
+	assert_int_equal(waitpid(w, &ws, 0), w);
+	assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	close(fd);
+	assert_int_equal(stats(&s).bytes_in, TOTAL);
+	tt_stop(s.fx);
+}
+
+/* A client that sends its last request and shuts its write side: by
+ * default the end closes the socket, and a reply that was not yet queued
+ * cannot go; with half_close the socket stays writable until closed. */
+static void test_half_close(void **state)
+{
+	struct srv s;
+	srv_start(&s, state, NULL);
+	tr_sock cs;
+	int fd = srv_conn(&s, &cs);
+	sk_write_all(fd, "last", 4);
+	shutdown(fd, SHUT_WR);
+	srv_recv(&s, cs, TR_SOCK_RAW, 0);
+	expect_bytes(&s, "last");
+	srv_recv(&s, cs, TR_SOCK_RAW, 0);
+	assert_rc(sk_expect_status(s.fx->port, s.p, TR_MSG_SOCK_CLOSED, NULL),
+	    TR_ECLOSED);
+	struct sk_call c = {.sock = cs, .data = "late", .len = 4};
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_send, &c), TR_ENOENT);
+	assert_true(sk_sees_end(fd));
+	close(fd);
+	tt_stop(s.fx);
+
+	tr_sock_opts o;
+	tr_sock_opts_init(&o);
+	o.half_close = true;
+	srv_start(&s, state, &o);
+	fd = srv_conn(&s, &cs);
+	sk_write_all(fd, "last", 4);
+	shutdown(fd, SHUT_WR);
+	srv_recv(&s, cs, TR_SOCK_RAW, 0);
+	expect_bytes(&s, "last");
+	srv_recv(&s, cs, TR_SOCK_RAW, 0);
+	assert_rc(sk_expect_status(s.fx->port, s.p, TR_MSG_SOCK_CLOSED, NULL),
+	    TR_ECLOSED);
+	/* Still open for writing; reading is over. */
+	c = (struct sk_call){.sock = cs, .data = "reply", .len = 5};
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_send, &c), TR_OK);
+	c = (struct sk_call){.sock = cs, .mode = TR_SOCK_RAW};
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_recv, &c), TR_ECLOSED);
+	char b[8];
+	sk_read_all(fd, b, 5);
+	assert_memory_equal(b, "reply", 5);
+	c = (struct sk_call){.sock = cs};
+	assert_rc(sk_do(s.fx->port, s.p, sk_fn_close, &c), TR_OK);
+	assert_true(sk_sees_end(fd));
+	close(fd);
+	TT_WAIT_FOR(stats(&s).conns == 0, 5000);
+	assert_int_equal(stats(&s).closed_by_peer, 1);
+	tt_stop(s.fx);
+}
+
 /* Sockets of a runtime that stops are closed: the peer sees the end. */
 static void test_runtime_stop_closes(void **state)
 {
@@ -284,6 +395,8 @@ int main(void)
 	    TT_TEST(test_line_exact_frame),
 	    TT_TEST(test_too_large),
 	    TT_TEST(test_broken_off_and_reset),
+	    TT_TEST(test_stream_in),
+	    TT_TEST(test_half_close),
 	    TT_TEST(test_runtime_stop_closes),
 	    TT_TEST(test_ipc),
 	};
