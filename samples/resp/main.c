@@ -83,6 +83,9 @@ int main(int argc, char **argv)
 	tr_runtime_opts_init(&ro);
 	rs_listen_args la = {0};
 	tr_sock_opts_init(&la.opts);
+	/* A client that shuts its write side after its last request still
+	 * gets every reply: the connection closes once they are written. */
+	la.opts.half_close = true;
 	while ((c = getopt(argc, argv, "p:u:s:n:a:")) != -1) {
 		switch (c) {
 		case 'p':
