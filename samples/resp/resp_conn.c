@@ -189,7 +189,7 @@ static bool replies(struct conn *c, const unsigned char *data, size_t size)
 	const char *bytes = (const char *)(lens + h.n);
 	if (total != size - sizeof(h) - h.n * sizeof(uint32_t))
 		return false;
-	rs_order_replies(&c->order, h.shard, h.n, lens, bytes);
+	(void)rs_order_deliver(&c->order, h.shard, h.n, lens, bytes, &c->out);
 	return true;
 }
 

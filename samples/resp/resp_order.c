@@ -77,8 +77,8 @@ void rs_order_step(rs_order *o, int kind, uint32_t src, uint32_t n)
 	o->sn++;
 }
 
-static bool fifo_put(
-    rs_fifo *f, uint32_t n, const uint32_t *lens, const char *bytes)
+static bool fifo_put(rs_order *o, rs_fifo *f, uint32_t n, const uint32_t *lens,
+    const char *bytes)
 {
 	size_t total = 0;
 	for (uint32_t i = 0; i < n; i++)
@@ -109,6 +109,7 @@ static bool fifo_put(
 	if (total > 0)
 		memcpy(f->p + f->len, bytes, total);
 	f->len += total;
+	o->held += total;
 	for (uint32_t i = 0; i < n; i++)
 		f->lens[(f->lhead + f->ln + i) % f->lcap] = lens[i];
 	f->ln += n;
@@ -120,7 +121,7 @@ void rs_order_replies(rs_order *o, uint32_t src, uint32_t n,
 {
 	if (o->oom || src >= o->nsrc)
 		return;
-	if (!fifo_put(&o->fifo[src], n, lens, bytes))
+	if (!fifo_put(o, &o->fifo[src], n, lens, bytes))
 		o->oom = true;
 }
 
@@ -131,10 +132,12 @@ void rs_order_local(rs_order *o, const char *bytes, size_t len)
 	rs_order_step(o, RS_STEP_ONE, o->nsrc - 1, 0);
 }
 
-/* Takes source f's next reply: where it is and how long. */
-static const char *fifo_take(rs_fifo *f, uint32_t *len)
+/* Takes source src's next reply: where it is and how long. */
+static const char *take(rs_order *o, uint32_t src, uint32_t *len)
 {
+	rs_fifo *f = &o->fifo[src];
 	*len = f->lens[f->lhead];
+	o->held -= *len;
 	f->lhead = (f->lhead + 1) % f->lcap;
 	f->ln--;
 	const char *p = f->p + f->head;
@@ -186,7 +189,7 @@ bool rs_order_emit(rs_order *o, resp_buf *out)
 		case RS_STEP_ONE:
 			if (o->fifo[s->src].ln == 0)
 				return false;
-			p = fifo_take(&o->fifo[s->src], &len);
+			p = take(o, s->src, &len);
 			resp_buf_put(out, p, len);
 			step_pop(o, 1);
 			break;
@@ -198,8 +201,7 @@ bool rs_order_emit(rs_order *o, resp_buf *out)
 				return false;
 			int64_t sum = 0;
 			for (uint32_t i = 1; i <= n; i++) {
-				p = fifo_take(
-				    &o->fifo[step_at(o, i)->src], &len);
+				p = take(o, step_at(o, i)->src, &len);
 				sum += reply_int(p, len);
 			}
 			step_pop(o, n + 1);
@@ -216,12 +218,31 @@ bool rs_order_emit(rs_order *o, resp_buf *out)
 	return false;
 }
 
-size_t rs_order_bytes(const rs_order *o)
+bool rs_order_deliver(rs_order *o, uint32_t src, uint32_t n,
+    const uint32_t *lens, const char *bytes, resp_buf *out)
 {
-	size_t n = 0;
-	for (uint32_t i = 0; i < o->nsrc; i++)
-		n += o->fifo[i].len - o->fifo[i].head;
-	return n;
+	uint32_t i = 0;
+	if (src >= o->nsrc) {
+		o->oom = true;
+		return false;
+	}
+	/* Straight to `out` while their turn has come; none of this
+	 * source's may be waiting, or they would go first. */
+	while (i < n && o->fifo[src].ln == 0) {
+		(void)rs_order_emit(o, out); /* the other sources' first */
+		if (o->sn == 0)
+			break;
+		const rs_step *s = step_at(o, 0);
+		if (s->kind != RS_STEP_ONE || s->src != src)
+			break;
+		resp_buf_put(out, bytes, lens[i]);
+		bytes += lens[i];
+		i++;
+		step_pop(o, 1);
+	}
+	if (i < n)
+		rs_order_replies(o, src, n - i, lens + i, bytes);
+	return rs_order_emit(o, out);
 }
 
 void rs_order_trim(rs_order *o, size_t keep)

@@ -52,6 +52,7 @@ typedef struct rs_order {
 	rs_step *steps; /* the plan: a ring */
 	uint32_t shead, sn, scap;
 	uint32_t *need; /* scratch for a group: replies needed per source */
+	size_t held;    /* bytes of replies in the fifos */
 	bool oom;
 } rs_order;
 
@@ -68,6 +69,11 @@ void rs_order_step(rs_order *o, int kind, uint32_t src, uint32_t n);
 void rs_order_replies(rs_order *o, uint32_t src, uint32_t n,
     const uint32_t *lens, const char *bytes);
 
+/* rs_order_replies, then rs_order_emit, but without copying the replies
+ * whose turn has come. */
+bool rs_order_deliver(rs_order *o, uint32_t src, uint32_t n,
+    const uint32_t *lens, const char *bytes, resp_buf *out);
+
 /* One reply of the connection's own (source nshards), copied, and its
  * ONE step. */
 void rs_order_local(rs_order *o, const char *bytes, size_t len);
@@ -83,7 +89,10 @@ static inline uint32_t rs_order_steps(const rs_order *o)
 }
 
 /* Bytes of replies waiting for their turn. */
-size_t rs_order_bytes(const rs_order *o);
+static inline size_t rs_order_bytes(const rs_order *o)
+{
+	return o->held;
+}
 
 /* Gives back memory that grew past `keep` bytes where nothing waits. */
 void rs_order_trim(rs_order *o, size_t keep);

@@ -146,8 +146,22 @@ bool resp_arg_int(const char *s, size_t n, int64_t *v)
 static int number_line(resp_parser *p, const char *b, size_t n, size_t start,
     int64_t *v, const char *toobig, const char *bad)
 {
-	if (p->scan < start)
+	if (p->scan <= start) {
+		/* The usual line first: a short number and its CRLF, all in
+		 * (what the search below would find, sooner). */
+		size_t j = start;
+		uint64_t u = 0;
+		while (j < n && j - start < 18 && (unsigned)(b[j] - '0') <= 9)
+			u = u * 10 + (unsigned)(b[j++] - '0');
+		if (j > start && j + 1 < n && b[j] == '\r' &&
+		    b[j + 1] == '\n' && (b[start] != '0' || j == start + 1) &&
+		    j - start <= p->lim.max_inline) {
+			*v = (int64_t)u;
+			p->pos = p->scan = j + 2;
+			return RESP_CMD;
+		}
 		p->scan = start;
+	}
 	const char *cr = memchr(b + p->scan, '\r', n - p->scan);
 	if (cr == NULL) {
 		p->scan = n;
