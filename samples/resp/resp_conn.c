@@ -168,7 +168,8 @@ static int pump(tr_ctx *ctx, struct conn *c)
 		}
 		c->reading = true;
 	}
-	rs_order_trim(&c->order, KEEP);
+	if (rs_order_steps(&c->order) == 0)
+		rs_order_trim(&c->order, KEEP);
 	return 0;
 }
 

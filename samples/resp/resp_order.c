@@ -37,7 +37,8 @@ void rs_order_fini(rs_order *o)
 	memset(o, 0, sizeof(*o));
 }
 
-/* Grows a ring of `size`-byte items (head, n, cap) to hold one more. */
+/* Grows a ring of `size`-byte items (head, n, cap: a power of two) to
+ * hold `more` more. */
 static bool ring_room(void **ring, uint32_t head, uint32_t n, uint32_t *cap,
     size_t size, uint32_t more)
 {
@@ -52,7 +53,7 @@ static bool ring_room(void **ring, uint32_t head, uint32_t n, uint32_t *cap,
 	char *old = *ring;
 	for (uint32_t i = 0; i < n; i++) /* unrolled into order */
 		memcpy(nr + (size_t)i * size,
-		    old + (size_t)((head + i) % *cap) * size, size);
+		    old + (size_t)((head + i) & (*cap - 1)) * size, size);
 	free(old);
 	*ring = nr;
 	*cap = nc;
@@ -72,7 +73,7 @@ void rs_order_step(rs_order *o, int kind, uint32_t src, uint32_t n)
 		}
 		o->shead = 0;
 	}
-	rs_step *s = &o->steps[(o->shead + o->sn) % o->scap];
+	rs_step *s = &o->steps[(o->shead + o->sn) & (o->scap - 1)];
 	*s = (rs_step){.kind = (uint8_t)kind, .src = (uint16_t)src, .n = n};
 	o->sn++;
 }
@@ -111,7 +112,7 @@ static bool fifo_put(rs_order *o, rs_fifo *f, uint32_t n, const uint32_t *lens,
 	f->len += total;
 	o->held += total;
 	for (uint32_t i = 0; i < n; i++)
-		f->lens[(f->lhead + f->ln + i) % f->lcap] = lens[i];
+		f->lens[(f->lhead + f->ln + i) & (f->lcap - 1)] = lens[i];
 	f->ln += n;
 	return true;
 }
@@ -138,7 +139,7 @@ static const char *take(rs_order *o, uint32_t src, uint32_t *len)
 	rs_fifo *f = &o->fifo[src];
 	*len = f->lens[f->lhead];
 	o->held -= *len;
-	f->lhead = (f->lhead + 1) % f->lcap;
+	f->lhead = (f->lhead + 1) & (f->lcap - 1);
 	f->ln--;
 	const char *p = f->p + f->head;
 	f->head += *len;
@@ -156,12 +157,12 @@ static int64_t reply_int(const char *p, uint32_t len)
 
 static const rs_step *step_at(const rs_order *o, uint32_t i)
 {
-	return &o->steps[(o->shead + i) % o->scap];
+	return &o->steps[(o->shead + i) & (o->scap - 1)];
 }
 
 static void step_pop(rs_order *o, uint32_t k)
 {
-	o->shead = (o->shead + k) % o->scap;
+	o->shead = (o->shead + k) & (o->scap - 1);
 	o->sn -= k;
 }
 

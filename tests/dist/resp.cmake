@@ -1,14 +1,18 @@
 # troupe-resp (samples/resp), the Redis protocol server on troupe's
-# sockets: its parser alone (pure C, no troupe), and the server under real
-# clients (redis-cli, redis-benchmark, nc, raw sockets).
+# sockets: its parser alone and its commands, order and store without
+# actors (pure C, no troupe), and the server under real clients
+# (redis-cli, redis-benchmark, nc, raw sockets).
 if(TARGET troupe-resp)
-  add_executable(test_resp_parse test_resp_parse.c
-    ${PROJECT_SOURCE_DIR}/samples/resp/resp_parse.c)
-  target_include_directories(test_resp_parse PRIVATE
-    ${PROJECT_SOURCE_DIR}/samples/resp)
-  target_link_libraries(test_resp_parse PRIVATE cmocka::cmocka)
-  add_test(NAME test_resp_parse COMMAND test_resp_parse)
-  set_tests_properties(test_resp_parse PROPERTIES TIMEOUT 120 LABELS dist)
+  set(resp_dir ${PROJECT_SOURCE_DIR}/samples/resp)
+  add_executable(test_resp_parse test_resp_parse.c ${resp_dir}/resp_parse.c)
+  add_executable(test_resp_store test_resp_store.c ${resp_dir}/resp_parse.c
+    ${resp_dir}/resp_cmd.c ${resp_dir}/resp_order.c ${resp_dir}/resp_store.c)
+  foreach(t test_resp_parse test_resp_store)
+    target_include_directories(${t} PRIVATE ${resp_dir})
+    target_link_libraries(${t} PRIVATE cmocka::cmocka)
+    add_test(NAME ${t} COMMAND ${t})
+    set_tests_properties(${t} PROPERTIES TIMEOUT 120 LABELS dist)
+  endforeach()
 endif()
 
 # The server as clients use it (tests/dist/test_resp.sh): it needs
