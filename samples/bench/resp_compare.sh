@@ -23,11 +23,14 @@
 #
 # redis-benchmark runs on the same machine as the server and takes its
 # share of the cores alike for both; Redis runs its commands on one
-# thread, troupe-resp on one scheduler per core. The latencies come from
+# thread, troupe-resp on one scheduler per core. Beside the rates, the
+# server's CPU time per request (user + system, from /proc, over the
+# whole run) says what each request costs, which depends less on what
+# else the machine is doing than the rates do. The latencies come from
 # redis-benchmark's --csv (Redis 7's prints p50 and p99); the ratio of
-# requests per second is troupe / Redis, those of the latencies Redis /
-# troupe: above 1x, troupe is ahead. The exit status is 1 if any run
-# failed (its server's output is shown).
+# requests per second is troupe / Redis, those of the latencies and of
+# the CPU time Redis / troupe: above 1x, troupe is ahead. The exit status
+# is 1 if any run failed (its server's output is shown).
 set -uo pipefail
 
 troupe="${TROUPE_RESP:-build/samples/troupe-resp}"
@@ -139,15 +142,27 @@ start_server() {
 	return 1
 }
 
-# One run of server $1 at depth $2: the CSV lines in $tmp/run.csv.
+# The CPU time of process $1 so far, in clock ticks (user + system).
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null
+}
+
+# One run of server $1 at depth $2: the CSV lines in $tmp/run.csv, the
+# server's CPU time per request in us in `cpu`.
 one_run() {
-	local sys=$1 p=$2 port
+	local sys=$1 p=$2 port t0 t1 ntests
 	port=$(pick_port) || { echo "  no free port" >&2; return 1; }
 	start_server "$sys" "$port" || return 1
+	t0=$(cpu_ticks "$srv_pid")
 	# shellcheck disable=SC2086 # BENCH_OPTS is a list of options
 	timeout 600 redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" -c "$c" \
 	    -P "$p" -t "$tests" --csv $bench_opts >"$tmp/run.csv" 2>"$tmp/run.err"
 	local st=$?
+	t1=$(cpu_ticks "$srv_pid")
+	ntests=$(grep -vc '^"test"' "$tmp/run.csv")
+	cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" \
+	    -v r="$((n * (ntests > 0 ? ntests : 1)))" \
+	    'BEGIN { printf "%.2f\n", (b - a) / hz * 1e6 / r }')
 	stop_server
 	if [ $st -ne 0 ] || grep -qi error "$tmp/run.csv" "$tmp/run.err"; then
 		echo "  $sys -P $p: redis-benchmark failed ($st):" >&2
@@ -179,6 +194,8 @@ for ((i = 1; i <= k; i++)); do
 				failures=$((failures + 1))
 				continue
 			fi
+			echo "$cpu" >>"$tmp/$sys.$p.cpu"
+			echo "  $sys -P $p: run $i: server CPU $cpu us a request" >&2
 			# "SET","rps","avg","min","p50","p95","p99","max"
 			while IFS=, read -r t rps _ _ p50 _ p99 _; do
 				t=${t//\"/}
@@ -198,7 +215,8 @@ med() { [ -f "$1" ] && median <"$1" || echo -; }
 
 echo
 echo "medians of $k runs of $n requests, $c connections; ratios: requests/s"
-echo "troupe / redis, latencies redis / troupe, so above 1x troupe is ahead"
+echo "troupe / redis, latencies and CPU time redis / troupe, so above 1x"
+echo "troupe is ahead"
 printf '%-4s %-6s %-14s %12s %12s %8s\n' -P test metric troupe redis ratio
 for p in $pipelines; do
 	for t in $names; do
@@ -213,6 +231,10 @@ for p in $pipelines; do
 			    "$tv" "$rv" "$r"
 		done
 	done
+	tv=$(med "$tmp/troupe.$p.cpu")
+	rv=$(med "$tmp/redis.$p.cpu")
+	printf '%-4s %-6s %-14s %12s %12s %8s\n' "$p" all "CPU us/req" \
+	    "$tv" "$rv" "$(ratio "$rv" "$tv")"
 done
 if [ "$failures" -gt 0 ]; then
 	echo "$failures runs FAILED (see above)" >&2
