@@ -1,8 +1,8 @@
 /*
- * RESP2, the Redis protocol: an incremental parser of requests and the
- * writers of replies. Pure C: no sockets, no threads, no troupe; a
- * connection actor drives one parser, and a test or a fuzzer can drive
- * one alone.
+ * RESP2, the Redis protocol: an incremental parser of requests
+ * (resp_parse.c) and the writers of replies (resp_reply.c). Pure C: no
+ * sockets, no threads, no troupe; a connection actor drives one parser,
+ * and a test or a fuzzer can drive one alone.
  *
  * Requests come in two shapes, as Redis takes them:
  *

@@ -4,8 +4,10 @@
 # (redis-cli, redis-benchmark, nc, raw sockets).
 if(TARGET troupe-resp)
   set(resp_dir ${PROJECT_SOURCE_DIR}/samples/resp)
-  add_executable(test_resp_parse test_resp_parse.c ${resp_dir}/resp_parse.c)
+  add_executable(test_resp_parse test_resp_parse.c ${resp_dir}/resp_parse.c
+    ${resp_dir}/resp_reply.c)
   add_executable(test_resp_store test_resp_store.c ${resp_dir}/resp_parse.c
+    ${resp_dir}/resp_reply.c
     ${resp_dir}/resp_cmd.c ${resp_dir}/resp_order.c ${resp_dir}/resp_store.c)
   foreach(t test_resp_parse test_resp_store)
     target_include_directories(${t} PRIVATE ${resp_dir})
