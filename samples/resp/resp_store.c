@@ -174,7 +174,9 @@ static void op_set(rs_store *st, const rs_op *op, const char *key,
 		resp_put_null(out);
 		return;
 	}
-	int64_t expire = op->arg > 0 ? now + op->arg : 0;
+	int64_t expire = 0;
+	if (op->arg > 0 && __builtin_add_overflow(now, op->arg, &expire))
+		expire = INT64_MAX; /* as good as never */
 	if (i != NONE) {
 		rs_entry *e = st->slots[i].e;
 		/* In place when it fits and does not waste much. */

@@ -165,6 +165,12 @@ static void test_commands(void **state)
 	      "COMMAND DOCS\r\nCOMMAND COUNT\r\nSELECT 0\r\nSELECT 1\r\n",
 	    "*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$2\r\nno\r\n"
 	    "*0\r\n*0\r\n:0\r\n+OK\r\n-ERR DB index is out of range\r\n");
+	/* The longest times to live. */
+	check(
+	    "SET a 1 PX 9223372036854775807\r\nSET b 2 EX 9223372036854775\r\n"
+	    "SET c 3 EX 9223372036854776\r\nGET a\r\nGET b\r\n",
+	    "+OK\r\n+OK\r\n-ERR invalid expire time in 'set' command\r\n"
+	    "$1\r\n1\r\n$1\r\n2\r\n");
 	/* Case does not matter in names and options. */
 	check("set K v px 100 nX\r\nget K\r\nGet k\r\n",
 	    "+OK\r\n$1\r\nv\r\n$-1\r\n");
