@@ -318,6 +318,55 @@ static void finish(resp_parser *p, char *base)
 	}
 }
 
+/* A short number and its CRLF at b[*at ..), all in and within the
+ * limits: its value, and *at past the CRLF; else -1. */
+static int64_t short_number(
+    const resp_parser *p, const char *b, size_t n, size_t *at)
+{
+	size_t j = *at, start = *at;
+	int64_t u = 0;
+	while (j < n && j - start < 18 && (unsigned)(b[j] - '0') <= 9)
+		u = u * 10 + (b[j++] - '0');
+	if (j == start || j + 1 >= n || b[j] != '\r' || b[j + 1] != '\n' ||
+	    (b[start] == '0' && j > start + 1) || j - start > p->lim.max_inline)
+		return -1;
+	*at = j + 2;
+	return u;
+}
+
+/* The usual request: an array whose bytes are all in and keep to every
+ * limit, read in one go. RESP_CMD, or RESP_NEED to leave the request to
+ * the careful path below (which reads it from its start again: nothing
+ * here changes the parser until the request is taken). */
+static int whole_array(
+    resp_parser *p, char *b, size_t n, uint32_t *argc, resp_arg **argv)
+{
+	size_t at = 1;
+	int64_t count = short_number(p, b, n, &at);
+	if (count <= 0 || count > (int64_t)p->lim.max_argc ||
+	    !args_room(p, (size_t)count))
+		return RESP_NEED;
+	for (int64_t i = 0; i < count; i++) {
+		if (at >= n || b[at] != '$')
+			return RESP_NEED;
+		at++;
+		int64_t len = short_number(p, b, n, &at);
+		if (len < 0 || len > (int64_t)p->lim.max_bulk ||
+		    at + (size_t)len + 2 > n ||
+		    at + (size_t)len + 2 > p->lim.max_request ||
+		    b[at + len] != '\r' || b[at + len + 1] != '\n')
+			return RESP_NEED;
+		p->argv[i] = (resp_arg){.p = b + at, .len = (size_t)len};
+		at += (size_t)len + 2;
+	}
+	for (int64_t i = 0; i < count; i++)
+		((char *)p->argv[i].p)[p->argv[i].len] = '\0';
+	*argc = (uint32_t)count;
+	*argv = p->argv;
+	take(p, at);
+	return RESP_CMD;
+}
+
 int resp_parse_next(resp_parser *p, uint32_t *argc, resp_arg **argv)
 {
 	int64_t v;
@@ -333,6 +382,9 @@ int resp_parse_next(resp_parser *p, uint32_t *argc, resp_arg **argv)
 		case ST_START:
 			if (n == 0)
 				return RESP_NEED;
+			if (b[0] == '*' &&
+			    whole_array(p, b, n, argc, argv) == RESP_CMD)
+				return RESP_CMD;
 			p->state = b[0] == '*' ? ST_COUNT : ST_INLINE;
 			p->pos = p->scan = b[0] == '*' ? 1 : 0;
 			break;
