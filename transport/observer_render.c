@@ -16,12 +16,14 @@
 #include "node_int.h"
 #include "observer_int.h"
 #include "troupe/proc.h"
+#include "troupe/sock.h"
 
 /* Everything one answer reads, taken once. */
 struct snap {
 	tr_runtime_stats rt;
 	tr_node_stats node;
 	tr_proc_stats proc;
+	tr_sock_stats sock;
 	double uptime_s;
 	uint64_t refused;
 };
@@ -111,6 +113,19 @@ static const struct metric metrics[] = {
     {"proc_refused_total", "Starts refused at TR_PROC_MAX.", COUNTER, "proc", "refused", F(proc.refused)},
     {"proc_warm", "Warm process children waiting.", GAUGE, "proc", "warm", F(proc.warm)},
     {"proc_warm_taken_total", "Starts that took a warm process.", COUNTER, "proc", "taken", F(proc.taken)},
+    {"sock_listeners", "Listening sockets open.", GAUGE, "sock", "listeners", F(sock.listeners)},
+    {"sock_connections", "Socket connections open (connecting, open or closing).", GAUGE, "sock", "conns", F(sock.conns)},
+    {"sock_accepted_total", "Socket connections accepted.", COUNTER, "sock", "accepted", F(sock.accepted)},
+    {"sock_connected_total", "Socket connections dialed out and connected.", COUNTER, "sock", "connected", F(sock.connected)},
+    {"sock_connect_failed_total", "Socket dials that failed or timed out.", COUNTER, "sock", "connect_failed", F(sock.connect_failed)},
+    {"sock_closed_by_peer_total", "Socket reads that found the peer gone.", COUNTER, "sock", "closed_by_peer", F(sock.closed_by_peer)},
+    {"sock_failed_total", "Socket connections that failed: reset, too long a line or frame, I/O errors.", COUNTER, "sock", "failed", F(sock.failed)},
+    {"sock_owner_exits_total", "Sockets closed because their owner exited.", COUNTER, "sock", "owner_exits", F(sock.owner_exits)},
+    {"sock_received_bytes_total", "Bytes read from socket connections.", COUNTER, "sock", "bytes_in", F(sock.bytes_in)},
+    {"sock_sent_bytes_total", "Bytes written to socket connections.", COUNTER, "sock", "bytes_out", F(sock.bytes_out)},
+    {"sock_send_eagain_total", "Socket sends refused with TR_EAGAIN (the write queue full).", COUNTER, "sock", "send_eagain", F(sock.send_eagain)},
+    {"sock_accept_waits_total", "Times a listener stopped accepting at max_conns.", COUNTER, "sock", "accept_waits", F(sock.accept_waits)},
+    {"sock_accept_dropped_total", "Connections accepted for an actor that had exited meanwhile, closed.", COUNTER, "sock", "accept_dropped", F(sock.accept_dropped)},
     {"observer_refused_total", "Observer requests refused for want of the token.", COUNTER, "observer", "refused", F(refused)},
 };
 
@@ -122,9 +137,11 @@ static void take(struct snap *s, struct tr_node *n, int64_t start_ms,
 	tr_runtime_stats_init(&s->rt);
 	tr_node_stats_init(&s->node);
 	tr_proc_stats_init(&s->proc);
+	tr_sock_stats_init(&s->sock);
 	(void)tr_runtime_stats_get(&s->rt, n->rt);
 	(void)tr_node_stats_get(&s->node, n);
 	(void)tr_proc_stats_get(&s->proc, n);
+	(void)tr_sock_stats_get(n->rt, &s->sock);
 	s->uptime_s = (double)(tr__node_now_ms() - start_ms) / 1000.0;
 	s->refused = refused;
 }

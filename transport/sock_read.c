@@ -17,7 +17,11 @@ int tr__sk_frame(tr__sk_want *w, const uint8_t *buf, size_t len,
 			*need = 1;
 			return TR__SK_NEED;
 		}
+		/* Never more than max_packet, though the buffer holds up to
+		 * a frame's prefix more (what a line or frame read left). */
 		size_t n = w->n != 0 && w->n < len ? w->n : len;
+		if (n > max_packet)
+			n = max_packet;
 		*off = 0;
 		*plen = n;
 		*used = n;

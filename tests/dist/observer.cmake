@@ -33,3 +33,9 @@ target_link_libraries(test_observer_ops PRIVATE PkgConfig::JANSSON)
 # The observer over mutual TLS (https://), with certificates made by
 # openssl and openssl s_client as the client.
 troupe_dist_test_public(test_observer_tls dist 120 test_observer_tls.c)
+
+# The observer's socket counters (troupe_sock_*, and "sock" in /api/node)
+# following a socket of the node's runtime, with a plain socket as the
+# client.
+troupe_dist_test_public(test_observer_sock dist 120 test_observer_sock.c)
+target_link_libraries(test_observer_sock PRIVATE PkgConfig::JANSSON)

@@ -176,7 +176,7 @@ static void test_line_exact_frame(void **state)
 }
 
 /* A line or frame over max_packet fails the socket, on the prefix alone
- * for a frame. */
+ * for a frame; a RAW read stays within it. */
 static void test_too_large(void **state)
 {
 	tr_sock_opts o;
@@ -200,6 +200,22 @@ static void test_too_large(void **state)
 	    TR_EMSGSIZE);
 	struct sk_call c = {.sock = cs, .mode = TR_SOCK_EXACT, .n = 17};
 	assert_rc(sk_do(s.fx->port, s.p, sk_fn_recv, &c), TR_ENOENT);
+	close(fd);
+
+	/* A RAW read never answers more than max_packet, though the read
+	 * buffer holds a frame's prefix more. */
+	fd = srv_conn(&s, &cs);
+	const char *raw = "0123456789abcdefghijklmnopqrstuvwxyzABCD";
+	sk_write_all(fd, raw, 40);
+	char got[64];
+	size_t have = 0;
+	while (have < 40) {
+		srv_recv(&s, cs, TR_SOCK_RAW, 0);
+		size_t k = sk_expect_data(s.fx->port, s.p, got + have, 16);
+		assert_true(k >= 1 && k <= 16);
+		have += k;
+	}
+	assert_memory_equal(got, raw, 40);
 	close(fd);
 
 	tr_sock_stats st;

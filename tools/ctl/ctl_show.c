@@ -62,6 +62,7 @@ void ctl_show_stats(json_t *j)
 	}
 	print_group(j, "dist", "distribution");
 	print_group(j, "proc", "process children");
+	print_group(j, "sock", "sockets");
 	print_group(j, "observer", "observer");
 }
 
