@@ -12,9 +12,9 @@
  * Writes: two buffers, `wa` being written, `wb` taking what is sent
  * meanwhile; when `wa` is done they swap. A write is tried first on the
  * calling thread with an aio that has no callback (quick_aio): nng's
- * tcp, ipc and tls streams write at once what the socket (or the TLS
- * engine) takes and then complete such an aio in place, so the common
- * send costs no thread hop at all. When the socket takes nothing, the
+ * tcp and ipc streams write at once what the socket takes and then
+ * complete such an aio in place, so the common send costs no thread hop
+ * at all. When the socket takes nothing, the
  * quick operation is cancelled (nothing of it was written: nng's
  * streams complete a write whole or not at all) and the rest goes by
  * the slot's `tx` aio, whose callback runs on one of nng's threads once
