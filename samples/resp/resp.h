@@ -28,6 +28,10 @@ typedef struct rs_server {
 	resp_limits lim;    /* of each connection's parser */
 	uint32_t max_steps; /* RS_MAX_STEPS_DEFAULT */
 	size_t max_bytes;   /* RS_MAX_BYTES_DEFAULT */
+	/* NULL, or called with +1 by each connection's init and -1 by its
+	 * end: a server that does not outlive every connection (one made
+	 * per start of a supervised listener) counts its users with it. */
+	void (*hold)(const struct rs_server *srv, int delta);
 } rs_server;
 
 /* A shard: spawned with a malloc'd uint32_t, its number (it frees it). */

@@ -45,11 +45,15 @@ static int conn_init(tr_ctx *ctx, void *arg, void **state)
 	if (c == NULL)
 		return 1;
 	c->srv = srv;
+	if (srv->hold != NULL)
+		srv->hold(srv, 1);
 	resp_parser_init(&c->parser, &srv->lim);
 	resp_buf_init(&c->out);
 	if (!rs_batch_init(&c->batch, srv->route.nshards) ||
 	    !rs_order_init(&c->order, srv->route.nshards)) {
 		rs_batch_fini(&c->batch);
+		if (srv->hold != NULL)
+			srv->hold(srv, -1);
 		free(c);
 		return 1;
 	}
@@ -239,6 +243,8 @@ static void conn_terminate(tr_ctx *ctx, void *state, int reason)
 	rs_batch_fini(&c->batch);
 	rs_order_fini(&c->order);
 	resp_buf_fini(&c->out);
+	if (c->srv->hold != NULL)
+		c->srv->hold(c->srv, -1);
 	free(c);
 }
 

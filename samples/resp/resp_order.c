@@ -201,12 +201,23 @@ bool rs_order_emit(rs_order *o, resp_buf *out)
 			if (!group_ready(o, n))
 				return false;
 			int64_t sum = 0;
+			const char *err = NULL;
+			uint32_t errlen = 0;
 			for (uint32_t i = 1; i <= n; i++) {
 				p = take(o, step_at(o, i)->src, &len);
+				/* A part that failed (a store out of memory,
+				 * a replicated store's refusal) fails the
+				 * whole: its error is the reply. */
+				if (len > 0 && p[0] == '-' && err == NULL) {
+					err = p;
+					errlen = len;
+				}
 				sum += reply_int(p, len);
 			}
 			step_pop(o, n + 1);
-			if (kind == RS_STEP_SUM)
+			if (err != NULL)
+				resp_buf_put(out, err, errlen);
+			else if (kind == RS_STEP_SUM)
 				resp_put_int(out, sum);
 			else
 				resp_put_simple(out, "OK", 2);

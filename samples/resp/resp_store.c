@@ -351,3 +351,131 @@ size_t rs_store_sweep(rs_store *st, int64_t now_ms, size_t budget)
 	st->cursor = i;
 	return removed;
 }
+
+/* ---- the state of keys, for replication --------------------------------- */
+
+/* Appends to `out` an operation that makes a key what it is in `st` now:
+ * a SET of its value with its remaining time to live, or a DEL. */
+static void put_state(rs_store *st, uint64_t h, const char *key, uint32_t klen,
+    int64_t now, resp_buf *out, uint32_t *nops)
+{
+	size_t i = lookup(st, h, key, klen, now);
+	const rs_entry *e = i != NONE ? st->slots[i].e : NULL;
+	uint32_t vlen = e != NULL ? e->vlen : 0;
+	size_t sz = rs_op_size(klen, vlen);
+	if (!resp_buf_reserve(out, sz))
+		return;
+	rs_op op = {.code = e != NULL ? RS_OP_SET : RS_OP_DEL,
+	    .klen = klen,
+	    .vlen = vlen,
+	    .hash = h};
+	if (e != NULL && e->expire != 0)
+		op.arg = e->expire > now ? e->expire - now : 1;
+	char *p = out->p + out->len;
+	memset(p, 0, sz);
+	memcpy(p, &op, sizeof(op));
+	memcpy(p + sizeof(op), key, klen);
+	if (vlen > 0)
+		memcpy(p + sizeof(op) + klen, e->kv + e->klen, vlen);
+	out->len += sz;
+	(*nops)++;
+}
+
+/* Starts a batch in `out`; its header is written by end_batch. */
+static size_t begin_batch(resp_buf *out)
+{
+	size_t at = out->len;
+	rs_ops_hdr h = {0};
+	resp_buf_put(out, &h, sizeof(h));
+	return at;
+}
+
+static void end_batch(resp_buf *out, size_t at, uint32_t nops)
+{
+	if (out->oom)
+		return;
+	rs_ops_hdr h = {.nops = nops};
+	memcpy(out->p + at, &h, sizeof(h));
+}
+
+bool rs_store_state(rs_store *st, const void *ops, size_t len, int64_t now_ms,
+    resp_buf *out, uint32_t *nwrites)
+{
+	const char *p = ops, *end = p + len;
+	rs_ops_hdr h;
+	*nwrites = 0;
+	if (len < sizeof(h))
+		return false;
+	memcpy(&h, p, sizeof(h));
+	p += sizeof(h);
+	size_t at = begin_batch(out);
+	uint32_t n = 0;
+	for (uint32_t k = 0; k < h.nops; k++) {
+		rs_op op;
+		if ((size_t)(end - p) < sizeof(op))
+			return false;
+		memcpy(&op, p, sizeof(op));
+		size_t sz = rs_op_size(op.klen, op.vlen);
+		if (sz > (size_t)(end - p))
+			return false;
+		const char *key = p + sizeof(op);
+		switch (op.code) {
+		case RS_OP_SET:
+		case RS_OP_DEL:
+		case RS_OP_INCRBY:
+			put_state(st, op.hash, key, op.klen, now_ms, out, &n);
+			break;
+		case RS_OP_FLUSH:
+			if (resp_buf_reserve(out, sizeof(rs_op))) {
+				rs_op f = {.code = RS_OP_FLUSH};
+				resp_buf_put(out, &f, sizeof(f));
+				n++;
+			}
+			break;
+		default:
+			break; /* reads change nothing */
+		}
+		p += sz;
+	}
+	end_batch(out, at, n);
+	*nwrites = n;
+	return !out->oom;
+}
+
+bool rs_store_dump(rs_store *st, size_t *cursor, int64_t now_ms,
+    size_t max_bytes, resp_buf *out)
+{
+	size_t at = begin_batch(out);
+	uint32_t n = 0;
+	size_t i = *cursor;
+	size_t nslots = st->slots != NULL ? st->mask + 1 : 0;
+	for (; i < nslots && out->len - at < max_bytes && !out->oom; i++) {
+		const rs_entry *e = st->slots[i].e;
+		if (e == NULL || (e->expire != 0 && now_ms >= e->expire))
+			continue;
+		/* Not lookup: the walk must not move slots under it. */
+		size_t sz = rs_op_size(e->klen, e->vlen);
+		if (!resp_buf_reserve(out, sz))
+			break;
+		rs_op op = {.code = RS_OP_SET,
+		    .klen = e->klen,
+		    .vlen = e->vlen,
+		    .hash = st->slots[i].hash};
+		if (e->expire != 0)
+			op.arg = e->expire - now_ms;
+		char *q = out->p + out->len;
+		memset(q, 0, sz);
+		memcpy(q, &op, sizeof(op));
+		memcpy(q + sizeof(op), e->kv, (size_t)e->klen + e->vlen);
+		out->len += sz;
+		n++;
+	}
+	end_batch(out, at, n);
+	*cursor = i;
+	return i >= nslots;
+}
+
+void rs_store_clear(rs_store *st)
+{
+	free_all(st);
+}

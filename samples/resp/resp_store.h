@@ -55,6 +55,28 @@ bool rs_store_exec(
  * many it removed. */
 size_t rs_store_sweep(rs_store *st, int64_t now_ms, size_t budget);
 
+/* Replication: the state of keys rather than the operations, so that a
+ * copy that runs it ends up the same whatever its clock says of times to
+ * live. rs_store_state appends to `out` a batch (rs_ops_hdr and
+ * operations) that makes every key a batch `ops` wrote (SET, DEL, INCRBY,
+ * FLUSH; run on `st` already) what it is in `st` now: a SET of its value
+ * with its remaining time to live, a DEL, or the FLUSH. *nwrites is how
+ * many operations that batch holds (0: the batch only read). False when
+ * `ops` is malformed or memory ran out. */
+bool rs_store_state(rs_store *st, const void *ops, size_t len, int64_t now_ms,
+    resp_buf *out, uint32_t *nwrites);
+
+/* A copy of the whole store, in pieces: appends to `out` a batch of SETs
+ * of the keys from slot *cursor on (start at 0), of about max_bytes at
+ * most, and moves *cursor past them. True when the walk has reached the
+ * end. The store must not change between the pieces of one walk (one
+ * actor's turn makes them all). */
+bool rs_store_dump(rs_store *st, size_t *cursor, int64_t now_ms,
+    size_t max_bytes, resp_buf *out);
+
+/* Removes every key. */
+void rs_store_clear(rs_store *st);
+
 /* Milliseconds of the monotonic clock. */
 int64_t rs_now_ms(void);
 

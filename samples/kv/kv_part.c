@@ -1,0 +1,559 @@
+/*
+ * The partition actor (kv_part.h): its messages, the replica's side of
+ * the copies, takeovers and the first start of a partition.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kv_part.h"
+#include "resp_ops.h"
+#include "troupe/global.h"
+
+#define TICK_MS 100
+#define CLAIM_MS 5000
+
+kv_counters kv_stats;
+
+int64_t kv_now_ms(void)
+{
+	return rs_now_ms();
+}
+
+static void set_role(kv_part *s, int role)
+{
+	if (s->role == KV_PRIMARY)
+		atomic_fetch_sub_explicit(
+		    &kv_stats.primaries, 1, memory_order_relaxed);
+	if (s->role == KV_REPLICA)
+		atomic_fetch_sub_explicit(&kv_stats.copies, 1, memory_order_relaxed);
+	s->role = role;
+	if (role == KV_PRIMARY)
+		atomic_fetch_add_explicit(
+		    &kv_stats.primaries, 1, memory_order_relaxed);
+	if (role == KV_REPLICA)
+		atomic_fetch_add_explicit(&kv_stats.copies, 1, memory_order_relaxed);
+}
+
+static void unfollow(tr_ctx *ctx, kv_part *s)
+{
+	if (s->primary_ref != 0)
+		(void)tr_demonitor(ctx, s->primary_ref);
+	s->primary_ref = 0;
+	s->primary = TR_PID_NONE;
+	s->synced = false;
+}
+
+void kv_part_become_none(tr_ctx *ctx, kv_part *s, const char *why)
+{
+	if (s->role == KV_PRIMARY)
+		kv_q_fail_local(s, why);
+	unfollow(ctx, s);
+	set_role(s, KV_NONE);
+	rs_store_clear(&s->st);
+	s->nreps = 0;
+	s->seq = s->released = s->applied = 0;
+	kv_q_flush(ctx, s);
+}
+
+static int part_init(tr_ctx *ctx, void *arg, void **state)
+{
+	kv_part *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return 1;
+	s->p = *(const uint32_t *)arg; /* the spec's, borrowed */
+	kv_part_name(s->name, sizeof(s->name), s->p);
+	rs_store_init(&s->st);
+	resp_buf_init(&s->out);
+	resp_buf_init(&s->repl);
+	s->view.n = 1;
+	snprintf(s->view.names[0], sizeof(s->view.names[0]), "%s",
+	    kv_config.self);
+	if (tr_send_after(ctx, NULL, tr_self(ctx), TICK_MS, TICK_MS,
+	        KV_MSG_TICK, NULL, 0) != TR_OK) {
+		free(s);
+		return 1;
+	}
+	*state = s;
+	return 0;
+}
+
+#define WAIT_MS 5000 /* a batch waits this long for a primary */
+
+/* Whether a batch may run twice with the same end state: everything but
+ * INCRBY (a SET's NX or XX may answer otherwise the second time, but
+ * leaves the same value). */
+static bool idempotent(const void *ops, size_t len)
+{
+	const char *p = ops, *end = p + len;
+	rs_ops_hdr h;
+	memcpy(&h, p, sizeof(h));
+	p += sizeof(h);
+	for (uint32_t k = 0; k < h.nops && (size_t)(end - p) >= sizeof(rs_op);
+	     k++) {
+		rs_op op;
+		memcpy(&op, p, sizeof(op));
+		if (op.code == RS_OP_INCRBY)
+			return false;
+		p += rs_op_size(op.klen, op.vlen);
+	}
+	return true;
+}
+
+/* Sends a waiting entry to the partition's primary, or runs it here if
+ * this is the primary. False while there is no primary to send it to. */
+static bool route(tr_ctx *ctx, kv_part *s, kv_req *r)
+{
+	tr_pid to;
+	if (s->role == KV_PRIMARY) {
+		kv_primary_run(ctx, s, r, r->ops, r->opslen);
+		return true;
+	}
+	if (s->role == KV_CLAIMING ||
+	    tr_global_whereis(&to, kv_config.node, s->name) != TR_OK ||
+	    tr_pid_eq(to, tr_self(ctx)) || !kv_watch_add(ctx, s, to) ||
+	    tr_send(ctx, to, KV_MSG_FWD, r->ops, r->opslen) != TR_OK)
+		return false;
+	r->target = to;
+	r->waiting = false;
+	return true;
+}
+
+/* Tries the waiting entries again, in order; fails those past their
+ * deadline. */
+static void route_waiting(tr_ctx *ctx, kv_part *s)
+{
+	int64_t now = kv_now_ms();
+	for (uint32_t i = 0; i < s->qn; i++) {
+		kv_req *r = kv_q_at(s, i);
+		if (!r->waiting)
+			continue;
+		if (s->view.n < kv_majority())
+			(void)kv_q_fill_error(s, r,
+			    "CLUSTERDOWN this node does not see a majority "
+			    "of the cluster");
+		else if (!route(ctx, s, r) && now > r->deadline)
+			(void)kv_q_fill_error(s, r,
+			    "TRYAGAIN the partition has had no primary for "
+			    "5 s");
+		if (r->filled)
+			r->waiting = false;
+	}
+	kv_q_flush(ctx, s);
+}
+
+/* A batch from one of this node's connections (fwd false), or from
+ * another node's partition actor that takes this one for the primary. */
+static void batch_in(tr_ctx *ctx, kv_part *s, const tr_msg *m, bool fwd)
+{
+	rs_ops_hdr h;
+	if (m->size < sizeof(h))
+		return;
+	memcpy(&h, m->data, sizeof(h));
+	int64_t now = kv_now_ms();
+	kv_req r = {.reply_to = m->sender,
+	    .reply_type = fwd ? KV_MSG_FWD_REPLY : RS_MSG_REPLIES,
+	    .nops = h.nops,
+	    .target = TR_PID_NONE,
+	    .t0 = now,
+	    .deadline = now + WAIT_MS};
+	bool primary = s->role == KV_PRIMARY && s->view.n >= kv_majority();
+	if (fwd && !primary) {
+		/* Not run: the sender may send it elsewhere. */
+		(void)tr_send(ctx, m->sender, KV_MSG_FWD_MOVED, NULL, 0);
+		return;
+	}
+	if (!primary) {
+		r.ops = malloc(m->size);
+		if (r.ops == NULL)
+			return; /* the connection waits in vain */
+		memcpy(r.ops, m->data, m->size);
+		r.opslen = m->size;
+		r.retry_ok = idempotent(m->data, m->size);
+		r.waiting = true;
+	}
+	if (!kv_q_push(s, &r)) {
+		free(r.ops);
+		return;
+	}
+	kv_req *q = kv_q_at(s, s->qn - 1);
+	if (primary)
+		kv_primary_run(ctx, s, q, m->data, m->size);
+	else if (s->qn == 1 || !kv_q_at(s, s->qn - 2)->waiting)
+		(void)route(ctx, s, q); /* else after those ahead of it */
+	if (q->waiting && s->view.n < kv_majority())
+		(void)kv_q_fill_error(s, q,
+		    "CLUSTERDOWN this node does not see a majority of the "
+		    "cluster");
+	if (q->filled)
+		q->waiting = false;
+	kv_q_flush(ctx, s);
+}
+
+/* The first entry that waits on `from`. */
+static kv_req *waiting_on(kv_part *s, tr_pid from)
+{
+	for (uint32_t i = 0; i < s->qn; i++) {
+		kv_req *r = kv_q_at(s, i);
+		if (!r->filled && !r->waiting && tr_pid_eq(r->target, from))
+			return r;
+	}
+	return NULL;
+}
+
+/* A remote primary's answer. */
+static void fwd_reply(tr_ctx *ctx, kv_part *s, const tr_msg *m)
+{
+	kv_req *r = waiting_on(s, m->sender);
+	if (r == NULL)
+		return;
+	free(r->bytes);
+	r->bytes = malloc(m->size);
+	if (r->bytes == NULL) {
+		(void)kv_q_fill_error(s, r, "ERR out of memory");
+	} else {
+		memcpy(r->bytes, m->data, m->size);
+		r->len = m->size;
+		r->filled = true;
+	}
+	kv_q_flush(ctx, s);
+}
+
+/* It was not the primary any more, and ran nothing: wait for the next. */
+static void fwd_moved(tr_ctx *ctx, kv_part *s, const tr_msg *m)
+{
+	kv_req *r = waiting_on(s, m->sender);
+	if (r == NULL)
+		return;
+	r->target = TR_PID_NONE;
+	r->waiting = true;
+	route_waiting(ctx, s);
+}
+
+/* Whether the name's holder is the primary that died (or on a node out
+ * of the view): an entry that is about to go. */
+static bool stale(kv_part *s)
+{
+	tr_pid h;
+	char node[TR_NODE_NAME_MAX + 1];
+	if (tr_global_whereis(&h, kv_config.node, s->name) != TR_OK)
+		return true;
+	if (tr_pid_eq(h, s->dead_primary))
+		return true;
+	return tr_node_name_of(node, sizeof(node), kv_config.node, h) ==
+	           TR_OK &&
+	       !kv_view_has(&s->view, node);
+}
+
+static int claim_done(
+    tr_ctx *ctx, void *state, int status, const tr_msg *reply, void *arg)
+{
+	(void)reply;
+	kv_part *s = state;
+	bool takeover = arg != NULL;
+	if (s->role != KV_CLAIMING)
+		return 0;
+	if (status == TR_EEXIST && takeover && stale(s)) {
+		/* The dead primary's entry is still in the table (its
+		 * node's NODEDOWN has not come yet): again soon. */
+		s->claim_retry = true;
+		return 0;
+	}
+	if (status != TR_OK) {
+		printf("kv %s: %s: claim failed (%s)\n", kv_config.self, s->name,
+		    tr_strerror(status));
+		fflush(stdout);
+		kv_part_become_none(ctx, s, "TRYAGAIN");
+		return 0;
+	}
+	set_role(s, KV_PRIMARY);
+	s->seq = s->released = s->applied;
+	s->nreps = 0;
+	if (takeover)
+		atomic_fetch_add_explicit(
+		    &kv_stats.takeovers, 1, memory_order_relaxed);
+	printf("kv %s: %s: %s, %zu keys\n", kv_config.self, s->name,
+	    takeover ? "took over as primary" : "started as primary",
+	    s->st.count);
+	fflush(stdout);
+	kv_primary_maintain(ctx, s);
+	route_waiting(ctx, s);
+	return 0;
+}
+
+static void claim(tr_ctx *ctx, kv_part *s, bool takeover)
+{
+	tr_global_opts o;
+	tr_global_opts_init(&o);
+	o.method = TR_GLOBAL_NOTIFY;
+	if (s->role != KV_CLAIMING) {
+		set_role(s, KV_CLAIMING);
+		s->claim_until = kv_now_ms() + CLAIM_MS;
+	}
+	s->claim_retry = false;
+	if (tr_global_register_then(ctx, NULL, s->name, tr_self(ctx), &o,
+	        CLAIM_MS, claim_done, takeover ? (void *)1 : NULL) != TR_OK)
+		kv_part_become_none(ctx, s, "TRYAGAIN");
+}
+
+static void claim_again(tr_ctx *ctx, kv_part *s)
+{
+	if (s->role != KV_CLAIMING || !s->claim_retry)
+		return;
+	if (kv_now_ms() > s->claim_until || s->view.n < kv_majority()) {
+		printf("kv %s: %s: the dead primary's name did not go: gives "
+		       "up\n",
+		    kv_config.self, s->name);
+		fflush(stdout);
+		kv_part_become_none(ctx, s, "TRYAGAIN");
+		return;
+	}
+	claim(ctx, s, true);
+}
+
+/* The primary this replica follows has died. */
+static void primary_down(tr_ctx *ctx, kv_part *s, const tr_exit_info *x)
+{
+	s->primary_ref = 0;
+	if (s->role == KV_REPLICA && s->synced && s->view.n >= kv_majority()) {
+		printf("kv %s: %s: primary down (%s): claiming it\n",
+		    kv_config.self, s->name, x->text);
+		fflush(stdout);
+		s->dead_primary = s->primary;
+		unfollow(ctx, s);
+		claim(ctx, s, true);
+		return;
+	}
+	kv_part_become_none(ctx, s, "TRYAGAIN");
+}
+
+static void down(tr_ctx *ctx, kv_part *s, const tr_msg *m)
+{
+	const tr_exit_info *x = (const tr_exit_info *)m->data;
+	if (s->primary_ref != 0 && x->ref == s->primary_ref) {
+		primary_down(ctx, s, x);
+		return;
+	}
+	for (uint32_t i = 0; i < s->nwatch; i++) {
+		if (s->watch[i].ref != x->ref)
+			continue;
+		for (uint32_t j = 0; j < s->qn; j++) {
+			kv_req *r = kv_q_at(s, j);
+			if (r->filled || r->waiting ||
+			    !tr_pid_eq(r->target, x->pid))
+				continue;
+			if (r->retry_ok) {
+				r->target = TR_PID_NONE;
+				r->waiting = true;
+				r->deadline = kv_now_ms() + WAIT_MS;
+			} else {
+				(void)kv_q_fill_error(s, r,
+				    "TRYAGAIN the partition's primary went "
+				    "down: the outcome is unknown");
+			}
+		}
+		s->watch[i] = s->watch[--s->nwatch];
+		break;
+	}
+	route_waiting(ctx, s);
+}
+
+/* ---- the replica's side ------------------------------------------------- */
+
+static bool from_primary(const kv_part *s, const tr_msg *m)
+{
+	return s->role == KV_REPLICA && tr_pid_eq(m->sender, s->primary);
+}
+
+static void sync_begin(tr_ctx *ctx, kv_part *s, const tr_msg *m)
+{
+	if (s->role == KV_PRIMARY || s->role == KV_CLAIMING)
+		return; /* a conflict; the name's owner decides */
+	if (!from_primary(s, m)) {
+		unfollow(ctx, s);
+		s->primary = m->sender;
+		if (tr_monitor(ctx, &s->primary_ref, m->sender) != TR_OK)
+			s->primary_ref = 0;
+	}
+	rs_store_clear(&s->st);
+	s->synced = false;
+	s->applied = 0;
+	set_role(s, KV_REPLICA);
+}
+
+static void apply(tr_ctx *ctx, kv_part *s, const void *ops, size_t len)
+{
+	(void)ctx;
+	s->out.len = 0;
+	(void)rs_store_exec(&s->st, ops, len, kv_now_ms(), &s->out);
+	s->out.oom = false;
+	if (s->out.cap > 256u * 1024u)
+		resp_buf_reset(&s->out, 256u * 1024u);
+}
+
+static void ack(tr_ctx *ctx, const tr_msg *m, uint64_t seq)
+{
+	kv_seq q = {.seq = seq};
+	(void)tr_send(ctx, m->sender, KV_MSG_ACK, &q, sizeof(q));
+}
+
+static void replica_msg(tr_ctx *ctx, kv_part *s, const tr_msg *m)
+{
+	kv_seq q;
+	if (!from_primary(s, m)) {
+		/* Not ours to follow: tell it, so that it copies afresh. */
+		if (m->type != KV_MSG_DROP)
+			(void)tr_send(ctx, m->sender, KV_MSG_NACK, NULL, 0);
+		return;
+	}
+	switch (m->type) {
+	case KV_MSG_SYNC_DATA:
+		apply(ctx, s, m->data, m->size);
+		break;
+	case KV_MSG_SYNC_END:
+		if (m->size < sizeof(q))
+			return;
+		memcpy(&q, m->data, sizeof(q));
+		s->synced = true;
+		s->applied = q.seq;
+		ack(ctx, m, q.seq);
+		break;
+	case KV_MSG_REPL:
+		if (m->size < sizeof(q) || !s->synced)
+			return;
+		memcpy(&q, m->data, sizeof(q));
+		apply(ctx, s, (const char *)m->data + sizeof(q),
+		    m->size - sizeof(q));
+		s->applied = q.seq;
+		ack(ctx, m, q.seq);
+		break;
+	case KV_MSG_DROP:
+		kv_part_become_none(ctx, s, "TRYAGAIN");
+		break;
+	}
+}
+
+/* ---- the rest ----------------------------------------------------------- */
+
+static void view_in(tr_ctx *ctx, kv_part *s, const tr_msg *m)
+{
+	if (m->size != sizeof(kv_view))
+		return;
+	memcpy(&s->view, m->data, sizeof(s->view));
+	if (s->role == KV_PRIMARY)
+		kv_primary_maintain(ctx, s);
+	else if (s->role == KV_REPLICA && s->view.n < kv_majority())
+		kv_part_become_none(ctx, s, "CLUSTERDOWN no majority");
+	route_waiting(ctx, s);
+}
+
+/* Whether the partition has a primary now; remembers that it had one. */
+static bool held(kv_part *s)
+{
+	tr_pid holder;
+	if (tr_global_whereis(&holder, kv_config.node, s->name) != TR_OK)
+		return false;
+	s->seen = true;
+	return true;
+}
+
+/* The partition has never had a primary that this actor saw: the top node
+ * of its ranking starts it empty. A partition that has had one is never
+ * started empty again, since copies of it may live on; a node that
+ * restarts sees the partitions held by others before its view has held
+ * still long enough for the member actor's BOOT. */
+static void boot(tr_ctx *ctx, kv_part *s)
+{
+	uint32_t order[KV_MAX_NODES];
+	if (s->role != KV_NONE || s->view.n < kv_majority() || held(s) ||
+	    s->seen)
+		return;
+	kv_rank(&s->view, s->p, order);
+	if (strcmp(s->view.names[order[0]], kv_config.self) == 0)
+		claim(ctx, s, false);
+}
+
+static int part_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	kv_part *s = state;
+	switch (m->type) {
+	case RS_MSG_OPS:
+		batch_in(ctx, s, m, false);
+		break;
+	case KV_MSG_FWD:
+		batch_in(ctx, s, m, true);
+		break;
+	case KV_MSG_FWD_REPLY:
+		fwd_reply(ctx, s, m);
+		break;
+	case KV_MSG_FWD_MOVED:
+		fwd_moved(ctx, s, m);
+		break;
+	case KV_MSG_ACK:
+		if (m->size == sizeof(kv_seq)) {
+			kv_seq q;
+			memcpy(&q, m->data, sizeof(q));
+			kv_primary_ack(ctx, s, m->sender, q.seq);
+		}
+		break;
+	case KV_MSG_NACK:
+		kv_primary_nack(ctx, s, m->sender);
+		break;
+	case KV_MSG_SYNC_BEGIN:
+		sync_begin(ctx, s, m);
+		break;
+	case KV_MSG_SYNC_DATA:
+	case KV_MSG_SYNC_END:
+	case KV_MSG_REPL:
+	case KV_MSG_DROP:
+		replica_msg(ctx, s, m);
+		break;
+	case KV_MSG_VIEW:
+		view_in(ctx, s, m);
+		break;
+	case KV_MSG_BOOT:
+		boot(ctx, s);
+		break;
+	case KV_MSG_TICK:
+		if (!s->seen)
+			(void)held(s);
+		claim_again(ctx, s);
+		kv_primary_tick(ctx, s, kv_now_ms());
+		route_waiting(ctx, s);
+		break;
+	case TR_MSG_DOWN:
+		down(ctx, s, m);
+		break;
+	case TR_MSG_GLOBAL_CONFLICT:
+		printf("kv %s: %s: lost the name in a conflict: drops its "
+		       "copy\n",
+		    kv_config.self, s->name);
+		fflush(stdout);
+		kv_part_become_none(ctx, s, "TRYAGAIN the partition moved");
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static void part_terminate(tr_ctx *ctx, void *state, int reason)
+{
+	(void)ctx;
+	(void)reason;
+	kv_part *s = state;
+	set_role(s, KV_NONE);
+	rs_store_fini(&s->st);
+	resp_buf_fini(&s->out);
+	resp_buf_fini(&s->repl);
+	kv_q_fini(s);
+	free(s);
+}
+
+const tr_behaviour kv_part_bhv = {
+    .name = "kv.part",
+    .init = part_init,
+    .handle = part_handle,
+    .terminate = part_terminate,
+};
