@@ -134,7 +134,7 @@ int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
 	if (rc != TR_OK)
 		return rc;
 	if (o.schedulers == 0) {
-		o.schedulers = tr__ncores();
+		o.schedulers = tr__cpus_available();
 		if (o.schedulers > TR_MAX_SCHEDULERS)
 			o.schedulers = TR_MAX_SCHEDULERS;
 	}
@@ -221,6 +221,11 @@ int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
 unsigned tr_runtime_schedulers(const tr_runtime *rt)
 {
 	return rt != NULL ? rt->nsched : 0;
+}
+
+unsigned tr_cpus_available(void)
+{
+	return tr__cpus_available();
 }
 
 static bool quiescent_now(tr_runtime *rt)

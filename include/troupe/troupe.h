@@ -301,10 +301,15 @@ typedef struct tr_ctx tr_ctx;
 
 /* Options of a runtime. Versioned: fill with tr_runtime_opts_init. */
 typedef struct tr_runtime_opts {
-	uint32_t struct_size; /* sizeof(tr_runtime_opts), by the _init */
-	unsigned schedulers;  /* scheduler threads; 0 = one per online core.
-	                       * At most TR_MAX_SCHEDULERS. */
-	bool pin;             /* pin scheduler i to online core i % ncores */
+	uint32_t struct_size;      /* sizeof(tr_runtime_opts), by the _init */
+	unsigned schedulers;       /* scheduler threads, at most
+	                            * TR_MAX_SCHEDULERS; 0 = one per CPU the
+	                            * process may use: its affinity mask and
+	                            * its cgroup CPU quota (tr_cpus_available),
+	                            * up to TR_MAX_SCHEDULERS */
+	bool pin;                  /* pin scheduler i to the (i % n)-th of the
+	                            * n CPUs in the affinity mask of the thread
+	                            * that starts the runtime */
 	unsigned blocking_threads; /* threads for tr_run_blocking at most,
 	                            * started as jobs need them; 0 = 4 */
 	uint32_t max_actors;       /* capacity of the actor table; 0 = 16 Mi.
@@ -356,6 +361,21 @@ TR_API void tr_runtime_stop(tr_runtime *rt);
 
 /* Number of scheduler threads of `rt`. */
 TR_API unsigned tr_runtime_schedulers(const tr_runtime *rt);
+
+/* The number of CPUs this process may use, which is how many schedulers a
+ * runtime started with schedulers = 0 runs (before the TR_MAX_SCHEDULERS
+ * cap): the CPUs of the calling thread's affinity mask (taskset, a
+ * cpuset cgroup), fewer if a cgroup CPU quota allows less (cgroup v2
+ * cpu.max, v1 cpu.cfs_quota_us over cpu.cfs_period_us, of the process's
+ * cgroup and its parents; a container's --cpus, a Kubernetes CPU limit),
+ * the quota rounded up (1.5 CPUs: 2). Always at least 1; a limit that
+ * cannot be read counts as none. For programs that size other things by
+ * it or show it (a --schedulers flag's default); it reads /proc and the
+ * cgroup files at each call, so it sees a changed mask or quota, and is
+ * not for a hot path. No environment variable changes it: a program that
+ * wants another count passes it in tr_runtime_opts.schedulers. Any
+ * thread. */
+TR_API unsigned tr_cpus_available(void);
 
 /* Counters, read without stopping the runtime (each figure is exact when the
  * runtime is quiescent, a recent value otherwise). Versioned: set

@@ -3,8 +3,6 @@
 
 #include <errno.h>
 #include <linux/futex.h>
-#include <pthread.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,18 +36,4 @@ void tr__futex_wake(_Atomic uint32_t *addr, int n)
 {
 	syscall(
 	    SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-}
-
-unsigned tr__ncores(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (unsigned)n : 1u;
-}
-
-void tr__pin_self(unsigned core)
-{
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(core % tr__ncores(), &set);
-	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }

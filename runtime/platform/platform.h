@@ -1,5 +1,6 @@
 /*
- * Platform layer: futexes, clocks, cpu affinity and cache-line helpers.
+ * Platform layer: futexes, clocks, the CPUs to run on (cpus.h) and
+ * cache-line helpers.
  * Linux only for now; everything above this file is portable C11.
  */
 #ifndef TR_PLATFORM_H
@@ -8,6 +9,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "platform/cpus.h"
 
 #define TR_CACHE_LINE 64
 #define TR_CACHE_ALIGNED _Alignas(TR_CACHE_LINE)
@@ -28,12 +31,7 @@ void tr__futex_wait(
 /* Wakes up to n threads blocked in tr__futex_wait on addr. */
 void tr__futex_wake(_Atomic uint32_t *addr, int n);
 
-/* Number of online cores (at least 1). */
-unsigned tr__ncores(void);
-
-/* Pins the calling thread to one core; failures are ignored (pinning is an
- * optimisation, never a requirement). */
-void tr__pin_self(unsigned core);
+/* How many CPUs the process may use, and pinning within them: cpus.h. */
 
 /* A sequentially consistent fence. ThreadSanitizer does not model fences
  * (GCC warns and ignores them), so in TSan builds a seq_cst read-modify-

@@ -523,9 +523,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "troupe-demo: %s\n", tr_strerror(err));
 		return 1;
 	}
-	printf("troupe %d.%d.%d demo: %u scheduler threads, %ld cores\n\n",
+	printf("troupe %d.%d.%d demo: %u scheduler threads, %u of %ld cores "
+	       "usable\n\n",
 	    TR_VERSION_MAJOR, TR_VERSION_MINOR, TR_VERSION_PATCH,
-	    tr_runtime_schedulers(rt), sysconf(_SC_NPROCESSORS_ONLN));
+	    tr_runtime_schedulers(rt), tr_cpus_available(),
+	    sysconf(_SC_NPROCESSORS_ONLN));
 
 	part_wordcount(rt, port);
 	putchar('\n');
