@@ -7,8 +7,9 @@
 
 It needs the standard library and Google's protobuf runtime (Debian:
 python3-protobuf) only. troupe.proto is compiled with protoc (Debian:
-protobuf-compiler) at first use, into a cache directory; nothing
-generated is kept beside this file.
+protobuf-compiler) at first use, into a cache directory
+(troupe_proto.py, which must sit beside this file); nothing generated is
+kept in the sources.
 
 It speaks nng's scalability protocol itself, on a plain socket, as req0
 (docs/client.md, "Without an SP library"): over tcp://HOST:PORT and
@@ -22,19 +23,14 @@ for each other: give each thread its own Client for parallel calls.
 
 import hashlib
 import hmac
-import importlib.util
-import os
-import re
 import secrets
 import select
-import shutil
 import socket
 import struct
-import subprocess
-import sys
-import tempfile
 import threading
 import time
+
+from troupe_proto import load_proto
 
 __all__ = [
     "Client",
@@ -140,116 +136,6 @@ def client_key(cookie):
         cookie = cookie.encode()
     prk = hmac.new(b"\0" * 32, cookie, hashlib.sha256).digest()
     return hmac.new(prk, KEY_INFO + b"\x01", hashlib.sha256).digest()
-
-
-# ---- troupe.proto, compiled at run time ---------------------------------
-
-_pb2 = None
-_pb2_lock = threading.Lock()
-
-
-def _release(version):
-    """The protobuf release of a version string: "3.21.12" (protoc) and
-    "4.21.12" (the Python runtime) are both release 21."""
-    parts = [int(x) for x in re.findall(r"\d+", version)[:2]]
-    if not parts:
-        return None
-    if parts[0] in (3, 4, 5, 6) and len(parts) > 1:
-        return parts[1]
-    return parts[0]
-
-
-def _check_versions(protoc):
-    import google.protobuf
-
-    try:
-        out = subprocess.run([protoc, "--version"], capture_output=True,
-                             text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as e:
-        raise RuntimeError("cannot run %s: %s" % (protoc, e)) from e
-    have, want = _release(out), _release(google.protobuf.__version__)
-    if have != want:
-        sys.stderr.write(
-            "troupe_client: %s is protobuf release %s but the Python "
-            "runtime (google.protobuf %s) is release %s; the generated code "
-            "may not load\n" % (out.strip(), have,
-                                google.protobuf.__version__, want))
-
-
-def _find_proto(proto_dir):
-    here = os.path.dirname(os.path.abspath(__file__))
-    for d in (proto_dir, os.environ.get("TROUPE_PROTO_DIR"),
-              os.path.join(here, "..", "..", "..", "proto")):
-        if d and os.path.isfile(os.path.join(d, "troupe.proto")):
-            return os.path.abspath(d)
-    raise FileNotFoundError(
-        "troupe.proto not found: pass proto_dir or set TROUPE_PROTO_DIR to "
-        "the proto/ directory of the troupe sources")
-
-
-def _cache_root():
-    d = os.environ.get("TROUPE_CLIENT_CACHE")
-    if d:
-        return d
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "troupe-client")
-
-
-def _compile(proto_dir, protoc, out_dir):
-    r = subprocess.run(
-        [protoc, "--python_out=" + out_dir, "-I", proto_dir,
-         os.path.join(proto_dir, "troupe.proto")],
-        capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError("protoc failed on troupe.proto: " + r.stderr)
-    return os.path.join(out_dir, "troupe_pb2.py")
-
-
-def _import(path):
-    spec = importlib.util.spec_from_file_location("_troupe_client_pb2", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def load_proto(proto_dir=None, protoc="protoc"):
-    """The module protoc generates from troupe.proto (ClientRequest,
-    ClientReply), compiled once per process. It is kept in a cache
-    directory ($TROUPE_CLIENT_CACHE, else $XDG_CACHE_HOME/troupe-client
-    or ~/.cache/troupe-client), under a name made of the proto's and the
-    runtime's versions; where that cannot be written, in a temporary
-    directory removed once the module is loaded."""
-    global _pb2
-    with _pb2_lock:
-        if _pb2 is not None:
-            return _pb2
-        import google.protobuf
-
-        d = _find_proto(proto_dir)
-        with open(os.path.join(d, "troupe.proto"), "rb") as f:
-            tag = hashlib.sha256(
-                f.read() + google.protobuf.__version__.encode()).hexdigest()
-        final = os.path.join(_cache_root(), tag[:24])
-        path = os.path.join(final, "troupe_pb2.py")
-        if not os.path.isfile(path):
-            _check_versions(protoc)
-            try:
-                os.makedirs(final, exist_ok=True)
-                work = tempfile.mkdtemp(dir=final)
-                try:
-                    os.replace(_compile(d, protoc, work), path)
-                finally:
-                    shutil.rmtree(work, ignore_errors=True)
-            except OSError:
-                work = tempfile.mkdtemp(prefix="troupe-client-")
-                try:
-                    _pb2 = _import(_compile(d, protoc, work))
-                finally:
-                    shutil.rmtree(work, ignore_errors=True)
-                return _pb2
-        _pb2 = _import(path)
-        return _pb2
 
 
 # ---- SP over a stream socket ---------------------------------------------
