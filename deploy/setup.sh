@@ -18,6 +18,9 @@ packages=(
 	libjansson-dev
 	# distribution tests: command-line clients (nngcat, protoc, openssl)
 	nng-utils protobuf-compiler openssl
+	# the Python client of the client endpoint (samples/kv/client), with
+	# protoc above: the protobuf runtime of the same release (3.21)
+	python3-protobuf
 	# DNS discovery test: a DNS server (the binary only, no service)
 	dnsmasq-base
 	# deployment tests (tests/deploy): systemd-analyze for the unit (no

@@ -7,6 +7,7 @@
  *                    [--recv-actor-max B] [--recv-max B]
  *                    [--seed URL]... [--connect-all 0|1] [--reconnect 0|1]
  *                    [--observer URL]
+ *                    [--client URL] [--client-max-calls N]
  *
  * It starts a runtime and a node, registers an actor "echo", makes the
  * behaviours "echo" and "crasher" spawnable by other nodes, prints
@@ -36,6 +37,10 @@
  *
  * --observer serves the node's observer (troupe/observer.h) at URL and
  * prints "OBSERVER <url>" (with the port it got) before READY.
+ *
+ * --client opens the node's client endpoint (tr_node_opts.client_url,
+ * docs/client.md) at URL, with at most N calls in progress at once
+ * (--client-max-calls; the node's default otherwise).
  *
  * With --probe it also registers an actor "probe" (test_node_proto.h) for
  * tests of pids passed on between nodes; the probe also registers and
@@ -380,6 +385,11 @@ int main(int argc, char **argv)
 			o->incarnation = strtoull(argv[++i], NULL, 10);
 		} else if (strcmp(argv[i], "--observer") == 0 && i + 1 < argc) {
 			o->observer_url = argv[++i];
+		} else if (strcmp(argv[i], "--client") == 0 && i + 1 < argc) {
+			o->client_url = argv[++i];
+		} else if (strcmp(argv[i], "--client-max-calls") == 0 &&
+		           i + 1 < argc) {
+			o->client_max_calls = (uint32_t)atol(argv[++i]);
 		} else {
 			fprintf(stderr, "unknown option %s\n", argv[i]);
 			return 2;
