@@ -100,6 +100,14 @@ static int read_ctl(struct ctl *c)
 	           : -1;
 }
 
+static int no_seeds(void *user, tr_node_seed_add_fn *add, void *sink)
+{
+	(void)user;
+	(void)add;
+	(void)sink;
+	return TR_OK;
+}
+
 /* EOF on fd 3: the parent is done with us, or gone. */
 static void *ctl_watch(void *arg)
 {
@@ -263,12 +271,17 @@ int tr_proc_child_main(tr_runtime *rt)
 
 	const char *none[] = {NULL};
 	const char *listen[] = {c.listen, NULL};
+	/* No seeds of any kind: neither TROUPE_SEEDS nor TROUPE_DNS, which
+	 * the child inherits from a parent that is a member of a cluster,
+	 * may make it dial the parent's peers. */
+	static const tr_node_seed_source no_source = {.resolve = no_seeds};
 	tr_node_opts o;
 	tr_node_opts_init(&o);
 	o.name = c.node;
 	o.cookie = c.cookie;
 	o.listen = listen;
 	o.seeds = none;
+	o.seed_source = &no_source;
 	o.connect_all = TR_NODE_OFF;
 	o.reconnect = TR_NODE_OFF;
 	tr_node *node = NULL;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kv.h"
 #include "resp_cmd.h"
@@ -256,7 +257,11 @@ static int gate_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		g->parser = m->sender;
 		if (tr_monitor(ctx, &g->ref, g->parser) != TR_OK)
 			g->ref = 0;
-		printf("kv %s: parser process up\n", kv_config.self);
+		int32_t os_pid = 0;
+		if (m->size == sizeof(os_pid))
+			memcpy(&os_pid, m->data, sizeof(os_pid));
+		printf("kv %s: parser process up (pid %d)\n", kv_config.self,
+		    (int)os_pid);
 		fflush(stdout);
 		break;
 	case TR_MSG_DOWN: {
@@ -329,8 +334,9 @@ static int parser_init(tr_ctx *ctx, void *arg, void **state)
 	parent[n] = '\0';
 	free(b);
 	*state = NULL;
-	return tr_send_remote_named(ctx, parent, "kv", KV_MSG_PARSER_UP, NULL,
-	           0) == TR_OK
+	int32_t os_pid = (int32_t)getpid(); /* for the operator's eyes */
+	return tr_send_remote_named(ctx, parent, "kv", KV_MSG_PARSER_UP,
+	           &os_pid, sizeof(os_pid)) == TR_OK
 	           ? 0
 	           : 1;
 }
