@@ -25,19 +25,15 @@ for tool in "$kv" redis-benchmark redis-cli openssl "$py"; do
 	fi
 done
 
+# shellcheck source=cluster.sh
+source "$here/cluster.sh"
 work=$(mktemp -d /tmp/troupe-kv-demo.XXXXXX)
-declare -A node_pid=()
 load_pids=()
 cleanup() {
 	touch "$work/stop"
-	for p in "${load_pids[@]}" "${node_pid[@]}"; do
-		kill -TERM "$p" 2> /dev/null
-	done
-	for p in "${load_pids[@]}" "${node_pid[@]}"; do
-		for _ in $(seq 50); do kill -0 "$p" 2> /dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2> /dev/null
-		wait "$p" 2> /dev/null
-	done
+	for p in "${load_pids[@]}"; do kill -TERM "$p" 2> /dev/null; done
+	for p in "${load_pids[@]}"; do wait "$p" 2> /dev/null; done
+	kv_stop_all
 	if [ -n "${TROUPE_DEMO_KEEP:-}" ]; then
 		echo "demo: logs kept in $work"
 	else
@@ -51,57 +47,15 @@ t0=$(date +%s.%N)
 now() { "$py" -c "import time; print('%.1f' % (time.time() - $t0))"; }
 say() { printf '[%5s s] %s\n' "$(now)" "$*"; }
 
-# Four ports for each node: node-to-node, Redis protocol, observer, client
-# endpoint.
-read -r -a ports <<< "$("$py" -c '
-import socket
-ss = [socket.socket() for _ in range(12)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')"
-node_port() { echo "${ports[$(($1 - 1))]}"; }
-resp_port() { echo "${ports[$(($1 + 2))]}"; }
-obs_port() { echo "${ports[$(($1 + 5))]}"; }
-client_port() { echo "${ports[$(($1 + 8))]}"; }
-
-openssl rand -hex 32 > "$work/cookie"
-chmod 600 "$work/cookie"
+kv_cluster_init "$work" "$kv"
 export TROUPE_COOKIE_FILE=$work/cookie
-seeds="tcp://127.0.0.1:$(node_port 1),tcp://127.0.0.1:$(node_port 2),tcp://127.0.0.1:$(node_port 3)"
-
-start_node() {
-	local i=$1
-	TROUPE_SEEDS=$seeds "$kv" --name "n$i" \
-		--listen "tcp://127.0.0.1:$(node_port "$i")" \
-		--resp "127.0.0.1:$(resp_port "$i")" \
-		--observer "127.0.0.1:$(obs_port "$i")" \
-		--client "tcp://127.0.0.1:$(client_port "$i")" \
-		--schedulers 1 >> "$work/n$i.log" 2>&1 &
-	node_pid[$i]=$!
-}
-
-# Waits up to $2 seconds for a line matching $3 in node $1's log, after
-# line $4 (default 0); prints the line.
-wait_line() {
-	local i=$1 secs=$2 re=$3 from=${4:-0} line
-	for _ in $(seq $((secs * 20))); do
-		line=$(tail -n "+$((from + 1))" "$work/n$i.log" 2> /dev/null | grep -E -m1 "$re")
-		if [ -n "$line" ]; then
-			echo "$line"
-			return 0
-		fi
-		sleep 0.05
-	done
-	return 1
-}
-lines() { wc -l < "$work/n$1.log"; }
 
 # What the nodes say about the cluster, as it happens.
 declare -A seen=([1]=0 [2]=0 [3]=0)
 events() {
 	local i n
 	for i in 1 2 3; do
-		n=$(lines "$i")
+		n=$(kv_lines "$i")
 		tail -n "+$((seen[$i] + 1))" "$work/n$i.log" | head -n "$((n - seen[$i]))" |
 			grep -E 'joined|left|took over|parser process|gives up|claim failed|conflict|: ready$' |
 			grep -v 'proc_output' | sed 's/^kv /    /'
@@ -119,28 +73,24 @@ check() { # check OK|FAIL text
 }
 
 echo "troupe-kv demo: three nodes on 127.0.0.1, 16 partitions, 2 copies of each key"
-for i in 1 2 3; do start_node "$i"; done
+for i in 1 2 3; do kv_start "$i"; done
 for i in 1 2 3; do
-	if ! wait_line "$i" 20 ': ready$' > /dev/null; then
+	if ! kv_wait_line "$i" 20 ': ready$' > /dev/null; then
 		echo "demo: node n$i did not become ready; its log:" >&2
 		tail -20 "$work/n$i.log" >&2
 		exit 1
 	fi
 done
 events
-token=$("$py" -c '
-import hashlib, hmac, sys
-ck = open(sys.argv[1], "rb").read().rstrip(b"\n")
-prk = hmac.new(b"\0" * 32, ck, hashlib.sha256).digest()
-print(hmac.new(prk, b"troupe observer token v1\x01", hashlib.sha256).hexdigest())' "$work/cookie")
-say "cluster ready; watch it live: http://127.0.0.1:$(obs_port 1)/?token=$token"
-say "clients: redis-cli -p $(resp_port 1)  (any node: ports $(resp_port 1) $(resp_port 2) $(resp_port 3))"
+token=$(kv_token)
+say "cluster ready; watch it live: http://127.0.0.1:$(kv_obs_port 1)/?token=$token"
+say "clients: redis-cli -p $(kv_resp_port 1)  (any node: ports $(kv_resp_port 1) $(kv_resp_port 2) $(kv_resp_port 3))"
 
 # The load: rounds of redis-benchmark on n1, and the Python client on n1's
 # client endpoint (n2's if n1's does not answer).
 (
 	while [ ! -e "$work/stop" ]; do
-		if redis-benchmark -h 127.0.0.1 -p "$(resp_port 1)" -c 20 -n 20000 \
+		if redis-benchmark -h 127.0.0.1 -p "$(kv_resp_port 1)" -c 20 -n 20000 \
 			-r 100000 -t set,get --csv >> "$work/rb.csv" 2>> "$work/rb.err"; then
 			echo ok >> "$work/rb.rounds"
 		else
@@ -151,8 +101,8 @@ say "clients: redis-cli -p $(resp_port 1)  (any node: ports $(resp_port 1) $(res
 ) &
 load_pids+=($!)
 "$py" "$here/client/kv_client.py" \
-	--url "tcp://127.0.0.1:$(client_port 1)" --node n1 \
-	--url "tcp://127.0.0.1:$(client_port 2)" --node n2 \
+	--url "tcp://127.0.0.1:$(kv_client_port 1)" --node n1 \
+	--url "tcp://127.0.0.1:$(kv_client_port 2)" --node n2 \
 	--cookie-file "$work/cookie" --proto-dir "$root/proto" \
 	load --seconds "$secs" --keys-file "$work/acked.txt" --prefix demo \
 	> "$work/py.log" 2>&1 &
@@ -165,7 +115,7 @@ progress() {
 	rb=$(tail -n 2 "$work/rb.csv" 2> /dev/null | awk -F'"' '/^"(SET|GET)"/ { printf "%s %.0f/s p50 %s p99 %s ms  ", $2, $4, $10, $14 }')
 	pyline=$(grep 'py-client:' "$work/py.log" 2> /dev/null | tail -1 | sed 's/^py-client: //')
 	up=0
-	for i in 1 2 3; do kill -0 "${node_pid[$i]}" 2> /dev/null && up=$((up + 1)); done
+	for i in 1 2 3; do kill -0 "${kv_pid[$i]}" 2> /dev/null && up=$((up + 1)); done
 	say "nodes up $up/3 | redis-benchmark ${rb:-(first round running)}| python: ${pyline:-starting}"
 }
 
@@ -183,12 +133,12 @@ segv_at=$((secs * 7 / 15))
 back_at=$((secs * 10 / 15))
 
 at "$kill_at"
-from=$(lines 1)
-say "SIGKILL node n3 (pid ${node_pid[3]})"
+from=$(kv_lines 1)
+say "SIGKILL node n3 (pid ${kv_pid[3]})"
 kt=$(date +%s.%N)
-kill -KILL "${node_pid[3]}"
-wait "${node_pid[3]}" 2> /dev/null
-if wait_line 1 10 'n3 left' "$from" > /dev/null; then
+kill -KILL "${kv_pid[3]}"
+wait "${kv_pid[3]}" 2> /dev/null
+if kv_wait_line 1 10 'n3 left' "$from" > /dev/null; then
 	detect=$("$py" -c "import time; print('%.2f' % (time.time() - $kt))")
 	say "n1 saw n3 go after $detect s"
 else
@@ -198,11 +148,11 @@ events
 
 at "$segv_at"
 parser=$(grep -o 'parser process up (pid [0-9]*)' "$work/n1.log" | tail -1 | grep -o '[0-9]*')
-from=$(lines 1)
+from=$(kv_lines 1)
 say "SIGSEGV n1's parser process (pid $parser)"
 st=$(date +%s.%N)
 kill -SEGV "$parser" 2> /dev/null
-if wait_line 1 10 'parser process up' "$from" > /dev/null; then
+if kv_wait_line 1 10 'parser process up' "$from" > /dev/null; then
 	prestart=$("$py" -c "import time; print('%.2f' % (time.time() - $st))")
 else
 	prestart=""
@@ -210,11 +160,11 @@ fi
 events
 
 at "$back_at"
-from3=$(lines 3)
+from3=$(kv_lines 3)
 say "start n3 again"
 bt=$(date +%s.%N)
-start_node 3
-if wait_line 3 20 ': ready$' "$from3" > /dev/null; then
+kv_start 3
+if kv_wait_line 3 20 ': ready$' "$from3" > /dev/null; then
 	back=$("$py" -c "import time; print('%.2f' % (time.time() - $bt))")
 else
 	back=""
@@ -257,15 +207,15 @@ echo "redis-benchmark: $rounds_ok rounds of 20,000 SETs and 20,000 GETs done (${
 if [ -s "$work/rb.err" ]; then
 	echo "  why: $(grep -v '^$' "$work/rb.err" | sort | uniq -c | sort -rn | head -3 | tr -s ' ' | paste -sd ';')"
 fi
-grep -E 'py-client: (done|stopped|gave up)' "$work/py.log" | sed 's/^py-client: /python client: /'
+grep -E 'py-client: (done|stopped|gave up)' "$work/py.log" | sed -e 's/^py-client: /python client: /' -e 's/, [0-9]* keys in .*//'
 takeovers=$(cat "$work/n1.log" "$work/n2.log" | grep -c 'took over as primary')
 moved=$(grep -h 'primaries moved' "$work/n1.log" | head -1 | sed 's/.*primaries moved: //')
 echo "n3 killed (SIGKILL): seen gone after ${detect:-?} s; $takeovers partitions taken over by replicas on n1 and n2 (${moved:-none})"
 echo "n1's parser killed (SIGSEGV): a new one was up after ${prestart:-?} s"
 echo "n3 started again: ready after ${back:-?} s, holding ${copies3:-0} copies"
-"$py" "$here/client/kv_check.py" "127.0.0.1:$(resp_port 3)" "$work/acked.txt" > "$work/check3.txt"
+"$py" "$here/client/kv_check.py" "127.0.0.1:$(kv_resp_port 3)" "$work/acked.txt" > "$work/check3.txt"
 check3=$?
-"$py" "$here/client/kv_check.py" "127.0.0.1:$(resp_port 2)" "$work/acked.txt" > "$work/check2.txt"
+"$py" "$here/client/kv_check.py" "127.0.0.1:$(kv_resp_port 2)" "$work/acked.txt" > "$work/check2.txt"
 check2=$?
 sed 's/^check: /through n3: /' "$work/check3.txt"
 sed 's/^check: /through n2: /' "$work/check2.txt" | head -1

@@ -441,6 +441,12 @@ static void view_in(tr_ctx *ctx, kv_part *s, const tr_msg *m)
 	if (m->size != sizeof(kv_view))
 		return;
 	memcpy(&s->view, m->data, sizeof(s->view));
+	/* Without a majority this node keeps no copy (below), and what it
+	 * saw is no guide to what the others did meanwhile: once back with
+	 * a majority it boots a partition only if it then finds no primary
+	 * anywhere (all copies gone: the nodes that held them were lost). */
+	if (s->view.n < kv_majority())
+		s->seen = false;
 	if (s->role == KV_PRIMARY)
 		kv_primary_maintain(ctx, s);
 	else if (s->role == KV_REPLICA && s->view.n < kv_majority())
