@@ -358,11 +358,15 @@ void tr__sk_mgr_drop(tr__sock_slot *s)
 	if (s->mnext != NULL)
 		s->mnext->mprev = s->mprev;
 	s->mprev = s->mnext = NULL;
-	pthread_mutex_unlock(&m->mtx);
-	if (s->mon != 0) {
+	/* Under the manager's mutex: once the manager is closing (its
+	 * terminate, on the way to the runtime's end) nothing is posted, and
+	 * a post begun before has ended when the terminate takes the mutex,
+	 * so no nng thread posts into a runtime being freed. */
+	if (s->mon != 0 && !m->closing) {
 		uint64_t ref = s->mon;
 		(void)tr_post(s->rt, m->pid, T_UNWATCH, &ref, sizeof(ref));
 	}
+	pthread_mutex_unlock(&m->mtx);
 }
 
 int tr_sock_stats_get(tr_runtime *rt, tr_sock_stats *st)
