@@ -294,6 +294,175 @@ static void test_table(void **state)
 	pipe_fini(&p);
 }
 
+/* ---- replication by state (rs_store_state, rs_store_dump) -------------- */
+
+/* The keys of a store as "key=value;" sorted, and how many have a time
+ * to live, through rs_store_dump in pieces of at most `piece` bytes. */
+static char *contents(rs_store *st, int64_t now, size_t piece, int *ttls)
+{
+	char **items = NULL;
+	size_t n = 0, cap = 0, cursor = 0, total = 1;
+	bool done;
+	*ttls = 0;
+	do {
+		resp_buf b;
+		resp_buf_init(&b);
+		done = rs_store_dump(st, &cursor, now, piece, &b);
+		assert_false(b.oom);
+		rs_ops_hdr h;
+		memcpy(&h, b.p, sizeof(h));
+		const char *q = b.p + sizeof(h);
+		for (uint32_t i = 0; i < h.nops; i++) {
+			rs_op op;
+			memcpy(&op, q, sizeof(op));
+			assert_int_equal(op.code, RS_OP_SET);
+			*ttls += op.arg > 0;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				items = realloc(items, cap * sizeof(*items));
+			}
+			size_t len = (size_t)op.klen + op.vlen + 3;
+			items[n] = malloc(len);
+			snprintf(items[n], len, "%.*s=%.*s;", (int)op.klen,
+			    q + sizeof(op), (int)op.vlen, q + sizeof(op) + op.klen);
+			total += len;
+			n++;
+			q += rs_op_size(op.klen, op.vlen);
+		}
+		resp_buf_fini(&b);
+	} while (!done);
+	for (size_t i = 1; i < n; i++) /* insertion sort: small tables */
+		for (size_t j = i; j > 0 && strcmp(items[j], items[j - 1]) < 0;
+		     j--) {
+			char *t = items[j];
+			items[j] = items[j - 1];
+			items[j - 1] = t;
+		}
+	char *all = malloc(total);
+	all[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		strcat(all, items[i]);
+		free(items[i]);
+	}
+	free(items);
+	return all;
+}
+
+/* Runs `in` on the pipe's stores and sends the state of what each batch
+ * wrote to the replica stores `rep`, as a primary does. */
+static void run_replicated(struct pipe *p, rs_store *rep, const char *in)
+{
+	uint32_t argc;
+	resp_arg *argv;
+	assert_true(resp_parse_feed(&p->parser, in, strlen(in)));
+	while (resp_parse_next(&p->parser, &argc, &argv) == RESP_CMD)
+		(void)rs_cmd_run(&p->route, &p->batch, &p->order, argc, argv);
+	resp_buf ans, state, sink;
+	resp_buf_init(&ans);
+	resp_buf_init(&state);
+	resp_buf_init(&sink);
+	for (uint32_t s = 0; s < SHARDS; s++) {
+		size_t len;
+		const void *b = rs_batch_get(&p->batch, s, &len);
+		if (b == NULL)
+			continue;
+		ans.len = state.len = sink.len = 0;
+		assert_true(rs_store_exec(&p->st[s], b, len, p->now, &ans));
+		rs_order_replies(&p->order, s,
+		    ((const rs_replies_hdr *)(const void *)ans.p)->n,
+		    (const uint32_t *)(ans.p + sizeof(rs_replies_hdr)),
+		    ans.p + sizeof(rs_replies_hdr) +
+		        4 * ((const rs_replies_hdr *)(const void *)ans.p)->n);
+		uint32_t nw;
+		assert_true(
+		    rs_store_state(&p->st[s], b, len, p->now, &state, &nw));
+		if (nw > 0)
+			/* The replica's clock runs late: no matter. */
+			assert_true(rs_store_exec(&rep[s], state.p, state.len,
+			    p->now + 700, &sink));
+	}
+	rs_batch_clear(&p->batch, 0);
+	(void)rs_order_emit(&p->order, &p->out);
+	resp_buf_fini(&ans);
+	resp_buf_fini(&state);
+	resp_buf_fini(&sink);
+}
+
+static void test_replicas(void **state)
+{
+	(void)state;
+	struct pipe p;
+	pipe_init(&p);
+	rs_store rep[SHARDS], copy[SHARDS];
+	for (int i = 0; i < SHARDS; i++) {
+		rs_store_init(&rep[i]);
+		rs_store_init(&copy[i]);
+	}
+	run_replicated(&p, rep,
+	    "SET a 1\r\nSET b 2\r\nINCR n\r\nINCRBY n 41\r\nSET t x "
+	    "PX 1000\r\nGET a\r\nMSET c 3 d 4 e 5\r\nDEL b zz\r\n"
+	    "SET a 9 XX\r\nSET f 6 NX\r\nSET f 7 NX\r\nINCR t2\r\n");
+	/* An expiry the primary sees first: the INCR that follows starts
+	 * over on the primary, and the replica must say the same although
+	 * its own clock would still keep the old key. */
+	run_replicated(&p, rep, "SET gone 5 PX 100\r\n");
+	p.now += 200;
+	run_replicated(&p, rep, "INCR gone\r\n");
+	int ttl_p, ttl_r, ttl_c;
+	for (int s = 0; s < SHARDS; s++) {
+		char *a = contents(&p.st[s], p.now, 1u << 20, &ttl_p);
+		char *b = contents(&rep[s], p.now, 1u << 20, &ttl_r);
+		assert_string_equal(a, b);
+		assert_int_equal(ttl_p, ttl_r);
+		/* A copy from scratch, in pieces of one key or so. */
+		size_t cursor = 0;
+		bool done;
+		do {
+			resp_buf d, sink;
+			resp_buf_init(&d);
+			resp_buf_init(&sink);
+			done = rs_store_dump(&p.st[s], &cursor, p.now, 16, &d);
+			assert_true(rs_store_exec(
+			    &copy[s], d.p, d.len, p.now, &sink));
+			resp_buf_fini(&d);
+			resp_buf_fini(&sink);
+		} while (!done);
+		char *c = contents(&copy[s], p.now, 40, &ttl_c);
+		assert_string_equal(a, c);
+		assert_int_equal(ttl_p, ttl_c);
+		free(a);
+		free(b);
+		free(c);
+	}
+	/* What the keys are, all shards together. */
+	char *all = NULL;
+	size_t at = 0;
+	for (int s = 0; s < SHARDS; s++) {
+		char *a = contents(&p.st[s], p.now, 1u << 20, &ttl_p);
+		all = realloc(all, at + strlen(a) + 1);
+		strcpy(all + at, a);
+		at += strlen(a);
+		free(a);
+	}
+	assert_non_null(strstr(all, "a=9;"));
+	assert_null(strstr(all, "b="));
+	assert_non_null(strstr(all, "f=6;"));
+	assert_non_null(strstr(all, "n=42;"));
+	assert_non_null(strstr(all, "gone=1;"));
+	assert_non_null(strstr(all, "t2=1;"));
+	free(all);
+	/* FLUSHALL travels as it is. */
+	run_replicated(&p, rep, "FLUSHALL\r\n");
+	for (int s = 0; s < SHARDS; s++) {
+		char *b = contents(&rep[s], p.now, 1u << 20, &ttl_r);
+		assert_string_equal(b, "");
+		free(b);
+		rs_store_fini(&rep[s]);
+		rs_store_fini(&copy[s]);
+	}
+	pipe_fini(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +471,7 @@ int main(void)
 	    cmocka_unit_test(test_many),
 	    cmocka_unit_test(test_expiry),
 	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_replicas),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
