@@ -63,13 +63,14 @@ static inline uint32_t kv_majority(void)
 /* Timers. */
 #define KV_MSG_TICK 0x4B560013u
 
-/* A partition actor to the primary of its partition: a batch of
- * operations (resp_ops.h) from one of its connections; answered with a
- * KV_MSG_FWD_REPLY (an RS_MSG_REPLIES payload), in order. */
+/* A partition actor to the primary of its partition: a kv_seq (the
+ * sender's id of it) and a batch of operations (resp_ops.h) from one of
+ * its connections; answered with a KV_MSG_FWD_REPLY (the id, then an
+ * RS_MSG_REPLIES payload), or a KV_MSG_FWD_MOVED (the id). */
 #define KV_MSG_FWD 0x4B560020u
 #define KV_MSG_FWD_REPLY 0x4B560021u
 /* The answer of a partition actor that is not the primary (any more): it
- * ran nothing, the batch may go to the next primary. */
+ * ran nothing, the batch may go to the next primary. Payload: the id. */
 #define KV_MSG_FWD_MOVED 0x4B560022u
 
 /* The primary to a replica: kv_seq then a batch of the state of the keys

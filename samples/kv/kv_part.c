@@ -80,6 +80,7 @@ static int part_init(tr_ctx *ctx, void *arg, void **state)
 }
 
 #define WAIT_MS 5000 /* a batch waits this long for a primary */
+#define FWD_MS 10000 /* and this long for the primary's answer */
 
 /* Whether a batch may run twice with the same end state: everything but
  * INCRBY (a SET's NX or XX may answer otherwise the second time, but
@@ -107,16 +108,21 @@ static bool route(tr_ctx *ctx, kv_part *s, kv_req *r)
 {
 	tr_pid to;
 	if (s->role == KV_PRIMARY) {
-		kv_primary_run(ctx, s, r, r->ops, r->opslen);
+		kv_primary_run(ctx, s, r, r->ops + sizeof(kv_seq),
+		    r->opslen - sizeof(kv_seq));
 		return true;
 	}
+	kv_seq id = {.seq = ++s->next_id};
+	memcpy(r->ops, &id, sizeof(id));
 	if (s->role == KV_CLAIMING ||
 	    tr_global_whereis(&to, kv_config.node, s->name) != TR_OK ||
 	    tr_pid_eq(to, tr_self(ctx)) || !kv_watch_add(ctx, s, to) ||
 	    tr_send(ctx, to, KV_MSG_FWD, r->ops, r->opslen) != TR_OK)
 		return false;
+	r->id = id.seq;
 	r->target = to;
 	r->waiting = false;
+	r->deadline = kv_now_ms() + FWD_MS;
 	return true;
 }
 
@@ -127,6 +133,12 @@ static void route_waiting(tr_ctx *ctx, kv_part *s)
 	int64_t now = kv_now_ms();
 	for (uint32_t i = 0; i < s->qn; i++) {
 		kv_req *r = kv_q_at(s, i);
+		/* Sent, and no answer: its answer or the primary's DOWN was
+		 * lost (a queue to the primary's node that was full). */
+		if (!r->waiting && !r->filled && !tr_pid_is_none(r->target) &&
+		    now > r->deadline)
+			(void)kv_q_fill_error(s, r,
+			    "TRYAGAIN no answer from the partition's primary");
 		if (!r->waiting)
 			continue;
 		if (s->view.n < kv_majority())
@@ -148,29 +160,40 @@ static void route_waiting(tr_ctx *ctx, kv_part *s)
 static void batch_in(tr_ctx *ctx, kv_part *s, const tr_msg *m, bool fwd)
 {
 	rs_ops_hdr h;
-	if (m->size < sizeof(h))
+	kv_seq id = {0};
+	const char *ops = (const char *)m->data;
+	size_t len = m->size;
+	if (fwd) {
+		if (len < sizeof(id))
+			return;
+		memcpy(&id, ops, sizeof(id));
+		ops += sizeof(id);
+		len -= sizeof(id);
+	}
+	if (len < sizeof(h))
 		return;
-	memcpy(&h, m->data, sizeof(h));
+	memcpy(&h, ops, sizeof(h));
 	int64_t now = kv_now_ms();
 	kv_req r = {.reply_to = m->sender,
 	    .reply_type = fwd ? KV_MSG_FWD_REPLY : RS_MSG_REPLIES,
 	    .nops = h.nops,
 	    .target = TR_PID_NONE,
 	    .t0 = now,
-	    .deadline = now + WAIT_MS};
+	    .deadline = now + WAIT_MS,
+	    .id = id.seq};
 	bool primary = s->role == KV_PRIMARY && s->view.n >= kv_majority();
 	if (fwd && !primary) {
 		/* Not run: the sender may send it elsewhere. */
-		(void)tr_send(ctx, m->sender, KV_MSG_FWD_MOVED, NULL, 0);
+		(void)tr_send(ctx, m->sender, KV_MSG_FWD_MOVED, &id, sizeof(id));
 		return;
 	}
 	if (!primary) {
-		r.ops = malloc(m->size);
+		r.ops = malloc(sizeof(kv_seq) + len);
 		if (r.ops == NULL)
 			return; /* the connection waits in vain */
-		memcpy(r.ops, m->data, m->size);
-		r.opslen = m->size;
-		r.retry_ok = idempotent(m->data, m->size);
+		memcpy(r.ops + sizeof(kv_seq), ops, len);
+		r.opslen = sizeof(kv_seq) + len;
+		r.retry_ok = idempotent(ops, len);
 		r.waiting = true;
 	}
 	if (!kv_q_push(s, &r)) {
@@ -179,7 +202,7 @@ static void batch_in(tr_ctx *ctx, kv_part *s, const tr_msg *m, bool fwd)
 	}
 	kv_req *q = kv_q_at(s, s->qn - 1);
 	if (primary)
-		kv_primary_run(ctx, s, q, m->data, m->size);
+		kv_primary_run(ctx, s, q, ops, len);
 	else if (s->qn == 1 || !kv_q_at(s, s->qn - 2)->waiting)
 		(void)route(ctx, s, q); /* else after those ahead of it */
 	if (q->waiting && s->view.n < kv_majority())
@@ -191,12 +214,21 @@ static void batch_in(tr_ctx *ctx, kv_part *s, const tr_msg *m, bool fwd)
 	kv_q_flush(ctx, s);
 }
 
-/* The first entry that waits on `from`. */
-static kv_req *waiting_on(kv_part *s, tr_pid from)
+/* The entry sent to `from` as id `*id`, which the answer begins with
+ * (moved past it); NULL if none waits for it (answered as failed). */
+static kv_req *waiting_on(
+    kv_part *s, const tr_msg *m, const char **rest, size_t *len)
 {
+	kv_seq id;
+	if (m->size < sizeof(id))
+		return NULL;
+	memcpy(&id, m->data, sizeof(id));
+	*rest = (const char *)m->data + sizeof(id);
+	*len = m->size - sizeof(id);
 	for (uint32_t i = 0; i < s->qn; i++) {
 		kv_req *r = kv_q_at(s, i);
-		if (!r->filled && !r->waiting && tr_pid_eq(r->target, from))
+		if (!r->filled && !r->waiting && r->id == id.seq &&
+		    tr_pid_eq(r->target, m->sender))
 			return r;
 	}
 	return NULL;
@@ -205,16 +237,18 @@ static kv_req *waiting_on(kv_part *s, tr_pid from)
 /* A remote primary's answer. */
 static void fwd_reply(tr_ctx *ctx, kv_part *s, const tr_msg *m)
 {
-	kv_req *r = waiting_on(s, m->sender);
-	if (r == NULL)
+	const char *rest;
+	size_t len;
+	kv_req *r = waiting_on(s, m, &rest, &len);
+	if (r == NULL || len < sizeof(rs_replies_hdr))
 		return;
 	free(r->bytes);
-	r->bytes = malloc(m->size);
+	r->bytes = malloc(len);
 	if (r->bytes == NULL) {
 		(void)kv_q_fill_error(s, r, "ERR out of memory");
 	} else {
-		memcpy(r->bytes, m->data, m->size);
-		r->len = m->size;
+		memcpy(r->bytes, rest, len);
+		r->len = len;
 		r->filled = true;
 	}
 	kv_q_flush(ctx, s);
@@ -223,7 +257,9 @@ static void fwd_reply(tr_ctx *ctx, kv_part *s, const tr_msg *m)
 /* It was not the primary any more, and ran nothing: wait for the next. */
 static void fwd_moved(tr_ctx *ctx, kv_part *s, const tr_msg *m)
 {
-	kv_req *r = waiting_on(s, m->sender);
+	const char *rest;
+	size_t len;
+	kv_req *r = waiting_on(s, m, &rest, &len);
 	if (r == NULL)
 		return;
 	r->target = TR_PID_NONE;
@@ -423,6 +459,14 @@ static void replica_msg(tr_ctx *ctx, kv_part *s, const tr_msg *m)
 		if (m->size < sizeof(q) || !s->synced)
 			return;
 		memcpy(&q, m->data, sizeof(q));
+		if (q.seq != s->applied + 1) {
+			/* One was lost on the way (a full queue): this copy
+			 * is behind for good. It may not take over, and asks
+			 * for a new one. */
+			s->synced = false;
+			(void)tr_send(ctx, m->sender, KV_MSG_NACK, NULL, 0);
+			return;
+		}
 		apply(ctx, s, (const char *)m->data + sizeof(q),
 		    m->size - sizeof(q));
 		s->applied = q.seq;

@@ -37,6 +37,7 @@ typedef struct kv_rep {
 	uint64_t acked;    /* the highest sequence it has acked */
 	uint64_t sync_seq; /* the sequence its copy was made at */
 	bool live;         /* acked sync_seq: it holds the whole copy */
+	bool stale;        /* a send to it failed: a new copy is due */
 } kv_rep;
 
 /* A batch waiting for its answer. */
@@ -47,10 +48,13 @@ typedef struct kv_req {
 	tr_pid target;       /* where it runs: TR_PID_NONE for here */
 	uint64_t seq;        /* here: answered once released >= seq */
 	int64_t t0;          /* when it came (ms) */
-	int64_t deadline;    /* waiting: an error after this (ms) */
+	int64_t deadline;    /* waiting, or sent: an error after this (ms) */
+	uint64_t id;         /* sent elsewhere: our id of it; from another
+	                      * node: the sender's, echoed */
 	char *bytes;         /* the answer: an RS_MSG_REPLIES payload */
 	size_t len;
-	char *ops;           /* sent elsewhere: the batch, to send again */
+	char *ops;           /* sent elsewhere: 8 bytes for the id, then
+	                      * the batch, to send again */
 	size_t opslen;
 	bool filled;         /* bytes hold the answer */
 	bool waiting;        /* no primary to run it yet: tried again */
@@ -91,6 +95,7 @@ typedef struct kv_part {
 	/* the queue */
 	kv_req *q;
 	uint32_t qhead, qn, qcap;
+	uint64_t next_id; /* of batches sent elsewhere */
 	kv_watch watch[KV_WATCH_MAX];
 	uint32_t nwatch;
 } kv_part;

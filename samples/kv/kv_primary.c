@@ -42,34 +42,46 @@ static void release(kv_part *s)
 		s->released = m;
 }
 
-static void send_rep(tr_ctx *ctx, kv_part *s, const kv_rep *r, uint32_t type,
+static void send_rep(tr_ctx *ctx, kv_part *s, kv_rep *r, uint32_t type,
     const void *data, size_t len)
 {
-	/* Not connected: the view's change will take the replica out. */
-	(void)tr_send_remote_named(ctx, r->node, s->name, type, data, len);
+	/* Not connected: the view's change takes the replica out. A queue
+	 * to it that is full: the copy misses this, so it stops counting
+	 * until it has a new one, which it asks for (NACK) at the gap. */
+	if (tr_send_remote_named(ctx, r->node, s->name, type, data, len) !=
+	    TR_OK) {
+		r->live = false;
+		r->stale = true;
+	}
 }
 
 static void sync_rep(tr_ctx *ctx, kv_part *s, kv_rep *r)
 {
 	kv_seq q = {.seq = s->seq};
+	r->stale = false;
+	r->live = false; /* until it acks the copy */
+	r->acked = 0;
+	r->sync_seq = s->seq;
 	send_rep(ctx, s, r, KV_MSG_SYNC_BEGIN, &q, sizeof(q));
 	size_t cursor = 0;
 	int64_t now = kv_now_ms();
-	bool done;
-	do {
+	bool done = false;
+	/* A piece that could not be sent (or made) ends the copy before its
+	 * END, so the replica never takes a part for the whole; the next
+	 * tick begins again. */
+	while (!done && !r->stale) {
 		s->repl.len = 0;
 		done = rs_store_dump(&s->st, &cursor, now, SYNC_PIECE, &s->repl);
 		if (s->repl.oom) {
 			s->repl.oom = false;
-			return; /* it stays not live; tried again at a NACK */
+			r->stale = true;
+			break;
 		}
 		send_rep(ctx, s, r, KV_MSG_SYNC_DATA, s->repl.p, s->repl.len);
-	} while (!done);
-	send_rep(ctx, s, r, KV_MSG_SYNC_END, &q, sizeof(q));
+	}
+	if (!r->stale)
+		send_rep(ctx, s, r, KV_MSG_SYNC_END, &q, sizeof(q));
 	resp_buf_reset(&s->repl, SYNC_PIECE);
-	r->sync_seq = s->seq;
-	r->acked = 0;
-	r->live = false;
 	atomic_fetch_add_explicit(&kv_stats.syncs, 1, memory_order_relaxed);
 }
 
@@ -229,6 +241,9 @@ void kv_primary_tick(tr_ctx *ctx, kv_part *s, int64_t now)
 {
 	if (s->role != KV_PRIMARY)
 		return;
+	for (uint32_t i = 0; i < s->nreps; i++)
+		if (s->reps[i].stale)
+			sync_rep(ctx, s, &s->reps[i]);
 	bool failed = false;
 	for (uint32_t i = 0; i < s->qn; i++) {
 		kv_req *r = kv_q_at(s, i);

@@ -68,6 +68,21 @@ static bool ready(const kv_part *s, const kv_req *r)
 	return !tr_pid_is_none(r->target) || r->seq <= s->released;
 }
 
+/* The answer to another node's partition actor: its id, then the
+ * replies. */
+static void send_fwd_reply(tr_ctx *ctx, const kv_req *r)
+{
+	tr_msg *m;
+	kv_seq id = {.seq = r->id};
+	if (tr_msg_alloc(&m, tr_runtime_of(ctx), KV_MSG_FWD_REPLY,
+	        sizeof(id) + r->len) != TR_OK)
+		return; /* its sender times it out */
+	memcpy(m->data, &id, sizeof(id));
+	memcpy((char *)m->data + sizeof(id), r->bytes, r->len);
+	if (tr_send_msg(ctx, r->reply_to, m) != TR_OK)
+		tr_msg_free(m);
+}
+
 void kv_q_flush(tr_ctx *ctx, kv_part *s)
 {
 	while (s->qn > 0) {
@@ -78,7 +93,11 @@ void kv_q_flush(tr_ctx *ctx, kv_part *s)
 		memcpy(r->bytes + offsetof(rs_replies_hdr, shard), &s->p,
 		    sizeof(s->p));
 		/* A connection that has gone needs no answer. */
-		(void)tr_send(ctx, r->reply_to, r->reply_type, r->bytes, r->len);
+		if (r->reply_type == KV_MSG_FWD_REPLY)
+			send_fwd_reply(ctx, r);
+		else
+			(void)tr_send(ctx, r->reply_to, r->reply_type, r->bytes,
+			    r->len);
 		free(r->bytes);
 		free(r->ops);
 		s->qhead = (s->qhead + 1) & (s->qcap - 1);
