@@ -149,8 +149,21 @@ def main(argv):
     envv = {e["name"]: e for e in env}
 
     # ---- the StatefulSet, its Services, its selectors ---------------------
-    if spec.get("replicas") != 3:
-        err("StatefulSet: %r replicas, 3 expected" % spec.get("replicas"))
+    # The members troupe-kv counts a majority of (TROUPE_CLUSTER_SIZE,
+    # default 3) are the StatefulSet's pods: the two must agree, and are
+    # spelled out.
+    size_s = (envv.get("TROUPE_CLUSTER_SIZE") or {}).get("value")
+    size = int(size_s) if isinstance(size_s, str) and size_s.isdigit() else None
+    if size is None:
+        err("env TROUPE_CLUSTER_SIZE is not set to a number (a string in YAML)")
+    elif spec.get("replicas") != size:
+        err("StatefulSet: %r replicas, but TROUPE_CLUSTER_SIZE is %d"
+            % (spec.get("replicas"), size))
+    if size is not None and size < 3:
+        err("TROUPE_CLUSTER_SIZE %d: fewer than 3 nodes survive no loss" % size)
+    copies_s = (envv.get("TROUPE_REPLICAS") or {}).get("value") or "2"
+    if size is not None and (not copies_s.isdigit() or not 2 <= int(copies_s) <= size):
+        err("TROUPE_REPLICAS %r: not 2..TROUPE_CLUSTER_SIZE" % copies_s)
     if spec.get("podManagementPolicy") != "Parallel":
         err("StatefulSet: podManagementPolicy is not Parallel")
     if not subset(spec["selector"].get("matchLabels"), labels) or not spec["selector"].get("matchLabels"):
@@ -180,8 +193,13 @@ def main(argv):
     if pdb:
         if not subset(pdb["spec"]["selector"].get("matchLabels"), labels):
             err("PodDisruptionBudget: its selector does not match the pods' labels")
-        if pdb["spec"].get("maxUnavailable") != 1:
-            err("PodDisruptionBudget: maxUnavailable is not 1")
+        # A drain must leave a majority, and a copy of every key.
+        mu = pdb["spec"].get("maxUnavailable")
+        copies = int(copies_s) if copies_s.isdigit() else 2
+        most = min(size - (size // 2 + 1), copies - 1) if size else 1
+        if not isinstance(mu, int) or not 1 <= mu <= most:
+            err("PodDisruptionBudget: maxUnavailable %r, not 1..%d (a majority of"
+                " TROUPE_CLUSTER_SIZE and a copy of each key left)" % (mu, most))
     done("serviceName, selectors, target ports, the PodDisruptionBudget")
 
     # ---- the NetworkPolicy: the node port from the nodes only -------------
@@ -249,7 +267,11 @@ def main(argv):
     ohost, oport = port_of((envv.get("TROUPE_OBSERVER") or {}).get("value"))
     if oport != 8080:
         err("TROUPE_OBSERVER's port %r is not 8080" % oport)
-    done("env names from the contract; name, listen URL, DNS name and ports agree")
+    client = (envv.get("TROUPE_CLIENT") or {}).get("value")
+    if client is not None and not re.fullmatch(r"tcp://127\.0\.0\.1:[0-9]+", client):
+        err("TROUPE_CLIENT %r: off loopback, and no port or NetworkPolicy for it" % client)
+    done("env names from the contract; name, listen URL, DNS name, ports and"
+         " the cluster size agree")
 
     # ---- the cookie: a file of the Secret ---------------------------------
     cfile_path = (envv.get("TROUPE_COOKIE_FILE") or {}).get("value") or ""

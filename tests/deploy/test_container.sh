@@ -2,20 +2,24 @@
 # The container recipe (deploy/container/Containerfile), checked as far as
 # a machine without a container runtime can:
 #
-#   test_container.sh SOURCE_DIR PROGRAM...
+#   test_container.sh SOURCE_DIR TROUPE_KV TROUPE_CTL BUILD_DIR CMAKE
 #
 #   1. Both stages are Debian 12; the build stage installs only packages
-#      deploy/setup.sh installs too, builds in Release, and installs
-#      troupe-ctl's component; every package either stage names exists
-#      in Debian 12 (apt-cache on this Debian 12 machine).
+#      deploy/setup.sh installs too, builds in Release, builds the target
+#      troupe-kv and installs it from where the build tree has it (the
+#      first PROGRAM), and installs troupe-ctl's component; every package
+#      either stage names exists in Debian 12 (apt-cache on this Debian
+#      12 machine).
 #   2. Every shared library each PROGRAM loads (its NEEDED entries and
 #      theirs, readelf, where ldd finds them) belongs to a package
 #      (dpkg -S) that the runtime stage installs, by name or as a
-#      dependency of one it names (libc6). PROGRAM is troupe-kv
-#      when it is built, else troupe-bench, which links the static node
-#      library as troupe-kv does, and troupe-ctl, which the health check
-#      runs with troupe's own shared libraries (the build tree's here,
-#      the installed component's in the image). A sanitizer build's
+#      dependency of one it names (libc6), of the built troupe-kv and
+#      troupe-ctl (which the health check runs). troupe's own shared
+#      libraries, which both load, must be in the troupe_runtime
+#      component (installed from BUILD_DIR into a directory of the
+#      test's own, as the build stage installs it into /usr/local), in a
+#      directory the loader's configuration names (this Debian 12's
+#      /etc/ld.so.conf.d, as the image's). A sanitizer build's
 #      runtime (libasan, libtsan, libubsan) and what it loads are left
 #      out: the image is a Release build.
 #   3. The final stage runs as a numeric user that is not root, exposes
@@ -26,12 +30,18 @@
 # database is what is compared).
 set -uo pipefail
 
-src=${1:?usage: $0 SOURCE_DIR PROGRAM...}
-shift
-[ $# -ge 1 ] || fail "usage: $0 SOURCE_DIR PROGRAM..."
+usage="usage: $0 SOURCE_DIR TROUPE_KV TROUPE_CTL BUILD_DIR CMAKE"
+src=${1:?$usage}
+kv=${2:?$usage}
+ctl=${3:?$usage}
+bdir=${4:?$usage}
+cmake=${5:?$usage}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=common.sh
 source "$here/common.sh"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/troupe-container-XXXXXX") || fail "mktemp"
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM HUP
 
 cf=$src/deploy/container/Containerfile
 [ -f "$cf" ] || fail "no $cf"
@@ -57,6 +67,12 @@ for p in "${build[@]}"; do
 done
 grep -q -- '-DCMAKE_BUILD_TYPE=Release' "$cf" || fail "the build stage does not build in Release"
 grep -q -- '--component troupe_runtime' "$cf" || fail "the build stage does not install troupe's runtime component (troupe-ctl and its libraries)"
+# The program it builds and installs is the one this tree builds: the
+# target troupe-kv, at the place of the build tree where it is here.
+grep -Eq -- '--target troupe-kv( |$)' "$cf" || fail "the build stage does not build the target troupe-kv"
+kv_rel=$(sed -n 's#.*install -m 0755 /build/\([^ ]*troupe-kv\) .*#\1#p' "$cf")
+[ -n "$kv_rel" ] || fail "the build stage does not install troupe-kv from /build"
+[[ $kv == */"$kv_rel" ]] || fail "the build stage installs /build/$kv_rel, but troupe-kv is built at $kv"
 
 # One apt-cache for all (each call reads the whole package index).
 known=$(apt-cache show --no-all-versions "${runtime[@]}" "${build[@]}" 2>/dev/null |
@@ -83,7 +99,7 @@ needed() { # FILE: its NEEDED entries
 	readelf -d "$1" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'
 }
 libs=()
-for prog in "$@"; do
+for prog in "$kv" "$ctl"; do
 	[ -x "$prog" ] || fail "no program $prog"
 	deps=$(ldd "$prog") || fail "ldd $prog failed"
 	declare -A where=() seen=()
@@ -111,6 +127,12 @@ for prog in "$@"; do
 	unset where seen
 done
 
+# troupe's libraries as the image has them: the component, installed.
+"$cmake" --install "$bdir" --component troupe_runtime --prefix "$tmp/usr/local" >"$tmp/install.log" 2>&1 ||
+	{ cat "$tmp/install.log" >&2; fail "cmake --install $bdir --component troupe_runtime failed"; }
+[ -x "$tmp/usr/local/bin/troupe-ctl" ] || fail "the troupe_runtime component has no bin/troupe-ctl"
+ld_dirs=$(cat /etc/ld.so.conf.d/*.conf 2>/dev/null | sed 's/#.*//' | grep '^/')
+
 # The paths dpkg may know each library by: as ldd found it or resolved,
 # with or without /usr (merged /usr: dpkg knows one of them). One dpkg -S
 # for all ("PACKAGE:ARCH: PATH" for each it knows).
@@ -137,10 +159,7 @@ last=""
 for l in "${libs[@]}"; do
 	read -r prog lib path <<<"$l"
 	if [ "$prog" != "$last" ]; then
-		case $prog in
-		troupe-kv | troupe-ctl) echo "$prog:" ;;
-		*) echo "$prog (in place of troupe-kv, which is not built here):" ;;
-		esac
+		echo "$prog:"
 		last=$prog
 	fi
 	case $lib in
@@ -149,7 +168,11 @@ for l in "${libs[@]}"; do
 		echo "  $lib: the sanitizer's runtime (not in a Release image)"
 		continue ;;
 	libtroupe.so.* | libtroupe-node.so.*)
-		echo "  $lib: troupe's, installed by the build stage (troupe_runtime)"
+		got=$(cd "$tmp" && find usr/local -name "$lib" | head -n 1)
+		[ -n "$got" ] || fail "$prog loads $lib, which the troupe_runtime component does not install"
+		grep -qx "/$(dirname "$got")" <<<"$ld_dirs" ||
+			fail "the component installs $lib in /$(dirname "$got"), which the loader does not search"
+		echo "  $lib: troupe's, in the troupe_runtime component at /$got"
 		continue ;;
 	esac
 	[ -n "$path" ] && [ -e "$path" ] || fail "$prog loads $lib, which is not found"

@@ -1,54 +1,60 @@
 #!/usr/bin/env bash
 # troupe-kv-health (deploy/container), the command of the image's
-# HEALTHCHECK and of the Kubernetes probes, against a real node's
-# observer:
+# HEALTHCHECK and of the Kubernetes probes, against a real troupe-kv
+# node:
 #
-#   test_health.sh TEST_NODE_PROGRAM TROUPE_CTL SOURCE_DIR
+#   test_health.sh TROUPE_KV TROUPE_CTL SOURCE_DIR
 #
-# A test node (tests/dist/node_main.c) with its observer on 127.0.0.1
-# (any free port) and a cookie with a blank in it. troupe-kv-health, with
-# the troupe-ctl given first in its PATH, must answer 0 when it finds that
-# cookie where troupe-kv would (TROUPE_COOKIE; TROUPE_COOKIE_FILE, one
-# trailing newline not part of it; $CREDENTIALS_DIRECTORY/cookie, first),
-# also for an observer given with a wildcard host; and 1 for a wrong
-# cookie, for none, and once the node is gone.
+# A troupe-kv node of a cluster of one (--cluster-size 1) on 127.0.0.1
+# (free ports), with a cookie with blanks in it, read from a file that
+# ends in "\r\n" (not part of the cookie, to the node). Once the node says
+# it is ready, troupe-kv-health, with the troupe-ctl given first in its
+# PATH, must answer 0 when it finds that cookie where troupe-kv would and
+# reads it as troupe-kv does (TROUPE_COOKIE; TROUPE_COOKIE_FILE, ending
+# in nothing, "\n", "\n\n" or "\r\n"; $CREDENTIALS_DIRECTORY/cookie,
+# first, but only when readable: checked when not run as root), also for
+# an observer given with a wildcard host; and 1 for a wrong cookie, for
+# none, for an unreadable or empty file, and once the node has stopped
+# (SIGTERM, status 0). Then a
+# node of a cluster of 3 alone, which never sees a majority: it is live
+# all the same (0), as a liveness probe must find it.
 set -uo pipefail
 
-node_main=${1:?usage: $0 TEST_NODE_PROGRAM TROUPE_CTL SOURCE_DIR}
-ctl=${2:?usage: $0 TEST_NODE_PROGRAM TROUPE_CTL SOURCE_DIR}
-src=${3:?usage: $0 TEST_NODE_PROGRAM TROUPE_CTL SOURCE_DIR}
+kv=${1:?usage: $0 TROUPE_KV TROUPE_CTL SOURCE_DIR}
+ctl=${2:?usage: $0 TROUPE_KV TROUPE_CTL SOURCE_DIR}
+src=${3:?usage: $0 TROUPE_KV TROUPE_CTL SOURCE_DIR}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=common.sh
 source "$here/common.sh"
+# shellcheck source=kv.sh
+source "$here/kv.sh"
 health=$src/deploy/container/troupe-kv-health
-[ -x "$node_main" ] || fail "no test node program at $node_main"
+[ -x "$kv" ] || fail "no troupe-kv at $kv"
 [ -x "$ctl" ] || fail "no troupe-ctl at $ctl"
 [ -x "$health" ] || fail "$health is not executable"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/troupe-health-XXXXXX") || fail "mktemp"
-node_pid=""
+kv_dir=$(mktemp -d "${TMPDIR:-/tmp}/troupe-health-XXXXXX") || fail "mktemp"
+tmp=$kv_dir
 cleanup() {
-	[ -n "$node_pid" ] && { kill -9 "$node_pid" 2>/dev/null; wait "$node_pid" 2>/dev/null; }
-	rm -rf "$tmp"
+	kv_kill_all
+	rm -rf "$kv_dir"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-mkdir "$tmp/bin" "$tmp/creds"
+mkdir "$tmp/bin" "$tmp/creds" "$tmp/locked"
 ln -s "$(readlink -f "$ctl")" "$tmp/bin/troupe-ctl"
 cookie="health test $$"
+printf '%s\r\n' "$cookie" >"$tmp/node-cookie"
 
-"$node_main" alpha tcp://127.0.0.1:0 "$cookie" --observer http://127.0.0.1:0 \
-	>"$tmp/node.out" 2>"$tmp/node.err" &
-node_pid=$!
-for ((i = 0; i < 200; i++)); do
-	grep -q '^READY ' "$tmp/node.out" 2>/dev/null && break
-	sleep 0.05
-done
-grep -q '^READY ' "$tmp/node.out" || fail "the node did not start: $(cat "$tmp/node.err")"
-obs=$(sed -n 's|^OBSERVER http://||p' "$tmp/node.out")
-port=${obs##*:}
-echo "a node with its observer on $obs"
+kv_ports 4
+obs=127.0.0.1:${ports[2]}
+port=${ports[2]}
+kv_start alpha TROUPE_COOKIE_FILE="$tmp/node-cookie" -- --cluster-size 1 --replicas 1 \
+	--listen "tcp://127.0.0.1:${ports[0]}" --resp "127.0.0.1:${ports[1]}" \
+	--observer "$obs" --client "tcp://127.0.0.1:${ports[3]}" --schedulers 2
+kv_wait alpha 60 ': ready$' >/dev/null || fail "the node did not become ready: $(tail -n 5 "$tmp/alpha.log")"
+echo "a troupe-kv node, ready, with its observer on $obs"
 
 # probe WANT DESCRIPTION ENV=VALUE...: runs troupe-kv-health in an
 # environment of only these (and PATH, and a sanitizer build's options),
@@ -76,13 +82,18 @@ probe() {
 printf '%s' "$cookie" >"$tmp/plain"
 printf '%s\n' "$cookie" >"$tmp/newline"
 printf '%s\n\n' "$cookie" >"$tmp/two-newlines"
+printf '%s\r\n' "$cookie" >"$tmp/crlf"
 printf 'wrong' >"$tmp/wrong"
+: >"$tmp/empty"
 printf '%s' "$cookie" >"$tmp/creds/cookie"
+printf 'wrong' >"$tmp/locked/cookie"
+chmod 0000 "$tmp/locked/cookie"
 
 probe 0 "TROUPE_COOKIE" TROUPE_OBSERVER="$obs" TROUPE_COOKIE="$cookie"
 probe 0 "TROUPE_COOKIE_FILE" TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE="$tmp/plain"
 probe 0 "TROUPE_COOKIE_FILE ending in a newline" TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE="$tmp/newline"
-probe 1 "TROUPE_COOKIE_FILE ending in two newlines" TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE="$tmp/two-newlines"
+probe 0 "TROUPE_COOKIE_FILE ending in two newlines" TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE="$tmp/two-newlines"
+probe 0 "TROUPE_COOKIE_FILE ending in \\r\\n" TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE="$tmp/crlf"
 probe 0 "the credential before TROUPE_COOKIE_FILE and TROUPE_COOKIE" TROUPE_OBSERVER="$obs" \
 	CREDENTIALS_DIRECTORY="$tmp/creds" TROUPE_COOKIE_FILE="$tmp/wrong" TROUPE_COOKIE=wrong
 probe 0 "TROUPE_COOKIE_FILE before TROUPE_COOKIE" TROUPE_OBSERVER="$obs" \
@@ -91,8 +102,24 @@ probe 0 "an observer on 0.0.0.0, asked on loopback" TROUPE_OBSERVER="0.0.0.0:$po
 probe 1 "a wrong cookie" TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE="$tmp/wrong"
 probe 1 "no cookie" TROUPE_OBSERVER="$obs"
 probe 1 "an unreadable cookie file" TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE="$tmp/none"
+probe 1 "an empty cookie file" TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE="$tmp/empty" TROUPE_COOKIE="$cookie"
+probe 1 "an empty TROUPE_COOKIE_FILE" TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE= TROUPE_COOKIE="$cookie"
+if [ "$(id -u)" -ne 0 ]; then
+	# Root reads a file of mode 0000: only a user has one to skip.
+	probe 0 "an unreadable credential skipped, as the node skips it" TROUPE_OBSERVER="$obs" \
+		CREDENTIALS_DIRECTORY="$tmp/locked" TROUPE_COOKIE="$cookie"
+fi
 
-kill "$node_pid"
-wait "$node_pid" 2>/dev/null
-node_pid=""
-probe 1 "the node gone" TROUPE_OBSERVER="$obs" TROUPE_COOKIE="$cookie"
+kv_stop alpha
+[ "$kv_status" -eq 0 ] || fail "the node exited with status $kv_status after SIGTERM"
+probe 1 "the node stopped" TROUPE_OBSERVER="$obs" TROUPE_COOKIE="$cookie"
+
+# A node that waits for its peers is live.
+kv_start beta TROUPE_COOKIE="$cookie" -- --cluster-size 3 \
+	--listen "tcp://127.0.0.1:${ports[0]}" --resp "127.0.0.1:${ports[1]}" \
+	--observer "$obs" --client "tcp://127.0.0.1:${ports[3]}" --schedulers 2
+kv_wait beta 60 'members 1/3' >/dev/null || fail "the second node did not start: $(tail -n 5 "$tmp/beta.log")"
+probe 0 "a node that sees no majority (1 of 3), live" TROUPE_OBSERVER="$obs" TROUPE_COOKIE="$cookie"
+grep -q ': ready$' "$tmp/beta.log" && fail "a node of a cluster of 3, alone, says it is ready"
+kv_stop beta
+[ "$kv_status" -eq 0 ] || fail "the second node exited with status $kv_status after SIGTERM"

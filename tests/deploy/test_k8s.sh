@@ -9,15 +9,16 @@
 #      Debian's python3-kubernetes), and the cross-references: the
 #      StatefulSet's serviceName, selectors and labels, target ports,
 #      TROUPE_* names of troupe-kv's contract and values that agree with
-#      the ports, the cookie's Secret, the probes, the image's user,
-#      securityContext, resources, the NetworkPolicy.
+#      the ports, replicas equal to TROUPE_CLUSTER_SIZE, the cookie's
+#      Secret, the probes, the image's user, securityContext, resources,
+#      the NetworkPolicy, a PodDisruptionBudget that leaves a majority.
 #   3. With a kubectl on the PATH, "kubectl kustomize" must build the set
 #      and give exactly the objects kustomization.yaml lists (Debian 12's
 #      kubectl, kubernetes-client 1.20, validates only against a server;
 #      this step builds only). Without one, it says so and goes on.
 #   4. The checker itself: each of a list of broken copies of the set
-#      (a wrong serviceName, target port, DNS name, env name, a field
-#      that does not exist, ...) must fail, with the reason expected.
+#      (a wrong serviceName, target port, DNS name, env name, cluster
+#      size, a field that does not exist, ...) must fail, with the reason expected.
 set -uo pipefail
 
 src=${1:?usage: $0 SOURCE_DIR}
@@ -108,4 +109,7 @@ mutant namespace pdb.yaml 's/(  name: troupe-kv\n)/$1  namespace: default\n/' 'n
 mutant netpol networkpolicy.yaml 's/(- from:\n\s+- podSelector:)\n\s+matchLabels:\n\s+app.kubernetes.io\/name: troupe-kv/$1 {}/' 'open to more than the troupe-kv pods'
 mutant netport networkpolicy.yaml 's/port: resp/port: redis/' 'is no port of the container'
 mutant pdb pdb.yaml 's/maxUnavailable: 1/maxUnavailable: 2/' 'maxUnavailable'
+mutant size statefulset.yaml 's/replicas: 3/replicas: 5/' 'but TROUPE_CLUSTER_SIZE is 3'
+mutant sizeunset statefulset.yaml 's/ *- name: TROUPE_CLUSTER_SIZE\n *value: "3"\n//' 'TROUPE_CLUSTER_SIZE is not set'
+mutant client statefulset.yaml 's/(- name: TROUPE_COOKIE_FILE)/- name: TROUPE_CLIENT\n              value: tcp:\/\/0.0.0.0:7200\n            $1/' 'TROUPE_CLIENT'
 echo "ok: the checker refused each of $mutants broken copies, for the reason expected"

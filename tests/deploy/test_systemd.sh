@@ -3,28 +3,28 @@
 # systemd"), checked with systemd's own tools, which need no running
 # systemd:
 #
-#   test_systemd.sh SOURCE_DIR [TROUPE_KV]
+#   test_systemd.sh SOURCE_DIR TROUPE_KV
 #
 #   1. The template instantiated as troupe-kv@n1.service in a directory of
 #      the test's own, its ExecStart pointed at TROUPE_KV (the built
-#      program) or, when there is none, at /bin/true, so that the
-#      program's path is checked too: "systemd-analyze verify" must say
-#      nothing at all about it (it exits 0 on most warnings, so its
-#      output is what counts).
+#      program), so that the program's path is checked too:
+#      "systemd-analyze verify" must say nothing at all about it (it
+#      exits 0 on most warnings, so its output is what counts).
 #   2. "systemd-analyze security --offline=yes": the sandbox's exposure
 #      must stay at or below 1.5 (docs/deploy.md quotes it).
 #   3. The unit says what troupe-kv's contract needs: Type=notify, the
 #      cookie as the credential "cookie", the settings from
 #      /etc/troupe/%i.env, restarts on failure within a start limit, a
 #      descriptor limit for many clients; node.env.example sets only the
-#      contract's variables, and no cookie.
+#      contract's variables (kv_env.txt, which test_kv.sh checks against
+#      the program), the addresses and the cluster size, and no cookie.
 #
 # Skips, saying why, only where systemd-analyze is missing or cannot run
 # at all (it verifies a unit known to be good first).
 set -uo pipefail
 
-src=${1:?usage: $0 SOURCE_DIR [TROUPE_KV]}
-kv=${2:-}
+src=${1:?usage: $0 SOURCE_DIR TROUPE_KV}
+kv=${2:?usage: $0 SOURCE_DIR TROUPE_KV}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=common.sh
 source "$here/common.sh"
@@ -32,6 +32,7 @@ source "$here/common.sh"
 unit=$src/deploy/systemd/troupe-kv@.service
 envex=$src/deploy/systemd/node.env.example
 [ -f "$unit" ] || fail "no $unit"
+[ -x "$kv" ] || fail "no troupe-kv at $kv"
 
 command -v systemd-analyze >/dev/null ||
 	skip "no systemd-analyze (apt-get install systemd; deploy/setup.sh does)"
@@ -49,13 +50,8 @@ if ! out=$(systemd-analyze verify --man=no "$tmp/troupe-probe.service" 2>&1) ||
 fi
 
 # 1. verify
-if [ -n "$kv" ] && [ -x "$kv" ]; then
-	exe=$kv
-	echo "ExecStart: the built troupe-kv, $exe"
-else
-	exe=/bin/true
-	echo "ExecStart: /bin/true (troupe-kv is not built in this tree)"
-fi
+exe=$(readlink -f "$kv")
+echo "ExecStart: the built troupe-kv, $exe"
 inst=$tmp/troupe-kv@n1.service
 grep -q '^ExecStart=/usr/local/bin/troupe-kv$' "$unit" ||
 	fail "the unit's ExecStart is not /usr/local/bin/troupe-kv"
@@ -99,7 +95,7 @@ names=$(sed -nE 's/^#?(TROUPE_[A-Z_]+)=.*/\1/p' "$envex" | sort -u)
 for n in $names; do
 	grep -qx "$n" "$here/kv_env.txt" || fail "node.env.example sets $n, which troupe-kv does not read"
 done
-for n in TROUPE_LISTEN TROUPE_RESP TROUPE_OBSERVER TROUPE_SEEDS; do
+for n in TROUPE_LISTEN TROUPE_RESP TROUPE_OBSERVER TROUPE_SEEDS TROUPE_CLUSTER_SIZE; do
 	grep -q "^$n=" "$envex" || fail "node.env.example does not set $n"
 done
 grep -Eq '^#?TROUPE_COOKIE' "$envex" && fail "node.env.example holds a cookie setting: the cookie is a credential"
