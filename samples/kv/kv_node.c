@@ -60,21 +60,13 @@ static void tree_specs(tr_child_spec *specs, tr_node *node)
 	specs[4].shutdown_ms = 1000;
 }
 
-static char *http_url(const char *hostport)
+/* "SCHEME://HOST:PORT", malloc'd. */
+static char *url_of(const char *scheme, const char *hostport)
 {
-	size_t n = strlen(hostport) + 8;
+	size_t n = strlen(scheme) + strlen(hostport) + 4;
 	char *u = malloc(n);
 	if (u != NULL)
-		snprintf(u, n, "http://%s", hostport);
-	return u;
-}
-
-static char *tcp_url(const char *hostport)
-{
-	size_t n = strlen(hostport) + 7;
-	char *u = malloc(n);
-	if (u != NULL)
-		snprintf(u, n, "tcp://%s", hostport);
+		snprintf(u, n, "%s://%s", scheme, hostport);
 	return u;
 }
 
@@ -89,8 +81,8 @@ int kv_run(tr_runtime *rt, const char *cookie, const char *listen,
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	char *obs = http_url(observer);
-	char *rurl = tcp_url(resp);
+	char *obs = url_of("http", observer);
+	char *rurl = url_of("tcp", resp);
 	const char *listens[] = {listen, NULL};
 	tr_node_opts no;
 	tr_node_opts_init(&no);

@@ -354,6 +354,23 @@ size_t rs_store_sweep(rs_store *st, int64_t now_ms, size_t budget)
 
 /* ---- the state of keys, for replication --------------------------------- */
 
+/* Appends an operation with its key and value, padded (resp_ops.h). */
+static bool put_op(
+    resp_buf *out, const rs_op *op, const char *key, const char *val)
+{
+	size_t sz = rs_op_size(op->klen, op->vlen);
+	if (!resp_buf_reserve(out, sz))
+		return false;
+	char *p = out->p + out->len;
+	memset(p, 0, sz);
+	memcpy(p, op, sizeof(*op));
+	memcpy(p + sizeof(*op), key, op->klen);
+	if (op->vlen > 0)
+		memcpy(p + sizeof(*op) + op->klen, val, op->vlen);
+	out->len += sz;
+	return true;
+}
+
 /* Appends to `out` an operation that makes a key what it is in `st` now:
  * a SET of its value with its remaining time to live, or a DEL. */
 static void put_state(rs_store *st, uint64_t h, const char *key, uint32_t klen,
@@ -361,24 +378,14 @@ static void put_state(rs_store *st, uint64_t h, const char *key, uint32_t klen,
 {
 	size_t i = lookup(st, h, key, klen, now);
 	const rs_entry *e = i != NONE ? st->slots[i].e : NULL;
-	uint32_t vlen = e != NULL ? e->vlen : 0;
-	size_t sz = rs_op_size(klen, vlen);
-	if (!resp_buf_reserve(out, sz))
-		return;
 	rs_op op = {.code = e != NULL ? RS_OP_SET : RS_OP_DEL,
 	    .klen = klen,
-	    .vlen = vlen,
+	    .vlen = e != NULL ? e->vlen : 0,
 	    .hash = h};
 	if (e != NULL && e->expire != 0)
 		op.arg = e->expire > now ? e->expire - now : 1;
-	char *p = out->p + out->len;
-	memset(p, 0, sz);
-	memcpy(p, &op, sizeof(op));
-	memcpy(p + sizeof(op), key, klen);
-	if (vlen > 0)
-		memcpy(p + sizeof(op) + klen, e->kv + e->klen, vlen);
-	out->len += sz;
-	(*nops)++;
+	if (put_op(out, &op, key, e != NULL ? e->kv + e->klen : NULL))
+		(*nops)++;
 }
 
 /* Starts a batch in `out`; its header is written by end_batch. */
@@ -454,20 +461,14 @@ bool rs_store_dump(rs_store *st, size_t *cursor, int64_t now_ms,
 		if (e == NULL || (e->expire != 0 && now_ms >= e->expire))
 			continue;
 		/* Not lookup: the walk must not move slots under it. */
-		size_t sz = rs_op_size(e->klen, e->vlen);
-		if (!resp_buf_reserve(out, sz))
-			break;
 		rs_op op = {.code = RS_OP_SET,
 		    .klen = e->klen,
 		    .vlen = e->vlen,
 		    .hash = st->slots[i].hash};
 		if (e->expire != 0)
 			op.arg = e->expire - now_ms;
-		char *q = out->p + out->len;
-		memset(q, 0, sz);
-		memcpy(q, &op, sizeof(op));
-		memcpy(q + sizeof(op), e->kv, (size_t)e->klen + e->vlen);
-		out->len += sz;
+		if (!put_op(out, &op, e->kv, e->kv + e->klen))
+			break;
 		n++;
 	}
 	end_batch(out, at, n);
