@@ -36,6 +36,7 @@
 #include "bench_global.h"
 #include "bench_pg.h"
 #include "bench_remote.h"
+#include "bench_tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +81,7 @@ enum {
 static const char usage_line[] =
     "usage: troupe-bench [-s SCHEDULERS] [-p] [-o] pingpong N | ring ACTORS HOPS"
     " | spawn N | fanin SENDERS PER_SENDER | idle N | sup-restart N"
+    " | skynet LEAVES | fjcreate N"
 #ifdef TROUPE_BENCH_REMOTE
     " | remote-pingpong N | remote-stream N | remote-flood N"
     " | cluster-form N"
@@ -1169,7 +1171,7 @@ struct workload {
 };
 
 /* The first LOCAL_WORKLOADS are local: one runtime, no node. */
-#define LOCAL_WORKLOADS 6
+#define LOCAL_WORKLOADS 8
 static const struct workload workloads[] = {
     {"pingpong", 1, false, run_pingpong},
     {"ring", 2, false, run_ring},
@@ -1177,6 +1179,8 @@ static const struct workload workloads[] = {
     {"fanin", 2, false, run_fanin},
     {"idle", 1, true, run_idle},
     {"sup-restart", 1, false, run_sup_restart},
+    {"skynet", 1, false, bench_skynet},
+    {"fjcreate", 1, false, bench_fjcreate},
 #ifdef TROUPE_BENCH_REMOTE
     {"remote-pingpong", 1, false, run_remote_pingpong},
     {"remote-stream", 1, false, run_remote_stream},

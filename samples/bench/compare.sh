@@ -13,7 +13,8 @@
 #   K             runs per workload and system (5)
 #   PEERS         peers to run                 ("erlang caf")
 #   WORKLOADS     workloads to run             ("pingpong ring spawn fanin idle
-#                                               sup-restart remote-pingpong
+#                                               sup-restart skynet fjcreate
+#                                               remote-pingpong
 #                                               remote-stream remote-flood
 #                                               cluster-form global-register
 #                                               global-lookup pg-join pg-dispatch
@@ -22,6 +23,11 @@
 #                                               proc-restart-warm proc-call")
 #   TROUPE_OPTS   troupe-bench options         ("-s 2": the peer script limits
 #                                               both peers to 2 schedulers)
+#
+# skynet (a 10-ary tree of 1,111,111 actors summing their leaves' indexes)
+# and fjcreate (Savina's fork-join create: a million actors, one message
+# each) have their Erlang twin in samples/bench/peers/tree_bench.erl, run
+# here with erl +S 2; CAF has none.
 #
 # sup-restart is not a workload of the peer script: its Erlang twin,
 # samples/bench/peers/sup_restart.erl, is compiled into a temporary directory
@@ -77,7 +83,7 @@ bench="${1:-${TROUPE_BENCH:-build/samples/troupe-bench}}"
 peer="${2:-${PEER_SH:-../shared/bench/peer.sh}}"
 k="${K:-5}"
 peers="${PEERS:-erlang caf}"
-all_workloads="pingpong ring spawn fanin idle sup-restart"
+all_workloads="pingpong ring spawn fanin idle sup-restart skynet fjcreate"
 all_workloads+=" remote-pingpong remote-stream remote-flood cluster-form"
 all_workloads+=" global-register global-lookup"
 all_workloads+=" pg-join pg-dispatch pg-dispatch-local"
@@ -103,6 +109,7 @@ params() {
 	fanin) echo 2 2000000 ;;
 	idle) echo 1000000 ;;
 	sup-restart) echo 20000 ;;
+	skynet | fjcreate) echo 1000000 ;;
 	remote-pingpong) echo 20000 ;;
 	remote-stream) echo 1000000 ;;
 	remote-flood) echo 1000000 ;;
@@ -135,9 +142,10 @@ has_workload() {
 	troupe,proc-*) "$bench" -h | grep -q proc-restart ;;
 	troupe,*) return 0 ;;
 	erlang,sup-restart | erlang,remote-flood | erlang,cluster-form | \
-	erlang,pg-* | erlang,proc-*)
+	erlang,pg-* | erlang,proc-* | erlang,skynet | erlang,fjcreate)
 		command -v erlc >/dev/null && command -v erl >/dev/null ;;
-	*,sup-restart | *,remote-flood | *,cluster-form | *,pg-* | *,proc-*)
+	*,sup-restart | *,remote-flood | *,cluster-form | *,pg-* | *,proc-* | \
+	*,skynet | *,fjcreate)
 		return 1 ;;
 	caf,remote-*) return 1 ;;
 	*) return 0 ;;
@@ -153,7 +161,13 @@ build_erl_peer() {
 	erlc -o "$beams" "$here/peers/sup_restart.erl" \
 	    "$here/peers/remote_flood.erl" "$here/peers/cluster_form.erl" \
 	    "$here/peers/global_bench.erl" "$here/peers/pg_bench.erl" \
-	    "$here/peers/proc_restart.erl"
+	    "$here/peers/proc_restart.erl" "$here/peers/tree_bench.erl"
+}
+
+# skynet's and fjcreate's twin (peers/tree_bench.erl).
+erl_tree() {
+	erl -noshell +S 2 +P 10000000 -pa "$beams" \
+	    -eval "tree_bench:main(['$1', '$2']), init:stop()."
 }
 
 erl_sup_restart() {
@@ -209,6 +223,8 @@ one_run() {
 		out=$("$bench" $topts "$w" "$@" 2>&1) || return 1
 	elif [ "$w" = sup-restart ]; then
 		out=$(erl_sup_restart "$@" 2>&1) || return 1
+	elif [ "$w" = skynet ] || [ "$w" = fjcreate ]; then
+		out=$(erl_tree "$w" "$@" 2>&1) || return 1
 	elif [ "$w" = remote-flood ]; then
 		out=$(erl_remote_flood "$@") || return 1
 	elif [ "$w" = cluster-form ]; then
@@ -249,6 +265,8 @@ for w in $workloads; do
 			[ "$sys,$w" = erlang,cluster-form ] ||
 			[ "$sys,$w" = erlang,global-register ] ||
 			[ "$sys,$w" = erlang,global-lookup ] ||
+			[ "$sys,$w" = erlang,skynet ] ||
+			[ "$sys,$w" = erlang,fjcreate ] ||
 			{ [ "$sys" = erlang ] && [ "${w#pg-}" != "$w" ]; } ||
 			{ [ "$sys" = erlang ] && [ "${w#proc-}" != "$w" ]; }; } &&
 			! build_erl_peer; }; then
@@ -291,7 +309,7 @@ target() {
 	local w=$1
 	local t=${ops[troupe,$w]} e=${ops[erlang,$w]:--} c=${ops[caf,$w]:--}
 	case "$w" in
-	pingpong | ring | spawn)
+	pingpong | ring | spawn | skynet)
 		awk -v t="$t" -v e="$e" 'BEGIN {
 			if (t == "-" || e == "-") print ">= 10x Erlang: n/a"
 			else print ">= 10x Erlang: " (t >= 10 * e ? "met" : "MISSED") }'
