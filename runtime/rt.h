@@ -241,6 +241,7 @@ struct tr__sched {
 	uint32_t seen_seq[TR_MAX_SCHEDULERS]; /* runnext-stuck detection */
 	uint64_t rng;
 	bool dist_dirty; /* sent to another node during this turn */
+	bool gq_chunks_first; /* which part of the global queue to try first */
 	pthread_t thread;
 
 	/* Counters: written by the owner (plain load+store), read by stats. */
@@ -314,12 +315,15 @@ struct tr_runtime {
 	TR_CACHE_ALIGNED _Atomic uint64_t parked;
 	_Atomic uint32_t nspinning;
 
-	/* Global run queue: actors made runnable outside the schedulers, and
-	 * the overflow of full local queues. Its lock is taken once per batch
-	 * of up to TR__RQ_SIZE/2 actors moved, or once per actor woken from
-	 * a thread that is not a scheduler, never on an actor-to-actor send. */
+	/* Global run queue (sched/gq.c): actors made runnable outside the
+	 * schedulers, one by one on an intrusive list, and the overflow of
+	 * full local queues, in chunks of pointers. Its lock is taken once
+	 * per chunk moved, or once per actor woken from a thread that is
+	 * not a scheduler, never on an actor-to-actor send. */
 	TR_CACHE_ALIGNED pthread_mutex_t gq_lock;
 	tr__actor *gq_head, *gq_tail;
+	struct tr__gq_chunk *gc_head, *gc_tail, *gc_free;
+	uint32_t ngc_free;
 	_Atomic uint64_t gq_len;
 
 	/* Free actor slots beyond the schedulers' caches (cold: one lock per

@@ -9,6 +9,7 @@
 
 #include "abi.h"
 #include "rt.h"
+#include "sched/gq.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TR_RT_LSAN 1
@@ -115,6 +116,7 @@ static void rt_free(tr_runtime *rt)
 		    (void *)rt->pids, (size_t)rt->pid_cap * sizeof(*rt->pids));
 	}
 	free(rt->slot_free);
+	tr__gq_fini(rt);
 	pthread_mutex_destroy(&rt->gq_lock);
 	pthread_mutex_destroy(&rt->slot_lock);
 	pthread_mutex_destroy(&rt->xretire_lock);

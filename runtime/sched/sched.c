@@ -35,6 +35,7 @@
 
 #include "dist/dist.h"
 #include "rt.h"
+#include "sched/gq.h"
 
 #define RUNNEXT_MAX 64u
 #define QS_EVERY 64u
@@ -228,20 +229,6 @@ unsigned tr__ext_active(tr_runtime *rt)
 /* ---- the global queue
  * -------------------------------------------------------- */
 
-static void gq_push_chain(
-    tr_runtime *rt, tr__actor *head, tr__actor *tail, uint64_t n)
-{
-	tail->qnext = NULL;
-	pthread_mutex_lock(&rt->gq_lock);
-	if (rt->gq_tail != NULL)
-		rt->gq_tail->qnext = head;
-	else
-		rt->gq_head = head;
-	rt->gq_tail = tail;
-	atomic_fetch_add_explicit(&rt->gq_len, n, memory_order_relaxed);
-	pthread_mutex_unlock(&rt->gq_lock);
-}
-
 /* Local ring, owner side. */
 static bool rq_push_slow(tr__sched *s, tr__actor *a, uint32_t h, uint32_t t);
 
@@ -271,17 +258,17 @@ static void rq_push(tr__sched *s, tr__actor *a)
 static bool rq_push_slow(tr__sched *s, tr__actor *a, uint32_t h, uint32_t t)
 {
 	uint32_t n = (t - h) / 2;
-	tr__actor *batch[TR__RQ_SIZE / 2];
+	tr__actor *batch[TR__GQ_CHUNK];
 	for (uint32_t i = 0; i < n; i++)
 		batch[i] = atomic_load_explicit(
 		    &s->rq_buf[(h + i) % TR__RQ_SIZE], memory_order_relaxed);
 	if (!atomic_compare_exchange_strong_explicit(&s->rq_head, &h, h + n,
 	        memory_order_acq_rel, memory_order_relaxed))
 		return false; /* thieves made room; try the ring again */
-	for (uint32_t i = 0; i + 1 < n; i++)
-		batch[i]->qnext = batch[i + 1];
-	batch[n - 1]->qnext = a;
-	gq_push_chain(s->rt, batch[0], a, n + 1);
+	/* As one chunk of pointers: the actors, cold by now, are not
+	 * touched on the way (gq.h). */
+	batch[n] = a;
+	tr__gq_push_spill(s->rt, batch, n + 1);
 	return true;
 }
 
@@ -306,44 +293,23 @@ static inline void maybe_wake(tr_runtime *rt);
 
 static tr__actor *gq_take(tr__sched *s)
 {
-	tr_runtime *rt = s->rt;
-	if (atomic_load_explicit(&rt->gq_len, memory_order_relaxed) == 0)
+	tr__actor *got[TR__RQ_SIZE / 2];
+	s->gq_chunks_first = !s->gq_chunks_first;
+	uint32_t n = tr__gq_take(s->rt, got, TR__RQ_SIZE / 2, s->gq_chunks_first);
+	if (n == 0)
 		return NULL;
-	pthread_mutex_lock(&rt->gq_lock);
-	uint64_t len = atomic_load_explicit(&rt->gq_len, memory_order_relaxed);
-	uint64_t n = len / rt->nsched + 1;
-	if (n > len)
-		n = len;
-	if (n > TR__RQ_SIZE / 2)
-		n = TR__RQ_SIZE / 2;
-	if (n == 0) {
-		pthread_mutex_unlock(&rt->gq_lock);
-		return NULL;
-	}
-	tr__actor *first = rt->gq_head, *last = first;
-	for (uint64_t i = 1; i < n; i++)
-		last = last->qnext;
-	rt->gq_head = last->qnext;
-	if (rt->gq_head == NULL)
-		rt->gq_tail = NULL;
-	atomic_fetch_sub_explicit(&rt->gq_len, n, memory_order_relaxed);
-	pthread_mutex_unlock(&rt->gq_lock);
 	/* The ring has room: we only come here when it is empty, or every
 	 * GLOBAL_EVERY turns with at most half of it taken. */
-	tr__actor *rest = first->qnext;
-	for (uint64_t i = 1; i < n; i++) {
-		tr__actor *next = rest->qnext;
-		rq_push(s, rest);
-		rest = next;
-	}
+	for (uint32_t i = 1; i < n; i++)
+		rq_push(s, got[i]);
 	/* The actors moved to the ring are stealable again, but a scheduler
 	 * that looked for work while they were in transit (neither in the
 	 * global queue nor in the ring) may have gone to sleep: without a
 	 * wake it would sleep on while this one runs `first`, however long
 	 * that takes, and they wait behind it. */
 	if (n > 1)
-		maybe_wake(rt);
-	return first;
+		maybe_wake(s->rt);
+	return got[0];
 }
 
 /* ---- waking and parking
@@ -414,8 +380,7 @@ void tr__schedule(tr_runtime *rt, tr__sched *s, tr__actor *a, bool hot)
 		maybe_wake(rt);
 		return;
 	}
-	a->qnext = NULL;
-	gq_push_chain(rt, a, a, 1);
+	tr__gq_push_one(rt, a);
 	maybe_wake(rt);
 }
 
