@@ -39,8 +39,9 @@
 #
 # Then the load stops and every write acknowledged (the client's and the
 # probes') is read back through each of the three nodes (kv_check.py):
-# none may be lost. A summary gives the times measured and the writes and
-# errors of each phase.
+# none may be lost; and each node stops on SIGTERM with status 0 (and no
+# sanitizer report). A summary gives the times measured and the writes
+# and errors of each phase.
 #
 # Needs root (ip netns), network namespaces the kernel lets it make,
 # redis-cli, openssl, protoc and Debian's /usr/bin/python3 with
@@ -420,12 +421,19 @@ while [ $(($(ms) - t_heal)) -lt 15000 ]; do
 	sleep 0.1
 done
 copies3=$(num copies "$(status h3 "${from[h3]}")")
+after_heal() { # TEXT: lines with TEXT in the three logs since the heal
+	local h c=0
+	for h in "${hosts[@]}"; do
+		c=$((c + $(tail -n "+$((from[$h] + 1))" "$tmp/$h.log" | grep -cF -- "$1")))
+	done
+	echo "$c"
+}
 [ -n "$t_join" ] &&
 	check OK "h3 and the others saw each other again $(fmt "$t_join") s after the heal" ||
 	check FAIL "h3 and the others did not all see each other join within 15 s"
 [ -n "$t_conv" ] &&
 	check OK "converged $(fmt "$t_conv") s after the heal: 3 members, 16 primaries and 16 copies on each view, h3 holding ${copies3:-0}" ||
-	check FAIL "no convergence within 15 s of the heal: h1: $(status h1 "${from[h1]}"); h2: $(status h2 "${from[h2]}"); h3: $(status h3 "${from[h3]}")"
+	check FAIL "no convergence within 15 s of the heal: h1: $(status h1 "${from[h1]}"); h2: $(status h2 "${from[h2]}"); h3: $(status h3 "${from[h3]}"); since the heal, $(after_heal ' left (') nodes seen leaving and $(after_heal 'gives up the partition') partitions given up for want of a majority"
 
 phase after
 sleep 4
@@ -476,13 +484,34 @@ reached=$(awk '($1 == "cut" || $1 == "settled") && $2 == "OK"' "$tmp/probe.h3" |
 [ "$reached" = 0 ] && check OK "no probe from the client's host reached h3 while it was cut off" ||
 	check FAIL "$reached probes reached h3 while it was cut off"
 
+# Each node stops on SIGTERM with status 0, and no sanitizer spoke (in
+# a build with one).
+restarts=$(cat "$tmp"/h[123].log | grep -c 'parser process down')
+for p in "${node_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+stopped=""
+for i in 0 1 2; do
+	h=${hosts[$i]}
+	p=${node_pids[$i]}
+	for ((k = 0; k < 200; k++)); do
+		kill -0 "$p" 2>/dev/null || break
+		sleep 0.05
+	done
+	wait "$p"
+	rc=$?
+	[ "$rc" = 0 ] || stopped="$stopped $h: status $rc;"
+	grep -qE 'ERROR: [A-Za-z]*Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$tmp/$h.log" &&
+		stopped="$stopped $h: a sanitizer report in its log;"
+done
+node_pids=()
+[ -z "$stopped" ] && check OK "each node stopped on SIGTERM with status 0" ||
+	check FAIL "the nodes did not stop cleanly:$stopped"
+
 # ---- the summary ---------------------------------------------------------------
 
 echo
 echo "==== summary ===="
 echo "detection: h1 saw h3 leave after $(fmt "${det[h1:h3]:-}") s, h2 after $(fmt "${det[h2:h3]:-}") s, h3 saw h1 and h2 after $(fmt "${det[h3:h1]:-}") and $(fmt "${det[h3:h2]:-}") s (${reason:-?}; bound 3 s: 4 ticks of 250 ms and slack)"
 echo "takeover: h1 and h2 led all 16 partitions $(fmt "$t_maj") s after the cut ($takeovers taken over); h3 gave up $gaveup, claimed $claimed3"
-restarts=$(cat "$tmp"/h[123].log | grep -c 'parser process down')
 echo "parser processes restarted while the test ran: $restarts (one silent for 4 ticks is restarted; on a loaded machine it happens)"
 echo "heal: members again after $(fmt "$t_join") s, converged after $(fmt "$t_conv") s (h3 holding ${copies3:-0} copies)"
 "$PY" - "$tmp/py.log" "${phases[@]}" -- \
