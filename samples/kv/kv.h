@@ -126,6 +126,11 @@ void kv_rank(const kv_view *v, uint32_t p, uint32_t order[KV_MAX_NODES]);
 /* Whether `name` is in the view. */
 bool kv_view_has(const kv_view *v, const char *name);
 
+/* How many of the view's members this node is connected to now, itself
+ * counted: at most v->n, less while the view lags behind a node that went
+ * down. 1 when the node's list cannot be had. Any thread. */
+uint32_t kv_view_connected(const kv_view *v);
+
 /* Counters of a node's activity, printed by the member actor once a
  * second. Written by the partition actors with relaxed atomics. */
 typedef struct kv_counters {

@@ -352,7 +352,8 @@ static void claim_again(tr_ctx *ctx, kv_part *s)
 static void primary_down(tr_ctx *ctx, kv_part *s, const tr_exit_info *x)
 {
 	s->primary_ref = 0;
-	if (s->role == KV_REPLICA && s->synced && s->view.n >= kv_majority()) {
+	if (s->role == KV_REPLICA && s->synced && s->view.n >= kv_majority() &&
+	    kv_view_connected(&s->view) >= kv_majority()) {
 		printf("kv %s: %s: primary down (%s): claiming it\n",
 		    kv_config.self, s->name, x->text);
 		fflush(stdout);

@@ -2,6 +2,7 @@
  * Views of the cluster and where partitions go in them (kv.h).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kv.h"
@@ -18,6 +19,37 @@ bool kv_view_has(const kv_view *v, const char *name)
 		if (strcmp(v->names[i], name) == 0)
 			return true;
 	return false;
+}
+
+/* The view is the member actor's, told once it has seen a NODEDOWN,
+ * while the monitors of actors on a node that went down fire at the same
+ * time: when several nodes go at once (this one cut off from the others),
+ * a partition actor hears that its primary died while its view still
+ * holds the others, gone too. The node's own list has them gone. */
+uint32_t kv_view_connected(const kv_view *v)
+{
+	size_t n = 0, got = 0;
+	if (tr_node_list(NULL, 0, &n, kv_config.node) != TR_OK || n == 0)
+		return 1;
+	tr_node_info *info = calloc(n, sizeof(*info));
+	if (info == NULL)
+		return 1;
+	tr_node_info_init(&info[0]);
+	if (tr_node_list(info, n, &got, kv_config.node) != TR_OK)
+		got = 0;
+	uint32_t live = 1;
+	for (uint32_t i = 0; i < v->n; i++) {
+		const char *m = v->names[i];
+		for (size_t k = 0; k < got && k < n; k++) {
+			if (strcmp(info[k].name, m) == 0 &&
+			    strcmp(m, kv_config.self) != 0) {
+				live++;
+				break;
+			}
+		}
+	}
+	free(info);
+	return live;
 }
 
 /* Rendezvous (highest random weight) hashing: each member's weight for
