@@ -52,8 +52,30 @@ void kv_part_become_none(tr_ctx *ctx, kv_part *s, const char *why)
 	unfollow(ctx, s);
 	set_role(s, KV_NONE);
 	rs_store_clear(&s->st);
+	s->kept = false;
 	s->nreps = 0;
 	s->seq = s->released = s->applied = 0;
+	kv_q_flush(ctx, s);
+}
+
+void kv_part_stand_down(tr_ctx *ctx, kv_part *s)
+{
+	static const char why[] = "CLUSTERDOWN no majority";
+	bool whole = s->role == KV_PRIMARY ||
+	             (s->role == KV_REPLICA && s->synced) || s->kept;
+	uint64_t seq = s->role == KV_PRIMARY ? s->seq : s->applied;
+	if (!whole) {
+		kv_part_become_none(ctx, s, why);
+		return;
+	}
+	if (s->role == KV_PRIMARY)
+		kv_q_fail_local(s, why);
+	unfollow(ctx, s);
+	set_role(s, KV_NONE);
+	s->kept = true;
+	s->nreps = 0;
+	s->applied = seq;
+	s->seq = s->released = 0;
 	kv_q_flush(ctx, s);
 }
 
@@ -304,6 +326,7 @@ static int claim_done(
 		return 0;
 	}
 	set_role(s, KV_PRIMARY);
+	s->kept = false;
 	s->seq = s->released = s->applied;
 	s->nreps = 0;
 	if (takeover)
@@ -414,6 +437,7 @@ static void sync_begin(tr_ctx *ctx, kv_part *s, const tr_msg *m)
 			s->primary_ref = 0;
 	}
 	rs_store_clear(&s->st);
+	s->kept = false;
 	s->synced = false;
 	s->applied = 0;
 	set_role(s, KV_REPLICA);
@@ -486,39 +510,67 @@ static void view_in(tr_ctx *ctx, kv_part *s, const tr_msg *m)
 	if (m->size != sizeof(kv_view))
 		return;
 	memcpy(&s->view, m->data, sizeof(s->view));
-	/* Without a majority this node keeps no copy (below), and what it
+	/* Without a majority this node serves nothing (below), and what it
 	 * saw is no guide to what the others did meanwhile: once back with
-	 * a majority it boots a partition only if it then finds no primary
-	 * anywhere (all copies gone: the nodes that held them were lost). */
+	 * a majority it finds out again whether the partition has a
+	 * primary (boot, below). */
 	if (s->view.n < kv_majority())
 		s->seen = false;
 	if (s->role == KV_PRIMARY)
 		kv_primary_maintain(ctx, s);
 	else if (s->role == KV_REPLICA && s->view.n < kv_majority())
-		kv_part_become_none(ctx, s, "CLUSTERDOWN no majority");
+		kv_part_stand_down(ctx, s);
 	route_waiting(ctx, s);
 }
 
 /* Whether the partition has a primary now; remembers that it had one. */
-static bool held(kv_part *s)
+static bool held(kv_part *s, tr_ctx *ctx)
 {
 	tr_pid holder;
 	if (tr_global_whereis(&holder, kv_config.node, s->name) != TR_OK)
 		return false;
 	s->seen = true;
+	s->unheld_ms = 0;
+	if (s->kept && s->role == KV_NONE && !tr_pid_eq(holder, tr_self(ctx))) {
+		/* It lives on elsewhere, maybe with writes this copy lacks:
+		 * the copy is stale from now on. */
+		rs_store_clear(&s->st);
+		s->kept = false;
+		s->applied = 0;
+	}
 	return true;
 }
 
-/* The partition has never had a primary that this actor saw: the top node
- * of its ranking starts it empty. A partition that has had one is never
- * started empty again, since copies of it may live on; a node that
- * restarts sees the partitions held by others before its view has held
- * still long enough for the member actor's BOOT. */
+#define BOOT_EMPTY_MS 1000 /* the head start of kept copies */
+
+/* A partition without a primary anywhere, in a view with a majority that
+ * has held still (the member actor's BOOT):
+ *   - a node with a kept copy claims it with that copy at once (the
+ *     whole cluster lost its majority and came back: every acknowledged
+ *     write is on such a copy; two such claims are settled by the name);
+ *   - else, if this actor never saw the partition held (a new cluster,
+ *     or all of its copies lost while this node was away), the top node
+ *     of its ranking starts it empty, BOOT_EMPTY_MS later, so that a
+ *     kept copy anywhere wins.
+ * A node that restarts sees the partitions held by others before its
+ * view has held still long enough for a BOOT. */
 static void boot(tr_ctx *ctx, kv_part *s)
 {
 	uint32_t order[KV_MAX_NODES];
-	if (s->role != KV_NONE || s->view.n < kv_majority() || held(s) ||
-	    s->seen)
+	if (s->role != KV_NONE || s->view.n < kv_majority() || held(s, ctx))
+		return;
+	int64_t now = kv_now_ms();
+	if (s->unheld_ms == 0)
+		s->unheld_ms = now;
+	if (s->kept) {
+		printf("kv %s: %s: no primary anywhere: claims it with the copy "
+		       "it kept (%zu keys)\n",
+		    kv_config.self, s->name, s->st.count);
+		fflush(stdout);
+		claim(ctx, s, false);
+		return;
+	}
+	if (s->seen || now - s->unheld_ms < BOOT_EMPTY_MS)
 		return;
 	kv_rank(&s->view, s->p, order);
 	if (strcmp(s->view.names[order[0]], kv_config.self) == 0)
@@ -567,8 +619,8 @@ static int part_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 		boot(ctx, s);
 		break;
 	case KV_MSG_TICK:
-		if (!s->seen)
-			(void)held(s);
+		if (!s->seen || s->kept)
+			(void)held(s, ctx);
 		claim_again(ctx, s);
 		kv_primary_tick(ctx, s, kv_now_ms());
 		route_waiting(ctx, s);

@@ -3,7 +3,8 @@
  * plays. Internal to kv_part.c, kv_primary.c and kv_queue.c.
  *
  * Roles:
- *   NONE      holds nothing; passes its connections' batches to the
+ *   NONE      holds nothing (or a copy kept from before its node lost
+ *             the majority, "kept"); passes its connections' batches to the
  *             partition's primary (the holder of the cluster-wide name
  *             kv.p<N>) and their replies back.
  *   REPLICA   holds a copy that one primary keeps up to date; "synced"
@@ -78,6 +79,8 @@ typedef struct kv_part {
 	resp_buf repl; /* scratch: state for the replicas */
 	kv_view view;
 	bool seen; /* the partition has been seen with a primary */
+	bool kept; /* NONE with a whole copy, kept when the majority went */
+	int64_t unheld_ms; /* when BOOT first found it without a primary */
 	/* REPLICA */
 	tr_pid primary;
 	uint64_t primary_ref;
@@ -127,6 +130,11 @@ void kv_primary_tick(tr_ctx *ctx, kv_part *s, int64_t now);
 
 /* kv_part.c */
 void kv_part_become_none(tr_ctx *ctx, kv_part *s, const char *why);
+/* The majority is gone: serves nothing, claims nothing, but keeps a
+ * whole copy (a primary's, a synced replica's) for the day the cluster
+ * comes back with no primary for the partition (every node stalled at
+ * once): the copy holds every acknowledged write. */
+void kv_part_stand_down(tr_ctx *ctx, kv_part *s);
 int64_t kv_now_ms(void);
 
 #endif

@@ -167,7 +167,7 @@ void kv_primary_maintain(tr_ctx *ctx, kv_part *s)
 		    kv_config.cluster_size);
 		fflush(stdout);
 		(void)tr_global_unregister(kv_config.node, s->name);
-		kv_part_become_none(ctx, s, "CLUSTERDOWN no majority");
+		kv_part_stand_down(ctx, s);
 		return;
 	}
 	/* Replicas whose nodes left. */

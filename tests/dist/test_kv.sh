@@ -11,9 +11,12 @@
 #   3. the client endpoint through the Python client: a command, a
 #      malformed one (refused by the parser process), and a call after the
 #      parser was killed with SIGSEGV (its supervisor starts a new one);
-#   4. a node left alone (the two others killed) answers -CLUSTERDOWN;
+#   4. a stall of every node at once past the failure-detection bound
+#      (SIGSTOP, SIGCONT): each loses its majority, and the cluster comes
+#      back with every write;
+#   5. a node left alone (the two others killed) answers -CLUSTERDOWN;
 #      the cluster serves again once they are back;
-#   5. SIGTERM stops every node with status 0.
+#   6. SIGTERM stops every node with status 0.
 # Needs redis-cli and /usr/bin/python3 with python3-protobuf; says SKIP
 # without them.
 set -uo pipefail
@@ -150,7 +153,23 @@ else
 fi
 expect "GET through the client endpoint after the restart" "b'py-value'" "$(pycmd 2 GET py-key)"
 
-# ---- 4. a node alone --------------------------------------------------------
+# ---- 4. every node stalled past the bound at once ---------------------------
+# Each sees the two others go and loses its majority; each keeps its
+# copies, and when they meet again the holders of copies take the
+# partitions back with them.
+for i in 1 2 3; do kill -STOP "${kv_pid[$i]}"; done
+sleep 2.5
+for i in 1 2 3; do kill -CONT "${kv_pid[$i]}"; done
+converged && ok "after a stall of every node: the cluster converged" ||
+	{ bad "no convergence after a stall of every node"; show_logs; }
+if /usr/bin/python3 "$root/samples/kv/client/kv_check.py" \
+	"127.0.0.1:$(kv_resp_port 2)" "$work/acked.txt" > "$work/check.txt"; then
+	ok "after the stall: $(cat "$work/check.txt")"
+else
+	bad "after the stall: $(cat "$work/check.txt")"
+fi
+
+# ---- 5. a node alone --------------------------------------------------------
 for j in 1 2 3; do from[$j]=$(kv_lines "$j"); done
 for i in 2 3; do kill -KILL "${kv_pid[$i]}"; wait "${kv_pid[$i]}" 2> /dev/null; done
 kv_wait_line 1 10 'members 1/3' "${from[1]}" > /dev/null
@@ -164,7 +183,7 @@ for i in 1 2 3; do ready "$i" "${from[$i]}" || bad "n$i not ready after the othe
 converged && ok "the cluster serves again" || bad "no convergence after the majority came back"
 expect "a write after the majority came back" "OK" "$(cli 1 SET again x)"
 
-# ---- 5. SIGTERM --------------------------------------------------------------
+# ---- 6. SIGTERM --------------------------------------------------------------
 for i in 1 2 3; do
 	kill -TERM "${kv_pid[$i]}"
 	wait "${kv_pid[$i]}"
