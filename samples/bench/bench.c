@@ -81,7 +81,7 @@ enum {
 static const char usage_line[] =
     "usage: troupe-bench [-s SCHEDULERS] [-p] [-o] pingpong N | ring ACTORS HOPS"
     " | spawn N | fanin SENDERS PER_SENDER | idle N | sup-restart N"
-    " | skynet LEAVES | fjcreate N"
+    " | skynet LEAVES | fjcreate N | spawn-thread N"
 #ifdef TROUPE_BENCH_REMOTE
     " | remote-pingpong N | remote-stream N | remote-flood N"
     " | cluster-form N"
@@ -1171,7 +1171,7 @@ struct workload {
 };
 
 /* The first LOCAL_WORKLOADS are local: one runtime, no node. */
-#define LOCAL_WORKLOADS 8
+#define LOCAL_WORKLOADS 9
 static const struct workload workloads[] = {
     {"pingpong", 1, false, run_pingpong},
     {"ring", 2, false, run_ring},
@@ -1181,6 +1181,7 @@ static const struct workload workloads[] = {
     {"sup-restart", 1, false, run_sup_restart},
     {"skynet", 1, false, bench_skynet},
     {"fjcreate", 1, false, bench_fjcreate},
+    {"spawn-thread", 1, false, bench_spawn_thread},
 #ifdef TROUPE_BENCH_REMOTE
     {"remote-pingpong", 1, false, run_remote_pingpong},
     {"remote-stream", 1, false, run_remote_stream},

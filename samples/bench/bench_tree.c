@@ -1,8 +1,10 @@
 /*
- * troupe-bench's spawn-heavy trees (bench_tree.h): skynet and Savina's
- * fork-join create. Their Erlang twin is peers/tree_bench.erl.
+ * troupe-bench's spawn-heavy workloads (bench_tree.h): skynet, Savina's
+ * fork-join create, and spawns from a thread that is not a scheduler.
+ * The Erlang twin of the first two is peers/tree_bench.erl.
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +218,57 @@ uint64_t bench_fjcreate(
 		die("fjcreate spawn", rc);
 	if (wait_value(port) != a[0])
 		die("fjcreate", TR_EINVAL);
+	*secs = now_s() - t0;
+	return a[0];
+}
+
+/* ---- spawn-thread -------------------------------------------------------- */
+
+struct st_shared {
+	_Atomic uint64_t left;
+	tr_pid report;
+};
+
+/* Each actor counts itself down in its init and ends; the last reports. */
+static int st_init(tr_ctx *ctx, void *arg, void **state)
+{
+	struct st_shared *sh = arg;
+	*state = NULL;
+	if (atomic_fetch_sub_explicit(&sh->left, 1, memory_order_acq_rel) == 1) {
+		uint64_t v = 0;
+		(void)tr_send(ctx, sh->report, MSG_DONE, &v, sizeof(v));
+	}
+	tr_exit(ctx, TR_REASON_NORMAL);
+	return 0;
+}
+
+static int st_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	(void)ctx;
+	(void)state;
+	(void)m;
+	return 0;
+}
+
+static const tr_behaviour st_b = {
+    .name = "spawn.thread",
+    .init = st_init,
+    .handle = st_handle,
+};
+
+uint64_t bench_spawn_thread(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	static struct st_shared sh;
+	atomic_init(&sh.left, a[0]);
+	sh.report = tr_port_pid(port);
+	double t0 = now_s();
+	for (uint64_t i = 0; i < a[0]; i++) {
+		int rc = tr_spawn(NULL, rt, &st_b, &sh, NULL);
+		if (rc != TR_OK)
+			die("spawn-thread", rc);
+	}
+	(void)wait_value(port);
 	*secs = now_s() - t0;
 	return a[0];
 }

@@ -1,4 +1,4 @@
-/* troupe-bench's spawn-heavy trees (bench_tree.c). */
+/* troupe-bench's spawn-heavy workloads (bench_tree.c). */
 #ifndef TROUPE_BENCH_TREE_H
 #define TROUPE_BENCH_TREE_H
 
@@ -17,6 +17,11 @@
 uint64_t bench_skynet(
     tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs);
 uint64_t bench_fjcreate(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs);
+
+/* spawn-thread N: N actors spawned by the main thread (not an actor),
+ * each ending in its init; the time until the last has run. */
+uint64_t bench_spawn_thread(
     tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs);
 
 #endif
