@@ -36,6 +36,7 @@
 #include "bench_global.h"
 #include "bench_pg.h"
 #include "bench_remote.h"
+#include "bench_latency.h"
 #include "bench_tree.h"
 
 #include <errno.h>
@@ -81,7 +82,7 @@ enum {
 static const char usage_line[] =
     "usage: troupe-bench [-s SCHEDULERS] [-p] [-o] pingpong N | ring ACTORS HOPS"
     " | spawn N | fanin SENDERS PER_SENDER | idle N | sup-restart N"
-    " | skynet LEAVES | fjcreate N | spawn-thread N"
+    " | skynet LEAVES | fjcreate N | spawn-thread N | call-latency N"
 #ifdef TROUPE_BENCH_REMOTE
     " | remote-pingpong N | remote-stream N | remote-flood N"
     " | cluster-form N"
@@ -1171,7 +1172,7 @@ struct workload {
 };
 
 /* The first LOCAL_WORKLOADS are local: one runtime, no node. */
-#define LOCAL_WORKLOADS 9
+#define LOCAL_WORKLOADS 10
 static const struct workload workloads[] = {
     {"pingpong", 1, false, run_pingpong},
     {"ring", 2, false, run_ring},
@@ -1182,6 +1183,7 @@ static const struct workload workloads[] = {
     {"skynet", 1, false, bench_skynet},
     {"fjcreate", 1, false, bench_fjcreate},
     {"spawn-thread", 1, false, bench_spawn_thread},
+    {"call-latency", 1, false, bench_call_latency},
 #ifdef TROUPE_BENCH_REMOTE
     {"remote-pingpong", 1, false, run_remote_pingpong},
     {"remote-stream", 1, false, run_remote_stream},

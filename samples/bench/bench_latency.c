@@ -1,0 +1,209 @@
+/*
+ * troupe-bench's tail latency under load (bench_latency.h): what a
+ * service is judged by. A client actor calls a server actor N times in a
+ * row (tr_request, answered with tr_reply: gen_server:call's shape) and
+ * times each round trip, while rings of actors keep every scheduler busy
+ * passing tokens. Its Erlang twin is peers/call_latency.erl (gen_server
+ * calls beside rings of processes).
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench_latency.h"
+#include "sample_clock.h"
+
+#define MSG_CALL 0x4C410001u
+#define MSG_TOKEN 0x4C410002u
+#define MSG_DONE 0x4C410003u
+#define RING 100     /* actors in each ring */
+#define TOKENS 4     /* tokens going round each ring */
+#define WAIT_MS (10 * 60 * 1000)
+
+static _Atomic bool stop_rings;
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "troupe-bench: %s: %s\n", what, tr_strerror(err));
+	exit(1);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the background: rings ------------------------------------------------ */
+
+/* A ring member's state is the next member's pid, set by the message
+ * that links the ring (MSG_TOKEN with a pid before the tokens start). */
+static int ring_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	tr_pid *next = state;
+	if (m->type != MSG_TOKEN)
+		return 0;
+	if (m->size == sizeof(tr_pid)) {
+		memcpy(next, m->data, sizeof(*next));
+		return 0;
+	}
+	if (atomic_load_explicit(&stop_rings, memory_order_relaxed)) {
+		tr_exit(ctx, TR_REASON_NORMAL);
+		return 0;
+	}
+	(void)tr_send(ctx, *next, MSG_TOKEN, NULL, 0);
+	return 0;
+}
+
+static int ring_init(tr_ctx *ctx, void *arg, void **state)
+{
+	(void)ctx;
+	(void)arg;
+	*state = calloc(1, sizeof(tr_pid));
+	return *state == NULL;
+}
+
+static void ring_terminate(tr_ctx *ctx, void *state, int reason)
+{
+	(void)ctx;
+	(void)reason;
+	free(state);
+}
+
+static const tr_behaviour ring_b = {
+    .name = "lat.ring",
+    .init = ring_init,
+    .handle = ring_handle,
+    .terminate = ring_terminate,
+};
+
+static void start_ring(tr_runtime *rt)
+{
+	tr_pid p[RING];
+	for (int i = 0; i < RING; i++) {
+		int rc = tr_spawn(&p[i], rt, &ring_b, NULL, NULL);
+		if (rc != TR_OK)
+			die("ring spawn", rc);
+	}
+	for (int i = 0; i < RING; i++)
+		(void)tr_post(rt, p[i], MSG_TOKEN, &p[(i + 1) % RING],
+		    sizeof(tr_pid));
+	for (int t = 0; t < TOKENS; t++)
+		(void)tr_post(rt, p[t * (RING / TOKENS)], MSG_TOKEN, NULL, 0);
+}
+
+/* ---- the calls ----------------------------------------------------------- */
+
+static int server_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	(void)state;
+	if (m->type == MSG_CALL && m->ref != 0)
+		(void)tr_reply(ctx, m, MSG_CALL, m->data, m->size);
+	return 0;
+}
+
+static const tr_behaviour server_b = {
+    .name = "lat.server",
+    .handle = server_handle,
+};
+
+struct client {
+	tr_pid server, report;
+	uint64_t n, i;
+	uint64_t t0;
+	uint64_t ref;
+	uint64_t *ns; /* each round trip */
+};
+
+static void call(tr_ctx *ctx, struct client *c)
+{
+	c->t0 = now_ns();
+	int rc = tr_request(
+	    ctx, &c->ref, c->server, MSG_CALL, &c->i, sizeof(c->i), 5000);
+	if (rc != TR_OK)
+		die("request", rc);
+}
+
+static int client_init(tr_ctx *ctx, void *arg, void **state)
+{
+	struct client *c = arg;
+	*state = c;
+	call(ctx, c);
+	return 0;
+}
+
+static int client_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	struct client *c = state;
+	if (m->ref != c->ref)
+		return 0;
+	if (m->type != MSG_CALL)
+		die("call", TR_ETIMEDOUT);
+	c->ns[c->i] = now_ns() - c->t0;
+	if (++c->i == c->n) {
+		(void)tr_send(ctx, c->report, MSG_DONE, NULL, 0);
+		tr_exit(ctx, TR_REASON_NORMAL);
+		return 0;
+	}
+	call(ctx, c);
+	return 0;
+}
+
+static const tr_behaviour client_b = {
+    .name = "lat.client",
+    .init = client_init,
+    .handle = client_handle,
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* The value below which a fraction q of the sorted ns[] lies, in us. */
+static double pct(const uint64_t *ns, uint64_t n, double q)
+{
+	uint64_t k = (uint64_t)(q * (double)(n - 1) + 0.5);
+	return (double)ns[k] / 1000.0;
+}
+
+uint64_t bench_call_latency(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	static struct client c;
+	unsigned rings = tr_runtime_schedulers(rt);
+	atomic_store_explicit(&stop_rings, false, memory_order_relaxed);
+	for (unsigned r = 0; r < rings; r++)
+		start_ring(rt);
+	tr_pid server;
+	int rc = tr_spawn(&server, rt, &server_b, NULL, NULL);
+	if (rc != TR_OK)
+		die("server spawn", rc);
+	c = (struct client){.server = server,
+	    .report = tr_port_pid(port),
+	    .n = a[0],
+	    .ns = malloc(a[0] * sizeof(uint64_t))};
+	if (c.ns == NULL)
+		die("call-latency", TR_ENOMEM);
+	double t0 = now_s();
+	rc = tr_spawn(NULL, rt, &client_b, &c, NULL);
+	if (rc != TR_OK)
+		die("client spawn", rc);
+	tr_msg *m;
+	rc = tr_port_recv(&m, port, WAIT_MS);
+	if (rc != TR_OK)
+		die("waiting for the calls", rc);
+	tr_msg_free(m);
+	*secs = now_s() - t0;
+	atomic_store_explicit(&stop_rings, true, memory_order_relaxed);
+	qsort(c.ns, c.n, sizeof(*c.ns), cmp_u64);
+	printf("call-latency latency_us p50 %.1f p99 %.1f p999 %.1f\n",
+	    pct(c.ns, c.n, 0.50), pct(c.ns, c.n, 0.99), pct(c.ns, c.n, 0.999));
+	free(c.ns);
+	(void)tr_kill(rt, server, TR_REASON_KILL);
+	return a[0];
+}
