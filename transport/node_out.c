@@ -134,10 +134,11 @@ static void send_direct(struct tr__peer *p, nng_msg *m)
 }
 
 /* Cuts the open batch and sends what is queued. `direct`: on this
- * thread when the connection is idle (send_direct), which may wait a
- * little on a full socket: for schedulers at the end of a turn and for
- * threads of the application. The node's own threads (the ticker, nng's
- * threads answering a peer) pass false and never wait. */
+ * thread as far as the socket takes it at once when the connection is
+ * idle (send_direct, which never waits for room: the rest goes by nng's
+ * threads), for schedulers at the end of a turn and for threads of the
+ * application. The node's own threads (the ticker, nng's threads
+ * answering a peer) pass false. */
 void tr__flush_peer(struct tr_node *n, struct tr__peer *p, bool direct)
 {
 	atomic_store_explicit(&p->dirty, 0, memory_order_relaxed);

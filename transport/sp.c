@@ -33,7 +33,6 @@
 #define PROTO_PUSH0 TR__SP_PUSH0
 #define PROTO_PULL0 TR__SP_PULL0
 #define REDIAL_MIN_MS 20u
-#define DIRECT_WAIT_MS 100 /* tr__sp_out_send_now: longest wait */
 #define ACCEPT_PAUSE_MS 100
 #define REAP_MS 10 /* closed connections are freed this soon */
 
@@ -387,7 +386,6 @@ int tr__sp_out_open(tr__sp_out **op, const char *url, nng_tls_config *tls,
 		tr__sp_out_free(o);
 		return tr__nng_err(rv);
 	}
-	nng_aio_set_timeout(o->direct_aio, DIRECT_WAIT_MS);
 	pthread_mutex_lock(&o->mtx);
 	o->state = O_DIAL;
 	nng_stream_dialer_dial(o->dialer, o->dial_aio);
@@ -439,14 +437,16 @@ bool tr__sp_out_send_now(tr__sp_out *o, nng_msg *m)
 	unsigned k = head_iov(o, iov);
 	size_t total = o->headlen + nng_msg_len(m);
 	/* Started under the mutex, like every other operation (see the top
-	 * of this file); waited for without it. With no callback, nng
+	 * of this file); finished without it. With no callback, nng
 	 * completes the aio on this thread when the socket takes the bytes
-	 * at once; it only waits when the socket took none (a partial write
-	 * completes at once with its count), so the timeout never cuts a
-	 * frame. */
+	 * at once (a partial write completes at once with its count); when
+	 * the socket takes none the aio is left pending in the stream, and
+	 * the cancel takes it back at once with nothing written: the caller
+	 * never waits for room, and the frame goes in the background. */
 	nng_aio_set_iov(o->direct_aio, k, iov);
 	nng_stream_send(o->st, o->direct_aio);
 	pthread_mutex_unlock(&o->mtx);
+	nng_aio_cancel(o->direct_aio);
 	nng_aio_wait(o->direct_aio);
 	int rv = nng_aio_result(o->direct_aio);
 	size_t n = rv == 0 ? nng_aio_count(o->direct_aio) : 0;

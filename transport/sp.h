@@ -71,10 +71,10 @@ void tr__sp_out_send(tr__sp_out *o, nng_msg *m, bool notify);
  * TLS, and nothing else is queued or being written: returns true once all
  * of it is written (no report follows). Otherwise, or if the socket cannot
  * take all of it at once, the frame continues as with tr__sp_out_send(o,
- * m, true) and false is returned. When the socket takes none of it at
- * once, the calling thread waits up to 100 ms for room first (a shorter
- * timeout costs a wake-up of nng's timer thread per call; none at all
- * would fail before trying), so the node's own threads never call this. */
+ * m, true) and false is returned. It never waits for room: when the
+ * socket takes none of it at once, the write is handed to nng's threads
+ * at once (so a scheduler that flushes after a turn never blocks on a
+ * peer's full socket). */
 bool tr__sp_out_send_now(tr__sp_out *o, nng_msg *m);
 
 /* Whether the connection is up (its SP handshake done, not failed). */
