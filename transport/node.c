@@ -199,6 +199,7 @@ static void node_free(struct tr_node *n)
 	free(n->tls_ca);
 	free(n->tls_cert);
 	wipe_free(n->tls_key);
+	tr__node_ready_fini(&n->ready);
 	pthread_cond_destroy(&n->cv);
 	pthread_mutex_destroy(&n->lock);
 	free(n);
@@ -338,6 +339,7 @@ int tr_node_start(tr_node **nodep, tr_runtime *rt, const tr_node_opts *uopts)
 		return TR_ENOMEM;
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_cond_init(&n->cv, NULL);
+	tr__node_ready_init(&n->ready);
 	n->rt = rt;
 	snprintf(n->name, sizeof(n->name), "%s", opts->name);
 	if (opts->incarnation != 0) {

@@ -17,6 +17,8 @@
  *   node_mesh.c  clusters: members to dial (seeds, gossip, lost peers),
  *                their backoff, membership gossip (CONTROL_MEMBERS)
  *   node_dns.c   DNS discovery (troupe/dns.h), TROUPE_DNS
+ *   node_ready.c the application's readiness (tr_node_set_ready), which
+ *                the observer reports
  *   pg*.c        process groups (pg_int.h)
  *
  * docs/distribution.md is the design. Lock order: the node lock before a
@@ -42,6 +44,7 @@
 #include "sp.h"
 #include "troupe.pb-c.h"
 #include "troupe/node.h"
+#include "troupe/observer.h"
 
 typedef Troupe__Wire__Envelope Env;
 typedef Troupe__Wire__Pid WPid;
@@ -319,6 +322,22 @@ struct tr__pipe {
 	struct tr__peer *p;
 };
 
+/* The application's readiness (node_ready.c; troupe/observer.h,
+ * tr_node_set_ready). `ready` is read without the lock (the gauge); the
+ * lock keeps it and `why` together for a reader that wants both. */
+struct tr__node_ready {
+	pthread_mutex_t lock; /* held only to copy `why` */
+	_Atomic bool ready;
+	char why[TR_NODE_READY_WHY_MAX + 1];
+};
+
+void tr__node_ready_init(struct tr__node_ready *r);
+void tr__node_ready_fini(struct tr__node_ready *r);
+/* Whether the node's application says it is ready; when `why` is not
+ * NULL, what it says is missing is copied there (cap bytes, cut; "" when
+ * ready), consistent with the answer. */
+bool tr__node_ready(struct tr_node *n, char *why, size_t cap);
+
 struct tr_node {
 	tr_runtime *rt;
 	char name[TR_NODE_NAME_MAX + 1];
@@ -334,6 +353,7 @@ struct tr_node {
 	tr__sp_in *in; /* our pull0 listeners and their connections */
 	tr__client *client;
 	struct tr__observer *observer; /* observer_url's endpoint, or NULL */
+	struct tr__node_ready ready;
 	struct tr__node_ebr ebr;
 
 	/* The table: pointers published with release, read with acquire. */

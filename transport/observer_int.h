@@ -174,5 +174,8 @@ char *tr__observer_metrics(
 char *tr__observer_node_json(
     struct tr_node *n, int64_t start_ms, uint64_t refused);
 char *tr__observer_health_json(struct tr_node *n);
+/* The body of /api/ready: the node's name, `ready`, and `why` when not
+ * ready. */
+char *tr__observer_ready_json(struct tr_node *n, bool ready, const char *why);
 
 #endif /* TR_OBSERVER_INT_H */

@@ -26,6 +26,7 @@ struct snap {
 	tr_sock_stats sock;
 	double uptime_s;
 	uint64_t refused;
+	bool ready; /* tr_node_set_ready's */
 };
 
 enum kind { COUNTER, GAUGE };
@@ -57,7 +58,7 @@ static double value(const struct metric *m, const struct snap *s)
 		memcpy(&d, at, sizeof(d));
 		return d;
 	}
-	if (m->width == 1)
+	if (m->width == 1) /* a bool, or a uint8_t */
 		return (double)*(const uint8_t *)at;
 	if (m->width == 2) {
 		uint16_t v;
@@ -77,6 +78,7 @@ static double value(const struct metric *m, const struct snap *s)
 
 static const struct metric metrics[] = {
     {"uptime_seconds", "Seconds since the observer started with its node.", GAUGE, "node", "uptime_s", F(uptime_s)},
+    {"node_ready", "1 while the node's application says it is ready (GET /api/ready), else 0.", GAUGE, "node", "ready", F(ready)},
     {"actors", "Actors alive.", GAUGE, "runtime", "actors_alive", F(rt.actors_alive)},
     {"actors_spawned_total", "Actors spawned.", COUNTER, "runtime", "actors_spawned", F(rt.actors_spawned)},
     {"messages_sent_total", "Messages accepted by a live mailbox.", COUNTER, "runtime", "msgs_sent", F(rt.msgs_sent)},
@@ -144,6 +146,7 @@ static void take(struct snap *s, struct tr_node *n, int64_t start_ms,
 	(void)tr_sock_stats_get(n->rt, &s->sock);
 	s->uptime_s = (double)(tr__node_now_ms() - start_ms) / 1000.0;
 	s->refused = refused;
+	s->ready = tr__node_ready(n, NULL, 0);
 }
 
 /* A growing buffer for the text format. */
@@ -414,4 +417,13 @@ char *tr__observer_node_json(struct tr_node *n, int64_t start_ms, uint64_t refus
 char *tr__observer_health_json(struct tr_node *n)
 {
 	return dump(json_pack("{s:s, s:b}", "node", n->name, "ok", 1));
+}
+
+char *tr__observer_ready_json(struct tr_node *n, bool ready, const char *why)
+{
+	/* `why` is UTF-8 (tr_node_set_ready made it so), which json_pack
+	 * needs. */
+	return dump(ready ? json_pack("{s:s, s:b}", "node", n->name, "ready", 1)
+	                  : json_pack("{s:s, s:b, s:s}", "node", n->name,
+	                        "ready", 0, "why", why));
 }

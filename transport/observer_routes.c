@@ -32,10 +32,21 @@ static void r_health(tr_ctx *ctx, tr__obs_req *rq)
 	tr__obs_answer(ctx, rq, 200, NULL, tr__observer_health_json(rq->n));
 }
 
+/* The application's readiness (tr_node_set_ready): 503 when it is not,
+ * as a readiness probe that reads only the status wants. */
+static void r_ready(tr_ctx *ctx, tr__obs_req *rq)
+{
+	char why[TR_NODE_READY_WHY_MAX + 1];
+	bool ready = tr__node_ready(rq->n, why, sizeof(why));
+	tr__obs_answer(ctx, rq, ready ? 200 : 503, NULL,
+	    tr__observer_ready_json(rq->n, ready, why));
+}
+
 const tr__obs_route tr__obs_routes[] = {
     {"GET", "/metrics", false, false, r_metrics},
     {"GET", "/api/node", false, false, r_node},
     {"GET", "/api/health", false, false, r_health},
+    {"GET", "/api/ready", false, false, r_ready},
     {"GET", "/api/supervisors", false, true, tr__obs_route_supervisors},
     {"POST", "/api/supervisor/", false, true, tr__obs_route_child_action},
     {"GET", "/api/actors", false, false, tr__obs_route_actors},

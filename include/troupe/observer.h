@@ -36,7 +36,12 @@
  *   GET  /api/node        JSON: the node, the runtime, each scheduler,
  *                         the node's counters, its peers one by one, its
  *                         process children;
- *   GET  /api/health      JSON {"node": NAME, "ok": true}, for probes;
+ *   GET  /api/health      JSON {"node": NAME, "ok": true} while the node
+ *                         runs: for liveness probes;
+ *   GET  /api/ready       the application's readiness (tr_node_set_ready):
+ *                         200 {"node": NAME, "ready": true}, or 503
+ *                         {"node": NAME, "ready": false, "why": TEXT}:
+ *                         for readiness probes;
  *   GET  /api/supervisors JSON: every supervisor, its children and its
  *                         recent restarts;
  *   GET  /api/actors      JSON: a page of the actor table by pid
@@ -55,6 +60,7 @@
 #ifndef TROUPE_OBSERVER_H
 #define TROUPE_OBSERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "troupe/node.h"
@@ -79,6 +85,30 @@ TR_API int tr_observer_token(char *out, size_t cap, const char *cookie);
  * (the node has no observer), TR_ENOMEM (cap too small: nothing
  * written). */
 TR_API int tr_node_observer_url(char *buf, size_t cap, tr_node *node);
+
+/* Bytes of a readiness's `why` that are kept (tr_node_set_ready). */
+#define TR_NODE_READY_WHY_MAX 127
+
+/* Sets the application's readiness, as the observer reports it
+ * (GET /api/ready, the gauge troupe_node_ready): whether the program
+ * that runs `node` serves, and when it does not, `why` (text for an
+ * operator, "waiting for a majority"; NULL is none). The node's own
+ * liveness (/api/health) is not affected.
+ *
+ * A node is ready from tr_node_start on until its application says
+ * otherwise, so a program that never calls this is ready once it is up;
+ * one that must first do something (join a cluster, load its data)
+ * calls it with false right after tr_node_start, and with true once it
+ * serves. `why` is copied (the caller keeps its string): up to
+ * TR_NODE_READY_WHY_MAX bytes, cut at a character's boundary, with each
+ * byte that is not part of valid UTF-8 replaced by '?'; it is dropped
+ * when `ready` is true. Without an observer the readiness is kept all
+ * the same, and no one reads it.
+ *
+ * Thread-safe, from any thread, a scheduler's included: it never waits
+ * for I/O or for an actor (it takes a lock that is only ever held to
+ * copy those bytes). The last call wins. Errors: TR_EINVAL (node NULL). */
+TR_API int tr_node_set_ready(tr_node *node, bool ready, const char *why);
 
 #ifdef __cplusplus
 }

@@ -145,7 +145,10 @@ typedef struct kv_counters {
 extern kv_counters kv_stats;
 
 /* Set by the member actor: the node sees a majority and every partition
- * has a primary (the readiness of sd_notify and the health check). */
+ * has a primary. kv_node.c's loop reports it: READY=1 to sd_notify (the
+ * first time), and each change to the observer (tr_node_set_ready: its
+ * /api/ready, which troupe-kv-health --ready asks; the plain health
+ * check asks /api/health, whether the node runs). */
 extern _Atomic bool kv_ready;
 
 /* The behaviours. */

@@ -11,6 +11,7 @@
 
 #include "kv.h"
 #include "kv_main.h"
+#include "troupe/observer.h"
 #include "troupe/proc.h"
 #include "troupe/sup.h"
 
@@ -103,6 +104,10 @@ int kv_run(tr_runtime *rt, const char *cookie, const char *listen,
 		free(rurl);
 		return 1;
 	}
+	/* Not ready for the clients until the member actor says so (the
+	 * loop below): the observer's /api/ready, a readiness probe's. */
+	(void)tr_node_set_ready(
+	    node, false, "forming the cluster: waiting for a majority");
 	kv_config.node = node;
 	kv_resp_url = rurl;
 	tr_sock_opts_init(&kv_resp_opts);
@@ -142,6 +147,10 @@ int kv_run(tr_runtime *rt, const char *cookie, const char *listen,
 		if (sig == SIGINT || sig == SIGTERM)
 			break;
 		bool now = atomic_load_explicit(&kv_ready, memory_order_acquire);
+		if (now != ready)
+			(void)tr_node_set_ready(node, now,
+			    "no majority in view, or a partition without a "
+			    "primary");
 		if (now && !ready) {
 			printf("kv %s: ready\n", kv_config.self);
 			fflush(stdout);

@@ -300,26 +300,33 @@ def main(argv):
     done("TROUPE_COOKIE_FILE is the key of the Secret %s, mounted read-only"
           % (secret.get("metadata", {}).get("name")))
 
-    # ---- probes: /api/health on the observer ------------------------------
+    # ---- probes: /api/health, /api/ready for readiness, on the observer ---
+    # Readiness asks whether the node serves (troupe-kv-health --ready);
+    # startup and liveness only whether it runs, since a node that waits
+    # for a majority must not be killed for it.
     for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
         p = c.get(kind)
         if not p:
             if kind != "startupProbe":
                 err("no %s" % kind)
             continue
+        ready = kind == "readinessProbe"
         if "exec" in p:
-            if p["exec"].get("command") != ["troupe-kv-health"]:
-                err("%s runs %r, not troupe-kv-health" % (kind, p["exec"].get("command")))
+            want = ["troupe-kv-health"] + (["--ready"] if ready else [])
+            if p["exec"].get("command") != want:
+                err("%s runs %r, not %s" % (kind, p["exec"].get("command"), " ".join(want)))
         elif "httpGet" in p:
             g = p["httpGet"]
-            if g.get("path") != "/api/health" or g.get("port") not in (oport, "observer"):
-                err("%s asks %r:%r, not /api/health on the observer's port"
-                    % (kind, g.get("path"), g.get("port")))
+            path = "/api/ready" if ready else "/api/health"
+            if g.get("path") != path or g.get("port") not in (oport, "observer"):
+                err("%s asks %r:%r, not %s on the observer's port"
+                    % (kind, g.get("path"), g.get("port"), path))
             if ohost in ("127.0.0.1", "localhost", "::1"):
                 err("%s: an HTTP probe cannot reach an observer on loopback" % kind)
         else:
             err("%s: neither exec nor httpGet" % kind)
-    done("the probes ask /api/health on the observer (%s:%s)" % (ohost, oport))
+    done("the probes ask the observer (%s:%s): /api/ready for readiness, /api/health else"
+         % (ohost, oport))
 
     # ---- the image: its user, its health command --------------------------
     stages = containerfile.parse(cfile)

@@ -15,9 +15,12 @@
 # first, but only when readable: checked when not run as root), also for
 # an observer given with a wildcard host; and 1 for a wrong cookie, for
 # none, for an unreadable or empty file, and once the node has stopped
-# (SIGTERM, status 0). Then a
-# node of a cluster of 3 alone, which never sees a majority: it is live
-# all the same (0), as a liveness probe must find it.
+# (SIGTERM, status 0). With --ready (the readiness probe's, which asks
+# /api/ready): 0 for that node, 2 when it could not be asked (a wrong
+# cookie, none, the node stopped). Then a node of a cluster of 3 alone,
+# which sees no majority: it is live all the same (0), as a liveness probe
+# must find it, but not ready (1, saying why); once a second node of the
+# three joins it, ready (0).
 set -uo pipefail
 
 kv=${1:?usage: $0 TROUPE_KV TROUPE_CTL SOURCE_DIR}
@@ -56,9 +59,9 @@ kv_start alpha TROUPE_COOKIE_FILE="$tmp/node-cookie" -- --cluster-size 1 --repli
 kv_wait alpha 60 ': ready$' >/dev/null || fail "the node did not become ready: $(tail -n 5 "$tmp/alpha.log")"
 echo "a troupe-kv node, ready, with its observer on $obs"
 
-# probe WANT DESCRIPTION ENV=VALUE...: runs troupe-kv-health in an
-# environment of only these (and PATH, and a sanitizer build's options),
-# bounded.
+# probe WANT DESCRIPTION [--FLAG] ENV=VALUE...: runs troupe-kv-health
+# (with the flag if given) in an environment of only these (and PATH, and a
+# sanitizer build's options), bounded.
 keep=()
 for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; do
 	[ -n "${!v:-}" ] && keep+=("$v=${!v}")
@@ -68,9 +71,15 @@ done
 [ -n "${TSAN_OPTIONS:-}" ] &&
 	keep+=("TSAN_OPTIONS=halt_on_error=1:suppressions=$src/tests/tsan-ctl.supp")
 probe() {
-	local want=$1 what=$2 rc
+	local want=$1 what=$2 rc args=()
 	shift 2
-	env -i PATH="$tmp/bin:/usr/bin:/bin" "${keep[@]}" "$@" timeout 20 "$health" >"$tmp/probe.out" 2>&1
+	case ${1:-} in
+	--*)
+		args=("$1")
+		shift
+		;;
+	esac
+	env -i PATH="$tmp/bin:/usr/bin:/bin" "${keep[@]}" "$@" timeout 20 "$health" "${args[@]}" >"$tmp/probe.out" 2>&1
 	rc=$?
 	if [ "$rc" -ne "$want" ]; then
 		cat "$tmp/probe.out" >&2
@@ -104,6 +113,12 @@ probe 1 "no cookie" TROUPE_OBSERVER="$obs"
 probe 1 "an unreadable cookie file" TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE="$tmp/none"
 probe 1 "an empty cookie file" TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE="$tmp/empty" TROUPE_COOKIE="$cookie"
 probe 1 "an empty TROUPE_COOKIE_FILE" TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE= TROUPE_COOKIE="$cookie"
+probe 0 "--ready, a node of a cluster of one" --ready TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE="$tmp/crlf"
+grep -q '^alpha is ready$' "$tmp/probe.out" || fail "--ready printed '$(cat "$tmp/probe.out")'"
+probe 2 "--ready, a wrong cookie" --ready TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE="$tmp/wrong"
+probe 2 "--ready, no cookie" --ready TROUPE_OBSERVER="$obs"
+probe 2 "--ready, an empty cookie file" --ready TROUPE_OBSERVER="$obs" TROUPE_COOKIE_FILE="$tmp/empty"
+probe 2 "an unknown argument" --readiness TROUPE_OBSERVER="$obs" TROUPE_COOKIE="$cookie"
 if [ "$(id -u)" -ne 0 ]; then
 	# Root reads a file of mode 0000: only a user has one to skip.
 	probe 0 "an unreadable credential skipped, as the node skips it" TROUPE_OBSERVER="$obs" \
@@ -113,13 +128,30 @@ fi
 kv_stop alpha
 [ "$kv_status" -eq 0 ] || fail "the node exited with status $kv_status after SIGTERM"
 probe 1 "the node stopped" TROUPE_OBSERVER="$obs" TROUPE_COOKIE="$cookie"
+probe 2 "--ready, the node stopped" --ready TROUPE_OBSERVER="$obs" TROUPE_COOKIE="$cookie"
 
-# A node that waits for its peers is live.
-kv_start beta TROUPE_COOKIE="$cookie" -- --cluster-size 3 \
+# A node that waits for its peers is live, and not ready; with a second
+# node of the three it is ready. Each seeds the other.
+kv_ports 8
+obs=127.0.0.1:${ports[2]}
+seeds="tcp://127.0.0.1:${ports[0]},tcp://127.0.0.1:${ports[4]}"
+kv_start beta TROUPE_COOKIE="$cookie" TROUPE_SEEDS="$seeds" -- --cluster-size 3 \
 	--listen "tcp://127.0.0.1:${ports[0]}" --resp "127.0.0.1:${ports[1]}" \
 	--observer "$obs" --client "tcp://127.0.0.1:${ports[3]}" --schedulers 2
 kv_wait beta 60 'members 1/3' >/dev/null || fail "the second node did not start: $(tail -n 5 "$tmp/beta.log")"
 probe 0 "a node that sees no majority (1 of 3), live" TROUPE_OBSERVER="$obs" TROUPE_COOKIE="$cookie"
+probe 1 "--ready, a node that sees no majority (1 of 3)" --ready TROUPE_OBSERVER="$obs" TROUPE_COOKIE="$cookie"
+grep -q '^beta is not ready: forming the cluster: waiting for a majority$' "$tmp/probe.out" ||
+	fail "--ready printed '$(cat "$tmp/probe.out")', not why"
 grep -q ': ready$' "$tmp/beta.log" && fail "a node of a cluster of 3, alone, says it is ready"
-kv_stop beta
-[ "$kv_status" -eq 0 ] || fail "the second node exited with status $kv_status after SIGTERM"
+kv_start gamma TROUPE_COOKIE="$cookie" TROUPE_SEEDS="$seeds" -- --cluster-size 3 \
+	--listen "tcp://127.0.0.1:${ports[4]}" --resp "127.0.0.1:${ports[5]}" \
+	--observer "127.0.0.1:${ports[6]}" --client "tcp://127.0.0.1:${ports[7]}" --schedulers 2
+# The node says "ready" in its log after it has told its observer.
+kv_wait beta 60 ': ready$' >/dev/null || fail "beta, with gamma (2 of 3), did not become ready: $(tail -n 5 "$tmp/beta.log")"
+probe 0 "--ready, a node that sees a majority (2 of 3)" --ready TROUPE_OBSERVER="$obs" TROUPE_COOKIE="$cookie"
+probe 0 "and it is live" TROUPE_OBSERVER="$obs" TROUPE_COOKIE="$cookie"
+for n in gamma beta; do
+	kv_stop "$n"
+	[ "$kv_status" -eq 0 ] || fail "$n exited with status $kv_status after SIGTERM"
+done

@@ -97,7 +97,9 @@ mutant type statefulset.yaml 's/containerPort: 7100/containerPort: "7100"/' 'an 
 mutant required statefulset.yaml 's/- name: troupe-kv\n          image:/- image:/' 'must not be `None`'
 mutant secret statefulset.yaml 's/secretName: troupe-kv-cookie/secretName: troupe-kv-secret/' "not the example's"
 mutant mode statefulset.yaml 's/defaultMode: 0440/defaultMode: 0444/' "the cookie's mode"
-mutant probe statefulset.yaml 's/readinessProbe:\n\s+exec:\n\s+command: \[troupe-kv-health\]/readinessProbe:\n            httpGet: {path: \/api\/health, port: 8080}/' 'cannot reach an observer on loopback'
+mutant probe statefulset.yaml 's/readinessProbe:\n\s+exec:\n\s+command: \[troupe-kv-health, --ready\]/readinessProbe:\n            httpGet: {path: \/api\/ready, port: 8080}/' 'cannot reach an observer on loopback'
+mutant readiness statefulset.yaml 's/command: \[troupe-kv-health, --ready\]/command: [troupe-kv-health]/' 'readinessProbe runs .*, not troupe-kv-health --ready'
+mutant liveness statefulset.yaml 's/(livenessProbe:\n\s+exec:\n\s+command: \[troupe-kv-health)\]/$1, --ready]/' 'livenessProbe runs .*, not troupe-kv-health$'
 mutant rootfs statefulset.yaml 's/readOnlyRootFilesystem: true/readOnlyRootFilesystem: false/' 'readOnlyRootFilesystem'
 mutant caps statefulset.yaml 's/drop: \[ALL\]/drop: [NET_RAW]/' 'ALL is not dropped'
 mutant limits statefulset.yaml 's/memory: 1Gi/memory: 128Mi/' 'above its limit'

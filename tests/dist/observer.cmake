@@ -39,3 +39,9 @@ troupe_dist_test_public(test_observer_tls dist 120 test_observer_tls.c)
 # client.
 troupe_dist_test_public(test_observer_sock dist 120 test_observer_sock.c)
 target_link_libraries(test_observer_sock PRIVATE PkgConfig::JANSSON)
+
+# The application's readiness (tr_node_set_ready) on /api/ready and
+# troupe_node_ready, set from threads and from an actor while asked, with
+# a plain socket as the client.
+troupe_dist_test_public(test_observer_ready dist 120 test_observer_ready.c)
+target_link_libraries(test_observer_ready PRIVATE PkgConfig::JANSSON)

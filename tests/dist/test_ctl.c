@@ -12,7 +12,11 @@
  *   parent); restart and terminate act on a child, kill on an actor,
  *   disconnect on a peer; -n shows the peer through the node;
  * - a wrong cookie is exit status 1 with the 401 on stderr; no cookie and
- *   a bad command are exit status 2; a node that is not there is 1.
+ *   a bad command are exit status 2; a node that is not there is 1;
+ * - ready: 0 and "NODE is ready" for a node whose application never
+ *   said otherwise, 1 and the why once it says it is not ready
+ *   (tr_node_set_ready), also with --json and for the peer (-n); 2 for a
+ *   wrong cookie, an argument too many, a node that is not there.
  */
 #define _GNU_SOURCE
 #include "common.h"
@@ -247,6 +251,70 @@ static void test_tree_and_actions(void **state)
 	free(err);
 }
 
+static void test_ready(void **state)
+{
+	struct env *e = *state;
+	char args[256], *out, *err;
+
+	snprintf(args, sizeof(args), "-u %s -c %s ready", e->p.url, COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 0);
+	assert_string_equal(out, "watched is ready\n");
+	free(out);
+	free(err);
+
+	assert_rc(tr_node_set_ready(e->p.node, false, "loading the data"), TR_OK);
+	assert_int_equal(ctl("", args, &out, &err), 1);
+	assert_string_equal(out, "watched is not ready: loading the data\n");
+	assert_string_equal(err, "");
+	free(out);
+	free(err);
+
+	snprintf(args, sizeof(args), "-u %s -c %s --json ready", e->p.url, COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 1);
+	json_t *j = json_loads(out, 0, NULL);
+	assert_non_null(j);
+	assert_true(json_is_false(json_object_get(j, "ready")));
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "why")), "loading the data");
+	json_decref(j);
+	free(out);
+	free(err);
+
+	/* The peer's own, through this node's endpoint. */
+	snprintf(args, sizeof(args), "-u %s -c %s -n neighbour ready", e->p.url,
+	    COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 0);
+	assert_string_equal(out, "neighbour is ready\n");
+	free(out);
+	free(err);
+
+	assert_rc(tr_node_set_ready(e->p.node, true, NULL), TR_OK);
+	snprintf(args, sizeof(args), "-u %s -c %s ready", e->p.url, COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 0);
+	free(out);
+	free(err);
+
+	/* Not asked: 2, never the 1 of "not ready". */
+	snprintf(args, sizeof(args), "-u %s -c wrong ready", e->p.url);
+	assert_int_equal(ctl("", args, &out, &err), 2);
+	assert_non_null(strstr(err, "HTTP 401"));
+	assert_string_equal(out, "");
+	free(out);
+	free(err);
+	snprintf(args, sizeof(args), "-u %s -c %s ready now", e->p.url, COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 2);
+	assert_non_null(strstr(err, "usage: troupe-ctl"));
+	free(out);
+	free(err);
+	tr_node_stop(e->p.node);
+	e->p.node = NULL;
+	snprintf(args, sizeof(args), "-u %s -c %s ready", e->p.url, COOKIE);
+	assert_int_equal(ctl("", args, &out, &err), 2);
+	assert_non_null(strstr(err, "troupe-ctl: "));
+	free(out);
+	free(err);
+}
+
 static void test_failures(void **state)
 {
 	struct env *e = *state;
@@ -287,6 +355,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_tree_and_actions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ready, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

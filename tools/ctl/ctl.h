@@ -28,6 +28,11 @@ int ctl_request(const struct ctl *c, const char *method, const char *path,
  * status, and the answer's "error" if it has one). */
 char *ctl_get(const struct ctl *c, const char *path);
 
+/* Says on stderr that `path` was answered with `status` and `body`
+ * (the answer's "error", if it has one), as ctl_get does. */
+void ctl_complain(
+    const struct ctl *c, const char *path, int status, const char *body);
+
 /* The body as JSON, or NULL (why on stderr). */
 json_t *ctl_parse(const char *body);
 

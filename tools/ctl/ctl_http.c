@@ -84,6 +84,14 @@ char *ctl_get(const struct ctl *c, const char *path)
 		return NULL;
 	if (status == 200)
 		return body;
+	ctl_complain(c, path, status, body);
+	free(body);
+	return NULL;
+}
+
+void ctl_complain(
+    const struct ctl *c, const char *path, int status, const char *body)
+{
 	json_t *j = json_loads(body, 0, NULL);
 	const char *why = json_string_value(json_object_get(j, "error"));
 	fprintf(stderr, "troupe-ctl: %s%s: HTTP %d%s%s\n", c->base, path,
@@ -92,8 +100,6 @@ char *ctl_get(const struct ctl *c, const char *path)
 	if (why != NULL)
 		fprintf(stderr, "  %s\n", why);
 	json_decref(j);
-	free(body);
-	return NULL;
 }
 
 json_t *ctl_parse(const char *body)

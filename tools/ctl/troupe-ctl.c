@@ -4,6 +4,9 @@
  *   troupe-ctl [-u URL] [-c COOKIE | -t TOKEN] [-n NODE] [--json] COMMAND
  *
  *   ping                 the node answers: its name and the round trip
+ *   ready                whether the node's application says it is ready
+ *                        (tr_node_set_ready), and if not why: exit status
+ *                        0 ready, 1 not ready, 2 not asked
  *   stats                the node's counters (runtime, schedulers,
  *                        distribution, process children), as a table
  *   nodes                the node and the nodes connected to it
@@ -26,7 +29,10 @@
  * (tr_observer_token), or $TROUPE_OBSERVER_TOKEN, or the one of
  * $TROUPE_COOKIE. --json prints the node's JSON as it came. Exit status:
  * 0, 1 when the node could not be asked or refused (with why on stderr),
- * 2 for a bad command line.
+ * 2 for a bad command line. `ready` differs, for probes and scripts that
+ * must tell "not ready" from "not asked": 0 ready, 1 not ready (the
+ * node said so), 2 anything else (not asked, refused, a bad command
+ * line).
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -45,7 +51,7 @@
 static const char usage_text[] =
     "usage: troupe-ctl [-u URL] [-c COOKIE | -t TOKEN] [-n NODE] [--json] "
     "COMMAND\n"
-    "  ping | stats | nodes | metrics | tree\n"
+    "  ping | ready | stats | nodes | metrics | tree\n"
     "  top [-s mailbox|handled] [-l N] [-i SECONDS] [--once]\n"
     "  kill PID | restart SUP ID | terminate SUP ID | disconnect NODE\n";
 
@@ -114,6 +120,39 @@ static int show(const struct ctl *c, const char *path, bool as_json,
 			fn(j, arg);
 		json_decref(j);
 	}
+	free(body);
+	return rc;
+}
+
+/* GET /api/ready: 0 when the node is ready, 1 when it says it is not
+ * (200 with "ready": true, or 503 with "ready": false), 2 for any other
+ * answer or none. */
+static int ready(const struct ctl *c, bool as_json)
+{
+	static const char path[] = "/api/ready";
+	int status = 0;
+	char *body = NULL;
+	if (ctl_request(c, "GET", path, &status, &body) != 0)
+		return 2;
+	json_t *j = json_loads(body, 0, NULL);
+	json_t *r = json_object_get(j, "ready");
+	const char *node = json_string_value(json_object_get(j, "node"));
+	const char *why = json_string_value(json_object_get(j, "why"));
+	int rc = node == NULL                        ? 2
+	         : status == 200 && json_is_true(r)  ? 0
+	         : status == 503 && json_is_false(r) ? 1
+	                                             : 2;
+	if (rc == 2)
+		ctl_complain(c, path, status, body);
+	else if (as_json)
+		raw(body);
+	else if (rc == 0)
+		printf("%s is ready\n", node);
+	else
+		printf("%s is not ready%s%s\n", node,
+		    why != NULL && why[0] != '\0' ? ": " : "",
+		    why != NULL ? why : "");
+	json_decref(j);
 	free(body);
 	return rc;
 }
@@ -256,6 +295,8 @@ int main(int argc, char **argv)
 		    path, sizeof(path), "/api/peer/%s/disconnect", args[0]);
 		return action(&c, path, as_json);
 	}
+	if (strcmp(cmd, "ready") == 0)
+		return nargs == 0 ? ready(&c, as_json) : usage();
 	if (nargs != 0)
 		return usage();
 	if (strcmp(cmd, "stats") == 0)
