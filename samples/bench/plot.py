@@ -45,8 +45,8 @@ def svg(peers, rows, out):
     bar, gap, left, right, top = 11, 9, 150, 40, 40
     width = 760
     scale_w = width - left - right
-    lo, hi = math.log10(0.5), math.log10(100.0)
-    x = lambda r: left + (math.log10(max(min(r, 100.0), 0.5)) - lo) / (hi - lo) * scale_w
+    lo, hi = math.log10(0.5), math.log10(200.0)
+    x = lambda r: left + (math.log10(max(min(r, 200.0), 0.5)) - lo) / (hi - lo) * scale_w
     group = bar * max(len(peers), 1) + gap
     height = top + group * len(rows) + 50
     o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
@@ -54,7 +54,7 @@ def svg(peers, rows, out):
          '<rect width="100%" height="100%" fill="white"/>',
          '<text x="%d" y="20" font-size="13">troupe\'s rate over each peer\'s '
          '(log scale; right of 1x: troupe is faster)</text>' % left]
-    for t in (0.5, 1, 2, 5, 10, 20, 50, 100):
+    for t in (0.5, 1, 2, 5, 10, 20, 50, 100, 200):
         xx = x(t)
         o.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s"/>'
                  % (xx, top - 5, xx, height - 40,
