@@ -575,8 +575,13 @@ static void test_endpoint_conn_fds(void **state)
 			nng_close(s);
 		}
 	}
-	/* And a full house left for the node to close. */
+	/* And a full house left for the node to close. A connection of the
+	 * last round that this side has closed may still be counted a
+	 * moment (nng reports it to the endpoint once its own end of the
+	 * handshake is done), so one of the house can be refused rather
+	 * than closed as idle: either way the node closes all of them. */
 	assert_true(TT_WAIT_FOR(sample(fx).conns == 0, TT_WAIT_MS));
+	tr__client_stats st0 = sample(fx);
 	for (int i = 0; i < CAP; i++)
 		fd[i] = sp_connect(port);
 	for (int i = 0; i < CAP; i++) {
@@ -586,7 +591,10 @@ static void test_endpoint_conn_fds(void **state)
 	assert_true(TT_WAIT_FOR(sample(fx).conns == 0, TT_WAIT_MS));
 	st = sample(fx);
 	assert_true(st.conns_refused > 0);
-	assert_true(st.conns_idle_closed >= CAP);
+	assert_true(st.conns_idle_closed > st0.conns_idle_closed);
+	assert_true((st.conns_idle_closed - st0.conns_idle_closed) +
+	                (st.conns_refused - st0.conns_refused) >=
+	            CAP);
 	assert_true(conns_peak <= CAP);
 	/* nng closes its ends on its own threads: wait for it. */
 	assert_true(TT_WAIT_FOR(tt_count_fds() <= fds0, TT_WAIT_MS));
