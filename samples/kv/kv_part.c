@@ -113,14 +113,11 @@ static bool idempotent(const void *ops, size_t len)
 	rs_ops_hdr h;
 	memcpy(&h, p, sizeof(h));
 	p += sizeof(h);
-	for (uint32_t k = 0; k < h.nops && (size_t)(end - p) >= sizeof(rs_op);
-	     k++) {
-		rs_op op;
-		memcpy(&op, p, sizeof(op));
+	rs_op op;
+	const char *key;
+	for (uint32_t k = 0; k < h.nops && rs_op_next(&p, end, &op, &key); k++)
 		if (op.code == RS_OP_INCRBY)
 			return false;
-		p += rs_op_size(op.klen, op.vlen);
-	}
 	return true;
 }
 

@@ -16,6 +16,7 @@
 #ifndef RESP_OPS_H
 #define RESP_OPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -66,6 +67,23 @@ typedef struct rs_replies_hdr {
 static inline size_t rs_op_size(size_t klen, size_t vlen)
 {
 	return sizeof(rs_op) + ((klen + vlen + 7) & ~(size_t)7);
+}
+
+/* Reads the operation at *p (which must end by `end`) into *op, points
+ * *key at its key (its value follows the key) and moves *p past it.
+ * False, with nothing moved, when what is left is too short for it. */
+static inline bool rs_op_next(
+    const char **p, const char *end, rs_op *op, const char **key)
+{
+	if ((size_t)(end - *p) < sizeof(*op))
+		return false;
+	memcpy(op, *p, sizeof(*op));
+	size_t sz = rs_op_size(op->klen, op->vlen);
+	if (sz > (size_t)(end - *p))
+		return false;
+	*key = *p + sizeof(*op);
+	*p += sz;
+	return true;
 }
 
 /* ---- the hash of keys --------------------------------------------------- */

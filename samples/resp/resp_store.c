@@ -310,20 +310,15 @@ bool rs_store_exec(
 	out->len = lens_at + 4 * (size_t)h.nops;
 	for (uint32_t k = 0; k < h.nops; k++) {
 		rs_op op;
-		if ((size_t)(end - p) < sizeof(op))
+		const char *key;
+		if (!rs_op_next(&p, end, &op, &key))
 			goto bad;
-		memcpy(&op, p, sizeof(op));
-		size_t sz = rs_op_size(op.klen, op.vlen);
-		if (sz > (size_t)(end - p))
-			goto bad;
-		const char *key = p + sizeof(op);
 		size_t before = out->len;
 		run_op(st, &op, key, key + op.klen, now_ms, out);
 		if (out->oom)
 			return false;
 		uint32_t n = (uint32_t)(out->len - before);
 		memcpy(out->p + lens_at + 4 * (size_t)k, &n, 4);
-		p += sz;
 	}
 	rs_replies_hdr rh = {.n = h.nops};
 	memcpy(out->p + base, &rh, sizeof(rh));
@@ -419,13 +414,9 @@ bool rs_store_state(rs_store *st, const void *ops, size_t len, int64_t now_ms,
 	uint32_t n = 0;
 	for (uint32_t k = 0; k < h.nops; k++) {
 		rs_op op;
-		if ((size_t)(end - p) < sizeof(op))
+		const char *key;
+		if (!rs_op_next(&p, end, &op, &key))
 			return false;
-		memcpy(&op, p, sizeof(op));
-		size_t sz = rs_op_size(op.klen, op.vlen);
-		if (sz > (size_t)(end - p))
-			return false;
-		const char *key = p + sizeof(op);
 		switch (op.code) {
 		case RS_OP_SET:
 		case RS_OP_DEL:
@@ -442,7 +433,6 @@ bool rs_store_state(rs_store *st, const void *ops, size_t len, int64_t now_ms,
 		default:
 			break; /* reads change nothing */
 		}
-		p += sz;
 	}
 	end_batch(out, at, n);
 	*nwrites = n;
