@@ -38,6 +38,7 @@
 #include "bench_remote.h"
 #include "bench_latency.h"
 #include "bench_tree.h"
+#include "bench_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -101,8 +102,7 @@ static tr_pid done_pid;
 
 static void fail(const char *what, int err)
 {
-	fprintf(stderr, "troupe-bench: %s: %s\n", what, tr_strerror(err));
-	exit(1);
+	bench_die(what, err);
 }
 
 static inline void must(int err, const char *what)

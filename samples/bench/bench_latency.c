@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "bench_latency.h"
+#include "bench_util.h"
 #include "sample_clock.h"
 
 #define MSG_CALL 0x4C410001u
@@ -20,15 +21,9 @@
 #define MSG_DONE 0x4C410003u
 #define RING 100     /* actors in each ring */
 #define TOKENS 4     /* tokens going round each ring */
-#define WAIT_MS (10 * 60 * 1000)
 
 static _Atomic bool stop_rings;
 
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "troupe-bench: %s: %s\n", what, tr_strerror(err));
-	exit(1);
-}
 
 static uint64_t now_ns(void)
 {
@@ -86,7 +81,7 @@ static void start_ring(tr_runtime *rt)
 	for (int i = 0; i < RING; i++) {
 		int rc = tr_spawn(&p[i], rt, &ring_b, NULL, NULL);
 		if (rc != TR_OK)
-			die("ring spawn", rc);
+			bench_die("ring spawn", rc);
 	}
 	for (int i = 0; i < RING; i++)
 		(void)tr_post(rt, p[i], MSG_TOKEN, &p[(i + 1) % RING],
@@ -124,7 +119,7 @@ static void call(tr_ctx *ctx, struct client *c)
 	int rc = tr_request(
 	    ctx, &c->ref, c->server, MSG_CALL, &c->i, sizeof(c->i), 5000);
 	if (rc != TR_OK)
-		die("request", rc);
+		bench_die("request", rc);
 }
 
 static int client_init(tr_ctx *ctx, void *arg, void **state)
@@ -141,7 +136,7 @@ static int client_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	if (m->ref != c->ref)
 		return 0;
 	if (m->type != MSG_CALL)
-		die("call", TR_ETIMEDOUT);
+		bench_die("call", TR_ETIMEDOUT);
 	c->ns[c->i] = now_ns() - c->t0;
 	if (++c->i == c->n) {
 		(void)tr_send(ctx, c->report, MSG_DONE, NULL, 0);
@@ -182,22 +177,18 @@ uint64_t bench_call_latency(
 	tr_pid server;
 	int rc = tr_spawn(&server, rt, &server_b, NULL, NULL);
 	if (rc != TR_OK)
-		die("server spawn", rc);
+		bench_die("server spawn", rc);
 	c = (struct client){.server = server,
 	    .report = tr_port_pid(port),
 	    .n = a[0],
 	    .ns = malloc(a[0] * sizeof(uint64_t))};
 	if (c.ns == NULL)
-		die("call-latency", TR_ENOMEM);
+		bench_die("call-latency", TR_ENOMEM);
 	double t0 = now_s();
 	rc = tr_spawn(NULL, rt, &client_b, &c, NULL);
 	if (rc != TR_OK)
-		die("client spawn", rc);
-	tr_msg *m;
-	rc = tr_port_recv(&m, port, WAIT_MS);
-	if (rc != TR_OK)
-		die("waiting for the calls", rc);
-	tr_msg_free(m);
+		bench_die("client spawn", rc);
+	(void)bench_wait(port);
 	*secs = now_s() - t0;
 	atomic_store_explicit(&stop_rings, true, memory_order_relaxed);
 	qsort(c.ns, c.n, sizeof(*c.ns), cmp_u64);

@@ -10,18 +10,12 @@
 #include <string.h>
 
 #include "bench_tree.h"
+#include "bench_util.h"
 #include "sample_clock.h"
 
 #define MSG_SUM 0x54520001u  /* a child's sum, uint64_t */
 #define MSG_WORK 0x54520002u /* fjcreate: the one message */
 #define MSG_DONE 0x54520003u /* the root's result, uint64_t */
-#define WAIT_MS (10 * 60 * 1000)
-
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "troupe-bench: %s: %s\n", what, tr_strerror(err));
-	exit(1);
-}
 
 /* ---- skynet -------------------------------------------------------------- */
 
@@ -41,7 +35,7 @@ static int sky_answer(tr_ctx *ctx, struct sky *s, uint64_t v)
 	             ? tr_send(ctx, s->report, MSG_DONE, &v, sizeof(v))
 	             : tr_send(ctx, s->parent, MSG_SUM, &v, sizeof(v));
 	if (rc != TR_OK)
-		die("skynet answer", rc);
+		bench_die("skynet answer", rc);
 	tr_exit(ctx, TR_REASON_NORMAL);
 	return 0;
 }
@@ -58,13 +52,13 @@ static int sky_init(tr_ctx *ctx, void *arg, void **state)
 	for (uint64_t i = 0; i < 10; i++) {
 		struct sky *c = malloc(sizeof(*c));
 		if (c == NULL)
-			die("skynet", TR_ENOMEM);
+			bench_die("skynet", TR_ENOMEM);
 		*c = (struct sky){.parent = tr_self(ctx),
 		    .num = s->num + i * step,
 		    .size = step};
 		int rc = tr_spawn(NULL, rt, &sky_b, c, NULL);
 		if (rc != TR_OK)
-			die("skynet spawn", rc);
+			bench_die("skynet spawn", rc);
 	}
 	s->left = 10;
 	return 0;
@@ -97,19 +91,6 @@ static const tr_behaviour sky_b = {
     .terminate = sky_terminate,
 };
 
-static uint64_t wait_value(tr_port *port)
-{
-	tr_msg *m;
-	int rc = tr_port_recv(&m, port, WAIT_MS);
-	if (rc != TR_OK)
-		die("waiting for the result", rc);
-	uint64_t v = 0;
-	if (m->size == sizeof(v))
-		memcpy(&v, m->data, sizeof(v));
-	tr_msg_free(m);
-	return v;
-}
-
 uint64_t bench_skynet(
     tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
 {
@@ -124,7 +105,7 @@ uint64_t bench_skynet(
 	}
 	struct sky *root = malloc(sizeof(*root));
 	if (root == NULL)
-		die("skynet", TR_ENOMEM);
+		bench_die("skynet", TR_ENOMEM);
 	*root = (struct sky){.parent = TR_PID_NONE,
 	    .report = tr_port_pid(port),
 	    .num = 0,
@@ -132,8 +113,8 @@ uint64_t bench_skynet(
 	double t0 = now_s();
 	int rc = tr_spawn(NULL, rt, &sky_b, root, NULL);
 	if (rc != TR_OK)
-		die("skynet spawn", rc);
-	uint64_t sum = wait_value(port);
+		bench_die("skynet spawn", rc);
+	uint64_t sum = bench_wait(port);
 	*secs = now_s() - t0;
 	uint64_t want = leaves * (leaves - 1) / 2;
 	if (sum != want) {
@@ -183,7 +164,7 @@ static int fj_root_init(tr_ctx *ctx, void *arg, void **state)
 		if (rc == TR_OK)
 			rc = tr_send(ctx, c, MSG_WORK, NULL, 0);
 		if (rc != TR_OK)
-			die("fjcreate", rc);
+			bench_die("fjcreate", rc);
 	}
 	return 0;
 }
@@ -194,7 +175,7 @@ static int fj_root_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 	if (m->type == MSG_SUM && --s->left == 0) {
 		uint64_t v = s->n;
 		if (tr_send(ctx, s->report, MSG_DONE, &v, sizeof(v)) != TR_OK)
-			die("fjcreate report", TR_ENOPROC);
+			bench_die("fjcreate report", TR_ENOPROC);
 		tr_exit(ctx, TR_REASON_NORMAL);
 	}
 	return 0;
@@ -215,9 +196,9 @@ uint64_t bench_fjcreate(
 	double t0 = now_s();
 	int rc = tr_spawn(NULL, rt, &fj_root_b, &root, NULL);
 	if (rc != TR_OK)
-		die("fjcreate spawn", rc);
-	if (wait_value(port) != a[0])
-		die("fjcreate", TR_EINVAL);
+		bench_die("fjcreate spawn", rc);
+	if (bench_wait(port) != a[0])
+		bench_die("fjcreate", TR_EINVAL);
 	*secs = now_s() - t0;
 	return a[0];
 }
@@ -266,9 +247,9 @@ uint64_t bench_spawn_thread(
 	for (uint64_t i = 0; i < a[0]; i++) {
 		int rc = tr_spawn(NULL, rt, &st_b, &sh, NULL);
 		if (rc != TR_OK)
-			die("spawn-thread", rc);
+			bench_die("spawn-thread", rc);
 	}
-	(void)wait_value(port);
+	(void)bench_wait(port);
 	*secs = now_s() - t0;
 	return a[0];
 }
