@@ -115,6 +115,7 @@ struct tr__held {
 struct tr__peer {
 	struct tr__peer *next;  /* the node's list of entries */
 	struct tr__peer *rnext; /* reap, wait or retire lists */
+	struct tr__peer *dnext; /* the node's dirty list (node_out.c) */
 	uint32_t idx, gen;
 	uint32_t id; /* idx | gen << 16: the `node` of its pids */
 	bool linked; /* in the node's list and the table */
@@ -141,7 +142,12 @@ struct tr__peer {
 	struct tr__held *held, **held_tail;
 	size_t nheld;
 	_Atomic int64_t last_rx;
-	_Atomic uint32_t dirty; /* an open batch awaits a flush */
+	/* 1 from the put that pushes it on the node's dirty list until the
+	 * flush that takes it off clears it (node_out.c, "The dirty list"). */
+	_Atomic uint32_t dirty;
+	/* Retired, and seen off the dirty list for good: freed after one more
+	 * grace period (tr__peer_reclaim; node lock). */
+	bool unlisted;
 	/* Traffic, for tr_node_list and the observer: messages and bytes of
 	 * the batches queued to it (counted under the peer lock) and of those
 	 * received from it, and its messages refused here. Relaxed: counters. */
@@ -358,7 +364,10 @@ struct tr_node {
 
 	/* The table: pointers published with release, read with acquire. */
 	_Atomic(struct tr__peer *) *table;
-	_Atomic uint32_t top; /* highest index in use */
+	/* Peers whose open batch awaits the flush at the end of a turn: a
+	 * stack linked through dnext, pushed by puts, taken whole by
+	 * tr__flush_all (node_out.c, "The dirty list"). */
+	_Atomic(struct tr__peer *) dirty;
 	_Atomic uint64_t n_unauth, n_bad, n_refused, n_local;
 	_Atomic uint64_t n_hs_refused[TR__HS_R_NCAUSES];
 	tr__ratelog log_unauth, log_bad, log_local, log_flow, log_conns;
@@ -526,7 +535,12 @@ int tr__env_send_now(
  * TR_ENOPROC if the pair is not up. */
 int tr__ask_send(struct tr_node *n, struct tr__peer *p, const Env *e,
     tr_pid loc, uint64_t ref);
+/* Cuts the open batch of `p` and starts the send of what is queued
+ * (`direct`: see node_out.c). Leaves p->dirty alone: a peer on the dirty
+ * list stays there until tr__flush_all takes it. */
 void tr__flush_peer(struct tr_node *n, struct tr__peer *p, bool direct);
+/* Flushes the peers on the dirty list, and only those: the end of a
+ * scheduler's turn (inside an ebr section) and the ticker. */
 void tr__flush_all(struct tr_node *n, bool direct);
 /* Peer lock held: the next frame for the send slot, if it is free. */
 nng_msg *tr__kick_locked(struct tr__peer *p);

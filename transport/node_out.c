@@ -141,7 +141,6 @@ static void send_direct(struct tr__peer *p, nng_msg *m)
  * answering a peer) pass false. */
 void tr__flush_peer(struct tr_node *n, struct tr__peer *p, bool direct)
 {
-	atomic_store_explicit(&p->dirty, 0, memory_order_relaxed);
 	pthread_mutex_lock(&p->lock);
 	if (p->nenv != 0)
 		cut(n, p);
@@ -318,6 +317,71 @@ static void unlock_kick(struct tr__peer *p, int rc)
 		tr__start_send(p, out);
 }
 
+/* ---- the dirty list ------------------------------------------------------
+ *
+ * A put in a scheduler's turn leaves its batch to the flush at the turn's
+ * end (tr__flush_all), which visits only the peers such puts marked: an
+ * intrusive stack, n->dirty linked through p->dnext, on which a put pushes
+ * its peer when it turns p->dirty from 0 to 1, and which a flush takes
+ * whole with one exchange. A flush thus costs the peers it has to write,
+ * however many peers the node has known. Taking the whole stack, never
+ * one entry, leaves no ABA to fear: a push only needs the head it read to
+ * be the head still.
+ *
+ * p->dirty is 1 from the exchange that decides to push p until the flush
+ * that took the stack clears it. Meanwhile p is with its pusher, on the
+ * stack, or with that flush, and nobody else pushes it: p->dnext has one
+ * writer at a time, and the flush reads it before the clear.
+ *
+ * No mark is lost. A put encodes under the peer lock and marks after it
+ * unlocks; a flush clears p->dirty before it locks to cut. If the flush
+ * locks after the put unlocked, it cuts the put's envelopes. If it locked
+ * first, its clear happens before the put's mark, which then reads 0 (or
+ * the 1 of a later put, which pushed p) and pushes p again, for the next
+ * flush: a peer made dirty while a flush holds it is flushed again, at
+ * worst for nothing.
+ *
+ * Lifetime: every pusher holds p inside an ebr section, and flushes on a
+ * scheduler run inside one (op_flush); the ticker, whose flush is outside,
+ * is the thread that frees. tr__peer_reclaim frees a retired peer only one
+ * grace period after it has seen p->dirty 0, once nobody can push it. */
+
+static void mark_dirty(struct tr_node *n, struct tr__peer *p)
+{
+	/* Acquire: pairs with the release clear in tr__flush_all, so that
+	 * the flush's read of p->dnext happens before the write below. */
+	if (atomic_exchange_explicit(&p->dirty, 1, memory_order_acquire) != 0)
+		return;
+	struct tr__peer *h =
+	    atomic_load_explicit(&n->dirty, memory_order_relaxed);
+	do
+		p->dnext = h;
+	/* Release: pairs with the acquire exchange in tr__flush_all, which
+	 * then reads this p->dnext. */
+	while (!atomic_compare_exchange_weak_explicit(
+	    &n->dirty, &h, p, memory_order_release, memory_order_relaxed));
+}
+
+void tr__flush_all(struct tr_node *n, bool direct)
+{
+	/* Acquire: pairs with the release of every push before it (each
+	 * push and take is a read-modify-write of n->dirty, so the pushes'
+	 * release sequences reach this exchange). */
+	struct tr__peer *p =
+	    atomic_exchange_explicit(&n->dirty, NULL, memory_order_acquire);
+	while (p != NULL) {
+		struct tr__peer *nx = p->dnext;
+		/* Release: pairs with the acquire exchange of p's next push
+		 * (which writes p->dnext, read just above) and with the
+		 * acquire load in tr__peer_reclaim. Before the lock in
+		 * tr__flush_peer: see "No mark is lost". The peers after p
+		 * are still marked, so still kept from being freed. */
+		atomic_store_explicit(&p->dirty, 0, memory_order_release);
+		tr__flush_peer(n, p, direct);
+		p = nx;
+	}
+}
+
 /* After a put: a caller in a scheduler's turn (`in_turn`) leaves the
  * batch to the flush at the turn's end; any other (a plain thread's
  * tr_post, tr_call, a port; a runtime being torn down) gets no end of
@@ -325,7 +389,7 @@ static void unlock_kick(struct tr__peer *p, int rc)
 static void flush_after_put(struct tr_node *n, struct tr__peer *p, bool in_turn)
 {
 	if (in_turn)
-		atomic_store_explicit(&p->dirty, 1, memory_order_relaxed);
+		mark_dirty(n, p);
 	else
 		tr__flush_peer(n, p, true);
 }
@@ -517,19 +581,6 @@ static int node_send(struct tr_node *n, tr_pid to, tr_msg *m)
 	    (e.flags & TR__ENV_VIALINK) == 0)
 		tr__proc_exit_sent(n, p->name, to, e.reason);
 	return TR_OK;
-}
-
-void tr__flush_all(struct tr_node *n, bool direct)
-{
-	uint32_t top = atomic_load_explicit(&n->top, memory_order_acquire);
-	for (uint32_t i = 1; i <= top; i++) {
-		/* Acquire: pairs with the release store in tr__peer_new. */
-		struct tr__peer *p =
-		    atomic_load_explicit(&n->table[i], memory_order_acquire);
-		if (p != NULL &&
-		    atomic_load_explicit(&p->dirty, memory_order_relaxed) != 0)
-			tr__flush_peer(n, p, direct);
-	}
 }
 
 /* The hook's entry points hold entry pointers inside an ebr section. The

@@ -21,7 +21,9 @@
  * list of the epoch it was unlinked in; the control thread frees that list
  * after the next flip, once the count of that epoch is back to zero, and
  * flips only when the count of the older epoch is zero, so no section
- * lives across two flips.
+ * lives across two flips. An entry is also reachable from the node's
+ * list of dirty peers (node_out.c) after it is unlinked: it is freed one
+ * grace period after it is seen off that list (tr__peer_reclaim).
  */
 #include "node_int.h"
 
@@ -70,13 +72,37 @@ void tr__peer_reclaim(struct tr_node *n)
 		pthread_mutex_unlock(&n->lock);
 		return; /* a section of the older epoch is still open */
 	}
-	struct tr__peer *dead = n->retire[old];
+	struct tr__peer *dead = NULL, *nx;
+	for (struct tr__peer *p = n->retire[old]; p != NULL; p = nx) {
+		nx = p->rnext;
+		if (p->unlisted) {
+			p->rnext = dead;
+			dead = p;
+			continue;
+		}
+		/* Every section that found p in the table or the list of
+		 * entries has left, so nobody will push p on the dirty list
+		 * again (pushers hold it inside a section). But the list may
+		 * still hold it, and a flush that took it from there may hold
+		 * it in a section of the current epoch. While p->dirty is 1,
+		 * p is on the list or with such a flush: it waits one more
+		 * grace period and is looked at again. Once it is 0, p is off
+		 * the list for good, and every flush that took it entered its
+		 * section before it cleared p->dirty. Acquire: pairs with that
+		 * clear's release in tr__flush_all, so those sections are
+		 * counted where the next reclaim looks, like any section that
+		 * began before an unlink; p is freed after that grace period.
+		 * The ticker's own flush runs on this thread, before. */
+		if (atomic_load_explicit(&p->dirty, memory_order_acquire) == 0)
+			p->unlisted = true;
+		p->rnext = n->retire[cur];
+		n->retire[cur] = p;
+	}
 	n->retire[old] = NULL;
 	if (n->retire[cur] != NULL)
 		atomic_store_explicit(
 		    &n->ebr.epoch, cur ^ 1u, memory_order_seq_cst);
 	pthread_mutex_unlock(&n->lock);
-	struct tr__peer *nx;
 	for (struct tr__peer *p = dead; p != NULL; p = nx) {
 		nx = p->rnext;
 		tr__peer_free(p);
@@ -188,8 +214,6 @@ struct tr__peer *tr__peer_new(struct tr_node *n, const char *name, uint64_t inc,
 		n->nidle++;
 	/* Release: pairs with the acquire load in tr__peer_at. */
 	atomic_store_explicit(&n->table[idx], p, memory_order_release);
-	if (idx > atomic_load_explicit(&n->top, memory_order_relaxed))
-		atomic_store_explicit(&n->top, idx, memory_order_release);
 	return p;
 }
 
