@@ -20,6 +20,14 @@ target_compile_definitions(test_node_guard PRIVATE
   TT_NODE_MAIN="$<TARGET_FILE:troupe_test_node>")
 add_dependencies(test_node_guard troupe_test_node)
 
+# A peer that reads nothing (SIGSTOP) with its socket and queue full:
+# local actors and the other peer keep going, its queue stays bounded,
+# and what was accepted for it is delivered once it reads again.
+troupe_dist_test_public(test_node_stall dist 300 test_node_stall.c)
+target_compile_definitions(test_node_stall PRIVATE
+  TT_NODE_MAIN="$<TARGET_FILE:troupe_test_node>")
+add_dependencies(test_node_stall troupe_test_node)
+
 # A node that sees another restart 100,000 times: memory, descriptors and
 # its table stay flat (TROUPE_CHURN sets the count).
 troupe_dist_test_public(test_node_churn dist 900 test_node_churn.c)
