@@ -83,13 +83,13 @@ struct full {
 };
 
 struct flood_report {
-	uint64_t accepted;         /* to alpha, TR_OK */
-	uint64_t got, bad;         /* echoed back by alpha; out of order */
+	uint64_t accepted; /* to alpha, TR_OK */
+	uint64_t got, bad; /* echoed back by alpha; out of order */
 	uint64_t beta_sent, beta_got, beta_bad;
-	uint64_t tries;            /* timer turns since the last reset */
-	uint64_t refused;          /* of which alpha refused (TR_EAGAIN) */
-	int64_t max_gap_us;        /* between those turns */
-	int32_t last_rc;           /* of the last try to alpha */
+	uint64_t tries;     /* timer turns since the last reset */
+	uint64_t refused;   /* of which alpha refused (TR_EAGAIN) */
+	int64_t max_gap_us; /* between those turns */
+	int32_t last_rc;    /* of the last try to alpha */
 };
 
 struct pp_report {
@@ -319,12 +319,13 @@ static const tr_behaviour pong_b = {"pong", NULL, pong_handle, NULL};
 /* ---- helpers --------------------------------------------------------------
  */
 
-static void call_report(struct env *e, tr_pid to, uint32_t type, bool reset,
-    void *out, size_t size)
+static void call_report(
+    struct env *e, tr_pid to, uint32_t type, bool reset, void *out, size_t size)
 {
 	uint8_t rs = reset;
 	tr_msg *r;
-	assert_rc(tr_call(&r, e->rt, to, type, &rs, sizeof(rs), WAIT_MS), TR_OK);
+	assert_rc(
+	    tr_call(&r, e->rt, to, type, &rs, sizeof(rs), WAIT_MS), TR_OK);
 	assert_int_equal(r->size, size);
 	memcpy(out, r->data, size);
 	tr_msg_free(r);
@@ -452,13 +453,14 @@ static void test_stalled_peer(void **state)
 	call_report(e, ping, CMD_PP_REPORT, false, &pp1, sizeof(pp1));
 	call_report(e, flooder, CMD_REPORT, false, &fr1, sizeof(fr1));
 	ai = peer_info(e, "alpha");
-	print_message("stall: %" PRIu64 " accepted for alpha, full after %" PRId64
-	              " ms, queue %" PRIu64 " B; window: %" PRIu64 " rounds, slowest %" PRId64
-	              " us over the stall, %" PRIu64
+	print_message("stall: %" PRIu64
+	              " accepted for alpha, full after %" PRId64
+	              " ms, queue %" PRIu64 " B; window: %" PRIu64
+	              " rounds, slowest %" PRId64 " us over the stall, %" PRIu64
 	              " flooder turns, widest gap %" PRId64 " us, %" PRIu64
 	              " echoes from beta\n",
-	    fu.accepted, changed - start, ai.queue_bytes, pp1.rounds - pp0.rounds,
-	    pp1.max_rtt_us, fr1.tries, fr1.max_gap_us,
+	    fu.accepted, changed - start, ai.queue_bytes,
+	    pp1.rounds - pp0.rounds, pp1.max_rtt_us, fr1.tries, fr1.max_gap_us,
 	    fr1.beta_got - fr0.beta_got);
 	/* Local actors kept going, none held up by alpha's socket. */
 	assert_true(pp1.rounds - pp0.rounds >= STALL_ROUNDS_MIN);
@@ -487,8 +489,8 @@ static void test_stalled_peer(void **state)
 	} while (fr.accepted == fu.accepted && tt_now_ms() < dl);
 	assert_true(fr.accepted > fu.accepted);
 	tr_msg *r;
-	assert_rc(tr_call(&r, e->rt, flooder, CMD_STOP, NULL, 0, WAIT_MS),
-	    TR_OK);
+	assert_rc(
+	    tr_call(&r, e->rt, flooder, CMD_STOP, NULL, 0, WAIT_MS), TR_OK);
 	tr_msg_free(r);
 	call_report(e, flooder, CMD_REPORT, false, &fr, sizeof(fr));
 	uint64_t accepted = fr.accepted;
