@@ -17,7 +17,7 @@
  *
  * - the ping-pong keeps completing rounds, none slower than STALL_RTT_MS
  *   (a scheduler that waited on alpha's socket would wait for the whole
- *   stall: alpha reads nothing until SIGCONT);
+ *   stall, which is longer: alpha reads nothing until SIGCONT);
  * - the flooder keeps getting turns, none further apart than
  *   STALL_RTT_MS, and beta keeps echoing;
  * - alpha's queue_bytes (tr_node_list) is full but within max_queue, its
@@ -57,7 +57,12 @@
 #define STALL_FILL_MS 12000  /* alpha's buffers and queue are full by then */
 #define STALL_SETTLE_MS 500  /* no send accepted for that long: full */
 #define STALL_WINDOW_MS 1000 /* measured with alpha stopped and full */
-#define STALL_RTT_MS 500     /* no round trip, no gap between turns, longer */
+/* No round trip, no gap between the flooder's turns, is longer. Shorter
+ * than the stall (STALL_SETTLE_MS and the window at least), which a wait
+ * on alpha's socket would last; long enough for a loaded machine. */
+#define STALL_RTT_MS 1000
+_Static_assert(STALL_RTT_MS < STALL_SETTLE_MS + STALL_WINDOW_MS,
+    "a wait on the stalled socket must outlast the bound");
 #define STALL_ROUNDS_MIN 100 /* ping-pong rounds in the window, at least */
 
 enum {
