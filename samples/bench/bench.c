@@ -83,6 +83,7 @@ static const char usage_line[] =
     " | skynet LEAVES | fjcreate N | spawn-thread N | call-latency N"
 #ifdef TROUPE_BENCH_REMOTE
     " | remote-pingpong N | remote-stream N | remote-flood N"
+    " | remote-call-latency N"
     " | cluster-form N"
     " | global-register N | global-lookup N"
     " | pg-join N | pg-dispatch N | pg-dispatch-local N"
@@ -670,7 +671,9 @@ static uint64_t run_sup_restart(
  * does: "echo" answers every ping with a pong to its sender, and "counter"
  * takes a start message with a count, counts that many items and then sends
  * one done to whoever sent the start. The client addresses both by name
- * ({echo, Node} ! Msg in Erlang) on every send, as the peer does. */
+ * ({echo, Node} ! Msg in Erlang) on every send, as the peer does. It also
+ * registers remote-flood's "slow" (below) and remote-call-latency's call
+ * server (bench_latency.h). */
 
 #define SERVER_NAME BENCH_SERVER_NAME
 #define STREAM_PAYLOAD 64     /* bytes per remote-stream item, as the peer's */
@@ -776,6 +779,7 @@ static int serve_main(int argc, char **argv)
 	must(tr_register(rt, "counter", pid), "register counter");
 	must(tr_spawn(&pid, rt, &slow_server, &slow, NULL), "spawn slow");
 	must(tr_register(rt, "slow", pid), "register slow");
+	bench_latency_serve(rt);
 	printf("READY %s\n", tr_node_listen_url(node, 0));
 	fflush(stdout);
 
@@ -1006,6 +1010,7 @@ static const struct workload workloads[] = {
     {"remote-pingpong", 1, false, run_remote_pingpong},
     {"remote-stream", 1, false, run_remote_stream},
     {"remote-flood", 1, false, run_remote_flood},
+    {"remote-call-latency", 1, false, bench_remote_call_latency},
     {"cluster-form", 1, true, run_cluster_form},
     {"global-register", 1, false, bench_global_register},
     {"global-lookup", 1, false, bench_global_lookup},
