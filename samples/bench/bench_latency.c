@@ -84,7 +84,18 @@ static const tr_behaviour ring_b = {
     .terminate = ring_terminate,
 };
 
-static void start_ring(tr_runtime *rt)
+/* A message from the running actor `ctx`, or from this plain thread when
+ * `ctx` is NULL (tr_post is not for actors). */
+static void put(tr_runtime *rt, tr_ctx *ctx, tr_pid to, const void *data,
+    size_t size)
+{
+	if (ctx != NULL)
+		(void)tr_send(ctx, to, MSG_TOKEN, data, size);
+	else
+		(void)tr_post(rt, to, MSG_TOKEN, data, size);
+}
+
+static void start_ring(tr_runtime *rt, tr_ctx *ctx)
 {
 	tr_pid p[RING];
 	for (int i = 0; i < RING; i++) {
@@ -93,21 +104,22 @@ static void start_ring(tr_runtime *rt)
 			bench_die("ring spawn", rc);
 	}
 	for (int i = 0; i < RING; i++)
-		(void)tr_post(rt, p[i], MSG_TOKEN, &p[(i + 1) % RING],
-		    sizeof(tr_pid));
+		put(rt, ctx, p[i], &p[(i + 1) % RING], sizeof(tr_pid));
 	for (int t = 0; t < TOKENS; t++)
-		(void)tr_post(rt, p[t * (RING / TOKENS)], MSG_TOKEN, NULL, 0);
+		put(rt, ctx, p[t * (RING / TOKENS)], NULL, 0);
 }
 
-/* ---- the calls ----------------------------------------------------------- */
-
-static void start_rings(tr_runtime *rt)
+/* A ring for each scheduler of `rt`, started by the actor `ctx` or, when
+ * it is NULL, by this plain thread. */
+static void start_rings(tr_runtime *rt, tr_ctx *ctx)
 {
 	unsigned rings = tr_runtime_schedulers(rt);
 	atomic_store_explicit(&stop_rings, false, memory_order_relaxed);
 	for (unsigned r = 0; r < rings; r++)
-		start_ring(rt);
+		start_ring(rt, ctx);
 }
+
+/* ---- the calls ----------------------------------------------------------- */
 
 /* The server answers calls, and on the server node also starts its
  * node's rings when asked (a call, answered once they run) and stops
@@ -116,7 +128,7 @@ static int server_handle(tr_ctx *ctx, void *state, const tr_msg *m)
 {
 	(void)state;
 	if (m->type == MSG_RINGS)
-		start_rings(tr_runtime_of(ctx));
+		start_rings(tr_runtime_of(ctx), ctx);
 	if (m->type == MSG_RINGS_STOP)
 		atomic_store_explicit(&stop_rings, true, memory_order_relaxed);
 	if ((m->type == MSG_CALL || m->type == MSG_RINGS) && m->ref != 0)
@@ -221,7 +233,7 @@ static uint64_t calls(tr_runtime *rt, tr_port *port, tr_pid server,
 uint64_t bench_call_latency(
     tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
 {
-	start_rings(rt);
+	start_rings(rt, NULL);
 	tr_pid server;
 	int rc = tr_spawn(&server, rt, &server_b, NULL, NULL);
 	if (rc != TR_OK)
@@ -258,7 +270,7 @@ uint64_t bench_remote_call_latency(
 	if (rc != TR_OK)
 		bench_die("server rings", rc);
 	tr_msg_free(reply);
-	start_rings(rt);
+	start_rings(rt, NULL);
 	(void)calls(rt, port, server, a[0], "remote-call-latency", secs);
 	(void)tr_post(rt, server, MSG_RINGS_STOP, NULL, 0);
 	return a[0];
