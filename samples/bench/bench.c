@@ -12,9 +12,9 @@
  * are printed, so neither is part of any measurement.
  *
  * The remote workloads (built when the transport is) run between this
- * process and a second node process that the benchmark starts itself: it
- * runs its own binary as `troupe-bench --serve SCHEDULERS COOKIE`, which
- * listens on a free port of 127.0.0.1 and writes the URL back on a pipe.
+ * process and a second node process that the benchmark starts itself
+ * (bench_remote.h): its own binary as `troupe-bench --serve SCHEDULERS
+ * COOKIE`, whose main is here.
  */
 #include "sample_clock.h"
 #include <troupe/sup.h>
@@ -41,11 +41,8 @@
 #include "bench_util.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -86,6 +83,7 @@ static const char usage_line[] =
     " | skynet LEAVES | fjcreate N | spawn-thread N | call-latency N"
 #ifdef TROUPE_BENCH_REMOTE
     " | remote-pingpong N | remote-stream N | remote-flood N"
+    " | remote-call-latency N"
     " | cluster-form N"
     " | global-register N | global-lookup N"
     " | pg-join N | pg-dispatch N | pg-dispatch-local N"
@@ -673,13 +671,12 @@ static uint64_t run_sup_restart(
  * does: "echo" answers every ping with a pong to its sender, and "counter"
  * takes a start message with a count, counts that many items and then sends
  * one done to whoever sent the start. The client addresses both by name
- * ({echo, Node} ! Msg in Erlang) on every send, as the peer does. */
+ * ({echo, Node} ! Msg in Erlang) on every send, as the peer does. It also
+ * registers remote-flood's "slow" (below) and remote-call-latency's call
+ * server (bench_latency.h). */
 
-#define SERVER_NAME "troupe-bench-server"
-#define CLIENT_NAME "troupe-bench"
+#define SERVER_NAME BENCH_SERVER_NAME
 #define STREAM_PAYLOAD 64     /* bytes per remote-stream item, as the peer's */
-#define SERVER_START_MS 10000 /* for the server to start and to connect */
-#define SERVER_STOP_MS 5000   /* for it to stop before it is killed */
 #define RETRY_MS 1 /* pause of a stream sender whose peer queue is full */
 
 static void usage(void);
@@ -741,18 +738,6 @@ static const tr_behaviour slow_server = {
     .handle = slow_handle,
 };
 
-/* The node's log, less the two lines every run writes (the peer coming up,
- * and going down when the benchmark ends): anything else is news. */
-static void remote_log(void *user, const char *line)
-{
-	(void)user;
-	/* The two nodes meeting and parting are every run's own doing. */
-	if (strstr(line, " is up (incarnation ") == NULL &&
-	    strstr(line, " is down: connection closed") == NULL &&
-	    strstr(line, " is down: this node stops") == NULL)
-		fprintf(stderr, "%s\n", line);
-}
-
 /* troupe-bench --serve SCHEDULERS COOKIE: the server node. It writes
  * "READY <url>" on stdout, then runs until stdin, the other end of a pipe
  * the client holds, reaches its end: when the client closes it or dies,
@@ -785,7 +770,7 @@ static int serve_main(int argc, char **argv)
 	no.cookie = argv[3];
 
 	must(tr_runtime_start(&rt, &ro), "server: start runtime");
-	tr_runtime_set_log(rt, remote_log, NULL);
+	tr_runtime_set_log(rt, bench_remote_log, NULL);
 	must(tr_node_start(&node, rt, &no), "server: start node");
 	must(tr_spawn(&pid, rt, &echo_server, NULL, NULL), "spawn echo");
 	must(tr_register(rt, "echo", pid), "register echo");
@@ -794,6 +779,7 @@ static int serve_main(int argc, char **argv)
 	must(tr_register(rt, "counter", pid), "register counter");
 	must(tr_spawn(&pid, rt, &slow_server, &slow, NULL), "spawn slow");
 	must(tr_register(rt, "slow", pid), "register slow");
+	bench_latency_serve(rt);
 	printf("READY %s\n", tr_node_listen_url(node, 0));
 	fflush(stdout);
 
@@ -803,170 +789,6 @@ static int serve_main(int argc, char **argv)
 	tr_node_stop(node);
 	tr_runtime_stop(rt);
 	return 0;
-}
-
-/* The client's side of the server process. */
-static struct {
-	tr_node *node;
-	pid_t pid;   /* the server process, or 0 */
-	int life;    /* write end of the server's stdin; closing it stops it */
-	char *argv0; /* how to run ourselves where /proc is missing */
-	unsigned schedulers; /* what -s asked for, passed on; 0: default */
-} remote = {.life = -1};
-
-/* Kills the server process on any exit, error paths included. */
-static void kill_server(void)
-{
-	if (remote.pid > 0) {
-		(void)kill(remote.pid, SIGKILL);
-		(void)waitpid(remote.pid, NULL, 0);
-		remote.pid = 0;
-	}
-}
-
-static int64_t now_ms(void)
-{
-	return (int64_t)(now_s() * 1000.0);
-}
-
-/* A cookie nobody else on this machine can guess, so that no stray node
- * joins the benchmark. */
-static void make_cookie(char *buf, size_t cap)
-{
-	unsigned char raw[16];
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	size_t i;
-
-	if (fd < 0 || read(fd, raw, sizeof raw) != (ssize_t)sizeof raw) {
-		uint64_t x = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-
-		for (i = 0; i < sizeof raw; i++) {
-			x = x * 6364136223846793005u + 1442695040888963407u;
-			raw[i] = (unsigned char)(x >> 56);
-		}
-	}
-	if (fd >= 0)
-		close(fd);
-	for (i = 0; i < sizeof raw && 2 * i + 2 < cap; i++)
-		snprintf(buf + 2 * i, 3, "%02x", raw[i]);
-}
-
-/* bench_remote.h; waits SERVER_START_MS. */
-bool bench_read_ready(int fd, char *url, size_t cap)
-{
-	char line[512];
-	size_t len = 0;
-	int64_t deadline = now_ms() + SERVER_START_MS;
-
-	while (len < sizeof line - 1) {
-		int64_t left = deadline - now_ms();
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		ssize_t r;
-
-		if (left <= 0)
-			return false;
-		if (poll(&p, 1, (int)left) <= 0)
-			continue;
-		r = read(fd, line + len, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		if (line[len] == '\n')
-			break;
-		len++;
-	}
-	line[len] = '\0';
-	if (strncmp(line, "READY ", 6) != 0 || len - 6 >= cap)
-		return false;
-	memcpy(url, line + 6, len - 6 + 1);
-	return true;
-}
-
-/* Starts the server process and this process's node, and connects them. */
-static void remote_start(tr_runtime *rt)
-{
-	const char *listen[] = {"tcp://127.0.0.1:0", NULL};
-	char cookie[33] = "", sched[16], url[300];
-	char serve[] = "--serve";
-	char *args[] = {remote.argv0, serve, sched, cookie, NULL};
-	tr_node_opts no;
-	int in[2], out[2];
-	pid_t pid;
-	int err;
-
-	make_cookie(cookie, sizeof cookie);
-	snprintf(sched, sizeof sched, "%u", remote.schedulers);
-	/* Close-on-exec, so that the server keeps only its stdin and stdout
-	 * (dup2 clears the flag on those). */
-	if (pipe(in) != 0 || pipe(out) != 0) {
-		perror("troupe-bench: pipe");
-		exit(1);
-	}
-	for (int i = 0; i < 2; i++) {
-		(void)fcntl(in[i], F_SETFD, FD_CLOEXEC);
-		(void)fcntl(out[i], F_SETFD, FD_CLOEXEC);
-	}
-	atexit(kill_server);
-	/* The runtime's threads are running: between fork and exec the child
-	 * only calls async-signal-safe functions. */
-	pid = fork();
-	if (pid < 0) {
-		perror("troupe-bench: fork");
-		exit(1);
-	}
-	if (pid == 0) {
-		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0)
-			_exit(127);
-#ifdef __linux__
-		execv("/proc/self/exe", args);
-#endif
-		execvp(remote.argv0, args);
-		_exit(127);
-	}
-	remote.pid = pid;
-	remote.life = in[1];
-	close(in[0]);
-	close(out[1]);
-	if (!bench_read_ready(out[0], url, sizeof url)) {
-		fprintf(
-		    stderr, "troupe-bench: the server node did not start\n");
-		exit(1);
-	}
-	close(out[0]);
-
-	tr_runtime_set_log(rt, remote_log, NULL);
-	tr_node_opts_init(&no);
-	no.name = CLIENT_NAME;
-	no.listen = listen;
-	no.cookie = cookie;
-	must(tr_node_start(&remote.node, rt, &no), "start node");
-	err = tr_node_connect(remote.node, url, SERVER_START_MS, NULL);
-	must(err, "connect to the server node");
-}
-
-/* Stops this node, then the server: closing its stdin asks it to stop;
- * if it has not within SERVER_STOP_MS, it is killed. */
-static void remote_stop(void)
-{
-	int64_t deadline = now_ms() + SERVER_STOP_MS;
-
-	if (remote.node != NULL)
-		tr_node_stop(remote.node);
-	remote.node = NULL;
-	if (remote.life >= 0)
-		close(remote.life);
-	remote.life = -1;
-	while (remote.pid > 0 && now_ms() < deadline) {
-		pid_t r = waitpid(remote.pid, NULL, WNOHANG);
-
-		if (r == remote.pid || (r < 0 && errno != EINTR)) {
-			remote.pid = 0;
-			break;
-		}
-		usleep(10 * 1000);
-	}
-	kill_server();
 }
 
 /* Both client actors watch the server node: if it goes down, the main
@@ -1020,7 +842,7 @@ static uint64_t run_remote_pingpong(
 	static uint64_t left;
 	double t0;
 
-	remote_start(rt);
+	(void)bench_remote_start(rt);
 	left = a[0];
 	t0 = now_s();
 	must(tr_spawn(NULL, rt, &rpinger, &left, NULL), "spawn pinger");
@@ -1105,7 +927,7 @@ static uint64_t run_remote_stream(
 	static struct streamer s;
 	double t0;
 
-	remote_start(rt);
+	(void)bench_remote_start(rt);
 	s.to = "counter";
 	s.left = a[0];
 	memset(s.payload, 'x', sizeof s.payload);
@@ -1145,8 +967,8 @@ static uint64_t run_remote_flood(
 	double t0;
 	long rss0;
 
-	remote_start(rt);
-	rss0 = proc_kb(remote.pid, "VmRSS");
+	(void)bench_remote_start(rt);
+	rss0 = proc_kb(bench_remote_pid(), "VmRSS");
 	s.to = "slow";
 	s.left = a[0];
 	memset(s.payload, 'x', sizeof s.payload);
@@ -1156,7 +978,7 @@ static uint64_t run_remote_flood(
 	*secs = now_s() - t0;
 	printf("remote-flood receiver_rss_kb %ld peak_kb %ld refused %" PRIu64
 	       " accepted %" PRIu64 "\n",
-	    rss0, proc_kb(remote.pid, "VmHWM"), s.refused, a[0]);
+	    rss0, proc_kb(bench_remote_pid(), "VmHWM"), s.refused, a[0]);
 	return a[0];
 }
 #endif /* TROUPE_BENCH_REMOTE */
@@ -1188,6 +1010,7 @@ static const struct workload workloads[] = {
     {"remote-pingpong", 1, false, run_remote_pingpong},
     {"remote-stream", 1, false, run_remote_stream},
     {"remote-flood", 1, false, run_remote_flood},
+    {"remote-call-latency", 1, false, bench_remote_call_latency},
     {"cluster-form", 1, true, run_cluster_form},
     {"global-register", 1, false, bench_global_register},
     {"global-lookup", 1, false, bench_global_lookup},
@@ -1243,7 +1066,6 @@ int main(int argc, char **argv)
 		return bench_global_serve(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "--pg-node") == 0)
 		return bench_pg_node_main(argc, argv);
-	remote.argv0 = argv[0];
 #endif
 	tr_runtime_opts_init(&opts);
 	while ((c = getopt(argc, argv, "s:poh")) != -1) {
@@ -1286,7 +1108,7 @@ int main(int argc, char **argv)
 		usage();
 
 #ifdef TROUPE_BENCH_REMOTE
-	remote.schedulers = opts.schedulers;
+	bench_remote_init(argv[0], opts.schedulers);
 #endif
 	must(tr_runtime_start(&rt, &opts), "start runtime");
 	must(tr_port_open(&port, rt), "open port");
@@ -1307,7 +1129,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 #ifdef TROUPE_BENCH_REMOTE
-	remote_stop();
+	bench_remote_stop();
 	tr_node_stop(observed);
 #endif
 	tr_port_close(port);

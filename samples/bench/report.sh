@@ -8,7 +8,9 @@
 #
 # K (3), PEERS and WORKLOADS go to compare.sh as it documents; the
 # defaults here are the local workloads and the remote round trip and
-# stream, which take about ten minutes on two cores.
+# stream, which take about ten minutes on two cores. K, N and RN go to
+# latency_compare.sh (call-latency and remote-call-latency, both beside
+# Erlang), which takes about as long again, most of it in the remote runs.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
