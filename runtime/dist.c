@@ -80,3 +80,15 @@ size_t tr__dist_max_msg(const tr_runtime *rt)
 {
 	return rt->opts.max_msg_size;
 }
+
+uint32_t tr__dist_spin_us(const tr_runtime *rt)
+{
+	return rt->opts.spin_us;
+}
+
+bool tr__dist_sched_awake(tr_runtime *rt)
+{
+	uint64_t all =
+	    rt->nsched == 64 ? ~(uint64_t)0 : (((uint64_t)1 << rt->nsched) - 1);
+	return atomic_load_explicit(&rt->parked, memory_order_acquire) != all;
+}

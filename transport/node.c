@@ -248,6 +248,13 @@ int tr__node_hs_key(uint8_t out[TR__HS_KEY_LEN], const char *cookie)
 	return tr__kdf(out, cookie, strlen(cookie), TR__KDF_NODE);
 }
 
+/* sp.c's question before it hands a hot connection to the schedulers. */
+static bool pollers_awake(void *arg)
+{
+	struct tr_node *n = arg;
+	return tr__dist_sched_awake(n->rt);
+}
+
 static int node_setup(struct tr_node *n, const tr_node_opts *opts)
 {
 	n->table = calloc(TR__PEER_SLOTS, sizeof(*n->table));
@@ -273,8 +280,15 @@ static int node_setup(struct tr_node *n, const tr_node_opts *opts)
 	so.handshake_ms = opts->handshake_ms;
 	so.max_untrusted_conns = opts->max_handshakes;
 	int rc = tr__sp_in_alloc_opts(&n->in, &ops, &so);
-	if (rc == TR_OK)
+	if (rc == TR_OK) {
+		/* Hot connections are read by idle schedulers (the dist
+		 * hook's poll op), for as long as one spins for work. */
+		tr__sp_in_poll_window(n->in,
+		    opts->busy_poll == TR_NODE_OFF ? 0
+		                                   : tr__dist_spin_us(n->rt),
+		    pollers_awake, n);
 		rc = listen_all(n, opts->listen);
+	}
 	if (rc != TR_OK)
 		return rc;
 	tr__hs_cfg hc;

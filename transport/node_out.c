@@ -602,12 +602,27 @@ static void op_flush(void *arg)
 	tr__node_ebr_exit(&n->ebr, k);
 }
 
+/* Reads the hot inbound connections (sp.h, "Polled reads") on an idle or
+ * between-turns scheduler: their frames go through frame_in there, and
+ * what they deliver lands in that scheduler's run queue. */
+static unsigned op_poll(void *arg, unsigned mode, unsigned sched)
+{
+	struct tr_node *n = arg;
+	int m = mode == TR__DIST_POLL_IDLE   ? TR__SP_POLL_IDLE
+	        : mode == TR__DIST_POLL_BUSY ? TR__SP_POLL_BUSY
+	                                     : TR__SP_POLL_PARK;
+	unsigned r = tr__sp_in_poll(n->in, m, sched + 1);
+	return ((r & TR__SP_POLL_GOT) != 0 ? TR__DIST_POLL_GOT : 0u) |
+	       ((r & TR__SP_POLL_HOT) != 0 ? TR__DIST_POLL_HOT : 0u);
+}
+
 const tr__dist_ops tr__node_ops = {
     .send = op_send,
     .flush = op_flush,
     .drained = tr__flow_drained,
     .name = tr__node_op_name,
     .whereis = tr__node_op_whereis,
+    .poll = op_poll,
 };
 int tr__ctx_put(tr_ctx *ctx, struct tr_node *n, struct tr__peer *p, Env *e,
     const struct tr__runkey *k, WPid *wf)

@@ -18,11 +18,16 @@
 #include "sp.h"
 #include "sp_parse.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <nng/supplemental/util/platform.h>
 
@@ -35,6 +40,7 @@
 #define REDIAL_MIN_MS 20u
 #define ACCEPT_PAUSE_MS 100
 #define REAP_MS 10 /* closed connections are freed this soon */
+#define FD_UNKNOWN (-2)  /* an inbound connection's socket, not looked for */
 
 static bool url_ipc(const char *url)
 {
@@ -564,6 +570,7 @@ struct lsn {
 	nng_stream_listener *l;
 	nng_aio *aio;
 	bool ipc;
+	bool tls; /* tls+tcp://: its connections are never polled */
 	/* Its untrusted open connections, oldest first (in->mtx). */
 	struct inconn *uhead, *utail;
 	uint32_t nuntrusted;
@@ -592,7 +599,20 @@ struct inconn {
 	bool parked;  /* the read side is parked (see above) */
 	bool rx_busy; /* a read or a kick is pending, or its callback runs */
 	bool tx_busy; /* the SP header's write is pending or its callback */
+	/* Polled reads (see "Polled reads" below), under in->mtx. */
+	bool polled;  /* the read side is handed to pollers (on in->hot) */
+	bool polling; /* a poller is reading it now, without the mutex */
+	struct inconn *hprev, *hnext; /* on in->hot */
+	uint64_t poll_ns;             /* the last poll of it */
+	unsigned owner;               /* the idle poller it keeps to, or 0 */
+	/* The read side's own (whoever runs it): when it last read bytes,
+	 * and whether the last two reads came close enough together for it
+	 * to be handed to the pollers (tr__sp_in_poll). */
+	uint64_t rx_ns;
+	bool hot;
+	int fd; /* its socket (stream_fd), -1 for none, or FD_UNKNOWN */
 	nng_aio *rx, *tx, *kick;
+	nng_aio *prx; /* no callback: a poller's read */
 	uint8_t hdr[SP_HDR];
 	size_t hdr_sent;
 	tr__sp_parse parse; /* the read side's */
@@ -617,6 +637,17 @@ struct tr__sp_in {
 	nng_aio *sweep;
 	int sweep_state;
 	nng_time sweep_at;
+	/* Polled reads: connections whose read side pollers own, oldest poll
+	 * first (mtx; nhot is also read without it, relaxed, as a hint), the
+	 * window (0: never polled) and the watch that takes back those no
+	 * poller looks at. */
+	struct inconn *hot, *hot_tail;
+	_Atomic uint32_t nhot;
+	_Atomic uint64_t window_ns; /* relaxed: read by the read sides */
+	bool (*awake)(void *arg); /* whether a poller is awake */
+	void *awake_arg;
+	nng_aio *hwatch;
+	bool hwatch_armed;
 	tr__sp_in_stats st;
 };
 
@@ -685,8 +716,55 @@ static void kick_locked(struct inconn *c)
 		nng_aio_finish(c->kick, 0);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void hot_remove_locked(struct inconn *c)
+{
+	tr__sp_in *in = c->in;
+	if (c->hprev != NULL)
+		c->hprev->hnext = c->hnext;
+	else
+		in->hot = c->hnext;
+	if (c->hnext != NULL)
+		c->hnext->hprev = c->hprev;
+	else
+		in->hot_tail = c->hprev;
+	c->hprev = c->hnext = NULL;
+}
+
+static void hot_append_locked(struct inconn *c)
+{
+	tr__sp_in *in = c->in;
+	c->hnext = NULL;
+	c->hprev = in->hot_tail;
+	if (in->hot_tail != NULL)
+		in->hot_tail->hnext = c;
+	else
+		in->hot = c;
+	in->hot_tail = c;
+}
+
+/* Takes a polled read side back from the pollers (in->mtx held, no poller
+ * reading it): a kick runs it on an nng thread, which delivers what is
+ * buffered and reads on in the background, or reports what stopped it. */
+static void demote_locked(struct inconn *c)
+{
+	tr__sp_in *in = c->in;
+	hot_remove_locked(c);
+	c->polled = false;
+	c->owner = 0;
+	atomic_fetch_sub_explicit(&in->nhot, 1, memory_order_relaxed);
+	kick_locked(c);
+}
+
 /* Closes the connection's stream (in->mtx held): its pending read fails,
- * or its parked read side is woken, and the read side reports the loss. */
+ * or its parked or polled read side is woken, and the read side reports
+ * the loss. A poller reading it now sees the close when it is done. */
 static void close_locked(struct inconn *c)
 {
 	ulist_remove(c);
@@ -696,6 +774,8 @@ static void close_locked(struct inconn *c)
 	nng_stream_close(c->st);
 	if (c->parked)
 		kick_locked(c);
+	else if (c->polled && !c->polling)
+		demote_locked(c);
 }
 
 static struct inconn *conn_find(tr__sp_in *in, uint32_t id)
@@ -757,34 +837,78 @@ static void conn_refuse(struct inconn *c, const char *why)
 	conn_lost(c);
 }
 
-/* The read side: hands over every whole frame buffered, then reads on,
- * unless the connection is paused (it parks) or lost (it reports so). */
-static void rx_run(struct inconn *c)
+static uint64_t window_of(tr__sp_in *in)
+{
+	return atomic_load_explicit(&in->window_ns, memory_order_relaxed);
+}
+
+static bool addr_is(const struct sockaddr_storage *a, const nng_sockaddr *n)
+{
+	if (a->ss_family == AF_INET && n->s_family == NNG_AF_INET) {
+		const struct sockaddr_in *i = (const struct sockaddr_in *)a;
+		return i->sin_port == n->s_in.sa_port &&
+		       i->sin_addr.s_addr == n->s_in.sa_addr;
+	}
+	if (a->ss_family == AF_INET6 && n->s_family == NNG_AF_INET6) {
+		const struct sockaddr_in6 *i = (const struct sockaddr_in6 *)a;
+		return i->sin6_port == n->s_in6.sa_port &&
+		       memcmp(&i->sin6_addr, n->s_in6.sa_addr, 16) == 0;
+	}
+	return false;
+}
+
+/* The socket under a tcp:// stream, or -1: nng 1.5's streams offer no
+ * query of readiness, nor their descriptor, so it is found once by its
+ * pair of addresses among the process's open descriptors (unique for a
+ * connected TCP socket). Only ever peeked at (poll_one). */
+static int stream_fd(nng_stream *st)
+{
+	nng_sockaddr la, ra;
+	if (nng_stream_get_addr(st, NNG_OPT_LOCADDR, &la) != 0 ||
+	    nng_stream_get_addr(st, NNG_OPT_REMADDR, &ra) != 0 ||
+	    (la.s_family != NNG_AF_INET && la.s_family != NNG_AF_INET6))
+		return -1;
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return -1;
+	int found = -1;
+	struct dirent *e;
+	while (found < 0 && (e = readdir(d)) != NULL) {
+		char *end;
+		long f = strtol(e->d_name, &end, 10);
+		if (end == e->d_name || *end != '\0' || f == dirfd(d) ||
+		    f > INT32_MAX)
+			continue;
+		struct sockaddr_storage a, b;
+		socklen_t al = sizeof(a), bl = sizeof(b);
+		if (getsockname((int)f, (struct sockaddr *)&a, &al) == 0 &&
+		    addr_is(&a, &la) &&
+		    getpeername((int)f, (struct sockaddr *)&b, &bl) == 0 &&
+		    addr_is(&b, &ra))
+			found = (int)f;
+	}
+	closedir(d);
+	return found;
+}
+
+/* What stopped rx_deliver. */
+enum { D_NEED, D_CLOSED, D_PAUSED, D_REFUSED };
+
+/* Hands over every whole frame buffered, until the parser needs more bytes
+ * or the connection is closed, paused or broke the protocol. Run by the
+ * read side's owner (its callback, or the poller holding it). */
+static int rx_deliver(struct inconn *c)
 {
 	tr__sp_in *in = c->in;
 	for (;;) {
-		if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
-			conn_lost(c);
-			return;
-		}
-		if (atomic_load_explicit(&c->paused, memory_order_relaxed)) {
-			pthread_mutex_lock(&in->mtx);
-			if (atomic_load_explicit(
-			        &c->paused, memory_order_relaxed) &&
-			    !atomic_load_explicit(
-			        &c->closed, memory_order_relaxed)) {
-				c->parked = true;
-				c->rx_busy = false;
-				pthread_mutex_unlock(&in->mtx);
-				return;
-			}
-			pthread_mutex_unlock(&in->mtx);
-			continue;
-		}
+		if (atomic_load_explicit(&c->closed, memory_order_relaxed))
+			return D_CLOSED;
+		if (atomic_load_explicit(&c->paused, memory_order_relaxed))
+			return D_PAUSED;
 		/* Trusted by `frame` on this thread, or by another before
 		 * this frame's read completed (ordered by nng's hand-over of
-		 * the read); a frame after that is checked against the
-		 * larger limit. */
+		 * the read, or by in->mtx for a poller); a frame after that
+		 * is checked against the larger limit. */
 		if (!c->parse.trusted &&
 		    atomic_load_explicit(&c->trusted, memory_order_relaxed))
 			tr__sp_parse_trust(&c->parse);
@@ -792,16 +916,61 @@ static void rx_run(struct inconn *c)
 		size_t len;
 		int r = tr__sp_parse_next(&c->parse, &f, &len);
 		if (r == TR__SP_NEED)
-			break;
-		if (r == TR__SP_REFUSE) {
-			conn_refuse(c, tr__sp_parse_why(&c->parse));
-			return;
-		}
+			return D_NEED;
+		if (r == TR__SP_REFUSE)
+			return D_REFUSED;
 		pthread_mutex_lock(&in->deliver);
 		if (!in->muted)
 			in->ops.frame(in->ops.arg, c->id, f, len);
 		pthread_mutex_unlock(&in->deliver);
 	}
+}
+
+/* Whether the read side should go to the pollers rather than read on in
+ * the background (in->mtx held): a trusted connection, not over TLS, whose
+ * last two reads came within HOT_GAP windows of each other. */
+#define HOT_GAP 1u
+static bool hot_ok_locked(struct inconn *c)
+{
+	tr__sp_in *in = c->in;
+	return c->hot && window_of(in) != 0 && !in->closing && c->fd >= 0 &&
+	       atomic_load_explicit(&c->trusted, memory_order_relaxed) &&
+	       (in->awake == NULL || in->awake(in->awake_arg));
+}
+
+static void hwatch_want_locked(tr__sp_in *in);
+
+/* The read side: hands over every whole frame buffered, then reads on,
+ * unless the connection is paused (it parks), lost (it reports so) or
+ * hot (it goes to the pollers). */
+static void rx_run(struct inconn *c)
+{
+	tr__sp_in *in = c->in;
+	for (;;) {
+		int d = rx_deliver(c);
+		if (d == D_NEED)
+			break;
+		if (d == D_CLOSED) {
+			conn_lost(c);
+			return;
+		}
+		if (d == D_REFUSED) {
+			conn_refuse(c, tr__sp_parse_why(&c->parse));
+			return;
+		}
+		pthread_mutex_lock(&in->mtx);
+		if (atomic_load_explicit(&c->paused, memory_order_relaxed) &&
+		    !atomic_load_explicit(&c->closed, memory_order_relaxed)) {
+			c->parked = true;
+			c->rx_busy = false;
+			pthread_mutex_unlock(&in->mtx);
+			return;
+		}
+		pthread_mutex_unlock(&in->mtx);
+	}
+	if (c->hot && c->fd == FD_UNKNOWN &&
+	    atomic_load_explicit(&c->trusted, memory_order_relaxed))
+		c->fd = c->ls->tls || c->ls->ipc ? -1 : stream_fd(c->st);
 	uint8_t *at;
 	size_t room;
 	if (!tr__sp_parse_room(&c->parse, &at, &room) || room == 0) {
@@ -823,10 +992,34 @@ static void rx_run(struct inconn *c)
 		pthread_mutex_unlock(&in->mtx);
 		return;
 	}
+	if (hot_ok_locked(c)) {
+		/* rx_busy stays set: the read side is the pollers' now. */
+		c->hot = false;
+		c->polled = true;
+		c->poll_ns = now_ns();
+		hot_append_locked(c);
+		atomic_fetch_add_explicit(&in->nhot, 1, memory_order_relaxed);
+		in->st.promoted++;
+		hwatch_want_locked(in);
+		pthread_mutex_unlock(&in->mtx);
+		return;
+	}
+	c->hot = false;
 	nng_iov iov = {at, room};
 	nng_aio_set_iov(c->rx, 1, &iov);
 	nng_stream_recv(c->st, c->rx);
 	pthread_mutex_unlock(&in->mtx);
+}
+
+/* Notes a read of bytes by the read side's owner: a read soon after the
+ * one before makes the connection hot. */
+static void rx_note(struct inconn *c, uint64_t t)
+{
+	tr__sp_in *in = c->in;
+	uint64_t w = window_of(in);
+	c->hot = w != 0 && t - c->rx_ns < HOT_GAP * w;
+	c->rx_ns = t;
+	atomic_store_explicit(&c->last_rx, nng_clock(), memory_order_relaxed);
 }
 
 static void in_rx_cb(void *arg)
@@ -837,7 +1030,7 @@ static void in_rx_cb(void *arg)
 		return;
 	}
 	tr__sp_parse_commit(&c->parse, nng_aio_count(c->rx));
-	atomic_store_explicit(&c->last_rx, nng_clock(), memory_order_relaxed);
+	rx_note(c, now_ns());
 	rx_run(c);
 }
 
@@ -880,6 +1073,7 @@ static void conn_free(struct inconn *c)
 	nng_aio_free(c->rx);
 	nng_aio_free(c->tx);
 	nng_aio_free(c->kick);
+	nng_aio_free(c->prx);
 	if (c->st != NULL)
 		nng_stream_free(c->st);
 	tr__sp_parse_fini(&c->parse);
@@ -973,6 +1167,7 @@ static void accept_cb(void *arg)
 		c->in = in;
 		c->st = st;
 		c->ls = ls;
+		c->fd = FD_UNKNOWN;
 		tr__sp_parse_init(&c->parse, PROTO_PUSH0, ls->ipc,
 		    in->opts.max_untrusted, in->opts.max_frame);
 		tr__sp_header(c->hdr, PROTO_PULL0);
@@ -980,7 +1175,8 @@ static void accept_cb(void *arg)
 	if (c == NULL || !tr__sp_parse_room(&c->parse, &at, &room) ||
 	    nng_aio_alloc(&c->rx, in_rx_cb, c) != 0 ||
 	    nng_aio_alloc(&c->tx, in_tx_cb, c) != 0 ||
-	    nng_aio_alloc(&c->kick, in_kick_cb, c) != 0) {
+	    nng_aio_alloc(&c->kick, in_kick_cb, c) != 0 ||
+	    nng_aio_alloc(&c->prx, NULL, NULL) != 0) {
 		if (c != NULL) {
 			c->st = NULL;
 			conn_free(c);
@@ -1023,6 +1219,186 @@ static void accept_cb(void *arg)
 	nng_stream_listener_accept(ls->l, ls->aio);
 }
 
+/* ---- polled reads --------------------------------------------------------
+ *
+ * A hot connection's read side can be handed from nng's threads to the
+ * callers of tr__sp_in_poll (a node's idle schedulers): rx_run, instead
+ * of starting the background read, puts the connection on in->hot, and a
+ * poller then reads it with an aio that has no callback (prx): started
+ * under in->mtx, it completes at once on the poller's thread when bytes
+ * are waiting, and the cancel that follows takes it back at once with
+ * nothing read when none are, so a poll never waits. What it reads it
+ * hands over itself (rx_deliver), so a frame that arrives while a
+ * scheduler polls reaches its actor with no thread woken at all.
+ *
+ * At most one poller reads a connection at a time (`polling`, under the
+ * mutex); while one does, the connection stays on in->hot but is skipped.
+ * Anything but bytes or nothing (the stream closed or failed, the
+ * connection paused or refused, no room) and a window with nothing read
+ * hand the read side back with a kick (demote_locked): it then runs on an
+ * nng thread as before, which reports what there is to report, so `gone`
+ * and `refused` are never called by a poller. The watch (hwatch), armed
+ * while anything is hot, takes back what no poller has looked at for
+ * STRAND_NS: pollers that all went busy or to sleep leave a connection to
+ * the background within that time.
+ */
+#define STRAND_NS 5000000u /* 5 ms */
+#define WATCH_MS 10
+#define BUSY_EVERY_NS 20000u
+
+static void hwatch_want_locked(tr__sp_in *in)
+{
+	if (in->hwatch_armed || in->closing)
+		return;
+	in->hwatch_armed = true;
+	nng_sleep_aio(WATCH_MS, in->hwatch);
+}
+
+static void hwatch_cb(void *arg)
+{
+	tr__sp_in *in = arg;
+	uint64_t t = now_ns();
+	pthread_mutex_lock(&in->mtx);
+	in->hwatch_armed = false;
+	for (struct inconn *c = in->hot, *nx; c != NULL; c = nx) {
+		nx = c->hnext;
+		if (!c->polling && t - c->poll_ns > STRAND_NS) {
+			in->st.stranded++;
+			demote_locked(c);
+		}
+	}
+	if (in->hot != NULL)
+		hwatch_want_locked(in);
+	pthread_mutex_unlock(&in->mtx);
+}
+
+void tr__sp_in_poll_window(tr__sp_in *in, uint32_t window_us,
+    bool (*awake)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&in->mtx);
+	atomic_store_explicit(&in->window_ns, (uint64_t)window_us * 1000u,
+	    memory_order_relaxed);
+	in->awake = awake;
+	in->awake_arg = arg;
+	pthread_mutex_unlock(&in->mtx);
+}
+
+/* Reads what `c` has waiting (held: polling set, in->mtx held on entry
+ * and on return) and hands it over. Returns the frames' bytes read, 0 for
+ * none; hands the read side back when it must (see above). */
+static size_t poll_one(struct inconn *c, uint64_t t)
+{
+	tr__sp_in *in = c->in;
+	uint8_t *at;
+	size_t room;
+	if (atomic_load_explicit(&c->closed, memory_order_relaxed) ||
+	    atomic_load_explicit(&c->paused, memory_order_relaxed) ||
+	    !tr__sp_parse_room(&c->parse, &at, &room) || room == 0) {
+		c->polling = false;
+		demote_locked(c);
+		return 0;
+	}
+	pthread_mutex_unlock(&in->mtx);
+	/* The kernel first: nothing waiting costs one syscall and leaves
+	 * nng's poller alone (a read that found nothing would arm it, and
+	 * the next bytes would wake its thread for nothing). The socket
+	 * stays open until conn_free, so the descriptor is still ours. */
+	uint8_t b;
+	ssize_t k = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	bool ready = k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+	int rv = NNG_ECANCELED;
+	size_t n = 0;
+	int d = D_NEED;
+	if (ready) {
+		pthread_mutex_lock(&in->mtx);
+		bool closed =
+		    atomic_load_explicit(&c->closed, memory_order_relaxed);
+		if (!closed) {
+			nng_iov iov = {at, room};
+			nng_aio_set_iov(c->prx, 1, &iov);
+			nng_stream_recv(c->st, c->prx);
+		}
+		pthread_mutex_unlock(&in->mtx);
+		if (!closed) {
+			/* Completed at once, bytes or error; the cancel
+			 * only covers a race with nng's own poller. */
+			nng_aio_cancel(c->prx);
+			nng_aio_wait(c->prx);
+			rv = nng_aio_result(c->prx);
+			n = rv == 0 ? nng_aio_count(c->prx) : 0;
+		}
+	}
+	if (n != 0) {
+		tr__sp_parse_commit(&c->parse, n);
+		rx_note(c, t);
+		d = rx_deliver(c);
+	}
+	pthread_mutex_lock(&in->mtx);
+	c->polling = false;
+	c->poll_ns = t;
+	if (n != 0)
+		in->st.polled++;
+	if (d != D_NEED || (rv != 0 && rv != NNG_ECANCELED) ||
+	    atomic_load_explicit(&c->closed, memory_order_relaxed) ||
+	    (n == 0 && t - c->rx_ns > window_of(in))) {
+		demote_locked(c);
+	}
+	return n;
+}
+
+/* Whether `who`, polling in `mode` at `t`, may poll `c` (in->mtx held). An
+ * idle poller keeps to the connections it polled, so that one scheduler
+ * spins on a hot connection rather than all of them; one that has not
+ * polled its connection for BUSY_EVERY_NS (it found work) lets another
+ * take it over. */
+static bool poll_mine(const struct inconn *c, int mode, unsigned who, uint64_t t)
+{
+	if (c->polling)
+		return false;
+	bool stale = t - c->poll_ns >= BUSY_EVERY_NS;
+	if (mode == TR__SP_POLL_BUSY)
+		return stale;
+	return c->owner == 0 || c->owner == who || stale;
+}
+
+unsigned tr__sp_in_poll(tr__sp_in *in, int mode, unsigned who)
+{
+	/* Relaxed: a hint. A connection made hot just after this load is
+	 * seen by the next poll, or taken back by the watch. */
+	if (atomic_load_explicit(&in->nhot, memory_order_relaxed) == 0)
+		return 0;
+	uint64_t t = now_ns();
+	unsigned out = 0;
+	pthread_mutex_lock(&in->mtx);
+	if (mode == TR__SP_POLL_PARK) {
+		for (struct inconn *c = in->hot, *nx; c != NULL; c = nx) {
+			nx = c->hnext;
+			if (!c->polling && (c->owner == who || c->owner == 0))
+				demote_locked(c);
+		}
+		pthread_mutex_unlock(&in->mtx);
+		return 0;
+	}
+	/* The connection polled longest ago that this poller may take,
+	 * moved to the back. */
+	struct inconn *c = in->hot;
+	while (c != NULL && !poll_mine(c, mode, who, t))
+		c = c->hnext;
+	if (c != NULL) {
+		hot_remove_locked(c);
+		hot_append_locked(c);
+		c->polling = true;
+		if (mode == TR__SP_POLL_IDLE)
+			c->owner = who;
+		if (poll_one(c, t) != 0)
+			out |= TR__SP_POLL_GOT;
+		if (c->polled)
+			out |= TR__SP_POLL_HOT;
+	}
+	pthread_mutex_unlock(&in->mtx);
+	return out;
+}
+
 void tr__sp_in_opts_init(tr__sp_in_opts *opts)
 {
 	opts->max_frame = TR__SP_MAX_FRAME_DEFAULT;
@@ -1038,6 +1414,11 @@ int tr__sp_in_alloc_opts(
 	if (in == NULL)
 		return TR_ENOMEM;
 	if (nng_aio_alloc(&in->sweep, sweep_cb, in) != 0) {
+		free(in);
+		return TR_ENOMEM;
+	}
+	if (nng_aio_alloc(&in->hwatch, hwatch_cb, in) != 0) {
+		nng_aio_free(in->sweep);
 		free(in);
 		return TR_ENOMEM;
 	}
@@ -1096,6 +1477,7 @@ int tr__sp_in_listen(
 	ls->in = in;
 	ls->idx = (int)in->nlsns;
 	ls->ipc = url_ipc(url);
+	ls->tls = tls != NULL || strncmp(url, "tls+", 4) == 0;
 	int rv = nng_stream_listener_alloc(&ls->l, url);
 	if (rv == 0 && tls != NULL)
 		rv =
@@ -1250,8 +1632,10 @@ void tr__sp_in_free(tr__sp_in *in)
 		nng_aio_free(in->lsns[i]->aio);
 		nng_stream_listener_free(in->lsns[i]->l);
 	}
-	/* No sweep runs after this, so nothing below is freed under us. */
+	/* No sweep runs after this, so nothing below is freed under us; and
+	 * nothing is hot any more (closing took it all back). */
 	nng_aio_stop(in->sweep);
+	nng_aio_stop(in->hwatch);
 	/* Every connection is closed: its read fails, or its kick runs, at
 	 * once, and stopping its aios waits for conn_lost, which moves it to
 	 * `dead`. */
@@ -1264,6 +1648,7 @@ void tr__sp_in_free(tr__sp_in *in)
 		nng_aio_stop(c->rx);
 		nng_aio_stop(c->kick);
 		nng_aio_stop(c->tx);
+		nng_aio_stop(c->prx);
 		pthread_mutex_lock(&in->mtx);
 		if (!c->dead) {
 			/* Stopped before its callback saw the close. */
@@ -1285,6 +1670,7 @@ void tr__sp_in_free(tr__sp_in *in)
 		free(in->lsns[i]);
 	free(in->lsns);
 	nng_aio_free(in->sweep);
+	nng_aio_free(in->hwatch);
 	pthread_mutex_destroy(&in->deliver);
 	pthread_mutex_destroy(&in->mtx);
 	free(in);

@@ -209,6 +209,10 @@ typedef struct tr__sp_in_stats {
 	                           * push0 header, an ipc message type other
 	                           * than 1, a frame over the limit), or its
 	                           * frame could not be buffered */
+	uint64_t promoted;        /* reads handed to the pollers */
+	uint64_t polled;          /* polls that read bytes */
+	uint64_t stranded;        /* taken back from the pollers for want of
+	                           * one (tr__sp_in_poll) */
 	uint32_t open;            /* connections open now */
 	uint32_t untrusted;       /* of which not trusted yet */
 	uint32_t paused;          /* of which paused */
@@ -216,6 +220,46 @@ typedef struct tr__sp_in_stats {
 
 /* Fills `st`. Thread-safe, never blocks for long. */
 void tr__sp_in_stats_get(tr__sp_in *in, tr__sp_in_stats *st);
+
+/*
+ * Polled reads. A trusted tcp:// connection (not TLS, not ipc://: its
+ * socket is peeked at to see whether bytes wait, which neither offers)
+ * whose reads come close together (two within a window) is hot: instead of waiting on
+ * nng's poller, its reads are left to the callers of tr__sp_in_poll, which
+ * read what is waiting on their own thread and call `frame` there. It goes
+ * back to nng's threads after a window with nothing read, when no poller
+ * has looked at it for 1 ms (tr__sp_in_stats.stranded), and whenever it is
+ * closed, fails, is paused or breaks the protocol; `gone` and `refused` are
+ * always called from nng's threads.
+ */
+
+/* Sets the window in microseconds; 0 (the default) turns polling off:
+ * nothing becomes hot, and what is hot goes back at its next poll. A
+ * connection is handed to the pollers only while `awake` (NULL: always)
+ * says that one of them is awake to poll it; it is called on nng's
+ * threads with a mutex of `in` held, so it must be quick and take no lock
+ * (a load of the pollers' state). Any thread. */
+void tr__sp_in_poll_window(tr__sp_in *in, uint32_t window_us,
+    bool (*awake)(void *arg), void *arg);
+
+enum {
+	TR__SP_POLL_IDLE, /* poll the hot connection looked at longest ago */
+	TR__SP_POLL_BUSY, /* the same, unless it was looked at within 20 µs */
+	TR__SP_POLL_PARK, /* hand every hot connection back: no more polls */
+};
+#define TR__SP_POLL_GOT 1u /* frames' bytes were read */
+#define TR__SP_POLL_HOT 2u /* the connection polled stays hot */
+
+/* Polls one hot connection, as `mode` says, for poller `who` (not 0: a
+ * number of the caller's own, such as its scheduler's index plus one),
+ * and returns TR__SP_POLL_* flags: 0 when nothing was polled. An idle
+ * poller keeps to the connections it polled while it keeps polling them,
+ * so that one poller spins on a connection, not all; PARK hands back only
+ * those of `who` and those no one keeps to. Never waits for the network;
+ * `frame` is called on the calling thread for what it read. Any thread,
+ * several at once; never from a callback of `in`. Cheap when nothing is
+ * hot (one relaxed load). */
+unsigned tr__sp_in_poll(tr__sp_in *in, int mode, unsigned who);
 
 /* Listens on `url` with `tls` (borrowed; NULL unless tls+tcp://) and
  * stores in *bound a malloc'd copy of the URL with the port the system

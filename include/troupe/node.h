@@ -140,10 +140,20 @@ typedef struct tr_node_opts {
 	                            * loopback host; port 0 picks one), or
 	                            * "https://HOST:PORT" on any host, with
 	                            * mutual TLS by the tls_*_file above */
+	/* ---- added after the first version ---- */
+	int32_t busy_poll;         /* 0 (default) or TR_NODE_ON: an idle
+	                            * scheduler reads the inbound tcp://
+	                            * connections whose frames come within
+	                            * the runtime's spin_us of each other
+	                            * itself, while it spins, so that a
+	                            * message of a hot connection wakes no
+	                            * thread (docs/distribution.md, "Busy
+	                            * polling"); TR_NODE_OFF: every read
+	                            * waits on nng's threads */
 } tr_node_opts;
 
-/* Values of the tri-state options (connect_all, reconnect): 0 is the
- * default, which for both is on. */
+/* Values of the tri-state options (connect_all, reconnect, busy_poll): 0
+ * is the default, which for all three is on. */
 #define TR_NODE_ON 1
 #define TR_NODE_OFF (-1)
 

@@ -369,18 +369,37 @@ int tr__dist_inject(tr_runtime *rt, tr_pid to, tr_msg *m)
 	return tr__deliver_any(rt, to, m);
 }
 
+/* The scheduler of `rt` running on this thread (in the `poll` op, when a
+ * layer injects), or NULL for a layer's own thread. */
+static tr__sched *poll_sched(const tr_runtime *rt)
+{
+	tr__sched *s = tr__current;
+	return s != NULL && s->rt == rt ? s : NULL;
+}
+
+#define REC_SCHED (~0u) /* a "section" of a scheduler in the poll op */
+
 void tr__dist_enter(tr_runtime *rt, unsigned *rec)
 {
-	tr__ext_enter(rt, rec);
+	if (poll_sched(rt) != NULL)
+		*rec = REC_SCHED;
+	else
+		tr__ext_enter(rt, rec);
+}
+
+void tr__dist_exit(tr_runtime *rt, unsigned rec)
+{
+	if (rec != REC_SCHED)
+		tr__ext_exit(rt, rec);
 }
 
 int tr__dist_inject_locked(tr_runtime *rt, tr_pid to, tr_msg *m)
 {
 	if (to.node != 0)
 		return TR_EINVAL; /* only local pids arrive from the wire */
-	/* NULL scheduler: the caller is a layer thread in an ext section
-	 * (tr__dist_enter), which keeps the looked-up actor alive. */
-	return tr__deliver(rt, NULL, to, m);
+	/* A layer thread in an ext section (tr__dist_enter), or a scheduler
+	 * in the poll op: either keeps the looked-up actor alive. */
+	return tr__deliver(rt, poll_sched(rt), to, m);
 }
 
 /* The actor of a local pid from the wire (inside a section), or NULL:
@@ -417,7 +436,7 @@ static void chain_push(tr_runtime *rt, tr__actor *a, tr_msg **msgs, size_t n)
 		    &a->mb_in, counted, memory_order_relaxed);
 	__atomic_store_n(tr__link(p), msgs[0], __ATOMIC_RELEASE);
 	if ((prev & 1u) != 0)
-		tr__schedule(rt, NULL, a, true);
+		tr__schedule(rt, poll_sched(rt), a, true);
 	atomic_fetch_add_explicit(&rt->x_sent, n, memory_order_relaxed);
 }
 
@@ -491,11 +510,6 @@ void tr__rin_taken(tr_runtime *rt, tr__actor *a, uint32_t bytes)
 	    atomic_load_explicit(&rt->dist_ops, memory_order_acquire);
 	if (ops != NULL && ops->drained != NULL)
 		ops->drained(rt->dist_arg, a->pid);
-}
-
-void tr__dist_exit(tr_runtime *rt, unsigned rec)
-{
-	tr__ext_exit(rt, rec);
 }
 
 int tr__deliver(tr_runtime *rt, tr__sched *s, tr_pid to, tr_msg *m)

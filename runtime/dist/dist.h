@@ -47,7 +47,7 @@
 
 /* The version of this interface: bumped whenever a declaration, a flag
  * bit, a signal kind or a payload layout below changes meaning. */
-#define TR__DIST_VERSION 1u
+#define TR__DIST_VERSION 2u
 
 /* ---- messages and signals ----------------------------------------------- */
 
@@ -140,6 +140,18 @@ TR__DIST_API bool tr__dist_turn_dirty(tr_ctx *ctx);
  * is tr_runtime_of(ctx) (troupe/troupe.h). */
 TR__DIST_API size_t tr__dist_max_msg(const tr_runtime *rt);
 
+/* How long an idle scheduler of `rt` looks for work before it parks
+ * (tr_runtime_opts.spin_us as resolved at start, so never 0), in
+ * microseconds: the window a layer gives a hot connection for the `poll`
+ * op. Any thread. */
+TR__DIST_API uint32_t tr__dist_spin_us(const tr_runtime *rt);
+
+/* Whether some scheduler of `rt` is not parked (running, or looking for
+ * work), so that a `poll` will come soon: a layer hands a connection to
+ * its pollers only then. A hint (one acquire load): a scheduler may park
+ * just after. Any thread. */
+TR__DIST_API bool tr__dist_sched_awake(tr_runtime *rt);
+
 /* ---- attaching a layer, and what comes in ------------------------------- */
 
 typedef struct tr__dist_ops {
@@ -172,7 +184,25 @@ typedef struct tr__dist_ops {
 	 * thread running the actor `from`, as `send`. */
 	int (*whereis)(void *arg, tr_pid from, const char *node_name,
 	    const char *name, uint64_t ref);
+	/* Polled input (may be NULL): reads what the layer's hot
+	 * connections have waiting, on the calling scheduler, and injects
+	 * it there, so that a message arriving while a scheduler spins
+	 * reaches its actor with no thread woken. Called by a scheduler
+	 * outside any turn: with TR__DIST_POLL_IDLE while it looks for work
+	 * (it keeps looking while the result has TR__DIST_POLL_HOT), with
+	 * TR__DIST_POLL_BUSY between turns every few dozen turns, and with
+	 * TR__DIST_POLL_PARK before it parks (the layer hands its hot
+	 * connections back to its own threads, since no more polls may
+	 * come). The scheduler calls `flush` after a poll that got
+	 * something. `sched` is the calling scheduler's index. Must never
+	 * wait for the network. */
+	unsigned (*poll)(void *arg, unsigned mode, unsigned sched);
 } tr__dist_ops;
+
+/* The modes and results of the `poll` op. */
+enum { TR__DIST_POLL_IDLE, TR__DIST_POLL_BUSY, TR__DIST_POLL_PARK };
+#define TR__DIST_POLL_GOT 1u /* something was read and injected */
+#define TR__DIST_POLL_HOT 2u /* what was polled is still hot: poll again */
 
 /* The answer to the `whereis` op (a system type: no user sends it). */
 #define TR__DIST_WHEREIS_REPLY 0xFFFF00F1u
@@ -205,8 +235,10 @@ TR__DIST_API int tr__dist_inject(tr_runtime *rt, tr_pid to, tr_msg *m);
  *	... tr__dist_inject_locked(rt, to, m) for each message ...
  *	tr__dist_exit(rt, rec);
  *
- * Contract: only from a thread that is not one of this runtime's
- * schedulers; sections do not nest on one thread (enter once, exit once
+ * Contract: from a thread that is not one of this runtime's schedulers,
+ * or from a scheduler inside the `poll` op (where the section costs
+ * nothing: the scheduler's own epoch keeps what it looks up alive, and
+ * what it delivers goes to its own run queue); sections do not nest on one thread (enter once, exit once
  * with the `rec` it gave); keep a section short (it holds back the reuse
  * of exited actors' memory, so not across blocking calls or a wait for
  * the network) and make no runtime call inside it that blocks or enters

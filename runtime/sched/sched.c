@@ -84,6 +84,22 @@ void tr__sched_dist_flush(tr__sched *s)
 		ops->flush(s->rt->dist_arg);
 }
 
+/* The layer's `poll` op (dist.h), and the flush after a poll that got
+ * something. Called by an online scheduler outside any turn, after a
+ * quiescent state: like the flush, a call that loaded the ops ends before
+ * the scheduler's next quiescent state, which tr__dist_detach waits for. */
+static unsigned dist_poll(tr__sched *s, unsigned mode)
+{
+	const struct tr__dist_ops *ops =
+	    atomic_load_explicit(&s->rt->dist_ops, memory_order_acquire);
+	if (ops == NULL || ops->poll == NULL)
+		return 0;
+	unsigned r = ops->poll(s->rt->dist_arg, mode, s->idx);
+	if ((r & TR__DIST_POLL_GOT) != 0 || s->dist_dirty)
+		tr__sched_dist_flush(s);
+	return r;
+}
+
 void tr__epoch_barrier(tr_runtime *rt)
 {
 	/* Two advances: every scheduler passed a quiescent state, and every
@@ -491,6 +507,8 @@ static void park(tr__sched *s)
 {
 	tr_runtime *rt = s->rt;
 	uint64_t bit = (uint64_t)1 << s->idx;
+	/* Online still: no poll of this scheduler's comes until it wakes. */
+	(void)dist_poll(s, TR__DIST_POLL_PARK);
 	tr__slot_flush(rt, s);
 	go_offline(s);
 	atomic_store_explicit(&s->wake_word, 0, memory_order_relaxed);
@@ -566,6 +584,14 @@ static tr__actor *idle(tr__sched *s)
 			    &rt->nspinning, 1, memory_order_seq_cst);
 			return a;
 		}
+		/* A hot connection of the layer: what a poll delivered is in
+		 * runnext, and the spin starts over; a poll that read nothing
+		 * counts as a look, paced as the others below. */
+		unsigned pr = dist_poll(s, TR__DIST_POLL_IDLE);
+		if ((pr & TR__DIST_POLL_GOT) != 0) {
+			t0 = tr__now_ns();
+			continue;
+		}
 		uint64_t spent = tr__now_ns() - t0;
 		if (exiting(rt) || spent > limit)
 			break;
@@ -576,7 +602,7 @@ static tr__actor *idle(tr__sched *s)
 			 * handed back: on a busy machine a spinning scheduler
 			 * otherwise takes the CPU its next work needs. */
 			sched_yield();
-		} else {
+		} else if ((pr & TR__DIST_POLL_HOT) == 0) {
 			for (int i = 0; i < 50; i++)
 				tr__cpu_relax();
 		}
@@ -641,6 +667,9 @@ static void *sched_main(void *arg)
 		if (++s->since_qs >= QS_EVERY) {
 			s->since_qs = 0;
 			quiescent(s);
+			/* A hot connection nobody idle polls is read between
+			 * turns, at most every 20 µs. */
+			(void)dist_poll(s, TR__DIST_POLL_BUSY);
 		}
 	}
 	go_offline(s);
