@@ -929,7 +929,7 @@ static int rx_deliver(struct inconn *c)
 /* Whether the read side should go to the pollers rather than read on in
  * the background (in->mtx held): a trusted connection, not over TLS, whose
  * last two reads came within HOT_GAP windows of each other. */
-#define HOT_GAP 1u
+#define HOT_GAP 4u
 static bool hot_ok_locked(struct inconn *c)
 {
 	tr__sp_in *in = c->in;
