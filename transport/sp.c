@@ -929,7 +929,7 @@ static int rx_deliver(struct inconn *c)
 /* Whether the read side should go to the pollers rather than read on in
  * the background (in->mtx held): a trusted connection, not over TLS, whose
  * last two reads came within HOT_GAP windows of each other. */
-#define HOT_GAP 4u
+#define HOT_GAP 50u
 static bool hot_ok_locked(struct inconn *c)
 {
 	tr__sp_in *in = c->in;
@@ -1286,7 +1286,7 @@ void tr__sp_in_poll_window(tr__sp_in *in, uint32_t window_us,
 /* Reads what `c` has waiting (held: polling set, in->mtx held on entry
  * and on return) and hands it over. Returns the frames' bytes read, 0 for
  * none; hands the read side back when it must (see above). */
-static size_t poll_one(struct inconn *c, uint64_t t)
+static size_t poll_one(struct inconn *c, uint64_t t, int mode)
 {
 	tr__sp_in *in = c->in;
 	uint8_t *at;
@@ -1338,11 +1338,16 @@ static size_t poll_one(struct inconn *c, uint64_t t)
 	c->poll_ns = t;
 	if (n != 0)
 		in->st.polled++;
+	/* Quiet for a window: an idle poller is about to park, so the read
+	 * side goes back. Between turns, the schedulers are busy and nng's
+	 * threads would wait for a core: kept for as long as a connection
+	 * stays hot. */
+	uint64_t quiet = mode == TR__SP_POLL_BUSY ? HOT_GAP * window_of(in)
+	                                          : window_of(in);
 	if (d != D_NEED || (rv != 0 && rv != NNG_ECANCELED) ||
 	    atomic_load_explicit(&c->closed, memory_order_relaxed) ||
-	    (n == 0 && t - c->rx_ns > window_of(in))) {
+	    (n == 0 && t - c->rx_ns > quiet))
 		demote_locked(c);
-	}
 	return n;
 }
 
@@ -1390,7 +1395,7 @@ unsigned tr__sp_in_poll(tr__sp_in *in, int mode, unsigned who)
 		c->polling = true;
 		if (mode == TR__SP_POLL_IDLE)
 			c->owner = who;
-		if (poll_one(c, t) != 0)
+		if (poll_one(c, t, mode) != 0)
 			out |= TR__SP_POLL_GOT;
 		if (c->polled)
 			out |= TR__SP_POLL_HOT;
