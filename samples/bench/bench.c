@@ -82,7 +82,8 @@ static const char usage_line[] =
     " | spawn N | fanin SENDERS PER_SENDER | idle N | sup-restart N"
     " | skynet LEAVES | fjcreate N | spawn-thread N | call-latency N"
 #ifdef TROUPE_BENCH_REMOTE
-    " | remote-pingpong N | remote-stream N | remote-flood N"
+    " | remote-pingpong N | remote-idle SECONDS | remote-stream N"
+    " | remote-flood N"
     " | remote-call-latency N"
     " | cluster-form N"
     " | global-register N | global-lookup N"
@@ -851,6 +852,57 @@ static uint64_t run_remote_pingpong(
 	return 2 * a[0];
 }
 
+/* remote-idle SECONDS: 20000 round trips, which make both connections
+ * hot (read by the schedulers themselves, docs/distribution.md "Busy
+ * polling"), then SECONDS with nothing sent but the nodes' heartbeats: the
+ * CPU each node process uses meanwhile, as a share of one core. */
+
+/* User and system time of process `pid` so far, in seconds, or -1. */
+static double proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After the command's closing parenthesis: fields 3.. of proc(5);
+	 * utime and stime are the 14th and 15th. */
+	char *p = strrchr(buf, ')');
+	unsigned long long ut, st;
+	if (p == NULL || sscanf(p + 2,
+	                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	                     "%llu %llu",
+	                     &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static uint64_t run_remote_idle(
+    tr_runtime *rt, tr_port *port, const uint64_t *a, double *secs)
+{
+	static uint64_t left;
+	(void)bench_remote_start(rt);
+	left = 20000;
+	must(tr_spawn(NULL, rt, &rpinger, &left, NULL), "spawn pinger");
+	wait_done(port);
+	pid_t server = bench_remote_pid();
+	double me0 = proc_cpu_s(getpid()), srv0 = proc_cpu_s(server);
+	double t0 = now_s();
+	struct timespec ts = {(time_t)a[0], 0};
+	while (nanosleep(&ts, &ts) != 0)
+		;
+	*secs = now_s() - t0;
+	double me = proc_cpu_s(getpid()) - me0;
+	double srv = proc_cpu_s(server) - srv0;
+	printf("remote-idle %" PRIu64 " s: this node %.2f%% of a core, "
+	       "the server node %.2f%%\n",
+	    a[0], 100.0 * me / *secs, 100.0 * srv / *secs);
+	return 0;
+}
+
 /* remote-stream N: a start, N one-way 64-byte items to the server's
  * counter, and one done back; N messages, as the peer counts them. The
  * items go in bursts of FANIN_BURST, one batch frame each at the end of
@@ -1008,6 +1060,7 @@ static const struct workload workloads[] = {
     {"call-latency", 1, false, bench_call_latency},
 #ifdef TROUPE_BENCH_REMOTE
     {"remote-pingpong", 1, false, run_remote_pingpong},
+    {"remote-idle", 1, true, run_remote_idle},
     {"remote-stream", 1, false, run_remote_stream},
     {"remote-flood", 1, false, run_remote_flood},
     {"remote-call-latency", 1, false, bench_remote_call_latency},
