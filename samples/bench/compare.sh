@@ -328,7 +328,7 @@ target() {
 			else print ">= 20x Erlang and >= 100k/s: " (t >= 20 * e ? "met" : "MISSED") }'
 		;;
 	remote-pingpong | remote-stream)
-		local f=1.5
+		local f=3
 		[ "$w" = remote-stream ] && f=10
 		awk -v t="$t" -v e="$e" -v f="$f" 'BEGIN {
 			if (t == "-" || e == "-") print ">= " f "x Erlang: n/a"
