@@ -6,11 +6,10 @@
 #
 #   samples/bench/report.sh [TROUPE_BENCH [PEER_SH]]
 #
-# K (3), PEERS and WORKLOADS go to compare.sh as it documents; the
-# defaults here are the local workloads and the remote round trip and
-# stream, which take about ten minutes on two cores. K, N and RN go to
-# latency_compare.sh (call-latency and remote-call-latency, both beside
-# Erlang), which takes about as long again, most of it in the remote runs.
+# K (3), PEERS and WORKLOADS go to compare.sh as it documents; by default
+# every workload it knows, local and distributed. K, N and RN (5000 here)
+# go to latency_compare.sh (call-latency and remote-call-latency, both
+# beside Erlang).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -19,13 +18,13 @@ peer=${2:-${PEER_SH:-$root/../shared/bench/peer.sh}}
 out=$root/docs/bench
 mkdir -p "$out"
 export K=${K:-3}
-export WORKLOADS=${WORKLOADS:-"pingpong ring spawn fanin idle sup-restart skynet fjcreate remote-pingpong remote-stream"}
+export RN=${RN:-5000}
 {
 	echo "# samples/bench/compare.sh, $(date -u +%Y-%m-%d), $(nproc) cores, K=$K"
 	bash "$here/compare.sh" "$bench" "$peer" 2> /dev/null
 } > "$out/compare.txt"
 {
-	echo "# samples/bench/latency_compare.sh, $(date -u +%Y-%m-%d), K=$K"
+	echo "# samples/bench/latency_compare.sh, $(date -u +%Y-%m-%d), K=$K, RN=$RN"
 	bash "$here/latency_compare.sh" "$bench" 2> /dev/null
 } > "$out/latency.txt"
 /usr/bin/python3 "$here/plot.py" "$out/compare.txt" "$out/compare.svg"
