@@ -927,8 +927,9 @@ static int rx_deliver(struct inconn *c)
 }
 
 /* Whether the read side should go to the pollers rather than read on in
- * the background (in->mtx held): a trusted connection, not over TLS, whose
- * last two reads came within HOT_GAP windows of each other. */
+ * the background (in->mtx held): a trusted connection whose socket was
+ * found (tcp://, not TLS: stream_fd), whose last two reads came within
+ * HOT_GAP windows of each other, while a poller is awake to read it. */
 #define HOT_GAP 50u
 static bool hot_ok_locked(struct inconn *c)
 {
