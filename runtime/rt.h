@@ -318,8 +318,9 @@ struct tr_runtime {
 	/* Global run queue (sched/gq.c): actors made runnable outside the
 	 * schedulers, one by one on an intrusive list, and the overflow of
 	 * full local queues, in chunks of pointers. Its lock is taken once
-	 * per chunk moved, or once per actor woken from a thread that is
-	 * not a scheduler, never on an actor-to-actor send. */
+	 * per chunk moved, never by a thread that is not a scheduler (those
+	 * push onto the inbox, gq_in), never on an actor-to-actor send. */
+	TR_CACHE_ALIGNED _Atomic(tr__actor *) gq_in;
 	TR_CACHE_ALIGNED pthread_mutex_t gq_lock;
 	tr__actor *gq_head, *gq_tail;
 	struct tr__gq_chunk *gc_head, *gc_tail, *gc_free;

@@ -1,10 +1,12 @@
 /*
  * Scheduler tests: a busy actor does not starve others, idle schedulers
- * steal work, and the batch limit makes actors with full mailboxes take
- * turns.
+ * steal work, the batch limit makes actors with full mailboxes take
+ * turns, and actors spawned by several plain threads at once all run,
+ * once each.
  */
 #include "common.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 enum {
@@ -319,12 +321,122 @@ static void test_batch_limit_interleaves(void **state)
 	tt_assert_actors_ok();
 }
 
+/* ------------------------------------------------------------------------ */
+/* Spawning from plain threads                                               */
+/* ------------------------------------------------------------------------ */
+
+enum { SPAWNERS = 4, PER_SPAWNER = 20000 };
+
+/* One per spawned actor, written by its spawner before tr_spawn() and
+ * read by the actor's init: what a spawn publishes must be seen. */
+struct sp_arg {
+	unsigned thread, seq;
+};
+
+static struct sp_arg g_sp_args[SPAWNERS][PER_SPAWNER];
+static _Atomic unsigned g_sp_ran[SPAWNERS][PER_SPAWNER];
+static _Atomic unsigned g_sp_inits;
+
+static int sp_init(tr_ctx *ctx, void *arg, void **state)
+{
+	struct sp_arg *a = arg;
+	(void)state;
+	TT_ACHECK(a->thread < SPAWNERS && a->seq < PER_SPAWNER);
+	atomic_fetch_add(&g_sp_ran[a->thread][a->seq], 1);
+	atomic_fetch_add(&g_sp_inits, 1);
+	tr_exit(ctx, TR_REASON_NORMAL);
+	return TR_OK;
+}
+
+static int sp_handle(tr_ctx *ctx, void *state, const tr_msg *m)
+{
+	(void)ctx;
+	(void)state;
+	(void)m;
+	return 0;
+}
+
+static const tr_behaviour sp_bhv = {
+    .name = "spawned-by-thread",
+    .init = sp_init,
+    .handle = sp_handle,
+};
+
+struct spawner {
+	tr_runtime *rt;
+	unsigned idx;
+	_Atomic unsigned *go;
+	unsigned failed;
+};
+
+static void *spawner_main(void *p)
+{
+	struct spawner *sp = p;
+	while (atomic_load(sp->go) == 0)
+		;
+	for (unsigned i = 0; i < PER_SPAWNER; i++) {
+		struct sp_arg *a = &g_sp_args[sp->idx][i];
+		a->thread = sp->idx;
+		a->seq = i;
+		if (tr_spawn(NULL, sp->rt, &sp_bhv, a, NULL) != TR_OK)
+			sp->failed++;
+	}
+	return NULL;
+}
+
+static void spawn_from_threads(struct tt_fixture *fx, unsigned schedulers)
+{
+	tr_runtime_opts o;
+	tr_runtime_opts_init(&o);
+	o.schedulers = schedulers;
+	tr_runtime *rt = tt_start_opts(fx, &o);
+	memset(g_sp_ran, 0, sizeof(g_sp_ran));
+	atomic_store(&g_sp_inits, 0);
+
+	_Atomic unsigned go = 0;
+	struct spawner sp[SPAWNERS];
+	pthread_t th[SPAWNERS];
+	for (unsigned i = 0; i < SPAWNERS; i++) {
+		sp[i] = (struct spawner){.rt = rt, .idx = i, .go = &go};
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, spawner_main, &sp[i]), 0);
+	}
+	atomic_store(&go, 1);
+	for (unsigned i = 0; i < SPAWNERS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(sp[i].failed, 0);
+	}
+	tt_quiesce(rt);
+
+	assert_int_equal(atomic_load(&g_sp_inits), SPAWNERS * PER_SPAWNER);
+	for (unsigned t = 0; t < SPAWNERS; t++)
+		for (unsigned i = 0; i < PER_SPAWNER; i++)
+			assert_int_equal(atomic_load(&g_sp_ran[t][i]), 1);
+	tt_stop(fx);
+	tt_assert_actors_ok();
+}
+
+/* Two schedulers take from the global queue while four threads push. */
+static void test_thread_spawns_all_run(void **state)
+{
+	spawn_from_threads(tt_begin(state), 2);
+}
+
+/* One scheduler, four threads: the global queue fills faster than it is
+ * taken from, and spills its takes into the ring. */
+static void test_thread_spawns_one_scheduler(void **state)
+{
+	spawn_from_threads(tt_begin(state), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    TT_TEST(test_busy_actor_does_not_starve),
 	    TT_TEST(test_work_stealing),
 	    TT_TEST(test_batch_limit_interleaves),
+	    TT_TEST(test_thread_spawns_all_run),
+	    TT_TEST(test_thread_spawns_one_scheduler),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

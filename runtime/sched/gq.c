@@ -19,9 +19,42 @@ static void singles_push(
 
 void tr__gq_push_one(tr_runtime *rt, tr__actor *a)
 {
-	pthread_mutex_lock(&rt->gq_lock);
-	singles_push(rt, a, a, 1);
-	pthread_mutex_unlock(&rt->gq_lock);
+	/* Counted before it is visible, so that a taker never takes what
+	 * the count does not hold yet (the count would wrap): a taker that
+	 * sees the count and not the actor takes nothing and comes back. */
+	atomic_fetch_add_explicit(&rt->gq_len, 1, memory_order_relaxed);
+	tr__actor *top = atomic_load_explicit(&rt->gq_in, memory_order_relaxed);
+	do
+		a->qnext = top;
+	/* Release: a->qnext (and what made the actor runnable) is seen by
+	 * the taker's acquire exchange in inbox_drain(). */
+	while (!atomic_compare_exchange_weak_explicit(&rt->gq_in, &top, a,
+	    memory_order_release, memory_order_relaxed));
+}
+
+/* Moves the inbox's actors, oldest first, to the end of the singles'
+ * list (gq_lock held). The count already holds them. */
+static void inbox_drain(tr_runtime *rt)
+{
+	if (atomic_load_explicit(&rt->gq_in, memory_order_relaxed) == NULL)
+		return;
+	/* Acquire: pairs with the release of tr__gq_push_one(). */
+	tr__actor *a =
+	    atomic_exchange_explicit(&rt->gq_in, NULL, memory_order_acquire);
+	tr__actor *rev = NULL, *tail = a;
+	while (a != NULL) {
+		tr__actor *next = a->qnext;
+		a->qnext = rev;
+		rev = a;
+		a = next;
+	}
+	if (rev == NULL)
+		return;
+	if (rt->gq_tail != NULL)
+		rt->gq_tail->qnext = rev;
+	else
+		rt->gq_head = rev;
+	rt->gq_tail = tail;
 }
 
 void tr__gq_push_spill(tr_runtime *rt, tr__actor *const *as, uint32_t n)
@@ -84,6 +117,7 @@ static uint32_t take_chunk(tr_runtime *rt, tr__actor **out, uint32_t want,
 
 static uint32_t take_singles(tr_runtime *rt, tr__actor **out, uint32_t want)
 {
+	inbox_drain(rt);
 	uint32_t k = 0;
 	while (k < want && rt->gq_head != NULL) {
 		tr__actor *a = rt->gq_head;
@@ -131,6 +165,8 @@ uint32_t tr__gq_take(
 
 void tr__gq_fini(tr_runtime *rt)
 {
+	/* Queued actors are freed with the actor table; only the links go. */
+	atomic_store_explicit(&rt->gq_in, NULL, memory_order_relaxed);
 	struct tr__gq_chunk *lists[] = {rt->gc_head, rt->gc_free};
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
 		while (lists[i] != NULL) {

@@ -1,9 +1,14 @@
 /*
  * The global run queue (rt.h, "Global run queue"). Two parts under one
- * lock:
+ * lock, and an inbox without one:
  *
  *   - singles: an intrusive FIFO list (tr__actor.qnext) of actors made
- *     runnable by threads that are not schedulers;
+ *     runnable by threads that are not schedulers. Those threads push
+ *     onto the inbox, a lock-free stack (one compare-and-swap, no lock a
+ *     taker holds), and a taker moves the whole inbox, reversed into
+ *     arrival order, onto the list before it takes singles: a thread
+ *     that spawns in a loop never waits on the schedulers' lock, nor
+ *     wakes one that waits on it;
  *   - chunks: arrays of up to TR__GQ_CHUNK actor pointers, each the half
  *     of a full local ring that its scheduler spilled, in spill order.
  *
@@ -27,7 +32,7 @@ struct tr__gq_chunk {
 	tr__actor *a[TR__GQ_CHUNK];
 };
 
-/* Queues one actor (a single). */
+/* Queues one actor (a single), lock-free: any thread. */
 void tr__gq_push_one(tr_runtime *rt, tr__actor *a);
 
 /* Queues n (1..TR__GQ_CHUNK) actors, in order, as one chunk. */
