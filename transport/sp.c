@@ -612,7 +612,6 @@ struct inconn {
 	bool hot;
 	int fd; /* its socket (stream_fd), -1 for none, or FD_UNKNOWN */
 	nng_aio *rx, *tx, *kick;
-	nng_aio *prx; /* no callback: a poller's read */
 	uint8_t hdr[SP_HDR];
 	size_t hdr_sent;
 	tr__sp_parse parse; /* the read side's */
@@ -1074,7 +1073,6 @@ static void conn_free(struct inconn *c)
 	nng_aio_free(c->rx);
 	nng_aio_free(c->tx);
 	nng_aio_free(c->kick);
-	nng_aio_free(c->prx);
 	if (c->st != NULL)
 		nng_stream_free(c->st);
 	tr__sp_parse_fini(&c->parse);
@@ -1176,8 +1174,7 @@ static void accept_cb(void *arg)
 	if (c == NULL || !tr__sp_parse_room(&c->parse, &at, &room) ||
 	    nng_aio_alloc(&c->rx, in_rx_cb, c) != 0 ||
 	    nng_aio_alloc(&c->tx, in_tx_cb, c) != 0 ||
-	    nng_aio_alloc(&c->kick, in_kick_cb, c) != 0 ||
-	    nng_aio_alloc(&c->prx, NULL, NULL) != 0) {
+	    nng_aio_alloc(&c->kick, in_kick_cb, c) != 0) {
 		if (c != NULL) {
 			c->st = NULL;
 			conn_free(c);
@@ -1225,10 +1222,8 @@ static void accept_cb(void *arg)
  * A hot connection's read side can be handed from nng's threads to the
  * callers of tr__sp_in_poll (a node's idle schedulers): rx_run, instead
  * of starting the background read, puts the connection on in->hot, and a
- * poller then reads it with an aio that has no callback (prx): started
- * under in->mtx, it completes at once on the poller's thread when bytes
- * are waiting, and the cancel that follows takes it back at once with
- * nothing read when none are, so a poll never waits. What it reads it
+ * poller then reads its socket itself, without waiting (MSG_DONTWAIT), so
+ * a poll never waits and costs one syscall. What it reads it
  * hands over itself (rx_deliver), so a frame that arrives while a
  * scheduler polls reaches its actor with no thread woken at all.
  *
@@ -1300,35 +1295,28 @@ static size_t poll_one(struct inconn *c, uint64_t t, int mode)
 		return 0;
 	}
 	pthread_mutex_unlock(&in->mtx);
-	/* The kernel first: nothing waiting costs one syscall and leaves
-	 * nng's poller alone (a read that found nothing would arm it, and
-	 * the next bytes would wake its thread for nothing). The socket
-	 * stays open until conn_free, so the descriptor is still ours. */
-	uint8_t b;
-	ssize_t k = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	bool ready = k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
-	int rv = NNG_ECANCELED;
+	/* Straight from the kernel: one syscall, with or without bytes, and
+	 * nng's poller left alone (a read through the stream that found
+	 * nothing would arm it, and the next bytes would wake its thread for
+	 * nothing). nng reads a TCP stream into the caller's buffer, keeping
+	 * nothing back, and it has no read of its own pending while the
+	 * connection is polled, so the bytes come in order. The socket stays
+	 * open until conn_free, which waits for this poller (the connection
+	 * stays polled while `polling`), so the descriptor is still ours.
+	 * The end of the stream, or an error, goes back to nng's thread
+	 * (demote below), whose read sees the end of the stream and reports
+	 * the loss. */
+	ssize_t k = recv(c->fd, at, room, MSG_DONTWAIT);
+	int rv = 0;
 	size_t n = 0;
 	int d = D_NEED;
-	if (ready) {
-		pthread_mutex_lock(&in->mtx);
-		bool closed =
-		    atomic_load_explicit(&c->closed, memory_order_relaxed);
-		if (!closed) {
-			nng_iov iov = {at, room};
-			nng_aio_set_iov(c->prx, 1, &iov);
-			nng_stream_recv(c->st, c->prx);
-		}
-		pthread_mutex_unlock(&in->mtx);
-		if (!closed) {
-			/* Completed at once, bytes or error; the cancel
-			 * only covers a race with nng's own poller. */
-			nng_aio_cancel(c->prx);
-			nng_aio_wait(c->prx);
-			rv = nng_aio_result(c->prx);
-			n = rv == 0 ? nng_aio_count(c->prx) : 0;
-		}
-	}
+	if (k > 0)
+		n = (size_t)k;
+	else if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	                      errno == EINTR))
+		rv = NNG_ECANCELED; /* nothing yet */
+	else
+		rv = NNG_ECLOSED;
 	if (n != 0) {
 		tr__sp_parse_commit(&c->parse, n);
 		rx_note(c, t);
@@ -1654,7 +1642,6 @@ void tr__sp_in_free(tr__sp_in *in)
 		nng_aio_stop(c->rx);
 		nng_aio_stop(c->kick);
 		nng_aio_stop(c->tx);
-		nng_aio_stop(c->prx);
 		pthread_mutex_lock(&in->mtx);
 		if (!c->dead) {
 			/* Stopped before its callback saw the close. */

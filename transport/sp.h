@@ -223,7 +223,7 @@ void tr__sp_in_stats_get(tr__sp_in *in, tr__sp_in_stats *st);
 
 /*
  * Polled reads. A trusted tcp:// connection (not TLS, not ipc://: its
- * socket is peeked at to see whether bytes wait, which neither offers)
+ * socket is read directly, without waiting, which neither offers)
  * whose reads come close together (two within a window) is hot: instead of waiting on
  * nng's poller, its reads are left to the callers of tr__sp_in_poll, which
  * read what is waiting on their own thread and call `frame` there. It goes
