@@ -223,12 +223,13 @@ void tr__sp_in_stats_get(tr__sp_in *in, tr__sp_in_stats *st);
 
 /*
  * Polled reads. A trusted tcp:// connection (not TLS, not ipc://: its
- * socket is read directly, without waiting, which neither offers)
- * whose reads come close together (two within a window) is hot: instead of waiting on
- * nng's poller, its reads are left to the callers of tr__sp_in_poll, which
- * read what is waiting on their own thread and call `frame` there. It goes
- * back to nng's threads after a window with nothing read, when no poller
- * has looked at it for 1 ms (tr__sp_in_stats.stranded), and whenever it is
+ * socket is read directly, without waiting, which neither offers) whose
+ * reads come close together (two within 50 windows) is hot: instead of
+ * waiting on nng's poller, its reads are left to the callers of
+ * tr__sp_in_poll, which read what is waiting on their own thread and call
+ * `frame` there. It goes back to nng's threads after a window with
+ * nothing read (50 between turns), when no poller has looked at it for
+ * 5 ms (tr__sp_in_stats.stranded), and whenever it is
  * closed, fails, is paused or breaks the protocol; `gone` and `refused` are
  * always called from nng's threads.
  */
