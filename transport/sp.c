@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -605,6 +606,8 @@ struct inconn {
 	struct inconn *hprev, *hnext; /* on in->hot */
 	uint64_t poll_ns;             /* the last poll of it */
 	unsigned owner;               /* the idle poller it keeps to, or 0 */
+	bool ack_late;  /* its socket acknowledges when told (ack_late_*) */
+	bool ack_owed;  /* bytes read since the last acknowledgement told */
 	/* The read side's own (whoever runs it): when it last read bytes,
 	 * and whether the last two reads came close enough together for it
 	 * to be handed to the pollers (tr__sp_in_poll). */
@@ -754,6 +757,13 @@ static void hot_append_locked(struct inconn *c)
 static void demote_locked(struct inconn *c)
 {
 	tr__sp_in *in = c->in;
+	if (c->ack_late) {
+		/* Acknowledges what is owed and leaves the kernel to
+		 * acknowledge on its own again. */
+		int v = 1;
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &v, sizeof v);
+		c->ack_late = c->ack_owed = false;
+	}
 	hot_remove_locked(c);
 	c->polled = false;
 	c->owner = 0;
@@ -1223,7 +1233,10 @@ static void accept_cb(void *arg)
  * callers of tr__sp_in_poll (a node's idle schedulers): rx_run, instead
  * of starting the background read, puts the connection on in->hot, and a
  * poller then reads its socket itself, without waiting (MSG_DONTWAIT), so
- * a poll never waits and costs one syscall. What it reads it
+ * a poll never waits and costs one syscall (two after a read: the first
+ * sends the acknowledgement owed for the bytes read the time before, so
+ * that it leaves after the reply the actor wrote meanwhile; see ack_late
+ * and docs/distribution.md, "Acknowledged after the reply"). What it reads it
  * hands over itself (rx_deliver), so a frame that arrives while a
  * scheduler polls reaches its actor with no thread woken at all.
  *
@@ -1306,7 +1319,15 @@ static size_t poll_one(struct inconn *c, uint64_t t, int mode)
 	 * The end of the stream, or an error, goes back to nng's thread
 	 * (demote below), whose read sees the end of the stream and reports
 	 * the loss. */
+	if (!c->ack_late || c->ack_owed) {
+		int v = c->ack_late ? 2 : 0;
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &v, sizeof v);
+		c->ack_late = true;
+		c->ack_owed = false;
+	}
 	ssize_t k = recv(c->fd, at, room, MSG_DONTWAIT);
+	if (k > 0)
+		c->ack_owed = true;
 	int rv = 0;
 	size_t n = 0;
 	int d = D_NEED;
