@@ -155,6 +155,23 @@ static inline int child_start(struct env *e, const char *name,
 	return rc == 0 ? e->nkids - 1 : -1;
 }
 
+/* Starts test node `name` (child_start: cookie "secret", no TLS, the
+ * extra options `args`) and connects this node to it, waiting up to
+ * WAIT_MS: on return the child is up, a peer that answered as `name`.
+ * Returns its index in e->kids; fails the test if it did not start, did
+ * not connect, or answered as another node. */
+static inline int child_up(
+    struct env *e, const char *name, const char *const *args)
+{
+	int k = child_start(e, name, "secret", args, false);
+	assert_true(k >= 0);
+	char peer[TR_NODE_NAME_MAX + 1];
+	assert_rc(
+	    tr_node_connect(e->node, e->kids[k].url, WAIT_MS, peer), TR_OK);
+	assert_string_equal(peer, name);
+	return k;
+}
+
 static inline tr_pid remote_echo(struct env *e, const char *node)
 {
 	tr_pid pid;
