@@ -17,8 +17,6 @@
 #include "bench_remote.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -120,36 +118,10 @@ static void gb_spawn(
 	char name[32], opt[] = "--global-serve", exe[] = "/proc/self/exe";
 	snprintf(name, sizeof name, "gb%d", i + 1);
 	char *args[] = {exe, opt, name, (char *)cookie, (char *)seed, NULL};
-	int in[2], out[2];
-	if (pipe(in) != 0 || pipe(out) != 0) {
-		perror("troupe-bench: pipe");
-		exit(1);
-	}
-	/* Close-on-exec: the server keeps only its stdin and stdout. */
-	for (int k = 0; k < 2; k++) {
-		(void)fcntl(in[k], F_SETFD, FD_CLOEXEC);
-		(void)fcntl(out[k], F_SETFD, FD_CLOEXEC);
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		perror("troupe-bench: fork");
-		exit(1);
-	}
-	if (pid == 0) {
-		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0)
-			_exit(127);
-		execv(exe, args);
-		_exit(127);
-	}
-	gb.pid[i] = pid;
-	gb.life[i] = in[1];
-	close(in[0]);
-	close(out[1]);
-	if (!bench_read_ready(out[0], url, cap)) {
+	if (!bench_spawn_node(args, NULL, &gb.pid[i], &gb.life[i], url, cap)) {
 		fprintf(stderr, "troupe-bench: node %s did not start\n", name);
 		exit(1);
 	}
-	close(out[0]);
 }
 
 /* This node and the two others, connected to each other. */

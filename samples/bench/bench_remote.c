@@ -1,6 +1,8 @@
 /*
  * The server node process of troupe-bench's remote workloads, from this
- * process's side (bench_remote.h): its start, its connection, its stop.
+ * process's side (bench_remote.h): its start, its connection, its stop;
+ * and how any node process of this binary is started and waited for
+ * (bench_spawn_node), which bench_global.c's nodes share.
  */
 #include "bench_remote.h"
 #include "bench_util.h"
@@ -76,8 +78,10 @@ static void make_cookie(char *buf, size_t cap)
 		snprintf(buf + 2 * i, 3, "%02x", raw[i]);
 }
 
-/* bench_remote.h; waits BENCH_SERVER_START_MS. */
-bool bench_read_ready(int fd, char *url, size_t cap)
+/* Reads a started node process's "READY <url>" line from `fd` into `url`
+ * (`cap` bytes), waiting at most BENCH_SERVER_START_MS. Returns false if
+ * it never comes. */
+static bool read_ready(int fd, char *url, size_t cap)
 {
 	char line[512];
 	size_t len = 0;
@@ -108,21 +112,15 @@ bool bench_read_ready(int fd, char *url, size_t cap)
 	return true;
 }
 
-/* Starts the server process and this process's node, and connects them. */
-tr_node *bench_remote_start(tr_runtime *rt)
+/* bench_remote.h. */
+bool bench_spawn_node(char *const argv[], const char *fallback, pid_t *pid,
+    int *life, char *url, size_t cap)
 {
-	const char *listen[] = {"tcp://127.0.0.1:0", NULL};
-	char cookie[33] = "", sched[16], url[300];
-	char serve[] = "--serve";
-	char *args[] = {remote.argv0, serve, sched, cookie, NULL};
-	tr_node_opts no;
 	int in[2], out[2];
-	pid_t pid;
-	int err;
+	pid_t p;
+	bool ok;
 
-	make_cookie(cookie, sizeof cookie);
-	snprintf(sched, sizeof sched, "%u", remote.schedulers);
-	/* Close-on-exec, so that the server keeps only its stdin and stdout
+	/* Close-on-exec, so that the node keeps only its stdin and stdout
 	 * (dup2 clears the flag on those). */
 	if (pipe(in) != 0 || pipe(out) != 0) {
 		perror("troupe-bench: pipe");
@@ -132,33 +130,51 @@ tr_node *bench_remote_start(tr_runtime *rt)
 		(void)fcntl(in[i], F_SETFD, FD_CLOEXEC);
 		(void)fcntl(out[i], F_SETFD, FD_CLOEXEC);
 	}
-	atexit(kill_server);
-	/* The runtime's threads are running: between fork and exec the child
-	 * only calls async-signal-safe functions. */
-	pid = fork();
-	if (pid < 0) {
+	/* The runtime's threads may be running: between fork and exec the
+	 * child only calls async-signal-safe functions. */
+	p = fork();
+	if (p < 0) {
 		perror("troupe-bench: fork");
 		exit(1);
 	}
-	if (pid == 0) {
+	if (p == 0) {
 		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0)
 			_exit(127);
 #ifdef __linux__
-		execv("/proc/self/exe", args);
+		execv("/proc/self/exe", argv);
 #endif
-		execvp(remote.argv0, args);
+		if (fallback != NULL)
+			execvp(fallback, argv);
 		_exit(127);
 	}
-	remote.pid = pid;
-	remote.life = in[1];
+	*pid = p;
+	*life = in[1];
 	close(in[0]);
 	close(out[1]);
-	if (!bench_read_ready(out[0], url, sizeof url)) {
+	ok = read_ready(out[0], url, cap);
+	close(out[0]);
+	return ok;
+}
+
+/* Starts the server process and this process's node, and connects them. */
+tr_node *bench_remote_start(tr_runtime *rt)
+{
+	const char *listen[] = {"tcp://127.0.0.1:0", NULL};
+	char cookie[33] = "", sched[16], url[300];
+	char serve[] = "--serve";
+	char *args[] = {remote.argv0, serve, sched, cookie, NULL};
+	tr_node_opts no;
+	int err;
+
+	make_cookie(cookie, sizeof cookie);
+	snprintf(sched, sizeof sched, "%u", remote.schedulers);
+	atexit(kill_server);
+	if (!bench_spawn_node(args, remote.argv0, &remote.pid, &remote.life,
+	        url, sizeof url)) {
 		fprintf(
 		    stderr, "troupe-bench: the server node did not start\n");
 		exit(1);
 	}
-	close(out[0]);
 
 	tr_runtime_set_log(rt, bench_remote_log, NULL);
 	tr_node_opts_init(&no);

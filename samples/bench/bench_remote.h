@@ -21,10 +21,21 @@
 #define BENCH_SERVER_START_MS 10000 /* for it to start and to connect */
 #define BENCH_SERVER_STOP_MS 5000   /* for it to stop before it is killed */
 
-/* Reads a started node process's "READY <url>" line from `fd` into `url`
- * (`cap` bytes), waiting at most BENCH_SERVER_START_MS. Returns false if
- * it never comes. */
-bool bench_read_ready(int fd, char *url, size_t cap);
+/* Starts a node process of this program's own binary, run with `argv`
+ * (NULL-ended; argv[0] is only the name it is told): /proc/self/exe on
+ * Linux, else, or if that fails, `fallback` looked up on PATH when it is
+ * not NULL. Its stdin and stdout are pipes to this process; no other
+ * descriptor of this process stays open in it. Sets `*pid` to the process
+ * and `*life` to the write end of its stdin (closing it asks the node to
+ * stop), both owned by the caller, as soon as it runs, before waiting, so
+ * that an at-exit kill sees it already. Then reads the node's "READY <url>"
+ * line into `url` (`cap` bytes), waiting at most BENCH_SERVER_START_MS.
+ * Returns false if the line never comes; the process is left to the
+ * caller to kill. Ends the program if the pipes or the fork fail. Other
+ * threads may run meanwhile: between fork and exec the child only calls
+ * async-signal-safe functions. */
+bool bench_spawn_node(char *const argv[], const char *fallback, pid_t *pid,
+    int *life, char *url, size_t cap);
 
 /* What the server process is run with: `argv0`, this program (where
  * /proc/self/exe is missing; borrowed for the life of the program), and

@@ -56,27 +56,45 @@ static inline void url_for(
 		snprintf(buf, cap, "ipc://%s/%s.sock", e->dir, tag);
 }
 
+/* The options this node starts with (node_up), for a test that changes
+ * some of them before its own tr_node_start: `o` names it `name`,
+ * listening on url_for's address, with cookie "secret" and TICK_MS; with
+ * `tls`, over TLS with the certificates in e->dir. The strings `o` points
+ * to are the struct's own, so it must outlive the start. */
+struct node_conf {
+	char url[300], ca[300], cert[300], key[300];
+	const char *listen[2];
+	tr_node_opts o;
+};
+
+static inline void node_conf_init(
+    struct node_conf *c, struct env *e, const char *name, bool tls)
+{
+	url_for(e, c->url, sizeof(c->url), name, tls);
+	c->listen[0] = c->url;
+	c->listen[1] = NULL;
+	tr_node_opts_init(&c->o);
+	c->o.name = name;
+	c->o.listen = c->listen;
+	c->o.cookie = "secret";
+	c->o.tick_ms = TICK_MS;
+	if (tls) {
+		snprintf(c->ca, sizeof(c->ca), "%s/ca.pem", e->dir);
+		snprintf(c->cert, sizeof(c->cert), "%s/t.crt", e->dir);
+		snprintf(c->key, sizeof(c->key), "%s/t.key", e->dir);
+		c->o.tls_ca_file = c->ca;
+		c->o.tls_cert_file = c->cert;
+		c->o.tls_key_file = c->key;
+	}
+}
+
+/* Starts this node as node_conf_init describes it; returns as
+ * tr_node_start. */
 static inline int node_up(struct env *e, const char *name, bool tls)
 {
-	char url[300];
-	url_for(e, url, sizeof(url), name, tls);
-	const char *listen[2] = {url, NULL};
-	char ca[300], cert[300], key[300];
-	tr_node_opts o;
-	tr_node_opts_init(&o);
-	o.name = name;
-	o.listen = listen;
-	o.cookie = "secret";
-	o.tick_ms = TICK_MS;
-	if (tls) {
-		snprintf(ca, sizeof(ca), "%s/ca.pem", e->dir);
-		snprintf(cert, sizeof(cert), "%s/t.crt", e->dir);
-		snprintf(key, sizeof(key), "%s/t.key", e->dir);
-		o.tls_ca_file = ca;
-		o.tls_cert_file = cert;
-		o.tls_key_file = key;
-	}
-	return tr_node_start(&e->node, e->rt, &o);
+	struct node_conf c;
+	node_conf_init(&c, e, name, tls);
+	return tr_node_start(&e->node, e->rt, &c.o);
 }
 
 static inline int setup(void **state, bool tcp)
@@ -153,6 +171,23 @@ static inline int child_start(struct env *e, const char *name,
 	if (c->pid > 0)
 		e->nkids++; /* the teardown reaps it either way */
 	return rc == 0 ? e->nkids - 1 : -1;
+}
+
+/* Starts test node `name` (child_start: cookie "secret", no TLS, the
+ * extra options `args`) and connects this node to it, waiting up to
+ * WAIT_MS: on return the child is up, a peer that answered as `name`.
+ * Returns its index in e->kids; fails the test if it did not start, did
+ * not connect, or answered as another node. */
+static inline int child_up(
+    struct env *e, const char *name, const char *const *args)
+{
+	int k = child_start(e, name, "secret", args, false);
+	assert_true(k >= 0);
+	char peer[TR_NODE_NAME_MAX + 1];
+	assert_rc(
+	    tr_node_connect(e->node, e->kids[k].url, WAIT_MS, peer), TR_OK);
+	assert_string_equal(peer, name);
+	return k;
 }
 
 static inline tr_pid remote_echo(struct env *e, const char *node)

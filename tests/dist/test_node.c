@@ -248,13 +248,7 @@ static int pair_up(struct env *e, const char *name)
 {
 	assert_rc(node_up(e, "tnode", false), TR_OK);
 	start_agent(e);
-	int k = child_start(e, name, "secret", NULL, false);
-	assert_true(k >= 0);
-	char peer[TR_NODE_NAME_MAX + 1];
-	assert_rc(
-	    tr_node_connect(e->node, e->kids[k].url, WAIT_MS, peer), TR_OK);
-	assert_string_equal(peer, name);
-	return k;
+	return child_up(e, name, NULL);
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -639,19 +633,13 @@ static void test_malformed(void **state)
 static void test_backpressure(void **state)
 {
 	struct env *e = *state;
-	char url[300];
-	url_for(e, url, sizeof(url), "tnode", false);
-	const char *listen[2] = {url, NULL};
-	tr_node_opts o;
-	tr_node_opts_init(&o);
-	o.name = "tnode";
-	o.listen = listen;
-	o.cookie = "secret";
+	struct node_conf nc;
+	node_conf_init(&nc, e, "tnode", false);
 	/* Slow builds (sanitizers) take a while to fill the socket
 	 * buffers before the queue: give detection time. */
-	o.tick_ms = 1000;
-	o.max_queue = 256 * 1024;
-	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_OK);
+	nc.o.tick_ms = 1000;
+	nc.o.max_queue = 256 * 1024;
+	assert_rc(tr_node_start(&e->node, e->rt, &nc.o), TR_OK);
 	start_agent(e);
 	int k = child_start(e, "alpha", "secret", NULL, false);
 	assert_true(k >= 0);
@@ -667,7 +655,7 @@ static void test_backpressure(void **state)
 	assert_null(m);
 	/* Frozen for good: declared down in about 4 ticks, and then a send
 	 * fails with TR_ENOPROC (its queue is freed). */
-	int64_t until = tt_now_ms() + 20 * (int64_t)o.tick_ms;
+	int64_t until = tt_now_ms() + 20 * (int64_t)nc.o.tick_ms;
 	int rc;
 	while ((rc = tr_post(e->rt, echo, 7, "x", 1)) != TR_ENOPROC &&
 	       tt_now_ms() < until)

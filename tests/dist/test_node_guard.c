@@ -43,18 +43,12 @@
  * ticking every `tick_ms`. */
 static void guard_node_up_tick(struct env *e, uint32_t tick_ms)
 {
-	char url[300];
-	url_for(e, url, sizeof(url), "tnode", false);
-	const char *listen[2] = {url, NULL};
-	tr_node_opts o;
-	tr_node_opts_init(&o);
-	o.name = "tnode";
-	o.listen = listen;
-	o.cookie = "secret";
-	o.tick_ms = tick_ms;
-	o.incarnation = T_INC;
-	o.handshake_ms = 1000;
-	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_OK);
+	struct node_conf nc;
+	node_conf_init(&nc, e, "tnode", false);
+	nc.o.tick_ms = tick_ms;
+	nc.o.incarnation = T_INC;
+	nc.o.handshake_ms = 1000;
+	assert_rc(tr_node_start(&e->node, e->rt, &nc.o), TR_OK);
 }
 
 static void guard_node_up(struct env *e)

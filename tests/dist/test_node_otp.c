@@ -237,13 +237,7 @@ static int pair_up(struct env *e, const char *name)
 {
 	assert_rc(node_up(e, "tnode", false), TR_OK);
 	start_agent(e);
-	int k = child_start(e, name, "secret", NULL, false);
-	assert_true(k >= 0);
-	char peer[TR_NODE_NAME_MAX + 1];
-	assert_rc(
-	    tr_node_connect(e->node, e->kids[k].url, WAIT_MS, peer), TR_OK);
-	assert_string_equal(peer, name);
-	return k;
+	return child_up(e, name, NULL);
 }
 
 static struct cmd cmd_pid(tr_pid pid)

@@ -353,12 +353,7 @@ static tr_node_info peer_info(struct env *e, const char *name)
 static tr_pid connect_child(struct env *e, const char *name)
 {
 	static const char *const args[] = {"--tick", "5000", NULL};
-	int k = child_start(e, name, "secret", args, false);
-	assert_true(k >= 0);
-	char peer[TR_NODE_NAME_MAX + 1];
-	assert_rc(
-	    tr_node_connect(e->node, e->kids[k].url, WAIT_MS, peer), TR_OK);
-	assert_string_equal(peer, name);
+	(void)child_up(e, name, args);
 	return remote_echo(e, name);
 }
 
@@ -368,17 +363,10 @@ static tr_pid connect_child(struct env *e, const char *name)
 static void test_stalled_peer(void **state)
 {
 	struct env *e = *state;
-	char url[300];
-	url_for(e, url, sizeof(url), "tnode", false);
-	const char *listen[2] = {url, NULL};
-	tr_node_opts o;
-	tr_node_opts_init(&o);
-	o.name = "tnode";
-	o.listen = listen;
-	o.cookie = "secret";
-	o.tick_ms = TICK_MS;
-	o.max_queue = STALL_MAX_QUEUE;
-	assert_rc(tr_node_start(&e->node, e->rt, &o), TR_OK);
+	struct node_conf nc;
+	node_conf_init(&nc, e, "tnode", false);
+	nc.o.max_queue = STALL_MAX_QUEUE;
+	assert_rc(tr_node_start(&e->node, e->rt, &nc.o), TR_OK);
 	tr_pid alpha = connect_child(e, "alpha");
 	tr_pid beta = connect_child(e, "beta");
 	pid_t alpha_os = e->kids[0].pid;

@@ -134,6 +134,16 @@ static tr__sp_out *dial(struct fx *f, struct src *src)
 	return o;
 }
 
+/* Closes `o` from the dialling side and waits until the listener has
+ * reported it `gone` once and holds no connection open (trusted or not).
+ * Frees `o`. */
+static void hang_up(struct fx *f, tr__sp_out *o)
+{
+	tr__sp_out_free(o);
+	assert_int_equal(sink_wait(&f->sink, &f->sink.ngone, 1), 1);
+	assert_true(stats_wait(f->in, 0, 0));
+}
+
 /* Frames of 0 bytes to 3 MiB, one at a time and in bursts: all arrive, in
  * order, many of them through the poller; then, with the poller stopped
  * while the connection is hot, the rest still arrive, through nng's
@@ -174,9 +184,7 @@ static void test_polled_in_order(void **state)
 	atomic_store(&pretend_awake, false);
 	assert_int_equal(sink_get(&f->sink, &f->sink.bad_frames), 0);
 	assert_int_equal(sink_get(&f->sink, &f->sink.ngone), 0);
-	tr__sp_out_free(o);
-	assert_int_equal(sink_wait(&f->sink, &f->sink.ngone, 1), 1);
-	assert_true(stats_wait(f->in, 0, 0));
+	hang_up(f, o);
 }
 
 /* A pause stops a polled connection: nothing is delivered after it, and
@@ -204,9 +212,7 @@ static void test_polled_pause(void **state)
 	assert_int_equal(sink_get(sk, &sk->bad_frames), 0);
 	assert_int_equal(sink_get(sk, &sk->ngone), 0);
 	poller_stop(&p);
-	tr__sp_out_free(o);
-	assert_int_equal(sink_wait(sk, &sk->ngone, 1), 1);
-	assert_true(stats_wait(f->in, 0, 0));
+	hang_up(f, o);
 }
 
 /* The peer closes a polled connection: `gone` comes once, from nng's
@@ -220,9 +226,7 @@ static void test_polled_close_and_park(void **state)
 	poller_start(&p, f->in);
 	tr__sp_out *o = dial(f, &src);
 	ping(f, o, 0, ROUNDS);
-	tr__sp_out_free(o);
-	assert_int_equal(sink_wait(&f->sink, &f->sink.ngone, 1), 1);
-	assert_true(stats_wait(f->in, 0, 0));
+	hang_up(f, o);
 	poller_stop(&p);
 
 	sink_reset(&f->sink);
@@ -247,9 +251,7 @@ static void test_polled_close_and_park(void **state)
 	assert_true(st2.stranded - st.stranded <= 1);
 	assert_int_equal(st2.promoted, st.promoted);
 	assert_int_equal(sink_get(&f->sink, &f->sink.bad_frames), 0);
-	tr__sp_out_free(o);
-	assert_int_equal(sink_wait(&f->sink, &f->sink.ngone, 1), 1);
-	assert_true(stats_wait(f->in, 0, 0));
+	hang_up(f, o);
 }
 
 /* Window 0: polling is off, and a poll finds nothing; over ipc:// (no
