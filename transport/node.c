@@ -248,7 +248,7 @@ int tr__node_hs_key(uint8_t out[TR__HS_KEY_LEN], const char *cookie)
 	return tr__kdf(out, cookie, strlen(cookie), TR__KDF_NODE);
 }
 
-/* sp.c's question before it hands a hot connection to the schedulers. */
+/* sp_poll.c's question before a hot connection goes to the schedulers. */
 static bool pollers_awake(void *arg)
 {
 	struct tr_node *n = arg;

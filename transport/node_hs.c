@@ -1,5 +1,5 @@
 /*
- * Connections and handshakes: what sp.c's inbound connections deliver, and
+ * Connections and handshakes: what sp_in.c's connections deliver, and
  * the glue between connections and the handshake machine (hs.c).
  *
  * A frame from a connection that belongs to a committed pair is that
@@ -494,7 +494,7 @@ void tr__hs_commit_waiting(struct tr_node *n, struct tr__peer *torn)
 	tr__node_ebr_exit(&n->ebr, k);
 }
 
-/* ---- sp.c's callbacks ------------------------------------------------------
+/* ---- sp.h's callbacks ------------------------------------------------------
  */
 
 /* Keeps a copy of a frame for a pair that waits (node lock held); past
@@ -592,7 +592,7 @@ static void pipe_refused(void *arg, uint32_t id, const char *why)
 
 const tr__sp_in_ops tr__node_in_ops = {frame_in, pipe_gone, pipe_refused, NULL};
 
-/* sp.c: our connection `o` failed after it was up. */
+/* sp_out.c: our connection `o` failed after it was up. */
 static void out_closed(void *arg, tr__sp_out *o)
 {
 	struct tr_node *n = arg;

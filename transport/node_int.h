@@ -9,7 +9,7 @@
  *   node_out.c   sending: batches, runs, the queue of frames, flushing,
  *                the runtime's distribution hook
  *   node_rx.c    receiving: frames of a pair into mailboxes and signals
- *   node_hs.c    connections and handshakes: the glue between sp.c's
+ *   node_hs.c    connections and handshakes: the glue between sp.h's
  *                connections and the handshake machine (hs.c)
  *   node_tick.c  the control thread: heartbeats, failure detection,
  *                teardown of lost pairs, reclamation
@@ -20,6 +20,8 @@
  *   node_ready.c the application's readiness (tr_node_set_ready), which
  *                the observer reports
  *   pg*.c        process groups (pg_int.h)
+ *   sp*.c        the connections under it: push0/pull0 over nng streams
+ *                (sp.h; its files are listed in sp_int.h and sp_in_int.h)
  *
  * docs/distribution.md is the design. Lock order: the node lock before a
  * peer lock; nothing is called with a peer lock held that takes the node
@@ -545,7 +547,7 @@ void tr__flush_all(struct tr_node *n, bool direct);
 /* Peer lock held: the next frame for the send slot, if it is free. */
 nng_msg *tr__kick_locked(struct tr__peer *p);
 void tr__start_send(struct tr__peer *p, nng_msg *m);
-/* sp.c's report of a frame taken by tr__kick_locked. */
+/* sp_out.c's report of a frame taken by tr__kick_locked. */
 void tr__send_cb(void *arg, int rv);
 /* Puts an envelope from an actor or a plain thread (ctx NULL); an
  * actor's turn flushes it at its end. */
@@ -576,7 +578,7 @@ void tr__exit_info(
 /* ---- connections and handshakes (node_hs.c) --------------------------------
  */
 
-/* sp.c's callbacks for the node's inbound connections. */
+/* sp_in.c's callbacks for the node's inbound connections. */
 extern const tr__sp_in_ops tr__node_in_ops;
 int tr__node_tls_config(struct tr_node *n, nng_tls_config **cfg,
     nng_tls_mode mode, const char *url);

@@ -92,14 +92,14 @@ static void slot_release_locked(struct tr__peer *p)
 		pthread_cond_broadcast(&p->idle);
 }
 
-/* Never called with the peer lock held: sp.c may report a failed frame
+/* Never called with the peer lock held: sp_out.c may report a failed frame
  * on the calling thread. */
 void tr__start_send(struct tr__peer *p, nng_msg *m)
 {
 	tr__sp_out_send(p->out, m, true);
 }
 
-/* The end of a frame taken by tr__kick_locked (sp.c's report). */
+/* The end of a frame taken by tr__kick_locked (sp_out.c's report). */
 void tr__send_cb(void *arg, int rv)
 {
 	struct tr__peer *p = arg;

@@ -1,6 +1,6 @@
 /*
  * Receiving from other nodes: the envelopes of a pair's batch frames go
- * into local mailboxes and signals. Runs on nng's threads (sp.c hands over
+ * into local mailboxes and signals. Runs on nng's threads (sp_in.c hands over
  * one frame at a time, in the order of its connection, so per-pair order
  * holds on the receiving side), which never run actor code.
  */

@@ -18,7 +18,7 @@
  * Every nng operation on a slot is started with its mutex held, after
  * checking that its stream is not closed, and every close happens with
  * that mutex held too (nng 1.5 leaves an operation started on a closed
- * stream pending for ever; see sp.c). nng completes an aio that has a
+ * stream pending for ever; see sp_int.h). nng completes an aio that has a
  * callback on one of its task threads, never on the thread that started
  * it, so starting under the mutex never deadlocks.
  *

@@ -157,7 +157,7 @@ void tr__sk_release(tr__sock_slot *s)
 	 * none of these blocks. The dialer first: the stream holds a
 	 * reference to it, which the reaper drops when it frees the stream,
 	 * after (ordered by its reap queue) everything done here to the
-	 * dialer (see sp.c). */
+	 * dialer (see sp_out.c). */
 	if (d != NULL)
 		tr__sk_dialer_free(d);
 	if (st != NULL)

@@ -1,6 +1,6 @@
 /*
  * The SP stream parser: the bytes a push0 peer sends to a pull0 listener,
- * split into frames. Pure: no sockets, no threads, no locks; sp.c drives
+ * split into frames. Pure: no sockets, no threads, no locks; sp_in.c drives
  * one per inbound connection, and a test or a fuzzer can drive one alone.
  *
  * The stream is nng's pipeline protocol: the peer's 8-byte SP header {0,

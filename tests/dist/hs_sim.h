@@ -145,7 +145,7 @@ static int sim_open(struct sim *s, int from, const char *url, uint32_t hs)
 		c->hs = hs;
 		if (to >= 0)
 			c->pipe = ++s->nodes[to].next_pipe;
-		/* Else nobody listens there: it redials, as sp.c does, and
+		/* Else nobody listens there: it redials, as sp_out.c does, and
 		 * nothing arrives until it is closed. */
 		return i;
 	}

@@ -1,5 +1,5 @@
 /*
- * The connection layer's tests (transport/sp.c, sp_parse.c): frames with
+ * The connection layer's tests (transport/sp.h, sp_parse.h): frames with
  * a checkable pattern, a sink that counts what callbacks report, senders,
  * listeners and dialers over ipc:// (in a fresh temporary directory) and
  * tcp://127.0.0.1, raw TCP connections, and the counters of a listener.

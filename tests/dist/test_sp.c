@@ -1,5 +1,5 @@
 /*
- * Tests of the connection layer (transport/sp.c): push0/pull0 spoken over
+ * Tests of the connection layer (transport/sp.h): push0/pull0 spoken over
  * nng streams, with real sockets over ipc:// (in a fresh temporary
  * directory) and tcp://127.0.0.1. Frames arrive whole and in order,
  * whatever their size; the wire is nng's own (a real push0 socket reaches

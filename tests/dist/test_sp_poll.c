@@ -1,5 +1,5 @@
 /*
- * Polled reads of the connection layer (transport/sp.c, sp.h "Polled
+ * Polled reads of the connection layer (transport/sp_poll.c, sp.h "Polled
  * reads"), with real sockets over tcp://127.0.0.1 (and ipc://, which is
  * never polled): a trusted
  * connection whose frames come close together is read by the callers of

@@ -1,5 +1,5 @@
 /*
- * Connections that do not get trusted (transport/sp.c): closed at the
+ * Connections that do not get trusted (transport/sp_in.c): closed at the
  * handshake deadline, and beyond the per-listener cap the oldest goes,
  * under a flood of thousands of raw TCP connections from another
  * process, with the open untrusted count, descriptors and memory staying
