@@ -95,8 +95,10 @@ struct inconn {
 	struct inconn *hprev, *hnext; /* on in->hot */
 	uint64_t poll_ns;             /* the last poll of it */
 	unsigned owner;               /* the idle poller it keeps to, or 0 */
-	bool ack_late;  /* its socket acknowledges when told (ack_late_*) */
-	bool ack_owed;  /* bytes read since the last acknowledgement told */
+	/* Written by the poller holding it (`polling`) or, when it is
+	 * handed back, under in->mtx (sp_poll.c). */
+	bool ack_late;  /* its socket is in delayed-ACK mode (TCP_QUICKACK 0) */
+	bool ack_owed;  /* bytes read since the last ACK it was told to send */
 	/* The read side's own (whoever runs it): when it last read bytes,
 	 * and whether the last two reads came close enough together for it
 	 * to be handed to the pollers (tr__sp_in_poll). */

@@ -211,7 +211,13 @@ static size_t poll_one(struct inconn *c, uint64_t t, int mode)
 	 * connection stays polled while `polling`), so the descriptor is
 	 * still ours. The end of the stream, or an error, goes back to nng's
 	 * thread (demote below), whose read sees the end of the stream and
-	 * reports the loss. */
+	 * reports the loss.
+	 *
+	 * First, the ACK of what the last poll read, which the kernel was
+	 * told to hold back (TCP_QUICKACK 0 on the first poll): this poll
+	 * comes after the actor's turn, whose reply went out at its end, so
+	 * the ACK follows the reply instead of delaying the actor. 2 sends
+	 * what is owed and keeps the delayed mode; demote sets 1. */
 	if (!c->ack_late || c->ack_owed) {
 		int v = c->ack_late ? 2 : 0;
 		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &v, sizeof v);
