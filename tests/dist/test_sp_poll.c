@@ -8,10 +8,13 @@
  * back to nng's threads (stranded) and loses nothing; a pause stops a
  * polled connection as it stops any other; a close while polled is
  * reported once, by nng's threads; PARK hands everything back; with no
- * poller awake nothing is handed out; and with the window at 0 nothing is
- * ever polled.
+ * poller awake nothing is handed out; with the window at 0 nothing is
+ * ever polled; and a polled socket holds its ACKs back for the poller to
+ * send (TCP_QUICKACK off) until it is handed back (on again).
  */
 #include "sp_fx.h"
+
+#include <netinet/tcp.h>
 
 #define WINDOW_US 2000u /* wide: a loaded machine still sees hot frames */
 #define ROUNDS 400u
@@ -273,6 +276,73 @@ static void test_window_off(void **state)
 	assert_int_equal(sink_wait(&f->sink, &f->sink.ngone, 1), 1);
 }
 
+/* The listener's end of the one connection to `port`, in this process:
+ * the socket bound to it that has a peer (the listening one has none).
+ * -1 if there is none. */
+static int inbound_fd(int port)
+{
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	int found = -1;
+	struct dirent *e;
+	while (found < 0 && (e = readdir(d)) != NULL) {
+		int fd = atoi(e->d_name);
+		struct sockaddr_in a, b;
+		socklen_t al = sizeof(a), bl = sizeof(b);
+		if (fd > 2 && fd != dirfd(d) &&
+		    getsockname(fd, (struct sockaddr *)&a, &al) == 0 &&
+		    a.sin_family == AF_INET && ntohs(a.sin_port) == port &&
+		    getpeername(fd, (struct sockaddr *)&b, &bl) == 0)
+			found = fd;
+	}
+	closedir(d);
+	return found;
+}
+
+static int quickack_of(int fd)
+{
+	int v = -1;
+	socklen_t l = sizeof(v);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &v, &l), 0);
+	return v;
+}
+
+/* While polled, the socket is in delayed-ACK mode between the poller's
+ * looks (the poller sends each ACK itself, after the reply would have
+ * gone); handed back (PARK), the kernel acknowledges on its own again.
+ * Sampled after each round trip: the poller's looks switch the mode off
+ * and on, so only "seen off while polled" and "on once handed back" are
+ * certain. */
+static void test_polled_acks_late(void **state)
+{
+	struct fx *f = *state;
+	struct src src = {0};
+	struct poller p;
+	poller_start(&p, f->in);
+	tr__sp_out *o = dial(f, &src);
+	ping(f, o, 0, ROUNDS);
+	int fd = inbound_fd(url_port(f->url));
+	assert_true(fd >= 0);
+	unsigned held = 0;
+	for (uint32_t i = ROUNDS; i < 2 * ROUNDS; i++) {
+		ping(f, o, i, 1);
+		held += quickack_of(fd) == 0;
+	}
+	print_message("delayed-ACK mode seen after %u of %u round trips\n",
+	    held, ROUNDS);
+	assert_true(held > 0);
+	assert_true(stats_of(f->in).polled > 0);
+	/* Stopped and parked: handed back, quick ACKs again. */
+	atomic_store(&pretend_awake, true);
+	poller_stop(&p);
+	(void)tr__sp_in_poll(f->in, TR__SP_POLL_PARK, 1);
+	atomic_store(&pretend_awake, false);
+	assert_int_equal(quickack_of(fd), 1);
+	ping(f, o, 2 * ROUNDS, 20);
+	assert_int_equal(sink_get(&f->sink, &f->sink.bad_frames), 0);
+	hang_up(f, o);
+}
+
 #define TCP(fn) cmocka_unit_test_setup_teardown(fn, setup_poll_tcp, teardown)
 
 int main(void)
@@ -282,6 +352,7 @@ int main(void)
 	    TCP(test_polled_pause),
 	    TCP(test_polled_close_and_park),
 	    TCP(test_window_off),
+	    TCP(test_polled_acks_late),
 	    cmocka_unit_test_setup_teardown(
 	        test_window_off, setup_poll_ipc, teardown),
 	};
