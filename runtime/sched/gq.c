@@ -5,8 +5,9 @@
 
 #include "sched/gq.h"
 
-static void singles_push(
-    tr_runtime *rt, tr__actor *head, tr__actor *tail, uint64_t n)
+/* Appends the list head..tail (linked through qnext) to the singles'
+ * (gq_lock held); the caller counts them. */
+static void singles_link(tr_runtime *rt, tr__actor *head, tr__actor *tail)
 {
 	tail->qnext = NULL;
 	if (rt->gq_tail != NULL)
@@ -14,7 +15,6 @@ static void singles_push(
 	else
 		rt->gq_head = head;
 	rt->gq_tail = tail;
-	atomic_fetch_add_explicit(&rt->gq_len, n, memory_order_relaxed);
 }
 
 void tr__gq_push_one(tr_runtime *rt, tr__actor *a)
@@ -48,13 +48,8 @@ static void inbox_drain(tr_runtime *rt)
 		rev = a;
 		a = next;
 	}
-	if (rev == NULL)
-		return;
-	if (rt->gq_tail != NULL)
-		rt->gq_tail->qnext = rev;
-	else
-		rt->gq_head = rev;
-	rt->gq_tail = tail;
+	if (rev != NULL)
+		singles_link(rt, rev, tail);
 }
 
 void tr__gq_push_spill(tr_runtime *rt, tr__actor *const *as, uint32_t n)
@@ -74,7 +69,8 @@ void tr__gq_push_spill(tr_runtime *rt, tr__actor *const *as, uint32_t n)
 		 * linked through themselves. */
 		for (uint32_t i = 0; i + 1 < n; i++)
 			as[i]->qnext = as[i + 1];
-		singles_push(rt, as[0], as[n - 1], n);
+		singles_link(rt, as[0], as[n - 1]);
+		atomic_fetch_add_explicit(&rt->gq_len, n, memory_order_relaxed);
 		pthread_mutex_unlock(&rt->gq_lock);
 		return;
 	}
