@@ -66,6 +66,14 @@ void tr__sp_hot_append_locked(struct inconn *c)
 	in->hot_tail = c;
 }
 
+/* Sets the socket's TCP_QUICKACK: 0 holds ACKs back, 2 sends what is
+ * owed and keeps holding, 1 sends it and lets the kernel ACK on its own
+ * (the mode in which nng's threads read). */
+static void quickack(const struct inconn *c, int v)
+{
+	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &v, sizeof v);
+}
+
 /* Takes a polled read side back from the pollers (in->mtx held, no poller
  * reading it): a kick runs it on an nng thread, which delivers what is
  * buffered and reads on in the background, or reports what stopped it. */
@@ -73,10 +81,7 @@ void tr__sp_demote_locked(struct inconn *c)
 {
 	tr__sp_in *in = c->in;
 	if (c->ack_late) {
-		/* Acknowledges what is owed and leaves the kernel to
-		 * acknowledge on its own again. */
-		int v = 1;
-		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &v, sizeof v);
+		quickack(c, 1);
 		c->ack_late = c->ack_owed = false;
 	}
 	hot_remove_locked(c);
@@ -219,25 +224,18 @@ static size_t poll_one(struct inconn *c, uint64_t t, int mode)
 	 * the ACK follows the reply instead of delaying the actor. 2 sends
 	 * what is owed and keeps the delayed mode; demote sets 1. */
 	if (!c->ack_late || c->ack_owed) {
-		int v = c->ack_late ? 2 : 0;
-		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &v, sizeof v);
+		quickack(c, c->ack_late ? 2 : 0);
 		c->ack_late = true;
 		c->ack_owed = false;
 	}
 	ssize_t k = recv(c->fd, at, room, MSG_DONTWAIT);
-	if (k > 0)
-		c->ack_owed = true;
-	int rv = 0;
-	size_t n = 0;
+	size_t n = k > 0 ? (size_t)k : 0;
+	/* The end of the stream, or an error: nng's thread reports it. */
+	bool ended = k == 0 || (k < 0 && errno != EAGAIN &&
+	                           errno != EWOULDBLOCK && errno != EINTR);
 	int d = D_NEED;
-	if (k > 0)
-		n = (size_t)k;
-	else if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	                      errno == EINTR))
-		rv = NNG_ECANCELED; /* nothing yet */
-	else
-		rv = NNG_ECLOSED;
 	if (n != 0) {
+		c->ack_owed = true;
 		tr__sp_parse_commit(&c->parse, n);
 		tr__sp_rx_note(c, t);
 		d = tr__sp_rx_deliver(c);
@@ -254,7 +252,7 @@ static size_t poll_one(struct inconn *c, uint64_t t, int mode)
 	uint64_t quiet = mode == TR__SP_POLL_BUSY
 	                     ? HOT_GAP * tr__sp_window_of(in)
 	                     : tr__sp_window_of(in);
-	if (d != D_NEED || (rv != 0 && rv != NNG_ECANCELED) ||
+	if (d != D_NEED || ended ||
 	    atomic_load_explicit(&c->closed, memory_order_relaxed) ||
 	    (n == 0 && t - c->rx_ns > quiet))
 		tr__sp_demote_locked(c);
