@@ -272,6 +272,8 @@ struct tr__sched {
 
 	/* Parking: 0 while asleep, set to 1 by the waker. */
 	TR_CACHE_ALIGNED _Atomic uint32_t wake_word;
+	/* When this scheduler next looks at the I/O set between turns. */
+	uint64_t io_next_ns;
 };
 
 /* ---- epoch-based reclamation for threads that are not schedulers -------- */
@@ -347,6 +349,17 @@ struct tr_runtime {
 
 	tr__ext_rec ext_recs[TR__EXT_RECS];
 
+	/* The I/O set (sched/io.c): -1 until made. `io_ready` and
+	 * `io_kick` are written before `io_ep` is published (release), and
+	 * never again. `io_sleeper` is the index plus one of the scheduler
+	 * asleep in the set's epoll_wait, or 0. */
+	TR_CACHE_ALIGNED _Atomic int io_ep;
+	_Atomic uint32_t io_sleeper;
+	int io_kick;
+	bool io_failed; /* making the set failed: not tried again */
+	tr__io_ready_fn io_ready;
+	pthread_mutex_t io_lock;
+
 	/* The distribution layer, if any (dist.h). */
 	_Atomic(const struct tr__dist_ops *) dist_ops;
 	void *dist_arg;
@@ -415,6 +428,26 @@ static inline uint32_t tr__rin_size(const tr_msg *m)
 {
 	return m->size + (uint32_t)TR__MSG_HDR;
 }
+/* ---- internal functions (sched/io.c) ------------------------------------- */
+
+struct epoll_event;
+
+/* Sets up and tears down rt's I/O fields (the set itself is made on first
+ * use, tr__io_set in dist.h). */
+void tr__io_init(tr_runtime *rt);
+void tr__io_fini(tr_runtime *rt);
+/* Up to `max` events of the set, waiting at most `timeout_ms` (-1: until
+ * one comes); the kick (tr__io_kick) is consumed and not returned. The
+ * number of events, 0 if none or if rt has no set. */
+int tr__io_wait(tr_runtime *rt, struct epoll_event *evs, int max,
+    int timeout_ms);
+/* Hands events of tr__io_wait to the set's user: a scheduler, online,
+ * outside any turn. How many there were. */
+unsigned tr__io_dispatch(
+    tr_runtime *rt, const struct epoll_event *evs, int n);
+/* Wakes the scheduler asleep in the set's epoll_wait. Any thread. */
+void tr__io_kick(tr_runtime *rt);
+
 /* Waits until every thread that was inside a scheduler turn or an ext
  * section when it was called has left it. Not from a scheduler. */
 void tr__epoch_barrier(tr_runtime *rt);

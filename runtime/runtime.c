@@ -120,6 +120,7 @@ static void rt_free(tr_runtime *rt)
 	pthread_mutex_destroy(&rt->gq_lock);
 	pthread_mutex_destroy(&rt->slot_lock);
 	pthread_mutex_destroy(&rt->xretire_lock);
+	tr__io_fini(rt);
 	free(rt);
 }
 
@@ -160,6 +161,7 @@ int tr_runtime_start(tr_runtime **rtp, const tr_runtime_opts *opts)
 	if (rt == NULL)
 		return TR_ENOMEM;
 	memset(rt, 0, sizeof(*rt));
+	tr__io_init(rt);
 	rt->opts = o;
 	rt->nsched = o.schedulers;
 	pthread_mutex_init(&rt->gq_lock, NULL);

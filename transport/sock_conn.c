@@ -90,6 +90,7 @@ static size_t queued(const tr__sock_slot *s)
 
 static void stream_close(tr__sock_slot *s)
 {
+	tr__sk_io_drop(s);
 	if (s->st != NULL)
 		nng_stream_close(s->st);
 }
@@ -270,6 +271,7 @@ static bool rx_took(tr__sock_slot *s, int rv, size_t n)
 static void rx_start(tr__sock_slot *s, size_t need)
 {
 	nng_iov iov;
+	bool io = tr__sk_io_usable(s);
 	for (;;) {
 		if (!rbuf_room(s, need)) {
 			tr__sk_fail(s, TR_ENOMEM);
@@ -280,6 +282,24 @@ static void rx_start(tr__sock_slot *s, size_t need)
 		    s->want.n < room)
 			room = s->want.n; /* nothing read that nobody asked for */
 		iov = (nng_iov){s->rbuf + s->roff + s->rlen, room};
+		if (io) {
+			/* Through the I/O set (sock_io.c): read while the
+			 * last read filled its room, else arm at once (the
+			 * arming finds data that is there already). */
+			int rv = 0;
+			size_t n = 0;
+			if (!s->rhot ||
+			    !tr__sk_io_read(s, iov.iov_buf, room, &rv, &n)) {
+				s->rhot = false;
+				if (tr__sk_io_arm(s))
+					return;
+				break; /* refused: by nng from now on */
+			}
+			if (!rx_took(s, rv, n) || try_answer(s, &need) ||
+			    s->state != TR__SK_OPEN)
+				return;
+			continue;
+		}
 		nng_aio *q = s->quick && s->rhot ? quick_aio() : NULL;
 		if (q == NULL)
 			break;
@@ -305,8 +325,25 @@ static void rx_run(tr__sock_slot *s)
 	size_t need = 1;
 	if (try_answer(s, &need))
 		return;
-	if (s->state == TR__SK_OPEN && !s->rx_busy)
+	if (s->state == TR__SK_OPEN && !s->rx_busy && !s->io_armed)
 		rx_start(s, need);
+}
+
+void tr__sk_io_ready(tr_runtime *rt, uint64_t token, uint32_t events)
+{
+	(void)rt;
+	(void)events; /* the read says what there is: data, end or error */
+	tr__sock_slot *s = tr__sk_lock((tr_sock)token);
+	if (s == NULL)
+		return; /* a stale event of a socket since released */
+	if (s->io_armed) {
+		s->io_armed = false;
+		if (s->state == TR__SK_OPEN && s->rwant) {
+			s->rhot = true;
+			rx_run(s);
+		}
+	}
+	tr__sk_release_check(s);
 }
 
 void tr__sk_rx_cb(void *arg)

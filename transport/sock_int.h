@@ -112,6 +112,12 @@ typedef struct tr__sock_slot {
 	bool rfull;              /* the last read filled its room */
 	bool rhot;               /* ... and no quick read found nothing
 	                          * since (sock_conn.c) */
+	/* The runtime's I/O set (sock_conn.c, "Reads"): a tcp:// socket's
+	 * descriptor, found at its first read that waits (fd_tried), and
+	 * whether it is in the set (io_added) and armed there for the
+	 * pending read (io_armed). */
+	int fd;
+	bool fd_tried, io_added, io_armed;
 
 	/* Writing: `wa` is being written (from woff), `wb` fills meanwhile. */
 	uint8_t *wa, *wb;
@@ -229,6 +235,30 @@ void tr__sk_release_check(tr__sock_slot *s);
 /* Fails connection `s` (locked, OPEN or CONNECTING) with `reason`: its
  * stream closes, and the owner learns why at its pending or next read. */
 void tr__sk_fail(tr__sock_slot *s, int reason);
+
+/* The I/O set's events (dist.h, tr__io_set): `token` is a socket's
+ * handle. */
+void tr__sk_io_ready(tr_runtime *rt, uint64_t token, uint32_t events);
+
+/* ---- sock_io.c ---------------------------------------------------------- */
+
+/* Whether connection `s` (locked, OPEN) reads through the runtime's I/O
+ * set: a tcp:// stream whose descriptor was found, in a runtime that has
+ * the set. Looked up at the first call. */
+bool tr__sk_io_usable(tr__sock_slot *s);
+
+/* Arms `s` (locked, usable) in the set for its pending read. False: the
+ * set refused it, and `s` reads through nng from now on. */
+bool tr__sk_io_arm(tr__sock_slot *s);
+
+/* Takes `s` (locked) out of the set, before its stream closes. */
+void tr__sk_io_drop(tr__sock_slot *s);
+
+/* Reads at most `room` bytes at `at` from the socket of `s` (locked,
+ * usable) without waiting. False: nothing is there. True: *n bytes came
+ * (*rv 0), or the stream ended (*rv the nng code for rx_took). */
+bool tr__sk_io_read(tr__sock_slot *s, void *at, size_t room, int *rv,
+    size_t *n);
 
 /* The aio callbacks of every slot (ctl's dispatches on the slot's kind
  * and state to sock_open.c). */

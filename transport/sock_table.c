@@ -142,6 +142,8 @@ void tr__sk_release(tr__sock_slot *s)
 	s->rwant = s->drained_want = s->at_max = s->mon_pending = false;
 	s->fail = 0;
 	s->eof = s->half_close = s->quick = s->rfull = s->rhot = false;
+	s->fd = -1;
+	s->fd_tried = s->io_added = s->io_armed = false;
 	s->mon = 0;
 	s->owner = TR_PID_NONE;
 	s->parent = TR_SOCK_NONE;

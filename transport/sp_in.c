@@ -194,7 +194,7 @@ static void rx_run(struct inconn *c)
 	}
 	if (c->hot && c->fd == FD_UNKNOWN &&
 	    atomic_load_explicit(&c->trusted, memory_order_relaxed))
-		c->fd = c->ls->tls || c->ls->ipc ? -1 : tr__sp_stream_fd(c->st);
+		c->fd = c->ls->tls || c->ls->ipc ? -1 : tr__stream_fd(c->st, true);
 	uint8_t *at;
 	size_t room;
 	if (!tr__sp_parse_room(&c->parse, &at, &room) || room == 0) {

@@ -27,6 +27,7 @@
 #include "sp.h"
 #include "sp_int.h"
 #include "sp_parse.h"
+#include "stream_fd.h"
 
 #define REAP_MS 10 /* closed connections are freed this soon */
 #define FD_UNKNOWN (-2)  /* an inbound connection's socket, not looked for */
@@ -104,7 +105,7 @@ struct inconn {
 	 * to be handed to the pollers (tr__sp_in_poll). */
 	uint64_t rx_ns;
 	bool hot;
-	int fd; /* its socket (tr__sp_stream_fd), -1 for none, or FD_UNKNOWN */
+	int fd; /* its socket (tr__stream_fd), -1 for none, or FD_UNKNOWN */
 	nng_aio *rx, *tx, *kick;
 	uint8_t hdr[SP_HDR];
 	size_t hdr_sent;
@@ -197,7 +198,5 @@ void tr__sp_hot_append_locked(struct inconn *c);
 void tr__sp_hwatch_want_locked(tr__sp_in *in);
 /* The watch's callback; its argument is the tr__sp_in. */
 void tr__sp_hwatch_cb(void *arg);
-/* The socket under a tcp:// stream, or -1. */
-int tr__sp_stream_fd(nng_stream *st);
 
 #endif

@@ -28,7 +28,6 @@
  */
 #include "sp_in_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -91,58 +90,9 @@ void tr__sp_demote_locked(struct inconn *c)
 	tr__sp_kick_locked(c);
 }
 
-static bool addr_is(const struct sockaddr_storage *a, const nng_sockaddr *n)
-{
-	if (a->ss_family == AF_INET && n->s_family == NNG_AF_INET) {
-		const struct sockaddr_in *i = (const struct sockaddr_in *)a;
-		return i->sin_port == n->s_in.sa_port &&
-		       i->sin_addr.s_addr == n->s_in.sa_addr;
-	}
-	if (a->ss_family == AF_INET6 && n->s_family == NNG_AF_INET6) {
-		const struct sockaddr_in6 *i = (const struct sockaddr_in6 *)a;
-		return i->sin6_port == n->s_in6.sa_port &&
-		       memcmp(&i->sin6_addr, n->s_in6.sa_addr, 16) == 0;
-	}
-	return false;
-}
-
-/* The socket under a tcp:// stream, or -1: nng 1.5's streams offer no
- * query of readiness, nor their descriptor, so it is found once by its
- * pair of addresses among the process's open descriptors (unique for a
- * connected TCP socket). Only ever peeked at (poll_one). */
-int tr__sp_stream_fd(nng_stream *st)
-{
-	nng_sockaddr la, ra;
-	if (nng_stream_get_addr(st, NNG_OPT_LOCADDR, &la) != 0 ||
-	    nng_stream_get_addr(st, NNG_OPT_REMADDR, &ra) != 0 ||
-	    (la.s_family != NNG_AF_INET && la.s_family != NNG_AF_INET6))
-		return -1;
-	DIR *d = opendir("/proc/self/fd");
-	if (d == NULL)
-		return -1;
-	int found = -1;
-	struct dirent *e;
-	while (found < 0 && (e = readdir(d)) != NULL) {
-		char *end;
-		long f = strtol(e->d_name, &end, 10);
-		if (end == e->d_name || *end != '\0' || f == dirfd(d) ||
-		    f > INT32_MAX)
-			continue;
-		struct sockaddr_storage a, b;
-		socklen_t al = sizeof(a), bl = sizeof(b);
-		if (getsockname((int)f, (struct sockaddr *)&a, &al) == 0 &&
-		    addr_is(&a, &la) &&
-		    getpeername((int)f, (struct sockaddr *)&b, &bl) == 0 &&
-		    addr_is(&b, &ra))
-			found = (int)f;
-	}
-	closedir(d);
-	return found;
-}
-
 /* Whether the read side should go to the pollers rather than read on in
  * the background (in->mtx held): a trusted connection whose socket was
- * found (tcp://, not TLS: tr__sp_stream_fd), whose last two reads came within
+ * found (tcp://, not TLS: tr__stream_fd), whose last two reads came within
  * HOT_GAP windows of each other, while a poller is awake to read it. */
 bool tr__sp_hot_ok_locked(struct inconn *c)
 {

@@ -47,7 +47,7 @@
 
 /* The version of this interface: bumped whenever a declaration, a flag
  * bit, a signal kind or a payload layout below changes meaning. */
-#define TR__DIST_VERSION 2u
+#define TR__DIST_VERSION 3u
 
 /* ---- messages and signals ----------------------------------------------- */
 
@@ -272,5 +272,39 @@ TR__DIST_API int tr__dist_inject_bounded_locked(
 /* Bytes of remote messages (those of tr__dist_inject_bounded_locked) in
  * the mailboxes of all actors. Any thread. */
 TR__DIST_API uint64_t tr__dist_backlog(tr_runtime *rt);
+
+/* ---- readiness: descriptors the schedulers wait on ---------------------- */
+
+/* What a scheduler calls for an event of the I/O set: the descriptor
+ * registered with `token` is ready for `events` (EPOLLIN, ...). */
+typedef void (*tr__io_ready_fn)(
+    tr_runtime *rt, uint64_t token, uint32_t events);
+
+/* The runtime's I/O set (runtime/sched/io.c): an epoll set whose events
+ * the schedulers take themselves, so that what a descriptor brings is
+ * read on a scheduler and reaches its actor there, with no other thread
+ * woken. A scheduler looks at the set when it finds no work (before it
+ * spins again), between turns (at most every 20 us), and, when it parks
+ * while no other scheduler does so, in its sleep: one parked scheduler
+ * at a time sleeps in the set's epoll_wait rather than on its futex, and
+ * a wake-up reaches it through an eventfd of the set. A turn that runs
+ * long on the only scheduler awake delays the set's events until it
+ * ends, as it delays everything else on that scheduler.
+ *
+ * For each event, the scheduler calls `ready` outside any turn and
+ * inside its own epoch section, as the `poll` op above: it may look up,
+ * allocate and post (what it posts goes to the calling scheduler's run
+ * queue), must not block, and must not wait for the network.
+ *
+ * Returns the set's epoll descriptor, made at the first call, or -1 if it
+ * cannot be made (then the caller keeps to its other means of waiting).
+ * The caller registers its descriptors with epoll_ctl itself, each with
+ * `data.u64` a token other than 0 (0 is the set's own eventfd) and with
+ * EPOLLONESHOT, so that one scheduler takes an event, and re-arms with
+ * EPOLL_CTL_MOD. A stale token (of a descriptor since closed) may still
+ * come once: `ready` checks what it names. `ready` is the one of the first
+ * call. The set is closed when the runtime stops, after its actors'
+ * terminate callbacks; any thread. */
+TR__DIST_API int tr__io_set(tr_runtime *rt, tr__io_ready_fn ready);
 
 #endif

@@ -31,6 +31,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 
 #include "dist/dist.h"
@@ -40,6 +41,8 @@
 #define RUNNEXT_MAX 64u
 #define QS_EVERY 64u
 #define GLOBAL_EVERY 61u
+/* A busy scheduler looks at the I/O set at most this often. */
+#define IO_BUSY_NS 20000u
 
 __thread tr__sched *tr__current;
 
@@ -331,6 +334,20 @@ static tr__actor *gq_take(tr__sched *s)
 /* ---- waking and parking
  * ------------------------------------------------------ */
 
+/* Wakes scheduler `o`, asleep on its futex or in the I/O set. */
+static void sched_wake(tr_runtime *rt, tr__sched *o)
+{
+	atomic_store_explicit(&o->wake_word, 1, memory_order_release);
+	/* Pairs with the fence in park(): either the sleeper sees the word
+	 * before it waits in the I/O set, or this sees it there. */
+	tr__fence_sc();
+	if (atomic_load_explicit(&rt->io_sleeper, memory_order_relaxed) ==
+	    o->idx + 1)
+		tr__io_kick(rt);
+	else
+		tr__futex_wake(&o->wake_word, 1);
+}
+
 static void wake_one(tr_runtime *rt)
 {
 	uint64_t m = atomic_load_explicit(&rt->parked, memory_order_acquire);
@@ -339,10 +356,7 @@ static void wake_one(tr_runtime *rt)
 		if (atomic_compare_exchange_weak_explicit(&rt->parked, &m,
 		        m & ~((uint64_t)1 << i), memory_order_acq_rel,
 		        memory_order_acquire)) {
-			tr__sched *o = rt->sched[i];
-			atomic_store_explicit(
-			    &o->wake_word, 1, memory_order_release);
-			tr__futex_wake(&o->wake_word, 1);
+			sched_wake(rt, rt->sched[i]);
 			return;
 		}
 	}
@@ -503,6 +517,9 @@ static inline bool exiting(tr_runtime *rt)
 	return atomic_load_explicit(&rt->halted, memory_order_acquire) != 0;
 }
 
+/* Events an I/O sleeper takes at once. */
+#define IO_BATCH 64
+
 static void park(tr__sched *s)
 {
 	tr_runtime *rt = s->rt;
@@ -512,8 +529,19 @@ static void park(tr__sched *s)
 	tr__slot_flush(rt, s);
 	go_offline(s);
 	atomic_store_explicit(&s->wake_word, 0, memory_order_relaxed);
+	/* The I/O set's sleeper, if it has a set and nobody sleeps there
+	 * (sched/io.c). Before the fence below, which orders it before the
+	 * look at wake_word, against sched_wake's store and look. */
+	uint32_t none = 0;
+	bool io = atomic_load_explicit(&rt->io_ep, memory_order_acquire) >=
+	              0 &&
+	          atomic_compare_exchange_strong_explicit(&rt->io_sleeper,
+	              &none, s->idx + 1, memory_order_seq_cst,
+	              memory_order_relaxed);
+	struct epoll_event evs[IO_BATCH];
+	int got = 0;
 	atomic_fetch_or_explicit(&rt->parked, bit, memory_order_seq_cst);
-	/* Pairs with the fence in maybe_wake(). */
+	/* Pairs with the fences in maybe_wake() and sched_wake(). */
 	tr__fence_sc();
 	if (work_visible(rt) || s->runnext != NULL || exiting(rt)) {
 		atomic_fetch_and_explicit(
@@ -524,8 +552,15 @@ static void park(tr__sched *s)
 		atomic_store_explicit(&s->park_since, t0, memory_order_relaxed);
 		while (atomic_load_explicit(
 		           &s->wake_word, memory_order_acquire) == 0 &&
-		       !exiting(rt))
-			tr__futex_wait(&s->wake_word, 0, -1);
+		       !exiting(rt)) {
+			if (!io) {
+				tr__futex_wait(&s->wake_word, 0, -1);
+				continue;
+			}
+			got = tr__io_wait(rt, evs, IO_BATCH, -1);
+			if (got > 0)
+				break; /* a descriptor is ready */
+		}
 		/* Relaxed: statistics. The reader may count this sleep twice
 		 * or not at all for a moment; the next read is right. */
 		atomic_store_explicit(&s->park_since, 0, memory_order_relaxed);
@@ -536,7 +571,23 @@ static void park(tr__sched *s)
 		atomic_fetch_and_explicit(
 		    &rt->parked, ~bit, memory_order_acq_rel);
 	}
+	if (io)
+		atomic_store_explicit(&rt->io_sleeper, 0, memory_order_seq_cst);
 	go_online(s);
+	if (got > 0)
+		(void)tr__io_dispatch(rt, evs, got);
+}
+
+/* A look at the I/O set, without waiting (an online scheduler outside
+ * any turn): true if it had events, handed on. */
+static bool io_poll(tr__sched *s)
+{
+	tr_runtime *rt = s->rt;
+	if (atomic_load_explicit(&rt->io_ep, memory_order_relaxed) < 0)
+		return false;
+	struct epoll_event evs[IO_BATCH];
+	int n = tr__io_wait(rt, evs, IO_BATCH, 0);
+	return tr__io_dispatch(rt, evs, n) > 0;
 }
 
 /* Work this scheduler gave itself outside a turn. */
@@ -588,7 +639,7 @@ static tr__actor *idle(tr__sched *s)
 		 * runnext, and the spin starts over; a poll that read nothing
 		 * counts as a look, paced as the others below. */
 		unsigned pr = dist_poll(s, TR__DIST_POLL_IDLE);
-		if ((pr & TR__DIST_POLL_GOT) != 0) {
+		if ((pr & TR__DIST_POLL_GOT) != 0 || io_poll(s)) {
 			t0 = tr__now_ns();
 			continue;
 		}
@@ -670,6 +721,15 @@ static void *sched_main(void *arg)
 			/* A hot connection nobody idle polls is read between
 			 * turns, at most every 20 µs. */
 			(void)dist_poll(s, TR__DIST_POLL_BUSY);
+			/* And the I/O set, as often. */
+			if (atomic_load_explicit(&rt->io_ep,
+			        memory_order_relaxed) >= 0) {
+				uint64_t now = tr__now_ns();
+				if (now >= s->io_next_ns) {
+					s->io_next_ns = now + IO_BUSY_NS;
+					(void)io_poll(s);
+				}
+			}
 		}
 	}
 	go_offline(s);
@@ -717,11 +777,8 @@ int tr__sched_start_all(tr_runtime *rt)
 void tr__sched_join_all(tr_runtime *rt)
 {
 	atomic_store_explicit(&rt->halted, 1, memory_order_seq_cst);
-	for (unsigned i = 0; i < rt->nsched; i++) {
-		atomic_store_explicit(
-		    &rt->sched[i]->wake_word, 1, memory_order_release);
-		tr__futex_wake(&rt->sched[i]->wake_word, 1);
-	}
+	for (unsigned i = 0; i < rt->nsched; i++)
+		sched_wake(rt, rt->sched[i]);
 	for (unsigned i = 0; i < rt->nsched; i++)
 		pthread_join(rt->sched[i]->thread, NULL);
 }

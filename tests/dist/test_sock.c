@@ -15,11 +15,13 @@ struct srv {
 	int port;
 };
 
-/* A runtime, a probe, and a listener of the probe's on port 0. */
-static void srv_start(struct srv *s, void **state, const tr_sock_opts *o)
+/* A runtime of `nsched` schedulers, a probe, and a listener of the
+ * probe's on port 0. */
+static void srv_start_n(
+    struct srv *s, void **state, const tr_sock_opts *o, unsigned nsched)
 {
 	s->fx = tt_begin(state);
-	tt_start(s->fx, 2);
+	tt_start(s->fx, nsched);
 	tt_port(s->fx);
 	s->p = tt_probe_spawn(s->fx->rt, s->fx->port, false);
 	struct sk_call c = {.url = "tcp://127.0.0.1:0", .opts = o};
@@ -28,6 +30,11 @@ static void srv_start(struct srv *s, void **state, const tr_sock_opts *o)
 	assert_true(strncmp(c.text, "tcp://127.0.0.1:", 16) == 0);
 	s->port = sk_url_port(c.text);
 	assert_true(s->port > 0);
+}
+
+static void srv_start(struct srv *s, void **state, const tr_sock_opts *o)
+{
+	srv_start_n(s, state, o, 2);
 }
 
 /* A client connected and accepted: its fd, and the probe's handle. */
@@ -386,6 +393,76 @@ static void test_runtime_stop_closes(void **state)
 	close(l);
 }
 
+/* A tcp:// read that waits is armed in the runtime's I/O set, and with
+ * one scheduler that scheduler is the set's sleeper whenever it parks:
+ * the socket's data wakes it, and so does a message from outside (the
+ * set's kick). A wake-up of either kind that got lost would hang here. */
+static void test_sleeper_wakes(void **state)
+{
+	struct srv s;
+	srv_start_n(&s, state, NULL, 1);
+	tr_sock cs;
+	int fd = srv_conn(&s, &cs);
+	for (int i = 0; i < 20; i++) {
+		char b[16], r[16];
+		int n = snprintf(b, sizeof(b), "round %d", i);
+		srv_recv(&s, cs, TR_SOCK_RAW, 0);
+		assert_rc(tr_runtime_wait_quiescent(s.fx->rt, 5000), TR_OK);
+		sk_write_all(fd, b, (size_t)n);
+		expect_bytes(&s, b);
+		assert_rc(tr_runtime_wait_quiescent(s.fx->rt, 5000), TR_OK);
+		struct sk_call c = {.sock = cs, .data = b, .len = (size_t)n};
+		assert_rc(sk_do(s.fx->port, s.p, sk_fn_send, &c), TR_OK);
+		sk_read_all(fd, r, (size_t)n);
+		assert_memory_equal(r, b, (size_t)n);
+	}
+	close(fd);
+	tt_stop(s.fx);
+}
+
+/* Connections closed by their owner while their reads wait in the I/O
+ * set leave it: what their clients send later reaches nobody, the others
+ * still get theirs, and the slots serve new connections afterwards. */
+static void test_close_while_armed(void **state)
+{
+	enum { N = 32 };
+	struct srv s;
+	srv_start(&s, state, NULL);
+	for (int round = 0; round < 2; round++) {
+		int fds[N];
+		tr_sock cs[N];
+		for (int i = 0; i < N; i++) {
+			fds[i] = srv_conn(&s, &cs[i]);
+			srv_recv(&s, cs[i], TR_SOCK_RAW, 0);
+		}
+		for (int i = 0; i < N; i += 2) {
+			struct sk_call c = {.sock = cs[i]};
+			assert_rc(sk_do(s.fx->port, s.p, sk_fn_close, &c), TR_OK);
+		}
+		for (int i = 0; i < N; i += 2)
+			assert_true(sk_sees_end(fds[i]));
+		for (int i = 1; i < N; i += 2) {
+			char b[16];
+			int n = snprintf(b, sizeof(b), "c%d.%d", round, i);
+			sk_write_all(fds[i], b, (size_t)n);
+			expect_bytes(&s, b);
+		}
+		for (int i = 0; i < N; i++)
+			close(fds[i]);
+		for (int i = 1; i < N; i += 2) {
+			srv_recv(&s, cs[i], TR_SOCK_RAW, 0);
+			assert_rc(sk_expect_status(s.fx->port, s.p,
+			              TR_MSG_SOCK_CLOSED, NULL),
+			    TR_ECLOSED);
+		}
+	}
+	tr_sock_stats st = stats(&s);
+	assert_int_equal(st.accepted, 2 * N);
+	assert_int_equal(st.closed_by_peer, N);
+	TT_WAIT_FOR(stats(&s).conns == 0, 5000);
+	tt_stop(s.fx);
+}
+
 /* ipc:// works the same way. */
 static void test_ipc(void **state)
 {
@@ -428,6 +505,8 @@ int main(void)
 	    TT_TEST(test_stream_in),
 	    TT_TEST(test_half_close),
 	    TT_TEST(test_runtime_stop_closes),
+	    TT_TEST(test_sleeper_wakes),
+	    TT_TEST(test_close_while_armed),
 	    TT_TEST(test_ipc),
 	};
 	signal(SIGPIPE, SIG_IGN);
