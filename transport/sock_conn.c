@@ -3,7 +3,10 @@
  * the rules for starting nng operations).
  *
  * Reads: one rx operation at most, started only while a tr_sock_recv is
- * pending and the buffer cannot answer it. Its room is what the buffer
+ * pending and the buffer cannot answer it: on a tcp:// connection, a
+ * recv on the calling thread or an arming in the runtime's I/O set
+ * (sock_io.c), whose event a scheduler takes and hands to
+ * tr__sk_io_ready; on TLS and ipc, nng's `rx`. Its room is what the buffer
  * has free, at most what a RAW read asked for; the buffer starts at
  * TR__SK_RBUF_MIN, doubles when a read fills it (or when a line, frame or
  * exact read needs more), up to max_packet plus a frame's prefix, and

@@ -6,6 +6,8 @@
  *                  watches owners and closes what they leave behind;
  *   sock_read.c    framing of reads (raw, exact, line, frame) on a buffer;
  *   sock_conn.c    a connection's reads, writes and close;
+ *   sock_io.c      a tcp:// connection's reads through the runtime's
+ *                  I/O set, instead of nng's threads;
  *   sock_open.c    listening, accepting, dialing and their options;
  *   sock_api.c     the public calls that look a handle up.
  *
