@@ -35,9 +35,15 @@
 # when it must, which the servers and the client inherit, and skips a
 # configuration that the hard limit (ulimit -Hn) cannot hold.
 #
+# Beside the rates, the server's CPU time per round trip (user + system,
+# from /proc, over the whole run) says what each round trip costs, which
+# depends less on what else the machine is doing (the client included)
+# than the rates do.
+#
 # The ratio of round trips per second is troupe / Erlang; those of the
-# latencies Erlang / troupe: above 1x, troupe is ahead. The exit status is
-# 1 if any run failed (its server's output is shown).
+# latencies and of the CPU time Erlang / troupe: above 1x, troupe is
+# ahead. The exit status is 1 if any run failed (its server's output is
+# shown).
 set -uo pipefail
 
 troupe="${TROUPE_ECHO:-build/samples/troupe-echo}"
@@ -157,14 +163,26 @@ start_server() {
 	return 1
 }
 
-# One run of server $1 at $2 connections, $3 active: sets rate, p50, p99.
+# The CPU time of process $1 so far, in clock ticks (user + system).
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null
+}
+
+# One run of server $1 at $2 connections, $3 active: sets rate, p50, p99,
+# and cpu, the server's CPU time per round trip in us (over the whole
+# run, connecting included).
 one_run() {
-	local sys=$1 c=$2 a=$3 port out
+	local sys=$1 c=$2 a=$3 port out t0 t1
 	port=$(pick_port) || { echo "  no free port" >&2; return 1; }
 	start_server "$sys" "$port" || return 1
+	t0=$(cpu_ticks "$srv_pid")
 	# shellcheck disable=SC2086 # LOAD_OPTS is a list of options
 	out=$("$load" -c "$c" -a "$a" -n "$n" $load_opts "127.0.0.1:$port")
 	local st=$?
+	t1=$(cpu_ticks "$srv_pid")
+	cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" -v r="$n" \
+	    'BEGIN { if (a == "" || b == "") print "-"
+	             else printf "%.2f\n", (b - a) / hz * 1e6 / r }')
 	stop_server
 	if [ $st -ne 0 ]; then
 		echo "  $sys: the server's output:" >&2
@@ -211,8 +229,9 @@ for cfg in $configs; do
 				runs[$sys,rate]+="$rate"$'\n'
 				runs[$sys,p50]+="$p50"$'\n'
 				runs[$sys,p99]+="$p99"$'\n'
+				runs[$sys,cpu]+="$cpu"$'\n'
 				echo "  $sys -c $c -a $a: run $i: $rate round trips/s," \
-				    "p50 $p50 us, p99 $p99 us" >&2
+				    "p50 $p50 us, p99 $p99 us, server CPU $cpu us a trip" >&2
 			else
 				echo "  $sys -c $c -a $a: run $i FAILED" >&2
 				failures=$((failures + 1))
@@ -220,7 +239,7 @@ for cfg in $configs; do
 		done
 	done
 	for sys in troupe erlang epoll; do
-		for m in rate p50 p99; do
+		for m in rate p50 p99 cpu; do
 			med[$cfg,$sys,$m]=$(printf '%s' "${runs[$sys,$m]:-}" | grep . | median)
 		done
 	done
@@ -230,15 +249,17 @@ done
 
 echo
 echo "medians of $k runs of $n round trips of 64 bytes; ratios: round trips/s"
-echo "troupe / erlang, latencies erlang / troupe, so above 1x troupe is ahead;"
+echo "troupe / erlang, latencies and CPU time erlang / troupe, so above 1x"
+echo "troupe is ahead; CPU: the server's user + system time a round trip;"
 echo "ceiling: one epoll thread in plain C (peers/echo_epoll.c)"
 printf '%-15s %-14s %12s %12s %8s %12s\n' connections metric troupe erlang ratio ceiling
 for cfg in $ran; do
 	label="${cfg%%:*} (${cfg#*:} act)"
-	for m in rate p50 p99; do
+	for m in rate p50 p99 cpu; do
 		t=${med[$cfg,troupe,$m]} e=${med[$cfg,erlang,$m]} c=${med[$cfg,epoll,$m]}
 		case $m in
 		rate) name="round trips/s" r=$(ratio "$t" "$e") ;;
+		cpu) name="CPU us/trip" r=$(ratio "$e" "$t") ;;
 		*) name="$m us" r=$(ratio "$e" "$t") ;;
 		esac
 		printf '%-15s %-14s %12s %12s %8s %12s\n' "$label" "$name" "$t" "$e" "$r" "$c"
