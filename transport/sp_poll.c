@@ -31,8 +31,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 
 #define STRAND_NS 5000000u /* 5 ms */

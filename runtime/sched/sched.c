@@ -582,12 +582,9 @@ static void park(tr__sched *s)
  * any turn): true if it had events, handed on. */
 static bool io_poll(tr__sched *s)
 {
-	tr_runtime *rt = s->rt;
-	if (atomic_load_explicit(&rt->io_ep, memory_order_relaxed) < 0)
-		return false;
 	struct epoll_event evs[IO_BATCH];
-	int n = tr__io_wait(rt, evs, IO_BATCH, 0);
-	return tr__io_dispatch(rt, evs, n) > 0;
+	int n = tr__io_wait(s->rt, evs, IO_BATCH, 0); /* 0 without a set */
+	return tr__io_dispatch(s->rt, evs, n) > 0;
 }
 
 /* Work this scheduler gave itself outside a turn. */
